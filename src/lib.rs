@@ -1,10 +1,27 @@
 //! purr: a peer-to-peer messenger for the local network.
 //!
 //! The binary (`main.rs`) is a thin shell over this library. Modules follow the data:
-//! `listener` accepts and sniffs, `http`/`ws` serve the local UI, `peer` speaks the wire
-//! protocol, `state` is the one thread that owns all mutable state.
+//!
+//! ```text
+//!   listener ──sniff──▶ http ──/ws──▶ ws ─┐
+//!      │                  └─/api/v1───────┤
+//!      └──HAND──▶ peer ───────────────────┴──▶ state (one thread owns all mutable state)
+//! ```
+//! `node` wires them together; `datadir` owns the files of SPEC §8; `client` implements
+//! the subcommands; `api` holds the JSON shapes of SPEC §5–6.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod cli;
+pub mod client;
+pub mod datadir;
 pub mod hex;
+pub mod http;
+pub mod identity;
+pub mod listener;
+pub mod net;
+pub mod node;
 pub mod peer;
 pub mod rng;
+pub mod state;
+pub mod ws;

@@ -1,1 +1,36 @@
-fn main() {}
+//! The `purr` binary: parse the command line, run, map errors to exit codes.
+//!
+//! Exit codes (SPEC §1): 0 clean shutdown, 2 bad arguments (clap), 1 any fatal error,
+//! printed as one line on stderr.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use purr::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let result: Result<Option<String>, Box<dyn std::error::Error>> = match &cli.command {
+        None => purr::node::run(cli.node).map(|()| None).map_err(Into::into),
+        Some(Command::Id(a)) => purr::client::id(&a.data_dir).map(Some).map_err(Into::into),
+        Some(Command::Url(a)) => purr::client::url(a).map(Some).map_err(Into::into),
+        Some(Command::Peers(a)) => purr::client::peers(a).map(Some).map_err(Into::into),
+        Some(Command::Send { client, peer, text }) => purr::client::send(client, peer, text)
+            .map(Some)
+            .map_err(Into::into),
+    };
+    match result {
+        Ok(Some(out)) => {
+            if !out.is_empty() {
+                println!("{out}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("purr: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The JSON shapes of the UI WebSocket API and the local JSON API (SPEC §5, §6).
+//!
+//! Client commands are parsed in two steps so the UI gets a precise error: first any JSON
+//! object with a string `cmd`, then the fields of that command. An unknown `cmd` and a
+//! known `cmd` with bad fields are different mistakes and say so.
+
+use serde::{Deserialize, Serialize};
+
+/// A command from a UI (SPEC §5, client → node).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum ClientCmd {
+    /// Start of a session: answered by `me`, then `peers`.
+    Hello,
+    /// The peer list.
+    Peers,
+    /// A page of history with one peer.
+    History {
+        peer: String,
+        #[serde(default)]
+        before: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Send a message.
+    Send { to: String, text: String },
+    /// The user has seen the conversation with `peer`.
+    Read { peer: String },
+    /// Dial an address.
+    Connect { addr: String },
+    /// Change the display name.
+    Rename { name: String },
+    /// The user compared fingerprints (or takes that back).
+    Verify { peer: String, verified: bool },
+}
+
+/// Why a UI frame could not be turned into a [`ClientCmd`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CmdError {
+    /// Not JSON, or not an object.
+    BadJson(String),
+    /// No string `cmd` field.
+    MissingCmd,
+    /// A `cmd` this node does not know.
+    UnknownCmd(String),
+    /// A known `cmd` with missing or ill-typed fields.
+    BadFields { cmd: String, why: String },
+}
+
+impl CmdError {
+    /// The `request` field of the `error` event: the cmd that failed, when known.
+    pub fn request(&self) -> Option<String> {
+        match self {
+            CmdError::UnknownCmd(c) | CmdError::BadFields { cmd: c, .. } => Some(c.clone()),
+            CmdError::BadJson(_) | CmdError::MissingCmd => None,
+        }
+    }
+}
+
+impl std::fmt::Display for CmdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CmdError::BadJson(why) => write!(f, "bad JSON: {why}"),
+            CmdError::MissingCmd => write!(f, "missing string field `cmd`"),
+            CmdError::UnknownCmd(c) => write!(f, "unknown cmd `{}`", truncate(c, 32)),
+            CmdError::BadFields { cmd, why } => write!(f, "bad `{cmd}` command: {why}"),
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+const KNOWN_CMDS: &[&str] = &[
+    "hello", "peers", "history", "send", "read", "connect", "rename", "verify",
+];
+
+impl ClientCmd {
+    /// Parses one text frame. serde_json's recursion limit (128) bounds nesting.
+    pub fn parse(text: &str) -> Result<ClientCmd, CmdError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| CmdError::BadJson(e.to_string()))?;
+        let cmd = match value.get("cmd") {
+            Some(serde_json::Value::String(c)) => c.clone(),
+            _ if !value.is_object() => {
+                return Err(CmdError::BadJson("expected a JSON object".into()))
+            }
+            _ => return Err(CmdError::MissingCmd),
+        };
+        if !KNOWN_CMDS.contains(&cmd.as_str()) {
+            return Err(CmdError::UnknownCmd(cmd));
+        }
+        serde_json::from_value(value).map_err(|e| CmdError::BadFields {
+            cmd,
+            why: e.to_string(),
+        })
+    }
+
+    /// The command's name, for `error.request`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientCmd::Hello => "hello",
+            ClientCmd::Peers => "peers",
+            ClientCmd::History { .. } => "history",
+            ClientCmd::Send { .. } => "send",
+            ClientCmd::Read { .. } => "read",
+            ClientCmd::Connect { .. } => "connect",
+            ClientCmd::Rename { .. } => "rename",
+            ClientCmd::Verify { .. } => "verify",
+        }
+    }
+}
+
+/// This node, as the UI shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: String,
+    pub name: String,
+    pub fingerprint: String,
+    pub port: u16,
+}
+
+/// A contact (SPEC §5 Peer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Peer {
+    pub id: String,
+    pub name: String,
+    pub fingerprint: String,
+    pub online: bool,
+    /// The address it was last connected on, `null` when never connected.
+    pub addr: Option<String>,
+    pub unread: u64,
+    /// Unix ms of the last traffic, `null` when never seen.
+    pub last_seen: Option<i64>,
+    pub verified: bool,
+    pub name_conflict: bool,
+}
+
+/// Delivery state of a message (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Delivered,
+    Read,
+    Received,
+}
+
+/// A message (SPEC §5 Message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub seq: i64,
+    pub peer: String,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub ts: i64,
+    pub status: Status,
+}
+
+/// An event from the node to UIs (SPEC §5, node → client).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Event {
+    Me(Me),
+    Peers {
+        peers: Vec<Peer>,
+    },
+    Peer {
+        peer: Peer,
+    },
+    History {
+        peer: String,
+        messages: Vec<Message>,
+    },
+    Message {
+        message: Message,
+    },
+    Status {
+        id: String,
+        status: Status,
+    },
+    Error {
+        error: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
+    },
+}
+
+impl Event {
+    /// An `error` event.
+    pub fn error(error: impl Into<String>, request: Option<String>) -> Event {
+        Event::Error {
+            error: error.into(),
+            request,
+        }
+    }
+
+    /// The JSON text of this event, shared by every UI it goes to.
+    pub fn to_json(&self) -> std::sync::Arc<str> {
+        // Serializing these plain structs cannot fail (no maps with non-string keys).
+        serde_json::to_string(self)
+            .unwrap_or_else(|_| r#"{"cmd":"error","error":"internal encoding error"}"#.into())
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_commands() {
+        assert_eq!(ClientCmd::parse(r#"{"cmd":"hello"}"#), Ok(ClientCmd::Hello));
+        assert_eq!(
+            ClientCmd::parse(r#"{"cmd":"rename","name":"x","extra":1}"#),
+            Ok(ClientCmd::Rename { name: "x".into() })
+        );
+        assert_eq!(
+            ClientCmd::parse(r#"{"cmd":"history","peer":"ab","limit":5}"#),
+            Ok(ClientCmd::History {
+                peer: "ab".into(),
+                before: None,
+                limit: Some(5)
+            })
+        );
+    }
+
+    #[test]
+    fn command_errors_are_precise() {
+        assert!(matches!(ClientCmd::parse("{"), Err(CmdError::BadJson(_))));
+        assert!(matches!(ClientCmd::parse("[1]"), Err(CmdError::BadJson(_))));
+        assert_eq!(ClientCmd::parse("{}"), Err(CmdError::MissingCmd));
+        assert_eq!(
+            ClientCmd::parse(r#"{"cmd":"fly"}"#),
+            Err(CmdError::UnknownCmd("fly".into()))
+        );
+        let e = ClientCmd::parse(r#"{"cmd":"rename"}"#).unwrap_err();
+        assert_eq!(e.request().as_deref(), Some("rename"));
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(ClientCmd::parse(&deep), Err(CmdError::BadJson(_))));
+    }
+
+    #[test]
+    fn events_serialize_with_cmd_tag() {
+        let e = Event::Me(Me {
+            id: "a".into(),
+            name: "n".into(),
+            fingerprint: "f".into(),
+            port: 1,
+        });
+        assert_eq!(
+            &*e.to_json(),
+            r#"{"cmd":"me","id":"a","name":"n","fingerprint":"f","port":1}"#
+        );
+        assert_eq!(
+            &*Event::error("x", None).to_json(),
+            r#"{"cmd":"error","error":"x"}"#
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! The data directory (SPEC §8): identity key, UI token, lock, `node.json`, saved name.
+//!
+//! Secrets are written atomically (temp file 0600 + fsync + rename + fsync of the dir) so
+//! a crash never leaves a half-written key, and an existing key is never replaced: a
+//! corrupt `identity.key` is a fatal error naming the file, because silently minting a
+//! new identity would make every contact see a stranger.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::identity::Identity;
+
+/// Bytes of the UI token (SPEC §3: 32 random bytes, hex).
+const TOKEN_BYTES: usize = 32;
+
+/// What went wrong with the data dir. Each is fatal for a node (exit 1); the message
+/// names the file so the user knows what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    /// The directory cannot be created or read.
+    #[error("cannot use data dir {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file in it cannot be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file exists but does not hold what it should.
+    #[error(
+        "{path} is corrupt: {why} (move it away to start over; it is never replaced automatically)"
+    )]
+    Corrupt { path: PathBuf, why: String },
+    /// Another node holds the lock.
+    #[error("data dir {path} is in use by pid {pid}")]
+    InUse { path: PathBuf, pid: String },
+    /// No randomness for a new key or token.
+    #[error(transparent)]
+    Rng(#[from] crate::rng::RngError),
+}
+
+/// An opened data directory. Holding it holds the lock (when taken with [`DataDir::lock`]).
+#[derive(Debug)]
+pub struct DataDir {
+    path: PathBuf,
+    /// The `lock` file, kept open for the node's lifetime: the flock dies with the process.
+    lock: Option<File>,
+}
+
+/// `node.json`: how clients find the running node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeInfo {
+    /// Process id of the node.
+    pub pid: u32,
+    /// The TCP port it listens on.
+    pub port: u16,
+}
+
+impl DataDir {
+    /// Opens `path`, creating it (mode 0700) if missing.
+    pub fn create(path: &Path) -> Result<Self, DataDirError> {
+        let dir_err = |source| DataDirError::Dir {
+            path: path.to_path_buf(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .map_err(dir_err)?;
+        fs::read_dir(path).map_err(dir_err)?;
+        Ok(DataDir {
+            path: path.to_path_buf(),
+            lock: None,
+        })
+    }
+
+    /// Opens an existing data dir for a client subcommand (never creates anything).
+    pub fn existing(path: &Path) -> Self {
+        DataDir {
+            path: path.to_path_buf(),
+            lock: None,
+        }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Takes the exclusive `flock` on `<dir>/lock` and records our pid in it.
+    pub fn lock(&mut self) -> Result<(), DataDirError> {
+        let path = self.file("lock");
+        let io = |source| DataDirError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                // Best effort: the holder wrote its pid right after locking.
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                return Err(DataDirError::InUse {
+                    path: self.path.clone(),
+                    pid: if pid.is_empty() {
+                        "?".into()
+                    } else {
+                        pid.into()
+                    },
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0).map_err(io)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(io)?;
+        self.lock = Some(file);
+        Ok(())
+    }
+
+    /// Loads `identity.key`, creating it on first start. Never replaces an existing file.
+    pub fn identity(&self) -> Result<Identity, DataDirError> {
+        let path = self.file("identity.key");
+        match read_secret_file(&path)? {
+            Some(bytes) => {
+                let secret: [u8; 32] =
+                    bytes
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| DataDirError::Corrupt {
+                            path: path.clone(),
+                            why: format!("expected 32 bytes, found {}", bytes.len()),
+                        })?;
+                Ok(Identity::from_secret(&secret))
+            }
+            None => {
+                let id = Identity::generate()?;
+                write_atomic(&path, &id.secret_bytes(), 0o600)?;
+                log::info!("created a new identity in {}", path.display());
+                Ok(id)
+            }
+        }
+    }
+
+    /// Loads `ui.token` (64 lowercase hex), creating it on first start.
+    pub fn ui_token(&self) -> Result<String, DataDirError> {
+        let path = self.file("ui.token");
+        match read_secret_file(&path)? {
+            Some(bytes) => {
+                let text = String::from_utf8(bytes).unwrap_or_default();
+                let token = text.trim();
+                if !crate::hex::is_lower_hex(token, TOKEN_BYTES * 2) {
+                    return Err(DataDirError::Corrupt {
+                        path,
+                        why: format!("expected {} lowercase hex characters", TOKEN_BYTES * 2),
+                    });
+                }
+                Ok(token.to_string())
+            }
+            None => {
+                let token = crate::hex::encode(&crate::rng::bytes::<TOKEN_BYTES>()?);
+                write_atomic(&path, format!("{token}\n").as_bytes(), 0o600)?;
+                Ok(token)
+            }
+        }
+    }
+
+    /// Reads the token without creating one (client subcommands).
+    pub fn read_ui_token(&self) -> Result<Option<String>, DataDirError> {
+        let path = self.file("ui.token");
+        Ok(read_secret_file(&path)?
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|t| t.trim().to_string())
+            .filter(|t| crate::hex::is_lower_hex(t, TOKEN_BYTES * 2)))
+    }
+
+    /// Writes `node.json` once the node listens.
+    pub fn write_node_info(&self, info: NodeInfo) -> Result<(), DataDirError> {
+        let json = serde_json::to_vec(&info).unwrap_or_default();
+        write_atomic(&self.file("node.json"), &json, 0o600)
+    }
+
+    /// Reads `node.json`, if a node wrote one.
+    pub fn node_info(&self) -> Option<NodeInfo> {
+        let bytes = fs::read(self.file("node.json")).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Removes `node.json` on clean shutdown, so clients don't dial a stale port.
+    pub fn remove_node_info(&self) {
+        let _ = fs::remove_file(self.file("node.json"));
+    }
+
+    /// The display name saved by a `rename`, if any.
+    pub fn saved_name(&self) -> Option<String> {
+        let text = fs::read_to_string(self.file("name")).ok()?;
+        let name = text.trim_end_matches('\n').to_string();
+        crate::identity::validate_name(&name).ok()?;
+        Some(name)
+    }
+
+    /// Saves the display name (rare: only on `rename`).
+    pub fn save_name(&self, name: &str) -> Result<(), DataDirError> {
+        write_atomic(&self.file("name"), format!("{name}\n").as_bytes(), 0o600)
+    }
+}
+
+/// Reads a whole secret file; `None` when it does not exist. A file that is readable by
+/// others is used but warned about: the user may have copied it with lax permissions.
+fn read_secret_file(path: &Path) -> Result<Option<Vec<u8>>, DataDirError> {
+    let io = |source| DataDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    let meta = file.metadata().map_err(io)?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        log::warn!(
+            "{} is readable by other users; run: chmod 600 {}",
+            path.display(),
+            path.display()
+        );
+    }
+    // Secrets are tiny; refuse to slurp a huge file someone put there by mistake.
+    let mut bytes = Vec::new();
+    Read::by_ref(&mut file)
+        .take(4096)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(Some(bytes))
+}
+
+/// Writes `bytes` to `path` atomically with `mode`: temp file, fsync, rename, fsync dir.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), DataDirError> {
+    let io = |source| DataDirError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        // `mode` only applies to newly created files; a leftover temp file keeps its own.
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn identity_round_trip_and_permissions() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(&tmp.path().join("d")).unwrap();
+        assert_eq!(mode(dir.path()), 0o700);
+        let first = dir.identity().unwrap();
+        let again = dir.identity().unwrap();
+        assert_eq!(first.id(), again.id());
+        assert_eq!(mode(&dir.path().join("identity.key")), 0o600);
+        assert_eq!(fs::read(dir.path().join("identity.key")).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn corrupt_identity_is_an_error_naming_the_file_and_is_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(tmp.path()).unwrap();
+        let path = tmp.path().join("identity.key");
+        fs::write(&path, b"short").unwrap();
+        let err = dir.identity().unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, DataDirError::Corrupt { .. }));
+        assert!(msg.contains("identity.key"), "{msg}");
+        assert_eq!(fs::read(&path).unwrap(), b"short", "never replaced");
+    }
+
+    #[test]
+    fn token_created_once_0600_and_validated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(tmp.path()).unwrap();
+        let t = dir.ui_token().unwrap();
+        assert!(crate::hex::is_lower_hex(&t, 64));
+        assert_eq!(dir.ui_token().unwrap(), t);
+        assert_eq!(dir.read_ui_token().unwrap(), Some(t));
+        assert_eq!(mode(&tmp.path().join("ui.token")), 0o600);
+        fs::write(tmp.path().join("ui.token"), "nope").unwrap();
+        assert!(matches!(dir.ui_token(), Err(DataDirError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn second_lock_names_the_holder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut a = DataDir::create(tmp.path()).unwrap();
+        a.lock().unwrap();
+        let mut b = DataDir::create(tmp.path()).unwrap();
+        let err = b.lock().unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("in use by pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(a);
+        b.lock().unwrap();
+    }
+
+    #[test]
+    fn node_info_and_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(tmp.path()).unwrap();
+        assert_eq!(dir.node_info(), None);
+        let info = NodeInfo { pid: 7, port: 4242 };
+        dir.write_node_info(info).unwrap();
+        assert_eq!(dir.node_info(), Some(info));
+        assert_eq!(mode(&tmp.path().join("node.json")), 0o600);
+        dir.save_name("bob 🐱").unwrap();
+        assert_eq!(dir.saved_name().as_deref(), Some("bob 🐱"));
+    }
+}

@@ -1,0 +1,202 @@
+//! Local HTTP on the sniffed stream (SPEC §3): keep-alive HTTP/1.1 via `httparse`, the
+//! guards, the embedded UI, the JSON API, and the hand-off of `/ws` to [`crate::ws`].
+//!
+//! ```text
+//!   read request ──▶ non-loopback? ──yes──▶ banner, close
+//!        ▲               │no
+//!        │          Host ok? ──no──▶ 421
+//!        │               │
+//!        │       /?token=… ──▶ 303 + Set-Cookie
+//!        │               │
+//!        │         /ws: Origin ok? ──no──▶ 403
+//!        │               │
+//!        │         token ok? ──no──▶ 401 (hint: purr url)
+//!        │               │
+//!        │      /ws ──▶ WebSocket (this thread becomes its reader)
+//!        │      /api/v1/… ──▶ JSON
+//!        │      else ──▶ embedded file or 404
+//!        └──── keep-alive ◀── response
+//! ```
+
+pub mod api;
+pub mod assets;
+pub mod guard;
+pub mod request;
+pub mod response;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use request::{read_request, ReadError, Request};
+use response::Response;
+
+use crate::state::StateHandle;
+
+/// An idle keep-alive connection is closed after this (SPEC §3).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A non-loopback client gets this long to send its request head before the banner.
+const BANNER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// The one thing a non-loopback HTTP client learns (SPEC §2).
+pub const BANNER: &str = "purr peer-to-peer messenger";
+
+/// What every HTTP connection thread needs.
+#[derive(Debug, Clone)]
+pub struct HttpContext {
+    /// The state thread.
+    pub state: StateHandle,
+    /// The UI token, or `None` under `--no-ui-auth`.
+    pub token: Option<Arc<str>>,
+}
+
+/// What to do with a routed request.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this response, then keep the connection alive unless asked to close.
+    Respond(Response),
+    /// Hand the connection to the WebSocket server.
+    WebSocket,
+}
+
+/// Serves one connection until it closes, idles out, or becomes a WebSocket.
+pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
+    if !crate::net::is_loopback(peer.ip()) {
+        serve_banner(stream);
+        return;
+    }
+    let mut buf = Vec::new();
+    loop {
+        let deadline = Instant::now() + IDLE_TIMEOUT;
+        let req = match read_request(&mut stream, &mut buf, deadline) {
+            Ok(req) => req,
+            Err(e) => {
+                if let Some(resp) = error_response(&e) {
+                    let _ = stream.write_all(&resp.to_bytes(false, true));
+                }
+                return;
+            }
+        };
+        match route(&req, ctx) {
+            Action::Respond(resp) => {
+                let close = req.wants_close();
+                let head_only = req.method == "HEAD";
+                if stream.write_all(&resp.to_bytes(head_only, close)).is_err() || close {
+                    return;
+                }
+            }
+            Action::WebSocket => {
+                crate::ws::serve(stream, &req, buf, ctx);
+                return;
+            }
+        }
+    }
+}
+
+/// The response for a request that could not be read, if the client should get one.
+fn error_response(e: &ReadError) -> Option<Response> {
+    match e {
+        ReadError::Closed | ReadError::Timeout | ReadError::Io(_) => None,
+        ReadError::HeadTooLarge => Some(Response::text(431, "request head too large")),
+        ReadError::BodyTooLarge => Some(Response::text(413, "request body too large")),
+        ReadError::Malformed(why) => Some(Response::text(400, &format!("bad request: {why}"))),
+        ReadError::Unsupported(what) => {
+            Some(Response::text(501, &format!("{what} is not supported")))
+        }
+    }
+}
+
+/// Reads (and ignores) the request, answers with the banner, closes (SPEC §2).
+fn serve_banner(mut stream: TcpStream) {
+    let mut buf = Vec::new();
+    // Reading the head first means we close with nothing unread, so the client gets the
+    // banner and a FIN rather than a reset that might swallow it.
+    let _ = read_request(&mut stream, &mut buf, Instant::now() + BANNER_READ_TIMEOUT);
+    let banner = Response::text(200, BANNER).to_bytes(false, true);
+    let _ = stream.write_all(&banner);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Routes one request from a loopback client.
+pub fn route(req: &Request, ctx: &HttpContext) -> Action {
+    Action::Respond(match check(req, ctx) {
+        Err(resp) => resp,
+        Ok(()) if req.path == "/ws" => return Action::WebSocket,
+        Ok(()) if req.path.starts_with("/api/") => api::route(req, &ctx.state),
+        Ok(()) => static_file(req),
+    })
+}
+
+/// The guards, in order. `Err` carries the refusal.
+fn check(req: &Request, ctx: &HttpContext) -> Result<(), Response> {
+    let host = req.header("host");
+    if !guard::host_ok(host) {
+        return Err(Response::text(
+            421,
+            "misdirected request: the Host must be localhost, 127.0.0.1 or [::1]",
+        ));
+    }
+    let Some(token) = ctx.token.as_deref() else {
+        return websocket_origin(req);
+    };
+    if req.path == "/" {
+        if let Some(given) = req.query_param("token") {
+            return Err(if guard::token_eq(given, token) {
+                Response::empty(303).with("Location", "/").with(
+                    "Set-Cookie",
+                    format!(
+                        "{}={token}; HttpOnly; SameSite=Strict; Path=/",
+                        guard::COOKIE
+                    ),
+                )
+            } else {
+                unauthorized(req)
+            });
+        }
+    }
+    websocket_origin(req)?;
+    match guard::presented_token(req) {
+        Some(given) if guard::token_eq(given, token) => Ok(()),
+        _ => Err(unauthorized(req)),
+    }
+}
+
+fn websocket_origin(req: &Request) -> Result<(), Response> {
+    if req.path == "/ws" && !guard::origin_ok(req.header("origin"), req.header("host")) {
+        return Err(Response::text(403, "forbidden: foreign Origin"));
+    }
+    Ok(())
+}
+
+/// `401` with the hint of SPEC §3, as a small page for browsers, a line for scripts.
+fn unauthorized(req: &Request) -> Response {
+    const HINT: &str = "unauthorized: open the address printed at start; run: purr url";
+    if req.path.starts_with("/api/") {
+        return Response::json_error(401, HINT);
+    }
+    let browser = req
+        .header("accept")
+        .is_some_and(|a| a.contains("text/html"));
+    if browser {
+        Response::new(
+            401,
+            "text/html; charset=utf-8",
+            "<!doctype html><meta charset=utf-8><title>purr: sign-in needed</title>\
+             <h1>purr needs its token</h1><p>Open the address the node printed when it \
+             started, or get it again with:</p><pre>purr url</pre>"
+                .as_bytes(),
+        )
+    } else {
+        Response::text(401, HINT)
+    }
+}
+
+fn static_file(req: &Request) -> Response {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Response::text(405, "method not allowed").with("Allow", "GET, HEAD");
+    }
+    match assets::find(&req.path) {
+        Some(asset) => assets::respond(req, asset),
+        None => Response::text(404, "not found"),
+    }
+}

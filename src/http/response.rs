@@ -1,0 +1,145 @@
+//! HTTP responses: status, headers, body, written in one go.
+//!
+//! Every response carries `Content-Length` (so keep-alive works) and the hardening
+//! headers a local UI wants: no MIME sniffing, no framing by other sites, no referrer,
+//! and on HTML a strict Content-Security-Policy (no inline script, nothing external).
+
+use std::borrow::Cow;
+use std::io::Write;
+
+/// The policy for our HTML: everything from this node, nothing inline, nothing external.
+pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+                       object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A response ready to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    headers: Vec<(&'static str, String)>,
+    pub body: Cow<'static, [u8]>,
+}
+
+impl Response {
+    /// A response with a body and its content type.
+    pub fn new(status: u16, content_type: &str, body: impl Into<Cow<'static, [u8]>>) -> Self {
+        let mut r = Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        };
+        r.headers.push(("Content-Type", content_type.to_string()));
+        if content_type.starts_with("text/html") {
+            r.headers.push(("Content-Security-Policy", CSP.to_string()));
+        }
+        r
+    }
+
+    /// A one-line plain-text response.
+    pub fn text(status: u16, line: &str) -> Self {
+        Response::new(
+            status,
+            "text/plain; charset=utf-8",
+            format!("{line}\n").into_bytes(),
+        )
+    }
+
+    /// A JSON response.
+    pub fn json(status: u16, value: &impl serde::Serialize) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Response::new(status, "application/json", body)
+    }
+
+    /// A JSON error `{"error": "..."}` (SPEC §6).
+    pub fn json_error(status: u16, error: &str) -> Self {
+        Response::json(status, &serde_json::json!({ "error": error }))
+    }
+
+    /// A body-less response (redirects, 304).
+    pub fn empty(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Cow::Borrowed(b""),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The first value of header `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Serializes the response; `head_only` for HEAD requests, `close` adds
+    /// `Connection: close`.
+    pub fn to_bytes(&self, head_only: bool, close: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
+        let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        for (name, value) in &self.headers {
+            let _ = write!(out, "{name}: {value}\r\n");
+        }
+        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        out.extend_from_slice(
+            b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n",
+        );
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+}
+
+/// The reason phrase for the statuses we use.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        303 => "See Other",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        421 => "Misdirected Request",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_with_length_and_security_headers() {
+        let r = Response::new(200, "text/html; charset=utf-8", b"<p>hi</p>".to_vec());
+        let s = String::from_utf8(r.to_bytes(false, true)).unwrap();
+        assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(s.contains("Content-Length: 9\r\n"));
+        assert!(s.contains("Content-Security-Policy: default-src 'self'"));
+        assert!(s.contains("Connection: close\r\n"));
+        assert!(s.ends_with("\r\n\r\n<p>hi</p>"));
+        let head = String::from_utf8(r.to_bytes(true, false)).unwrap();
+        assert!(head.ends_with("\r\n\r\n"));
+        assert!(head.contains("Content-Length: 9\r\n"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Running a node: open the data dir, bind the port, start the threads, print the three
+//! startup lines, wait for SIGINT/SIGTERM, shut down.
+//!
+//! Order matters: the lock is taken before anything is read or created, so two nodes on
+//! one data dir can never both write it; `node.json` is written only once we listen, so
+//! a client that finds it can connect.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::cli::NodeArgs;
+use crate::datadir::{DataDir, DataDirError, NodeInfo};
+use crate::http::HttpContext;
+use crate::listener::{self, ConnContext, ConnCounter, ListenError};
+use crate::state::{self, Command, StateConfig};
+
+/// Why a node could not run. Each maps to exit code 1 with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The data dir or a file in it.
+    #[error(transparent)]
+    DataDir(#[from] DataDirError),
+    /// The port.
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    /// `--name` is not a valid display name.
+    #[error("bad --name: {0}")]
+    Name(#[from] crate::identity::NameError),
+    /// The OS refused a thread or a signal handler.
+    #[error("cannot start: {0}")]
+    Start(#[from] std::io::Error),
+}
+
+/// The UI address printed at start and by `purr url`.
+pub fn ui_url(listen: IpAddr, port: u16, token: Option<&str>) -> String {
+    let host = match listen {
+        IpAddr::V6(v6) if v6.is_loopback() => "[::1]",
+        _ => "127.0.0.1",
+    };
+    match token {
+        Some(t) => format!("http://{host}:{port}/?token={t}"),
+        None => format!("http://{host}:{port}/"),
+    }
+}
+
+/// Runs a node until SIGINT/SIGTERM; returns `Ok` on a clean shutdown.
+pub fn run(args: NodeArgs) -> Result<(), NodeError> {
+    let dir_path = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::cli::default_data_dir);
+    let mut data_dir = DataDir::create(&dir_path)?;
+    data_dir.lock()?;
+    let identity = data_dir.identity()?;
+    let token = data_dir.ui_token()?;
+    let name = match &args.name {
+        Some(n) => {
+            crate::identity::validate_name(n)?;
+            n.clone()
+        }
+        None => data_dir
+            .saved_name()
+            .unwrap_or_else(crate::cli::default_name),
+    };
+
+    let listener = listener::bind(args.listen, args.port)?;
+    let local: SocketAddr = listener.local_addr()?;
+    let port = local.port();
+    let id_hex = identity.id_hex();
+    let ui_token = (!args.no_ui_auth).then_some(token);
+    let url = ui_url(local.ip(), port, ui_token.as_deref());
+
+    let signals = Signals::new([SIGINT, SIGTERM])?;
+    let info_dir = DataDir::existing(&dir_path);
+    let (state, state_join) = state::spawn(StateConfig {
+        identity,
+        name,
+        port,
+        data_dir,
+    })?;
+
+    if !args.no_discovery {
+        log::info!("LAN discovery is not in this version yet; use --connect");
+    }
+    if !args.connect.is_empty() || args.peers.is_some() {
+        log::warn!("--connect/--peers: peer connections are not in this version yet");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = ConnContext {
+        http: HttpContext {
+            state: state.clone(),
+            token: ui_token.map(Arc::from),
+        },
+        max_connections: args.max_connections,
+        counter: ConnCounter::default(),
+    };
+    let accept_socket = listener.try_clone()?;
+    let acceptor = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("acceptor".into())
+            .spawn(move || listener::accept_loop(listener, ctx, stop))?
+    };
+
+    print_startup(local, &id_hex, &url);
+    info_dir.write_node_info(NodeInfo {
+        pid: std::process::id(),
+        port,
+    })?;
+    if args.open {
+        open_browser(&url);
+    }
+
+    let mut signals = signals;
+    if let Some(sig) = signals.forever().next() {
+        log::info!("signal {sig}: shutting down");
+    }
+    stop.store(true, Ordering::Release);
+    // Wakes the acceptor out of accept(2): shutting down a listening socket makes Linux
+    // fail the pending accept with EINVAL.
+    let _ = socket2::SockRef::from(&accept_socket).shutdown(std::net::Shutdown::Both);
+    state.send(Command::Shutdown);
+    let _ = state_join.join();
+    let _ = acceptor.join();
+    info_dir.remove_node_info();
+    Ok(())
+}
+
+/// The three lines of SPEC §1, flushed at once: scripts wait for them.
+fn print_startup(local: SocketAddr, id_hex: &str, url: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "listening on {local}");
+    let _ = writeln!(out, "id {id_hex}");
+    let _ = writeln!(out, "ui {url}");
+    let _ = out.flush();
+}
+
+fn open_browser(url: &str) {
+    match std::process::Command::new("xdg-open")
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(_) => log::info!("opened the UI in the default browser"),
+        Err(e) => log::warn!("--open: could not run xdg-open: {e}"),
+    }
+}
