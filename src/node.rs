@@ -108,11 +108,12 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             .spawn(move || listener::accept_loop(listener, ctx, stop))?
     };
 
-    print_startup(local, &id_hex, &url);
+    // node.json before the startup lines: a script that has read the lines may rely on it.
     info_dir.write_node_info(NodeInfo {
         pid: std::process::id(),
         port,
     })?;
+    print_startup(local, &id_hex, &url);
     if args.open {
         open_browser(&url);
     }

@@ -1,0 +1,404 @@
+//! Shared helpers for the integration tests: start real `purr` nodes on port 0 with a
+//! temporary data dir, talk HTTP and WebSocket to them, stop them on drop.
+#![allow(dead_code)] // each test file uses a different subset
+
+pub mod netns;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::{Message, WebSocket};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_purr");
+
+/// A running node, stopped (SIGKILL if still alive) when dropped.
+pub struct Node {
+    child: Option<Child>,
+    pub pid: u32,
+    pub port: u16,
+    pub id: String,
+    pub ui_url: String,
+    pub listening: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    pub stdout_rest: mpsc::Receiver<String>,
+}
+
+/// How to start a node.
+pub struct NodeBuilder {
+    args: Vec<String>,
+    data_dir: Option<PathBuf>,
+    netns: Option<String>,
+}
+
+impl NodeBuilder {
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    pub fn data_dir(mut self, d: &Path) -> Self {
+        self.data_dir = Some(d.to_path_buf());
+        self
+    }
+
+    /// Runs the node inside this network namespace (`ip netns exec`).
+    pub fn netns(mut self, ns: &str) -> Self {
+        self.netns = Some(ns.to_string());
+        self
+    }
+
+    pub fn start(self) -> Node {
+        self.try_start()
+            .unwrap_or_else(|e| panic!("node did not start: {e}"))
+    }
+
+    pub fn try_start(self) -> Result<Node, String> {
+        let (tmp, dir) = match self.data_dir {
+            Some(d) => (None, d),
+            None => {
+                let t = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let d = t.path().join("data");
+                (Some(t), d)
+            }
+        };
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, BIN]);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        cmd.arg("--data-dir").arg(&dir).args(&self.args);
+        cmd.env("RUST_LOG", "debug");
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().map_err(|e| e.to_string())?;
+        let pid = child.id();
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let log_path = dir.with_extension("stderr.log");
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            let _ = BufReader::new(stderr).read_to_end(&mut all);
+            let _ = std::fs::write(log_path, all);
+        });
+        let mut lines = Vec::new();
+        for _ in 0..3 {
+            match rx.recv_timeout(Duration::from_secs(20)) {
+                Ok(l) => lines.push(l),
+                Err(_) => {
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    return Err(format!(
+                        "startup lines missing: got {lines:?}, exit {status:?}"
+                    ));
+                }
+            }
+        }
+        let listening = lines[0]
+            .strip_prefix("listening on ")
+            .ok_or(format!("bad line 1: {}", lines[0]))?
+            .to_string();
+        let port = listening
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or("no port")?;
+        let id = lines[1]
+            .strip_prefix("id ")
+            .ok_or("bad line 2")?
+            .to_string();
+        let ui_url = lines[2]
+            .strip_prefix("ui ")
+            .ok_or("bad line 3")?
+            .to_string();
+        Ok(Node {
+            child: Some(child),
+            pid,
+            port,
+            id,
+            ui_url,
+            listening,
+            data_dir: dir,
+            _tmp: tmp,
+            stdout_rest: rx,
+        })
+    }
+}
+
+impl Node {
+    /// A node on loopback, `--port 0 --no-discovery`, fresh data dir.
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder {
+            args: vec!["--port".into(), "0".into(), "--no-discovery".into()],
+            data_dir: None,
+            netns: None,
+        }
+    }
+
+    pub fn start() -> Node {
+        Node::builder().start()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("ui.token"))
+            .expect("token file")
+            .trim()
+            .to_string()
+    }
+
+    /// Threads of the node process (from /proc).
+    pub fn threads(&self) -> usize {
+        proc_status_field(self.pid, "Threads:").unwrap_or(0) as usize
+    }
+
+    /// Resident memory in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_field(self.pid, "VmRSS:").unwrap_or(0)
+    }
+
+    /// Open file descriptors of the node process.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// The node's stderr so far is only written at exit; this returns it after `stop`.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("stderr.log")
+    }
+
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit.
+    pub fn stop_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal(rustix::process::Signal::TERM);
+        let child = self.child.as_mut()?;
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Waits (bounded) until `f` holds, polling every 50 ms.
+    pub fn wait_for(&self, what: &str, timeout: Duration, mut f: impl FnMut(&Node) -> bool) {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if f(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out after {timeout:?} waiting for {what}");
+    }
+
+    /// A WebSocket to `/ws` with the token as a cookie and the page's own Origin.
+    pub fn ws(&self) -> Ws {
+        let host = format!("127.0.0.1:{}", self.port);
+        let origin = format!("http://{host}");
+        let cookie = format!("purr_token={}", self.token());
+        Ws::connect(
+            self.addr(),
+            &host,
+            &[("Cookie", cookie.as_str()), ("Origin", origin.as_str())],
+        )
+        .expect("WebSocket connects")
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn proc_status_field(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// An HTTP response as the tests see it.
+#[derive(Debug)]
+pub struct HttpResp {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl HttpResp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response (head + `Content-Length` body) from a keep-alive stream.
+pub fn read_response(s: &mut TcpStream) -> std::io::Result<HttpResp> {
+    let mut raw = Vec::new();
+    let mut byte = [0u8; 1];
+    while !raw.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        raw.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&raw).into_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut resp = HttpResp {
+        status,
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = resp
+        .header("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    resp.body = vec![0; len];
+    s.read_exact(&mut resp.body)?;
+    Ok(resp)
+}
+
+/// Sends a raw request on a fresh connection and reads one response.
+pub fn http(addr: SocketAddr, raw: &str) -> HttpResp {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw.as_bytes()).expect("write request");
+    read_response(&mut s).expect("read response")
+}
+
+/// `GET path` with the given extra header lines (each ending in \r\n).
+pub fn get(addr: SocketAddr, path: &str, extra: &str) -> HttpResp {
+    http(
+        addr,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n{extra}Connection: close\r\n\r\n",
+            addr.port()
+        ),
+    )
+}
+
+/// A WebSocket client with JSON helpers.
+pub struct Ws {
+    ws: WebSocket<TcpStream>,
+}
+
+impl Ws {
+    /// Connects to `/ws` with the given `Host` and extra headers; `Err` carries the HTTP
+    /// status of a refused upgrade.
+    pub fn connect(addr: SocketAddr, host: &str, headers: &[(&str, &str)]) -> Result<Ws, u16> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|_| 0u16)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut req = format!("ws://{host}/ws")
+            .into_client_request()
+            .map_err(|_| 0u16)?;
+        for (name, value) in headers {
+            req.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        match tungstenite::client::client(req, stream) {
+            Ok((ws, _)) => Ok(Ws { ws }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp))) => {
+                Err(resp.status().as_u16())
+            }
+            Err(_) => Err(0),
+        }
+    }
+
+    pub fn send(&mut self, v: Value) {
+        self.ws.send(Message::text(v.to_string())).expect("ws send");
+    }
+
+    pub fn send_raw(&mut self, m: Message) -> tungstenite::Result<()> {
+        self.ws.send(m)
+    }
+
+    /// The next text message as JSON (pings are answered on the way).
+    pub fn recv(&mut self) -> Value {
+        self.try_recv().expect("ws recv")
+    }
+
+    pub fn try_recv(&mut self) -> Result<Value, String> {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    return serde_json::from_str(t.as_str()).map_err(|e| e.to_string())
+                }
+                Ok(Message::Close(c)) => return Err(format!("closed: {c:?}")),
+                Ok(_) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// Reads messages until one has `cmd`, returning it (bounded by the read timeout).
+    pub fn recv_cmd(&mut self, cmd: &str) -> Value {
+        for _ in 0..1000 {
+            let v = self.recv();
+            if v["cmd"] == cmd {
+                return v;
+            }
+        }
+        panic!("no {cmd} within 1000 messages");
+    }
+
+    pub fn inner(&mut self) -> &mut WebSocket<TcpStream> {
+        &mut self.ws
+    }
+}

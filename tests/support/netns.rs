@@ -1,0 +1,115 @@
+//! Private networks for tests: network namespaces joined by veth pairs, created by the
+//! test and deleted on drop (also when the test fails). Nothing here touches the
+//! machine's own interfaces. Needs root and `ip` (iproute2); tests skip otherwise.
+
+use std::os::fd::AsFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Why netns tests cannot run here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not root".into());
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(o) if o.status.success() => None,
+        Ok(o) => Some(format!(
+            "`ip netns` fails: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )),
+        Err(e) => Some(format!("no `ip` command: {e}")),
+    }
+}
+
+/// Skips the calling test (returns from it) with a clear message when netns is unavailable.
+#[macro_export]
+macro_rules! require_netns {
+    () => {
+        if let Some(why) = support::netns::unavailable() {
+            eprintln!("SKIP: this test needs network namespaces ({why})");
+            return;
+        }
+    };
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A short unique tag for names (interface names are limited to 15 characters).
+fn tag() -> String {
+    format!(
+        "{}{}",
+        std::process::id() % 100_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// A new namespace with its loopback up.
+    pub fn new(label: &str) -> Netns {
+        let name = format!("purr-{label}-{}", tag());
+        ip(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs a command inside the namespace; panics if it fails.
+    pub fn exec(&self, cmd: &[&str]) {
+        let mut args = vec!["netns", "exec", &self.name];
+        args.extend_from_slice(cmd);
+        ip(&args);
+    }
+
+    /// Runs `f` on a thread that has entered this namespace; sockets it opens live here.
+    pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("open netns");
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .expect("setns");
+            f()
+        })
+        .join()
+        .expect("netns thread")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// Joins two namespaces with a veth pair and gives each end an address (CIDR form).
+/// The pair disappears with either namespace.
+pub fn link(a: &Netns, a_cidr: &str, b: &Netns, b_cidr: &str) {
+    let t = tag();
+    let (ea, eb) = (format!("pva{t}"), format!("pvb{t}"));
+    ip(&[
+        "link", "add", &ea, "netns", &a.name, "type", "veth", "peer", "name", &eb, "netns", &b.name,
+    ]);
+    a.exec(&["ip", "addr", "add", a_cidr, "dev", &ea]);
+    b.exec(&["ip", "addr", "add", b_cidr, "dev", &eb]);
+    a.exec(&["ip", "link", "set", &ea, "up"]);
+    b.exec(&["ip", "link", "set", &eb, "up"]);
+}
