@@ -164,6 +164,7 @@ fn reader(
                     reason: "message too large".into(),
                 };
                 let _ = ctrl.try_send(frame_bytes(Frame::close(Some(close))));
+                linger(&mut ws.get_mut().stream);
                 break;
             }
             Err(e) => {
@@ -173,6 +174,27 @@ fn reader(
         }
     }
     // Dropping `ws` (and with it the last control sender) tells the writer to finish.
+}
+
+/// Reads and discards what the client is still sending (the rest of an over-size
+/// message), bounded in time and bytes, so that closing does not reset the connection:
+/// a reset could destroy our close frame before the client reads it.
+fn linger(stream: &mut TcpStream) {
+    const LINGER: Duration = Duration::from_secs(2);
+    const MAX_DISCARD: usize = 16 * 1024 * 1024;
+    let deadline = std::time::Instant::now() + LINGER;
+    let mut scratch = [0u8; 16 * 1024];
+    let mut discarded = 0;
+    while discarded < MAX_DISCARD {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => discarded += n,
+        }
+    }
 }
 
 fn writer(mut stream: TcpStream, events: Receiver<Arc<str>>, ctrl: Receiver<Vec<u8>>) {
