@@ -427,25 +427,29 @@ mod tests {
 
     #[test]
     fn valid_tag_with_bad_padding_is_refused() {
-        // Build a record whose tag is right but whose plaintext does not end in PKCS#7
-        // padding: encrypt one block of 0x00 bytes without padding, then tag it.
+        // Records whose tag is right but whose plaintext is not PKCS#7-padded: a zero
+        // pad byte, and a lenient-looking `.. 01 02` (strict PKCS#7 needs `02 02`).
         let keys = keys();
         let tx = Session::new(&keys, Role::Initiator);
         let iv = [7u8; IV_LEN];
-        let mut block = [0u8; BLOCK_LEN];
-        CbcEnc::new((&keys.i2r_enc).into(), (&iv).into())
-            .encrypt_padded::<cbc::cipher::block_padding::NoPadding>(&mut block, BLOCK_LEN)
-            .unwrap();
-        let tag: [u8; TAG_LEN] = tx
-            .send
-            .mac(&iv, &block)
-            .unwrap()
-            .finalize()
-            .into_bytes()
-            .into();
-        let payload = [&iv[..], &block[..], &tag[..]].concat();
-        let mut rx = Session::new(&keys, Role::Responder);
-        assert_eq!(rx.open(&payload), Err(RecordError::BadPadding));
-        assert_eq!(rx.recv_seq(), 0);
+        let mut lenient = [0x41u8; BLOCK_LEN];
+        lenient[14] = 1;
+        lenient[15] = 2;
+        for mut block in [[0u8; BLOCK_LEN], lenient] {
+            CbcEnc::new((&keys.i2r_enc).into(), (&iv).into())
+                .encrypt_padded::<cbc::cipher::block_padding::NoPadding>(&mut block, BLOCK_LEN)
+                .unwrap();
+            let tag: [u8; TAG_LEN] = tx
+                .send
+                .mac(&iv, &block)
+                .unwrap()
+                .finalize()
+                .into_bytes()
+                .into();
+            let payload = [&iv[..], &block[..], &tag[..]].concat();
+            let mut rx = Session::new(&keys, Role::Responder);
+            assert_eq!(rx.open(&payload), Err(RecordError::BadPadding));
+            assert_eq!(rx.recv_seq(), 0);
+        }
     }
 }
