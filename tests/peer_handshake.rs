@@ -2,9 +2,10 @@
 //! against a forger that builds frames from the public primitives.
 
 use ed25519_dalek::SigningKey;
+use purr::peer::auth;
 use purr::peer::frame::{self, Frame, DATA, HAND};
 use purr::peer::hand::{Hand, HandError};
-use purr::peer::handshake::{self, Established, Handshake, HandshakeError, Step};
+use purr::peer::handshake::{Established, Handshake, HandshakeError, Step};
 use purr::peer::inner::{Inner, InnerError, Mess, MsgId, NameError};
 use purr::peer::session::{Keys, RecordError, Role, Session};
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -101,11 +102,11 @@ impl Forger {
     fn session(&self, role: Role, peer_hand: &[u8]) -> (Session, [u8; 32]) {
         let own = self.hand.encode();
         let th = match role {
-            Role::Initiator => handshake::transcript_hash(&own, peer_hand),
-            Role::Responder => handshake::transcript_hash(peer_hand, &own),
+            Role::Initiator => auth::transcript_hash(&own, peer_hand),
+            Role::Responder => auth::transcript_hash(peer_hand, &own),
         };
         let peer_eph = Hand::parse(peer_hand).unwrap().eph;
-        let shared = handshake::x25519_shared(&StaticSecret::from(self.eph), &peer_eph).unwrap();
+        let shared = auth::x25519_shared(&StaticSecret::from(self.eph), &peer_eph).unwrap();
         let keys = Keys::derive(&th, &shared).unwrap();
         (Session::new(&keys, role), th)
     }
@@ -199,7 +200,7 @@ fn impersonation_is_refused_in_both_directions() {
     let forger = Forger::claiming(id(&bob()));
     let auth = |role: Role| {
         move |s: &mut Session, th: &[u8; 32]| {
-            data(s, &Inner::Auth(handshake::sign_auth(&mallory(), role, th)))
+            data(s, &Inner::Auth(auth::sign_auth(&mallory(), role, th)))
         }
     };
     let bad = HandshakeError::BadAuthSignature { peer: id(&bob()) };
@@ -220,7 +221,7 @@ fn the_same_forger_with_the_right_key_is_accepted() {
     let step = against_initiator(&forger, |s, th| {
         data(
             s,
-            &Inner::Auth(handshake::sign_auth(&mallory(), Role::Responder, th)),
+            &Inner::Auth(auth::sign_auth(&mallory(), Role::Responder, th)),
         )
     });
     assert_eq!(done(step.unwrap()).peer_id, id(&mallory()));
@@ -236,7 +237,7 @@ fn auth_is_bound_to_role_and_transcript() {
     let wrong_role = against_initiator(&forger, |s, th| {
         data(
             s,
-            &Inner::Auth(handshake::sign_auth(&mallory(), Role::Initiator, th)),
+            &Inner::Auth(auth::sign_auth(&mallory(), Role::Initiator, th)),
         )
     });
     assert_eq!(wrong_role.err(), bad);
@@ -244,7 +245,7 @@ fn auth_is_bound_to_role_and_transcript() {
     let replayed = against_initiator(&forger, |s, _| {
         data(
             s,
-            &Inner::Auth(handshake::sign_auth(&mallory(), Role::Responder, &[0; 32])),
+            &Inner::Auth(auth::sign_auth(&mallory(), Role::Responder, &[0; 32])),
         )
     });
     assert_eq!(replayed.err(), bad);
@@ -455,7 +456,7 @@ fn forged_self_id_is_an_auth_failure_not_a_self_connection() {
     let step = against_initiator(&forger, |s, th| {
         data(
             s,
-            &Inner::Auth(handshake::sign_auth(&mallory(), Role::Responder, th)),
+            &Inner::Auth(auth::sign_auth(&mallory(), Role::Responder, th)),
         )
     });
     assert_eq!(

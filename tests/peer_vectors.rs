@@ -4,9 +4,10 @@
 //! byte, once from the individual steps and once by running the state machine.
 
 use ed25519_dalek::SigningKey;
+use purr::peer::auth;
 use purr::peer::frame::{self, DATA, HAND};
 use purr::peer::hand::Hand;
-use purr::peer::handshake::{self, Handshake, Step};
+use purr::peer::handshake::{Handshake, Step};
 use purr::peer::inner::{Inner, Mess, MsgId};
 use purr::peer::session::{self, Keys, Role, Session};
 use serde_json::Value;
@@ -145,14 +146,14 @@ fn hand_payloads_encode_and_parse() {
 fn transcript_shared_secret_okm_and_keys() {
     let v = V::load();
     let (i, r) = sides(&v);
-    let th = handshake::transcript_hash(
+    let th = auth::transcript_hash(
         &v.bytes("initiator.hand_payload"),
         &v.bytes("responder.hand_payload"),
     );
     assert_eq!(th.to_vec(), v.bytes("transcript_hash"));
 
-    let from_i = handshake::x25519_shared(&StaticSecret::from(i.eph), &hand_of(&r).eph).unwrap();
-    let from_r = handshake::x25519_shared(&StaticSecret::from(r.eph), &hand_of(&i).eph).unwrap();
+    let from_i = auth::x25519_shared(&StaticSecret::from(i.eph), &hand_of(&r).eph).unwrap();
+    let from_r = auth::x25519_shared(&StaticSecret::from(r.eph), &hand_of(&i).eph).unwrap();
     assert_eq!(from_i.to_vec(), v.bytes("x25519_shared"));
     assert_eq!(from_r.to_vec(), v.bytes("x25519_shared"));
 
@@ -170,22 +171,22 @@ fn auth_signatures() {
     let v = V::load();
     let (i, r) = sides(&v);
     let th = v.array("transcript_hash");
-    let sig_i = handshake::sign_auth(&i.identity, Role::Initiator, &th);
-    let sig_r = handshake::sign_auth(&r.identity, Role::Responder, &th);
+    let sig_i = auth::sign_auth(&i.identity, Role::Initiator, &th);
+    let sig_r = auth::sign_auth(&r.identity, Role::Responder, &th);
     assert_eq!(sig_i.to_vec(), v.bytes("initiator_auth_signature"));
     assert_eq!(sig_r.to_vec(), v.bytes("responder_auth_signature"));
     let id_i = v.array("initiator.id");
     let id_r = v.array("responder.id");
     assert_eq!(
-        handshake::verify_auth(&id_i, Role::Initiator, &th, &sig_i),
+        auth::verify_auth(&id_i, Role::Initiator, &th, &sig_i),
         Ok(())
     );
     assert_eq!(
-        handshake::verify_auth(&id_r, Role::Responder, &th, &sig_r),
+        auth::verify_auth(&id_r, Role::Responder, &th, &sig_r),
         Ok(())
     );
     // The role byte is bound: the initiator's signature is no responder signature.
-    assert!(handshake::verify_auth(&id_i, Role::Responder, &th, &sig_i).is_err());
+    assert!(auth::verify_auth(&id_i, Role::Responder, &th, &sig_i).is_err());
 }
 
 #[test]

@@ -1,12 +1,10 @@
-//! The handshake (SPEC §7 steps 1–4) as an I/O-free state machine, plus a small
-//! blocking driver for the connection threads.
+//! The handshake (SPEC §7 steps 1–3) as an I/O-free state machine.
 //!
-//! This module owns the order of the handshake, the crypto steps between `HAND` and the
-//! first records (transcript hash, X25519, AUTH signatures), and the decision of when a
-//! peer counts as authenticated. Frames go in through [`Handshake::on_frame`]; bytes to
-//! send and the next state come out. Sockets, deadlines and retries are the caller's
-//! ([`run`] is the only function here that touches a stream, and only through
-//! `Read + Write`).
+//! This module owns the order of the handshake and the decision of when a peer counts
+//! as authenticated; the bytes each crypto step hashes or signs are in `auth`, the
+//! blocking loop over a stream is in `driver`. Frames go in through
+//! [`Handshake::on_frame`]; bytes to send and the next state come out. Sockets,
+//! deadlines and retries are the caller's.
 //!
 //! ```text
 //!  initiator                                   responder
@@ -28,35 +26,17 @@
 //! `HAND` carrying our id cannot make us believe an address is our own.
 
 use std::fmt;
-use std::io::{Read, Write};
-use std::time::Duration;
 
-use ed25519_dalek::{Signature, Signer, SigningKey};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use ed25519_dalek::SigningKey;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
+use super::auth::{sign_auth, transcript_hash, verify_auth, x25519_shared};
 use super::frame::{self, CmdDisplay, Frame, FrameError, DATA, HAND};
-use super::hand::{identity_key, Hand, HandError, MAX_HAND_LEN};
+use super::hand::{Hand, HandError};
 use super::inner::{kind, Inner, InnerError};
 use super::session::{Keys, RecordError, Role, Session, IV_LEN};
 use crate::hex;
-
-/// SPEC §7 step 4: "Handshake deadline 10 s". The caller sets it on the socket.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Largest frame [`run`] accepts before the peer is authenticated: a `HAND` (SPEC: at
-/// most 1 KiB) or the 128-byte `AUTH` record. Keeps an unauthenticated peer from making
-/// us buffer a 1 MiB frame.
-pub const HANDSHAKE_MAX_FRAME: usize = MAX_HAND_LEN;
-
-/// SPEC §7 step 2: `th = SHA-256("purr/1" || initiator HAND || responder HAND)`.
-const TRANSCRIPT_LABEL: &[u8] = b"purr/1";
-/// SPEC §7 step 3: AUTH signs `"purr/1 auth" || role byte || th`.
-const AUTH_LABEL: &[u8] = b"purr/1 auth";
-/// Length of the AUTH input: label, role byte, transcript hash.
-const AUTH_INPUT_LEN: usize = 11 + 1 + 32;
 
 /// Why a handshake failed. The caller closes the connection (and may log this: no
 /// variant carries key material).
@@ -91,7 +71,8 @@ pub enum HandshakeError {
     },
     /// The peer proved it holds our own identity key: we connected to ourselves.
     SelfConnection,
-    /// Reading or writing a frame failed (only from [`run`]).
+    /// Reading or writing a frame failed (from the driver), or our own `HAND` could
+    /// not be framed.
     Frame(FrameError),
     /// The OS random source failed (ephemeral key or IV).
     Rng(String),
@@ -137,60 +118,6 @@ impl From<RecordError> for HandshakeError {
 fn id_prefix(id: &[u8; 32]) -> String {
     let [a, b, c, d, ..] = *id;
     hex::encode(&[a, b, c, d])
-}
-
-/// SPEC §7 step 2: `th = SHA-256("purr/1" || initiator HAND payload || responder HAND payload)`.
-pub fn transcript_hash(initiator_hand: &[u8], responder_hand: &[u8]) -> [u8; 32] {
-    Sha256::new()
-        .chain_update(TRANSCRIPT_LABEL)
-        .chain_update(initiator_hand)
-        .chain_update(responder_hand)
-        .finalize()
-        .into()
-}
-
-/// SPEC §7 step 2: `shared = X25519(own ephemeral secret, peer ephemeral public)`,
-/// "reject the all-zero result" (a low-order peer key would make it predictable).
-pub fn x25519_shared(
-    own: &StaticSecret,
-    peer_public: &[u8; 32],
-) -> Result<Zeroizing<[u8; 32]>, HandshakeError> {
-    let shared = own.diffie_hellman(&PublicKey::from(*peer_public));
-    if bool::from(shared.as_bytes().ct_eq(&[0u8; 32])) {
-        return Err(HandshakeError::LowOrderEphemeral);
-    }
-    Ok(Zeroizing::new(shared.to_bytes()))
-}
-
-/// SPEC §7 step 3: the signed bytes, `"purr/1 auth" || role byte || th`, where the role
-/// is the signer's.
-pub fn auth_input(signer: Role, th: &[u8; 32]) -> [u8; AUTH_INPUT_LEN] {
-    let mut input = [0u8; AUTH_INPUT_LEN];
-    let (label, rest) = input.split_at_mut(AUTH_LABEL.len());
-    label.copy_from_slice(AUTH_LABEL);
-    let (role, hash) = rest.split_at_mut(1);
-    role.fill(signer.auth_byte());
-    hash.copy_from_slice(th);
-    input
-}
-
-/// The `AUTH` signature of `identity` playing `signer`.
-pub fn sign_auth(identity: &SigningKey, signer: Role, th: &[u8; 32]) -> [u8; 64] {
-    identity.sign(&auth_input(signer, th)).to_bytes()
-}
-
-/// Checks a peer's `AUTH` signature with strict Ed25519 verification (no small-order
-/// keys or R, canonical S), against the id from its `HAND`.
-pub fn verify_auth(
-    peer_id: &[u8; 32],
-    signer: Role,
-    th: &[u8; 32],
-    signature: &[u8; 64],
-) -> Result<(), HandshakeError> {
-    let bad = HandshakeError::BadAuthSignature { peer: *peer_id };
-    let key = identity_key(peer_id).map_err(|_| bad.clone())?;
-    key.verify_strict(&auth_input(signer, th), &Signature::from_bytes(signature))
-        .map_err(|_| bad)
 }
 
 /// SPEC §7 step 3, for a second connection to a peer we are already connected to: true
@@ -503,70 +430,9 @@ fn random_secret() -> Result<Zeroizing<[u8; 32]>, HandshakeError> {
     Ok(secret)
 }
 
-/// Drives `hs` to completion over a blocking stream: writes `first` (the initiator's
-/// `HAND` frame; empty for a responder), then reads frames and writes what each step
-/// returns until the peer is authenticated.
-///
-/// Deadlines are the caller's: set [`HANDSHAKE_TIMEOUT`] as the socket's read/write
-/// timeouts before calling; a timeout surfaces as `Frame(Io(WouldBlock | TimedOut))`.
-pub fn run<S: Read + Write>(
-    stream: &mut S,
-    mut hs: Handshake,
-    first: &[u8],
-) -> Result<Established, HandshakeError> {
-    if !first.is_empty() {
-        frame::write_bytes(stream, first).map_err(HandshakeError::Frame)?;
-    }
-    loop {
-        let frame = frame::read_frame_limited(stream, HANDSHAKE_MAX_FRAME)
-            .map_err(HandshakeError::Frame)?;
-        match hs.on_frame(frame)? {
-            Step::Continue(next, out) => {
-                if !out.is_empty() {
-                    frame::write_bytes(stream, &out).map_err(HandshakeError::Frame)?;
-                }
-                hs = next;
-            }
-            Step::Done(established) => return Ok(established),
-        }
-    }
-}
-
-/// Dials side in one call: a random ephemeral key, then [`run`].
-pub fn run_initiator<S: Read + Write>(
-    stream: &mut S,
-    identity: &SigningKey,
-    port: u16,
-    name: &str,
-) -> Result<Established, HandshakeError> {
-    let (hs, hand) = Handshake::initiator_random(identity, port, name)?;
-    run(stream, hs, &hand)
-}
-
-/// Accepting side in one call: a random ephemeral key, then [`run`].
-pub fn run_responder<S: Read + Write>(
-    stream: &mut S,
-    identity: &SigningKey,
-    port: u16,
-    name: &str,
-) -> Result<Established, HandshakeError> {
-    let hs = Handshake::responder_random(identity, port, name)?;
-    run(stream, hs, &[])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auth_input_layout() {
-        let th = [0xaa; 32];
-        let input = auth_input(Role::Responder, &th);
-        assert_eq!(&input[..11], b"purr/1 auth");
-        assert_eq!(input[11], 0x52);
-        assert_eq!(&input[12..], &th);
-        assert_eq!(auth_input(Role::Initiator, &th)[11], 0x49);
-    }
 
     #[test]
     fn duplicate_connection_rule_is_symmetric() {
@@ -590,15 +456,6 @@ mod tests {
         ));
         // Same roles: the newer one closes.
         assert!(keep_existing(&low, &high, Role::Initiator, Role::Initiator));
-    }
-
-    #[test]
-    fn zero_public_key_gives_zero_shared_and_is_refused() {
-        let own = StaticSecret::from([5u8; 32]);
-        assert_eq!(
-            x25519_shared(&own, &[0u8; 32]).map(|_| ()),
-            Err(HandshakeError::LowOrderEphemeral)
-        );
     }
 
     #[test]

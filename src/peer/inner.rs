@@ -15,9 +15,10 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use serde::de::{self, DeserializeOwned, Deserializer, SeqAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::json;
 use crate::hex;
 
 /// Largest `MESS` text in bytes of UTF-8: SPEC §9 "Max message text 64 KiB", §5 `send`.
@@ -83,7 +84,7 @@ impl Serialize for MsgId {
 
 impl<'de> Deserialize<'de> for MsgId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_str(HexVisitor::<16>).map(MsgId)
+        json::hex_array::<16, D>(d).map(MsgId)
     }
 }
 
@@ -91,7 +92,7 @@ impl<'de> Deserialize<'de> for MsgId {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListEntry {
     /// The peer's Ed25519 public key.
-    #[serde(serialize_with = "ser_hex32", deserialize_with = "de_hex32")]
+    #[serde(serialize_with = "json::ser_hex", deserialize_with = "json::hex_array")]
     pub id: [u8; 32],
     /// Where the sender reached (or was reached by) that peer; port never 0.
     #[serde(deserialize_with = "de_addrs")]
@@ -326,10 +327,10 @@ impl Inner {
         out.extend_from_slice(&self.kind());
         match self {
             Inner::Auth(sig) => out.extend_from_slice(sig),
-            Inner::List(entries) => write_json(out, entries),
-            Inner::Mess(mess) => write_json(out, mess),
-            Inner::Ackn(ids) | Inner::Read(ids) => write_json(out, &IdsOut { ids }),
-            Inner::Name(name) => write_json(out, &NameOut { name }),
+            Inner::List(entries) => json::write(out, entries),
+            Inner::Mess(mess) => json::write(out, mess),
+            Inner::Ackn(ids) | Inner::Read(ids) => json::write(out, &IdsOut { ids }),
+            Inner::Name(name) => json::write(out, &NameOut { name }),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
@@ -371,15 +372,6 @@ fn json<T: DeserializeOwned>(kind: &[u8; 4], body: &[u8]) -> Result<T, InnerErro
     })
 }
 
-fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Cannot fail: the values are structs of strings, integers and sequences (serde_json
-    // only errors on non-string map keys or non-finite floats) and writing into a Vec
-    // never fails. Logged rather than unwrapped so no input can turn this into a panic.
-    if let Err(e) = serde_json::to_writer(&mut *out, value) {
-        log::error!("inner message encoding failed: {e}");
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(transparent)]
 struct ListIn(#[serde(deserialize_with = "de_list")] Vec<ListEntry>);
@@ -406,80 +398,15 @@ struct NameOut<'a> {
 }
 
 fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListEntry>, D::Error> {
-    bounded(d, MAX_LIST_ENTRIES, "LIST entries")
+    json::bounded(d, MAX_LIST_ENTRIES, "LIST entries")
 }
 
 fn de_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MsgId>, D::Error> {
-    bounded(d, MAX_IDS, "ids")
+    json::bounded(d, MAX_IDS, "ids")
 }
 
 fn de_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
-    bounded(d, MAX_ADDRS, "addresses in a LIST entry")
-}
-
-fn ser_hex32<S: Serializer>(id: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(id))
-}
-
-fn de_hex32<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-    d.deserialize_str(HexVisitor::<32>)
-}
-
-/// Decodes a JSON string of exactly `2 * N` lowercase hex characters.
-struct HexVisitor<const N: usize>;
-
-impl<const N: usize> Visitor<'_> for HexVisitor<N> {
-    type Value = [u8; N];
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} lowercase hex characters", 2 * N)
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<[u8; N], E> {
-        hex::decode_array(s).map_err(E::custom)
-    }
-}
-
-/// Deserializes a JSON array, failing as soon as it has more than `max` items, so the
-/// `Vec` never grows past the limit whatever the peer sends.
-fn bounded<'de, D, T>(d: D, max: usize, what: &'static str) -> Result<Vec<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    d.deserialize_seq(BoundedVisitor {
-        max,
-        what,
-        item: std::marker::PhantomData,
-    })
-}
-
-struct BoundedVisitor<T> {
-    max: usize,
-    what: &'static str,
-    item: std::marker::PhantomData<T>,
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedVisitor<T> {
-    type Value = Vec<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an array of at most {} {}", self.max, self.what)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            if items.len() == self.max {
-                return Err(de::Error::custom(format!(
-                    "more than {} {}",
-                    self.max, self.what
-                )));
-            }
-            items.push(item);
-        }
-        Ok(items)
-    }
+    json::bounded(d, MAX_ADDRS, "addresses in a LIST entry")
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The peer protocol, `purr/1` (SPEC §7; byte-level description in `docs/PROTOCOL.md`).
 //!
 //! Everything here is pure: it takes bytes and returns bytes, checked values or errors,
-//! and never opens a socket. The one exception is the blocking [`handshake::run`], which
+//! and never opens a socket. The one exception is the blocking [`driver::run`], which
 //! reads and writes through any `Read + Write` the caller hands it (with deadlines the
 //! caller has set). Connection threads, timers (PING after 15 s, close after 45 s),
 //! the duplicate-connection decision and fingerprints live elsewhere.
@@ -11,6 +11,8 @@
 //! - [`frame`]: `cmd(4) | len u32 BE | payload`, the 1 MiB limit;
 //! - [`hand`]: the `HAND` JSON payload;
 //! - [`handshake`]: the state machine from `HAND` to an authenticated [`Session`];
+//! - [`auth`]: the bytes the handshake hashes, agrees on and signs;
+//! - [`driver`]: the blocking loop that runs a handshake over a stream;
 //! - [`session`]: key derivation and the `DATA` record layer;
 //! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …).
 //!
@@ -37,10 +39,10 @@
 //! Typical use by a connection thread (deadlines set on the socket first):
 //!
 //! ```no_run
-//! # use purr::peer::{handshake, inner::Inner, frame};
+//! # use purr::peer::{driver, inner::Inner, frame};
 //! # fn demo(stream: &mut std::net::TcpStream, identity: &ed25519_dalek::SigningKey)
 //! #     -> Result<(), Box<dyn std::error::Error>> {
-//! let mut est = handshake::run_initiator(stream, identity, 35035, "alice@pi")?;
+//! let mut est = driver::run_initiator(stream, identity, 35035, "alice@pi")?;
 //! let (mut plain, mut wire) = (Vec::new(), Vec::new());
 //! Inner::Ping.encode(&mut plain);
 //! est.session.seal(&plain, &mut wire)?;
@@ -51,17 +53,18 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod auth;
+pub mod driver;
 pub mod frame;
 pub mod hand;
 pub mod handshake;
 pub mod inner;
+mod json;
 pub mod session;
 
+pub use driver::{run, run_initiator, run_responder, HANDSHAKE_TIMEOUT};
 pub use frame::{read_frame, write_frame, Frame, FrameError, MAX_FRAME_LEN};
 pub use hand::{Hand, HandError};
-pub use handshake::{
-    run, run_initiator, run_responder, Established, Handshake, HandshakeError, Step,
-    HANDSHAKE_TIMEOUT,
-};
+pub use handshake::{keep_existing, Established, Handshake, HandshakeError, Step};
 pub use inner::{Inner, InnerError, ListEntry, Mess, MsgId, NameError};
 pub use session::{Keys, RecordError, Role, Session};
