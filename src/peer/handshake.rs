@@ -55,7 +55,8 @@ pub enum HandshakeError {
         /// The state it arrived in.
         state: &'static str,
     },
-    /// The first record did not open (bad tag, length…).
+    /// The peer's first record did not open (bad tag, length…), or ours could not be
+    /// sealed (no IV from the OS).
     Record(RecordError),
     /// The first record is not an inner `AUTH` message.
     ExpectedAuth {
@@ -90,7 +91,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnexpectedFrame { cmd, state } => {
                 write!(f, "unexpected frame cmd {} while {state}", CmdDisplay(cmd))
             }
-            HandshakeError::Record(e) => write!(f, "first record: {e}"),
+            HandshakeError::Record(e) => write!(f, "record layer: {e}"),
             HandshakeError::ExpectedAuth { got } => {
                 write!(f, "expected AUTH, got {}", CmdDisplay(got))
             }
@@ -181,7 +182,8 @@ enum State {
         session: Session,
         th: [u8; 32],
     },
-    /// Left behind while a transition runs; seen only if one panicked half-way.
+    /// Placeholder in `self.state` while `on_frame` works on the state it took out.
+    /// Never observable: on error the consumed handshake is dropped.
     Failed,
 }
 

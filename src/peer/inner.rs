@@ -273,11 +273,11 @@ impl Inner {
                 body.try_into()
                     .map_err(|_| InnerError::AuthLength { len: body.len() })?,
             ),
-            b"LIST" => Inner::List(json::<ListIn>(kind, body)?.0),
-            b"MESS" => Inner::Mess(json(kind, body)?),
-            b"ACKN" => Inner::Ackn(json::<IdsIn>(kind, body)?.ids),
-            b"READ" => Inner::Read(json::<IdsIn>(kind, body)?.ids),
-            b"NAME" => Inner::Name(json::<NameIn>(kind, body)?.name),
+            b"LIST" => Inner::List(parse_json::<ListIn>(kind, body)?.0),
+            b"MESS" => Inner::Mess(parse_json(kind, body)?),
+            b"ACKN" => Inner::Ackn(parse_json::<IdsIn>(kind, body)?.ids),
+            b"READ" => Inner::Read(parse_json::<IdsIn>(kind, body)?.ids),
+            b"NAME" => Inner::Name(parse_json::<NameIn>(kind, body)?.name),
             b"PING" => empty(kind, body, Inner::Ping)?,
             b"PONG" => empty(kind, body, Inner::Pong)?,
             _ => Inner::Unknown(*kind),
@@ -365,7 +365,7 @@ fn empty(kind: &[u8; 4], body: &[u8], inner: Inner) -> Result<Inner, InnerError>
 
 /// Parses the whole body as JSON (`from_slice` refuses anything but whitespace after
 /// the value).
-fn json<T: DeserializeOwned>(kind: &[u8; 4], body: &[u8]) -> Result<T, InnerError> {
+fn parse_json<T: DeserializeOwned>(kind: &[u8; 4], body: &[u8]) -> Result<T, InnerError> {
     serde_json::from_slice(body).map_err(|e| InnerError::Json {
         kind: *kind,
         reason: e.to_string(),
