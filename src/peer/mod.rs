@@ -1,1 +1,70 @@
-//! The peer protocol (SPEC §7): framing, handshake, record layer, inner messages.
+//! The peer protocol, `purr/1` (SPEC §7; byte-level description in `docs/PROTOCOL.md`).
+//!
+//! Everything here is pure: it takes bytes and returns bytes, checked values or errors,
+//! and never opens a socket. The one exception is the blocking [`driver::run`], which
+//! reads and writes through any `Read + Write` the caller hands it (with deadlines the
+//! caller has set). Connection threads, timers (PING after 15 s, close after 45 s),
+//! the duplicate-connection decision and fingerprints live elsewhere.
+//!
+//! Layers, outermost first, one module each:
+//!
+//! - [`frame`]: `cmd(4) | len u32 BE | payload`, the 1 MiB limit;
+//! - [`hand`]: the `HAND` JSON payload;
+//! - [`handshake`]: the state machine from `HAND` to an authenticated [`Session`];
+//! - [`auth`]: the bytes the handshake hashes, agrees on and signs;
+//! - [`driver`]: the blocking loop that runs a handshake over a stream;
+//! - [`session`]: key derivation and the `DATA` record layer;
+//! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …).
+//!
+//! The handshake, as states of [`Handshake`] (both roles share them):
+//!
+//! ```text
+//!                 initiator() ──▶ sends HAND
+//!                 responder()
+//!                      │
+//!                      ▼
+//!               ┌─────────────┐  HAND from peer: check it, th, X25519 (≠ 0), HKDF;
+//!               │  AwaitHand  │  send [responder: HAND +] DATA(AUTH, seq 0)
+//!               └─────────────┘──────────────────────────────┐
+//!                      │ DATA / other cmd                    ▼
+//!                      ▼                             ┌─────────────┐
+//!                 ✗ error, close   ◀──── HAND, other │  AwaitAuth  │
+//!                      ▲                  cmd, bad   └─────────────┘
+//!                      │                  record,           │ DATA: opens, is AUTH,
+//!                      └───────────────── bad signature,    │ signature verifies
+//!                                         own id            ▼
+//!                                                   Step::Done(Established)
+//! ```
+//!
+//! Typical use by a connection thread (deadlines set on the socket first):
+//!
+//! ```no_run
+//! # use purr::peer::{driver, inner::Inner, frame};
+//! # fn demo(stream: &mut std::net::TcpStream, identity: &ed25519_dalek::SigningKey)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! let mut est = driver::run_initiator(stream, identity, 35035, "alice@pi")?;
+//! let (mut plain, mut wire) = (Vec::new(), Vec::new());
+//! Inner::Ping.encode(&mut plain);
+//! est.session.seal(&plain, &mut wire)?;
+//! frame::write_bytes(stream, &wire)?;
+//! let reply = frame::read_frame(stream)?;
+//! let inner = Inner::parse(&est.session.open(&reply.payload)?)?;
+//! # let _ = inner; Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod auth;
+pub mod driver;
+pub mod frame;
+pub mod hand;
+pub mod handshake;
+pub mod inner;
+mod json;
+pub mod session;
+
+pub use driver::{run, run_initiator, run_responder, HANDSHAKE_TIMEOUT};
+pub use frame::{read_frame, write_frame, Frame, FrameError, MAX_FRAME_LEN};
+pub use hand::{Hand, HandError};
+pub use handshake::{keep_existing, Established, Handshake, HandshakeError, Step};
+pub use inner::{Inner, InnerError, ListEntry, Mess, MsgId, NameError};
+pub use session::{Keys, RecordError, Role, Session};

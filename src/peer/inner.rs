@@ -1,0 +1,485 @@
+//! Inner messages: what travels inside an authenticated record (SPEC §7 "Inner messages").
+//!
+//! This module owns the layout `kind: 4 ASCII bytes | body`, the JSON bodies, and every
+//! limit on them. [`Inner::parse`] turns the decrypted bytes of a record into a checked
+//! [`Inner`] once; code above it never sees raw bytes or unchecked JSON.
+//!
+//! Rules (also in `docs/PROTOCOL.md`):
+//! - an unknown kind parses as [`Inner::Unknown`] and the caller ignores it (forward
+//!   compatibility); a known kind with a malformed body is an error and the caller closes;
+//! - JSON bodies may carry extra, unknown fields, which are ignored (same reason), but
+//!   duplicate fields, missing fields, wrong types and trailing bytes are malformed;
+//! - list sizes are bounded *while* parsing ([`MAX_LIST_ENTRIES`], [`MAX_ADDRS`],
+//!   [`MAX_IDS`]), so a hostile array never becomes a huge `Vec`.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::de::{DeserializeOwned, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::json;
+use crate::hex;
+
+/// Largest `MESS` text in bytes of UTF-8: SPEC §9 "Max message text 64 KiB", §5 `send`.
+pub const MAX_TEXT_LEN: usize = 65_536;
+/// Longest display name in characters (Unicode scalar values): SPEC §5 `rename`.
+pub const MAX_NAME_CHARS: usize = 64;
+/// Most entries in one `LIST` (our choice; SPEC is silent). A node knows far fewer
+/// peers on a LAN; the 1 MiB frame limit would cut a full list anyway.
+pub const MAX_LIST_ENTRIES: usize = 1024;
+/// Most addresses per `LIST` entry (our choice): enough for every interface of a host.
+pub const MAX_ADDRS: usize = 16;
+/// Most ids in one `ACKN` or `READ` (our choice): a sender batches larger sets.
+pub const MAX_IDS: usize = 4096;
+
+/// Kind bytes of the inner messages SPEC §7 defines.
+pub mod kind {
+    /// First record in each direction: the handshake signature.
+    pub const AUTH: [u8; 4] = *b"AUTH";
+    /// Peers the sender has authenticated itself.
+    pub const LIST: [u8; 4] = *b"LIST";
+    /// A chat message.
+    pub const MESS: [u8; 4] = *b"MESS";
+    /// Messages stored durably by the receiver.
+    pub const ACKN: [u8; 4] = *b"ACKN";
+    /// Messages the receiving user has seen.
+    pub const READ: [u8; 4] = *b"READ";
+    /// The sender's new display name.
+    pub const NAME: [u8; 4] = *b"NAME";
+    /// Keep-alive request.
+    pub const PING: [u8; 4] = *b"PING";
+    /// Keep-alive answer.
+    pub const PONG: [u8; 4] = *b"PONG";
+}
+
+/// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgId(pub [u8; 16]);
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+impl fmt::Debug for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MsgId({self})")
+    }
+}
+
+impl std::str::FromStr for MsgId {
+    type Err = hex::HexError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        hex::decode_array(s).map(MsgId)
+    }
+}
+
+impl Serialize for MsgId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for MsgId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        json::hex_array::<16, D>(d).map(MsgId)
+    }
+}
+
+/// One peer in a `LIST`: `{"id":hex,"addrs":["ip:port",...],"name":str}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    /// The peer's Ed25519 public key.
+    #[serde(serialize_with = "json::ser_hex", deserialize_with = "json::hex_array")]
+    pub id: [u8; 32],
+    /// Where the sender reached (or was reached by) that peer; port never 0.
+    #[serde(deserialize_with = "de_addrs")]
+    pub addrs: Vec<SocketAddr>,
+    /// The peer's display name as the sender knows it.
+    pub name: String,
+}
+
+/// A chat message: `{"id":hex32,"ts":ms,"text":str}`, fields serialized in that order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mess {
+    /// Random id chosen by the sender; receivers deduplicate on it.
+    pub id: MsgId,
+    /// Sender's clock, Unix milliseconds.
+    pub ts: u64,
+    /// 1..=[`MAX_TEXT_LEN`] bytes of UTF-8, kept exactly (NUL and controls included).
+    pub text: String,
+}
+
+/// One decoded inner message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inner {
+    /// Raw 64-byte Ed25519 signature (only valid as the first record).
+    Auth([u8; 64]),
+    /// Peers the sender has authenticated.
+    List(Vec<ListEntry>),
+    /// A chat message.
+    Mess(Mess),
+    /// These messages are stored durably by the sender of the `ACKN`.
+    Ackn(Vec<MsgId>),
+    /// The user has seen these messages.
+    Read(Vec<MsgId>),
+    /// The sender's new display name.
+    Name(String),
+    /// Keep-alive request (empty body).
+    Ping,
+    /// Keep-alive answer (empty body).
+    Pong,
+    /// A kind this version does not know; the body is dropped and the caller ignores it.
+    Unknown([u8; 4]),
+}
+
+/// Why a display name was refused (used for `NAME`, `LIST` entries and `HAND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    /// The name is the empty string.
+    Empty,
+    /// The name has more than [`MAX_NAME_CHARS`] characters.
+    TooLong {
+        /// Its length in characters.
+        chars: usize,
+    },
+    /// The name contains a control character (newline, escape, NUL, …).
+    Control,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Empty => write!(f, "empty name"),
+            NameError::TooLong { chars } => {
+                write!(f, "name of {chars} characters (max {MAX_NAME_CHARS})")
+            }
+            NameError::Control => write!(f, "name contains a control character"),
+        }
+    }
+}
+
+/// Checks a display name: 1..=[`MAX_NAME_CHARS`] characters, no control characters.
+///
+/// SPEC §5 fixes the length in chars. Controls are our addition: names end up in logs,
+/// terminals (`purr peers`) and the UI, where a newline or an escape sequence from a
+/// remote peer could forge lines or recolour a terminal. Message text, unlike names, is
+/// kept byte-exact.
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(NameError::TooLong { chars });
+    }
+    if name.chars().any(char::is_control) {
+        return Err(NameError::Control);
+    }
+    Ok(())
+}
+
+/// Why the bytes of a record are not a valid inner message. The caller closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InnerError {
+    /// Fewer than the 4 kind bytes.
+    Short {
+        /// Length of the record.
+        len: usize,
+    },
+    /// An `AUTH` body that is not exactly 64 bytes.
+    AuthLength {
+        /// Length of the body.
+        len: usize,
+    },
+    /// A `PING`/`PONG` with a body.
+    NotEmpty {
+        /// The kind.
+        kind: [u8; 4],
+        /// Length of the body.
+        len: usize,
+    },
+    /// The JSON body is not what the kind requires (syntax, types, fields, hex, addresses,
+    /// or a list longer than its limit, which is detected while parsing).
+    Json {
+        /// The kind.
+        kind: [u8; 4],
+        /// serde_json's description (contains no key material).
+        reason: String,
+    },
+    /// A `MESS` with empty text.
+    EmptyText,
+    /// A `MESS` text over [`MAX_TEXT_LEN`] bytes.
+    TextTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// A name in `NAME` or a `LIST` entry is not acceptable.
+    BadName(NameError),
+    /// A list is over its limit (found by [`Inner::validate`] before sending).
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// Its length.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A `LIST` address with port 0, which cannot be dialled.
+    ZeroPort(SocketAddr),
+}
+
+impl fmt::Display for InnerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use super::frame::CmdDisplay;
+        match self {
+            InnerError::Short { len } => write!(f, "inner message of {len} bytes has no kind"),
+            InnerError::AuthLength { len } => write!(f, "AUTH body of {len} bytes, expected 64"),
+            InnerError::NotEmpty { kind, len } => {
+                write!(
+                    f,
+                    "{} with a {len}-byte body, expected none",
+                    CmdDisplay(kind)
+                )
+            }
+            InnerError::Json { kind, reason } => {
+                write!(f, "malformed {} body: {reason}", CmdDisplay(kind))
+            }
+            InnerError::EmptyText => write!(f, "MESS with empty text"),
+            InnerError::TextTooLong { len } => {
+                write!(f, "MESS text of {len} bytes (max {MAX_TEXT_LEN})")
+            }
+            InnerError::BadName(e) => write!(f, "bad name: {e}"),
+            InnerError::TooMany { what, count, max } => {
+                write!(f, "{count} {what} (max {max})")
+            }
+            InnerError::ZeroPort(addr) => write!(f, "LIST address {addr} has port 0"),
+        }
+    }
+}
+
+impl std::error::Error for InnerError {}
+
+impl Inner {
+    /// Parses and checks the plaintext of one record.
+    pub fn parse(bytes: &[u8]) -> Result<Inner, InnerError> {
+        let (kind, body) = bytes
+            .split_first_chunk::<4>()
+            .ok_or(InnerError::Short { len: bytes.len() })?;
+        let inner = match kind {
+            b"AUTH" => Inner::Auth(
+                body.try_into()
+                    .map_err(|_| InnerError::AuthLength { len: body.len() })?,
+            ),
+            b"LIST" => Inner::List(parse_json::<ListIn>(kind, body)?.0),
+            b"MESS" => Inner::Mess(parse_json(kind, body)?),
+            b"ACKN" => Inner::Ackn(parse_json::<IdsIn>(kind, body)?.ids),
+            b"READ" => Inner::Read(parse_json::<IdsIn>(kind, body)?.ids),
+            b"NAME" => Inner::Name(parse_json::<NameIn>(kind, body)?.name),
+            b"PING" => empty(kind, body, Inner::Ping)?,
+            b"PONG" => empty(kind, body, Inner::Pong)?,
+            _ => Inner::Unknown(*kind),
+        };
+        inner.validate()?;
+        Ok(inner)
+    }
+
+    /// Checks the limits that JSON parsing alone does not: text and name lengths, list
+    /// sizes, ports. [`Inner::parse`] calls it; senders may call it before
+    /// [`Inner::encode`] to avoid sending what the peer would close on.
+    pub fn validate(&self) -> Result<(), InnerError> {
+        match self {
+            Inner::List(entries) => {
+                check_count("LIST entries", entries.len(), MAX_LIST_ENTRIES)?;
+                entries.iter().try_for_each(validate_entry)
+            }
+            Inner::Mess(mess) => match mess.text.len() {
+                0 => Err(InnerError::EmptyText),
+                len if len > MAX_TEXT_LEN => Err(InnerError::TextTooLong { len }),
+                _ => Ok(()),
+            },
+            Inner::Ackn(ids) | Inner::Read(ids) => check_count("ids", ids.len(), MAX_IDS),
+            Inner::Name(name) => validate_name(name).map_err(InnerError::BadName),
+            Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
+        }
+    }
+
+    /// The four kind bytes.
+    pub fn kind(&self) -> [u8; 4] {
+        match self {
+            Inner::Auth(_) => kind::AUTH,
+            Inner::List(_) => kind::LIST,
+            Inner::Mess(_) => kind::MESS,
+            Inner::Ackn(_) => kind::ACKN,
+            Inner::Read(_) => kind::READ,
+            Inner::Name(_) => kind::NAME,
+            Inner::Ping => kind::PING,
+            Inner::Pong => kind::PONG,
+            Inner::Unknown(kind) => *kind,
+        }
+    }
+
+    /// Appends `kind | body` to `out` (no validation: see [`Inner::validate`]).
+    /// `Unknown` encodes as its kind with an empty body.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.kind());
+        match self {
+            Inner::Auth(sig) => out.extend_from_slice(sig),
+            Inner::List(entries) => json::write(out, entries),
+            Inner::Mess(mess) => json::write(out, mess),
+            Inner::Ackn(ids) | Inner::Read(ids) => json::write(out, &IdsOut { ids }),
+            Inner::Name(name) => json::write(out, &NameOut { name }),
+            Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
+        }
+    }
+}
+
+fn validate_entry(entry: &ListEntry) -> Result<(), InnerError> {
+    validate_name(&entry.name).map_err(InnerError::BadName)?;
+    check_count("addresses in a LIST entry", entry.addrs.len(), MAX_ADDRS)?;
+    match entry.addrs.iter().find(|a| a.port() == 0) {
+        Some(addr) => Err(InnerError::ZeroPort(*addr)),
+        None => Ok(()),
+    }
+}
+
+fn check_count(what: &'static str, count: usize, max: usize) -> Result<(), InnerError> {
+    if count > max {
+        return Err(InnerError::TooMany { what, count, max });
+    }
+    Ok(())
+}
+
+fn empty(kind: &[u8; 4], body: &[u8], inner: Inner) -> Result<Inner, InnerError> {
+    if body.is_empty() {
+        Ok(inner)
+    } else {
+        Err(InnerError::NotEmpty {
+            kind: *kind,
+            len: body.len(),
+        })
+    }
+}
+
+/// Parses the whole body as JSON (`from_slice` refuses anything but whitespace after
+/// the value).
+fn parse_json<T: DeserializeOwned>(kind: &[u8; 4], body: &[u8]) -> Result<T, InnerError> {
+    serde_json::from_slice(body).map_err(|e| InnerError::Json {
+        kind: *kind,
+        reason: e.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct ListIn(#[serde(deserialize_with = "de_list")] Vec<ListEntry>);
+
+#[derive(Deserialize)]
+struct IdsIn {
+    #[serde(deserialize_with = "de_ids")]
+    ids: Vec<MsgId>,
+}
+
+#[derive(Serialize)]
+struct IdsOut<'a> {
+    ids: &'a [MsgId],
+}
+
+#[derive(Deserialize)]
+struct NameIn {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct NameOut<'a> {
+    name: &'a str,
+}
+
+fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListEntry>, D::Error> {
+    json::bounded(d, MAX_LIST_ENTRIES, "LIST entries")
+}
+
+fn de_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MsgId>, D::Error> {
+    json::bounded(d, MAX_IDS, "ids")
+}
+
+fn de_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {
+    json::bounded(d, MAX_ADDRS, "addresses in a LIST entry")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_err(bytes: &[u8]) -> bool {
+        matches!(Inner::parse(bytes), Err(InnerError::Json { .. }))
+    }
+
+    #[test]
+    fn mess_fields_serialize_in_spec_order() {
+        let mut out = Vec::new();
+        Inner::Mess(Mess {
+            id: MsgId([0xab; 16]),
+            ts: 7,
+            text: "a\0b".into(),
+        })
+        .encode(&mut out);
+        let expected = format!(
+            r#"MESS{{"id":"{}","ts":7,"text":"a\u0000b"}}"#,
+            "ab".repeat(16)
+        );
+        assert_eq!(out, expected.as_bytes());
+    }
+
+    #[test]
+    fn upper_case_and_short_ids_are_malformed() {
+        let upper = format!(r#"ACKN{{"ids":["{}"]}}"#, "AB".repeat(16));
+        assert!(json_err(upper.as_bytes()));
+        assert!(json_err(br#"ACKN{"ids":["abcd"]}"#));
+    }
+
+    #[test]
+    fn id_list_limit_is_enforced_while_parsing() {
+        let id = format!("\"{}\"", "00".repeat(16));
+        let at_max = format!("READ{{\"ids\":[{}]}}", vec![id.as_str(); MAX_IDS].join(","));
+        assert!(
+            matches!(Inner::parse(at_max.as_bytes()), Ok(Inner::Read(v)) if v.len() == MAX_IDS)
+        );
+        let over = format!(
+            "READ{{\"ids\":[{}]}}",
+            vec![id.as_str(); MAX_IDS + 1].join(",")
+        );
+        assert!(json_err(over.as_bytes()));
+    }
+
+    #[test]
+    fn trailing_bytes_and_duplicate_fields_are_malformed() {
+        assert!(json_err(br#"NAME{"name":"a"} x"#));
+        assert!(json_err(br#"NAME{"name":"a","name":"b"}"#));
+        assert_eq!(
+            Inner::parse(b"NAME{\"name\":\"a\"}\n"),
+            Ok(Inner::Name("a".into()))
+        );
+    }
+
+    #[test]
+    fn names_count_chars_not_bytes_and_refuse_controls() {
+        assert_eq!(validate_name(&"é".repeat(64)), Ok(()));
+        assert_eq!(
+            validate_name(&"é".repeat(65)),
+            Err(NameError::TooLong { chars: 65 })
+        );
+        assert_eq!(validate_name("a\nb"), Err(NameError::Control));
+        assert_eq!(validate_name("\u{1b}[31m"), Err(NameError::Control));
+        assert_eq!(validate_name(""), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn msg_id_displays_as_lowercase_hex() {
+        let id = MsgId([0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(id.to_string(), "deadbeef000000000000000000000001");
+        assert_eq!("deadbeef000000000000000000000001".parse::<MsgId>(), Ok(id));
+    }
+}
