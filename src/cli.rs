@@ -61,6 +61,9 @@ pub struct NodeArgs {
     /// Maximum simultaneous connections of all kinds
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_max_connections)]
     pub max_connections: usize,
+    /// Handshake deadline in milliseconds (SPEC §7: 10 s); for tests
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
 }
 
 /// Client subcommands.

@@ -22,6 +22,7 @@ pub mod listener;
 pub mod net;
 pub mod node;
 pub mod peer;
+pub mod peers_file;
 pub mod rng;
 pub mod state;
 pub mod ws;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::http::{self, HttpContext};
+use crate::peer::conn::{self as peer_conn, PeerContext};
 
 /// Stack size of connection threads: they keep big buffers on the heap, and a Pi with
 /// 512 connections should not reserve 1 GiB of address space for stacks.
@@ -156,6 +157,7 @@ fn sniff(stream: &TcpStream) -> Option<[u8; 4]> {
 #[derive(Debug, Clone)]
 pub struct ConnContext {
     pub http: HttpContext,
+    pub peer: PeerContext,
     pub max_connections: usize,
     pub counter: ConnCounter,
 }
@@ -218,9 +220,7 @@ fn handle(stream: TcpStream, peer: SocketAddr, ctx: &ConnContext) {
     };
     match classify(&first) {
         Sniffed::Http => http::serve(stream, peer, &ctx.http),
-        Sniffed::Peer => {
-            log::info!("{peer}: peer protocol connection; not served by this version yet");
-        }
+        Sniffed::Peer => peer_conn::serve_incoming(stream, peer, &ctx.peer),
         Sniffed::Other => log::debug!("{peer}: unknown protocol; closing"),
     }
 }

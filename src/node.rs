@@ -9,6 +9,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -31,6 +32,12 @@ pub enum NodeError {
     /// `--name` is not a valid display name.
     #[error("bad --name: {0}")]
     Name(#[from] crate::identity::NameError),
+    /// `--peers FILE` cannot be read.
+    #[error("cannot read --peers file {path}: {source}")]
+    PeersFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The OS refused a thread or a signal handler.
     #[error("cannot start: {0}")]
     Start(#[from] std::io::Error),
@@ -77,18 +84,17 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
 
     let signals = Signals::new([SIGINT, SIGTERM])?;
     let info_dir = DataDir::existing(&dir_path);
-    let (state, state_join) = state::spawn(StateConfig {
-        identity,
+    let (state, peer_ctx, state_join) = state::spawn(StateConfig {
+        identity: Arc::new(identity),
         name,
         port,
         data_dir,
+        configured: configured_targets(&args)?,
+        handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
     })?;
 
     if !args.no_discovery {
         log::info!("LAN discovery is not in this version yet; use --connect");
-    }
-    if !args.connect.is_empty() || args.peers.is_some() {
-        log::warn!("--connect/--peers: peer connections are not in this version yet");
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -97,6 +103,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             state: state.clone(),
             token: ui_token.map(Arc::from),
         },
+        peer: peer_ctx,
         max_connections: args.max_connections,
         counter: ConnCounter::default(),
     };
@@ -131,6 +138,34 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let _ = acceptor.join();
     info_dir.remove_node_info();
     Ok(())
+}
+
+/// `--connect` targets plus the lines of `--peers FILE` (bad lines are logged and skipped).
+fn configured_targets(args: &NodeArgs) -> Result<Vec<String>, NodeError> {
+    let mut targets = Vec::new();
+    for c in &args.connect {
+        if crate::state::valid_target(c) {
+            targets.push(c.clone());
+        } else {
+            log::warn!("--connect {c:?} is not host:port; ignored");
+        }
+    }
+    if let Some(path) = &args.peers {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeError::PeersFile {
+            path: path.clone(),
+            source,
+        })?;
+        let (listed, bad) = crate::peers_file::parse(&text);
+        for (line, why) in bad {
+            log::warn!("{}:{line}: {why}; skipped", path.display());
+        }
+        for t in listed {
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+    }
+    Ok(targets)
 }
 
 /// The three lines of SPEC §1, flushed at once: scripts wait for them.

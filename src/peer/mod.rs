@@ -54,6 +54,7 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod conn;
 pub mod driver;
 pub mod frame;
 pub mod hand;
@@ -67,4 +68,4 @@ pub use frame::{read_frame, write_frame, Frame, FrameError, MAX_FRAME_LEN};
 pub use hand::{Hand, HandError};
 pub use handshake::{keep_existing, Established, Handshake, HandshakeError, Step};
 pub use inner::{Inner, InnerError, ListEntry, Mess, MsgId, NameError};
-pub use session::{Keys, RecordError, Role, Session};
+pub use session::{Keys, RecordError, RecvHalf, Role, SendHalf, Session};

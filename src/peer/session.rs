@@ -234,7 +234,50 @@ impl fmt::Debug for Session {
     }
 }
 
+/// The sending half of a [`Session`], for a connection's writer thread.
+#[derive(Debug)]
+pub struct SendHalf(Session);
+
+/// The receiving half of a [`Session`], for a connection's reader thread.
+#[derive(Debug)]
+pub struct RecvHalf(Session);
+
+impl SendHalf {
+    /// See [`Session::seal`].
+    pub fn seal(&mut self, inner: &[u8], out: &mut Vec<u8>) -> Result<(), RecordError> {
+        self.0.seal(inner, out)
+    }
+}
+
+impl RecvHalf {
+    /// See [`Session::open`].
+    pub fn open(&mut self, payload: &[u8]) -> Result<Vec<u8>, RecordError> {
+        self.0.open(payload)
+    }
+}
+
 impl Session {
+    /// Splits the session so one thread can seal while another opens. Each half keeps
+    /// only its own direction's keys; the other direction is wiped right here.
+    pub fn split(self) -> (SendHalf, RecvHalf) {
+        let Session { send, recv } = self;
+        let blank = || Direction {
+            enc: [0; KEY_LEN],
+            mac: [0; KEY_LEN],
+            seq: 0,
+        };
+        (
+            SendHalf(Session {
+                send,
+                recv: blank(),
+            }),
+            RecvHalf(Session {
+                send: blank(),
+                recv,
+            }),
+        )
+    }
+
     /// The session of the end playing `role`: an initiator sends with the i2r keys and
     /// receives with the r2i keys, a responder the other way round.
     pub fn new(keys: &Keys, role: Role) -> Session {

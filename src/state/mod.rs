@@ -1,32 +1,44 @@
 //! The central state thread: the one owner of the node's mutable state.
 //!
-//! Every other thread (HTTP, WebSocket, peer connections, discovery) talks to it only by
+//! Every other thread (HTTP, WebSocket, peer connections, dialers) talks to it only by
 //! sending a [`Command`] on a crossbeam channel; it answers through channels the command
 //! carries. Nothing here is shared behind a lock, and the loop never does network I/O:
-//! events for UIs go into each UI's bounded queue with `try_send`, so a stuck browser
-//! can only lose its own subscription, never stall the node.
+//! events for UIs and records for peers go into bounded per-connection queues with
+//! `try_send`, so a stuck browser or a slow peer only loses its own connection.
 //!
 //! ```text
 //!   ws threads ──Subscribe/Ui/Unsubscribe──┐
-//!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queue 1 ──▶ ws writer 1
-//!   signal handler ──Shutdown──────────────┼──▶ state ──┼──▶ UI queue 2 ──▶ ws writer 2
-//!   (later) peer threads, discovery ───────┘   (loop)   └──▶ (later) peer queues
-//!                                     tick (1 s) ──▶
+//!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queues ──▶ ws writers
+//!   peer readers ──PeerUp/PeerMsg/PeerDown─┼──▶ state ──┤
+//!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
+//!   signal handler ──Shutdown──────────────┘      ▲
+//!                                    tick (1 s) ──┘  redials, configured addresses
 //! ```
+//!
+//! Submodules: [`ui`] handles UI commands, [`peering`] peer events and dialing,
+//! `peers` is the peer table, `dialer` the backoff policy, `subscribers` the UI queues.
 
+pub mod dialer;
+mod peering;
+pub mod peers;
 mod subscribers;
+mod ui;
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 
-use crate::api::{ClientCmd, Event, Me, Peer};
+use crate::api::{ClientCmd, Me, Peer};
 use crate::datadir::DataDir;
-use crate::identity::{self, Identity};
+use crate::identity::{self, Identity, NodeId};
+use crate::peer::conn::{ConnId, DialError, PeerContext, PeerUp};
+use crate::peer::inner::Inner;
 
 use subscribers::Subscribers;
 pub use subscribers::{SubId, UI_QUEUE_LEN};
+pub use ui::valid_target;
 
 /// How many commands may wait for the state thread before senders block.
 const COMMAND_QUEUE_LEN: usize = 4096;
@@ -45,6 +57,14 @@ pub enum Command {
         req: ApiRequest,
         reply: Sender<ApiReply>,
     },
+    /// A peer authenticated (incoming or dialled; `dialed` names the dial target).
+    PeerUp { up: PeerUp, dialed: Option<String> },
+    /// A record from a peer (not PING/PONG, which the connection answers itself).
+    PeerMsg { conn: ConnId, inner: Inner },
+    /// A peer connection ended.
+    PeerDown { conn: ConnId },
+    /// A dial produced no connection.
+    DialFailed { target: String, error: DialError },
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
 }
@@ -89,48 +109,88 @@ impl StateHandle {
 
 /// What the state thread needs to start.
 pub struct StateConfig {
-    pub identity: Identity,
+    pub identity: Arc<Identity>,
     pub name: String,
     pub port: u16,
     pub data_dir: DataDir,
+    /// Addresses to keep dialling (`--connect`, `--peers`).
+    pub configured: Vec<String>,
+    /// SPEC §7 step 4; shorter in tests.
+    pub handshake_timeout: Duration,
 }
 
 /// The state owned by the thread.
 struct State {
-    identity: Identity,
+    identity: Arc<Identity>,
+    own_id: NodeId,
     name: String,
     port: u16,
     data_dir: DataDir,
     subs: Subscribers,
+    peers: peers::PeerTable,
+    dialer: dialer::Dialer,
+    peer_ctx: PeerContext,
+    /// `--connect`/`--peers` targets, and which id answered at each.
+    configured: Vec<String>,
+    target_owner: HashMap<String, NodeId>,
+    /// UIs waiting for the outcome of their `connect`.
+    pending_connects: HashMap<String, Vec<SubId>>,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
-/// [`Command::Shutdown`] or when every handle is dropped.
-pub fn spawn(config: StateConfig) -> std::io::Result<(StateHandle, std::thread::JoinHandle<()>)> {
+/// [`Command::Shutdown`].
+pub fn spawn(
+    config: StateConfig,
+) -> std::io::Result<(StateHandle, PeerContext, std::thread::JoinHandle<()>)> {
     let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
+    let handle = StateHandle { tx };
+    let peer_ctx = PeerContext {
+        identity: config.identity.clone(),
+        port: config.port,
+        state: handle.clone(),
+        handshake_timeout: config.handshake_timeout,
+    };
+    let seed = crate::rng::bytes::<8>()
+        .map(u64::from_le_bytes)
+        .unwrap_or(1);
     let state = State {
+        own_id: config.identity.id(),
         identity: config.identity,
         name: config.name,
         port: config.port,
         data_dir: config.data_dir,
         subs: Subscribers::default(),
+        peers: peers::PeerTable::default(),
+        dialer: dialer::Dialer::new(seed),
+        peer_ctx: peer_ctx.clone(),
+        configured: config.configured,
+        target_owner: HashMap::new(),
+        pending_connects: HashMap::new(),
     };
     let join = std::thread::Builder::new()
         .name("state".into())
         .spawn(move || state.run(rx))?;
-    Ok((StateHandle { tx }, join))
+    Ok((handle, peer_ctx, join))
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl State {
     fn run(mut self, rx: Receiver<Command>) {
         let ticker = tick(Duration::from_secs(1));
+        self.on_tick(Instant::now());
         loop {
             select! {
                 recv(rx) -> cmd => match cmd {
                     Ok(Command::Shutdown) | Err(_) => break,
                     Ok(cmd) => self.handle(cmd),
                 },
-                recv(ticker) -> _ => self.on_tick(),
+                recv(ticker) -> _ => self.on_tick(Instant::now()),
             }
         }
         log::debug!("state thread stopped");
@@ -144,82 +204,25 @@ impl State {
             Command::Api { req, reply } => {
                 let answer = match req {
                     ApiRequest::Me => ApiReply::Me(self.me()),
-                    ApiRequest::Peers => ApiReply::Peers(self.peers()),
+                    ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
                 };
                 // The asker may have timed out and gone; nothing to do then.
                 let _ = reply.try_send(answer);
             }
+            Command::PeerUp { up, dialed } => self.on_peer_up(up, dialed),
+            Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner),
+            Command::PeerDown { conn } => self.on_peer_down(conn),
+            Command::DialFailed { target, error } => self.on_dial_failed(target, error),
             Command::Shutdown => {}
         }
     }
-
-    /// Timers (peer redials, keepalives) hang off this tick as they arrive.
-    fn on_tick(&mut self) {}
 
     fn me(&self) -> Me {
         Me {
             id: self.identity.id_hex(),
             name: self.name.clone(),
-            fingerprint: identity::fingerprint(&self.identity.id()),
+            fingerprint: identity::fingerprint(&self.own_id),
             port: self.port,
         }
-    }
-
-    fn peers(&self) -> Vec<Peer> {
-        Vec::new()
-    }
-
-    fn on_ui(&mut self, sub: SubId, cmd: ClientCmd) {
-        match cmd {
-            ClientCmd::Hello => {
-                self.subs.send(sub, &Event::Me(self.me()));
-                self.subs.send(
-                    sub,
-                    &Event::Peers {
-                        peers: self.peers(),
-                    },
-                );
-            }
-            ClientCmd::Peers => self.subs.send(
-                sub,
-                &Event::Peers {
-                    peers: self.peers(),
-                },
-            ),
-            ClientCmd::Rename { name } => self.rename(sub, name),
-            other => {
-                let name = other.name();
-                self.subs.send(
-                    sub,
-                    &Event::error(
-                        format!("`{name}` is not available in this version yet"),
-                        Some(name.to_string()),
-                    ),
-                );
-            }
-        }
-    }
-
-    fn rename(&mut self, sub: SubId, name: String) {
-        if let Err(e) = identity::validate_name(&name) {
-            self.subs
-                .send(sub, &Event::error(e.to_string(), Some("rename".into())));
-            return;
-        }
-        // A rename is rare and the file is tiny; writing it here keeps the name and the
-        // file in one owner. (Message commits never happen on this thread.)
-        if let Err(e) = self.data_dir.save_name(&name) {
-            log::warn!("could not save the new name: {e}");
-            self.subs.send(
-                sub,
-                &Event::error(
-                    format!("could not save the name: {e}"),
-                    Some("rename".into()),
-                ),
-            );
-        }
-        log::info!("renamed to {name:?}");
-        self.name = name;
-        self.subs.broadcast(&Event::Me(self.me()));
     }
 }

@@ -1,0 +1,260 @@
+//! Who may be dialled, and when: exponential backoff per address and per id, a cap on
+//! dials in flight, and addresses known to be ourselves (SPEC §4, §7).
+//!
+//! Pure bookkeeping with an injected clock and a seeded jitter source, so the policy is
+//! tested without sleeping. A forged beacon or LIST entry costs at most one dial per
+//! backoff period per address, however many ids point at it.
+//!
+//! ```text
+//!   try_start ──allowed──▶ in flight ──finish(Ok)──▶ failures = 0, next in 1 s
+//!        │                     └──────finish(Err)─▶ failures += 1, next in 2^f s (≤ 60 s) ± 20 %
+//!        └─ refused: in flight already / backoff not over / self / too many in flight
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::identity::NodeId;
+
+/// First retry delay (SPEC §4: 1 s … 60 s).
+pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Dials in flight for addresses learned from others (LIST, beacons) and for redials.
+pub const MAX_AUTOMATIC_IN_FLIGHT: usize = 8;
+
+/// Why a dial is wanted; automatic ones share the in-flight cap, the user's do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `--connect`, `--peers`, the UI `connect` command.
+    User,
+    /// A LIST entry, a beacon, a redial of a known peer.
+    Automatic,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    next_at: Instant,
+}
+
+/// The dial policy. See the module docs.
+#[derive(Debug)]
+pub struct Dialer {
+    by_target: HashMap<String, Backoff>,
+    by_id: HashMap<NodeId, Backoff>,
+    in_flight: HashMap<String, Source>,
+    ourselves: HashSet<String>,
+    jitter: u64,
+}
+
+impl Dialer {
+    /// A dialer whose jitter comes from `seed` (any value but 0 works).
+    pub fn new(seed: u64) -> Dialer {
+        Dialer {
+            by_target: HashMap::new(),
+            by_id: HashMap::new(),
+            in_flight: HashMap::new(),
+            ourselves: HashSet::new(),
+            jitter: seed.max(1),
+        }
+    }
+
+    fn automatic_in_flight(&self) -> usize {
+        self.in_flight
+            .values()
+            .filter(|s| **s == Source::Automatic)
+            .count()
+    }
+
+    /// Whether `target` is being dialled right now.
+    pub fn in_flight(&self, target: &str) -> bool {
+        self.in_flight.contains_key(target)
+    }
+
+    /// Asks to dial `target` (believed to be `id`, if known) at `now`. When allowed, the
+    /// dial counts as in flight until [`Dialer::finish`].
+    pub fn try_start(
+        &mut self,
+        target: &str,
+        id: Option<&NodeId>,
+        source: Source,
+        now: Instant,
+    ) -> bool {
+        let waiting = |b: Option<&Backoff>| b.is_some_and(|b| b.next_at > now);
+        if self.in_flight.contains_key(target)
+            || self.ourselves.contains(target)
+            || waiting(self.by_target.get(target))
+            || waiting(id.and_then(|i| self.by_id.get(i)))
+            || (source == Source::Automatic
+                && self.automatic_in_flight() >= MAX_AUTOMATIC_IN_FLIGHT)
+        {
+            return false;
+        }
+        self.in_flight.insert(target.to_string(), source);
+        // Hold the next attempt back until this one's backoff period is over, whatever
+        // its outcome, so a flood of triggers cannot make us hammer an address.
+        let next_at = now + self.delay(self.failures(target));
+        self.by_target
+            .entry(target.to_string())
+            .and_modify(|b| b.next_at = b.next_at.max(next_at))
+            .or_insert(Backoff {
+                failures: 0,
+                next_at,
+            });
+        true
+    }
+
+    fn failures(&self, target: &str) -> u32 {
+        self.by_target.get(target).map_or(0, |b| b.failures)
+    }
+
+    /// Records the outcome of a dial started with [`Dialer::try_start`]. `Ok(id)` is the
+    /// id that answered; `Err(true)` means the target turned out to be ourselves.
+    pub fn finish(&mut self, target: &str, result: Result<NodeId, bool>, now: Instant) {
+        self.in_flight.remove(target);
+        match result {
+            Ok(id) => {
+                let fresh = Backoff {
+                    failures: 0,
+                    next_at: now + BACKOFF_MIN,
+                };
+                self.by_target.insert(target.to_string(), fresh);
+                self.by_id.insert(id, fresh);
+            }
+            Err(true) => {
+                self.ourselves.insert(target.to_string());
+            }
+            Err(false) => {
+                let failures = self.failures(target).saturating_add(1);
+                let next_at = now + self.delay(failures);
+                self.by_target
+                    .insert(target.to_string(), Backoff { failures, next_at });
+            }
+        }
+    }
+
+    /// A peer went offline: a redial may come after the minimum delay, and failures
+    /// from before it was connected no longer count.
+    pub fn disconnected(&mut self, id: &NodeId, now: Instant) {
+        self.by_id.insert(
+            *id,
+            Backoff {
+                failures: 0,
+                next_at: now + BACKOFF_MIN,
+            },
+        );
+    }
+
+    /// `2^failures` seconds, capped at 60 s, ± 20 % so that many nodes restarting
+    /// together do not dial in lockstep.
+    fn delay(&mut self, failures: u32) -> Duration {
+        let base = BACKOFF_MIN
+            .saturating_mul(1u32.checked_shl(failures.min(16)).unwrap_or(u32::MAX))
+            .min(BACKOFF_MAX);
+        // xorshift64: plenty for jitter, deterministic under a seed in tests.
+        self.jitter ^= self.jitter << 13;
+        self.jitter ^= self.jitter >> 7;
+        self.jitter ^= self.jitter << 17;
+        let permille = 800 + (self.jitter % 401); // 0.8 ..= 1.2
+        base.saturating_mul(permille as u32) / 1000
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: NodeId = [7; 32];
+
+    #[test]
+    fn one_dial_at_a_time_per_target() {
+        let mut d = Dialer::new(1);
+        let t = Instant::now();
+        assert!(d.try_start("a:1", None, Source::User, t));
+        assert!(!d.try_start("a:1", None, Source::User, t));
+        assert!(d.in_flight("a:1"));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_a_minute() {
+        let mut d = Dialer::new(42);
+        let mut now = Instant::now();
+        let mut gaps = Vec::new();
+        for _ in 0..10 {
+            // Find the first second at which a new dial is allowed.
+            let start = now;
+            let mut waited = 0;
+            while !d.try_start("x:1", None, Source::User, now) {
+                now += Duration::from_millis(100);
+                waited += 100;
+                assert!(waited < 80_000, "never allowed again");
+            }
+            gaps.push(now - start);
+            d.finish("x:1", Err(false), now);
+        }
+        // 0, then ~2, ~4, ~8, ~16, ~32, then capped near 60 (± 20 %).
+        assert_eq!(gaps[0], Duration::ZERO);
+        assert!(gaps[1] >= Duration::from_millis(1500) && gaps[1] <= Duration::from_millis(2500));
+        assert!(gaps[3] >= Duration::from_secs(6) && gaps[3] <= Duration::from_secs(10));
+        for g in &gaps[7..] {
+            assert!(
+                *g >= Duration::from_secs(48) && *g <= Duration::from_secs(73),
+                "{g:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_flood_of_triggers_for_one_address_dials_rarely() {
+        let mut d = Dialer::new(9);
+        let mut now = Instant::now();
+        let mut dials = 0;
+        // 1,000 triggers per second for 10 s, each claiming a different id.
+        for i in 0..10_000u32 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            if d.try_start("10.0.0.9:1", Some(&id), Source::Automatic, now) {
+                dials += 1;
+                d.finish("10.0.0.9:1", Err(false), now + Duration::from_millis(1));
+            }
+            now += Duration::from_millis(1);
+        }
+        assert!(dials <= 5, "{dials} dials in 10 s");
+    }
+
+    #[test]
+    fn automatic_dials_are_capped_in_flight() {
+        let mut d = Dialer::new(3);
+        let t = Instant::now();
+        for i in 0..MAX_AUTOMATIC_IN_FLIGHT {
+            assert!(d.try_start(&format!("h:{i}"), None, Source::Automatic, t));
+        }
+        assert!(!d.try_start("h:99", None, Source::Automatic, t));
+        assert!(
+            d.try_start("h:100", None, Source::User, t),
+            "the user is not capped"
+        );
+        d.finish("h:0", Err(false), t);
+        assert!(d.try_start("h:98", None, Source::Automatic, t));
+    }
+
+    #[test]
+    fn ourselves_is_never_dialled_again_and_success_resets() {
+        let mut d = Dialer::new(5);
+        let t = Instant::now();
+        assert!(d.try_start("me:1", None, Source::User, t));
+        d.finish("me:1", Err(true), t);
+        assert!(!d.try_start("me:1", None, Source::User, t + Duration::from_secs(3600)));
+
+        assert!(d.try_start("p:1", Some(&ID), Source::User, t));
+        d.finish("p:1", Ok(ID), t);
+        assert!(!d.try_start("p:1", Some(&ID), Source::Automatic, t));
+        assert!(d.try_start(
+            "p:1",
+            Some(&ID),
+            Source::Automatic,
+            t + Duration::from_secs(2)
+        ));
+    }
+}

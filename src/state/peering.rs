@@ -1,0 +1,196 @@
+//! Peer events and dialing, as the state thread handles them: who is online, LIST
+//! exchange, NAME, redials with backoff, configured addresses.
+
+use std::time::Instant;
+
+use crate::api::Event;
+use crate::identity::NodeId;
+use crate::peer::conn::{self, ConnId, DialError, PeerUp};
+use crate::peer::inner::{Inner, ListEntry};
+
+use super::dialer::Source;
+use super::peers::{short, UpOutcome};
+use super::{now_ms, State};
+
+impl State {
+    /// Pushes the contact's current `peer` object to every UI.
+    pub(super) fn push_peer(&mut self, id: &NodeId) {
+        if let Some(peer) = self.peers.api(id) {
+            self.subs.broadcast(&Event::Peer { peer });
+        }
+    }
+
+    /// Starts a dial thread for `target` if the policy allows; true if started.
+    pub(super) fn start_dial(&mut self, target: &str, id: Option<&NodeId>, source: Source) -> bool {
+        if !self.dialer.try_start(target, id, source, Instant::now()) {
+            return false;
+        }
+        let ctx = self.peer_ctx.clone();
+        let target_owned = target.to_string();
+        let spawned = std::thread::Builder::new()
+            .name("dial".into())
+            .stack_size(crate::listener::THREAD_STACK)
+            .spawn(move || conn::dial(target_owned, ctx));
+        if let Err(e) = spawned {
+            log::warn!("cannot start a dial thread: {e}");
+            self.dialer.finish(target, Err(false), Instant::now());
+            return false;
+        }
+        log::debug!("dialling {target}");
+        true
+    }
+
+    pub(super) fn on_peer_up(&mut self, up: PeerUp, dialed: Option<String>) {
+        let id = up.id;
+        let now = now_ms();
+        if let Some(target) = &dialed {
+            self.dialer.finish(target, Ok(id), Instant::now());
+            self.target_owner.insert(target.clone(), id);
+        }
+        let name = up.name.clone();
+        let before = self.peers.get(&id).map(|c| c.name.clone());
+        match self.peers.up(&self.own_id, up, now) {
+            UpOutcome::Duplicate => {
+                log::debug!("second connection to {} closed (SPEC §7 rule)", short(&id));
+                self.answer_connects(dialed.as_deref(), &id);
+                return;
+            }
+            UpOutcome::Accepted { replaced } => {
+                if replaced.is_some() {
+                    log::debug!("connection to {} replaced by a newer one", short(&id));
+                }
+            }
+        }
+        // SPEC §7: after the handshake, LIST the peers we have authenticated ...
+        let list = self.peers.list_for(&id, None);
+        self.peers.send(&id, Inner::List(list), now);
+        // ... and tell the others about this one, so meshes form whatever the order.
+        let entry = self.peers.list_for(&[0; 32], Some(&id));
+        for other in self.peers.online() {
+            if other != id && !entry.is_empty() {
+                self.peers.send(&other, Inner::List(entry.clone()), now);
+            }
+        }
+        self.push_peer(&id);
+        self.refresh_conflicts(before.as_deref(), &name);
+        self.answer_connects(dialed.as_deref(), &id);
+    }
+
+    /// Tells UIs that asked to `connect` to `target` which peer answered.
+    fn answer_connects(&mut self, target: Option<&str>, id: &NodeId) {
+        let Some(subs) = target.and_then(|t| self.pending_connects.remove(t)) else {
+            return;
+        };
+        if let Some(peer) = self.peers.api(id) {
+            for sub in subs {
+                self.subs.send(sub, &Event::Peer { peer: peer.clone() });
+            }
+        }
+    }
+
+    /// A name changed from `old` to `new`: contacts sharing either name get a new
+    /// `name_conflict` value.
+    fn refresh_conflicts(&mut self, old: Option<&str>, new: &str) {
+        if old == Some(new) {
+            return;
+        }
+        let mut ids = self.peers.named(new);
+        if let Some(old) = old {
+            ids.extend(self.peers.named(old));
+        }
+        for id in ids {
+            self.push_peer(&id);
+        }
+    }
+
+    pub(super) fn on_dial_failed(&mut self, target: String, error: DialError) {
+        log::debug!("dial {target} failed: {error}");
+        let ourselves = error == DialError::SelfConnection;
+        self.dialer.finish(&target, Err(ourselves), Instant::now());
+        if let Some(subs) = self.pending_connects.remove(&target) {
+            for sub in subs {
+                self.subs.send(
+                    sub,
+                    &Event::error(format!("{target}: {error}"), Some("connect".into())),
+                );
+            }
+        }
+    }
+
+    pub(super) fn on_peer_down(&mut self, conn: ConnId) {
+        if let Some(id) = self.peers.down(conn, now_ms()) {
+            self.dialer.disconnected(&id, Instant::now());
+            self.push_peer(&id);
+        }
+    }
+
+    pub(super) fn on_peer_msg(&mut self, conn: ConnId, inner: Inner) {
+        // Records from a connection that lost a duplicate race are ignored.
+        let Some(id) = self.peers.peer_of(conn) else {
+            return;
+        };
+        if let Some(c) = self.peers.get_mut(&id) {
+            c.last_seen = Some(now_ms());
+        }
+        match inner {
+            Inner::List(entries) => self.learn(entries),
+            Inner::Name(name) => {
+                let old = self.peers.get(&id).map(|c| c.name.clone());
+                if let Some(c) = self.peers.get_mut(&id) {
+                    c.name = name.clone();
+                }
+                self.push_peer(&id);
+                self.refresh_conflicts(old.as_deref(), &name);
+            }
+            Inner::Mess(_) | Inner::Ackn(_) | Inner::Read(_) => {
+                log::debug!("messages are not handled by this version yet");
+            }
+            Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
+        }
+    }
+
+    /// LIST entries: dial peers we are not connected to (bounded, with backoff).
+    fn learn(&mut self, entries: Vec<ListEntry>) {
+        for entry in entries {
+            if entry.id == self.own_id || self.peers.is_online(&entry.id) {
+                continue;
+            }
+            for addr in entry.addrs {
+                let target = addr.to_string();
+                if self.start_dial(&target, Some(&entry.id), Source::Automatic) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Once a second: keep configured addresses and known peers connected.
+    pub(super) fn on_tick(&mut self, now: Instant) {
+        for target in self.configured.clone() {
+            let owner_online = self
+                .target_owner
+                .get(&target)
+                .is_some_and(|id| self.peers.is_online(id));
+            if !owner_online && !self.dialer.in_flight(&target) {
+                self.start_dial(&target, None, Source::User);
+            }
+        }
+        let offline: Vec<(NodeId, Vec<String>)> = self
+            .peers
+            .contacts()
+            .filter(|c| c.link.is_none())
+            .map(|c| (c.id, c.addrs.iter().map(ToString::to_string).collect()))
+            .collect();
+        for (id, targets) in offline {
+            for target in targets {
+                if self.dialer.in_flight(&target) {
+                    break;
+                }
+                if self.start_dial(&target, Some(&id), Source::Automatic) {
+                    break;
+                }
+            }
+        }
+        let _ = now;
+    }
+}

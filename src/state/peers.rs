@@ -1,0 +1,357 @@
+//! The peer table: every contact this node has authenticated, and its live connection.
+//!
+//! A contact is its id (its key), never its name. Each contact has at most one live
+//! [`Link`]; a second authenticated connection to the same id is settled by SPEC §7 step
+//! 3 (`keep_existing`): both ends compute the same winner, the loser is closed by
+//! dropping its queue sender.
+//!
+//! ```text
+//!   offline ──PeerUp (accepted)──▶ online(link) ──PeerDown(same conn)──▶ offline
+//!                                      │  PeerUp (wins over the old link)
+//!                                      └──▶ online(new link); old link closed
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::api;
+use crate::identity::{fingerprint, NodeId};
+use crate::peer::conn::{ConnId, PeerUp};
+use crate::peer::inner::{Inner, ListEntry};
+use crate::peer::{keep_existing, Role};
+
+/// Addresses remembered per contact (most recent first).
+const MAX_ADDRS: usize = 8;
+
+/// A live, authenticated connection.
+#[derive(Debug)]
+pub struct Link {
+    pub conn: ConnId,
+    pub tx: Sender<Inner>,
+    pub role: Role,
+    /// The socket's remote address.
+    pub remote: SocketAddr,
+}
+
+/// One contact.
+#[derive(Debug)]
+pub struct Contact {
+    pub id: NodeId,
+    pub name: String,
+    /// Where it can be dialled: its IP as we saw it, with the port from its `HAND`.
+    pub addrs: Vec<SocketAddr>,
+    pub first_seen: i64,
+    pub last_seen: Option<i64>,
+    pub verified: bool,
+    pub unread: u64,
+    pub link: Option<Link>,
+}
+
+impl Contact {
+    /// A contact first met now.
+    pub fn new(id: NodeId, name: String, now_ms: i64) -> Contact {
+        Contact {
+            id,
+            name,
+            addrs: Vec::new(),
+            first_seen: now_ms,
+            last_seen: None,
+            verified: false,
+            unread: 0,
+            link: None,
+        }
+    }
+
+    /// Remembers `addr` as the most recent dialable address.
+    pub fn remember_addr(&mut self, addr: SocketAddr) {
+        self.addrs.retain(|a| *a != addr);
+        self.addrs.insert(0, addr);
+        self.addrs.truncate(MAX_ADDRS);
+    }
+}
+
+/// What [`PeerTable::up`] decided.
+#[derive(Debug)]
+pub enum UpOutcome {
+    /// The connection is now the contact's link (`replaced` is the old one, closed by
+    /// dropping it).
+    Accepted { replaced: Option<Link> },
+    /// The contact already has a link that wins; the new connection is closed.
+    Duplicate,
+}
+
+/// Result of queueing a record for a contact.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Queued {
+    Sent,
+    Offline,
+    /// The queue was full: the peer is too slow and has been disconnected.
+    Dropped,
+}
+
+/// Every contact, by id, and which connection belongs to whom.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    contacts: HashMap<NodeId, Contact>,
+    conns: HashMap<ConnId, NodeId>,
+}
+
+impl PeerTable {
+    pub fn get(&self, id: &NodeId) -> Option<&Contact> {
+        self.contacts.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Contact> {
+        self.contacts.get_mut(id)
+    }
+
+    /// Adds a contact known from before (the store), offline.
+    pub fn insert(&mut self, contact: Contact) {
+        self.contacts.insert(contact.id, contact);
+    }
+
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.values()
+    }
+
+    /// The contact a live connection belongs to.
+    pub fn peer_of(&self, conn: ConnId) -> Option<NodeId> {
+        self.conns.get(&conn).copied()
+    }
+
+    pub fn is_online(&self, id: &NodeId) -> bool {
+        self.contacts.get(id).is_some_and(|c| c.link.is_some())
+    }
+
+    /// A peer authenticated on a new connection. `own` is this node's id.
+    pub fn up(&mut self, own: &NodeId, up: PeerUp, now_ms: i64) -> UpOutcome {
+        let contact = self
+            .contacts
+            .entry(up.id)
+            .or_insert_with(|| Contact::new(up.id, up.name.clone(), now_ms));
+        if let Some(existing) = &contact.link {
+            if keep_existing(own, &up.id, existing.role, up.role) {
+                return UpOutcome::Duplicate;
+            }
+        }
+        contact.name = up.name;
+        contact.last_seen = Some(now_ms);
+        contact.remember_addr(SocketAddr::new(up.addr.ip(), up.port));
+        let replaced = contact.link.replace(Link {
+            conn: up.conn,
+            tx: up.tx,
+            role: up.role,
+            remote: up.addr,
+        });
+        if let Some(old) = &replaced {
+            self.conns.remove(&old.conn);
+        }
+        self.conns.insert(up.conn, up.id);
+        UpOutcome::Accepted { replaced }
+    }
+
+    /// A connection ended. Returns the contact if it was that contact's live link.
+    pub fn down(&mut self, conn: ConnId, now_ms: i64) -> Option<NodeId> {
+        let id = self.conns.remove(&conn)?;
+        let contact = self.contacts.get_mut(&id)?;
+        if contact.link.as_ref().is_some_and(|l| l.conn == conn) {
+            contact.link = None;
+            contact.last_seen = Some(now_ms);
+            return Some(id);
+        }
+        None
+    }
+
+    /// Drops the contact's link (a slow peer); returns true if it had one.
+    pub fn disconnect(&mut self, id: &NodeId, now_ms: i64) -> bool {
+        let Some(contact) = self.contacts.get_mut(id) else {
+            return false;
+        };
+        match contact.link.take() {
+            Some(link) => {
+                self.conns.remove(&link.conn);
+                contact.last_seen = Some(now_ms);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues `inner` for the contact. A full queue disconnects the peer (SPEC §7: the
+    /// messages stay pending and are re-sent when it is back).
+    pub fn send(&mut self, id: &NodeId, inner: Inner, now_ms: i64) -> Queued {
+        let Some(link) = self.contacts.get(id).and_then(|c| c.link.as_ref()) else {
+            return Queued::Offline;
+        };
+        match link.tx.try_send(inner) {
+            Ok(()) => Queued::Sent,
+            Err(TrySendError::Full(_)) => {
+                log::warn!("peer {} is not keeping up; disconnecting", short(id));
+                self.disconnect(id, now_ms);
+                Queued::Dropped
+            }
+            Err(TrySendError::Disconnected(_)) => Queued::Offline,
+        }
+    }
+
+    /// Ids of contacts online now.
+    pub fn online(&self) -> Vec<NodeId> {
+        self.contacts
+            .values()
+            .filter(|c| c.link.is_some())
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// LIST entries for `receiver`: every contact we have authenticated and can give an
+    /// address for, never the receiver itself (SPEC §7).
+    pub fn list_for(&self, receiver: &NodeId, only: Option<&NodeId>) -> Vec<ListEntry> {
+        self.contacts
+            .values()
+            .filter(|c| c.id != *receiver && !c.addrs.is_empty())
+            .filter(|c| only.is_none_or(|o| *o == c.id))
+            .map(|c| ListEntry {
+                id: c.id,
+                addrs: c.addrs.clone(),
+                name: c.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Whether another contact uses the same name (the UI warns).
+    fn name_conflict(&self, contact: &Contact) -> bool {
+        self.contacts
+            .values()
+            .any(|o| o.id != contact.id && o.name == contact.name)
+    }
+
+    /// The API view of a contact.
+    pub fn api(&self, id: &NodeId) -> Option<api::Peer> {
+        let c = self.contacts.get(id)?;
+        Some(api::Peer {
+            id: crate::hex::encode(&c.id),
+            name: c.name.clone(),
+            fingerprint: fingerprint(&c.id),
+            online: c.link.is_some(),
+            addr: c.addrs.first().map(ToString::to_string),
+            unread: c.unread,
+            last_seen: c.last_seen,
+            verified: c.verified,
+            name_conflict: self.name_conflict(c),
+        })
+    }
+
+    /// Every contact, online first, then by name.
+    pub fn all_api(&self) -> Vec<api::Peer> {
+        let mut all: Vec<api::Peer> = self.contacts.keys().filter_map(|id| self.api(id)).collect();
+        all.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| a.name.cmp(&b.name)));
+        all
+    }
+
+    /// Contacts whose name equals `name` (to refresh their `name_conflict`).
+    pub fn named(&self, name: &str) -> Vec<NodeId> {
+        self.contacts
+            .values()
+            .filter(|c| c.name == name)
+            .map(|c| c.id)
+            .collect()
+    }
+}
+
+/// The first 8 hex characters of an id, for logs.
+pub fn short(id: &NodeId) -> String {
+    crate::hex::encode(&id[..4])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::bounded;
+
+    fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Inner>) {
+        let (tx, rx) = bounded(2);
+        let up = PeerUp {
+            conn: crate::peer::conn::ConnId::for_tests(),
+            id: [conn_peer; 32],
+            name: format!("peer{conn_peer}"),
+            port: 4000,
+            role,
+            addr: "10.0.0.5:51000".parse().unwrap(),
+            tx,
+        };
+        (up, rx)
+    }
+
+    #[test]
+    fn first_connection_is_accepted_with_the_dialable_address() {
+        let mut t = PeerTable::default();
+        let (u, _rx) = up(2, Role::Initiator);
+        let conn = u.conn;
+        assert!(matches!(
+            t.up(&[1; 32], u, 10),
+            UpOutcome::Accepted { replaced: None }
+        ));
+        let c = t.get(&[2; 32]).unwrap();
+        assert_eq!(c.addrs, vec!["10.0.0.5:4000".parse().unwrap()]);
+        assert_eq!(t.peer_of(conn), Some([2; 32]));
+        assert!(t.api(&[2; 32]).unwrap().online);
+        assert_eq!(t.down(conn, 20), Some([2; 32]));
+        assert!(!t.is_online(&[2; 32]));
+    }
+
+    #[test]
+    fn simultaneous_dials_keep_the_lower_initiator_on_both_sides() {
+        // Node 1 (lower id) and node 2 dial each other. Node 1's dial (1 initiates) wins.
+        let mut at1 = PeerTable::default();
+        let (a, _ra) = up(2, Role::Responder); // 2 dialled 1
+        let (b, _rb) = up(2, Role::Initiator); // 1 dialled 2
+        let b_conn = b.conn;
+        assert!(matches!(at1.up(&[1; 32], a, 0), UpOutcome::Accepted { .. }));
+        assert!(matches!(
+            at1.up(&[1; 32], b, 0),
+            UpOutcome::Accepted { replaced: Some(_) }
+        ));
+        assert_eq!(
+            at1.get(&[2; 32]).unwrap().link.as_ref().unwrap().conn,
+            b_conn
+        );
+
+        let mut at2 = PeerTable::default();
+        let (c, _rc) = up(1, Role::Responder); // 1 dialled 2: kept
+        let (d, _rd) = up(1, Role::Initiator); // 2 dialled 1: closed
+        assert!(matches!(at2.up(&[2; 32], c, 0), UpOutcome::Accepted { .. }));
+        assert!(matches!(at2.up(&[2; 32], d, 0), UpOutcome::Duplicate));
+    }
+
+    #[test]
+    fn the_old_link_going_down_does_not_take_the_new_one() {
+        let mut t = PeerTable::default();
+        let (a, _ra) = up(2, Role::Responder);
+        let a_conn = a.conn;
+        t.up(&[1; 32], a, 0);
+        let (b, _rb) = up(2, Role::Initiator);
+        t.up(&[1; 32], b, 0);
+        assert_eq!(t.down(a_conn, 1), None);
+        assert!(t.is_online(&[2; 32]));
+    }
+
+    #[test]
+    fn a_full_queue_disconnects_and_name_conflicts_show() {
+        let mut t = PeerTable::default();
+        let (a, _ra) = up(2, Role::Initiator);
+        t.up(&[1; 32], a, 0);
+        assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Sent);
+        assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Sent);
+        assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Dropped);
+        assert!(!t.is_online(&[2; 32]));
+
+        let (mut b, _rb) = up(3, Role::Initiator);
+        b.name = "peer2".into();
+        t.up(&[1; 32], b, 0);
+        assert!(t.api(&[2; 32]).unwrap().name_conflict);
+        assert!(t.api(&[3; 32]).unwrap().name_conflict);
+        assert_eq!(t.list_for(&[2; 32], None).len(), 1);
+    }
+}

@@ -1,0 +1,151 @@
+//! UI commands (SPEC §5) as the state thread handles them.
+
+use crate::api::{ClientCmd, Event};
+use crate::identity;
+use crate::peer::inner::Inner;
+
+use super::dialer::Source;
+use super::{now_ms, State, SubId};
+
+impl State {
+    pub(super) fn on_ui(&mut self, sub: SubId, cmd: ClientCmd) {
+        match cmd {
+            ClientCmd::Hello => {
+                self.subs.send(sub, &Event::Me(self.me()));
+                self.send_peers(sub);
+            }
+            ClientCmd::Peers => self.send_peers(sub),
+            ClientCmd::Rename { name } => self.rename(sub, name),
+            ClientCmd::Connect { addr } => self.ui_connect(sub, addr),
+            ClientCmd::Verify { peer, verified } => self.verify(sub, &peer, verified),
+            other => {
+                let name = other.name();
+                self.subs.send(
+                    sub,
+                    &Event::error(
+                        format!("`{name}` is not available in this version yet"),
+                        Some(name.to_string()),
+                    ),
+                );
+            }
+        }
+    }
+
+    fn send_peers(&mut self, sub: SubId) {
+        let peers = self.peers.all_api();
+        self.subs.send(sub, &Event::Peers { peers });
+    }
+
+    /// Looks up a contact by its full id; the error event names the request on failure.
+    pub(super) fn contact_id(
+        &mut self,
+        sub: SubId,
+        peer: &str,
+        request: &str,
+    ) -> Option<identity::NodeId> {
+        let found = crate::hex::decode_array::<32>(peer)
+            .ok()
+            .filter(|id| self.peers.get(id).is_some());
+        if found.is_none() {
+            self.subs.send(
+                sub,
+                &Event::error(format!("unknown peer {peer:?}"), Some(request.into())),
+            );
+        }
+        found
+    }
+
+    fn rename(&mut self, sub: SubId, name: String) {
+        if let Err(e) = identity::validate_name(&name) {
+            self.subs
+                .send(sub, &Event::error(e.to_string(), Some("rename".into())));
+            return;
+        }
+        // A rename is rare and the file is tiny; writing it here keeps the name and the
+        // file in one owner. (Message commits never happen on this thread.)
+        if let Err(e) = self.data_dir.save_name(&name) {
+            log::warn!("could not save the new name: {e}");
+            self.subs.send(
+                sub,
+                &Event::error(
+                    format!("could not save the name: {e}"),
+                    Some("rename".into()),
+                ),
+            );
+        }
+        log::info!("renamed to {name:?}");
+        self.name = name;
+        self.subs.broadcast(&Event::Me(self.me()));
+        let now = now_ms();
+        for id in self.peers.online() {
+            self.peers.send(&id, Inner::Name(self.name.clone()), now);
+        }
+    }
+
+    fn ui_connect(&mut self, sub: SubId, addr: String) {
+        if !valid_target(&addr) {
+            self.subs.send(
+                sub,
+                &Event::error(
+                    format!("{addr:?} is not a host:port address"),
+                    Some("connect".into()),
+                ),
+            );
+            return;
+        }
+        self.pending_connects
+            .entry(addr.clone())
+            .or_default()
+            .push(sub);
+        if !self.dialer.in_flight(&addr) && !self.start_dial(&addr, None, Source::User) {
+            self.pending_connects.remove(&addr);
+            self.subs.send(
+                sub,
+                &Event::error(
+                    format!("{addr} was tried moments ago; try again in a few seconds"),
+                    Some("connect".into()),
+                ),
+            );
+        }
+    }
+
+    fn verify(&mut self, sub: SubId, peer: &str, verified: bool) {
+        let Some(id) = self.contact_id(sub, peer, "verify") else {
+            return;
+        };
+        if let Some(c) = self.peers.get_mut(&id) {
+            c.verified = verified;
+        }
+        self.push_peer(&id);
+    }
+}
+
+/// `host:port` with a non-empty host and a port 1..=65535 (IPv6 in brackets).
+pub fn valid_target(addr: &str) -> bool {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && host.len() <= 255
+                && !host.chars().any(char::is_whitespace)
+                && port.parse::<u16>().is_ok_and(|p| p != 0)
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_target;
+
+    #[test]
+    fn targets() {
+        assert!(valid_target("127.0.0.1:35035"));
+        assert!(valid_target("[::1]:1"));
+        assert!(valid_target("pi.local:35035"));
+        assert!(!valid_target("127.0.0.1"));
+        assert!(!valid_target(":80"));
+        assert!(!valid_target("h:0"));
+        assert!(!valid_target("h:65536"));
+        assert!(!valid_target("a b:1"));
+    }
+}
