@@ -175,11 +175,21 @@ impl State {
                 self.start_dial(&target, None, Source::User);
             }
         }
+        // An address an online contact uses now is not where an offline one lives.
+        let taken: std::collections::HashSet<std::net::SocketAddr> = self
+            .peers
+            .contacts()
+            .filter(|c| c.link.is_some())
+            .flat_map(|c| c.addrs.first().copied())
+            .collect();
         let offline: Vec<(NodeId, Vec<String>)> = self
             .peers
             .contacts()
             .filter(|c| c.link.is_none())
-            .map(|c| (c.id, c.addrs.iter().map(ToString::to_string).collect()))
+            .map(|c| {
+                let free = c.addrs.iter().filter(|a| !taken.contains(a));
+                (c.id, free.map(ToString::to_string).collect())
+            })
             .collect();
         for (id, targets) in offline {
             for target in targets {

@@ -44,6 +44,14 @@ impl NodeBuilder {
         self
     }
 
+    /// A fixed port instead of `--port 0`.
+    pub fn port(mut self, port: u16) -> Self {
+        if let Some(i) = self.args.iter().position(|a| a == "--port") {
+            self.args[i + 1] = port.to_string();
+        }
+        self
+    }
+
     pub fn data_dir(mut self, d: &Path) -> Self {
         self.data_dir = Some(d.to_path_buf());
         self
@@ -400,5 +408,82 @@ impl Ws {
 
     pub fn inner(&mut self) -> &mut WebSocket<TcpStream> {
         &mut self.ws
+    }
+}
+
+impl Node {
+    /// `GET /api/v1/<path>` with the token; the JSON answer.
+    pub fn api(&self, path: &str) -> Value {
+        let r = get(
+            self.addr(),
+            &format!("/api/v1/{path}"),
+            &format!("Authorization: Bearer {}\r\n", self.token()),
+        );
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        serde_json::from_slice(&r.body).expect("JSON")
+    }
+
+    /// This node's contacts, as `GET /api/v1/peers` lists them.
+    pub fn peers(&self) -> Vec<Value> {
+        self.api("peers").as_array().cloned().unwrap_or_default()
+    }
+
+    /// Whether this node lists `id` as online.
+    pub fn sees_online(&self, id: &str) -> bool {
+        self.peers()
+            .iter()
+            .any(|p| p["id"] == id && p["online"] == true)
+    }
+
+    /// Established TCP connections owned by this node's process (from /proc).
+    pub fn established(&self) -> usize {
+        let inodes: std::collections::HashSet<String> =
+            std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+                .map(|d| {
+                    d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                        .filter_map(|l| {
+                            let l = l.to_string_lossy().into_owned();
+                            l.strip_prefix("socket:[")?
+                                .strip_suffix(']')
+                                .map(str::to_string)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        let mut n = 0;
+        for table in ["tcp", "tcp6"] {
+            let text = std::fs::read_to_string(format!("/proc/{}/net/{table}", self.pid))
+                .unwrap_or_default();
+            for line in text.lines().skip(1) {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                // st 01 = ESTABLISHED; column 9 is the inode.
+                if cols.len() > 9 && cols[3] == "01" && inodes.contains(cols[9]) {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+/// A port that was free a moment ago (for tests that must know ports in advance).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Polls `f` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
