@@ -24,4 +24,5 @@ pub mod node;
 pub mod peer;
 pub mod rng;
 pub mod state;
+pub mod store;
 pub mod ws;
