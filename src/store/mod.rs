@@ -38,17 +38,21 @@
 mod ops;
 mod reader;
 mod schema;
+pub mod writer;
 
 #[cfg(test)]
 mod testutil;
 
 use std::path::{Path, PathBuf};
 
+use crossbeam_channel::Sender;
+
 use crate::api::{Message, Status};
 
 pub use ops::Op;
 pub use reader::{Reader, MAX_PAGE};
 pub use schema::SCHEMA_VERSION;
+pub use writer::{Committed, Rejected, SubmitError, Writer, WriterConfig};
 
 /// The database file inside the data dir (SPEC §8).
 pub const DB_FILE: &str = "purr.db";
@@ -56,6 +60,20 @@ pub const DB_FILE: &str = "purr.db";
 /// The database path for a data dir.
 pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_FILE)
+}
+
+/// Opens the store of `data_dir`: creates or migrates `purr.db`, starts the writer thread
+/// (completions go to `done`) and opens the reader. The writer goes first because it is
+/// the one that may create the file and migrate it.
+pub fn open(
+    data_dir: &Path,
+    config: WriterConfig,
+    done: Sender<Committed>,
+) -> Result<(Writer, Reader), StoreError> {
+    let path = db_path(data_dir);
+    let writer = Writer::spawn(&path, config, done)?;
+    let reader = Reader::open(&path)?;
+    Ok((writer, reader))
 }
 
 /// What went wrong with the database. Opening errors are fatal for a node (exit 1 with
