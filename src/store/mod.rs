@@ -5,20 +5,23 @@
 //! durability rule), so the store is split in two, each with its own connection:
 //!
 //! ```text
-//!                 submit(token, Op)        ┌────────────── writer thread ───────────────┐
-//!   state ───────────────────────────────▶ │ recv first op, drain ≤ MAX_BATCH / WINDOW  │
-//!   thread   bounded queue (try_submit)    │ BEGIN IMMEDIATE; apply ops; COMMIT (fsync) │
-//!     ▲                                    └──────────────────────┬─────────────────────┘
-//!     └──── Committed { tokens, result, rejected } ◀──────────────┘  only after COMMIT
+//!            try_submit(token, Op)          ┌──────────── writer thread ──────────────┐
+//!   state ──── bounded queue ─────────────▶ │ recv first op; more until MAX_BATCH ops │
+//!   thread                                  │ or BATCH_WINDOW; BEGIN IMMEDIATE; apply │
+//!     ▲                                     │ the ops; COMMIT (fsync)                 │
+//!     │                                     └────────────────────┬────────────────────┘
+//!     ├─── Committed { tokens, result, rejected } ◀──────────────┘  only after COMMIT
 //!     │
-//!     └──── Reader (read-only connection): startup queries, history pages, outbox.
-//!           WAL lets it read while the writer writes; it never waits on an fsync.
+//!     └──▶ Reader (read-only connection): startup queries, history pages, outbox;
+//!          WAL lets it read while the writer writes, so it never waits on an fsync.
 //! ```
 //!
 //! The caller assigns message `seq` numbers (`max_seq() + 1` at startup, then counting):
 //! a received message is shown to UIs before it is committed, so its `seq` must be known
 //! before the database has seen it. A [`Committed`] is the signal that the ops behind its
-//! tokens are durable: only then may the node tell a UI `pending` or send `ACKN`.
+//! tokens are durable: only then may the node tell a UI `pending` or send `ACKN`. Until
+//! then the caller keeps its ops: a failed batch, or a full queue
+//! ([`SubmitError::Full`]), means submitting them again later.
 //!
 //! # Schema (version [`SCHEMA_VERSION`], see `schema.rs` for the migrations)
 //!
@@ -314,6 +317,14 @@ impl StoredMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_move_to_the_state_thread() {
+        fn send<T: Send>() {}
+        send::<Writer>();
+        send::<Reader>();
+        send::<Committed>();
+    }
 
     #[test]
     fn words_round_trip() {
