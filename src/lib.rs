@@ -25,4 +25,5 @@ pub mod peer;
 pub mod peers_file;
 pub mod rng;
 pub mod state;
+pub mod store;
 pub mod ws;

@@ -1,0 +1,375 @@
+//! Messages and contacts on disk (SPEC §8): `<data-dir>/purr.db`, SQLite in WAL mode with
+//! `synchronous=FULL`.
+//!
+//! The state thread owns all mutable state and must never wait for an fsync (SPEC §7,
+//! durability rule), so the store is split in two, each with its own connection:
+//!
+//! ```text
+//!            try_submit(token, Op)          ┌──────────── writer thread ──────────────┐
+//!   state ──── bounded queue ─────────────▶ │ recv first op; more until MAX_BATCH ops │
+//!   thread                                  │ or BATCH_WINDOW; BEGIN IMMEDIATE; apply │
+//!     ▲                                     │ the ops; COMMIT (fsync)                 │
+//!     │                                     └────────────────────┬────────────────────┘
+//!     ├─── Committed { tokens, result, rejected } ◀──────────────┘  only after COMMIT
+//!     │
+//!     └──▶ Reader (read-only connection): startup queries, history pages, outbox;
+//!          WAL lets it read while the writer writes, so it never waits on an fsync.
+//! ```
+//!
+//! The caller assigns message `seq` numbers (`max_seq() + 1` at startup, then counting):
+//! a received message is shown to UIs before it is committed, so its `seq` must be known
+//! before the database has seen it. A [`Committed`] is the signal that the ops behind its
+//! tokens are durable: only then may the node tell a UI `pending` or send `ACKN`. Until
+//! then the caller keeps its ops: a failed batch, or a full queue
+//! ([`SubmitError::Full`]), means submitting them again later.
+//!
+//! # Schema (version [`SCHEMA_VERSION`], see `schema.rs` for the migrations)
+//!
+//! ```text
+//! contacts(id TEXT PK (64 hex), name, addrs (JSON array of "ip:port"), first_seen,
+//!          last_seen (NULL = never connected), verified 0|1, pinned_key BLOB (32 bytes))
+//! messages(seq INTEGER PK (caller-assigned), id TEXT UNIQUE (32 hex),
+//!          peer → contacts(id), direction 'in'|'out', text, ts,
+//!          status: out 'pending'→'delivered'→'read' | in 'received'→'read',
+//!          read_sent 0|1 (v2: for incoming 'read' messages, our READ reached the sender))
+//! indexes: (peer, seq) paging · unread: in+'received' per peer · outbox: out+'pending'
+//!          per peer by seq · unsent reads: in+'read'+read_sent=0 per peer by seq
+//! ```
+//! Times are Unix milliseconds. CHECK constraints keep direction and status consistent,
+//! so a bad op is refused by SQLite rather than stored.
+
+mod ops;
+mod reader;
+mod schema;
+pub mod writer;
+
+#[cfg(test)]
+mod testutil;
+
+use std::path::{Path, PathBuf};
+
+use crossbeam_channel::Sender;
+
+use crate::api::{Message, Status};
+
+pub use ops::Op;
+pub use reader::{Reader, MAX_PAGE};
+pub use schema::SCHEMA_VERSION;
+pub use writer::{Committed, Rejected, SubmitError, Writer, WriterConfig};
+
+/// The database file inside the data dir (SPEC §8).
+pub const DB_FILE: &str = "purr.db";
+
+/// The database path for a data dir.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(DB_FILE)
+}
+
+/// Opens the store of `data_dir`: creates or migrates `purr.db`, starts the writer thread
+/// (completions go to `done`) and opens the reader. The writer goes first because it is
+/// the one that may create the file and migrate it.
+pub fn open(
+    data_dir: &Path,
+    config: WriterConfig,
+    done: Sender<Committed>,
+) -> Result<(Writer, Reader), StoreError> {
+    let path = db_path(data_dir);
+    let writer = Writer::spawn(&path, config, done)?;
+    let reader = Reader::open(&path)?;
+    Ok((writer, reader))
+}
+
+/// What went wrong with the database. Opening errors are fatal for a node (exit 1 with
+/// this message, which names the file); query errors are reported and the node goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file is not an SQLite database: the user must move it away (it is never
+    /// replaced automatically, like `identity.key`).
+    #[error(
+        "{path} is not a purr database (move it away to start over; it is never replaced automatically)"
+    )]
+    NotADatabase { path: PathBuf },
+    /// The file was written by a newer purr: run that version (or move the file away).
+    #[error(
+        "{path} has schema version {found}, but this purr supports up to version {supported}: run a newer purr"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    /// A reader was opened on a file the writer has not migrated: open the writer first.
+    #[error("{path} has schema version {found}, expected {expected} (open the writer first)")]
+    NotMigrated {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
+    /// The file system cannot do WAL (no shared memory, e.g. some network file systems):
+    /// put the data dir on a local disk.
+    #[error("cannot use WAL on {path} (journal mode stays {mode}): use a local file system")]
+    NoWal { path: PathBuf, mode: String },
+    /// A schema migration failed and was rolled back: the file is unchanged; fix the
+    /// cause (disk full, permissions) and start again.
+    #[error("cannot migrate {path} to schema version {version}: {source}")]
+    Migrate {
+        path: PathBuf,
+        version: i64,
+        source: rusqlite::Error,
+    },
+    /// The database file cannot be created (missing directory, permissions).
+    #[error("cannot create {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// SQLite failed (cannot open, I/O, busy for longer than the busy timeout).
+    #[error("database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    /// A row holds something purr never writes (the file was edited or damaged).
+    #[error("{path}: unreadable row in {table}: {why}")]
+    BadRow {
+        path: PathBuf,
+        table: &'static str,
+        why: String,
+    },
+    /// The writer thread has stopped (the node is shutting down): drop the op.
+    #[error("the database writer has stopped")]
+    WriterGone,
+    /// The OS refused to start the writer thread.
+    #[error("cannot start the database writer thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+impl StoreError {
+    /// Wraps a SQLite error, recognising "not a database" so the message says what to do.
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+        match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase {
+                path: path.to_path_buf(),
+            },
+            _ => StoreError::Sqlite {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    }
+}
+
+/// Why a batch did not commit. Cloneable (unlike `rusqlite::Error`) because it travels in
+/// a [`Committed`]; nothing of the batch was stored, so the caller keeps its ops and
+/// resubmits them later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("commit failed ({kind:?}): {message}")]
+pub struct CommitError {
+    /// The class of failure, for choosing how soon to retry.
+    pub kind: CommitFailure,
+    /// SQLite's description.
+    pub message: String,
+}
+
+/// Classes of commit failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitFailure {
+    /// Another connection held the write lock past the busy timeout: retry soon.
+    Busy,
+    /// The disk is full: retry after a while; the user must free space.
+    DiskFull,
+    /// The file or file system became read-only: retry after a while; tell the user.
+    ReadOnly,
+    /// An I/O error: retry after a while; the disk may be failing.
+    Io,
+    /// Anything else SQLite reports.
+    Other,
+}
+
+impl From<&rusqlite::Error> for CommitError {
+    fn from(e: &rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        let kind = match e.sqlite_error_code() {
+            Some(C::DatabaseBusy | C::DatabaseLocked) => CommitFailure::Busy,
+            Some(C::DiskFull) => CommitFailure::DiskFull,
+            Some(C::ReadOnly | C::PermissionDenied) => CommitFailure::ReadOnly,
+            Some(C::SystemIoFailure | C::CannotOpen) => CommitFailure::Io,
+            _ => CommitFailure::Other,
+        };
+        CommitError {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Received from the peer.
+    In,
+    /// Sent to the peer.
+    Out,
+}
+
+impl Direction {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
+    /// Parses a column value.
+    pub fn parse(s: &str) -> Option<Direction> {
+        match s {
+            "in" => Some(Direction::In),
+            "out" => Some(Direction::Out),
+            _ => None,
+        }
+    }
+}
+
+/// The column value of a status (the same words as the API, SPEC §5).
+pub fn status_str(status: Status) -> &'static str {
+    match status {
+        Status::Pending => "pending",
+        Status::Delivered => "delivered",
+        Status::Read => "read",
+        Status::Received => "received",
+    }
+}
+
+/// Parses a status column value.
+pub fn parse_status(s: &str) -> Option<Status> {
+    match s {
+        "pending" => Some(Status::Pending),
+        "delivered" => Some(Status::Delivered),
+        "read" => Some(Status::Read),
+        "received" => Some(Status::Received),
+        _ => None,
+    }
+}
+
+/// A known peer, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// The Ed25519 identity key, 64 lowercase hex.
+    pub id: String,
+    /// Its display name, as it last told us.
+    pub name: String,
+    /// Addresses (`ip:port`) it was reached on or announced with, best first.
+    pub addrs: Vec<String>,
+    /// Unix ms when first stored; kept by upserts.
+    pub first_seen: i64,
+    /// Unix ms of the last traffic; `None` when never connected. Only moves forward.
+    pub last_seen: Option<i64>,
+    /// The user compared fingerprints. Only [`Op::SetVerified`] changes it.
+    pub verified: bool,
+    /// The identity key as first authenticated (the id's bytes): kept as a blob so a
+    /// check needs no hex parsing. Kept by upserts.
+    pub pinned_key: [u8; 32],
+}
+
+/// A message, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Position in this node's history, assigned by the caller (unique, increasing).
+    pub seq: i64,
+    /// The message id, 32 lowercase hex (SPEC §5).
+    pub id: String,
+    /// The other side's id.
+    pub peer: String,
+    /// Which way it went.
+    pub direction: Direction,
+    /// The text.
+    pub text: String,
+    /// Unix ms, as the sender stamped it.
+    pub ts: i64,
+    /// Delivery state; must fit the direction (out: pending/delivered/read, in:
+    /// received/read), which the schema enforces.
+    pub status: Status,
+    /// For incoming messages read here: our READ has reached the sender.
+    pub read_sent: bool,
+}
+
+impl StoredMessage {
+    /// The API shape (SPEC §5), given this node's own id for `from`/`to`.
+    pub fn to_api(&self, own_id: &str) -> Message {
+        let (from, to) = match self.direction {
+            Direction::In => (self.peer.clone(), own_id.to_string()),
+            Direction::Out => (own_id.to_string(), self.peer.clone()),
+        };
+        Message {
+            id: self.id.clone(),
+            seq: self.seq,
+            peer: self.peer.clone(),
+            from,
+            to,
+            text: self.text.clone(),
+            ts: self.ts,
+            status: self.status,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_move_to_the_state_thread() {
+        fn send<T: Send>() {}
+        send::<Writer>();
+        send::<Reader>();
+        send::<Committed>();
+    }
+
+    #[test]
+    fn words_round_trip() {
+        for d in [Direction::In, Direction::Out] {
+            assert_eq!(Direction::parse(d.as_str()), Some(d));
+        }
+        for s in [
+            Status::Pending,
+            Status::Delivered,
+            Status::Read,
+            Status::Received,
+        ] {
+            assert_eq!(parse_status(status_str(s)), Some(s));
+            // The column words are the API's words.
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", status_str(s)));
+        }
+        assert_eq!(parse_status("Pending"), None);
+        assert_eq!(Direction::parse("sideways"), None);
+    }
+
+    #[test]
+    fn api_message_from_and_to_follow_direction() {
+        let mut m = StoredMessage {
+            seq: 7,
+            id: "1".repeat(32),
+            peer: "p".repeat(64),
+            direction: Direction::In,
+            text: "hi".into(),
+            ts: 42,
+            status: Status::Received,
+            read_sent: false,
+        };
+        let api = m.to_api("me");
+        assert_eq!(
+            (api.from.as_str(), api.to.as_str()),
+            (m.peer.as_str(), "me")
+        );
+        assert_eq!((api.seq, api.ts, api.status), (7, 42, Status::Received));
+        m.direction = Direction::Out;
+        let api = m.to_api("me");
+        assert_eq!(
+            (api.from.as_str(), api.to.as_str()),
+            ("me", m.peer.as_str())
+        );
+        assert_eq!(api.peer, m.peer);
+    }
+}

@@ -1,0 +1,294 @@
+//! The writer's vocabulary: every change to the database is one [`Op`].
+//!
+//! Each op is a single SQL statement (or, for [`Op::SetReadSent`], independent idempotent
+//! ones), so when SQLite refuses one for its content (a constraint: unknown peer, a `seq`
+//! already taken, a status that does not fit the direction) only that statement is
+//! undone and the rest of the batch still commits. Ops are idempotent where the protocol
+//! repeats itself: a message received twice is stored once, a late ACKN after a READ
+//! changes nothing.
+//!
+//! Status moves only forward:
+//!
+//! ```text
+//!   out:  pending ──▶ delivered ──▶ read        (pending ──▶ read also: READ before ACKN)
+//!   in:   received ──────────────▶ read
+//! ```
+
+use rusqlite::{params, Connection};
+
+use super::{status_str, Contact, StoredMessage};
+use crate::api::Status;
+
+/// A change to the database, submitted to the writer with a token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Inserts a contact, or updates `name`, `addrs` and `last_seen` (forward only) of a
+    /// known one; `first_seen`, `verified` and `pinned_key` of a known contact are kept.
+    UpsertContact(Contact),
+    /// The user compared fingerprints (or took that back).
+    SetVerified { peer: String, verified: bool },
+    /// Stores a message. A known `id` is ignored (stored once), so a re-sent message can
+    /// simply be inserted and acknowledged again. The peer must be a contact (upsert it
+    /// first, in the same or an earlier batch).
+    InsertMessage(StoredMessage),
+    /// Moves a message's status forward; never backwards, and only to a status that fits
+    /// its direction. Anything else changes nothing.
+    SetStatus { id: String, status: Status },
+    /// The user has seen the conversation: this peer's incoming messages with
+    /// `seq <= up_to_seq` go from `received` to `read` (their READ is then unsent).
+    MarkRead { peer: String, up_to_seq: i64 },
+    /// Our READ for these incoming messages reached the sender.
+    SetReadSent { ids: Vec<String> },
+}
+
+impl Op {
+    /// The op's name, for logs (which must not carry message text).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::UpsertContact(_) => "UpsertContact",
+            Op::SetVerified { .. } => "SetVerified",
+            Op::InsertMessage(_) => "InsertMessage",
+            Op::SetStatus { .. } => "SetStatus",
+            Op::MarkRead { .. } => "MarkRead",
+            Op::SetReadSent { .. } => "SetReadSent",
+        }
+    }
+
+    /// Runs the op inside the writer's open transaction; returns the rows changed.
+    pub(crate) fn apply(&self, conn: &Connection) -> rusqlite::Result<usize> {
+        match self {
+            Op::UpsertContact(c) => upsert_contact(conn, c),
+            Op::SetVerified { peer, verified } => conn
+                .prepare_cached("UPDATE contacts SET verified = ?2 WHERE id = ?1")?
+                .execute(params![peer, verified]),
+            Op::InsertMessage(m) => insert_message(conn, m),
+            Op::SetStatus { id, status } => set_status(conn, id, *status),
+            Op::MarkRead { peer, up_to_seq } => conn
+                .prepare_cached(
+                    "UPDATE messages SET status = 'read'
+                     WHERE peer = ?1 AND direction = 'in' AND status = 'received'
+                       AND seq <= ?2",
+                )?
+                .execute(params![peer, up_to_seq]),
+            Op::SetReadSent { ids } => {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE messages SET read_sent = 1 WHERE id = ?1 AND read_sent = 0",
+                )?;
+                let mut changed = 0;
+                for id in ids {
+                    changed += stmt.execute([id])?;
+                }
+                Ok(changed)
+            }
+        }
+    }
+}
+
+fn upsert_contact(conn: &Connection, c: &Contact) -> rusqlite::Result<usize> {
+    let addrs = serde_json::to_string(&c.addrs)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    // In DO UPDATE, bare column names are the stored row, `excluded.` the new values.
+    // SQLite's max() is NULL if either side is, hence the CASE.
+    conn.prepare_cached(
+        "INSERT INTO contacts (id, name, addrs, first_seen, last_seen, verified, pinned_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET
+             name = excluded.name,
+             addrs = excluded.addrs,
+             last_seen = CASE
+                 WHEN excluded.last_seen IS NULL THEN last_seen
+                 WHEN last_seen IS NULL THEN excluded.last_seen
+                 ELSE max(last_seen, excluded.last_seen) END",
+    )?
+    .execute(params![
+        c.id,
+        c.name,
+        addrs,
+        c.first_seen,
+        c.last_seen,
+        c.verified,
+        c.pinned_key
+    ])
+}
+
+fn insert_message(conn: &Connection, m: &StoredMessage) -> rusqlite::Result<usize> {
+    // ON CONFLICT (id) only: a duplicate id is the protocol repeating itself, but a taken
+    // `seq` is a caller bug and must be refused, not silently dropped.
+    conn.prepare_cached(
+        "INSERT INTO messages (seq, id, peer, direction, text, ts, status, read_sent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO NOTHING",
+    )?
+    .execute(params![
+        m.seq,
+        m.id,
+        m.peer,
+        m.direction.as_str(),
+        m.text,
+        m.ts,
+        status_str(m.status),
+        m.read_sent
+    ])
+}
+
+fn set_status(conn: &Connection, id: &str, status: Status) -> rusqlite::Result<usize> {
+    // The `status IN (...)` lists are the states each target may be reached from; the
+    // schema's CHECK already ties statuses to directions, so 'read' needs no direction test.
+    let sql = match status {
+        Status::Delivered => {
+            "UPDATE messages SET status = 'delivered'
+             WHERE id = ?1 AND direction = 'out' AND status = 'pending'"
+        }
+        Status::Read => {
+            "UPDATE messages SET status = 'read'
+             WHERE id = ?1 AND status IN ('pending', 'delivered', 'received')"
+        }
+        // Initial states: nothing moves to them.
+        Status::Pending | Status::Received => {
+            log::debug!("ignoring a status change of {id} back to {status:?}");
+            return Ok(0);
+        }
+    };
+    conn.prepare_cached(sql)?.execute([id])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::{contact, mid, msg, peer, Db};
+    use crate::store::Direction::{In, Out};
+
+    fn status_of(db: &Db, seq: i64) -> Status {
+        db.reader().message(&mid(seq)).unwrap().unwrap().status
+    }
+
+    fn set(db: &Db, seq: i64, status: Status) -> usize {
+        Op::SetStatus {
+            id: mid(seq),
+            status,
+        }
+        .apply(&db.conn)
+        .unwrap()
+    }
+
+    #[test]
+    fn outgoing_status_only_moves_forward() {
+        let db = Db::new();
+        let a = peer(0xa);
+        db.apply([
+            Op::UpsertContact(contact(&a)),
+            Op::InsertMessage(msg(1, &a, Out, Status::Pending)),
+            Op::InsertMessage(msg(2, &a, Out, Status::Pending)),
+        ]);
+        assert_eq!(set(&db, 1, Status::Delivered), 1);
+        assert_eq!(status_of(&db, 1), Status::Delivered);
+        assert_eq!(set(&db, 1, Status::Pending), 0, "never back to pending");
+        assert_eq!(set(&db, 1, Status::Read), 1);
+        // A late ACKN after READ must not downgrade.
+        assert_eq!(set(&db, 1, Status::Delivered), 0);
+        assert_eq!(status_of(&db, 1), Status::Read);
+        assert_eq!(set(&db, 1, Status::Received), 0, "not an outgoing status");
+        assert_eq!(status_of(&db, 1), Status::Read);
+        // READ may arrive before ACKN.
+        assert_eq!(set(&db, 2, Status::Read), 1);
+        assert_eq!(status_of(&db, 2), Status::Read);
+        // Unknown id: nothing, no error.
+        assert_eq!(set(&db, 3, Status::Read), 0);
+    }
+
+    #[test]
+    fn incoming_status_only_received_to_read() {
+        let db = Db::new();
+        let a = peer(0xa);
+        db.apply([
+            Op::UpsertContact(contact(&a)),
+            Op::InsertMessage(msg(1, &a, In, Status::Received)),
+        ]);
+        assert_eq!(set(&db, 1, Status::Delivered), 0, "not an incoming status");
+        assert_eq!(status_of(&db, 1), Status::Received);
+        assert_eq!(set(&db, 1, Status::Read), 1);
+        assert_eq!(set(&db, 1, Status::Received), 0);
+        assert_eq!(status_of(&db, 1), Status::Read);
+    }
+
+    #[test]
+    fn mark_read_respects_the_seq_bound_and_the_peer() {
+        let db = Db::new();
+        let (a, b) = (peer(0xa), peer(0xb));
+        db.apply([
+            Op::UpsertContact(contact(&a)),
+            Op::UpsertContact(contact(&b)),
+        ]);
+        db.apply((1..=3).map(|s| Op::InsertMessage(msg(s, &a, In, Status::Received))));
+        db.apply([Op::InsertMessage(msg(4, &b, In, Status::Received))]);
+        let op = Op::MarkRead {
+            peer: a.clone(),
+            up_to_seq: 2,
+        };
+        assert_eq!(op.apply(&db.conn).unwrap(), 2);
+        let statuses: Vec<Status> = (1..=4).map(|s| status_of(&db, s)).collect();
+        use Status::{Read, Received};
+        assert_eq!(statuses, [Read, Read, Received, Received]);
+    }
+
+    #[test]
+    fn upsert_keeps_first_seen_verified_and_key_and_last_seen_moves_forward() {
+        let db = Db::new();
+        let a = peer(0xa);
+        db.apply([
+            Op::UpsertContact(contact(&a)),
+            Op::SetVerified {
+                peer: a.clone(),
+                verified: true,
+            },
+        ]);
+        let mut update = contact(&a);
+        update.name = "renamed".into();
+        update.addrs = vec!["10.9.9.9:1".into()];
+        update.first_seen = 5_000;
+        update.verified = false;
+        update.pinned_key = [9; 32];
+        update.last_seen = Some(1_500); // older than stored 2_000
+        db.apply([Op::UpsertContact(update.clone())]);
+        let stored = db.reader().contacts().unwrap().remove(0);
+        let mut expected = contact(&a);
+        expected.name = "renamed".into();
+        expected.addrs = update.addrs.clone();
+        expected.verified = true;
+        assert_eq!(stored, expected);
+        update.last_seen = None;
+        db.apply([Op::UpsertContact(update.clone())]);
+        assert_eq!(db.reader().contacts().unwrap()[0].last_seen, Some(2_000));
+        update.last_seen = Some(9_000);
+        db.apply([Op::UpsertContact(update)]);
+        assert_eq!(db.reader().contacts().unwrap()[0].last_seen, Some(9_000));
+    }
+
+    #[test]
+    fn content_the_schema_refuses_is_a_constraint_error() {
+        let db = Db::new();
+        let a = peer(0xa);
+        let constraint = |op: Op| {
+            let e = op.apply(&db.conn).unwrap_err();
+            assert_eq!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ConstraintViolation),
+                "{e}"
+            );
+        };
+        // Unknown peer (foreign key).
+        constraint(Op::InsertMessage(msg(1, &a, In, Status::Received)));
+        db.apply([Op::UpsertContact(contact(&a))]);
+        // A status that does not fit the direction.
+        constraint(Op::InsertMessage(msg(1, &a, In, Status::Pending)));
+        // A seq already taken by another id.
+        db.apply([Op::InsertMessage(msg(1, &a, In, Status::Received))]);
+        let mut taken = msg(1, &a, In, Status::Received);
+        taken.id = mid(77);
+        constraint(Op::InsertMessage(taken));
+        // A malformed id.
+        let mut bad = contact(&a);
+        bad.id = "abc".into();
+        constraint(Op::UpsertContact(bad));
+    }
+}

@@ -1,0 +1,258 @@
+//! The read side: a read-only connection for the state thread's queries.
+//!
+//! In WAL mode a reader sees the last committed state and never waits for the writer's
+//! fsync, so a history page or an outbox query costs a few index lookups even while a
+//! batch commits. It only ever sees committed data: what a [`Committed`] announced, or
+//! older.
+//!
+//! Rows are read defensively: a row holding something purr never writes (an edited or
+//! damaged file) is skipped with a warning in list queries and is a
+//! [`StoreError::BadRow`] when asked for by id; it never panics.
+//!
+//! [`Committed`]: super::Committed
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, Params, Row};
+
+use super::{parse_status, schema, Contact, Direction, StoreError, StoredMessage};
+
+/// Largest history page (SPEC §5: `limit` max 500).
+pub const MAX_PAGE: u32 = 500;
+
+/// How long a read waits if the file is locked (only during WAL recovery).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const MESSAGE_COLUMNS: &str = "seq, id, peer, direction, text, ts, status, read_sent";
+
+/// A read-only connection to `purr.db`.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Why a row could not be read: SQLite failed, or the row's content is not purr's.
+enum RowError {
+    Sql(rusqlite::Error),
+    Bad(String),
+}
+
+impl From<rusqlite::Error> for RowError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::Error as E;
+        match e {
+            E::InvalidColumnType(..)
+            | E::FromSqlConversionFailure(..)
+            | E::IntegralValueOutOfRange(..)
+            | E::Utf8Error(..) => RowError::Bad(e.to_string()),
+            e => RowError::Sql(e),
+        }
+    }
+}
+
+impl Reader {
+    /// Opens the database the writer has created and migrated.
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        let conn = schema::open_reader(path, BUSY_TIMEOUT)?;
+        Ok(Reader {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every contact, by id.
+    pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        self.list(
+            "contacts",
+            "SELECT id, name, addrs, first_seen, last_seen, verified, pinned_key
+             FROM contacts ORDER BY id",
+            [],
+            contact_row,
+        )
+    }
+
+    /// The highest message `seq`, 0 when there are no messages: the caller's next
+    /// `seq` is this plus one.
+    pub fn max_seq(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM messages", [], |r| {
+                r.get(0)
+            })
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// One message by id.
+    pub fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+        let mut stmt = self.prepare(&sql)?;
+        let row = stmt
+            .query_row([id], |row| Ok(message_row(row)))
+            .optional()
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        match row {
+            None => Ok(None),
+            Some(Ok(m)) => Ok(Some(m)),
+            Some(Err(RowError::Bad(why))) => Err(StoreError::BadRow {
+                path: self.path.clone(),
+                table: "messages",
+                why,
+            }),
+            Some(Err(RowError::Sql(e))) => Err(StoreError::sqlite(&self.path, e)),
+        }
+    }
+
+    /// A page of the conversation with `peer`, oldest first: the `limit` newest messages
+    /// with `seq < before` (all of them when `before` is `None`). `limit` is clamped to
+    /// `1..=MAX_PAGE`; the caller applies the API's default of 50.
+    pub fn history(
+        &self,
+        peer: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let before = before.unwrap_or(i64::MAX);
+        // The inner query walks the (peer, seq) index backwards; the outer one flips
+        // the page to oldest first.
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM (
+                 SELECT {MESSAGE_COLUMNS} FROM messages
+                 WHERE peer = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3)
+             ORDER BY seq ASC"
+        );
+        self.list("messages", &sql, params![peer, before, limit], message_row)
+    }
+
+    /// Unread incoming messages (`received`) per peer; peers with none are absent.
+    pub fn unread_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = self.list(
+            "messages",
+            "SELECT peer, count(*) FROM messages
+             WHERE direction = 'in' AND status = 'received' GROUP BY peer",
+            [],
+            |row| {
+                let count: i64 = row.get(1)?;
+                Ok((row.get(0)?, u64::try_from(count).unwrap_or(0)))
+            },
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// The outbox for `peer`: outgoing messages still `pending`, oldest first, to be
+    /// (re-)sent when the peer is connected.
+    pub fn outbox(&self, peer: &str) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE peer = ?1 AND direction = 'out' AND status = 'pending' ORDER BY seq"
+        );
+        self.list("messages", &sql, [peer], message_row)
+    }
+
+    /// Ids of `peer`'s messages read here whose READ has not reached the sender yet,
+    /// oldest first.
+    pub fn unsent_reads(&self, peer: &str) -> Result<Vec<String>, StoreError> {
+        self.list(
+            "messages",
+            "SELECT id FROM messages
+             WHERE peer = ?1 AND direction = 'in' AND status = 'read' AND read_sent = 0
+             ORDER BY seq",
+            [peer],
+            |row| Ok(row.get(0)?),
+        )
+    }
+
+    /// The newest message time per peer (to order the peer list); peers without
+    /// messages are absent.
+    pub fn last_message_ts(&self) -> Result<HashMap<String, i64>, StoreError> {
+        let rows = self.list(
+            "messages",
+            "SELECT peer, max(ts) FROM messages GROUP BY peer",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+
+    fn prepare(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        self.conn
+            .prepare_cached(sql)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// Runs a query and converts its rows, skipping (with a warning) rows whose content
+    /// is not what purr writes.
+    fn list<T, P: Params>(
+        &self,
+        table: &str,
+        sql: &str,
+        params: P,
+        convert: impl Fn(&Row<'_>) -> Result<T, RowError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let err = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self.prepare(sql)?;
+        let mut rows = stmt.query(params).map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            match convert(row) {
+                Ok(value) => out.push(value),
+                Err(RowError::Bad(why)) => log::warn!(
+                    "{}: skipping an unreadable row in {table}: {why}",
+                    self.path.display()
+                ),
+                Err(RowError::Sql(e)) => return Err(err(e)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn message_row(row: &Row<'_>) -> Result<StoredMessage, RowError> {
+    let direction: String = row.get(3)?;
+    let status: String = row.get(6)?;
+    let direction = Direction::parse(&direction)
+        .ok_or_else(|| RowError::Bad(format!("unknown direction {direction:?}")))?;
+    let status =
+        parse_status(&status).ok_or_else(|| RowError::Bad(format!("unknown status {status:?}")))?;
+    Ok(StoredMessage {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        peer: row.get(2)?,
+        direction,
+        text: row.get(4)?,
+        ts: row.get(5)?,
+        status,
+        read_sent: row.get(7)?,
+    })
+}
+
+fn contact_row(row: &Row<'_>) -> Result<Contact, RowError> {
+    let id: String = row.get(0)?;
+    let addrs: String = row.get(2)?;
+    // Addresses are only hints for dialing: a contact with unreadable ones is still a
+    // contact (its messages stay reachable), so they are dropped rather than the row.
+    let addrs = serde_json::from_str(&addrs).unwrap_or_else(|e| {
+        log::warn!("contact {id}: ignoring unreadable addresses: {e}");
+        Vec::new()
+    });
+    Ok(Contact {
+        name: row.get(1)?,
+        addrs,
+        first_seen: row.get(3)?,
+        last_seen: row.get(4)?,
+        verified: row.get(5)?,
+        pinned_key: row.get(6)?,
+        id,
+    })
+}
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

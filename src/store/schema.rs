@@ -1,0 +1,382 @@
+//! Opening `purr.db` and evolving its schema.
+//!
+//! ```text
+//!   open file ─▶ read user_version ─┬─ not a database ─────────▶ NotADatabase
+//!                                   ├─ > SCHEMA_VERSION ───────▶ TooNew (file untouched)
+//!                                   └─ ≤ SCHEMA_VERSION ─▶ WAL, synchronous=FULL,
+//!                                        foreign_keys=ON ─▶ migrations user_version+1 ..
+//!                                        SCHEMA_VERSION, one transaction each
+//! ```
+//!
+//! `PRAGMA user_version` is the schema version: 0 is an empty file, version N is the
+//! result of `MIGRATIONS[0..N]`. A released migration is never edited; the schema
+//! evolves only by appending one. Each migration and its `user_version` bump commit
+//! together, so a crash mid-migration leaves the previous version intact.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::StoreError;
+
+/// The schema version this code writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
+/// the CHECKs refuse statuses that do not fit the direction.
+const V1: &str = "
+CREATE TABLE contacts (
+    id         TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64),
+    name       TEXT NOT NULL,
+    addrs      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(addrs)),
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER,
+    verified   INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+    pinned_key BLOB NOT NULL CHECK (length(pinned_key) = 32)
+) STRICT;
+CREATE TABLE messages (
+    seq       INTEGER PRIMARY KEY,
+    id        TEXT NOT NULL UNIQUE CHECK (length(id) = 32),
+    peer      TEXT NOT NULL REFERENCES contacts(id),
+    direction TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    ts        INTEGER NOT NULL,
+    status    TEXT NOT NULL,
+    CHECK ((direction = 'out' AND status IN ('pending', 'delivered', 'read'))
+        OR (direction = 'in' AND status IN ('received', 'read')))
+) STRICT;
+CREATE INDEX messages_by_peer ON messages (peer, seq);
+CREATE INDEX messages_unread ON messages (peer)
+    WHERE direction = 'in' AND status = 'received';
+CREATE INDEX messages_outbox ON messages (peer, seq)
+    WHERE direction = 'out' AND status = 'pending';
+";
+
+/// v2: read receipts survive restarts. A message read locally stays `read_sent = 0`
+/// until the sender's session has taken our READ, so it is re-sent on reconnect.
+/// Messages already read under v1 start at 0 too: whether their READ went out is
+/// unknown, and a repeated READ is harmless (statuses only move forward).
+const V2: &str = "
+ALTER TABLE messages ADD COLUMN read_sent INTEGER NOT NULL DEFAULT 0
+    CHECK (read_sent IN (0, 1));
+CREATE INDEX messages_unsent_reads ON messages (peer, seq)
+    WHERE direction = 'in' AND status = 'read' AND read_sent = 0;
+";
+
+/// Opens (creating if missing) the write connection, checks and migrates the schema.
+pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let err = |e| StoreError::sqlite(path, e);
+    create_private(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    conn.busy_timeout(busy_timeout).map_err(err)?;
+    let found = user_version(&conn, path)?;
+    // A negative version is no purr's either; refuse it the same way, untouched.
+    if !(0..=SCHEMA_VERSION).contains(&found) {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    // FULL: a commit is on disk when COMMIT returns, which is what a Committed promises.
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(err)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(err)?;
+    // After a checkpoint, cut the WAL back to 4 MiB instead of keeping its largest size:
+    // small boxes have small disks.
+    conn.pragma_update(None, "journal_size_limit", 4 << 20)
+        .map_err(err)?;
+    migrate(&mut conn, path, found)?;
+    Ok(conn)
+}
+
+/// Opens a read-only connection on a database the writer has already migrated.
+pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
+    let err = |e| StoreError::sqlite(path, e);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(err)?;
+    conn.busy_timeout(busy_timeout).map_err(err)?;
+    let found = user_version(&conn, path)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found != SCHEMA_VERSION {
+        return Err(StoreError::NotMigrated {
+            path: path.to_path_buf(),
+            found,
+            expected: SCHEMA_VERSION,
+        });
+    }
+    Ok(conn)
+}
+
+/// Creates an empty file with mode 0600 if there is none: messages are private, and
+/// SQLite gives its `-wal` and `-shm` files the database file's mode. (An empty file is
+/// a valid empty database.)
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let created = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// The schema version. This is the first read of the file, so it is also where a file
+/// that is not a database shows itself.
+fn user_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|e| StoreError::sqlite(path, e))
+}
+
+/// Applies the migrations after `from`, each in its own transaction.
+fn migrate(conn: &mut Connection, path: &Path, from: i64) -> Result<(), StoreError> {
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        let version = index as i64 + 1;
+        let fail = |source| StoreError::Migrate {
+            path: path.to_path_buf(),
+            version,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        // The data dir lock keeps other nodes out, but re-reading under the write lock
+        // costs nothing and makes a concurrent migration impossible to apply twice.
+        let current: i64 = tx
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(fail)?;
+        if current >= version {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        log::info!("{}: schema migrated to version {version}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BUSY: Duration = Duration::from_millis(100);
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn fresh_database_gets_current_version_and_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let conn = open_writer(&path, BUSY).unwrap();
+        assert_eq!(version(&conn), SCHEMA_VERSION);
+        assert_eq!(SCHEMA_VERSION, 2);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        // synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+        let sync: i64 = conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!(sync, 2);
+        let fk: i64 = conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let busy: i64 = conn
+            .pragma_query_value(None, "busy_timeout", |r| r.get(0))
+            .unwrap();
+        assert_eq!(busy, 100);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // Opening again is a no-op migration.
+        drop(conn);
+        assert_eq!(version(&open_writer(&path, BUSY).unwrap()), SCHEMA_VERSION);
+    }
+
+    /// A database as purr schema v1 wrote it, built by hand (not through `open_writer`),
+    /// so this keeps testing the upgrade path real users take.
+    fn make_v1(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE contacts (
+                id TEXT PRIMARY KEY NOT NULL CHECK (length(id) = 64), name TEXT NOT NULL,
+                addrs TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(addrs)),
+                first_seen INTEGER NOT NULL, last_seen INTEGER,
+                verified INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1)),
+                pinned_key BLOB NOT NULL CHECK (length(pinned_key) = 32)) STRICT;
+             CREATE TABLE messages (
+                seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE CHECK (length(id) = 32),
+                peer TEXT NOT NULL REFERENCES contacts(id), direction TEXT NOT NULL,
+                text TEXT NOT NULL, ts INTEGER NOT NULL, status TEXT NOT NULL,
+                CHECK ((direction = 'out' AND status IN ('pending', 'delivered', 'read'))
+                    OR (direction = 'in' AND status IN ('received', 'read')))) STRICT;
+             CREATE INDEX messages_by_peer ON messages (peer, seq);
+             CREATE INDEX messages_unread ON messages (peer)
+                WHERE direction = 'in' AND status = 'received';
+             CREATE INDEX messages_outbox ON messages (peer, seq)
+                WHERE direction = 'out' AND status = 'pending';
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        let peer = "a".repeat(64);
+        conn.execute(
+            "INSERT INTO contacts VALUES (?1, 'alice', '[\"10.0.0.2:35035\"]', 1, 2, 1, ?2)",
+            rusqlite::params![peer, [7u8; 32]],
+        )
+        .unwrap();
+        for (seq, dir, status) in [
+            (1, "in", "read"),
+            (2, "out", "pending"),
+            (3, "in", "received"),
+        ] {
+            conn.execute(
+                "INSERT INTO messages VALUES (?1, ?2, ?3, ?4, 'text', 100, ?5)",
+                rusqlite::params![seq, format!("{seq:032}"), peer, dir, status],
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn v1_database_migrates_keeping_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        make_v1(&path);
+        let conn = open_writer(&path, BUSY).unwrap();
+        assert_eq!(version(&conn), 2);
+        let rows: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT seq, status, read_sent FROM messages ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, "read".into(), 0),
+                (2, "pending".into(), 0),
+                (3, "received".into(), 0)
+            ]
+        );
+        let (name, verified): (String, i64) = conn
+            .query_row("SELECT name, verified FROM contacts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((name.as_str(), verified), ("alice", 1));
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'messages_unsent_reads'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
+    }
+
+    #[test]
+    fn newer_version_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
+            .unwrap();
+        let err = open_writer(&path, BUSY).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::TooNew {
+                    found: 99,
+                    supported: 2,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("purr.db") && msg.contains("99"), "{msg}");
+        // Nothing was changed: still version 99, still not WAL.
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn), 99);
+        let mode: String = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
+        assert!(matches!(
+            open_reader(&path, BUSY),
+            Err(StoreError::TooNew { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let junk = "this is a text file, not SQLite\n".repeat(100);
+        std::fs::write(&path, &junk).unwrap();
+        let err = open_writer(&path, BUSY).unwrap_err();
+        assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
+        assert!(err.to_string().contains(&path.display().to_string()));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            junk,
+            "never replaced"
+        );
+    }
+
+    #[test]
+    fn reader_refuses_an_unmigrated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        make_v1(&path);
+        assert!(matches!(
+            open_reader(&path, BUSY),
+            Err(StoreError::NotMigrated { found: 1, .. })
+        ));
+        let missing = dir.path().join("missing.db");
+        assert!(matches!(
+            open_reader(&missing, BUSY),
+            Err(StoreError::Sqlite { .. })
+        ));
+    }
+}
