@@ -64,6 +64,9 @@ pub struct NodeArgs {
     /// Handshake deadline in milliseconds (SPEC §7: 10 s); for tests
     #[arg(long, hide = true, value_name = "MS", default_value_t = 10_000)]
     pub handshake_timeout_ms: u64,
+    /// Sleep before each database commit, in milliseconds: a slow disk for benchmarks
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
+    pub store_commit_delay_ms: u64,
 }
 
 /// Client subcommands.

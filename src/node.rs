@@ -29,6 +29,9 @@ pub enum NodeError {
     /// The port.
     #[error(transparent)]
     Listen(#[from] ListenError),
+    /// The message database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// `--name` is not a valid display name.
     #[error("bad --name: {0}")]
     Name(#[from] crate::identity::NameError),
@@ -84,6 +87,12 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
 
     let signals = Signals::new([SIGINT, SIGTERM])?;
     let info_dir = DataDir::existing(&dir_path);
+    let (committed_tx, committed) = crossbeam_channel::unbounded();
+    let writer_config = crate::store::WriterConfig {
+        commit_delay: Duration::from_millis(args.store_commit_delay_ms),
+        ..Default::default()
+    };
+    let store = crate::store::open(&dir_path, writer_config, committed_tx)?;
     let (state, peer_ctx, state_join) = state::spawn(StateConfig {
         identity: Arc::new(identity),
         name,
@@ -91,6 +100,8 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         data_dir,
         configured: configured_targets(&args)?,
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
+        store,
+        committed,
     })?;
 
     if !args.no_discovery {

@@ -1,21 +1,87 @@
 //! The local JSON API for scripts (SPEC §6), under `/api/v1`. Same guards as the UI;
-//! errors are `{"error": "..."}` with a fitting status.
+//! errors are `{"error": "..."}` with a fitting status: 400 bad JSON or fields, 404
+//! unknown peer or endpoint, 405 wrong method, 413 text too long, 503 shutting down or
+//! the disk is not keeping up.
+
+use std::time::Duration;
+
+use serde::Deserialize;
 
 use super::request::Request;
 use super::response::Response;
 use crate::state::{ApiReply, ApiRequest, StateHandle};
 
+/// How long `POST /api/v1/messages` waits for the message to be committed.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+struct SendBody {
+    to: String,
+    text: String,
+}
+
 /// Routes a request whose path starts with `/api/`.
 pub fn route(req: &Request, state: &StateHandle) -> Response {
-    let ask = |q| match state.ask(q) {
-        Some(ApiReply::Me(me)) => Response::json(200, &me),
-        Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
-        None => Response::json_error(503, "the node is shutting down"),
-    };
-    match (req.method.as_str(), req.path.as_str()) {
-        ("GET" | "HEAD", "/api/v1/me") => ask(ApiRequest::Me),
-        ("GET" | "HEAD", "/api/v1/peers") => ask(ApiRequest::Peers),
-        (_, "/api/v1/me" | "/api/v1/peers") => Response::json_error(405, "method not allowed"),
+    let get = req.method == "GET" || req.method == "HEAD";
+    match req.path.as_str() {
+        "/api/v1/me" if get => answer(state.ask(ApiRequest::Me)),
+        "/api/v1/peers" if get => answer(state.ask(ApiRequest::Peers)),
+        "/api/v1/messages" if get => match messages_query(req) {
+            Ok(q) => answer(state.ask(q)),
+            Err(e) => Response::json_error(400, &e),
+        },
+        "/api/v1/messages" if req.method == "POST" => {
+            let body: SendBody = match serde_json::from_slice(&req.body) {
+                Ok(b) => b,
+                Err(e) => return Response::json_error(400, &format!("bad JSON body: {e}")),
+            };
+            let q = ApiRequest::Send {
+                to: body.to,
+                text: body.text,
+            };
+            answer(state.ask_within(q, COMMIT_PATIENCE))
+        }
+        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" => {
+            Response::json_error(405, "method not allowed")
+        }
         _ => Response::json_error(404, "no such API endpoint"),
     }
+}
+
+fn answer(reply: Option<ApiReply>) -> Response {
+    match reply {
+        Some(ApiReply::Me(me)) => Response::json(200, &me),
+        Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
+        Some(ApiReply::Messages(m)) => Response::json(200, &m),
+        Some(ApiReply::Sent(m)) => Response::json(201, &m),
+        Some(ApiReply::Error(code, e)) => Response::json_error(code, &e),
+        None => Response::json_error(
+            503,
+            "the node did not answer in time (shutting down, or the disk is slow)",
+        ),
+    }
+}
+
+/// `peer=<id>&before=<seq>&limit=<n>`.
+fn messages_query(req: &Request) -> Result<ApiRequest, String> {
+    let peer = req
+        .query_param("peer")
+        .ok_or("missing query parameter `peer`")?
+        .to_string();
+    let before = match req.query_param("before").filter(|v| !v.is_empty()) {
+        Some(v) => Some(
+            v.parse::<i64>()
+                .map_err(|_| "`before` must be a seq number")?,
+        ),
+        None => None,
+    };
+    let limit = match req.query_param("limit").filter(|v| !v.is_empty()) {
+        Some(v) => Some(v.parse::<u32>().map_err(|_| "`limit` must be 1..=500")?),
+        None => None,
+    };
+    Ok(ApiRequest::Messages {
+        peer,
+        before,
+        limit,
+    })
 }

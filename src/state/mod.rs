@@ -19,6 +19,7 @@
 //! `peers` is the peer table, `dialer` the backoff policy, `subscribers` the UI queues.
 
 pub mod dialer;
+mod messages;
 mod peering;
 pub mod peers;
 mod subscribers;
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
 
-use crate::api::{ClientCmd, Me, Peer};
+use crate::api::{ClientCmd, Me, Message, Peer};
 use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
 use crate::peer::conn::{ConnId, DialError, PeerContext, PeerUp};
@@ -76,6 +77,14 @@ pub enum ApiRequest {
     Me,
     /// `GET /api/v1/peers`
     Peers,
+    /// `GET /api/v1/messages?peer=&before=&limit=`
+    Messages {
+        peer: String,
+        before: Option<i64>,
+        limit: Option<u32>,
+    },
+    /// `POST /api/v1/messages`: answered once the message is committed.
+    Send { to: String, text: String },
 }
 
 /// Answers to [`ApiRequest`]s.
@@ -83,6 +92,11 @@ pub enum ApiRequest {
 pub enum ApiReply {
     Me(Me),
     Peers(Vec<Peer>),
+    Messages(Vec<Message>),
+    /// The message, stored (`201`).
+    Sent(Message),
+    /// An HTTP status and a message for `{"error": ...}`.
+    Error(u16, String),
 }
 
 /// A cloneable handle for sending commands to the state thread.
@@ -99,11 +113,16 @@ impl StateHandle {
 
     /// Asks an API question and waits (bounded) for the answer.
     pub fn ask(&self, req: ApiRequest) -> Option<ApiReply> {
+        self.ask_within(req, Duration::from_secs(5))
+    }
+
+    /// [`StateHandle::ask`] with a chosen patience.
+    pub fn ask_within(&self, req: ApiRequest, patience: Duration) -> Option<ApiReply> {
         let (reply, rx) = bounded(1);
         if !self.send(Command::Api { req, reply }) {
             return None;
         }
-        rx.recv_timeout(Duration::from_secs(5)).ok()
+        rx.recv_timeout(patience).ok()
     }
 }
 
@@ -117,6 +136,9 @@ pub struct StateConfig {
     pub configured: Vec<String>,
     /// SPEC §7 step 4; shorter in tests.
     pub handshake_timeout: Duration,
+    /// The store's writer and reader, and where the writer reports commits.
+    pub store: (crate::store::Writer, crate::store::Reader),
+    pub committed: Receiver<crate::store::Committed>,
 }
 
 /// The state owned by the thread.
@@ -135,6 +157,11 @@ struct State {
     target_owner: HashMap<String, NodeId>,
     /// UIs waiting for the outcome of their `connect`.
     pending_connects: HashMap<String, Vec<SubId>>,
+    /// The store and the ops on their way to it.
+    durable: messages::Durable,
+    /// `seq` of the next message (SPEC §5), assigned here so a received message can be
+    /// shown before it is committed.
+    next_seq: i64,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
@@ -153,7 +180,8 @@ pub fn spawn(
     let seed = crate::rng::bytes::<8>()
         .map(u64::from_le_bytes)
         .unwrap_or(1);
-    let state = State {
+    let (writer, reader) = config.store;
+    let mut state = State {
         own_id: config.identity.id(),
         identity: config.identity,
         name: config.name,
@@ -166,10 +194,14 @@ pub fn spawn(
         configured: config.configured,
         target_owner: HashMap::new(),
         pending_connects: HashMap::new(),
+        durable: messages::Durable::new(writer, reader),
+        next_seq: 1,
     };
+    state.load()?;
+    let committed = config.committed;
     let join = std::thread::Builder::new()
         .name("state".into())
-        .spawn(move || state.run(rx))?;
+        .spawn(move || state.run(rx, committed))?;
     Ok((handle, peer_ctx, join))
 }
 
@@ -181,7 +213,7 @@ pub fn now_ms() -> i64 {
 }
 
 impl State {
-    fn run(mut self, rx: Receiver<Command>) {
+    fn run(mut self, rx: Receiver<Command>, committed: Receiver<crate::store::Committed>) {
         let ticker = tick(Duration::from_secs(1));
         self.on_tick(Instant::now());
         loop {
@@ -190,10 +222,59 @@ impl State {
                     Ok(Command::Shutdown) | Err(_) => break,
                     Ok(cmd) => self.handle(cmd),
                 },
-                recv(ticker) -> _ => self.on_tick(Instant::now()),
+                recv(committed) -> done => match done {
+                    Ok(done) => self.on_committed(done),
+                    Err(_) => break,
+                },
+                recv(ticker) -> _ => {
+                    self.durable.resubmit();
+                    self.on_tick(Instant::now());
+                }
             }
         }
-        log::debug!("state thread stopped");
+        log::debug!("state thread stopped; flushing the store");
+        // Dropping `self` drops the writer, which commits what is queued before it ends.
+    }
+
+    /// Loads contacts, unread counts, pending messages and the next `seq` from the store.
+    fn load(&mut self) -> std::io::Result<()> {
+        let reader = &self.durable.reader;
+        let err = |e: crate::store::StoreError| std::io::Error::other(e.to_string());
+        let contacts = reader.contacts().map_err(err)?;
+        let unread = reader.unread_counts().map_err(err)?;
+        self.next_seq = reader.max_seq().map_err(err)? + 1;
+        for c in contacts {
+            let Ok(id) = crate::hex::decode_array::<32>(&c.id) else {
+                continue;
+            };
+            for m in reader.outbox(&c.id).map_err(err)? {
+                self.durable.outgoing.insert(m.id, (id, m.status));
+            }
+            let mut contact = peers::Contact::new(id, c.name, c.first_seen);
+            contact.addrs = c.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            contact.last_seen = c.last_seen;
+            contact.verified = c.verified;
+            contact.unread = unread.get(&c.id).copied().unwrap_or(0);
+            self.peers.insert(contact);
+        }
+        Ok(())
+    }
+
+    /// Stores the contact's current name, addresses and last-seen time.
+    fn save_contact(&mut self, id: &NodeId) {
+        let Some(c) = self.peers.get(id) else {
+            return;
+        };
+        let op = crate::store::Op::UpsertContact(crate::store::Contact {
+            id: crate::hex::encode(&c.id),
+            name: c.name.clone(),
+            addrs: c.addrs.iter().map(ToString::to_string).collect(),
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            verified: c.verified,
+            pinned_key: c.id,
+        });
+        self.durable.submit(op, messages::After::Nothing);
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -201,20 +282,48 @@ impl State {
             Command::Subscribe { sub, tx } => self.subs.add(sub, tx),
             Command::Unsubscribe { sub } => self.subs.remove(sub),
             Command::Ui { sub, cmd } => self.on_ui(sub, cmd),
-            Command::Api { req, reply } => {
-                let answer = match req {
-                    ApiRequest::Me => ApiReply::Me(self.me()),
-                    ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
-                };
-                // The asker may have timed out and gone; nothing to do then.
-                let _ = reply.try_send(answer);
-            }
+            Command::Api { req, reply } => self.on_api(req, reply),
             Command::PeerUp { up, dialed } => self.on_peer_up(up, dialed),
             Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner),
             Command::PeerDown { conn } => self.on_peer_down(conn),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error),
             Command::Shutdown => {}
         }
+    }
+
+    fn on_api(&mut self, req: ApiRequest, reply: Sender<ApiReply>) {
+        let answer = match req {
+            ApiRequest::Me => ApiReply::Me(self.me()),
+            ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
+            ApiRequest::Messages {
+                peer,
+                before,
+                limit,
+            } => match self.known_peer(&peer) {
+                Some(id) => match self.history(&id, before, limit) {
+                    Ok(m) => ApiReply::Messages(m),
+                    Err(e) => ApiReply::Error(500, e),
+                },
+                None => ApiReply::Error(404, format!("unknown peer {peer:?}")),
+            },
+            ApiRequest::Send { to, text } => match self.known_peer(&to) {
+                // Answered once committed (After::Outgoing).
+                Some(id) => match self.send_message(id, text, Some(reply.clone())) {
+                    Ok(()) => return,
+                    Err((code, e)) => ApiReply::Error(code, e),
+                },
+                None => ApiReply::Error(404, format!("unknown peer {to:?}")),
+            },
+        };
+        // The asker may have timed out and gone; nothing to do then.
+        let _ = reply.try_send(answer);
+    }
+
+    /// A contact by full id.
+    fn known_peer(&self, peer: &str) -> Option<NodeId> {
+        crate::hex::decode_array::<32>(peer)
+            .ok()
+            .filter(|id| self.peers.get(id).is_some())
     }
 
     fn me(&self) -> Me {

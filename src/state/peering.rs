@@ -61,6 +61,7 @@ impl State {
                 }
             }
         }
+        self.save_contact(&id);
         // SPEC §7: after the handshake, LIST the peers we have authenticated ...
         let list = self.peers.list_for(&id, None);
         self.peers.send(&id, Inner::List(list), now);
@@ -74,6 +75,7 @@ impl State {
         self.push_peer(&id);
         self.refresh_conflicts(before.as_deref(), &name);
         self.answer_connects(dialed.as_deref(), &id);
+        self.flush_outbox(id);
     }
 
     /// Tells UIs that asked to `connect` to `target` which peer answered.
@@ -120,6 +122,7 @@ impl State {
     pub(super) fn on_peer_down(&mut self, conn: ConnId) {
         if let Some(id) = self.peers.down(conn, now_ms()) {
             self.dialer.disconnected(&id, Instant::now());
+            self.save_contact(&id);
             self.push_peer(&id);
         }
     }
@@ -139,12 +142,13 @@ impl State {
                 if let Some(c) = self.peers.get_mut(&id) {
                     c.name = name.clone();
                 }
+                self.save_contact(&id);
                 self.push_peer(&id);
                 self.refresh_conflicts(old.as_deref(), &name);
             }
-            Inner::Mess(_) | Inner::Ackn(_) | Inner::Read(_) => {
-                log::debug!("messages are not handled by this version yet");
-            }
+            Inner::Mess(mess) => self.on_mess(id, mess),
+            Inner::Ackn(ids) => self.on_receipt(id, ids, crate::api::Status::Delivered),
+            Inner::Read(ids) => self.on_receipt(id, ids, crate::api::Status::Read),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

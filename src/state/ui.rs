@@ -18,15 +18,27 @@ impl State {
             ClientCmd::Rename { name } => self.rename(sub, name),
             ClientCmd::Connect { addr } => self.ui_connect(sub, addr),
             ClientCmd::Verify { peer, verified } => self.verify(sub, &peer, verified),
-            other => {
-                let name = other.name();
-                self.subs.send(
-                    sub,
-                    &Event::error(
-                        format!("`{name}` is not available in this version yet"),
-                        Some(name.to_string()),
-                    ),
-                );
+            ClientCmd::Send { to, text } => {
+                let Some(id) = self.contact_id(sub, &to, "send") else {
+                    return;
+                };
+                if let Err((_, e)) = self.send_message(id, text, None) {
+                    self.subs.send(sub, &Event::error(e, Some("send".into())));
+                }
+            }
+            ClientCmd::History {
+                peer,
+                before,
+                limit,
+            } => {
+                if let Some(id) = self.contact_id(sub, &peer, "history") {
+                    self.ui_history(sub, id, before, limit);
+                }
+            }
+            ClientCmd::Read { peer } => {
+                if let Some(id) = self.contact_id(sub, &peer, "read") {
+                    self.mark_read(id);
+                }
             }
         }
     }
@@ -116,6 +128,13 @@ impl State {
         if let Some(c) = self.peers.get_mut(&id) {
             c.verified = verified;
         }
+        self.durable.submit(
+            crate::store::Op::SetVerified {
+                peer: peer.to_string(),
+                verified,
+            },
+            super::messages::After::Nothing,
+        );
         self.push_peer(&id);
     }
 }

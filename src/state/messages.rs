@@ -1,0 +1,515 @@
+//! Messages through the state thread, following SPEC §7's durability rule exactly.
+//!
+//! ```text
+//!  sender:   send ──▶ MESS on the wire ──────────────────────────▶ (peer's screen)
+//!              └────▶ InsertMessage ──▶ writer ──COMMIT──▶ `message` pending to UIs
+//!  receiver: MESS ──▶ `message` to UIs at once (no disk on this path)
+//!              └────▶ InsertMessage ──▶ writer ──COMMIT──▶ ACKN to the sender
+//!  sender:   ACKN ──▶ `status` delivered        READ ──▶ `status` read
+//! ```
+//!
+//! Every store op is submitted with a token and kept (with what to do once it is
+//! durable) until its `Committed` arrives; a failed commit puts the ops back in line,
+//! so a full or read-only disk delays durability but loses nothing. The state thread
+//! never waits for the disk: `try_submit` only, and completions arrive on a channel.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use crossbeam_channel::Sender;
+
+use crate::api::{Event, Message, Status};
+use crate::identity::NodeId;
+use crate::peer::conn::ConnId;
+use crate::peer::inner::{Inner, Mess, MsgId};
+use crate::store::{self, Committed, Direction, Op, StoredMessage, SubmitError};
+
+use super::peers::Queued;
+use super::{now_ms, ApiReply, State, SubId};
+
+/// Longest message text in bytes (SPEC §5, §9).
+pub const MAX_TEXT: usize = 65_536;
+/// History page size when the UI gives none (SPEC §5).
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// What to do once an op is durable.
+#[derive(Debug)]
+pub(super) enum After {
+    Nothing,
+    /// Our message is stored: tell the UIs (`pending`), answer the API, and put it on
+    /// the wire if the connection it went out on (if any) is no longer the live one.
+    Outgoing {
+        sent_on: Option<ConnId>,
+        reply: Option<Sender<ApiReply>>,
+    },
+    /// A received message is stored: acknowledge it.
+    Incoming {
+        peer: NodeId,
+        id: String,
+    },
+    /// Messages were marked read: send their READ.
+    ReadMarked {
+        peer: NodeId,
+    },
+}
+
+struct Inflight {
+    op: Op,
+    after: After,
+}
+
+/// The store's handles and the ops on their way to disk.
+pub(super) struct Durable {
+    writer: store::Writer,
+    pub reader: store::Reader,
+    next_token: u64,
+    inflight: HashMap<u64, Inflight>,
+    /// Ops waiting to be (re)submitted, in order: a full queue or a failed commit.
+    retry: VecDeque<u64>,
+    /// Ids of received messages not yet committed (a re-send is acknowledged later).
+    incoming: HashSet<String>,
+    /// Outgoing messages not yet read, with their peer and status.
+    pub outgoing: HashMap<String, (NodeId, Status)>,
+    /// When the last disk error went to the UIs (one a minute is enough).
+    last_error_event: Option<std::time::Instant>,
+}
+
+impl Durable {
+    pub fn new(writer: store::Writer, reader: store::Reader) -> Durable {
+        Durable {
+            writer,
+            reader,
+            next_token: 1,
+            inflight: HashMap::new(),
+            retry: VecDeque::new(),
+            incoming: HashSet::new(),
+            outgoing: HashMap::new(),
+            last_error_event: None,
+        }
+    }
+
+    /// Queues `op`; `after` runs once it is committed.
+    pub fn submit(&mut self, op: Op, after: After) {
+        let token = self.next_token;
+        self.next_token += 1;
+        self.inflight.insert(
+            token,
+            Inflight {
+                op: op.clone(),
+                after,
+            },
+        );
+        // Keep order: nothing overtakes ops already waiting for a retry.
+        if !self.retry.is_empty() {
+            self.retry.push_back(token);
+            return;
+        }
+        self.try_submit(token, op);
+    }
+
+    fn try_submit(&mut self, token: u64, op: Op) -> bool {
+        match self.writer.try_submit(token, op) {
+            Ok(()) => true,
+            Err(SubmitError::Full { .. }) => {
+                self.retry.push_back(token);
+                false
+            }
+            Err(SubmitError::Gone { op, .. }) => {
+                log::error!("database writer stopped; {} not stored", op.kind());
+                self.inflight.remove(&token);
+                false
+            }
+        }
+    }
+
+    /// Resubmits waiting ops, in order, until the queue is full again.
+    pub fn resubmit(&mut self) {
+        while let Some(&token) = self.retry.front() {
+            let Some(op) = self.inflight.get(&token).map(|i| i.op.clone()) else {
+                self.retry.pop_front();
+                continue;
+            };
+            self.retry.pop_front();
+            if !self.try_submit(token, op) {
+                // try_submit put it at the back; move it to the front to keep order.
+                if let Some(t) = self.retry.pop_back() {
+                    self.retry.push_front(t);
+                }
+                break;
+            }
+        }
+    }
+
+    /// Messages stored in ops not yet committed, for `peer`.
+    fn uncommitted(&self, peer: &str) -> Vec<StoredMessage> {
+        let mut out: Vec<StoredMessage> = self
+            .inflight
+            .values()
+            .filter_map(|i| match &i.op {
+                Op::InsertMessage(m) if m.peer == peer => Some(m.clone()),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|m| m.seq);
+        out
+    }
+}
+
+fn rank(status: Status) -> u8 {
+    match status {
+        Status::Pending | Status::Received => 0,
+        Status::Delivered => 1,
+        Status::Read => 2,
+    }
+}
+
+fn mess_of(m: &StoredMessage) -> Option<Inner> {
+    let id: MsgId = m.id.parse().ok()?;
+    Some(Inner::Mess(Mess {
+        id,
+        ts: u64::try_from(m.ts).unwrap_or(0),
+        text: m.text.clone(),
+    }))
+}
+
+impl State {
+    fn api_message(&self, m: &StoredMessage) -> Message {
+        m.to_api(&self.identity.id_hex())
+    }
+
+    /// `send` (UI) or `POST /api/v1/messages`: stores and sends a message.
+    pub(super) fn send_message(
+        &mut self,
+        to: NodeId,
+        text: String,
+        reply: Option<Sender<ApiReply>>,
+    ) -> Result<(), (u16, String)> {
+        if text.is_empty() || text.len() > MAX_TEXT {
+            let code = if text.is_empty() { 400 } else { 413 };
+            return Err((code, format!("text must be 1..={MAX_TEXT} bytes of UTF-8")));
+        }
+        let id = crate::rng::bytes::<16>()
+            .map(|b| crate::hex::encode(&b))
+            .map_err(|e| (500, e.to_string()))?;
+        let msg = StoredMessage {
+            seq: self.next_seq,
+            id: id.clone(),
+            peer: crate::hex::encode(&to),
+            direction: Direction::Out,
+            text,
+            ts: now_ms(),
+            status: Status::Pending,
+            read_sent: false,
+        };
+        self.next_seq += 1;
+        self.durable.outgoing.insert(id, (to, Status::Pending));
+        // SPEC §7: on the wire while our own commit runs.
+        let queued = mess_of(&msg).map(|inner| self.peers.send(&to, inner, now_ms()));
+        let sent_on = match queued {
+            Some(Queued::Sent) => self
+                .peers
+                .get(&to)
+                .and_then(|c| c.link.as_ref())
+                .map(|l| l.conn),
+            _ => None,
+        };
+        self.durable
+            .submit(Op::InsertMessage(msg), After::Outgoing { sent_on, reply });
+        Ok(())
+    }
+
+    /// A `MESS` from `peer`.
+    pub(super) fn on_mess(&mut self, peer: NodeId, mess: Mess) {
+        let id = mess.id.to_string();
+        let peer_hex = crate::hex::encode(&peer);
+        if self.durable.incoming.contains(&id) {
+            return; // its commit will acknowledge it
+        }
+        match self.durable.reader.message(&id) {
+            Ok(Some(known)) => {
+                if known.peer == peer_hex && known.direction == Direction::In {
+                    // Stored before: acknowledge again (SPEC §7), show nothing new.
+                    self.peers.send(&peer, Inner::Ackn(vec![mess.id]), now_ms());
+                }
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("cannot look up message {id}: {e}"),
+        }
+        let msg = StoredMessage {
+            seq: self.next_seq,
+            id: id.clone(),
+            peer: peer_hex,
+            direction: Direction::In,
+            text: mess.text,
+            ts: i64::try_from(mess.ts).unwrap_or(i64::MAX),
+            status: Status::Received,
+            read_sent: false,
+        };
+        self.next_seq += 1;
+        // SPEC §7: on the screen as soon as it is authenticated; no commit before this.
+        let event = Event::Message {
+            message: self.api_message(&msg),
+        };
+        self.subs.broadcast(&event);
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.unread += 1;
+        }
+        self.push_peer(&peer);
+        self.durable.incoming.insert(id.clone());
+        self.durable
+            .submit(Op::InsertMessage(msg), After::Incoming { peer, id });
+    }
+
+    /// `ACKN` (delivered) or `READ` (read) from `peer` for our messages.
+    pub(super) fn on_receipt(&mut self, peer: NodeId, ids: Vec<MsgId>, status: Status) {
+        for id in ids {
+            let id = id.to_string();
+            let current = match self.durable.outgoing.get(&id) {
+                Some(&(p, s)) => Some((p, s)),
+                None => match self.durable.reader.message(&id) {
+                    Ok(Some(m)) if m.direction == Direction::Out => {
+                        crate::hex::decode_array::<32>(&m.peer)
+                            .ok()
+                            .map(|p| (p, m.status))
+                    }
+                    _ => None,
+                },
+            };
+            // A peer can only acknowledge what was sent to it.
+            let Some((owner, old)) = current.filter(|(p, _)| *p == peer) else {
+                continue;
+            };
+            if rank(status) <= rank(old) {
+                continue;
+            }
+            if status == Status::Read {
+                self.durable.outgoing.remove(&id);
+            } else {
+                self.durable.outgoing.insert(id.clone(), (owner, status));
+            }
+            self.durable.submit(
+                Op::SetStatus {
+                    id: id.clone(),
+                    status,
+                },
+                After::Nothing,
+            );
+            self.subs.broadcast(&Event::Status { id, status });
+        }
+    }
+
+    /// `read` from a UI: the user has seen the conversation.
+    pub(super) fn mark_read(&mut self, peer: NodeId) {
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.unread = 0;
+        }
+        self.push_peer(&peer);
+        self.durable.submit(
+            Op::MarkRead {
+                peer: crate::hex::encode(&peer),
+                up_to_seq: self.next_seq - 1,
+            },
+            After::ReadMarked { peer },
+        );
+    }
+
+    /// A history page: committed rows plus any still on their way to disk.
+    pub(super) fn history(
+        &self,
+        peer: &NodeId,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<Message>, String> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, store::MAX_PAGE) as usize;
+        let peer_hex = crate::hex::encode(peer);
+        let mut rows = self
+            .durable
+            .reader
+            .history(&peer_hex, before, limit as u32)
+            .map_err(|e| e.to_string())?;
+        let bound = before.unwrap_or(i64::MAX);
+        rows.extend(
+            self.durable
+                .uncommitted(&peer_hex)
+                .into_iter()
+                .filter(|m| m.seq < bound),
+        );
+        rows.sort_by_key(|m| m.seq);
+        rows.dedup_by(|a, b| a.id == b.id);
+        let skip = rows.len().saturating_sub(limit);
+        Ok(rows[skip..].iter().map(|m| self.api_message(m)).collect())
+    }
+
+    /// A peer came online: re-send its pending messages (oldest first) and READs.
+    pub(super) fn flush_outbox(&mut self, peer: NodeId) {
+        let peer_hex = crate::hex::encode(&peer);
+        let mut pending = match self.durable.reader.outbox(&peer_hex) {
+            Ok(rows) => rows,
+            Err(e) => {
+                log::warn!("cannot read the outbox: {e}");
+                Vec::new()
+            }
+        };
+        pending.extend(
+            self.durable
+                .uncommitted(&peer_hex)
+                .into_iter()
+                .filter(|m| m.direction == Direction::Out),
+        );
+        pending.sort_by_key(|m| m.seq);
+        pending.dedup_by(|a, b| a.id == b.id);
+        let now = now_ms();
+        for m in &pending {
+            if let Some(inner) = mess_of(m) {
+                if self.peers.send(&peer, inner, now) != Queued::Sent {
+                    return;
+                }
+            }
+        }
+        self.send_unsent_reads(peer);
+    }
+
+    fn send_unsent_reads(&mut self, peer: NodeId) {
+        if !self.peers.is_online(&peer) {
+            return;
+        }
+        let ids = match self.durable.reader.unsent_reads(&crate::hex::encode(&peer)) {
+            Ok(ids) if !ids.is_empty() => ids,
+            Ok(_) => return,
+            Err(e) => {
+                log::warn!("cannot read unsent read receipts: {e}");
+                return;
+            }
+        };
+        let parsed: Vec<MsgId> = ids.iter().filter_map(|i| i.parse().ok()).collect();
+        for chunk in parsed.chunks(crate::peer::inner::MAX_IDS) {
+            if self
+                .peers
+                .send(&peer, Inner::Read(chunk.to_vec()), now_ms())
+                != Queued::Sent
+            {
+                return;
+            }
+        }
+        self.durable.submit(Op::SetReadSent { ids }, After::Nothing);
+    }
+
+    /// A batch reached the disk (or failed to).
+    pub(super) fn on_committed(&mut self, done: Committed) {
+        if let Err(e) = &done.result {
+            log::warn!(
+                "could not store {} changes: {e}; will retry",
+                done.tokens.len()
+            );
+            let now = std::time::Instant::now();
+            let quiet = self
+                .durable
+                .last_error_event
+                .is_none_or(|t| now.duration_since(t).as_secs() >= 60);
+            if quiet {
+                self.durable.last_error_event = Some(now);
+                self.subs.broadcast(&Event::error(
+                    format!("cannot save to disk ({e}); messages stay pending and will be saved when it works again"),
+                    None,
+                ));
+            }
+            for token in done.tokens {
+                if self.durable.inflight.contains_key(&token) {
+                    self.durable.retry.push_back(token);
+                }
+            }
+            return;
+        }
+        let rejected: HashSet<u64> = done.rejected.iter().map(|r| r.token).collect();
+        for r in &done.rejected {
+            log::warn!("the database refused a change: {}", r.why);
+        }
+        let mut acks: HashMap<NodeId, Vec<MsgId>> = HashMap::new();
+        for token in done.tokens {
+            let Some(Inflight { op, after }) = self.durable.inflight.remove(&token) else {
+                continue;
+            };
+            if rejected.contains(&token) {
+                continue;
+            }
+            match (after, op) {
+                (After::Outgoing { sent_on, reply }, Op::InsertMessage(mut m)) => {
+                    self.after_outgoing(&mut m, sent_on, reply)
+                }
+                (After::Incoming { peer, id }, _) => {
+                    self.durable.incoming.remove(&id);
+                    if let Ok(mid) = id.parse() {
+                        acks.entry(peer).or_default().push(mid);
+                    }
+                }
+                (After::ReadMarked { peer }, _) => self.send_unsent_reads(peer),
+                _ => {}
+            }
+        }
+        let now = now_ms();
+        for (peer, ids) in acks {
+            self.peers.send(&peer, Inner::Ackn(ids), now);
+        }
+        self.durable.resubmit();
+    }
+
+    fn after_outgoing(
+        &mut self,
+        m: &mut StoredMessage,
+        sent_on: Option<ConnId>,
+        reply: Option<Sender<ApiReply>>,
+    ) {
+        // An ACKN or READ may have come before our own commit finished; a message no
+        // longer in `outgoing` has been read.
+        m.status = self
+            .durable
+            .outgoing
+            .get(&m.id)
+            .map_or(Status::Read, |&(_, status)| status);
+        let message = self.api_message(m);
+        self.subs.broadcast(&Event::Message {
+            message: message.clone(),
+        });
+        if let Some(reply) = reply {
+            let _ = reply.try_send(ApiReply::Sent(message));
+        }
+        // Sent on a connection that has since been replaced (or not sent at all) and the
+        // peer is online now: send it on the live one.
+        let Ok(peer) = crate::hex::decode_array::<32>(&m.peer) else {
+            return;
+        };
+        let live = self
+            .peers
+            .get(&peer)
+            .and_then(|c| c.link.as_ref())
+            .map(|l| l.conn);
+        if m.status == Status::Pending && live.is_some() && live != sent_on {
+            if let Some(inner) = mess_of(m) {
+                self.peers.send(&peer, inner, now_ms());
+            }
+        }
+    }
+
+    /// Answers a UI's `history` command.
+    pub(super) fn ui_history(
+        &mut self,
+        sub: SubId,
+        peer: NodeId,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) {
+        match self.history(&peer, before, limit) {
+            Ok(messages) => self.subs.send(
+                sub,
+                &Event::History {
+                    peer: crate::hex::encode(&peer),
+                    messages,
+                },
+            ),
+            Err(e) => self.subs.send(
+                sub,
+                &Event::error(format!("cannot read history: {e}"), Some("history".into())),
+            ),
+        }
+    }
+}
