@@ -27,6 +27,12 @@ pub enum ClientError {
     /// The node's answer was not what the API promises.
     #[error("unexpected answer from the node: {0}")]
     Protocol(String),
+    /// PEER matches several contacts (exit 2).
+    #[error("{query:?} matches several peers; use more of the id:\n{candidates}")]
+    Ambiguous { query: String, candidates: String },
+    /// PEER matches no contact.
+    #[error("no peer matches {0:?} (see: purr peers)")]
+    NoSuchPeer(String),
     /// Reading the text from stdin failed.
     #[error("cannot read the message from stdin: {0}")]
     Stdin(std::io::Error),
@@ -85,6 +91,32 @@ pub fn peers(args: &ClientArgs) -> Result<String, ClientError> {
     Ok(out.trim_end().to_string())
 }
 
+/// Finds the one contact `query` names: a full id, a unique id prefix of at least 4 hex
+/// characters, or an exact name.
+pub fn resolve<'a>(peers: &'a [Peer], query: &str) -> Result<&'a Peer, ClientError> {
+    let lower = query.to_ascii_lowercase();
+    let is_hex = lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut found: Vec<&Peer> = peers.iter().filter(|p| p.id == lower).collect();
+    if found.is_empty() && is_hex {
+        found = peers.iter().filter(|p| p.id.starts_with(&lower)).collect();
+    }
+    if found.is_empty() {
+        found = peers.iter().filter(|p| p.name == query).collect();
+    }
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(ClientError::NoSuchPeer(query.to_string())),
+        many => Err(ClientError::Ambiguous {
+            query: query.to_string(),
+            candidates: many
+                .iter()
+                .map(|p| format!("  {}  {}", p.id, p.name))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+    }
+}
+
 /// `purr send PEER TEXT`.
 pub fn send(args: &ClientArgs, peer: &str, text: &str) -> Result<String, ClientError> {
     let text = if text == "-" {
@@ -96,14 +128,19 @@ pub fn send(args: &ClientArgs, peer: &str, text: &str) -> Result<String, ClientE
     } else {
         text.to_string()
     };
-    let body = serde_json::json!({ "to": peer, "text": text }).to_string();
+    let body = api_call(args, "GET", "/api/v1/peers", None)?;
+    let peers: Vec<Peer> =
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let to = resolve(&peers, peer)?;
+    let body = serde_json::json!({ "to": to.id, "text": text }).to_string();
     let answer = api_call(args, "POST", "/api/v1/messages", Some(body.as_bytes()))?;
     let msg: serde_json::Value =
         serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok(format!(
-        "{} {}",
+        "{} {} to {}",
         msg["id"].as_str().unwrap_or("?"),
-        msg["status"].as_str().unwrap_or("?")
+        msg["status"].as_str().unwrap_or("?"),
+        to.name
     ))
 }
 
@@ -150,4 +187,54 @@ fn api_call(
         .and_then(|v| v["error"].as_str().map(str::to_string))
         .unwrap_or_else(|| String::from_utf8_lossy(&payload).trim().to_string());
     Err(ClientError::Api(format!("{status}: {msg}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(id: &str, name: &str) -> Peer {
+        Peer {
+            id: id.repeat(64 / id.len()),
+            name: name.into(),
+            fingerprint: String::new(),
+            online: false,
+            addr: None,
+            unread: 0,
+            last_seen: None,
+            verified: false,
+            name_conflict: false,
+        }
+    }
+
+    #[test]
+    fn resolves_ids_prefixes_and_names() {
+        let peers = vec![peer("ab", "bob"), peer("ac", "carol"), peer("cd", "bob")];
+        assert_eq!(resolve(&peers, &"ab".repeat(32)).unwrap().name, "bob");
+        assert_eq!(resolve(&peers, "abab").unwrap().name, "bob");
+        assert_eq!(resolve(&peers, "ACAC").unwrap().name, "carol");
+        assert_eq!(resolve(&peers, "carol").unwrap().id, "ac".repeat(32));
+        assert!(matches!(
+            resolve(&peers, "bob"),
+            Err(ClientError::Ambiguous { .. })
+        ));
+        assert!(matches!(
+            resolve(&peers, "a"),
+            Err(ClientError::NoSuchPeer(_))
+        ));
+        assert!(matches!(
+            resolve(&peers, "zed"),
+            Err(ClientError::NoSuchPeer(_))
+        ));
+    }
+
+    #[test]
+    fn short_prefixes_are_not_prefixes() {
+        let peers = vec![peer("ab", "x"), peer("ac", "y")];
+        // 3 hex chars are treated as a name, not a prefix.
+        assert!(matches!(
+            resolve(&peers, "aba"),
+            Err(ClientError::NoSuchPeer(_))
+        ));
+    }
 }

@@ -30,7 +30,12 @@ fn main() -> ExitCode {
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("purr: {e}");
-            ExitCode::from(1)
+            // An ambiguous PEER is a usage problem, like a bad argument (exit 2).
+            let usage = matches!(
+                e.downcast_ref::<purr::client::ClientError>(),
+                Some(purr::client::ClientError::Ambiguous { .. })
+            );
+            ExitCode::from(if usage { 2 } else { 1 })
         }
     }
 }
