@@ -14,8 +14,9 @@ use std::time::Duration;
 use serde_json::json;
 use support::{eventually, Node};
 
-/// A small tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(std::path::PathBuf, tempfile::TempDir);
+/// A small tmpfs mounted for the test, unmounted on drop (before its mount point, a
+/// temporary directory kept in the second field, is removed).
+struct Tmpfs(std::path::PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
 impl Tmpfs {
     fn new() -> Option<Tmpfs> {
