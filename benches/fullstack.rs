@@ -49,7 +49,11 @@ fn start(extra: &[String]) -> Node {
     let listening = next();
     let id = next().trim_start_matches("id ").to_string();
     let _ui = next();
-    let port = listening.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+    let port = listening
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     let token = std::fs::read_to_string(dir.path().join("ui.token")).expect("token");
     Node {
         child,
@@ -63,13 +67,16 @@ fn start(extra: &[String]) -> Node {
 fn ws(node: &Node) -> WebSocket<TcpStream> {
     let stream = TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
-    let mut req = format!("ws://127.0.0.1:{}/ws", node.port).into_client_request().expect("req");
+    let mut req = format!("ws://127.0.0.1:{}/ws", node.port)
+        .into_client_request()
+        .expect("req");
     req.headers_mut().insert(
         "Authorization",
         format!("Bearer {}", node.token).parse().expect("header"),
     );
     let (mut ws, _) = tungstenite::client::client(req, stream).expect("ws handshake");
-    ws.send(Message::text(json!({"cmd": "hello"}).to_string())).expect("hello");
+    ws.send(Message::text(json!({"cmd": "hello"}).to_string()))
+        .expect("hello");
     ws
 }
 
@@ -93,7 +100,10 @@ fn wait_online(a: &Node, b: &Node) {
             Some("peer") => vec![v["peer"].clone()],
             _ => continue,
         };
-        if peers.iter().any(|p| p["id"] == b.id.as_str() && p["online"] == true) {
+        if peers
+            .iter()
+            .any(|p| p["id"] == b.id.as_str() && p["online"] == true)
+        {
             return;
         }
     }
@@ -105,21 +115,31 @@ fn text_of(i: u64) -> String {
 }
 
 /// Drains a WebSocket on a thread, counting `cmd`s of interest until `stop`.
-fn drain(mut w: WebSocket<TcpStream>, count_cmd: &'static str, count: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    let _ = w.get_mut().set_read_timeout(Some(Duration::from_millis(200)));
+fn drain(
+    mut w: WebSocket<TcpStream>,
+    count_cmd: &'static str,
+    count: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let _ = w
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_millis(200)));
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             match w.read() {
                 Ok(Message::Text(t)) => {
                     if t.as_str().contains(&format!("\"cmd\":\"{count_cmd}\"")) {
-                        let is_delivered = count_cmd != "status" || t.as_str().contains("\"delivered\"");
+                        let is_delivered =
+                            count_cmd != "status" || t.as_str().contains("\"delivered\"");
                         if is_delivered {
                             count.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
                 Ok(_) => {}
-                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(tungstenite::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
                 Err(_) => break,
             }
         }
@@ -142,13 +162,20 @@ fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
         tungstenite::protocol::Role::Client,
         None,
     );
-    let drained = drain(reader_a, "status", Arc::new(AtomicU64::new(0)), stop.clone());
+    let drained = drain(
+        reader_a,
+        "status",
+        Arc::new(AtomicU64::new(0)),
+        stop.clone(),
+    );
     let mut samples = Vec::with_capacity(n as usize);
     for i in 0..n {
         let text = text_of(i);
         let t0 = Instant::now();
-        wa.send(Message::text(json!({"cmd": "send", "to": b.id, "text": text}).to_string()))
-            .expect("send");
+        wa.send(Message::text(
+            json!({"cmd": "send", "to": b.id, "text": text}).to_string(),
+        ))
+        .expect("send");
         loop {
             let v = next_json(&mut wb).expect("B's socket");
             if v["cmd"] == "message" && v["message"]["text"] == text.as_str() {
@@ -197,7 +224,9 @@ fn throughput(a: &Node, b: &Node, window: u64, secs: f64) -> (f64, u64, u64, u64
     let rate = got as f64 / start.elapsed().as_secs_f64();
     // Let every message settle, then count what is durable on B.
     let end = Instant::now() + Duration::from_secs(60);
-    while (received.load(Ordering::Relaxed) < sent || delivered.load(Ordering::Relaxed) < sent) && Instant::now() < end {
+    while (received.load(Ordering::Relaxed) < sent || delivered.load(Ordering::Relaxed) < sent)
+        && Instant::now() < end
+    {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -214,9 +243,13 @@ fn count_rows(node: &Node) -> u64 {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .expect("open B's db");
-    db.query_row("SELECT count(*) FROM messages WHERE direction = 'in'", [], |r| r.get::<_, i64>(0))
-        .map(|n| n as u64)
-        .unwrap_or(0)
+    db.query_row(
+        "SELECT count(*) FROM messages WHERE direction = 'in'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n as u64)
+    .unwrap_or(0)
 }
 
 /// Loopback TCP between two threads: (one-way latency ms = RTT/2 p50, p99; msgs/s echoed with a window).
@@ -292,7 +325,13 @@ fn main() {
         extra = vec!["--store-commit-delay-ms".to_string(), d.clone()];
     }
     let b = start(&extra);
-    let a = start(&[extra.clone(), vec!["--connect".into(), format!("127.0.0.1:{}", b.port)]].concat());
+    let a = start(
+        &[
+            extra.clone(),
+            vec!["--connect".into(), format!("127.0.0.1:{}", b.port)],
+        ]
+        .concat(),
+    );
     wait_online(&a, &b);
 
     let (tp50, tp99, _) = tcp_baseline(n, 1, 0.2);

@@ -67,8 +67,12 @@ pub(super) struct Durable {
     retry: VecDeque<u64>,
     /// Ids of received messages not yet committed (a re-send is acknowledged later).
     incoming: HashSet<String>,
-    /// Outgoing messages not yet read, with their peer and status.
+    /// Outgoing messages still pending, or acknowledged before their own insert was
+    /// committed, with their peer and status. Everything else is looked up in the store,
+    /// so this stays the size of the outbox.
     pub outgoing: HashMap<String, (NodeId, Status)>,
+    /// Outgoing messages whose `InsertMessage` has not committed yet.
+    unstored_out: HashSet<String>,
     /// When the last disk error went to the UIs (one a minute is enough).
     last_error_event: Option<std::time::Instant>,
 }
@@ -83,6 +87,7 @@ impl Durable {
             retry: VecDeque::new(),
             incoming: HashSet::new(),
             outgoing: HashMap::new(),
+            unstored_out: HashSet::new(),
             last_error_event: None,
         }
     }
@@ -201,7 +206,10 @@ impl State {
             read_sent: false,
         };
         self.next_seq += 1;
-        self.durable.outgoing.insert(id, (to, Status::Pending));
+        self.durable
+            .outgoing
+            .insert(id.clone(), (to, Status::Pending));
+        self.durable.unstored_out.insert(id);
         // SPEC §7: on the wire while our own commit runs.
         let queued = mess_of(&msg).map(|inner| self.peers.send(&to, inner, now_ms()));
         let sent_on = match queued {
@@ -282,10 +290,11 @@ impl State {
             if rank(status) <= rank(old) {
                 continue;
             }
-            if status == Status::Read {
-                self.durable.outgoing.remove(&id);
-            } else {
+            if self.durable.unstored_out.contains(&id) {
+                // Its insert is still on the way: remember the news for after_outgoing.
                 self.durable.outgoing.insert(id.clone(), (owner, status));
+            } else {
+                self.durable.outgoing.remove(&id);
             }
             self.durable.submit(
                 Op::SetStatus {
@@ -459,13 +468,14 @@ impl State {
         sent_on: Option<ConnId>,
         reply: Option<Sender<ApiReply>>,
     ) {
-        // An ACKN or READ may have come before our own commit finished; a message no
-        // longer in `outgoing` has been read.
-        m.status = self
-            .durable
-            .outgoing
-            .get(&m.id)
-            .map_or(Status::Read, |&(_, status)| status);
+        // An ACKN or READ may have come before our own commit finished.
+        self.durable.unstored_out.remove(&m.id);
+        if let Some(&(_, status)) = self.durable.outgoing.get(&m.id) {
+            m.status = status;
+        }
+        if m.status != Status::Pending {
+            self.durable.outgoing.remove(&m.id);
+        }
         let message = self.api_message(m);
         self.subs.broadcast(&Event::Message {
             message: message.clone(),
