@@ -211,7 +211,7 @@ fn throughput(a: &Node, b: &Node, window: u64, secs: f64) -> (f64, u64, u64, u64
             let msg = json!({"cmd": "send", "to": b.id, "text": text_of(sent)}).to_string();
             sender.write(Message::text(msg)).expect("send");
             sent += 1;
-            if sent % 16 == 0 || sent - received.load(Ordering::Relaxed) >= window {
+            if sent.is_multiple_of(16) || sent - received.load(Ordering::Relaxed) >= window {
                 sender.flush().expect("flush");
             }
         } else {
