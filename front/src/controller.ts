@@ -190,7 +190,9 @@ export class Controller {
     let n = 0;
     for (const id of Object.keys(s.peers)) {
       if (n >= PREVIEW_PEERS) break;
-      if (this.previewed.has(id) || this.fresh.has(id) || (s.convs[id]?.messages.length ?? 0) > 0) continue;
+      // Every peer, also those with loaded messages: some may have come in while this UI
+      // was disconnected (the reducer notices a gap and drops the stale part).
+      if (this.previewed.has(id) || this.fresh.has(id)) continue;
       this.previewed.add(id);
       if (this.client.send({ cmd: 'history', peer: id, limit: 1 })) {
         this.history.push({ peer: id, limit: 1 });

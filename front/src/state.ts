@@ -120,6 +120,17 @@ export function mergeMessages(existing: Message[], incoming: Message[]): Message
   return [...byId.values()].sort(compareMessages);
 }
 
+/** True when a full newest page starts after the newest committed message we hold. */
+export function leavesGap(have: Message[], page: Message[], limit: number): boolean {
+  if (page.length < limit) return false;
+  let newest = 0;
+  for (const m of have) if (m.seq > newest) newest = m.seq;
+  if (newest === 0) return false;
+  let oldest = Infinity;
+  for (const m of page) if (m.seq > 0 && m.seq < oldest) oldest = m.seq;
+  return oldest > newest + 1;
+}
+
 /** The `before` for the next older page: the oldest committed seq, or undefined. */
 export function oldestSeq(conv: Conversation | undefined): number | undefined {
   const first = conv?.messages.find((m) => m.seq > 0);
@@ -168,9 +179,13 @@ function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | nul
     }
     case 'history':
       return withConv(state, ev.peer, (c) => {
-        const messages = mergeMessages(c.messages, ev.messages);
         const mine = request !== null;
-        const complete = c.complete || (mine && ev.messages.length < request.limit);
+        const gap = mine && request.before === undefined && leavesGap(c.messages, ev.messages, request.limit);
+        // A newest page that does not reach what we had (we missed more than a page while
+        // disconnected) replaces it: paging back from its oldest message fills the rest.
+        const base = gap ? c.messages.filter((m) => m.seq <= 0) : c.messages;
+        const messages = mergeMessages(base, ev.messages);
+        const complete = (c.complete && !gap) || (mine && ev.messages.length < request.limit);
         const loading = mine ? false : c.loading;
         if (messages === c.messages && complete === c.complete && loading === c.loading && c.error === null) {
           return c;

@@ -1,12 +1,13 @@
 import { act, fireEvent, screen, within } from '@testing-library/react';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { App } from '../src/components/App';
 import { Composer } from '../src/components/Composer';
 import { MessageBubble } from '../src/components/MessageBubble';
 import { useAppState } from '../src/context';
 import { BOB, CAROL, ME, msg, peer } from './fixtures';
+import { FakeSocket } from './fakeSocket';
 import { renderWithApp } from './render';
 
 describe('message text', () => {
@@ -188,5 +189,32 @@ describe('app', () => {
     const text = log.textContent ?? '';
     expect(text.indexOf('first')).toBeLessThan(text.indexOf('second'));
     expect(within(log).getAllByRole('separator').map((s) => s.textContent)).toContain('Today');
+  });
+});
+
+describe('connection banner', () => {
+  it('says reconnecting, and after repeated failures that the browser lacks the token', async () => {
+    const fetchMock = vi.fn(async () => new Response('unauthorized', { status: 401 }));
+    vi.stubGlobal('fetch', fetchMock);
+    try {
+      const { client } = renderWithApp(<App />, { open: false });
+      for (let i = 0; i < 3; i++) {
+        act(() => {
+          FakeSocket.last().fail();
+          client.retryNow();
+        });
+      }
+      act(() => FakeSocket.last().fail());
+      expect(screen.getByText(/Reconnecting…/)).toBeTruthy();
+      expect(await screen.findByText(/not signed in to the node/)).toBeTruthy();
+      expect(fetchMock).toHaveBeenCalledWith('/api/v1/me', expect.anything());
+      act(() => {
+        client.retryNow();
+        FakeSocket.last().open();
+      });
+      expect(screen.queryByText(/Reconnecting…/)).toBeNull();
+    } finally {
+      vi.unstubAllGlobals();
+    }
   });
 });

@@ -138,6 +138,22 @@ describe('messages', () => {
     expect(s.convs[BOB]?.complete).toBe(true);
   });
 
+  it('a newest page that does not reach the loaded messages replaces them (missed while away)', () => {
+    const old = Array.from({ length: 10 }, (_, i) => msg(BOB, 1 + i));
+    let s = run(ev({ cmd: 'history', peer: BOB, messages: old }, { limit: 50 }));
+    expect(s.convs[BOB]?.complete).toBe(true);
+    const fresh = Array.from({ length: 50 }, (_, i) => msg(BOB, 100 + i, { id: `s${100 + i}` }));
+    s = reducer(s, ev({ cmd: 'history', peer: BOB, messages: fresh }, { limit: 50 }));
+    expect(seqs(s)[0]).toBe(100);
+    expect(s.convs[BOB]?.messages).toHaveLength(50);
+    expect(s.convs[BOB]?.complete).toBe(false);
+    // An overlapping page merges.
+    const overlap = Array.from({ length: 50 }, (_, i) => msg(BOB, 140 + i, { id: `s${140 + i}` }));
+    s = reducer(s, ev({ cmd: 'history', peer: BOB, messages: overlap }, { limit: 50 }));
+    expect(seqs(s)[0]).toBe(100);
+    expect(s.convs[BOB]?.messages).toHaveLength(90);
+  });
+
   it('keeps uncommitted messages (seq 0) after committed ones, by time', () => {
     const a = msg(BOB, 5, { ts: 10 });
     const b = msg(BOB, 0, { ts: 5 });

@@ -56,7 +56,9 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
     el.style.height = `${Math.min(el.scrollHeight, MAX_HEIGHT)}px`;
   }, [text]);
 
+  // Focus the composer on desktop; on touch screens that would pop up the keyboard.
   useEffect(() => {
+    if (typeof window.matchMedia === 'function' && !window.matchMedia('(pointer: fine)').matches) return;
     area.current?.focus({ preventScroll: true });
   }, [peer.id]);
 
