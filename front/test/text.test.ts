@@ -42,6 +42,9 @@ describe('small helpers', () => {
     expect(initials('alice')).toBe('A');
     expect(initials('bob@pi-kitchen')).toBe('BP');
     expect(initials('   ')).toBe('?');
+    expect(initials('Alice 🐱 e2e')).toBe('AE');
+    expect(initials('🐱')).toBe('?');
+    expect(initials('élodie')).toBe('É');
   });
   it('trims what is sent', () => {
     expect(outgoing('\n\n  hi\n  there  \n')).toBe('  hi\n  there');

@@ -15,6 +15,7 @@ export function App(): ReactElement {
   // On a phone the peer list is a drawer; it starts open when no conversation is.
   const [drawer, setDrawer] = useState(state.open === null);
   const unread = totalUnread(state);
+  const drawerShown = narrow && drawer;
 
   useEffect(() => {
     document.title = unread > 0 ? `(${unread}) purr` : 'purr';
@@ -29,6 +30,13 @@ export function App(): ReactElement {
     return () => window.removeEventListener('keydown', onKey);
   }, [narrow, drawer]);
 
+  // Focus moves into the drawer when it opens, so keyboard and screen reader users land there.
+  useEffect(() => {
+    if (!drawerShown) return;
+    const target = document.querySelector<HTMLElement>('.sidebar .peer-list, .sidebar .search input, .sidebar .me-btn');
+    target?.focus({ preventScroll: true });
+  }, [drawerShown]);
+
   const select = useCallback(
     (peer: string | null) => {
       controller.open(peer);
@@ -39,7 +47,6 @@ export function App(): ReactElement {
   const openDrawer = useCallback(() => setDrawer(true), []);
 
   const peer = state.open ? state.peers[state.open] : undefined;
-  const drawerShown = narrow && drawer;
   return (
     <div className={drawerShown ? 'app drawer-open' : 'app'}>
       <ConnBanner conn={state.conn} />

@@ -114,11 +114,16 @@ export function MessageList({ peer, conv, onLoadOlder }: Props): ReactElement {
           {complete && messages.length > 0 && (
             <p className="log-note">This is the beginning of your conversation with {peer.name}.</p>
           )}
-          {loading && <p className="log-note loading">Loading older messages…</p>}
           {conv.error && (
             <p className="log-note log-error" role="alert">
               Couldn’t load messages: {conv.error}
             </p>
+          )}
+          {messages.length === 0 && loading && (
+            <div className="log-empty" role="status">
+              <span className="spinner spinner-dark" aria-hidden="true" />
+              <span className="visually-hidden">Loading messages…</span>
+            </div>
           )}
           {messages.length === 0 && !loading && !conv.error && (
             <div className="log-empty">
@@ -137,6 +142,11 @@ export function MessageList({ peer, conv, onLoadOlder }: Props): ReactElement {
           )}
         </div>
       </div>
+      {loading && messages.length > 0 && (
+        <p className="loading-pill" role="status">
+          <span className="spinner spinner-dark" aria-hidden="true" /> Loading older messages…
+        </p>
+      )}
       {unseen > 0 && (
         <button type="button" className="jump" onClick={toBottom} aria-label={`${unseen} new — scroll to the newest message`}>
           <DownIcon />

@@ -79,10 +79,13 @@ export function hue(id: string): number {
   return h % 8;
 }
 
-/** One or two letters for an avatar. */
+/** One or two letters (or digits) for an avatar; emoji and punctuation are skipped. */
 export function initials(name: string): string {
-  const words = name.replace(/[@._-]+/g, ' ').trim().split(/\s+/).filter(Boolean);
-  const first = words[0] ? [...words[0]][0] ?? '' : '';
-  const second = words[1] ? [...words[1]][0] ?? '' : '';
-  return (first + second).toUpperCase() || '?';
+  const firsts: string[] = [];
+  for (const word of name.split(/[\s@._-]+/)) {
+    const ch = /[\p{L}\p{N}]/u.exec(word)?.[0];
+    if (ch) firsts.push(ch);
+    if (firsts.length === 2) break;
+  }
+  return firsts.join('').toUpperCase() || '?';
 }
