@@ -9,9 +9,8 @@ import {
   mergeMessages,
   oldestSeq,
   reducer,
-  sortedPeers,
-  totalUnread,
 } from '../src/state';
+import { sortedPeers, totalUnread } from '../src/selectors';
 import { BOB, CAROL, ME, msg, peer } from './fixtures';
 
 const ev = (event: ServerEvent, request?: HistoryRequest | null): Action => ({ type: 'event', event, request });

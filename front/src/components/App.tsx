@@ -1,7 +1,7 @@
 import { type ReactElement, useCallback, useEffect, useState } from 'react';
 import { useApp, useAppState } from '../context';
 import { useNarrow } from '../lib/hooks';
-import { totalUnread } from '../state';
+import { totalUnread } from '../selectors';
 import { ConnBanner } from './ConnBanner';
 import { Conversation } from './Conversation';
 import { MePanel } from './MePanel';

@@ -3,7 +3,8 @@ import { type Peer, isOwn } from '../api';
 import { useNow } from '../lib/hooks';
 import { preview } from '../lib/text';
 import { lastSeen, listTime } from '../lib/time';
-import { type AppState, lastMessage } from '../state';
+import { lastMessage } from '../selectors';
+import type { AppState } from '../state';
 import { Avatar } from './Avatar';
 import { ShieldCheckIcon, WarnIcon } from './Icons';
 

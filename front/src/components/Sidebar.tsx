@@ -1,5 +1,6 @@
 import { type ReactElement, useRef, useState } from 'react';
-import { type AppState, sortedPeers } from '../state';
+import { sortedPeers } from '../selectors';
+import type { AppState } from '../state';
 import { Avatar } from './Avatar';
 import { PawIcon, SearchIcon } from './Icons';
 import { PeerList } from './PeerList';
