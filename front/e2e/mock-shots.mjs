@@ -87,6 +87,10 @@ try {
   const ids = await s.evaluate(() => [...document.querySelectorAll('.msg')].map((m) => m.getAttribute('data-id')));
   console.log(`paging: ${ids.length} messages rendered, ${new Set(ids).size} unique`);
   await shoot(s, OUT, 'mock-conv-top-desktop-light');
+  // The node goes away: the banner says so, and after a few failures why.
+  procs[0].kill('SIGTERM');
+  await s.waitForTimeout(6000);
+  await shoot(s, OUT, 'mock-reconnecting-desktop-light');
   await ctx.close();
   if (errors.length) console.log(`page errors:\n  ${errors.join('\n  ')}`);
 } finally {

@@ -48,7 +48,7 @@ export function App(): ReactElement {
 
   const peer = state.open ? state.peers[state.open] : undefined;
   return (
-    <div className={drawerShown ? 'app drawer-open' : 'app'}>
+    <div className={`app${drawerShown ? ' drawer-open' : ''}${state.conn.phase === 'open' ? '' : ' disconnected'}`}>
       <ConnBanner conn={state.conn} />
       <div className="layout">
         <Sidebar state={state} onSelect={select} hidden={narrow && !drawer} />
