@@ -59,6 +59,7 @@ try {
     await shoot(d, OUT, `mock-conv-sent-desktop-${scheme}`);
     await open(d, 'sam');
     await d.getByRole('button', { name: 'Compare' }).click();
+    await d.waitForTimeout(400);
     await shoot(d, OUT, `mock-conflict-desktop-${scheme}`);
     await open(d, 'carol@kitchen-pi');
     await d.locator('.composer-input').fill('é'.repeat(30000));
