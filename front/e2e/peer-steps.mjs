@@ -75,6 +75,7 @@ export const PEER_STEPS = {
     assert(rel === 'noopener noreferrer', `link rel is ${rel}`);
     await shoot(A, ctx.out, 'conversation-desktop-light');
     await A.emulateMedia({ colorScheme: 'dark' });
+    await A.waitForTimeout(300); // let colour transitions finish
     await shoot(A, ctx.out, 'conversation-desktop-dark');
     await A.emulateMedia({ colorScheme: 'light' });
   },
@@ -170,6 +171,7 @@ export const PEER_STEPS = {
     await openConv(phone, nameA(ctx));
     await shoot(phone, ctx.out, 'conversation-phone-light');
     await phone.emulateMedia({ colorScheme: 'dark' });
+    await phone.waitForTimeout(300); // let colour transitions finish
     await shoot(phone, ctx.out, 'conversation-phone-dark');
     await phone.close();
   },

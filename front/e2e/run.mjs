@@ -144,6 +144,10 @@ const FOUNDATION = {
     const inPage = await page.evaluate(() => Math.round(performance.now()));
     assert(!page.url().includes('token='), `the token stays out of the address bar (${page.url()})`);
     console.log(`  time to first render ${firstRender} ms (incl. token redirect); me shown after ${meShown} ms (${inPage} ms after navigation start)`);
+    const t1 = Date.now();
+    await page.reload();
+    await waitFor(page, () => document.querySelector('.me-btn-name')?.textContent !== '…', 'me event after reload');
+    console.log(`  warm reload to me shown: ${Date.now() - t1} ms`);
     ctx.timings.firstRender = firstRender;
     ctx.pageA = page;
   },
@@ -257,6 +261,7 @@ const FOUNDATION = {
       await page.close();
     }
     await ctx.pageA.emulateMedia({ colorScheme: 'dark' });
+    await ctx.pageA.waitForTimeout(300); // let colour transitions finish
     await shoot(ctx.pageA, OUT, 'me-desktop-dark');
     await ctx.pageA.emulateMedia({ colorScheme: 'light' });
   },
