@@ -142,8 +142,13 @@ const FOUNDATION = {
     await waitFor(page, () => document.querySelector('.me-btn-name')?.textContent !== '…', 'me event');
     const meShown = Date.now() - t0;
     const inPage = await page.evaluate(() => Math.round(performance.now()));
+    const nav = await page.evaluate(() => {
+      const n = performance.getEntriesByType('navigation')[0];
+      const r = (x) => Math.round(x);
+      return n ? `redirect ${r(n.redirectEnd - n.redirectStart)} ms, html ${r(n.responseEnd)} ms, DOMContentLoaded ${r(n.domContentLoadedEventEnd)} ms` : '';
+    });
     assert(!page.url().includes('token='), `the token stays out of the address bar (${page.url()})`);
-    console.log(`  time to first render ${firstRender} ms (incl. token redirect); me shown after ${meShown} ms (${inPage} ms after navigation start)`);
+    console.log(`  time to first render ${firstRender} ms (incl. token redirect); me shown after ${meShown} ms (${inPage} ms after navigation start; ${nav})`);
     const t1 = Date.now();
     await page.reload();
     await waitFor(page, () => document.querySelector('.me-btn-name')?.textContent !== '…', 'me event after reload');
