@@ -7,7 +7,10 @@ import { askPermissionOnFirstClick, showNotification } from './lib/notify';
 import { preview } from './lib/text';
 import { createStore } from './store';
 import { PurrClient, defaultUrl } from './ws';
-import './styles.css';
+import './styles/base.css';
+import './styles/sidebar.css';
+import './styles/conversation.css';
+import './styles/phone.css';
 
 const store = createStore();
 const client = new PurrClient({ url: defaultUrl(), log: (m) => console.warn(`purr: ${m}`) });
