@@ -1,0 +1,185 @@
+// Steps that need two connected nodes. They cannot pass until the node connects peers;
+// run them with `node e2e/run.mjs` (all steps) or `--only=<step>,...`.
+// Node A ("alice") is opened on 127.0.0.1, node B ("bob") on localhost (see uiUrl).
+
+import { assert, expectText, shoot, waitFor } from './util.mjs';
+
+async function pages(ctx) {
+  if (!ctx.pageA || ctx.pageA.isClosed()) {
+    ctx.pageA = await ctx.newPage('A', 'desktop', 'light');
+    await ctx.pageA.goto(ctx.uiUrl(ctx.a, '127.0.0.1'));
+  }
+  if (!ctx.pageB || ctx.pageB.isClosed()) {
+    ctx.pageB = await ctx.newPage('B', 'desktop', 'light');
+    await ctx.pageB.goto(ctx.uiUrl(ctx.b, 'localhost'));
+  }
+  for (const p of [ctx.pageA, ctx.pageB]) {
+    await waitFor(p, () => document.querySelector('.me-btn-name')?.textContent !== '…', 'me event');
+  }
+  return { A: ctx.pageA, B: ctx.pageB };
+}
+
+const option = (page, name) => page.locator(`[role="option"][aria-label^="${name},"]`);
+
+async function openConv(page, name) {
+  await option(page, name).first().click();
+  await page.waitForSelector(`[role="log"][aria-label="Messages with ${name}"]`);
+}
+
+async function closeConv(page) {
+  await page.locator('.me-btn').click();
+  await page.waitForSelector('.me-pane');
+}
+
+async function send(page, text) {
+  const box = page.locator('.composer-input');
+  await box.fill(text);
+  await box.press('Enter');
+}
+
+/** Waits for the last own bubble with this text to show the given tick state. */
+async function expectTicks(page, text, status, timeout = 15_000) {
+  await page.waitForFunction(
+    ([t, s]) => {
+      const own = [...document.querySelectorAll('.msg.own')].filter((m) => m.querySelector('.text')?.textContent === t);
+      return own.length > 0 && own[own.length - 1].querySelector(`.ticks-${s}`) !== null;
+    },
+    [text, status],
+    { timeout },
+  );
+}
+
+const nameA = (ctx) => ctx.a.name;
+const nameB = (ctx) => ctx.b.name;
+
+export const PEER_STEPS = {
+  async bothOnline(ctx) {
+    const { A, B } = await pages(ctx);
+    await A.waitForSelector(`[role="option"][aria-label^="${nameB(ctx)}, online"]`, { timeout: 20_000 });
+    await B.waitForSelector(`[role="option"][aria-label^="${nameA(ctx)}, online"]`, { timeout: 20_000 });
+    await shoot(A, ctx.out, 'list-desktop-light');
+  },
+
+  async sendEmojiAndScript(ctx) {
+    const { A, B } = await pages(ctx);
+    await closeConv(B);
+    await openConv(A, nameB(ctx));
+    const text = 'hi 🐱 <script>alert(1)</script> <b>x</b> https://example.org';
+    await send(A, text);
+    await expectText(B, `[role="option"][aria-label^="${nameA(ctx)},"] .badge`, '1');
+    await openConv(B, nameA(ctx));
+    await expectText(B, '.msg.theirs .text', text);
+    const injected = await B.evaluate(() => document.querySelector('.messages script, .messages b') !== null);
+    assert(!injected, 'message text is not parsed as HTML');
+    const rel = await B.locator('.msg.theirs .text a').last().getAttribute('rel');
+    assert(rel === 'noopener noreferrer', `link rel is ${rel}`);
+    await shoot(A, ctx.out, 'conversation-desktop-light');
+    await A.emulateMedia({ colorScheme: 'dark' });
+    await A.waitForTimeout(300); // let colour transitions finish
+    await shoot(A, ctx.out, 'conversation-desktop-dark');
+    await A.emulateMedia({ colorScheme: 'light' });
+  },
+
+  async ticks(ctx) {
+    const { A, B } = await pages(ctx);
+    await closeConv(B);
+    await openConv(A, nameB(ctx));
+    const text = `tick test ${Date.now()}`;
+    await send(A, text);
+    await expectTicks(A, text, 'delivered');
+    await openConv(B, nameA(ctx));
+    await expectTicks(A, text, 'read');
+  },
+
+  async unreadBadge(ctx) {
+    const { A, B } = await pages(ctx);
+    await closeConv(B);
+    await openConv(A, nameB(ctx));
+    for (let i = 1; i <= 3; i++) await send(A, `unread ${i}`);
+    await expectText(B, `[role="option"][aria-label^="${nameA(ctx)},"] .badge`, '3');
+    await waitFor(B, () => document.title === '(3) purr', 'title (3) purr');
+    await openConv(B, nameA(ctx));
+    await waitFor(B, () => document.title === 'purr', 'title purr after reading');
+    const badges = await B.locator(`[role="option"][aria-label^="${nameA(ctx)},"] .badge`).count();
+    assert(badges === 0, 'badge cleared once read');
+  },
+
+  async renamePropagation(ctx) {
+    const { A, B } = await pages(ctx);
+    await closeConv(A);
+    await A.getByRole('button', { name: 'Rename' }).click();
+    const newName = `alice-${Date.now() % 10000}`;
+    await A.locator('#rename-input').fill(newName);
+    await A.locator('#rename-input').press('Enter');
+    await expectText(A, '.me-name', newName);
+    await B.waitForSelector(`[role="option"][aria-label^="${newName},"]`, { timeout: 15_000 });
+    ctx.a.name = newName;
+  },
+
+  async offlinePendingThenDelivered(ctx) {
+    const { A } = await pages(ctx);
+    await ctx.stopNode(ctx.b);
+    await openConv(A, nameB(ctx));
+    await expectText(A, '.notice-info', `${nameB(ctx)} is offline — messages will be delivered when they’re back`, 20_000);
+    const text = `while you were away ${Date.now()}`;
+    await send(A, text);
+    await expectTicks(A, text, 'pending');
+    await shoot(A, ctx.out, 'offline-pending-desktop-light');
+    ctx.b = await ctx.startNode({ name: 'bob', dataDir: ctx.b.dataDir, connect: [`127.0.0.1:${ctx.a.port}`] });
+    await ctx.pageB?.close();
+    ctx.pageB = null;
+    const { B } = await pages(ctx);
+    await expectTicks(A, text, 'delivered', 30_000).catch(() => expectTicks(A, text, 'read', 1000));
+    await openConv(B, nameA(ctx));
+    await expectText(B, '.msg.theirs .text', text);
+  },
+
+  async pagingWithoutDuplicates(ctx) {
+    const { B } = await pages(ctx);
+    const N = 200;
+    for (let i = 0; i < N; i++) {
+      const r = await fetch(`http://127.0.0.1:${ctx.a.port}/api/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.a.token}` },
+        body: JSON.stringify({ to: ctx.b.id, text: `bulk ${i}` }),
+      });
+      assert(r.status === 201, `POST /api/v1/messages → ${r.status}`);
+    }
+    await closeConv(B);
+    await B.reload();
+    await openConv(B, nameA(ctx));
+    await expectText(B, '.msg .text', `bulk ${N - 1}`, 30_000);
+    for (let i = 0; i < 100; i++) {
+      const done = await B.evaluate(() => {
+        const el = document.querySelector('.messages');
+        el.scrollTop = 0;
+        return document.querySelector('.log-note')?.textContent?.includes('beginning') ?? false;
+      });
+      if (done) break;
+      await B.waitForTimeout(150);
+    }
+    const { ids, bulk } = await B.evaluate(() => ({
+      ids: [...document.querySelectorAll('.msg')].map((m) => m.getAttribute('data-id')),
+      bulk: [...document.querySelectorAll('.msg .text')].map((t) => t.textContent).filter((t) => t.startsWith('bulk ')),
+    }));
+    assert(new Set(ids).size === ids.length, `no duplicate message ids (${ids.length} rendered)`);
+    assert(bulk.length === N, `all ${N} bulk messages loaded (got ${bulk.length})`);
+    assert(bulk.every((t, i) => t === `bulk ${i}`), 'bulk messages in order');
+    const phone = await ctx.newPage('B-phone', 'phone', 'light');
+    await phone.goto(ctx.uiUrl(ctx.b, 'localhost').replace(/\/\?token=.*$/, '/'));
+    await phone.waitForSelector('.drawer-open');
+    await openConv(phone, nameA(ctx));
+    await shoot(phone, ctx.out, 'conversation-phone-light');
+    await phone.emulateMedia({ colorScheme: 'dark' });
+    await phone.waitForTimeout(300); // let colour transitions finish
+    await shoot(phone, ctx.out, 'conversation-phone-dark');
+    await phone.close();
+  },
+
+  async reloadKeepsHistory(ctx) {
+    const { B } = await pages(ctx);
+    await B.reload();
+    await openConv(B, nameA(ctx));
+    await expectText(B, '.msg .text', 'bulk 199', 15_000);
+  },
+};

@@ -1,0 +1,175 @@
+// The JSON shapes of the UI WebSocket API (SPEC §5), mirrored from src/api.rs.
+// Ids are 64 lowercase hex chars, message ids 32; timestamps are Unix milliseconds.
+
+/** Largest message text, in UTF-8 bytes (SPEC §5 `send`, §9). */
+export const MAX_TEXT_BYTES = 65536;
+/** Longest display name, in characters (SPEC §5 `rename`). */
+export const MAX_NAME_CHARS = 64;
+/** Default and largest `history` page. */
+export const HISTORY_PAGE = 50;
+
+export interface Me {
+  id: string;
+  name: string;
+  fingerprint: string;
+  port: number;
+}
+
+export interface Peer {
+  id: string;
+  name: string;
+  fingerprint: string;
+  online: boolean;
+  /** The address it was last connected on; null when never connected. */
+  addr: string | null;
+  unread: number;
+  /** Unix ms of the last traffic; null when never seen. */
+  last_seen: number | null;
+  verified: boolean;
+  /** Another known contact uses the same name: the UI warns. */
+  name_conflict: boolean;
+}
+
+/** Outgoing: pending → delivered → read. Incoming: received → read. */
+export type Status = 'pending' | 'delivered' | 'read' | 'received';
+
+export interface Message {
+  /** 32 hex chars, random; the dedupe key. */
+  id: string;
+  /** The node's storage order; 0 when the node has not committed it yet. */
+  seq: number;
+  /** The other party of the conversation (for both directions). */
+  peer: string;
+  from: string;
+  to: string;
+  text: string;
+  ts: number;
+  status: Status;
+}
+
+/** Client → node. */
+export type ClientCmd =
+  | { cmd: 'hello' }
+  | { cmd: 'peers' }
+  | { cmd: 'history'; peer: string; before?: number; limit?: number }
+  | { cmd: 'send'; to: string; text: string }
+  | { cmd: 'read'; peer: string }
+  | { cmd: 'connect'; addr: string }
+  | { cmd: 'rename'; name: string }
+  | { cmd: 'verify'; peer: string; verified: boolean };
+
+export type CmdName = ClientCmd['cmd'];
+
+/** Node → client: answers and pushed events. */
+export type ServerEvent =
+  | ({ cmd: 'me' } & Me)
+  | { cmd: 'peers'; peers: Peer[] }
+  | { cmd: 'peer'; peer: Peer }
+  | { cmd: 'history'; peer: string; messages: Message[] }
+  | { cmd: 'message'; message: Message }
+  | { cmd: 'status'; id: string; status: Status }
+  | { cmd: 'error'; error: string; request?: string };
+
+// ---- Validation -------------------------------------------------------------------
+// The node is trusted, but a UI that renders a half-shaped object crashes: every frame
+// is checked before it reaches the state. A bad frame is dropped (and logged).
+
+type Obj = Record<string, unknown>;
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const STATUSES: readonly string[] = ['pending', 'delivered', 'read', 'received'];
+const isStatus = (v: unknown): v is Status => isStr(v) && STATUSES.includes(v);
+
+export function toPeer(v: unknown): Peer | null {
+  if (!isObj(v) || !isStr(v.id) || !isStr(v.name)) return null;
+  return {
+    id: v.id,
+    name: v.name,
+    fingerprint: isStr(v.fingerprint) ? v.fingerprint : '',
+    online: v.online === true,
+    addr: isStr(v.addr) ? v.addr : null,
+    unread: isNum(v.unread) && v.unread > 0 ? Math.floor(v.unread) : 0,
+    last_seen: isNum(v.last_seen) ? v.last_seen : null,
+    verified: v.verified === true,
+    name_conflict: v.name_conflict === true,
+  };
+}
+
+export function toMessage(v: unknown): Message | null {
+  if (!isObj(v) || !isStr(v.id) || !isStr(v.peer) || !isStr(v.text) || !isStatus(v.status)) {
+    return null;
+  }
+  return {
+    id: v.id,
+    seq: isNum(v.seq) ? v.seq : 0,
+    peer: v.peer,
+    from: isStr(v.from) ? v.from : '',
+    to: isStr(v.to) ? v.to : '',
+    text: v.text,
+    ts: isNum(v.ts) ? v.ts : Date.now(),
+    status: v.status,
+  };
+}
+
+function list<T>(v: unknown, f: (x: unknown) => T | null): T[] | null {
+  if (!Array.isArray(v)) return null;
+  const out: T[] = [];
+  for (const x of v) {
+    const t = f(x);
+    if (t) out.push(t);
+  }
+  return out;
+}
+
+/** Parses one text frame from the node; null for anything that is not a known event. */
+export function parseEvent(text: string): ServerEvent | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isObj(v) || !isStr(v.cmd)) return null;
+  switch (v.cmd) {
+    case 'me':
+      if (!isStr(v.id) || !isStr(v.name)) return null;
+      return {
+        cmd: 'me',
+        id: v.id,
+        name: v.name,
+        fingerprint: isStr(v.fingerprint) ? v.fingerprint : '',
+        port: isNum(v.port) ? v.port : 0,
+      };
+    case 'peers': {
+      const peers = list(v.peers, toPeer);
+      return peers && { cmd: 'peers', peers };
+    }
+    case 'peer': {
+      const peer = toPeer(v.peer);
+      return peer && { cmd: 'peer', peer };
+    }
+    case 'history': {
+      const messages = list(v.messages, toMessage);
+      return messages && isStr(v.peer) ? { cmd: 'history', peer: v.peer, messages } : null;
+    }
+    case 'message': {
+      const message = toMessage(v.message);
+      return message && { cmd: 'message', message };
+    }
+    case 'status':
+      return isStr(v.id) && isStatus(v.status) ? { cmd: 'status', id: v.id, status: v.status } : null;
+    case 'error':
+      return {
+        cmd: 'error',
+        error: isStr(v.error) ? v.error : 'unknown error',
+        ...(isStr(v.request) ? { request: v.request } : {}),
+      };
+    default:
+      return null;
+  }
+}
+
+/** True for a message this node sent (the conversation's `peer` is the other party). */
+export const isOwn = (m: Message): boolean => m.from !== m.peer;

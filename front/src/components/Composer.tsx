@@ -1,0 +1,130 @@
+import { type KeyboardEvent, type ReactElement, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { MAX_TEXT_BYTES, type Peer } from '../api';
+import { useApp } from '../context';
+import { utf8Bytes } from '../lib/text';
+import type { Conversation } from '../state';
+import { SendIcon } from './Icons';
+
+/** The byte counter appears from this share of the limit on. */
+const COUNTER_FROM = 0.9;
+const MAX_HEIGHT = 200;
+
+/** Drafts survive switching conversations (not reloads). */
+const drafts = new Map<string, string>();
+
+interface Props {
+  peer: Peer;
+  connected: boolean;
+  failed: Conversation['failed'];
+}
+
+const fmt = new Intl.NumberFormat();
+
+/** What is actually sent: no leading blank lines, no trailing whitespace. */
+export function outgoing(text: string): string {
+  return text.replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd();
+}
+
+export function Composer({ peer, connected, failed }: Props): ReactElement {
+  const { controller } = useApp();
+  const [text, setText] = useState(() => drafts.get(peer.id) ?? '');
+  const [hint, setHint] = useState<string | null>(null);
+  const area = useRef<HTMLTextAreaElement>(null);
+  const bytes = utf8Bytes(text);
+  const over = bytes > MAX_TEXT_BYTES;
+  const body = outgoing(text);
+  const canSend = connected && body !== '' && utf8Bytes(body) <= MAX_TEXT_BYTES;
+
+  useEffect(() => {
+    drafts.set(peer.id, text);
+  }, [peer.id, text]);
+
+  // A send the node refused: give the text back, unless the user already typed anew.
+  useEffect(() => {
+    if (failed) setText((t) => (t === '' ? failed.text : t));
+  }, [failed]);
+
+  useEffect(() => {
+    if (connected) setHint(null);
+  }, [connected]);
+
+  // Grow with the text up to MAX_HEIGHT (CSSOM style: allowed by the node's CSP).
+  useLayoutEffect(() => {
+    const el = area.current;
+    if (!el) return;
+    el.style.height = 'auto';
+    el.style.height = `${Math.min(el.scrollHeight, MAX_HEIGHT)}px`;
+  }, [text]);
+
+  // Focus the composer on desktop; on touch screens that would pop up the keyboard.
+  useEffect(() => {
+    if (typeof window.matchMedia === 'function' && !window.matchMedia('(pointer: fine)').matches) return;
+    area.current?.focus({ preventScroll: true });
+  }, [peer.id]);
+
+  const send = (): void => {
+    if (!canSend) {
+      if (!connected && body !== '') setHint('Not connected to your node — your message is kept here until it is back.');
+      return;
+    }
+    if (controller.send(peer.id, body)) {
+      setText('');
+      setHint(null);
+    } else {
+      setHint('Not connected to your node — your message is kept here until it is back.');
+    }
+  };
+
+  const onKeyDown = (e: KeyboardEvent<HTMLTextAreaElement>): void => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey && !e.nativeEvent.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  };
+
+  const showCounter = bytes >= MAX_TEXT_BYTES * COUNTER_FROM;
+  return (
+    <form
+      className="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        send();
+      }}
+    >
+      {hint && (
+        <p className="composer-hint" role="status">
+          {hint}
+        </p>
+      )}
+      <div className="composer-row">
+        <textarea
+          ref={area}
+          className="composer-input"
+          rows={1}
+          value={text}
+          placeholder={`Message ${peer.name}`}
+          aria-label={`Message to ${peer.name}`}
+          aria-describedby={showCounter ? 'composer-counter' : undefined}
+          aria-invalid={over ? true : undefined}
+          onChange={(e) => setText(e.target.value)}
+          onKeyDown={onKeyDown}
+        />
+        <button
+          type="submit"
+          className="send-btn"
+          disabled={!canSend}
+          aria-label="Send"
+          title={!connected ? 'Not connected to your node' : over ? 'Too long to send' : 'Send (Enter)'}
+        >
+          <SendIcon />
+        </button>
+      </div>
+      {showCounter && (
+        <p id="composer-counter" className={over ? 'counter over' : 'counter'} aria-live="polite">
+          {fmt.format(bytes)} / {fmt.format(MAX_TEXT_BYTES)} bytes
+          {over ? ` — ${fmt.format(bytes - MAX_TEXT_BYTES)} too many to send` : ''}
+        </p>
+      )}
+    </form>
+  );
+}

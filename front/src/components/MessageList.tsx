@@ -1,0 +1,158 @@
+import { type ReactElement, useCallback, useLayoutEffect, useRef, useState } from 'react';
+import { type Message, type Peer, isOwn } from '../api';
+import { dayKey, dayLabel } from '../lib/time';
+import type { Conversation } from '../state';
+import { DownIcon } from './Icons';
+import { MessageBubble } from './MessageBubble';
+
+/** Messages closer than this from the same side form one visual group. */
+const GROUP_MS = 5 * 60_000;
+/** Start fetching the older page this close to the top. */
+const LOAD_MARGIN = 400;
+/** "At the bottom" tolerance for sticking to new messages. */
+const STICK_MARGIN = 80;
+
+interface Props {
+  peer: Peer;
+  conv: Conversation;
+  onLoadOlder: () => void;
+}
+
+type Row = { kind: 'day'; key: string; label: string } | { kind: 'msg'; m: Message; first: boolean; last: boolean };
+
+function rows(messages: Message[], now: number): Row[] {
+  const out: Row[] = [];
+  let day = -1;
+  messages.forEach((m, i) => {
+    const d = dayKey(m.ts);
+    if (d !== day) {
+      day = d;
+      out.push({ kind: 'day', key: `day-${d}`, label: dayLabel(m.ts, now) });
+    }
+    const prev = messages[i - 1];
+    const next = messages[i + 1];
+    const joins = (a: Message | undefined, b: Message | undefined): boolean =>
+      !!a && !!b && isOwn(a) === isOwn(b) && Math.abs(b.ts - a.ts) < GROUP_MS && dayKey(a.ts) === dayKey(b.ts);
+    out.push({ kind: 'msg', m, first: !joins(prev, m), last: !joins(m, next) });
+  });
+  return out;
+}
+
+/**
+ * The conversation log. Keeps the view pinned to the bottom while the user is there,
+ * keeps the visible messages in place when an older page is prepended, and asks for the
+ * older page when the user scrolls near the top (or the loaded page does not fill it).
+ */
+export function MessageList({ peer, conv, onLoadOlder }: Props): ReactElement {
+  const scroller = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  const prev = useRef<{ first?: string; last?: string; height: number; top: number }>({ height: 0, top: 0 });
+  const [unseen, setUnseen] = useState(0);
+  const { messages, complete, loading } = conv;
+
+  const maybeLoad = useCallback(() => {
+    const el = scroller.current;
+    if (!el || complete || loading || messages.length === 0) return;
+    if (el.scrollTop < LOAD_MARGIN) onLoadOlder();
+  }, [complete, loading, messages.length, onLoadOlder]);
+
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const first = messages[0]?.id;
+    const last = messages[messages.length - 1]?.id;
+    const p = prev.current;
+    if (p.last === undefined || !atBottom.current) {
+      if (p.last === undefined) {
+        el.scrollTop = el.scrollHeight;
+      } else if (first !== p.first && last === p.last) {
+        // An older page went on top: keep what the user is looking at where it was.
+        el.scrollTop = p.top + (el.scrollHeight - p.height);
+      } else if (last !== p.last) {
+        const newest = messages[messages.length - 1];
+        if (newest && isOwn(newest)) el.scrollTop = el.scrollHeight;
+        else setUnseen((n) => n + 1);
+      }
+    } else {
+      el.scrollTop = el.scrollHeight;
+    }
+    prev.current = { first, last, height: el.scrollHeight, top: el.scrollTop };
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_MARGIN;
+    maybeLoad();
+  }, [messages, maybeLoad]);
+
+  const onScroll = (): void => {
+    const el = scroller.current;
+    if (!el) return;
+    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_MARGIN;
+    if (atBottom.current && unseen > 0) setUnseen(0);
+    prev.current = { ...prev.current, height: el.scrollHeight, top: el.scrollTop };
+    maybeLoad();
+  };
+
+  const toBottom = (): void => {
+    const el = scroller.current;
+    if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
+    setUnseen(0);
+  };
+
+  const now = Date.now();
+  return (
+    <div className="messages-wrap">
+      <div
+        ref={scroller}
+        className="messages"
+        role="log"
+        aria-label={`Messages with ${peer.name}`}
+        aria-live="polite"
+        aria-relevant="additions"
+        aria-busy={loading}
+        tabIndex={0}
+        onScroll={onScroll}
+      >
+        <div className="messages-inner">
+          {complete && messages.length > 0 && (
+            <p className="log-note">This is the beginning of your conversation with {peer.name}.</p>
+          )}
+          {conv.error && (
+            <p className="log-note log-error" role="alert">
+              Couldn’t load messages: {conv.error}
+            </p>
+          )}
+          {messages.length === 0 && loading && (
+            <div className="log-empty" role="status">
+              <span className="spinner spinner-dark" aria-hidden="true" />
+              <span className="visually-hidden">Loading messages…</span>
+            </div>
+          )}
+          {messages.length === 0 && !loading && !conv.error && (
+            <div className="log-empty">
+              <p>No messages yet.</p>
+              <p className="hint">Say hi to {peer.name} — messages are end-to-end encrypted and never leave your network.</p>
+            </div>
+          )}
+          {rows(messages, now).map((r) =>
+            r.kind === 'day' ? (
+              <div key={r.key} className="day" role="separator" aria-label={r.label}>
+                <span>{r.label}</span>
+              </div>
+            ) : (
+              <MessageBubble key={r.m.id} message={r.m} first={r.first} last={r.last} />
+            ),
+          )}
+        </div>
+      </div>
+      {loading && messages.length > 0 && (
+        <p className="loading-pill" role="status">
+          <span className="spinner spinner-dark" aria-hidden="true" /> Loading older messages…
+        </p>
+      )}
+      {unseen > 0 && (
+        <button type="button" className="jump" onClick={toBottom} aria-label={`${unseen} new — scroll to the newest message`}>
+          <DownIcon />
+          <span className="badge">{unseen}</span>
+        </button>
+      )}
+    </div>
+  );
+}

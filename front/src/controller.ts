@@ -1,0 +1,231 @@
+// Glue between the WebSocket client and the store: turns user intents into commands and
+// node events into actions, and owns the bookkeeping the reducer should not know about:
+// which `history` and `send` requests are in flight (the node answers one socket's
+// commands in order, so a FIFO tells which request an answer or `error` belongs to),
+// when to send `read`, and when to notify.
+
+import { HISTORY_PAGE, type Message, type ServerEvent, isOwn } from './api';
+import { type HistoryRequest, oldestSeq } from './state';
+import type { Store } from './store';
+import type { PurrClient } from './ws';
+
+/** How many peers get a one-message `history` for their list preview after `peers`. */
+const PREVIEW_PEERS = 100;
+
+export interface Env {
+  /** The tab is shown (Page Visibility API). */
+  visible(): boolean;
+  /** A new incoming message arrived while the tab was hidden. */
+  notify(message: Message, peerName: string): void;
+}
+
+interface PendingHistory extends HistoryRequest {
+  peer: string;
+}
+
+export class Controller {
+  private history: PendingHistory[] = [];
+  private sends: { to: string; text: string }[] = [];
+  /** Conversations whose latest page was fetched on this socket. */
+  private fresh = new Set<string>();
+  private previewed = new Set<string>();
+
+  constructor(
+    private readonly client: PurrClient,
+    private readonly store: Store,
+    private readonly env: Env,
+  ) {
+    client.onConn((info) => {
+      if (info.phase === 'open') this.onOpen();
+      else this.onClosed();
+      store.dispatch({ type: 'conn', info });
+    });
+    client.onEvent((ev) => this.onEvent(ev));
+  }
+
+  get connected(): boolean {
+    return this.client.isOpen;
+  }
+
+  // ---- Intents ----------------------------------------------------------------------
+
+  /** Opens a conversation (null: the "me" screen). */
+  open(peer: string | null): void {
+    this.store.dispatch({ type: 'open', peer });
+    if (peer === null) return;
+    if (!this.fresh.has(peer)) this.requestHistory(peer, undefined);
+    this.markRead(peer);
+  }
+
+  /** Fetches the page before the oldest loaded message, unless one is on its way. */
+  loadOlder(peer: string): void {
+    const c = this.store.getState().convs[peer];
+    if (!c || c.loading || c.complete) return;
+    const before = oldestSeq(c);
+    if (before === undefined) return;
+    this.requestHistory(peer, before);
+  }
+
+  /** Sends a message; false when disconnected (the composer keeps the draft). */
+  send(to: string, text: string): boolean {
+    if (!this.client.send({ cmd: 'send', to, text })) return false;
+    this.sends.push({ to, text });
+    this.store.dispatch({ type: 'clearFailed', peer: to });
+    return true;
+  }
+
+  rename(name: string): boolean {
+    if (!this.client.send({ cmd: 'rename', name })) return false;
+    this.store.dispatch({ type: 'renameRequested' });
+    return true;
+  }
+
+  connect(addr: string): boolean {
+    if (!this.client.send({ cmd: 'connect', addr })) return false;
+    this.store.dispatch({ type: 'connectRequested', addr });
+    return true;
+  }
+
+  verify(peer: string, verified: boolean): boolean {
+    return this.client.send({ cmd: 'verify', peer, verified });
+  }
+
+  /** Reconnects now instead of waiting out the backoff. */
+  retry(): void {
+    this.client.retryNow();
+  }
+
+  /** The tab became visible: catch up on reading, and do not wait out a backoff. */
+  onVisible(): void {
+    const open = this.store.getState().open;
+    if (open) this.markRead(open);
+    this.client.retryNow();
+  }
+
+  /** Sends `read` for an open, visible conversation with something unread. */
+  markRead(peer: string): void {
+    const s = this.store.getState();
+    if (s.open !== peer || !this.env.visible() || !this.client.isOpen) return;
+    const p = s.peers[peer];
+    const msgs = s.convs[peer]?.messages ?? [];
+    const unseen = msgs.some((m) => !isOwn(m) && m.status === 'received');
+    if ((p && p.unread > 0) || unseen) {
+      if (this.client.send({ cmd: 'read', peer })) this.store.dispatch({ type: 'readSent', peer });
+    }
+  }
+
+  // ---- Socket -----------------------------------------------------------------------
+
+  private onOpen(): void {
+    this.history = [];
+    this.sends = [];
+    this.fresh.clear();
+    this.previewed.clear();
+    // `hello` is already sent by the client; reload the open conversation after it.
+    const open = this.store.getState().open;
+    if (open) {
+      this.requestHistory(open, undefined);
+      this.markRead(open);
+    }
+  }
+
+  private onClosed(): void {
+    this.history = [];
+    this.sends = [];
+  }
+
+  private requestHistory(peer: string, before: number | undefined): void {
+    const limit = HISTORY_PAGE;
+    const cmd = before === undefined ? { cmd: 'history' as const, peer, limit } : { cmd: 'history' as const, peer, before, limit };
+    if (!this.client.send(cmd)) return;
+    this.history.push({ peer, before, limit });
+    if (before === undefined) this.fresh.add(peer);
+    this.store.dispatch({ type: 'historyRequested', peer });
+  }
+
+  private onEvent(ev: ServerEvent): void {
+    const { dispatch, getState } = this.store;
+    switch (ev.cmd) {
+      case 'history': {
+        const i = this.history.findIndex((h) => h.peer === ev.peer);
+        const req = i >= 0 ? this.history.splice(i, 1)[0] : undefined;
+        dispatch({ type: 'event', event: ev, request: req ? { before: req.before, limit: req.limit } : null });
+        if (getState().open === ev.peer) this.markRead(ev.peer);
+        return;
+      }
+      case 'error':
+        this.onError(ev.error, ev.request);
+        return;
+      case 'message': {
+        const m = ev.message;
+        const before = getState().convs[m.peer];
+        const known = before?.messages.some((x) => x.id === m.id) ?? false;
+        if (isOwn(m)) {
+          const i = this.sends.findIndex((s) => s.to === m.peer && s.text === m.text);
+          if (i >= 0) this.sends.splice(i, 1);
+        }
+        dispatch({ type: 'event', event: ev });
+        if (!isOwn(m) && !known) {
+          if (getState().open === m.peer) this.markRead(m.peer);
+          if (!this.env.visible()) this.env.notify(m, getState().peers[m.peer]?.name ?? 'purr');
+        }
+        return;
+      }
+      case 'peers':
+        dispatch({ type: 'event', event: ev });
+        this.fetchPreviews();
+        return;
+      case 'peer':
+        dispatch({ type: 'event', event: ev });
+        if (ev.peer.unread > 0 && getState().open === ev.peer.id) this.markRead(ev.peer.id);
+        return;
+      default:
+        dispatch({ type: 'event', event: ev });
+    }
+  }
+
+  /** One message per peer, so the list can show a preview and sort by activity. */
+  private fetchPreviews(): void {
+    const s = this.store.getState();
+    let n = 0;
+    for (const id of Object.keys(s.peers)) {
+      if (n >= PREVIEW_PEERS) break;
+      // Every peer, also those with loaded messages: some may have come in while this UI
+      // was disconnected (the reducer notices a gap and drops the stale part).
+      if (this.previewed.has(id) || this.fresh.has(id)) continue;
+      this.previewed.add(id);
+      if (this.client.send({ cmd: 'history', peer: id, limit: 1 })) {
+        this.history.push({ peer: id, limit: 1 });
+        n++;
+      }
+    }
+  }
+
+  private onError(error: string, request: string | undefined): void {
+    const { dispatch } = this.store;
+    switch (request) {
+      case 'rename':
+        dispatch({ type: 'renameFailed', error });
+        return;
+      case 'connect':
+        dispatch({ type: 'connectFailed', error });
+        return;
+      case 'history': {
+        const req = this.history.shift();
+        // A failed preview is not worth a word; a failed page is shown in its conversation.
+        if (req && req.limit > 1) dispatch({ type: 'historyFailed', peer: req.peer, error });
+        return;
+      }
+      case 'send': {
+        const req = this.sends.shift();
+        if (req) dispatch({ type: 'sendFailed', peer: req.to, text: req.text, error });
+        else dispatch({ type: 'toast', text: `Message not sent: ${error}` });
+        return;
+      }
+      case 'read':
+        return; // The next open or visibility change tries again.
+      default:
+        dispatch({ type: 'toast', text: error });
+    }
+  }
+}

@@ -1,0 +1,40 @@
+// Derived views of the state: what the peer list and the title show.
+
+import type { Message, Peer } from './api';
+import type { AppState } from './state';
+
+export function lastMessage(state: AppState, peer: string): Message | undefined {
+  const ms = state.convs[peer]?.messages;
+  return ms && ms.length > 0 ? ms[ms.length - 1] : undefined;
+}
+
+/** When there was last something to see: the last message, else the last traffic. */
+export function lastActivity(state: AppState, peer: Peer): number {
+  return lastMessage(state, peer.id)?.ts ?? peer.last_seen ?? 0;
+}
+
+/** Peers, most recent activity first, then by name; filtered by name, id or fingerprint. */
+export function sortedPeers(state: AppState, query = ''): Peer[] {
+  const q = query.trim().toLowerCase();
+  const qCompact = q.replace(/[\s-]/g, '');
+  const list = Object.values(state.peers).filter(
+    (p) =>
+      q === '' ||
+      p.name.toLowerCase().includes(q) ||
+      (qCompact !== '' && p.id.includes(qCompact)) ||
+      (qCompact !== '' && p.fingerprint.replace(/-/g, '').toLowerCase().includes(qCompact)),
+  );
+  const activity = new Map(list.map((p) => [p.id, lastActivity(state, p)]));
+  return list.sort(
+    (a, b) =>
+      (activity.get(b.id) ?? 0) - (activity.get(a.id) ?? 0) ||
+      a.name.localeCompare(b.name) ||
+      a.id.localeCompare(b.id),
+  );
+}
+
+export function totalUnread(state: AppState): number {
+  let n = 0;
+  for (const p of Object.values(state.peers)) n += p.unread;
+  return n;
+}

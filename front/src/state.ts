@@ -1,0 +1,266 @@
+// The UI's state and its pure reducer. Everything the screens show is derived from here;
+// the node's events are the source of truth, the few local changes (a conversation opened,
+// a `read` sent) are optimistic and get confirmed by the node's next `peer` event.
+
+import { type Me, type Message, type Peer, type ServerEvent, type Status, isOwn } from './api';
+import type { ConnInfo } from './ws';
+
+export interface Conversation {
+  /** Ordered by `seq` (uncommitted ones, seq 0, last by time); unique by id. */
+  messages: Message[];
+  /** The oldest message is loaded: a page came back shorter than asked. */
+  complete: boolean;
+  /** A `history` request is on its way. */
+  loading: boolean;
+  /** The last `history` failed with this. */
+  error: string | null;
+  /** The last `send` failed: its text (for the composer) and why. */
+  failed: { text: string; error: string; at: number } | null;
+}
+
+export interface AppState {
+  conn: ConnInfo;
+  me: Me | null;
+  peers: Record<string, Peer>;
+  /** The first `peers` answer arrived (until then the list shows a placeholder). */
+  peersLoaded: boolean;
+  convs: Record<string, Conversation>;
+  /** The open conversation, or null for the "me" screen. */
+  open: string | null;
+  rename: { pending: boolean; error: string | null };
+  connect: { pending: string | null; error: string | null; ok: string | null };
+  /** A transient notice for errors that belong to no form. */
+  toast: { id: number; text: string } | null;
+}
+
+/** What a `history` answer was the answer to (null when this UI did not ask). */
+export interface HistoryRequest {
+  before?: number;
+  limit: number;
+}
+
+export type Action =
+  | { type: 'conn'; info: ConnInfo }
+  | { type: 'event'; event: ServerEvent; request?: HistoryRequest | null }
+  | { type: 'open'; peer: string | null }
+  | { type: 'historyRequested'; peer: string }
+  | { type: 'historyFailed'; peer: string; error: string }
+  | { type: 'readSent'; peer: string }
+  | { type: 'renameRequested' }
+  | { type: 'renameFailed'; error: string }
+  | { type: 'connectRequested'; addr: string }
+  | { type: 'connectFailed'; error: string }
+  | { type: 'sendFailed'; peer: string; text: string; error: string }
+  | { type: 'clearFailed'; peer: string }
+  | { type: 'toast'; text: string }
+  | { type: 'dismissToast' }
+  | { type: 'dismissConnect' };
+
+export const initialState: AppState = {
+  conn: { phase: 'connecting', failedOpens: 0, retryAt: null },
+  me: null,
+  peers: {},
+  peersLoaded: false,
+  convs: {},
+  open: null,
+  rename: { pending: false, error: null },
+  connect: { pending: null, error: null, ok: null },
+  toast: null,
+};
+
+export const emptyConversation: Conversation = {
+  messages: [],
+  complete: false,
+  loading: false,
+  error: null,
+  failed: null,
+};
+
+// ---- Messages ---------------------------------------------------------------------
+
+const RANK: Record<Status, number> = { pending: 0, received: 0, delivered: 1, read: 2 };
+
+/** The later of two statuses: a status only moves forward (pending → delivered → read). */
+export function forwardStatus(old: Status, next: Status): Status {
+  return RANK[next] > RANK[old] ? next : old;
+}
+
+/** Storage order: committed messages by seq, then uncommitted ones (seq 0) by time. */
+export function compareMessages(a: Message, b: Message): number {
+  const ac = a.seq > 0;
+  const bc = b.seq > 0;
+  if (ac && bc && a.seq !== b.seq) return a.seq - b.seq;
+  if (ac !== bc) return ac ? -1 : 1;
+  if (a.ts !== b.ts) return a.ts - b.ts;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** One message seen twice (sent, then committed with a seq): keep the best of both. */
+function mergeOne(old: Message, m: Message): Message {
+  const status = forwardStatus(old.status, m.status);
+  const seq = m.seq > 0 ? m.seq : old.seq;
+  if (status === old.status && seq === old.seq) return old;
+  return { ...old, seq, status };
+}
+
+/** Merges messages into an ordered list, deduplicated by id; the same array if unchanged. */
+export function mergeMessages(existing: Message[], incoming: Message[]): Message[] {
+  if (incoming.length === 0) return existing;
+  const byId = new Map(existing.map((m) => [m.id, m]));
+  let changed = false;
+  for (const m of incoming) {
+    const old = byId.get(m.id);
+    const next = old ? mergeOne(old, m) : m;
+    if (next !== old) {
+      byId.set(m.id, next);
+      changed = true;
+    }
+  }
+  if (!changed) return existing;
+  return [...byId.values()].sort(compareMessages);
+}
+
+/** True when a full newest page starts after the newest committed message we hold. */
+export function leavesGap(have: Message[], page: Message[], limit: number): boolean {
+  if (page.length < limit) return false;
+  let newest = 0;
+  for (const m of have) if (m.seq > newest) newest = m.seq;
+  if (newest === 0) return false;
+  let oldest = Infinity;
+  for (const m of page) if (m.seq > 0 && m.seq < oldest) oldest = m.seq;
+  return oldest > newest + 1;
+}
+
+/** The `before` for the next older page: the oldest committed seq, or undefined. */
+export function oldestSeq(conv: Conversation | undefined): number | undefined {
+  const first = conv?.messages.find((m) => m.seq > 0);
+  return first?.seq;
+}
+
+// ---- Reducer ----------------------------------------------------------------------
+
+function conv(state: AppState, peer: string): Conversation {
+  return state.convs[peer] ?? emptyConversation;
+}
+
+function withConv(state: AppState, peer: string, f: (c: Conversation) => Conversation): AppState {
+  const old = conv(state, peer);
+  const next = f(old);
+  return next === old ? state : { ...state, convs: { ...state.convs, [peer]: next } };
+}
+
+function withPeer(state: AppState, id: string, f: (p: Peer) => Peer): AppState {
+  const old = state.peers[id];
+  if (!old) return state;
+  const next = f(old);
+  return next === old ? state : { ...state, peers: { ...state.peers, [id]: next } };
+}
+
+let toastSeq = 0;
+
+function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | null): AppState {
+  switch (ev.cmd) {
+    case 'me': {
+      const { cmd: _cmd, ...me } = ev;
+      return { ...state, me, rename: { pending: false, error: null } };
+    }
+    case 'peers': {
+      const peers: Record<string, Peer> = {};
+      for (const p of ev.peers) peers[p.id] = p;
+      return { ...state, peers, peersLoaded: true };
+    }
+    case 'peer': {
+      const next = { ...state, peers: { ...state.peers, [ev.peer.id]: ev.peer } };
+      // Any peer event while a `connect` waits is taken as its success.
+      if (state.connect.pending !== null) {
+        next.connect = { pending: null, error: null, ok: `Connected to ${ev.peer.name}` };
+      }
+      return next;
+    }
+    case 'history':
+      return withConv(state, ev.peer, (c) => {
+        const mine = request !== null;
+        const gap = mine && request.before === undefined && leavesGap(c.messages, ev.messages, request.limit);
+        // A newest page that does not reach what we had (we missed more than a page while
+        // disconnected) replaces it: paging back from its oldest message fills the rest.
+        const base = gap ? c.messages.filter((m) => m.seq <= 0) : c.messages;
+        const messages = mergeMessages(base, ev.messages);
+        const complete = (c.complete && !gap) || (mine && ev.messages.length < request.limit);
+        const loading = mine ? false : c.loading;
+        if (messages === c.messages && complete === c.complete && loading === c.loading && c.error === null) {
+          return c;
+        }
+        return { ...c, messages, complete, loading, error: mine ? null : c.error };
+      });
+    case 'message':
+      return withConv(state, ev.message.peer, (c) => {
+        const messages = mergeMessages(c.messages, [ev.message]);
+        const failed = isOwn(ev.message) && c.failed?.text === ev.message.text ? null : c.failed;
+        return messages === c.messages && failed === c.failed ? c : { ...c, messages, failed };
+      });
+    case 'status': {
+      for (const [peer, c] of Object.entries(state.convs)) {
+        const i = c.messages.findIndex((m) => m.id === ev.id);
+        if (i < 0) continue;
+        const old = c.messages[i] as Message;
+        const status = forwardStatus(old.status, ev.status);
+        if (status === old.status) return state;
+        const messages = c.messages.slice();
+        messages[i] = { ...old, status };
+        return { ...state, convs: { ...state.convs, [peer]: { ...c, messages } } };
+      }
+      return state;
+    }
+    case 'error':
+      return { ...state, toast: { id: ++toastSeq, text: ev.error } };
+  }
+}
+
+export function reducer(state: AppState, action: Action): AppState {
+  switch (action.type) {
+    case 'conn': {
+      if (action.info.phase === 'open') return { ...state, conn: action.info };
+      // Requests in flight died with the socket: nothing will answer them.
+      const convs: Record<string, Conversation> = {};
+      for (const [id, c] of Object.entries(state.convs)) convs[id] = c.loading ? { ...c, loading: false } : c;
+      return {
+        ...state,
+        conn: action.info,
+        convs,
+        rename: { ...state.rename, pending: false },
+        connect: { ...state.connect, pending: null },
+      };
+    }
+    case 'event':
+      return onEvent(state, action.event, action.request ?? null);
+    case 'open':
+      return state.open === action.peer ? state : { ...state, open: action.peer };
+    case 'historyRequested':
+      return withConv(state, action.peer, (c) => ({ ...c, loading: true, error: null }));
+    case 'historyFailed':
+      return withConv(state, action.peer, (c) => ({ ...c, loading: false, error: action.error }));
+    case 'readSent':
+      return withPeer(state, action.peer, (p) => (p.unread === 0 ? p : { ...p, unread: 0 }));
+    case 'renameRequested':
+      return { ...state, rename: { pending: true, error: null } };
+    case 'renameFailed':
+      return { ...state, rename: { pending: false, error: action.error } };
+    case 'connectRequested':
+      return { ...state, connect: { pending: action.addr, error: null, ok: null } };
+    case 'connectFailed':
+      return { ...state, connect: { pending: null, error: action.error, ok: null } };
+    case 'dismissConnect':
+      return { ...state, connect: { pending: state.connect.pending, error: null, ok: null } };
+    case 'sendFailed':
+      return withConv(state, action.peer, (c) => ({
+        ...c,
+        failed: { text: action.text, error: action.error, at: Date.now() },
+      }));
+    case 'clearFailed':
+      return withConv(state, action.peer, (c) => (c.failed ? { ...c, failed: null } : c));
+    case 'toast':
+      return { ...state, toast: { id: ++toastSeq, text: action.text } };
+    case 'dismissToast':
+      return state.toast ? { ...state, toast: null } : state;
+  }
+}
