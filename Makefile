@@ -1,37 +1,49 @@
 # purr — the two commands a newcomer needs are `make run` and `make test`.
 #
-#   make run ARGS="--port 0 --no-discovery"   build the UI (if npm is here) and the binary, start a node
+#   make run ARGS="--port 0 --no-discovery"   build the UI and the binary, start a node
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
 #   make lint                                 rustfmt + clippy
+#   make bench                                benchmarks (not part of test)
 #   make clean                                remove build outputs
 
 CARGO ?= cargo
 ARGS ?=
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
-HAVE_FRONT := $(wildcard front/package.json)
 
-.PHONY: run test lint front clean
+.PHONY: run test lint front front-test e2e bench clean
 
 run:
-ifneq ($(and $(HAVE_NPM),$(HAVE_FRONT)),)
+ifneq ($(HAVE_NPM),)
 	$(MAKE) front
+else
+	@echo "npm not found: building without the web UI (the node serves a page saying how to build it)"
 endif
 	$(CARGO) run --release -- $(ARGS)
 
+# The UI: dependencies from package-lock.json, type check, bundle into front/dist.
 front:
-ifneq ($(HAVE_FRONT),)
 	cd front && npm ci --no-audit --no-fund && npm run build
-else
-	@echo "front/ is not here yet: the node serves its built-in page"
-endif
 
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: lint
+# UI unit tests and the 150 KB gzipped budget.
+front-test: front
+	cd front && npm test && npm run size
+
+# Two real nodes (the test build, UI embedded) driven by Debian's chromium.
+e2e:
+	cd front && PURR_BIN=../target/debug/purr node e2e/run.mjs
+
+test: lint front-test
 	$(CARGO) test
+	$(CARGO) test --bench fullstack -- --quick    # smoke run, so the benchmark never rots
+	$(MAKE) e2e
+
+bench:
+	$(CARGO) bench --bench fullstack
 
 clean:
 	$(CARGO) clean

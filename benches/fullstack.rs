@@ -190,7 +190,8 @@ fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
     (percentile(&samples, 0.5), percentile(&samples, 0.99))
 }
 
-/// Messages per second with `window` in flight for `secs`; returns (rate, sent, delivered, rows in B's db).
+/// Messages per second with `window` in flight for `secs`; returns (rate, sent, delivered,
+/// new rows in B's db), and panics unless every message was delivered and stored once.
 fn throughput(a: &Node, b: &Node, window: u64, secs: f64) -> (f64, u64, u64, u64) {
     let wa = ws(a);
     let wb = ws(b);
@@ -202,6 +203,7 @@ fn throughput(a: &Node, b: &Node, window: u64, secs: f64) -> (f64, u64, u64, u64
         let stream = sender.get_ref().try_clone().expect("clone");
         WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Client, None)
     };
+    let rows_before = count_rows(b);
     let ta = drain(reader_a, "status", delivered.clone(), stop.clone());
     let tb = drain(wb, "message", received.clone(), stop.clone());
     let start = Instant::now();
@@ -233,8 +235,12 @@ fn throughput(a: &Node, b: &Node, window: u64, secs: f64) -> (f64, u64, u64, u64
     stop.store(true, Ordering::Relaxed);
     let _ = ta.join();
     let _ = tb.join();
-    let rows = count_rows(b);
-    (rate, sent, delivered.load(Ordering::Relaxed), rows)
+    let rows = count_rows(b) - rows_before;
+    let delivered = delivered.load(Ordering::Relaxed);
+    // Durable means every message is acknowledged and stored once on B.
+    assert_eq!(delivered, sent, "window {window}: every message delivered");
+    assert_eq!(rows, sent, "window {window}: every message stored once on B");
+    (rate, sent, delivered, rows)
 }
 
 fn count_rows(node: &Node) -> u64 {

@@ -169,7 +169,18 @@ const FOUNDATION = {
   },
 
   async emptyState(ctx) {
-    await expectText(ctx.pageA, '.sidebar', 'No peers yet — purr finds peers on your LAN automatically, or connect by address');
+    // A node of its own: alice and bob know each other from the start. Opened as [::1]
+    // so its token cookie does not replace alice's (cookies are per host, not per port).
+    const lone = await ctx.startNode({ name: 'carol' });
+    try {
+      const page = await ctx.newPage('C', 'desktop', 'light');
+      await page.goto(uiUrl(lone, '[::1]'));
+      await expectText(page, '.sidebar', 'No peers yet — purr finds peers on your LAN automatically, or connect by address');
+      await shoot(page, ctx.out, 'empty-desktop-light');
+      await page.close();
+    } finally {
+      await ctx.stopNode(lone);
+    }
   },
 
   async rename(ctx) {
