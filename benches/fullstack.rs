@@ -239,7 +239,10 @@ fn throughput(a: &Node, b: &Node, window: u64, secs: f64) -> (f64, u64, u64, u64
     let delivered = delivered.load(Ordering::Relaxed);
     // Durable means every message is acknowledged and stored once on B.
     assert_eq!(delivered, sent, "window {window}: every message delivered");
-    assert_eq!(rows, sent, "window {window}: every message stored once on B");
+    assert_eq!(
+        rows, sent,
+        "window {window}: every message stored once on B"
+    );
     (rate, sent, delivered, rows)
 }
 

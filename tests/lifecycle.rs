@@ -147,3 +147,27 @@ fn peers_subcommand_without_a_node_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no purr node is running"));
 }
+
+#[test]
+fn a_database_from_a_newer_version_exits_1_and_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("purr.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE future(x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let out = Command::new(BIN)
+        .args(["--port", "0", "--no-discovery", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("purr.db") && err.contains("newer"), "{err}");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 99);
+}

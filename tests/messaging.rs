@@ -194,3 +194,81 @@ fn history_pages_backwards_without_gaps_or_duplicates() {
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), 120);
 }
+
+#[test]
+fn a_read_receipt_waits_for_an_offline_sender() {
+    let keep = tempfile::tempdir().unwrap();
+    let (a_port, a_dir) = (free_port(), keep.path().join("a"));
+    let b = Node::start();
+    let a = Node::builder()
+        .port(a_port)
+        .data_dir(&a_dir)
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let mut wa = hello(&a);
+    wa.send(json!({"cmd": "send", "to": b.id, "text": "read me later"}));
+    let id = wait_event(&mut wa, "own message", |v| v["cmd"] == "message")["message"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(eventually(Duration::from_secs(3), || {
+        b.api(&format!("messages?peer={}", a.id))
+            .as_array()
+            .is_some_and(|m| m.len() == 1)
+    }));
+    let a_id = a.id.clone();
+    drop(wa);
+    drop(a); // A goes away (SIGKILL)
+    assert!(eventually(Duration::from_secs(5), || !b.sees_online(&a_id)));
+    let mut wb = hello(&b);
+    wb.send(json!({"cmd": "read", "peer": a_id}));
+    wait_event(&mut wb, "unread 0", |v| {
+        v["cmd"] == "peer" && v["peer"]["unread"] == 0
+    });
+
+    let a = Node::builder()
+        .port(a_port)
+        .data_dir(&a_dir)
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            a.api(&format!("messages?peer={}", b.id))[0]["status"] == "read"
+        }),
+        "the READ reached A when it came back"
+    );
+    assert_eq!(
+        a.api(&format!("messages?peer={}", b.id))[0]["id"],
+        id.as_str()
+    );
+}
+
+#[test]
+fn verified_is_stored_and_survives_a_restart() {
+    let keep = tempfile::tempdir().unwrap();
+    let a_dir = keep.path().join("a");
+    let b = Node::start();
+    let mut a = Node::builder()
+        .data_dir(&a_dir)
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let mut wa = hello(&a);
+    wa.send(json!({"cmd": "verify", "peer": b.id, "verified": true}));
+    let p = wait_event(&mut wa, "verified peer", |v| {
+        v["cmd"] == "peer" && v["peer"]["verified"] == true
+    });
+    assert_eq!(p["peer"]["id"], b.id.as_str());
+    drop(wa);
+    assert!(a.stop_within(Duration::from_secs(5)).unwrap().success());
+    drop(b);
+    let a = Node::builder().data_dir(&a_dir).start();
+    let peers = a.peers();
+    assert_eq!(peers.len(), 1, "the contact is known after a restart");
+    assert_eq!(peers[0]["verified"], true);
+    assert_eq!(peers[0]["online"], false);
+}

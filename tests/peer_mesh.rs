@@ -43,18 +43,25 @@ fn list_exchange_builds_a_full_mesh_of_three() {
 
 #[test]
 fn rename_reaches_the_other_nodes() {
-    let b = Node::start();
+    let c = Node::start();
+    let b = Node::builder()
+        .arg("--connect")
+        .arg(connect_arg(&c))
+        .start();
     let a = Node::builder()
         .arg("--connect")
         .arg(connect_arg(&b))
         .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
-    let mut ws = b.ws();
-    ws.send(json!({"cmd": "rename", "name": "bob the builder"}));
+    assert!(eventually(Duration::from_secs(5), || a.sees_online(&c.id)
+        && b.sees_online(&c.id)));
+    let mut ws = c.ws();
+    ws.send(json!({"cmd": "rename", "name": "carol the builder"}));
     ws.recv_cmd("me");
-    assert!(eventually(Duration::from_secs(3), || a.peers().iter().any(
-        |p| p["id"] == b.id.as_str() && p["name"] == "bob the builder"
-    )));
+    for n in [&a, &b] {
+        assert!(eventually(Duration::from_secs(3), || n.peers().iter().any(
+            |p| p["id"] == c.id.as_str() && p["name"] == "carol the builder"
+        )));
+    }
 }
 
 #[test]
