@@ -2,7 +2,7 @@
 //! node A's WebSocket and reading node B's, against plain loopback TCP measured by the
 //! same program in the same run.
 //!
-//! `cargo bench --bench fullstack -- [--quick] [--delay-ms N]`
+//! `cargo bench --bench fullstack -- [--quick] [--delay-ms N] [--no-fsync]`
 //! Prints Markdown table rows; `make bench` collects them into docs/BENCHMARKS.md.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -332,6 +332,9 @@ fn main() {
     let mut extra = Vec::new();
     if let Some(d) = &delay {
         extra = vec!["--store-commit-delay-ms".to_string(), d.clone()];
+    }
+    if args.iter().any(|a| a == "--no-fsync") {
+        extra.push("--bench-no-fsync".to_string());
     }
     let b = start(&extra);
     let a = start(

@@ -67,6 +67,9 @@ pub struct NodeArgs {
     /// Sleep before each database commit, in milliseconds: a slow disk for benchmarks
     #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
     pub store_commit_delay_ms: u64,
+    /// Database commits without fsync: benchmarks only (measures what durability costs)
+    #[arg(long, hide = true)]
+    pub bench_no_fsync: bool,
 }
 
 /// Client subcommands.

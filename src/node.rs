@@ -90,6 +90,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let (committed_tx, committed) = crossbeam_channel::unbounded();
     let writer_config = crate::store::WriterConfig {
         commit_delay: Duration::from_millis(args.store_commit_delay_ms),
+        no_fsync: args.bench_no_fsync,
         ..Default::default()
     };
     let store = crate::store::open(&dir_path, writer_config, committed_tx)?;

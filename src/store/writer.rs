@@ -51,6 +51,9 @@ pub struct WriterConfig {
     pub busy_timeout: Duration,
     /// Sleep before each COMMIT: a "slow disk" for tests and benchmarks. Zero in a node.
     pub commit_delay: Duration,
+    /// `synchronous=OFF` instead of `FULL`: commits are not fsynced. Benchmarks only,
+    /// to measure what durability costs; a node never runs like this.
+    pub no_fsync: bool,
 }
 
 impl Default for WriterConfig {
@@ -61,6 +64,7 @@ impl Default for WriterConfig {
             queue_len: QUEUE_LEN,
             busy_timeout: BUSY_TIMEOUT,
             commit_delay: Duration::ZERO,
+            no_fsync: false,
         }
     }
 }
@@ -116,6 +120,11 @@ impl Writer {
         done: Sender<Committed>,
     ) -> Result<Writer, StoreError> {
         let conn = schema::open_writer(path, config.busy_timeout)?;
+        if config.no_fsync {
+            log::warn!("benchmark mode: database commits are NOT fsynced");
+            conn.pragma_update(None, "synchronous", "OFF")
+                .map_err(|e| StoreError::sqlite(path, e))?;
+        }
         let (tx, rx) = bounded(config.queue_len.max(1));
         let worker = Worker {
             conn,
