@@ -22,6 +22,8 @@ pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Dials in flight for addresses learned from others (LIST, beacons) and for redials.
 pub const MAX_AUTOMATIC_IN_FLIGHT: usize = 8;
+/// Backoff state is forgotten this long after its delay ran out.
+const PRUNE_AFTER: Duration = Duration::from_secs(600);
 
 /// Why a dial is wanted; automatic ones share the in-flight cap, the user's do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +148,21 @@ impl Dialer {
         );
     }
 
+    /// Forgets backoff state that ended long ago, so addresses learned from hostile LISTs
+    /// or beacons cannot grow these maps for as long as the node runs. An address seen
+    /// again starts from the first delay, which the in-flight cap still bounds.
+    pub fn prune(&mut self, now: Instant) {
+        let stale = |b: &Backoff| now.saturating_duration_since(b.next_at) > PRUNE_AFTER;
+        self.by_target
+            .retain(|t, b| self.in_flight.contains_key(t) || !stale(b));
+        self.by_id.retain(|_, b| !stale(b));
+    }
+
+    /// Backoff entries kept (for tests).
+    pub fn remembered(&self) -> usize {
+        self.by_target.len() + self.by_id.len()
+    }
+
     /// `2^failures` seconds, capped at 60 s, ± 20 % so that many nodes restarting
     /// together do not dial in lockstep.
     fn delay(&mut self, failures: u32) -> Duration {
@@ -237,6 +254,23 @@ mod tests {
         );
         d.finish("h:0", Err(false), t);
         assert!(d.try_start("h:98", None, Source::Automatic, t));
+    }
+
+    #[test]
+    fn old_backoff_state_is_forgotten() {
+        let mut d = Dialer::new(11);
+        let t = Instant::now();
+        for i in 0..100 {
+            let target = format!("10.0.0.{i}:1");
+            if d.try_start(&target, Some(&[i as u8; 32]), Source::User, t) {
+                d.finish(&target, Err(false), t);
+            }
+        }
+        assert_eq!(d.remembered(), 100);
+        d.prune(t + Duration::from_secs(60));
+        assert_eq!(d.remembered(), 100, "recent failures are kept");
+        d.prune(t + Duration::from_secs(3600));
+        assert_eq!(d.remembered(), 0);
     }
 
     #[test]

@@ -205,6 +205,6 @@ impl State {
                 }
             }
         }
-        let _ = now;
+        self.dialer.prune(now);
     }
 }
