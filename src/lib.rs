@@ -15,6 +15,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod datadir;
+pub mod discovery;
 pub mod hex;
 pub mod http;
 pub mod identity;
