@@ -1,6 +1,6 @@
 //! LAN discovery (SPEC §4) between real nodes on private LANs of network namespaces
-//! (`support::lan`): a full mesh of four, a mesh on IPv6 alone, two nodes started at the
-//! same instant (twenty times), and late joiners, timed.
+//! (`support::lan`): a full mesh of four, a mesh on IPv6 alone, nodes sharing one host,
+//! two nodes started at the same instant (twenty times), and late joiners, timed.
 //!
 //! Every node here runs inside a namespace the test made; beacons never touch the
 //! machine's own network. Needs root and `ip`; skips otherwise.
@@ -131,4 +131,19 @@ fn a_node_started_later_is_found_within_a_second_on_ipv6() {
     let m = median(times.clone());
     eprintln!("IPv6: second node's start → both online: median {m:?} of {times:?}");
     assert!(m < Duration::from_secs(1), "median {m:?}");
+}
+
+#[test]
+fn nodes_on_one_host_find_each_other_through_multicast_loop() {
+    require_netns!();
+    let _serial = serial();
+    let lan = Lan::builder(1).build();
+    let h = &lan.hosts[0];
+    let nodes = start_together(vec![h.node(), h.node(), h.node()]);
+    let took = wait_for_mesh(
+        &[h, h, h],
+        &nodes.iter().collect::<Vec<_>>(),
+        Duration::from_secs(10),
+    );
+    eprintln!("3 nodes on one host meshed in {took:?}");
 }
