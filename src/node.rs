@@ -127,6 +127,9 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     // After the acceptor: a peer that hears our first beacon can connect at once.
     if args.no_discovery {
         log::info!("LAN discovery is off (--no-discovery): no beacons sent or heard");
+    } else if crate::net::is_loopback(local.ip()) {
+        // Peers on the LAN could not reach the port a beacon would announce.
+        log::info!("LAN discovery is off: listening on loopback only ({local})");
     } else {
         let config = crate::discovery::Config {
             id: identity_id,

@@ -241,3 +241,14 @@ fn a_port_held_without_reuseport_costs_a_warning_and_beacons_still_go_out() {
         assert_eq!(n, 1, "{family}: {warnings:?}");
     }
 }
+
+#[test]
+fn a_node_listening_on_loopback_only_does_not_beacon() {
+    require_netns!();
+    let _serial = serial();
+    let lan = Lan::builder(1).build();
+    // A beacon would announce a port that nobody on the LAN can reach.
+    let node = lan.hosts[0].node().arg("--listen").arg("127.0.0.1").start();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(udp_sockets(node.pid), 0, "no discovery socket");
+}

@@ -274,7 +274,7 @@ impl Discovery {
     /// thread is gone.
     fn wait_and_read(&mut self, until: Instant) -> bool {
         let timeout = until.saturating_duration_since(Instant::now());
-        let ready: Vec<Family> = {
+        let ready: Vec<(Family, bool)> = {
             let mut fds = Vec::with_capacity(2);
             let mut families = Vec::with_capacity(2);
             for family in [Family::V4, Family::V6] {
@@ -302,10 +302,29 @@ impl Discovery {
                 .into_iter()
                 .zip(&fds)
                 .filter(|(_, fd)| !fd.revents().is_empty())
-                .map(|(f, _)| f)
+                .map(|(f, fd)| (f, fd.revents().contains(PollFlags::ERR)))
                 .collect()
         };
-        ready.into_iter().all(|family| self.read(family))
+        ready.into_iter().all(|(family, error)| {
+            if error {
+                self.clear_error(family);
+            }
+            self.read(family)
+        })
+    }
+
+    /// A pending socket error (an ICMP error, say) makes `poll` return at once until it
+    /// is read; read it, so that the thread does not spin.
+    fn clear_error(&mut self, family: Family) {
+        let pending = self
+            .listener(family)
+            .and_then(|s| s.take_error().ok().flatten());
+        if let Some(e) = pending {
+            self.warnings.warn(
+                &format!("receive {family}"),
+                format_args!("the {family} listener reported: {e}"),
+            );
+        }
     }
 
     /// Reads what is queued on `family`'s listener. False when the state thread is gone.
