@@ -191,9 +191,41 @@ fn a_pulled_cable_costs_one_warning_each_and_a_new_one_is_used() {
     let hosts: Vec<&Host> = lan.hosts.iter().collect();
     let took = wait_for_mesh(&hosts, &[&b, &c], Duration::from_secs(10));
     eprintln!("found on the new interface {took:?} after the new peer started");
-    let warnings = discovery_warnings(&stop_and_log(b));
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = stop_and_log(b);
+    let heard = format!("beacon from {}", &c.id[..8]);
+    assert!(log.contains(&heard), "it listens on the new interface too");
+    let warnings = discovery_warnings(&log);
     eprintln!("warnings: {warnings:?}");
     assert!(!warnings.is_empty(), "the lost interface was reported");
+    assert!(
+        warnings.iter().all(|(_, n)| *n == 1),
+        "each problem once, not once per beacon: {warnings:?}"
+    );
+}
+
+#[test]
+fn an_interface_taken_down_and_up_again_is_used_again() {
+    require_netns!();
+    let _serial = serial();
+    let lan = Lan::builder(2).build();
+    let b = lan.hosts[0].node().start();
+    std::thread::sleep(Duration::from_millis(1500));
+    lan.set_up(0, false);
+    std::thread::sleep(Duration::from_millis(3500));
+    lan.set_up(0, true);
+    let c = lan.hosts[1].node().start();
+    let hosts: Vec<&Host> = lan.hosts.iter().collect();
+    wait_for_mesh(&hosts, &[&b, &c], Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = stop_and_log(b);
+    let heard = format!("beacon from {}", &c.id[..8]);
+    assert!(
+        log.contains(&heard),
+        "it listens again after the interface came back"
+    );
+    let warnings = discovery_warnings(&log);
+    eprintln!("warnings: {warnings:?}");
     assert!(
         warnings.iter().all(|(_, n)| *n == 1),
         "each problem once, not once per beacon: {warnings:?}"

@@ -158,6 +158,11 @@ impl Discovery {
                 ),
             );
         }
+        // Forget joins on interfaces that vanished (their memberships went with them) or
+        // went down (the kernel keeps those; joining again answers EADDRINUSE, which
+        // `sockets::join` takes as success).
+        self.joined
+            .retain(|(family, index)| found.iter().any(|i| i.index == *index && has(i, *family)));
         for family in [Family::V4, Family::V6] {
             let on: Vec<&Iface> = found.iter().filter(|i| has(i, family)).collect();
             if on.is_empty() {
@@ -172,9 +177,6 @@ impl Discovery {
                 self.joined.retain(|(f, _)| *f != family);
                 continue;
             };
-            // Memberships of vanished interfaces went with them; forget them too.
-            self.joined
-                .retain(|(f, index)| *f != family || on.iter().any(|i| i.index == *index));
             let mut failed = Vec::new();
             for iface in on {
                 if self.joined.contains(&(family, iface.index)) {

@@ -169,6 +169,16 @@ impl Lan {
         h.ns.exec(&["ip", "link", "del", &h.ifname]);
     }
 
+    /// Takes host `i`'s interface administratively down or up (`ip link set`).
+    pub fn set_up(&self, i: usize, up: bool) {
+        let h = &self.hosts[i];
+        let state = if up { "up" } else { "down" };
+        h.ns.exec(&["ip", "link", "set", &h.ifname, state]);
+        if up && self.config.ipv6 {
+            h.wait_for_link_local();
+        }
+    }
+
     /// Plugs host `i` in again, on a new interface with a new name and index.
     pub fn plug(&mut self, i: usize) {
         let config = self.config;
