@@ -6,6 +6,7 @@
 //!   listener ──sniff──▶ http ──/ws──▶ ws ─┐
 //!      │                  └─/api/v1───────┤
 //!      └──HAND──▶ peer ───────────────────┴──▶ state (one thread owns all mutable state)
+//!   discovery (UDP beacons) ──Discovered───────┘
 //! ```
 //! `node` wires them together; `datadir` owns the files of SPEC §8; `client` implements
 //! the subcommands; `api` holds the JSON shapes of SPEC §5–6.
@@ -15,6 +16,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod datadir;
+pub mod discovery;
 pub mod hex;
 pub mod http;
 pub mod identity;

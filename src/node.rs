@@ -1,5 +1,6 @@
-//! Running a node: open the data dir, bind the port, start the threads, print the three
-//! startup lines, wait for SIGINT/SIGTERM, shut down.
+//! Running a node: open the data dir, bind the port, start the threads (state, acceptor,
+//! LAN discovery unless `--no-discovery`), print the three startup lines, wait for
+//! SIGINT/SIGTERM, shut down.
 //!
 //! Order matters: the lock is taken before anything is read or created, so two nodes on
 //! one data dir can never both write it; `node.json` is written only once we listen, so
@@ -82,6 +83,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let local: SocketAddr = listener.local_addr()?;
     let port = local.port();
     let id_hex = identity.id_hex();
+    let identity_id = identity.id();
     let ui_token = (!args.no_ui_auth).then_some(token);
     let url = ui_url(local.ip(), port, ui_token.as_deref());
 
@@ -105,10 +107,6 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         committed,
     })?;
 
-    if !args.no_discovery {
-        log::info!("LAN discovery is not in this version yet; use --connect");
-    }
-
     let stop = Arc::new(AtomicBool::new(false));
     let ctx = ConnContext {
         http: HttpContext {
@@ -126,6 +124,25 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             .name("acceptor".into())
             .spawn(move || listener::accept_loop(listener, ctx, stop))?
     };
+
+    // After the acceptor: a peer that hears our first beacon can connect at once.
+    if args.no_discovery {
+        log::info!("LAN discovery is off (--no-discovery): no beacons sent or heard");
+    } else if crate::net::is_loopback(local.ip()) {
+        // Peers on the LAN could not reach the port a beacon would announce.
+        log::info!("LAN discovery is off: listening on loopback only ({local})");
+    } else {
+        let config = crate::discovery::Config {
+            id: identity_id,
+            port,
+            interval: Duration::from_secs(args.beacon_interval),
+            state: state.clone(),
+        };
+        // Never fatal: the node works without discovery, through --connect and --peers.
+        if let Err(e) = crate::discovery::spawn(config) {
+            log::warn!("LAN discovery cannot start: {e}; use --connect or --peers");
+        }
+    }
 
     // node.json before the startup lines: a script that has read the lines may rely on it.
     info_dir.write_node_info(NodeInfo {

@@ -66,6 +66,13 @@ pub enum Command {
     PeerDown { conn: ConnId },
     /// A dial produced no connection.
     DialFailed { target: String, error: DialError },
+    /// A valid LAN beacon (SPEC §4) from `id`, which can be dialled at `addr` (the
+    /// beacon's source IP, with its scope for IPv6 link-local, and the beacon's port).
+    /// From the discovery thread; anyone on the LAN can forge one, so it is only a hint.
+    Discovered {
+        id: NodeId,
+        addr: std::net::SocketAddr,
+    },
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
 }
@@ -287,6 +294,7 @@ impl State {
             Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner),
             Command::PeerDown { conn } => self.on_peer_down(conn),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error),
+            Command::Discovered { id, addr } => self.on_discovered(id, addr),
             Command::Shutdown => {}
         }
     }

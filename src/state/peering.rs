@@ -168,6 +168,17 @@ impl State {
         }
     }
 
+    /// A beacon from `id` at `addr` (SPEC §4): dial it unless it is us or already online.
+    /// Beacons can be forged, so the dial goes through the dialer like any automatic one:
+    /// its backoff per id and per address and its cap on dials in flight are what stop a
+    /// flood of beacons from hammering an address.
+    pub(super) fn on_discovered(&mut self, id: NodeId, addr: std::net::SocketAddr) {
+        if id == self.own_id || self.peers.is_online(&id) {
+            return;
+        }
+        self.start_dial(&addr.to_string(), Some(&id), Source::Automatic);
+    }
+
     /// Once a second: keep configured addresses and known peers connected.
     pub(super) fn on_tick(&mut self, now: Instant) {
         for target in self.configured.clone() {

@@ -2,6 +2,7 @@
 //! temporary data dir, talk HTTP and WebSocket to them, stop them on drop.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod lan;
 pub mod netns;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -57,6 +58,14 @@ impl NodeBuilder {
         self
     }
 
+    /// LAN discovery on (drops the default `--no-discovery`). Only together with
+    /// [`NodeBuilder::netns`]: a test never sends beacons on the machine's own network,
+    /// and `try_start` refuses to.
+    pub fn discovery(mut self) -> Self {
+        self.args.retain(|a| a != "--no-discovery");
+        self
+    }
+
     /// Runs the node inside this network namespace (`ip netns exec`).
     pub fn netns(mut self, ns: &str) -> Self {
         self.netns = Some(ns.to_string());
@@ -69,6 +78,9 @@ impl NodeBuilder {
     }
 
     pub fn try_start(self) -> Result<Node, String> {
+        if self.netns.is_none() && !self.args.iter().any(|a| a == "--no-discovery") {
+            return Err("discovery on outside a test network namespace: refused".into());
+        }
         let (tmp, dir) = match self.data_dir {
             Some(d) => (None, d),
             None => {

@@ -34,7 +34,8 @@ macro_rules! require_netns {
     };
 }
 
-fn ip(args: &[&str]) {
+/// Runs `ip` with these arguments; panics if it fails.
+pub fn ip(args: &[&str]) {
     let out = Command::new("ip").args(args).output().expect("run ip");
     assert!(
         out.status.success(),
@@ -45,7 +46,7 @@ fn ip(args: &[&str]) {
 }
 
 /// A short unique tag for names (interface names are limited to 15 characters).
-fn tag() -> String {
+pub fn tag() -> String {
     format!(
         "{}{}",
         std::process::id() % 100_000,
@@ -77,6 +78,14 @@ impl Netns {
 
     /// Runs `f` on a thread that has entered this namespace; sockets it opens live here.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        self.spawn(f).join().expect("netns thread")
+    }
+
+    /// Like [`Netns::run`], without waiting: the thread runs `f` inside the namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             let file = std::fs::File::open(&path).expect("open netns");
@@ -87,8 +96,12 @@ impl Netns {
             .expect("setns");
             f()
         })
-        .join()
-        .expect("netns thread")
+    }
+
+    /// Runs a shell command inside the namespace (for `/proc/sys/net` writes, which
+    /// apply to the namespace of the writer); panics if it fails.
+    pub fn sh(&self, script: &str) {
+        self.exec(&["sh", "-c", script]);
     }
 }
 
