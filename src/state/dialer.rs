@@ -46,6 +46,11 @@ pub struct Dialer {
     by_target: HashMap<String, Backoff>,
     by_id: HashMap<NodeId, Backoff>,
     in_flight: HashMap<String, Source>,
+    /// Ids being dialled (when the target's id is known): one dial per id at a time, so
+    /// this side never opens two connections to one peer (SPEC §7 settles two
+    /// connections from *different* sides; two from one side it could settle differently
+    /// at each end).
+    ids_in_flight: HashMap<NodeId, String>,
     ourselves: HashSet<String>,
     jitter: u64,
 }
@@ -57,6 +62,7 @@ impl Dialer {
             by_target: HashMap::new(),
             by_id: HashMap::new(),
             in_flight: HashMap::new(),
+            ids_in_flight: HashMap::new(),
             ourselves: HashSet::new(),
             jitter: seed.max(1),
         }
@@ -85,6 +91,7 @@ impl Dialer {
     ) -> bool {
         let waiting = |b: Option<&Backoff>| b.is_some_and(|b| b.next_at > now);
         if self.in_flight.contains_key(target)
+            || id.is_some_and(|i| self.ids_in_flight.contains_key(i))
             || self.ourselves.contains(target)
             || waiting(self.by_target.get(target))
             || waiting(id.and_then(|i| self.by_id.get(i)))
@@ -94,6 +101,9 @@ impl Dialer {
             return false;
         }
         self.in_flight.insert(target.to_string(), source);
+        if let Some(id) = id {
+            self.ids_in_flight.insert(*id, target.to_string());
+        }
         // Hold the next attempt back until this one's backoff period is over, whatever
         // its outcome, so a flood of triggers cannot make us hammer an address.
         let next_at = now + self.delay(self.failures(target));
@@ -115,6 +125,7 @@ impl Dialer {
     /// id that answered; `Err(true)` means the target turned out to be ourselves.
     pub fn finish(&mut self, target: &str, result: Result<NodeId, bool>, now: Instant) {
         self.in_flight.remove(target);
+        self.ids_in_flight.retain(|_, t| t != target);
         match result {
             Ok(id) => {
                 let fresh = Backoff {
@@ -254,6 +265,19 @@ mod tests {
         );
         d.finish("h:0", Err(false), t);
         assert!(d.try_start("h:98", None, Source::Automatic, t));
+    }
+
+    #[test]
+    fn one_dial_per_id_at_a_time() {
+        let mut d = Dialer::new(13);
+        let t = Instant::now();
+        assert!(d.try_start("10.0.0.1:1", Some(&ID), Source::Automatic, t));
+        assert!(
+            !d.try_start("[fd00::1]:1", Some(&ID), Source::Automatic, t),
+            "a second address of the same peer waits"
+        );
+        d.finish("10.0.0.1:1", Err(false), t);
+        assert!(d.try_start("[fd00::1]:1", Some(&ID), Source::Automatic, t));
     }
 
     #[test]

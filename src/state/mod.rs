@@ -11,6 +11,7 @@
 //!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queues ──▶ ws writers
 //!   peer readers ──PeerUp/PeerMsg/PeerDown─┼──▶ state ──┤
 //!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
+//!   discovery thread ──Discovered──────────┤
 //!   signal handler ──Shutdown──────────────┘      ▲
 //!                                    tick (1 s) ──┘  redials, configured addresses
 //! ```

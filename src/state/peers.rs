@@ -138,7 +138,7 @@ impl PeerTable {
         }
         contact.name = up.name;
         contact.last_seen = Some(now_ms);
-        contact.remember_addr(SocketAddr::new(up.addr.ip(), up.port));
+        contact.remember_addr(dialable(up.addr, up.port));
         let replaced = contact.link.replace(Link {
             conn: up.conn,
             tx: up.tx,
@@ -260,6 +260,20 @@ impl PeerTable {
     }
 }
 
+/// Where a peer seen at `remote` can be dialled: its IP with the port from its `HAND`,
+/// keeping an IPv6 scope id (a link-local address is useless without it).
+pub fn dialable(remote: SocketAddr, port: u16) -> SocketAddr {
+    match remote {
+        SocketAddr::V6(v6) => SocketAddr::V6(std::net::SocketAddrV6::new(
+            *v6.ip(),
+            port,
+            0,
+            v6.scope_id(),
+        )),
+        SocketAddr::V4(v4) => SocketAddr::new((*v4.ip()).into(), port),
+    }
+}
+
 /// The first 8 hex characters of an id, for logs.
 pub fn short(id: &NodeId) -> String {
     crate::hex::encode(&id[..4])
@@ -299,6 +313,14 @@ mod tests {
         assert!(t.api(&[2; 32]).unwrap().online);
         assert_eq!(t.down(conn, 20), Some([2; 32]));
         assert!(!t.is_online(&[2; 32]));
+    }
+
+    #[test]
+    fn the_dialable_address_keeps_the_ipv6_scope() {
+        let remote: SocketAddr = "[fe80::1%7]:51000".parse().unwrap();
+        assert_eq!(dialable(remote, 4000).to_string(), "[fe80::1%7]:4000");
+        let v4: SocketAddr = "10.0.0.5:51000".parse().unwrap();
+        assert_eq!(dialable(v4, 4000).to_string(), "10.0.0.5:4000");
     }
 
     #[test]
