@@ -41,7 +41,10 @@ fn api_round_trip_and_errors() {
     assert_eq!(r.status, 201, "{}", r.text());
     let m: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     // Committed here; B may have acknowledged it before A's own commit finished.
-    assert!(m["status"] == "pending" || m["status"] == "delivered", "{m}");
+    assert!(
+        m["status"] == "pending" || m["status"] == "delivered",
+        "{m}"
+    );
     assert_eq!(m["text"], "via api");
     assert_eq!(m["to"], b.id.as_str());
     assert!(eventually(Duration::from_secs(3), || {

@@ -106,6 +106,16 @@ pub struct StateHandle {
 }
 
 impl StateHandle {
+    /// A handle whose commands arrive on the returned receiver instead of at a state
+    /// thread: for tests and fuzz targets that drive HTTP routing without a node. Drop
+    /// each command received (its reply sender with it) and every `ask` returns `None`
+    /// at once.
+    #[doc(hidden)]
+    pub fn detached() -> (StateHandle, Receiver<Command>) {
+        let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
+        (StateHandle { tx }, rx)
+    }
+
     /// Sends a command; false when the state thread has stopped (the node is shutting down).
     pub fn send(&self, cmd: Command) -> bool {
         self.tx.send(cmd).is_ok()
