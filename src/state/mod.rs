@@ -172,6 +172,9 @@ struct State {
     /// `seq` of the next message (SPEC §5), assigned here so a received message can be
     /// shown before it is committed.
     next_seq: i64,
+    /// Online peers whose outbox is being re-sent, with the `seq` of the last message
+    /// queued so far (see `messages::continue_outbox`).
+    resending: HashMap<NodeId, i64>,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
@@ -206,6 +209,7 @@ pub fn spawn(
         pending_connects: HashMap::new(),
         durable: messages::Durable::new(writer, reader),
         next_seq: 1,
+        resending: HashMap::new(),
     };
     state.load()?;
     let committed = config.committed;
