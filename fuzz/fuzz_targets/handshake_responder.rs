@@ -7,5 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use purr_fuzz::{drive, initiator_key, responder};
 
 fuzz_target!(|data: &[u8]| {
-    drive(responder(), initiator_key().verifying_key().to_bytes(), data);
+    drive(
+        responder(),
+        initiator_key().verifying_key().to_bytes(),
+        data,
+    );
 });
