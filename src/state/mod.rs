@@ -47,8 +47,13 @@ const COMMAND_QUEUE_LEN: usize = 4096;
 /// What other threads ask of the state thread.
 #[derive(Debug)]
 pub enum Command {
-    /// A UI connected; send its events to `tx`.
-    Subscribe { sub: SubId, tx: Sender<Arc<str>> },
+    /// A UI connected; send its events to `tx`. `closer` is a clone of its socket, shut
+    /// down if the UI stops reading.
+    Subscribe {
+        sub: SubId,
+        tx: Sender<Arc<str>>,
+        closer: Option<std::net::TcpStream>,
+    },
     /// A UI went away.
     Unsubscribe { sub: SubId },
     /// A command from a UI.
@@ -293,7 +298,7 @@ impl State {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Subscribe { sub, tx } => self.subs.add(sub, tx),
+            Command::Subscribe { sub, tx, closer } => self.subs.add(sub, tx, closer),
             Command::Unsubscribe { sub } => self.subs.remove(sub),
             Command::Ui { sub, cmd } => self.on_ui(sub, cmd),
             Command::Api { req, reply } => self.on_api(req, reply),
