@@ -3,15 +3,16 @@
 #   make run ARGS="--port 0 --no-discovery"   build the UI and the binary, start a node
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
-#   make lint                                 rustfmt + clippy
+#   make lint                                 rustfmt + clippy (+ cargo deny/audit if installed)
 #   make bench                                benchmarks (not part of test)
+#   make fuzz FUZZ_SECONDS=60                 every fuzz target in turn (not part of test)
 #   make clean                                remove build outputs
 
 CARGO ?= cargo
 ARGS ?=
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: run test lint front front-test e2e bench clean
+.PHONY: run test lint front front-test e2e bench fuzz clean
 
 run:
 ifneq ($(HAVE_NPM),)
@@ -25,9 +26,26 @@ endif
 front:
 	cd front && npm ci --no-audit --no-fund && npm run build
 
+# Supply-chain checks run when their tool is there and can work offline; otherwise they
+# say why they are skipped (see docs/SECURITY.md §7). Nothing is installed here.
+ADVISORY_DB := $(or $(CARGO_HOME),$(HOME)/.cargo)/advisory-db
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	@if command -v cargo-deny >/dev/null 2>&1; then \
+	    echo "cargo deny check licenses bans"; \
+	    $(CARGO) deny --offline -L error check licenses bans; \
+	else \
+	    echo "lint: cargo-deny not installed; licence/ban check skipped (cargo install cargo-deny --locked)"; \
+	fi
+	@if ! command -v cargo-audit >/dev/null 2>&1; then \
+	    echo "lint: cargo-audit not installed; advisory check skipped"; \
+	elif [ -d "$(ADVISORY_DB)" ]; then \
+	    $(CARGO) audit --no-fetch; \
+	else \
+	    echo "lint: cargo audit skipped: no local RustSec database, and fetching it needs GitHub (run cargo audit once where GitHub is reachable)"; \
+	fi
 
 # UI unit tests and the 150 KB gzipped budget.
 front-test: front
@@ -44,6 +62,30 @@ test: lint front-test
 
 bench:
 	$(CARGO) bench --bench fullstack
+
+# libFuzzer via cargo-fuzz on the stable toolchain. With `-s none` cargo-fuzz passes only
+# stable -C flags (sancov instrumentation); RUSTC_BOOTSTRAP=1 lets the -Z flags of other
+# sanitizers (FUZZ_SANITIZER=address) through on stable too.
+# New inputs go to fuzz/work/<target> (ignored by git); the seeds in fuzz/corpus/<target>
+# are only read. Crashes land in fuzz/artifacts/<target>/ and stop the run; replay one
+# with fuzz/target/<triple>/release/<target> <file>.
+FUZZ_SECONDS ?= 60
+FUZZ_SANITIZER ?= none
+FUZZ_TARGETS ?= frame hand handshake_responder handshake_initiator record inner http ws_cmd peers_file
+
+FUZZ_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build -s $(FUZZ_SANITIZER)
+	@# The binaries are run directly, as `cargo fuzz run` would after its own build.
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p fuzz/work/$$t fuzz/artifacts/$$t && \
+	    echo "== fuzz $$t for $(FUZZ_SECONDS) s" && \
+	    fuzz/target/$(FUZZ_TRIPLE)/release/$$t -artifact_prefix=fuzz/artifacts/$$t/ \
+	        -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        fuzz/work/$$t fuzz/corpus/$$t || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -152,3 +152,31 @@ fn a_loopback_flood_is_cleared_by_the_sniff_deadline() {
     assert_eq!(id, node.id);
     drop(conns);
 }
+
+/// Regression: the banner for LAN clients read the request body too (up to 1 MiB each,
+/// for up to 5 s), so a LAN host could make the node hold hundreds of MiB. Now the head
+/// alone is read, and the banner comes at once.
+#[test]
+fn lan_clients_get_the_banner_without_their_body_being_read() {
+    require_netns!();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (_node_ns, client_ns, node) = lan();
+    let port = node.port;
+    let took = client_ns.run(move || {
+        let addr: SocketAddr = format!("{NODE_IP}:{port}").parse().unwrap();
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let start = std::time::Instant::now();
+        s.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        assert!(
+            String::from_utf8_lossy(&answer).ends_with("purr peer-to-peer messenger\n"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        start.elapsed()
+    });
+    assert!(took < Duration::from_secs(2), "banner after {took:?}");
+}

@@ -29,7 +29,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use request::{read_request, ReadError, Request};
+use request::{read_body, read_head, ReadError, Request};
 use response::Response;
 
 use crate::state::StateHandle;
@@ -68,8 +68,16 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
     let mut buf = Vec::new();
     loop {
         let deadline = Instant::now() + IDLE_TIMEOUT;
-        let req = match read_request(&mut stream, &mut buf, deadline) {
-            Ok(req) => req,
+        let read = read_head(&mut stream, &mut buf, deadline).and_then(|mut req| {
+            // The guards come before the body: a client without the token must not
+            // make us buffer up to 1 MiB per connection.
+            if let Err(refusal) = check(&req, ctx) {
+                return Ok((req, Some(refusal)));
+            }
+            read_body(&mut stream, &mut buf, &mut req, deadline).map(|()| (req, None))
+        });
+        let (req, refusal) = match read {
+            Ok(read) => read,
             Err(e) => {
                 if let Some(resp) = error_response(&e) {
                     let _ = stream.write_all(&resp.to_bytes(false, true));
@@ -77,18 +85,21 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
                 return;
             }
         };
-        match route(&req, ctx) {
-            Action::Respond(resp) => {
-                let close = req.wants_close();
-                let head_only = req.method == "HEAD";
-                if stream.write_all(&resp.to_bytes(head_only, close)).is_err() || close {
+        let (resp, unread_body) = match refusal {
+            Some(resp) => (resp, req.body_len() > 0),
+            None => match route(&req, ctx) {
+                Action::Respond(resp) => (resp, false),
+                Action::WebSocket => {
+                    crate::ws::serve(stream, &req, buf, ctx);
                     return;
                 }
-            }
-            Action::WebSocket => {
-                crate::ws::serve(stream, &req, buf, ctx);
-                return;
-            }
+            },
+        };
+        // A refused request's body was never read: the connection cannot go on.
+        let close = req.wants_close() || unread_body;
+        let head_only = req.method == "HEAD";
+        if stream.write_all(&resp.to_bytes(head_only, close)).is_err() || close {
+            return;
         }
     }
 }
@@ -109,9 +120,10 @@ fn error_response(e: &ReadError) -> Option<Response> {
 /// Reads (and ignores) the request, answers with the banner, closes (SPEC §2).
 fn serve_banner(mut stream: TcpStream) {
     let mut buf = Vec::new();
-    // Reading the head first means we close with nothing unread, so the client gets the
-    // banner and a FIN rather than a reset that might swallow it.
-    let _ = read_request(&mut stream, &mut buf, Instant::now() + BANNER_READ_TIMEOUT);
+    // Reading the head first means a plain GET leaves nothing unread, so the client gets
+    // the banner and a FIN rather than a reset that might swallow it. Never the body: a
+    // LAN client must not make us buffer it.
+    let _ = read_head(&mut stream, &mut buf, Instant::now() + BANNER_READ_TIMEOUT);
     let banner = Response::text(200, BANNER).to_bytes(false, true);
     let _ = stream.write_all(&banner);
     let _ = stream.shutdown(std::net::Shutdown::Both);

@@ -27,6 +27,9 @@ pub struct Request {
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     headers: Vec<(String, String)>,
+    /// The body's length from `Content-Length` (checked against [`MAX_BODY`]).
+    body_len: usize,
+    /// Empty until [`read_body`] has read it.
     pub body: Vec<u8>,
 }
 
@@ -91,6 +94,11 @@ impl Request {
         }
     }
 
+    /// The length of the body the head announced (0 without `Content-Length`).
+    pub fn body_len(&self) -> usize {
+        self.body_len
+    }
+
     /// The value of query parameter `key` (no percent-decoding: our values are hex).
     pub fn query_param(&self, key: &str) -> Option<&str> {
         self.query.as_deref()?.split('&').find_map(|pair| {
@@ -100,9 +108,22 @@ impl Request {
     }
 }
 
-/// Reads one request. `buf` carries bytes already received (pipelining, or bytes read
-/// past the previous request) in and out. The whole request must arrive by `deadline`.
+/// Reads one request, head and body. `buf` carries bytes already received (pipelining,
+/// or bytes read past the previous request) in and out. The whole request must arrive
+/// by `deadline`.
 pub fn read_request<R: TimedRead>(
+    stream: &mut R,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<Request, ReadError> {
+    let mut req = read_head(stream, buf, deadline)?;
+    read_body(stream, buf, &mut req, deadline)?;
+    Ok(req)
+}
+
+/// Reads and checks one request head, leaving the body (of [`Request::body_len`] bytes)
+/// unread, so the caller can refuse the request before it buffers up to [`MAX_BODY`].
+pub fn read_head<R: TimedRead>(
     stream: &mut R,
     buf: &mut Vec<u8>,
     deadline: Instant,
@@ -125,7 +146,18 @@ pub fn read_request<R: TimedRead>(
     };
     let mut req = parse_head(&buf[..head_len])?;
     buf.drain(..head_len);
-    let body_len = body_length(&req)?;
+    req.body_len = body_length(&req)?;
+    Ok(req)
+}
+
+/// Reads the body announced by a head from [`read_head`] into `req.body`.
+pub fn read_body<R: TimedRead>(
+    stream: &mut R,
+    buf: &mut Vec<u8>,
+    req: &mut Request,
+    deadline: Instant,
+) -> Result<(), ReadError> {
+    let body_len = req.body_len;
     while buf.len() < body_len {
         let room = body_len - buf.len();
         if fill(stream, buf, room, deadline)? == 0 {
@@ -135,7 +167,7 @@ pub fn read_request<R: TimedRead>(
         }
     }
     req.body = buf.drain(..body_len).collect();
-    Ok(req)
+    Ok(())
 }
 
 /// Reads at most `room` more bytes into `buf`; returns how many (0 = EOF).
@@ -208,6 +240,7 @@ fn parse_head(head: &[u8]) -> Result<Request, ReadError> {
         query,
         minor_version: version,
         headers: owned,
+        body_len: 0,
         body: Vec::new(),
     })
 }

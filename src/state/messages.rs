@@ -19,7 +19,7 @@ use crossbeam_channel::Sender;
 
 use crate::api::{Event, Message, Status};
 use crate::identity::NodeId;
-use crate::peer::conn::ConnId;
+use crate::peer::conn::{ConnId, QUEUE_LEN};
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::store::{self, Committed, Direction, Op, StoredMessage, SubmitError};
 
@@ -30,6 +30,9 @@ use super::{now_ms, ApiReply, State, SubId};
 pub const MAX_TEXT: usize = 65_536;
 /// History page size when the UI gives none (SPEC §5).
 pub const DEFAULT_PAGE: u32 = 50;
+/// Outbox records queued for a peer at once: half its queue, so LIST, ACKN and new
+/// messages still find room.
+pub const OUTBOX_WINDOW: usize = QUEUE_LEN / 2;
 
 /// What to do once an op is durable.
 #[derive(Debug)]
@@ -210,8 +213,11 @@ impl State {
             .outgoing
             .insert(id.clone(), (to, Status::Pending));
         self.durable.unstored_out.insert(id);
-        // SPEC §7: on the wire while our own commit runs.
-        let queued = mess_of(&msg).map(|inner| self.peers.send(&to, inner, now_ms()));
+        // SPEC §7: on the wire while our own commit runs; behind the outbox if that is
+        // still being re-sent (continue_outbox picks it up in order).
+        let queued = mess_of(&msg)
+            .filter(|_| !self.resending.contains_key(&to))
+            .map(|inner| self.peers.send(&to, inner, now_ms()));
         let sent_on = match queued {
             Some(Queued::Sent) => self
                 .peers
@@ -349,33 +355,63 @@ impl State {
         Ok(rows[skip..].iter().map(|m| self.api_message(m)).collect())
     }
 
-    /// A peer came online: re-send its pending messages (oldest first) and READs.
+    /// A peer came online: re-send its pending messages (oldest first), then READs.
+    /// A long outbox goes out a window at a time ([`State::continue_outbox`]).
     pub(super) fn flush_outbox(&mut self, peer: NodeId) {
+        self.resending.insert(peer, 0);
+        self.continue_outbox(peer);
+    }
+
+    /// Puts the next part of `peer`'s outbox in its queue, up to [`OUTBOX_WINDOW`]
+    /// records queued at once; called on each `ACKN` and each tick until the outbox is
+    /// through, then sends the READs owed. Queuing it all at once would overflow a
+    /// queue of [`QUEUE_LEN`] and disconnect the peer on every reconnect.
+    pub(super) fn continue_outbox(&mut self, peer: NodeId) {
+        let Some(&after) = self.resending.get(&peer) else {
+            return;
+        };
+        let Some(queued) = self.peers.queued(&peer) else {
+            self.resending.remove(&peer);
+            return;
+        };
+        let room = OUTBOX_WINDOW.saturating_sub(queued);
+        if room == 0 {
+            return;
+        }
         let peer_hex = crate::hex::encode(&peer);
-        let mut pending = match self.durable.reader.outbox(&peer_hex) {
+        let limit = u32::try_from(room).unwrap_or(u32::MAX);
+        let mut next = match self.durable.reader.outbox_after(&peer_hex, after, limit) {
             Ok(rows) => rows,
             Err(e) => {
                 log::warn!("cannot read the outbox: {e}");
                 Vec::new()
             }
         };
-        pending.extend(
+        next.extend(
             self.durable
                 .uncommitted(&peer_hex)
                 .into_iter()
-                .filter(|m| m.direction == Direction::Out),
+                .filter(|m| m.direction == Direction::Out && m.seq > after),
         );
-        pending.sort_by_key(|m| m.seq);
-        pending.dedup_by(|a, b| a.id == b.id);
+        next.sort_by_key(|m| m.seq);
+        next.dedup_by(|a, b| a.id == b.id);
+        // Fewer than a window left, counting the uncommitted ones: this is the last part.
+        let last = next.len() < room;
+        next.truncate(room);
         let now = now_ms();
-        for m in &pending {
+        for m in &next {
             if let Some(inner) = mess_of(m) {
                 if self.peers.send(&peer, inner, now) != Queued::Sent {
+                    self.resending.remove(&peer);
                     return;
                 }
             }
+            self.resending.insert(peer, m.seq);
         }
-        self.send_unsent_reads(peer);
+        if last {
+            self.resending.remove(&peer);
+            self.send_unsent_reads(peer);
+        }
     }
 
     fn send_unsent_reads(&mut self, peer: NodeId) {
@@ -493,7 +529,8 @@ impl State {
             .get(&peer)
             .and_then(|c| c.link.as_ref())
             .map(|l| l.conn);
-        if m.status == Status::Pending && live.is_some() && live != sent_on {
+        let in_outbox = self.resending.contains_key(&peer);
+        if m.status == Status::Pending && live.is_some() && live != sent_on && !in_outbox {
             if let Some(inner) = mess_of(m) {
                 self.peers.send(&peer, inner, now_ms());
             }

@@ -48,8 +48,13 @@ const COMMAND_QUEUE_LEN: usize = 4096;
 /// What other threads ask of the state thread.
 #[derive(Debug)]
 pub enum Command {
-    /// A UI connected; send its events to `tx`.
-    Subscribe { sub: SubId, tx: Sender<Arc<str>> },
+    /// A UI connected; send its events to `tx`. `closer` is a clone of its socket, shut
+    /// down if the UI stops reading.
+    Subscribe {
+        sub: SubId,
+        tx: Sender<Arc<str>>,
+        closer: Option<std::net::TcpStream>,
+    },
     /// A UI went away.
     Unsubscribe { sub: SubId },
     /// A command from a UI.
@@ -114,6 +119,16 @@ pub struct StateHandle {
 }
 
 impl StateHandle {
+    /// A handle whose commands arrive on the returned receiver instead of at a state
+    /// thread: for tests and fuzz targets that drive HTTP routing without a node. Drop
+    /// each command received (its reply sender with it) and every `ask` returns `None`
+    /// at once.
+    #[doc(hidden)]
+    pub fn detached() -> (StateHandle, Receiver<Command>) {
+        let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
+        (StateHandle { tx }, rx)
+    }
+
     /// Sends a command; false when the state thread has stopped (the node is shutting down).
     pub fn send(&self, cmd: Command) -> bool {
         self.tx.send(cmd).is_ok()
@@ -170,6 +185,9 @@ struct State {
     /// `seq` of the next message (SPEC §5), assigned here so a received message can be
     /// shown before it is committed.
     next_seq: i64,
+    /// Online peers whose outbox is being re-sent, with the `seq` of the last message
+    /// queued so far (see `messages::continue_outbox`).
+    resending: HashMap<NodeId, i64>,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
@@ -204,6 +222,7 @@ pub fn spawn(
         pending_connects: HashMap::new(),
         durable: messages::Durable::new(writer, reader),
         next_seq: 1,
+        resending: HashMap::new(),
     };
     state.load()?;
     let committed = config.committed;
@@ -287,7 +306,7 @@ impl State {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Subscribe { sub, tx } => self.subs.add(sub, tx),
+            Command::Subscribe { sub, tx, closer } => self.subs.add(sub, tx, closer),
             Command::Unsubscribe { sub } => self.subs.remove(sub),
             Command::Ui { sub, cmd } => self.on_ui(sub, cmd),
             Command::Api { req, reply } => self.on_api(req, reply),

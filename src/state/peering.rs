@@ -121,6 +121,7 @@ impl State {
 
     pub(super) fn on_peer_down(&mut self, conn: ConnId) {
         if let Some(id) = self.peers.down(conn, now_ms()) {
+            self.resending.remove(&id);
             self.dialer.disconnected(&id, Instant::now());
             self.save_contact(&id);
             self.push_peer(&id);
@@ -147,7 +148,11 @@ impl State {
                 self.refresh_conflicts(old.as_deref(), &name);
             }
             Inner::Mess(mess) => self.on_mess(id, mess),
-            Inner::Ackn(ids) => self.on_receipt(id, ids, crate::api::Status::Delivered),
+            Inner::Ackn(ids) => {
+                self.on_receipt(id, ids, crate::api::Status::Delivered);
+                // The peer is taking what we send: queue more of its outbox.
+                self.continue_outbox(id);
+            }
             Inner::Read(ids) => self.on_receipt(id, ids, crate::api::Status::Read),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
@@ -215,6 +220,11 @@ impl State {
                     break;
                 }
             }
+        }
+        // Outboxes being re-sent go on even if the peer sends no ACKN.
+        let resending: Vec<NodeId> = self.resending.keys().copied().collect();
+        for id in resending {
+            self.continue_outbox(id);
         }
         self.dialer.prune(now);
     }

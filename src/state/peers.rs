@@ -196,6 +196,12 @@ impl PeerTable {
         }
     }
 
+    /// Records waiting in the contact's queue, `None` when it is offline.
+    pub fn queued(&self, id: &NodeId) -> Option<usize> {
+        let link = self.contacts.get(id)?.link.as_ref()?;
+        Some(link.tx.len())
+    }
+
     /// Ids of contacts online now.
     pub fn online(&self) -> Vec<NodeId> {
         self.contacts

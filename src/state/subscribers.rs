@@ -1,10 +1,12 @@
 //! The UIs subscribed to events, each with its own bounded queue.
 //!
 //! A UI whose queue is full has stopped reading (or reads far slower than events come);
-//! it is dropped rather than allowed to make the state thread wait. Dropping its sender
-//! ends its writer thread, which closes the socket; the browser reconnects and reloads.
+//! it is dropped rather than allowed to make the state thread wait: its socket is shut
+//! down at once (which also wakes its writer out of a blocked write), and dropping its
+//! sender ends that writer; the browser reconnects and reloads.
 
 use std::collections::HashMap;
+use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -27,14 +29,21 @@ impl SubId {
     }
 }
 
+/// One UI: its event queue and a handle to shut its socket down.
+struct Ui {
+    tx: Sender<Arc<str>>,
+    closer: Option<TcpStream>,
+}
+
 #[derive(Default)]
 pub(super) struct Subscribers {
-    queues: HashMap<SubId, Sender<Arc<str>>>,
+    queues: HashMap<SubId, Ui>,
 }
 
 impl Subscribers {
-    pub fn add(&mut self, sub: SubId, tx: Sender<Arc<str>>) {
-        self.queues.insert(sub, tx);
+    /// A new UI. `closer` (a clone of its socket) lets a stuck UI be cut off at once.
+    pub fn add(&mut self, sub: SubId, tx: Sender<Arc<str>>, closer: Option<TcpStream>) {
+        self.queues.insert(sub, Ui { tx, closer });
     }
 
     pub fn remove(&mut self, sub: SubId) {
@@ -57,14 +66,21 @@ impl Subscribers {
     }
 
     fn deliver(&mut self, sub: SubId, json: Arc<str>) {
-        let Some(tx) = self.queues.get(&sub) else {
+        let Some(ui) = self.queues.get(&sub) else {
             return;
         };
-        match tx.try_send(json) {
+        match ui.tx.try_send(json) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 log::warn!("a UI is not reading its events; dropping it");
-                self.queues.remove(&sub);
+                // Shut its socket now: its writer is most likely blocked in a write (up
+                // to 30 s per write) and would hold the queued events until then.
+                // shutdown(2) does not block.
+                if let Some(ui) = self.queues.remove(&sub) {
+                    if let Some(socket) = ui.closer {
+                        let _ = socket.shutdown(Shutdown::Both);
+                    }
+                }
             }
             Err(TrySendError::Disconnected(_)) => {
                 self.queues.remove(&sub);
@@ -89,8 +105,8 @@ mod tests {
         let (fast_tx, fast_rx) = crossbeam_channel::bounded(100);
         let slow = SubId::next();
         let fast = SubId::next();
-        subs.add(slow, slow_tx);
-        subs.add(fast, fast_tx);
+        subs.add(slow, slow_tx, None);
+        subs.add(fast, fast_tx, None);
         for _ in 0..3 {
             subs.broadcast(&Event::error("x", None));
         }

@@ -156,6 +156,22 @@ impl Reader {
         self.list("messages", &sql, [peer], message_row)
     }
 
+    /// At most `limit` messages of the outbox for `peer` with `seq > after`, oldest first:
+    /// the outbox a window at a time, so a long one is never all in memory or all queued.
+    pub fn outbox_after(
+        &self,
+        peer: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE peer = ?1 AND direction = 'out' AND status = 'pending' AND seq > ?2
+             ORDER BY seq LIMIT ?3"
+        );
+        self.list("messages", &sql, params![peer, after, limit], message_row)
+    }
+
     /// Ids of `peer`'s messages read here whose READ has not reached the sender yet,
     /// oldest first.
     pub fn unsent_reads(&self, peer: &str) -> Result<Vec<String>, StoreError> {

@@ -182,6 +182,10 @@ fn outbox_and_unsent_reads() {
         },
     ]);
     assert_eq!(seqs(&r.outbox(&a).unwrap()), [1, 4]);
+    // A window at a time, after a cursor.
+    assert_eq!(seqs(&r.outbox_after(&a, 0, 1).unwrap()), [1]);
+    assert_eq!(seqs(&r.outbox_after(&a, 1, 10).unwrap()), [4]);
+    assert!(r.outbox_after(&a, 4, 10).unwrap().is_empty());
     assert!(r.unsent_reads(&a).unwrap().is_empty());
     db.apply([Op::MarkRead {
         peer: a.clone(),

@@ -71,7 +71,12 @@ pub fn serve(mut stream: TcpStream, req: &Request, leftover: Vec<u8>, ctx: &Http
     let sub = SubId::next();
     let (events_tx, events_rx) = bounded::<Arc<str>>(UI_QUEUE_LEN);
     let (ctrl_tx, ctrl_rx) = bounded::<Vec<u8>>(CTRL_QUEUE_LEN);
-    if !ctx.state.send(Command::Subscribe { sub, tx: events_tx }) {
+    let subscribe = Command::Subscribe {
+        sub,
+        tx: events_tx,
+        closer: stream.try_clone().ok(),
+    };
+    if !ctx.state.send(subscribe) {
         return;
     }
     let spawned = std::thread::Builder::new()

@@ -2,6 +2,7 @@
 //! temporary data dir, talk HTTP and WebSocket to them, stop them on drop.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod fake_peer;
 pub mod lan;
 pub mod netns;
 

@@ -1,0 +1,66 @@
+//! Regression: a peer that came back to more pending messages than its record queue
+//! holds (256) was disconnected at once as "not keeping up", because the whole outbox
+//! was queued in one go; on every reconnect the same happened, so a long outbox never
+//! drained. The outbox now goes out a window at a time as the peer takes it.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use purr::peer::inner::Inner;
+use serde_json::json;
+use support::fake_peer::{id_hex, FakePeer};
+use support::{eventually, Node};
+
+const PENDING: usize = 1_000;
+const SEED: [u8; 32] = [0x0b; 32];
+
+#[test]
+fn a_long_outbox_is_resent_on_one_connection_without_dropping_the_peer() {
+    let node = Node::start();
+    let peer = id_hex(SEED);
+    // Meet once, so the node knows the contact; then go away.
+    drop(FakePeer::connect(node.addr(), SEED, "away"));
+    assert!(eventually(Duration::from_secs(5), || node
+        .peers()
+        .iter()
+        .any(|p| p["id"] == peer.as_str() && p["online"] == false)));
+
+    let mut ws = node.ws();
+    for i in 0..PENDING {
+        ws.send(json!({"cmd": "send", "to": peer, "text": format!("{i:04}")}));
+    }
+    let mut stored = 0;
+    for _ in 0..PENDING * 10 {
+        let v = ws.recv();
+        if v["cmd"] == "message" && v["message"]["status"] == "pending" {
+            stored += 1;
+            if stored == PENDING {
+                break;
+            }
+        }
+    }
+    assert_eq!(stored, PENDING);
+
+    let mut back = FakePeer::connect(node.addr(), SEED, "back");
+    let mut got = HashSet::new();
+    let mut unacked = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got.len() < PENDING && Instant::now() < deadline {
+        match back.recv() {
+            Some(Inner::Mess(m)) => {
+                got.insert(m.text);
+                unacked.push(m.id);
+            }
+            Some(_) => {}
+            None => break, // the node closed the connection
+        }
+        if unacked.len() >= 64 || got.len() == PENDING {
+            back.send(&Inner::Ackn(std::mem::take(&mut unacked)))
+                .expect("connection still open");
+        }
+    }
+    assert_eq!(got.len(), PENDING, "the whole outbox on one connection");
+    assert!(node.sees_online(&peer), "the peer was not dropped");
+}
