@@ -272,3 +272,39 @@ fn verified_is_stored_and_survives_a_restart() {
     assert_eq!(peers[0]["verified"], true);
     assert_eq!(peers[0]["online"], false);
 }
+
+/// Regression: a UI burst larger than the peer's queue (256) used to disconnect a peer
+/// that was reading fine, and the re-send after each reconnect overflowed it again.
+#[test]
+fn a_burst_larger_than_the_peer_queue_is_delivered_without_dropping_the_peer() {
+    let b = Node::start();
+    let a = Node::builder()
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let mut wa = hello(&a);
+    for i in 0..1000 {
+        wa.send(json!({"cmd": "send", "to": b.id, "text": format!("burst {i:04}")}));
+    }
+    assert!(
+        eventually(Duration::from_secs(60), || {
+            b.api(&format!("messages?peer={}&limit=500&before=1000000", a.id))
+                .as_array()
+                .is_some_and(|m| m.len() == 500)
+                && b.api(&format!("messages?peer={}&limit=1", a.id))[0]["text"] == "burst 0999"
+        }),
+        "all 1000 arrived"
+    );
+    let log_path = a.log_path();
+    let mut a = a;
+    a.stop_within(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    assert!(!log.contains("not keeping up"), "B was never dropped");
+    let connections = log
+        .lines()
+        .filter(|l| l.contains("purr::peer::conn") && l.contains("authenticated"))
+        .count();
+    assert_eq!(connections, 1, "one connection throughout");
+}

@@ -214,7 +214,13 @@ impl State {
             .insert(id.clone(), (to, Status::Pending));
         self.durable.unstored_out.insert(id);
         // SPEC §7: on the wire while our own commit runs; behind the outbox if that is
-        // still being re-sent (continue_outbox picks it up in order).
+        // still being re-sent (continue_outbox picks it up in order). A burst from the UI
+        // that already fills a window of the peer's queue waits in the outbox the same
+        // way, so a peer that reads fine is never dropped for our own burst.
+        let queue_full = self.peers.queued(&to).is_some_and(|q| q >= OUTBOX_WINDOW);
+        if queue_full && !self.resending.contains_key(&to) {
+            self.resending.insert(to, msg.seq - 1);
+        }
         let queued = mess_of(&msg)
             .filter(|_| !self.resending.contains_key(&to))
             .map(|inner| self.peers.send(&to, inner, now_ms()));
