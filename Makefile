@@ -4,7 +4,7 @@
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
 #   make lint                                 rustfmt + clippy
-#   make bench                                benchmarks (not part of test)
+#   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test)
 #   make clean                                remove build outputs
 
 CARGO ?= cargo
@@ -39,11 +39,17 @@ e2e:
 
 test: lint front-test
 	$(CARGO) test
-	$(CARGO) test --bench fullstack -- --quick    # smoke run, so the benchmark never rots
+	# Smoke runs with tiny counts, so the benchmarks never rot (a few seconds each).
+	$(CARGO) test --bench fullstack -- --quick
+	$(CARGO) test --bench record -- --quick
+	$(CARGO) test --bench handshake -- --quick
+	$(CARGO) test --bench footprint -- --quick
+	$(CARGO) test --bench discovery -- --quick
 	$(MAKE) e2e
 
+# Builds the UI and the release binary, runs every benchmark, writes docs/BENCHMARKS.md.
 bench:
-	$(CARGO) bench --bench fullstack
+	scripts/bench.sh
 
 clean:
 	$(CARGO) clean
