@@ -179,9 +179,9 @@ fn main() {
          scalar multiplications, one Ed25519 signature and one verification (a double-scalar \
          multiplication, the most expensive of the four). The handshake spends {extra:.0} µs \
          more than these alone. Most of that is point decoding of identity keys: \
-         `identity_key` runs for the peer's id when its `HAND` is parsed and again inside \
-         the `AUTH` check, and each side also checks its own `HAND` at start \
-         ({decompress:.1} µs each); the remainder is JSON for `HAND`, the transcript hash, \
+         `identity_key` ({decompress:.1} µs) runs three times per side — on its own id when \
+         its `HAND` is built, on the peer's id when the peer's `HAND` is parsed, and again \
+         inside the `AUTH` check — where the baseline decodes the key once per verify; the remainder is JSON for `HAND`, the transcript hash, \
          the `AUTH` record (seal/open with a random IV) and copying the signing key. \
          Parsing the peer's key once and reusing it would recover most of the gap; the \
          curve operations themselves are what `curve25519-dalek` makes of this CPU.\n"
