@@ -17,7 +17,10 @@ mkdir -p "$LOGS"
 t0=$(date +%s)
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-others=$(pgrep -a -f 'cargo|rustc' | grep -v -e "$$" -e 'scripts/bench.sh' | grep -c . || true)
+others=$(pgrep -f 'cargo|rustc' | grep -c . || true)
+# The four busiest processes over half a second (top's second frame).
+busy=$(top -bn2 -d 0.5 -o %CPU -w 200 | awk '/^top -/{n++} n==2' |
+    awk 'f && NF>=12 && c<4 {printf "%s%s %s%%", (c ? ", " : ""), $12, $9; c++} /^ *PID/{f=1}')
 
 if command -v npm >/dev/null 2>&1; then
     make front
@@ -51,7 +54,7 @@ summary=$(grep -h '^@summary' $(printf "$LOGS/%s.md " "${BENCHES[@]}") || true)
     echo "- git commit: \`$commit\`$dirty on branch \`$(git rev-parse --abbrev-ref HEAD)\`"
     echo "- machine: $cpu, $cores cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
     echo "- toolchain: $(rustc --version)"
-    echo "- load average before the run: $load_before; other cargo/rustc processes at the start: $others (the machine is shared with other workers)"
+    echo "- load average before the run: $load_before; other cargo/rustc processes at the start: $others (the machine is shared with other workers); busiest processes then: $busy"
     echo "- time: build $(( t_built - t0 )) s, benchmarks $(( t1 - t_built )) s, total $(( t1 - t0 )) s"
     echo
     echo "Every figure is compared with a baseline measured by the same program in the same run. Targets are in bold beside each figure."
