@@ -184,7 +184,7 @@ fn attempt(run: usize) -> Result<Option<Duration>, String> {
 fn not_measured(why: &str) {
     println!("### 6. Discovery\n");
     println!("not measured: {why}\n");
-    println!("@summary | discovery: 4 nodes in namespaces to full mesh | not measured ({why}) | — | n/a |");
+    println!("@summary | discovery: 4 nodes in namespaces to full mesh | not measured: {why} | — | n/a |");
 }
 
 fn main() {

@@ -20,7 +20,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 others=$(pgrep -f 'cargo|rustc' | grep -c . || true)
 # The four busiest processes over half a second (top's second frame).
 busy=$(top -bn2 -d 0.5 -o %CPU -w 200 | awk '/^top -/{n++} n==2' |
-    awk 'f && NF>=12 && c<4 {printf "%s%s %s%%", (c ? ", " : ""), $12, $9; c++} /^ *PID/{f=1}')
+    awk 'f && NF>=12 && $12 != "top" && c<4 {printf "%s%s %s%%", (c ? ", " : ""), $12, $9; c++} /^ *PID/{f=1}')
 
 if command -v npm >/dev/null 2>&1; then
     make front
