@@ -4,7 +4,8 @@
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
 #   make lint                                 rustfmt + clippy
-#   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test)
+#   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test;
+#                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine)
 #   make clean                                remove build outputs
 
 CARGO ?= cargo

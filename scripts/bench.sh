@@ -5,7 +5,7 @@
 # works on a fresh clone. Each benchmark prints a Markdown section plus `@summary | what |
 # figure | target | verdict | reason |` lines; this script puts the summary (missed
 # targets first) at the top, then the sections, under a header naming the exact command,
-# the machine, the date and the git commit. Sections go to $OUT (default
+# the machine, the date, the git commit and how busy the machine was. Sections go to $OUT (default
 # docs/BENCHMARKS.md); the raw output of each program is kept in target/bench-logs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +16,6 @@ BENCHES=(record handshake fullstack footprint discovery)
 mkdir -p "$LOGS"
 t0=$(date +%s)
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-others=$(pgrep -f 'cargo|rustc' | grep -c . || true)
-# The four busiest processes over half a second (top's second frame).
-busy=$(top -bn2 -d 0.5 -o %CPU -w 200 | awk '/^top -/{n++} n==2' |
-    awk 'f && NF>=12 && $12 != "top" && c<4 {printf "%s%s %s%%", (c ? ", " : ""), $12, $9; c++} /^ *PID/{f=1}')
-
 if command -v npm >/dev/null 2>&1; then
     make front
 else
@@ -30,6 +24,19 @@ fi
 # One build of every benchmark and the binary (bench profile = release settings).
 cargo bench --no-run $(printf -- '--bench %s ' "${BENCHES[@]}")
 t_built=$(date +%s)
+
+# On a shared machine: wait (at most $BENCH_QUIET_WAIT seconds, default 0) for the 1-minute
+# load average to drop below 1, then note what else is running.
+quiet_end=$(( $(date +%s) + ${BENCH_QUIET_WAIT:-0} ))
+while [ "$(date +%s)" -lt "$quiet_end" ] && ! awk '{exit !($1 < 1.0)}' /proc/loadavg; do
+    sleep 10
+done
+t_bench=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+others=$(pgrep -f 'cargo|rustc' | grep -c . || true)
+# The four busiest processes over half a second (top's second frame).
+busy=$(top -bn2 -d 0.5 -o %CPU -w 200 | awk '/^top -/{n++} n==2' |
+    awk 'f && NF>=12 && $12 != "top" && c<4 {printf "%s%s %s%%", (c ? ", " : ""), $12, $9; c++} /^ *PID/{f=1}')
 
 for b in "${BENCHES[@]}"; do
     echo "== $b" >&2
@@ -54,8 +61,8 @@ summary=$(grep -h '^@summary' $(printf "$LOGS/%s.md " "${BENCHES[@]}") || true)
     echo "- git commit: \`$commit\`$dirty on branch \`$(git rev-parse --abbrev-ref HEAD)\`"
     echo "- machine: $cpu, $cores cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, Linux $(uname -r)"
     echo "- toolchain: $(rustc --version)"
-    echo "- load average before the run: $load_before; other cargo/rustc processes at the start: $others (the machine is shared with other workers); busiest processes then: $busy"
-    echo "- time: build $(( t_built - t0 )) s, benchmarks $(( t1 - t_built )) s, total $(( t1 - t0 )) s"
+    echo "- when the benchmarks started (after the build): load average $load_before; $others cargo/rustc processes of other workers running (the machine is shared); busiest processes: ${busy:-none}"
+    echo "- time: build $(( t_built - t0 )) s, waiting for a quieter machine $(( t_bench - t_built )) s, benchmarks $(( t1 - t_bench )) s, total $(( t1 - t0 )) s"
     echo
     echo "Every figure is compared with a baseline measured by the same program in the same run. Targets are in bold beside each figure."
     echo
