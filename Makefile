@@ -4,7 +4,8 @@
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
 #   make lint                                 rustfmt + clippy (+ cargo deny/audit if installed)
-#   make bench                                benchmarks (not part of test)
+#   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test;
+#                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine)
 #   make fuzz FUZZ_SECONDS=60                 every fuzz target in turn (not part of test)
 #   make clean                                remove build outputs
 
@@ -57,11 +58,17 @@ e2e:
 
 test: lint front-test
 	$(CARGO) test
-	$(CARGO) test --bench fullstack -- --quick    # smoke run, so the benchmark never rots
+	# Smoke runs with tiny counts, so the benchmarks never rot (a few seconds each).
+	$(CARGO) test --bench fullstack -- --quick
+	$(CARGO) test --bench record -- --quick
+	$(CARGO) test --bench handshake -- --quick
+	$(CARGO) test --bench footprint -- --quick
+	$(CARGO) test --bench discovery -- --quick
 	$(MAKE) e2e
 
+# Builds the UI and the release binary, runs every benchmark, writes docs/BENCHMARKS.md.
 bench:
-	$(CARGO) bench --bench fullstack
+	scripts/bench.sh
 
 # libFuzzer via cargo-fuzz on the stable toolchain. With `-s none` cargo-fuzz passes only
 # stable -C flags (sancov instrumentation); RUSTC_BOOTSTRAP=1 lets the -Z flags of other

@@ -1,0 +1,242 @@
+//! Discovery benchmark: time from start to a full mesh of 4 nodes that find each other
+//! only by LAN beacons (SPEC §4), each node in its own network namespace.
+//!
+//! The namespaces are this program's own: a hub namespace holding a bridge, and four node
+//! namespaces each joined to the bridge by a veth pair (10.88.0.1-4/24), all deleted at
+//! the end (also on panic). Nodes with discovery on run only inside them (`ip netns exec`),
+//! never in the machine's own namespace; this program talks to each node's API from a
+//! thread that has entered that node's namespace.
+//!
+//! Prints "not measured" when the build has no discovery (no `src/discovery` module), when
+//! network namespaces are unavailable (not root, no `ip`), or when no full mesh forms
+//! within the bounded attempt.
+//!
+//! `cargo bench --bench discovery -- [--quick]` prints a Markdown section and `@summary`
+//! lines for `scripts/bench.sh`.
+
+mod support;
+
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const NODES: usize = 4;
+/// How long one attempt may take before we call discovery not working.
+const ATTEMPT: Duration = Duration::from_secs(30);
+
+/// Why namespaces cannot be used here, if they cannot.
+fn netns_unavailable() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not root".into());
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(o) if o.status.success() => None,
+        Ok(_) => Some("`ip netns` fails".into()),
+        Err(_) => Some("no `ip` command".into()),
+    }
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A namespace deleted on drop.
+struct Ns(String);
+
+impl Ns {
+    fn new(name: String) -> Result<Ns, String> {
+        ip(&["netns", "add", &name])?;
+        let ns = Ns(name);
+        ns.exec(&["ip", "link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    fn exec(&self, cmd: &[&str]) -> Result<(), String> {
+        let mut args = vec!["netns", "exec", &self.0];
+        args.extend_from_slice(cmd);
+        ip(&args)
+    }
+
+    /// Runs `f` on a thread inside this namespace.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let path = format!("/run/netns/{}", self.0);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).ok()?;
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .ok()?;
+            Some(f())
+        })
+        .join()
+        .ok()
+        .flatten()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
+    }
+}
+
+/// Four node namespaces on one bridge; the hub goes last so veths vanish with nodes.
+struct Lan {
+    nodes: Vec<Ns>,
+    _hub: Ns,
+}
+
+fn lan(run: usize) -> Result<Lan, String> {
+    let tag = format!("{}{run}", std::process::id() % 10_000);
+    let hub = Ns::new(format!("purrb-hub-{tag}"))?;
+    hub.exec(&["ip", "link", "add", "br0", "type", "bridge"])?;
+    // Plain flooding of multicast: no IGMP snooping state to wait for.
+    hub.exec(&[
+        "ip",
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "0",
+    ])?;
+    hub.exec(&["ip", "link", "set", "br0", "up"])?;
+    let mut nodes = Vec::new();
+    for i in 0..NODES {
+        let ns = Ns::new(format!("purrb-n{i}-{tag}"))?;
+        let (a, b) = (format!("pb{tag}n{i}"), format!("pb{tag}h{i}"));
+        ip(&[
+            "link", "add", &a, "netns", &ns.0, "type", "veth", "peer", "name", &b, "netns", &hub.0,
+        ])?;
+        ns.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.88.0.{}/24", i + 1),
+            "dev",
+            &a,
+        ])?;
+        ns.exec(&["ip", "link", "set", &a, "up"])?;
+        hub.exec(&["ip", "link", "set", &b, "master", "br0"])?;
+        hub.exec(&["ip", "link", "set", &b, "up"])?;
+        nodes.push(ns);
+    }
+    Ok(Lan { nodes, _hub: hub })
+}
+
+/// One attempt: start 4 nodes (discovery on, 1 s beacons) and time the full mesh.
+fn attempt(run: usize) -> Result<Option<Duration>, String> {
+    let lan = lan(run)?;
+    let dirs: Vec<tempfile::TempDir> = (0..NODES)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let t0 = Instant::now();
+    let mut nodes = Vec::new();
+    for (ns, dir) in lan.nodes.iter().zip(&dirs) {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns.0, &support::bin()])
+            .args(["--port", "35035", "--beacon-interval", "1", "--data-dir"])
+            .arg(dir.path());
+        nodes.push(support::spawn(cmd, dir.path()));
+    }
+    let deadline = t0 + ATTEMPT;
+    let mut meshed = [false; NODES];
+    while Instant::now() < deadline && meshed.iter().any(|m| !m) {
+        for (i, (ns, node)) in lan.nodes.iter().zip(&nodes).enumerate() {
+            if meshed[i] {
+                continue;
+            }
+            let token = node.token();
+            let online = ns
+                .run(move || {
+                    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 35035));
+                    support::api_get(addr, &token, "peers")
+                        .and_then(|v| v.as_array().cloned())
+                        .map(|a| a.iter().filter(|p| p["online"] == true).count())
+                        .unwrap_or(0)
+                })
+                .unwrap_or(0);
+            meshed[i] = online >= NODES - 1;
+        }
+        if meshed.iter().all(|m| *m) {
+            return Ok(Some(t0.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(None)
+}
+
+fn not_measured(why: &str) {
+    println!("### 6. Discovery\n");
+    println!("not measured: {why}\n");
+    println!("@summary | discovery: 4 nodes in namespaces to full mesh | not measured: {why} | — | n/a |");
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { 1 } else { 3 };
+    // `PURR_BENCH_BIN` may name a build from a branch that has discovery.
+    let other_bin = std::env::var_os("PURR_BENCH_BIN").is_some();
+    if !other_bin
+        && !Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/discovery")
+            .is_dir()
+    {
+        return not_measured("discovery not in this build (no `src/discovery` module)");
+    }
+    if let Some(why) = netns_unavailable() {
+        return not_measured(&format!("network namespaces unavailable ({why})"));
+    }
+    let mut times = Vec::new();
+    for run in 0..runs {
+        match attempt(run) {
+            Ok(Some(t)) => times.push(t),
+            Ok(None) => {
+                return not_measured(&format!(
+                "discovery not in this build or not working (no full mesh of {NODES} within {} s)",
+                ATTEMPT.as_secs()
+            ))
+            }
+            Err(e) => return not_measured(&format!("could not build the namespaces: {e}")),
+        }
+    }
+    let median = support::median_ms(times.clone());
+    println!("### 6. Discovery\n");
+    println!(
+        "Command: `cargo bench --bench discovery`. {NODES} nodes, each in its own network \
+         namespace on one bridge, `--beacon-interval 1`, no `--connect`: time from starting \
+         the first node until every node lists the other {} online (polled every 50 ms \
+         through each node's API), {runs} runs.\n",
+        NODES - 1
+    );
+    println!("| runs (ms) | median |");
+    println!("|---|---|");
+    let list: Vec<String> = times
+        .iter()
+        .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
+        .collect();
+    println!("| {} | **{median:.0} ms** |", list.join(", "));
+    println!(
+        "\n@summary | discovery: {NODES} nodes in namespaces to full mesh (median of {runs}) | {median:.0} ms | — (no target) | measured |"
+    );
+    println!(
+        "\n**What limits us.** Nodes beacon once at start and then every `--beacon-interval`; \
+         a node that starts after another's first beacon waits for the next one, so the mesh \
+         time is about one beacon interval plus start-up, handshakes and the LIST exchange.\n"
+    );
+}

@@ -1,0 +1,465 @@
+//! Footprint benchmark: memory and threads (from /proc), binary size, startup time.
+//!
+//! - idle node: RSS and threads a second after start;
+//! - 100 connected peers: light in-process test peers (`support::testpeer`), each on its
+//!   own TCP connection, handshake + keepalive; RSS and threads once all are up;
+//! - 1,000 idle TCP connections that never send a byte: RSS and threads while they are
+//!   open, and again after the 5 s sniff deadline; how many the node closed at once
+//!   (the `--max-connections` cap, 512 by default) and how many after the deadline;
+//! - the release binary (stripped, UI and SQLite inside) and its size;
+//! - exec → `listening` line, median of 20, on an empty data dir (creates the key, the
+//!   token and the database) and on an existing one.
+//!
+//! `cargo bench --bench footprint -- [--quick]` prints a Markdown section and `@summary`
+//! lines for `scripts/bench.sh`.
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::{mb, median_ms, start, start_in, verdict};
+
+const MB8: u64 = 8 * 1024;
+const MB32: u64 = 32 * 1024;
+
+/// Waits `d` in small steps (bounded by construction).
+fn settle(d: Duration) {
+    std::thread::sleep(d);
+}
+
+/// RssAnon / RssFile of a process, KiB.
+fn rss_split(pid: u32) -> (u64, u64) {
+    (
+        support::status_field(pid, "RssAnon:").unwrap_or(0),
+        support::status_field(pid, "RssFile:").unwrap_or(0),
+    )
+}
+
+struct Idle {
+    rss: u64,
+    threads: u64,
+    anon: u64,
+    file: u64,
+}
+
+fn idle(wait: Duration) -> Idle {
+    let node = start(&[]);
+    settle(wait);
+    let (anon, file) = rss_split(node.pid);
+    let out = Idle {
+        rss: node.rss_kib(),
+        threads: node.threads(),
+        anon,
+        file,
+    };
+    node.stop();
+    out
+}
+
+struct Peers {
+    want: usize,
+    up: usize,
+    online: usize,
+    rss: u64,
+    threads: u64,
+    anon: u64,
+}
+
+fn with_peers(n: usize) -> Peers {
+    let node = start(&[]);
+    let peers = support::testpeer::spawn(node.addr(), n);
+    let up = peers.wait_up(n, Duration::from_secs(60));
+    // Until the node lists all of them online (each one's contact row is written).
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut online = node.online_peers();
+    while online < up && Instant::now() < end {
+        settle(Duration::from_millis(200));
+        online = node.online_peers();
+    }
+    // Let the LIST announcements and contact commits finish.
+    settle(Duration::from_secs(2));
+    let (anon, _) = rss_split(node.pid);
+    let out = Peers {
+        want: n,
+        up,
+        online,
+        rss: node.rss_kib(),
+        threads: node.threads(),
+        anon,
+    };
+    peers.stop();
+    node.stop();
+    out
+}
+
+struct Flood {
+    opened: usize,
+    closed_at_once: usize,
+    closed_by_deadline: usize,
+    peak_rss: u64,
+    peak_threads: u64,
+    idle_rss: u64,
+    after_rss: u64,
+    after_threads: u64,
+    ui_ok: bool,
+    left: Left,
+}
+
+/// Mappings of a process: (address range, size KiB) → resident KiB, from /proc/pid/smaps.
+fn smaps(pid: u32) -> std::collections::HashMap<(String, u64), u64> {
+    let mut out = std::collections::HashMap::new();
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut current = None;
+    for line in text.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                current = Some((first.to_string(), (b - a) / 1024));
+                continue;
+            }
+        }
+        if let (Some(key), Some(kib)) = (&current, line.strip_prefix("Rss:")) {
+            let kib = kib
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            out.insert(key.clone(), kib);
+        }
+    }
+    out
+}
+
+/// Resident memory in mappings that appeared during the flood, by kind (KiB).
+#[derive(Default)]
+struct Left {
+    /// Cached thread stacks (mappings the size of a connection thread's stack).
+    stacks: u64,
+    stack_count: usize,
+    /// glibc malloc arenas of other threads (64 MiB reservations and their heaps).
+    arenas: u64,
+    arena_count: usize,
+    other: u64,
+}
+
+fn what_stayed(
+    before: &std::collections::HashMap<(String, u64), u64>,
+    after: &std::collections::HashMap<(String, u64), u64>,
+) -> Left {
+    let stack_kib = (purr::listener::THREAD_STACK / 1024) as u64;
+    let mut left = Left::default();
+    for (key, rss) in after.iter().filter(|(k, _)| !before.contains_key(*k)) {
+        let size = key.1;
+        if size == stack_kib {
+            left.stacks += rss;
+            left.stack_count += 1;
+        } else if size >= 60 * 1024 || size == 132 {
+            // A new arena is a 64 MiB reservation split into its used heap and the rest.
+            left.arenas += rss;
+            left.arena_count += usize::from(size >= 60 * 1024);
+        } else {
+            left.other += rss;
+        }
+    }
+    left
+}
+
+/// Is this socket closed by the node (EOF, or reset)?
+fn closed(s: &TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match (&*s).read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Opens `n` silent connections; with `deadline`, waits past the 5 s sniff deadline.
+fn flood(n: usize, deadline: bool) -> Flood {
+    let node = start(&[]);
+    settle(Duration::from_secs(1));
+    let maps_before = smaps(node.pid);
+    let idle_rss = node.rss_kib();
+    let mut socks = Vec::with_capacity(n);
+    for _ in 0..n {
+        if let Ok(s) = TcpStream::connect_timeout(&node.addr(), Duration::from_secs(2)) {
+            let _ = s.set_nonblocking(true);
+            socks.push(s);
+        }
+    }
+    let opened = socks.len();
+    // Peak: sample for a second while every admitted connection waits to be sniffed.
+    let (mut peak_rss, mut peak_threads) = (0, 0);
+    for _ in 0..10 {
+        peak_rss = peak_rss.max(node.rss_kib());
+        peak_threads = peak_threads.max(node.threads());
+        settle(Duration::from_millis(100));
+    }
+    let closed_at_once = socks.iter().filter(|s| closed(s)).count();
+    // The UI must stay reachable even now (loopback reserve).
+    let ui_ok = node.api("me").is_some();
+    // The sniff deadline is 5 s from each accept; wait past it (not in the smoke run).
+    if deadline {
+        settle(Duration::from_millis(5200));
+    }
+    let end = Instant::now() + Duration::from_secs(if deadline { 5 } else { 0 });
+    let mut closed_total = socks.iter().filter(|s| closed(s)).count();
+    while closed_total < opened && Instant::now() < end {
+        settle(Duration::from_millis(100));
+        closed_total = socks.iter().filter(|s| closed(s)).count();
+    }
+    settle(Duration::from_millis(500));
+    let left = what_stayed(&maps_before, &smaps(node.pid));
+    let out = Flood {
+        opened,
+        closed_at_once,
+        closed_by_deadline: closed_total - closed_at_once,
+        peak_rss,
+        peak_threads,
+        idle_rss,
+        after_rss: node.rss_kib(),
+        after_threads: node.threads(),
+        ui_ok,
+        left,
+    };
+    drop(socks);
+    node.stop();
+    out
+}
+
+struct Startup {
+    first: Vec<Duration>,
+    restart: Vec<Duration>,
+}
+
+fn startup(n: usize) -> Startup {
+    let mut first = Vec::new();
+    let mut restart = Vec::new();
+    for _ in 0..n {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let node = start_in(&dir, &[]);
+        first.push(node.startup);
+        node.stop();
+        let node = start_in(&dir, &[]);
+        restart.push(node.startup);
+        node.stop();
+    }
+    Startup { first, restart }
+}
+
+/// Total size of the files under `dir`, KiB.
+fn dir_kib(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = e.path();
+        total += if path.is_dir() {
+            dir_kib(&path) * 1024
+        } else {
+            e.metadata().map_or(0, |m| m.len())
+        };
+    }
+    total / 1024
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (n_peers, n_flood, n_start) = if quick { (5, 20, 2) } else { (100, 1000, 20) };
+    let idle_wait = if quick {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(1)
+    };
+
+    let bin = std::fs::metadata(support::BIN)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let bytes = std::fs::read(support::BIN).unwrap_or_default();
+    let has_ui = bytes.windows(14).any(|w| w == b"/assets/index-");
+    let ui_kib = dir_kib(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("front/dist"));
+    let has_sqlite = bytes.windows(15).any(|w| w == b"SQLite format 3");
+    drop(bytes);
+    let stripped = std::process::Command::new("file")
+        .arg(support::BIN)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains(", stripped"))
+        .unwrap_or(false);
+
+    let idle = idle(idle_wait);
+    let peers = with_peers(n_peers);
+    let flood = flood(n_flood, !quick);
+    let start = startup(n_start);
+    let (first_ms, restart_ms) = (
+        median_ms(start.first.clone()),
+        median_ms(start.restart.clone()),
+    );
+    let max_ms = |v: &[Duration]| v.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+
+    println!("### 4. Memory and threads (from /proc)\n");
+    println!("Command: `cargo bench --bench footprint`.\n");
+    println!("| state | RSS | threads | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| idle node, 1 s after start | **{}** (anon {}, file-backed {}) | {} | **≤8 MB** |",
+        mb(idle.rss),
+        mb(idle.anon),
+        mb(idle.file),
+        idle.threads
+    );
+    println!(
+        "| {} connected test peers ({} up, {} online at the node) | **{}** (anon {}) | {} | **≤32 MB** |",
+        peers.want,
+        peers.up,
+        peers.online,
+        mb(peers.rss),
+        mb(peers.anon),
+        peers.threads,
+    );
+    println!(
+        "| {} idle TCP connections open (peak over 1 s) | {} | {} | — |",
+        flood.opened,
+        mb(flood.peak_rss),
+        flood.peak_threads
+    );
+    println!(
+        "| after the 5 s sniff deadline (idle before: {}) | **{}** (+{}) | {} | **within 2 MB of idle** |",
+        mb(flood.idle_rss),
+        mb(flood.after_rss),
+        mb(flood.after_rss.saturating_sub(flood.idle_rss)),
+        flood.after_threads
+    );
+    println!(
+        "\nOf the {} idle connections, {} were closed at once (the `--max-connections` cap, \
+         512 by default, all of them loopback here) and {} when the 5 s sniff deadline \
+         passed. While they were open the UI API still answered: {}.\n",
+        flood.opened,
+        flood.closed_at_once,
+        flood.closed_by_deadline,
+        if flood.ui_ok { "yes" } else { "no" }
+    );
+    println!(
+        "What stayed resident after the flood, in memory mappings that did not exist before \
+         it (/proc/<pid>/smaps): {} KiB in {} cached thread stacks (glibc keeps up to 40 MiB \
+         of freed stacks for reuse; each keeps its top pages, the thread descriptor and \
+         TLS, resident), {} KiB in {} new malloc arenas (glibc gives concurrent threads \
+         their own arenas, up to 8 per core, and keeps their heads), {} KiB elsewhere.\n",
+        flood.left.stacks,
+        flood.left.stack_count,
+        flood.left.arenas,
+        flood.left.arena_count,
+        flood.left.other
+    );
+    let flood_ok = flood.after_rss <= flood.idle_rss + 2048;
+    println!(
+        "@summary | idle node RSS ({} threads) | {} | ≤8 MB | {} |",
+        idle.threads,
+        mb(idle.rss),
+        verdict(idle.rss <= MB8)
+    );
+    println!(
+        "@summary | RSS with {} connected peers ({} threads) | {} | ≤32 MB | {} |",
+        peers.want,
+        peers.threads,
+        mb(peers.rss),
+        verdict(peers.rss <= MB32 && peers.online == peers.want)
+    );
+    println!(
+        "@summary | RSS after {} idle TCP connections, past the sniff deadline | {} (idle {}) | within 2 MB of idle | {} | {} |",
+        flood.opened,
+        mb(flood.after_rss),
+        mb(flood.idle_rss),
+        verdict(flood_ok),
+        if flood_ok {
+            String::new()
+        } else {
+            format!(
+                "glibc keeps what the burst of {} connection threads left: {} KiB in {} cached thread stacks and {} KiB in {} malloc arenas (section 4)",
+                flood.peak_threads,
+                flood.left.stacks,
+                flood.left.stack_count,
+                flood.left.arenas,
+                flood.left.arena_count
+            )
+        }
+    );
+    let per_peer = (peers.rss.saturating_sub(idle.rss)) as f64 / peers.want.max(1) as f64;
+    println!(
+        "**What limits us.** An idle node is {} of which {} is file-backed (pages of the \
+         binary and libc actually touched; the embedded UI is only paged in when served) \
+         and {} anonymous (heap, SQLite's page caches for its two connections, the touched \
+         part of {} thread stacks). Each connected peer costs about {per_peer:.0} KiB: two \
+         threads (reader and writer; of their 256 KiB stacks only touched pages are \
+         resident), the 64 KiB read buffer, session, queues and its contact. The flood \
+         briefly costs {} and {} threads, since every admitted connection is a real thread \
+         until its sniff deadline; what stays afterwards (above) is glibc's: its cache of \
+         freed thread stacks and the per-thread malloc arenas it created for the burst. \
+         What would move it: sniffing not-yet-identified sockets in the acceptor with \
+         `poll(2)` instead of a thread each (no burst of threads, so nothing for glibc to \
+         cache), or `GLIBC_TUNABLES=glibc.pthread.stack_cache_size=…` and \
+         `MALLOC_ARENA_MAX=2` in a service unit on small devices. The loopback flood also \
+         shows that the 16 slots reserved for loopback protect the UI from a LAN flood \
+         only: {} loopback sockets fill all {} slots, and the UI API {} while they were \
+         open.\n",
+        mb(idle.rss),
+        mb(idle.file),
+        mb(idle.anon),
+        idle.threads,
+        mb(flood.peak_rss),
+        flood.peak_threads,
+        flood.opened,
+        512,
+        if flood.ui_ok {
+            "still answered"
+        } else {
+            "did not answer"
+        }
+    );
+
+    println!("### 5. Size and startup\n");
+    println!("| what | figure | target |");
+    println!("|---|---|---|");
+    println!(
+        "| release binary, {}, UI {} and SQLite {} | **{:.2} MB** ({bin} bytes) | **≤6 MB** |",
+        if stripped { "stripped" } else { "NOT stripped" },
+        if has_ui { "embedded" } else { "NOT embedded" },
+        if has_sqlite { "compiled in" } else { "?" },
+        bin as f64 / 1e6
+    );
+    println!(
+        "| exec → `listening`, first start on an empty data dir (median of {n_start}, max {:.1} ms) | **{first_ms:.1} ms** | **≤50 ms** |",
+        max_ms(&start.first)
+    );
+    println!(
+        "| exec → `listening`, restart on an existing data dir (median of {n_start}, max {:.1} ms) | **{restart_ms:.1} ms** | **≤50 ms** |",
+        max_ms(&start.restart)
+    );
+    println!(
+        "\n@summary | binary size (stripped, UI + SQLite inside) | {:.2} MB | ≤6 MB | {} |",
+        bin as f64 / 1e6,
+        verdict(bin <= 6_000_000 && has_ui)
+    );
+    println!(
+        "@summary | startup, empty data dir (median of {n_start}) | {first_ms:.1} ms | ≤50 ms | {} |",
+        verdict(first_ms <= 50.0)
+    );
+    println!(
+        "@summary | startup, existing data dir (median of {n_start}) | {restart_ms:.1} ms | ≤50 ms | {} |",
+        verdict(restart_ms <= 50.0)
+    );
+    println!(
+        "\n**What limits us.** Size: the binary holds SQLite (compiled in), \
+         the embedded UI ({} KiB of assets), the RustCrypto primitives, clap, serde_json \
+         and tungstenite, built with LTO, one codegen unit and stripped; `panic = \"unwind\"` \
+         (kept so a bug costs one connection, not the node) adds unwind tables. Startup: a \
+         first start generates the identity key and UI token and writes them atomically \
+         (temp file, fsync, rename, fsync of the directory) and creates and migrates the \
+         database; a restart only opens them, so the difference between the two medians \
+         ({:.1} ms) is that work, fsyncs included; the rest is exec, \
+         dynamic linking, opening SQLite and starting four threads.\n",
+        ui_kib,
+        first_ms - restart_ms
+    );
+}
