@@ -32,6 +32,28 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The flood client holds ~2,000 sockets at once: lifts this process's soft fd limit (a
+/// shell's default is often 1024) as far as the hard limit allows; false when that is
+/// still too few.
+fn enough_fds() -> bool {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    const WANT: u64 = 8192;
+    let need = FLOOD as u64 + 500;
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current.is_some_and(|soft| soft < WANT) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(limit.maximum.map_or(WANT, |hard| WANT.min(hard))),
+                maximum: limit.maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile)
+        .current
+        .is_none_or(|soft| soft >= need)
+}
+
 /// A node in its own namespace plus a "LAN client" namespace joined by a veth pair.
 fn lan() -> (Netns, Netns, Node) {
     let node_ns = Netns::new("fnode");
@@ -199,6 +221,13 @@ fn max_closed(times: &[Option<Duration>]) -> Option<Duration> {
 #[test]
 fn idle_and_slowloris_floods_hold_the_cap_and_the_ui_stays_reachable() {
     require_netns!();
+    if !enough_fds() {
+        eprintln!(
+            "SKIP: this test needs {} open files (raise ulimit -n)",
+            FLOOD + 500
+        );
+        return;
+    }
     let _serial = serial();
     let (node_ns, client_ns, node) = lan();
     ui_hello(&node_ns, &node).expect("UI before the flood");
