@@ -36,7 +36,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 	@if command -v cargo-deny >/dev/null 2>&1; then \
 	    echo "cargo deny check licenses bans"; \
-	    $(CARGO) deny --offline -L error check licenses bans; \
+	    $(CARGO) deny -L error check licenses bans; \
 	else \
 	    echo "lint: cargo-deny not installed; licence/ban check skipped (cargo install cargo-deny --locked)"; \
 	fi
