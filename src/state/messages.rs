@@ -33,6 +33,8 @@ pub const DEFAULT_PAGE: u32 = 50;
 /// Outbox records queued for a peer at once: half its queue, so LIST, ACKN and new
 /// messages still find room.
 pub const OUTBOX_WINDOW: usize = QUEUE_LEN / 2;
+/// A peer with records waiting that acknowledges nothing for this long is stalled.
+pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What to do once an op is durable.
 #[derive(Debug)]
@@ -220,6 +222,9 @@ impl State {
         let queue_full = self.peers.queued(&to).is_some_and(|q| q >= OUTBOX_WINDOW);
         if queue_full && !self.resending.contains_key(&to) {
             self.resending.insert(to, msg.seq - 1);
+            self.last_progress
+                .entry(to)
+                .or_insert_with(std::time::Instant::now);
         }
         let queued = mess_of(&msg)
             .filter(|_| !self.resending.contains_key(&to))
@@ -365,6 +370,7 @@ impl State {
     /// A long outbox goes out a window at a time ([`State::continue_outbox`]).
     pub(super) fn flush_outbox(&mut self, peer: NodeId) {
         self.resending.insert(peer, 0);
+        self.last_progress.insert(peer, std::time::Instant::now());
         self.continue_outbox(peer);
     }
 
@@ -417,6 +423,31 @@ impl State {
         if last {
             self.resending.remove(&peer);
             self.send_unsent_reads(peer);
+        }
+    }
+
+    /// Disconnects backlogged peers that acknowledged nothing for [`STALL_LIMIT`]
+    /// (SPEC §7 / the 256-record rule: a peer that cannot drain its queue is dropped).
+    pub(super) fn drop_stalled(&mut self, now: std::time::Instant) {
+        self.last_progress
+            .retain(|id, _| self.resending.contains_key(id) && self.peers.is_online(id));
+        let stalled: Vec<NodeId> = self
+            .last_progress
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= STALL_LIMIT)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stalled {
+            log::warn!(
+                "peer {} acknowledged nothing for {STALL_LIMIT:?}; disconnecting",
+                super::peers::short(&id)
+            );
+            self.last_progress.remove(&id);
+            self.resending.remove(&id);
+            if self.peers.disconnect(&id, now_ms()) {
+                self.dialer.disconnected(&id, now);
+                self.push_peer(&id);
+            }
         }
     }
 

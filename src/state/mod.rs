@@ -188,6 +188,10 @@ struct State {
     /// Online peers whose outbox is being re-sent, with the `seq` of the last message
     /// queued so far (see `messages::continue_outbox`).
     resending: HashMap<NodeId, i64>,
+    /// When each backlogged peer last acknowledged anything: one that takes nothing for
+    /// [`messages::STALL_LIMIT`] while records wait for it is disconnected (its messages
+    /// stay pending and go out when it is back).
+    last_progress: HashMap<NodeId, Instant>,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
@@ -223,6 +227,7 @@ pub fn spawn(
         durable: messages::Durable::new(writer, reader),
         next_seq: 1,
         resending: HashMap::new(),
+        last_progress: HashMap::new(),
     };
     state.load()?;
     let committed = config.committed;

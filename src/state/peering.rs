@@ -149,6 +149,9 @@ impl State {
             }
             Inner::Mess(mess) => self.on_mess(id, mess),
             Inner::Ackn(ids) => {
+                if self.last_progress.contains_key(&id) {
+                    self.last_progress.insert(id, Instant::now());
+                }
                 self.on_receipt(id, ids, crate::api::Status::Delivered);
                 // The peer is taking what we send: queue more of its outbox.
                 self.continue_outbox(id);
@@ -226,6 +229,7 @@ impl State {
         for id in resending {
             self.continue_outbox(id);
         }
+        self.drop_stalled(now);
         self.dialer.prune(now);
     }
 }
