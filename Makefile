@@ -27,8 +27,10 @@ endif
 front:
 	cd front && npm ci --no-audit --no-fund && npm run build
 
-# Supply-chain checks run when their tool is there and can work offline; otherwise they
-# say why they are skipped (see docs/SECURITY.md §7). Nothing is installed here.
+# Supply-chain checks run when their tool is installed; otherwise they say why they are
+# skipped (see docs/SECURITY.md §7). Nothing is installed here. cargo deny reads crate
+# metadata from crates.io; advisories need GitHub, so cargo audit runs only with a local
+# advisory database.
 ADVISORY_DB := $(or $(CARGO_HOME),$(HOME)/.cargo)/advisory-db
 
 lint:
