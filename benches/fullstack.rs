@@ -841,12 +841,18 @@ fn report(quick: bool, n: u64, secs: f64, windows: &[u64]) {
             .map_or(0.0, |(_, r, _)| r.rate)
     };
     for (w, run, _) in &nofsync {
+        let both = run.durable() && rows.iter().any(|(x, r, _)| x == w && r.durable());
         println!(
-            "| throughput, window {w}, `--no-fsync` | {:.0} msg/s ({}) | durable {:.0} msg/s | durable/no-fsync {:.2} | — |",
+            "| throughput, window {w}, `--no-fsync` | {:.0} msg/s{} ({}) | durable {:.0} msg/s | {} | — |",
             run.rate,
+            if run.durable() { "" } else { ", **NOT all durable**" },
             run.describe(),
             durable_rate(*w),
-            durable_rate(*w) / run.rate
+            if both {
+                format!("durable/no-fsync {:.2}", durable_rate(*w) / run.rate)
+            } else {
+                "no ratio (a run did not end durable)".to_string()
+            }
         );
     }
     if let Some(d) = delayed_w100 {
