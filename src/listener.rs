@@ -1,20 +1,29 @@
 //! The one TCP port: bind, accept, enforce the connection cap, sniff, dispatch (SPEC §2, §9).
 //!
-//! One acceptor thread. Each accepted connection gets a thread (small stack) that peeks
-//! its first 4 bytes with `MSG_PEEK | MSG_WAITALL` under a 5 s deadline (the kernel
-//! waits for all 4, no polling) and becomes the HTTP, WebSocket or peer thread.
+//! One acceptor thread does all of it up to the dispatch: it polls the listening socket
+//! together with every accepted connection that has not yet sent its first 4 bytes (the
+//! *lobby*), peeks those bytes without consuming them, and only then starts the HTTP,
+//! WebSocket or peer thread. A connection that sends nothing, or dribbles bytes, costs a
+//! file descriptor and a slot in the lobby until its 5 s deadline, never a thread: a
+//! flood of idle sockets leaves no thread stacks or malloc arenas behind.
 //!
-//! The cap counts every live connection. Past `max - RESERVE` only loopback connections
-//! are admitted, so a LAN flood cannot lock the user out of their own UI; past `max`
-//! everything is closed at once. The count lives in an atomic that a guard decrements on
-//! drop: the one piece of shared state outside the state thread, because the acceptor
-//! must decide without a round trip and a connection's end must be counted however its
-//! thread exits (even by panic).
+//! A connection with 1–3 bytes in (a slow client, or a slowloris) would keep `poll`
+//! reporting it readable, so it leaves the poll set and is peeked again every
+//! [`PARTIAL_RECHECK`] until the rest arrives or its deadline passes.
+//!
+//! The cap counts every live connection, in the lobby or past it. Past `max - RESERVE`
+//! only loopback connections are admitted, so a LAN flood cannot lock the user out of
+//! their own UI; past `max` everything is closed at once. The count lives in an atomic
+//! that a guard decrements on drop: the one piece of shared state outside the state
+//! thread, because the acceptor must decide without a round trip and a connection's end
+//! must be counted however its thread exits (even by panic).
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -28,6 +37,10 @@ pub const THREAD_STACK: usize = 256 * 1024;
 pub const LOOPBACK_RESERVE: usize = 16;
 /// How long a new connection has to send its first 4 bytes (SPEC §2).
 pub const SNIFF_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a connection that sent 1–3 bytes is peeked again.
+pub const PARTIAL_RECHECK: Duration = Duration::from_millis(100);
+/// Connections accepted per wake-up before the lobby is looked at again.
+const ACCEPT_BURST: usize = 64;
 /// Write deadline set on every accepted socket until its handler sets its own.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,20 +150,43 @@ pub fn classify(first: &[u8]) -> Sniffed {
     }
 }
 
-/// Peeks the first 4 bytes without consuming them; `None` if they don't arrive in time.
-fn sniff(stream: &TcpStream) -> Option<[u8; 4]> {
+/// What a non-blocking peek at a lobby connection found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peek {
+    /// All 4 bytes are there (not consumed).
+    Ready([u8; 4]),
+    /// 1–3 bytes so far.
+    Partial,
+    /// Nothing yet.
+    Empty,
+    /// The client closed, or the socket failed.
+    Gone,
+}
+
+/// Peeks at the first 4 bytes without waiting and without consuming them.
+fn peek(stream: &TcpStream) -> Peek {
     use rustix::net::{recv, RecvFlags};
     let mut first = [0u8; 4];
-    // The socket's read timeout (SNIFF_TIMEOUT) bounds the wait; WAITALL makes the kernel
-    // wait for all 4 bytes instead of returning 1 byte of a slow client.
     loop {
-        match recv(stream, &mut first, RecvFlags::PEEK | RecvFlags::WAITALL) {
-            Ok((_, 4)) => return Some(first),
-            Ok(_) => return None, // EOF or a partial peek at the deadline
+        return match recv(stream, &mut first, RecvFlags::PEEK | RecvFlags::DONTWAIT) {
+            Ok((_, 4)) => Peek::Ready(first),
+            Ok((_, 0)) => Peek::Gone,
+            Ok(_) => Peek::Partial,
             Err(rustix::io::Errno::INTR) => continue,
-            Err(_) => return None,
-        }
+            Err(rustix::io::Errno::AGAIN) => Peek::Empty,
+            Err(_) => Peek::Gone,
+        };
     }
+}
+
+/// A connection waiting for its first 4 bytes.
+struct Waiting {
+    stream: TcpStream,
+    peer: SocketAddr,
+    guard: ConnGuard,
+    deadline: Instant,
+    /// Some bytes are in: out of the poll set, peeked again at this time.
+    recheck: Option<Instant>,
 }
 
 /// What the acceptor hands to each connection.
@@ -165,22 +201,124 @@ pub struct ConnContext {
 /// Runs the accept loop on the current thread until `stop` is set and the socket is shut.
 pub fn accept_loop(listener: TcpListener, ctx: ConnContext, stop: Arc<AtomicBool>) {
     let ctx = Arc::new(ctx);
-    loop {
-        let (stream, peer) = match listener.accept() {
-            Ok(pair) => pair,
-            Err(e) => {
-                if stop.load(Ordering::Acquire) {
-                    break;
-                }
-                // Out of fds or memory: back off instead of spinning on the error.
-                log::warn!("accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(100));
-                continue;
-            }
-        };
+    if let Err(e) = listener.set_nonblocking(true) {
+        log::error!("cannot make the listening socket non-blocking: {e}");
+        return;
+    }
+    let mut lobby: Vec<Waiting> = Vec::new();
+    let mut accept_failed = false;
+    while !stop.load(Ordering::Acquire) {
+        let now = Instant::now();
+        let (listener_ready, ready) = wait(&listener, &lobby, now, accept_failed);
         if stop.load(Ordering::Acquire) {
             break;
         }
+        let now = Instant::now();
+        accept_failed = false;
+        if listener_ready {
+            accept_failed = !accept_burst(&listener, &ctx, &mut lobby, now);
+        }
+        // Peek at what poll reported and at the partial ones that are due; the rest stay.
+        // Backwards, so that swap_remove only moves entries already looked at.
+        for i in (0..lobby.len()).rev() {
+            let w = &lobby[i];
+            let due = ready.get(i).copied().unwrap_or(false) || w.recheck.is_some_and(|t| t <= now);
+            let expired = w.deadline <= now;
+            let verdict = if due || expired {
+                peek(&w.stream)
+            } else {
+                Peek::Empty
+            };
+            match verdict {
+                Peek::Ready(first) => dispatch(lobby.swap_remove(i), first, &ctx),
+                Peek::Gone => drop(lobby.swap_remove(i)),
+                _ if expired => {
+                    let w = lobby.swap_remove(i);
+                    log::debug!(
+                        "{}: nothing recognisable within {SNIFF_TIMEOUT:?}; closing",
+                        w.peer
+                    );
+                }
+                Peek::Partial => lobby[i].recheck = Some(now + PARTIAL_RECHECK),
+                Peek::Empty => {}
+            }
+        }
+    }
+    log::debug!("acceptor stopped");
+}
+
+/// Polls the listener and the lobby; returns whether the listener is readable and, per
+/// lobby entry, whether it is. Waits until the earliest deadline or recheck at most.
+fn wait(
+    listener: &TcpListener,
+    lobby: &[Waiting],
+    now: Instant,
+    accept_failed: bool,
+) -> (bool, Vec<bool>) {
+    let mut next = now + SNIFF_TIMEOUT;
+    if accept_failed {
+        // Out of fds or memory: poll would report the listener at once; back off.
+        next = now + Duration::from_millis(100);
+    }
+    let mut fds = Vec::with_capacity(lobby.len() + 1);
+    let mut index = Vec::with_capacity(lobby.len());
+    let listen_events = if accept_failed {
+        PollFlags::empty()
+    } else {
+        PollFlags::IN
+    };
+    fds.push(PollFd::new(listener, listen_events));
+    for (i, w) in lobby.iter().enumerate() {
+        next = next.min(w.deadline);
+        match w.recheck {
+            Some(t) => next = next.min(t),
+            None => {
+                fds.push(PollFd::new(&w.stream, PollFlags::IN));
+                index.push(i);
+            }
+        }
+    }
+    let timeout = next.saturating_duration_since(now);
+    let timeout = rustix::event::Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    match rustix::event::poll(&mut fds, Some(&timeout)) {
+        Ok(_) => {}
+        Err(rustix::io::Errno::INTR) => return (false, Vec::new()),
+        Err(e) => {
+            log::warn!("poll failed: {e}");
+            std::thread::sleep(Duration::from_millis(100));
+            return (false, Vec::new());
+        }
+    }
+    let listener_ready = !fds[0].revents().is_empty();
+    let mut ready = vec![false; lobby.len()];
+    for (fd, i) in fds[1..].iter().zip(index) {
+        ready[i] = !fd.revents().is_empty();
+    }
+    (listener_ready, ready)
+}
+
+/// Accepts what is waiting (up to [`ACCEPT_BURST`]) into the lobby; `false` if accept
+/// failed for want of resources.
+fn accept_burst(
+    listener: &TcpListener,
+    ctx: &ConnContext,
+    lobby: &mut Vec<Waiting>,
+    now: Instant,
+) -> bool {
+    for _ in 0..ACCEPT_BURST {
+        let (stream, peer) = match listener.accept() {
+            Ok(pair) => pair,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => continue,
+            Err(e) => {
+                log::warn!("accept failed: {e}");
+                return false;
+            }
+        };
         let peer = crate::net::canonical(peer);
         let loopback = crate::net::is_loopback(peer.ip());
         let limit = if loopback {
@@ -192,36 +330,52 @@ pub fn accept_loop(listener: TcpListener, ctx: ConnContext, stop: Arc<AtomicBool
             log::debug!("connection cap reached; closing {peer} at once");
             continue; // dropping `stream` closes it
         };
-        let ctx = ctx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("conn".into())
-            .stack_size(THREAD_STACK)
-            .spawn(move || {
-                let _guard = guard;
-                handle(stream, peer, &ctx);
-            });
-        if let Err(e) = spawned {
-            log::warn!("cannot start a thread for {peer}: {e}");
-        }
+        // Accepted sockets do not inherit O_NONBLOCK on Linux; peeks use MSG_DONTWAIT.
+        lobby.push(Waiting {
+            stream,
+            peer,
+            guard,
+            deadline: now + SNIFF_TIMEOUT,
+            recheck: None,
+        });
     }
-    log::debug!("acceptor stopped");
+    true
 }
 
-fn handle(stream: TcpStream, peer: SocketAddr, ctx: &ConnContext) {
+/// Starts the thread for a connection whose first 4 bytes are in.
+fn dispatch(w: Waiting, first: [u8; 4], ctx: &Arc<ConnContext>) {
+    let Waiting {
+        stream,
+        peer,
+        guard,
+        ..
+    } = w;
+    let kind = classify(&first);
+    if kind == Sniffed::Other {
+        log::debug!("{peer}: unknown protocol; closing");
+        return;
+    }
+    // Handlers read with deadlines of their own; this one bounds them until they do.
     if stream.set_read_timeout(Some(SNIFF_TIMEOUT)).is_err()
         || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
     {
         return;
     }
     let _ = stream.set_nodelay(true);
-    let Some(first) = sniff(&stream) else {
-        log::debug!("{peer}: nothing recognisable within {SNIFF_TIMEOUT:?}; closing");
-        return;
-    };
-    match classify(&first) {
-        Sniffed::Http => http::serve(stream, peer, &ctx.http),
-        Sniffed::Peer => peer_conn::serve_incoming(stream, peer, &ctx.peer),
-        Sniffed::Other => log::debug!("{peer}: unknown protocol; closing"),
+    let ctx = ctx.clone();
+    let spawned = std::thread::Builder::new()
+        .name("conn".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || {
+            let _guard = guard;
+            match kind {
+                Sniffed::Http => http::serve(stream, peer, &ctx.http),
+                Sniffed::Peer => peer_conn::serve_incoming(stream, peer, &ctx.peer),
+                Sniffed::Other => {}
+            }
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start a thread for {peer}: {e}");
     }
 }
 
@@ -259,39 +413,39 @@ mod tests {
     }
 
     #[test]
-    fn sniff_waits_for_all_four_bytes() {
+    fn peek_sees_partial_then_all_four_bytes_without_consuming_them() {
         use std::io::Write;
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let t = std::thread::spawn(move || {
-            let mut c = TcpStream::connect(addr).unwrap();
-            c.write_all(b"GE").unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-            c.write_all(b"T / HTTP/1.1\r\n").unwrap();
-            std::thread::sleep(Duration::from_millis(200));
-        });
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        assert_eq!(sniff(&s), Some(*b"GET "));
+        assert_eq!(peek(&s), Peek::Empty);
+        c.write_all(b"GE").unwrap();
+        let settle = Instant::now() + Duration::from_secs(2);
+        while peek(&s) == Peek::Empty && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(peek(&s), Peek::Partial);
+        c.write_all(b"T / HTTP/1.1\r\n").unwrap();
+        while peek(&s) == Peek::Partial && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(peek(&s), Peek::Ready(*b"GET "));
         // Peeked, not consumed.
         let mut all = [0u8; 4];
         std::io::Read::read_exact(&mut &s, &mut all).unwrap();
         assert_eq!(&all, b"GET ");
-        t.join().unwrap();
     }
 
     #[test]
-    fn sniff_gives_up_at_the_deadline() {
-        use std::io::Write;
+    fn peek_sees_a_closed_connection() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap();
-        let mut c = TcpStream::connect(addr).unwrap();
-        c.write_all(b"G").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (s, _) = l.accept().unwrap();
-        s.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let start = std::time::Instant::now();
-        assert_eq!(sniff(&s), None);
-        assert!(start.elapsed() < Duration::from_secs(2));
+        drop(c);
+        let settle = Instant::now() + Duration::from_secs(2);
+        while peek(&s) == Peek::Empty && Instant::now() < settle {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(peek(&s), Peek::Gone);
     }
 }

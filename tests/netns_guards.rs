@@ -87,10 +87,13 @@ fn lan_clients_get_only_the_banner() {
     }
 }
 
-fn settle_threads(node: &Node, baseline: usize) {
-    node.wait_for("threads back near baseline", Duration::from_secs(20), |n| {
-        n.threads() <= baseline + 2
-    });
+/// Waits until the flood's connections are gone: threads and fds back near baseline.
+fn settle(node: &Node, baseline: (usize, usize)) {
+    node.wait_for(
+        "threads and fds back near baseline",
+        Duration::from_secs(20),
+        |n| n.threads() <= baseline.0 + 2 && n.fds() <= baseline.1 + 2,
+    );
 }
 
 #[test]
@@ -98,7 +101,7 @@ fn a_lan_flood_of_idle_connections_leaves_the_ui_reachable() {
     require_netns!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (node_ns, client_ns, node) = lan();
-    let baseline = node.threads();
+    let baseline = (node.threads(), node.fds());
     let port = node.port;
     // 600 idle connections from the LAN, held open while we try the UI.
     let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
@@ -117,13 +120,19 @@ fn a_lan_flood_of_idle_connections_leaves_the_ui_reachable() {
     });
     let opened = ready_rx.recv_timeout(Duration::from_secs(60)).unwrap();
     assert_eq!(opened, 600, "the kernel accepted all 600 connects");
+    // Connections that have sent nothing wait in the acceptor's lobby: no thread each.
     let peak = node.threads();
+    assert!(
+        peak <= baseline.0 + 1,
+        "idle connections cost threads: {peak}"
+    );
+    let fds = node.fds();
+    assert!(fds <= 512 + baseline.1 + 2, "cap holds: {fds} fds");
     let id = loopback_hello(&node_ns, &node).expect("UI reachable during the flood");
     assert_eq!(id, node.id);
-    assert!(peak <= 512 + baseline, "cap holds: {peak} threads");
     hold_tx.send(()).unwrap();
     let _client_ns = flood.join().unwrap();
-    settle_threads(&node, baseline);
+    settle(&node, baseline);
     assert!(loopback_hello(&node_ns, &node).is_ok());
 }
 
@@ -132,7 +141,7 @@ fn a_loopback_flood_is_cleared_by_the_sniff_deadline() {
     require_netns!();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let (node_ns, _client_ns, node) = lan();
-    let baseline = node.threads();
+    let baseline = (node.threads(), node.fds());
     let port = node.port;
     let conns = node_ns.run(move || {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -141,13 +150,18 @@ fn a_loopback_flood_is_cleared_by_the_sniff_deadline() {
             .collect::<Vec<_>>()
     });
     assert_eq!(conns.len(), 600);
+    // +2: a connection over the cap exists for a moment between accept and close.
     assert!(
-        node.threads() <= 512 + baseline,
+        node.fds() <= 512 + baseline.1 + 2,
         "cap holds: {}",
-        node.threads()
+        node.fds()
+    );
+    assert!(
+        node.threads() <= baseline.0 + 1,
+        "no thread per idle connection"
     );
     // The sniff deadline (5 s) closes them all; the UI works right after.
-    settle_threads(&node, baseline);
+    settle(&node, baseline);
     let id = loopback_hello(&node_ns, &node).expect("UI reachable after the flood");
     assert_eq!(id, node.id);
     drop(conns);
