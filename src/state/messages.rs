@@ -33,6 +33,9 @@ pub const DEFAULT_PAGE: u32 = 50;
 /// Outbox records queued for a peer at once: half its queue, so LIST, ACKN and new
 /// messages still find room.
 pub const OUTBOX_WINDOW: usize = QUEUE_LEN / 2;
+/// How much room in the peer's queue makes a new send top up its outbox: a quarter of
+/// a window, so the outbox is read in batches and not once per message.
+const OUTBOX_REFILL: usize = OUTBOX_WINDOW / 4;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -239,6 +242,17 @@ impl State {
         };
         self.durable
             .submit(Op::InsertMessage(msg), After::Outgoing { sent_on, reply });
+        // While the UI keeps sending, feed the outbox as the peer's queue drains rather
+        // than only on its ACKNs: those come a commit later on the peer, so a sender
+        // that always has a window in flight would otherwise be held to one window per
+        // commit of the peer's disk.
+        let room = self
+            .peers
+            .queued(&to)
+            .map(|q| OUTBOX_WINDOW.saturating_sub(q));
+        if self.resending.contains_key(&to) && room.is_some_and(|r| r >= OUTBOX_REFILL) {
+            self.continue_outbox(to);
+        }
         Ok(())
     }
 
