@@ -148,17 +148,25 @@ fn wait_online(a: &Node, b: &Node) {
     panic!("nodes did not connect");
 }
 
+/// The client's `send` command for message number `i` to `to`.
+fn send_json(to: &str, i: u64) -> String {
+    json!({"cmd": "send", "to": to, "text": text_of(i)}).to_string()
+}
+
 fn text_of(i: u64) -> String {
     format!("{i:012}-{}", "x".repeat(87)) // 100 bytes
 }
 
 /// Drains a WebSocket on a thread, counting `cmd`s of interest until `stop`.
+/// `wake` is unparked after each count, for a sender waiting on a full window.
 fn drain(
     mut w: WebSocket<TcpStream>,
     count_cmd: &'static str,
     count: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    wake: Option<std::thread::Thread>,
 ) -> std::thread::JoinHandle<()> {
+    let needle = format!("\"cmd\":\"{count_cmd}\"");
     let _ = w
         .get_mut()
         .set_read_timeout(Some(Duration::from_millis(200)));
@@ -173,11 +181,14 @@ fn drain(
             while !stop.load(Ordering::Relaxed) {
                 match w.read() {
                     Ok(Message::Text(t)) => {
-                        if t.as_str().contains(&format!("\"cmd\":\"{count_cmd}\"")) {
+                        if t.as_str().contains(&needle) {
                             let is_delivered =
                                 count_cmd != "status" || t.as_str().contains("\"delivered\"");
                             if is_delivered {
                                 count.fetch_add(1, Ordering::Relaxed);
+                                if let Some(t) = &wake {
+                                    t.unpark();
+                                }
                             }
                         }
                     }
@@ -213,15 +224,13 @@ fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
         "status",
         Arc::new(AtomicU64::new(0)),
         stop.clone(),
+        None,
     );
     let mut samples = Vec::with_capacity(n as usize);
     for i in 0..n {
         let text = text_of(i);
         let t0 = Instant::now();
-        wa.send(Message::text(
-            json!({"cmd": "send", "to": b.id, "text": text}).to_string(),
-        ))
-        .expect("send");
+        wa.send(Message::text(send_json(&b.id, i))).expect("send");
         loop {
             let v = next_json(&mut wb).expect("B's socket");
             if v["cmd"] == "message" && v["message"]["text"] == text.as_str() {
@@ -315,15 +324,27 @@ fn throughput_sampled(a: &Node, b: &Node, window: u64, secs: f64, at: &mut dyn F
     let rows_before = count_rows(b);
     let acked_before = count_acked(a);
     let out_before = count_out(a);
-    let ta = drain(reader_a, "status", delivered.clone(), stop.clone());
-    let tb = drain(wb, "message", received.clone(), stop.clone());
+    let ta = drain(reader_a, "status", delivered.clone(), stop.clone(), None);
+    // The sender sleeps while the window is full and B's drain wakes it: a sender that
+    // spun would take a core from the nodes it measures (2 cores in all).
+    let tb = drain(
+        wb,
+        "message",
+        received.clone(),
+        stop.clone(),
+        Some(std::thread::current()),
+    );
     at(true);
     let start = Instant::now();
     let mut sent = 0u64;
     let mut ok = true;
+    // Every send is the same JSON but for its 12-digit counter, written in place.
+    let template = send_json(&b.id, 0);
+    let digits = template.find(&text_of(0)).expect("text in the JSON");
     while ok && start.elapsed().as_secs_f64() < secs {
         if sent - received.load(Ordering::Relaxed) < window {
-            let msg = json!({"cmd": "send", "to": b.id, "text": text_of(sent)}).to_string();
+            let mut msg = template.clone();
+            msg.replace_range(digits..digits + 12, &format!("{sent:012}"));
             ok = sender.write(Message::text(msg)).is_ok();
             sent += 1;
             if sent.is_multiple_of(16) || sent - received.load(Ordering::Relaxed) >= window {
@@ -331,7 +352,7 @@ fn throughput_sampled(a: &Node, b: &Node, window: u64, secs: f64, at: &mut dyn F
             }
         } else {
             ok = sender.flush().is_ok();
-            std::thread::yield_now();
+            std::thread::park_timeout(Duration::from_millis(5));
         }
     }
     let _ = sender.flush();
