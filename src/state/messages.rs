@@ -293,7 +293,7 @@ impl State {
         if let Some(c) = self.peers.get_mut(&peer) {
             c.unread += 1;
         }
-        self.push_peer(&peer);
+        self.unread_changed.insert(peer);
         self.durable.incoming.insert(id.clone());
         self.durable
             .submit(Op::InsertMessage(msg), After::Incoming { peer, id });

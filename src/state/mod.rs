@@ -26,7 +26,7 @@ pub mod peers;
 mod subscribers;
 mod ui;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -192,7 +192,15 @@ struct State {
     /// [`messages::STALL_LIMIT`] while records wait for it is disconnected (its messages
     /// stay pending and go out when it is back).
     last_progress: HashMap<NodeId, Instant>,
+    /// Peers whose unread count went up since their last `peer` event. Incoming
+    /// messages only mark them; the event goes out once the commands waiting now are
+    /// handled (at most [`UNREAD_BATCH`] later), so a burst of messages from one peer
+    /// costs one `peer` event, not one per message.
+    unread_changed: HashSet<NodeId>,
 }
+
+/// Commands handled at most before the unread counts that changed are sent to the UIs.
+const UNREAD_BATCH: usize = 64;
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
 /// [`Command::Shutdown`].
@@ -228,6 +236,7 @@ pub fn spawn(
         next_seq: 1,
         resending: HashMap::new(),
         last_progress: HashMap::new(),
+        unread_changed: HashSet::new(),
     };
     state.load()?;
     let committed = config.committed;
@@ -248,6 +257,7 @@ impl State {
     fn run(mut self, rx: Receiver<Command>, committed: Receiver<crate::store::Committed>) {
         let ticker = tick(Duration::from_secs(1));
         self.on_tick(Instant::now());
+        let mut since_flush = 0;
         loop {
             select! {
                 recv(rx) -> cmd => match cmd {
@@ -262,6 +272,11 @@ impl State {
                     self.durable.resubmit();
                     self.on_tick(Instant::now());
                 }
+            }
+            since_flush += 1;
+            if !self.unread_changed.is_empty() && (rx.is_empty() || since_flush >= UNREAD_BATCH) {
+                self.flush_unread();
+                since_flush = 0;
             }
         }
         log::debug!("state thread stopped; flushing the store");

@@ -15,8 +15,17 @@ use super::{now_ms, State};
 impl State {
     /// Pushes the contact's current `peer` object to every UI.
     pub(super) fn push_peer(&mut self, id: &NodeId) {
+        self.unread_changed.remove(id);
         if let Some(peer) = self.peers.api(id) {
             self.subs.broadcast(&Event::Peer { peer });
+        }
+    }
+
+    /// Sends the `peer` events that incoming messages only marked (see `unread_changed`).
+    pub(super) fn flush_unread(&mut self) {
+        let changed: Vec<NodeId> = self.unread_changed.drain().collect();
+        for id in changed {
+            self.push_peer(&id);
         }
     }
 
