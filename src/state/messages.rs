@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Every store op is submitted with a token and kept (with what to do once it is
-//! durable) until its `Committed` arrives; a failed commit puts the ops back in line,
-//! so a full or read-only disk delays durability but loses nothing. The state thread
+//! durable) until its `Committed` arrives; a failed commit is retried by the writer, in
+//! order, so a full, locked or read-only disk delays durability but loses nothing. The state thread
 //! never waits for the disk: `try_submit` only, and completions arrive on a channel.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -68,7 +68,7 @@ pub(super) struct Durable {
     pub reader: store::Reader,
     next_token: u64,
     inflight: HashMap<u64, Inflight>,
-    /// Ops waiting to be (re)submitted, in order: a full queue or a failed commit.
+    /// Ops waiting to be (re)submitted, in order: the writer's queue was full.
     retry: VecDeque<u64>,
     /// Ids of received messages not yet committed (a re-send is acknowledged later).
     incoming: HashSet<String>,
@@ -479,10 +479,9 @@ impl State {
     /// A batch reached the disk (or failed to).
     pub(super) fn on_committed(&mut self, done: Committed) {
         if let Err(e) = &done.result {
-            log::warn!(
-                "could not store {} changes: {e}; will retry",
-                done.tokens.len()
-            );
+            // The writer keeps the batch and tries it again, ahead of everything queued
+            // after it (store::writer); the ops stay in `inflight` until it commits.
+            // Here the user is told, once a minute while it lasts.
             let now = std::time::Instant::now();
             let quiet = self
                 .durable
@@ -490,15 +489,11 @@ impl State {
                 .is_none_or(|t| now.duration_since(t).as_secs() >= 60);
             if quiet {
                 self.durable.last_error_event = Some(now);
+                log::error!("cannot save to disk: {e}; will retry");
                 self.subs.broadcast(&Event::error(
-                    format!("cannot save to disk ({e}); messages stay pending and will be saved when it works again"),
+                    format!("cannot save to disk: {e}. Keep purr running: messages are kept in memory and saved as soon as the disk works again"),
                     None,
                 ));
-            }
-            for token in done.tokens {
-                if self.durable.inflight.contains_key(&token) {
-                    self.durable.retry.push_back(token);
-                }
             }
             return;
         }
