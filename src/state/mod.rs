@@ -13,7 +13,8 @@
 //!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
 //!   discovery thread ──Discovered──────────┤
 //!   signal handler ──Shutdown──────────────┘      ▲
-//!                                    tick (1 s) ──┘  redials, configured addresses
+//!                                    tick (1 s) ──┘  redials, configured addresses,
+//!                                                    store retries, identity.key there
 //! ```
 //!
 //! Submodules: [`ui`] handles UI commands, [`peering`] peer events and dialing,
@@ -192,6 +193,8 @@ struct State {
     /// [`messages::STALL_LIMIT`] while records wait for it is disconnected (its messages
     /// stay pending and go out when it is back).
     last_progress: HashMap<NodeId, Instant>,
+    /// `identity.key` is missing and could not be written back (reported once).
+    identity_file_failing: bool,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
@@ -228,6 +231,7 @@ pub fn spawn(
         next_seq: 1,
         resending: HashMap::new(),
         last_progress: HashMap::new(),
+        identity_file_failing: false,
     };
     state.load()?;
     let committed = config.committed;
@@ -260,12 +264,43 @@ impl State {
                 },
                 recv(ticker) -> _ => {
                     self.durable.resubmit();
+                    self.keep_identity_file();
                     self.on_tick(Instant::now());
                 }
             }
         }
         log::debug!("state thread stopped; flushing the store");
         // Dropping `self` drops the writer, which commits what is queued before it ends.
+    }
+
+    /// Puts `identity.key` back if it was deleted (one `stat` a tick): the key is in
+    /// memory, and a restart without the file would mint a new identity. The user is
+    /// told; a failure to write it (a read-only data dir) is logged once until it works.
+    fn keep_identity_file(&mut self) {
+        let path = self.data_dir.identity_path();
+        match self.data_dir.restore_identity_if_missing(&self.identity) {
+            Ok(false) => self.identity_file_failing = false,
+            Ok(true) => {
+                self.identity_file_failing = false;
+                let text = format!(
+                    "{} was deleted while purr was running; it has been written back from memory (same identity)",
+                    path.display()
+                );
+                log::warn!("{text}");
+                self.subs.broadcast(&crate::api::Event::error(text, None));
+            }
+            Err(e) => {
+                if !self.identity_file_failing {
+                    self.identity_file_failing = true;
+                    let text = format!(
+                        "{} is missing and cannot be written back ({e}); a restart now would create a new identity",
+                        path.display()
+                    );
+                    log::error!("{text}");
+                    self.subs.broadcast(&crate::api::Event::error(text, None));
+                }
+            }
+        }
     }
 
     /// Loads contacts, unread counts, pending messages and the next `seq` from the store.
