@@ -24,7 +24,7 @@ use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::store::{self, Committed, Direction, Op, StoredMessage, SubmitError};
 
 use super::peers::Queued;
-use super::{now_ms, ApiReply, State, SubId};
+use super::{ApiReply, State, SubId};
 
 /// Longest message text in bytes (SPEC §5, §9).
 pub const MAX_TEXT: usize = 65_536;
@@ -206,7 +206,7 @@ impl State {
             peer: crate::hex::encode(&to),
             direction: Direction::Out,
             text,
-            ts: now_ms(),
+            ts: self.clock.now_ms(),
             status: Status::Pending,
             read_sent: false,
         };
@@ -228,7 +228,7 @@ impl State {
         }
         let queued = mess_of(&msg)
             .filter(|_| !self.resending.contains_key(&to))
-            .map(|inner| self.peers.send(&to, inner, now_ms()));
+            .map(|inner| self.peers.send(&to, inner, self.clock.now_ms()));
         let sent_on = match queued {
             Some(Queued::Sent) => self
                 .peers
@@ -253,7 +253,8 @@ impl State {
             Ok(Some(known)) => {
                 if known.peer == peer_hex && known.direction == Direction::In {
                     // Stored before: acknowledge again (SPEC §7), show nothing new.
-                    self.peers.send(&peer, Inner::Ackn(vec![mess.id]), now_ms());
+                    self.peers
+                        .send(&peer, Inner::Ackn(vec![mess.id]), self.clock.now_ms());
                 }
                 return;
             }
@@ -410,7 +411,7 @@ impl State {
         // Fewer than a window left, counting the uncommitted ones: this is the last part.
         let last = next.len() < room;
         next.truncate(room);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for m in &next {
             if let Some(inner) = mess_of(m) {
                 if self.peers.send(&peer, inner, now) != Queued::Sent {
@@ -444,7 +445,7 @@ impl State {
             );
             self.last_progress.remove(&id);
             self.resending.remove(&id);
-            if self.peers.disconnect(&id, now_ms()) {
+            if self.peers.disconnect(&id, self.clock.now_ms()) {
                 self.dialer.disconnected(&id, now);
                 self.push_peer(&id);
             }
@@ -467,7 +468,7 @@ impl State {
         for chunk in parsed.chunks(crate::peer::inner::MAX_IDS) {
             if self
                 .peers
-                .send(&peer, Inner::Read(chunk.to_vec()), now_ms())
+                .send(&peer, Inner::Read(chunk.to_vec()), self.clock.now_ms())
                 != Queued::Sent
             {
                 return;
@@ -523,7 +524,7 @@ impl State {
                 _ => {}
             }
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for (peer, ids) in acks {
             self.peers.send(&peer, Inner::Ackn(ids), now);
         }
@@ -564,7 +565,7 @@ impl State {
         let in_outbox = self.resending.contains_key(&peer);
         if m.status == Status::Pending && live.is_some() && live != sent_on && !in_outbox {
             if let Some(inner) = mess_of(m) {
-                self.peers.send(&peer, inner, now_ms());
+                self.peers.send(&peer, inner, self.clock.now_ms());
             }
         }
     }

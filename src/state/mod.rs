@@ -160,6 +160,8 @@ pub struct StateConfig {
     pub configured: Vec<String>,
     /// SPEC §7 step 4; shorter in tests.
     pub handshake_timeout: Duration,
+    /// The wall clock (off by `--clock-offset-ms` in tests).
+    pub clock: Clock,
     /// The store's writer and reader, and where the writer reports commits.
     pub store: (crate::store::Writer, crate::store::Reader),
     pub committed: Receiver<crate::store::Committed>,
@@ -195,6 +197,8 @@ struct State {
     last_progress: HashMap<NodeId, Instant>,
     /// `identity.key` is missing and could not be written back (reported once).
     identity_file_failing: bool,
+    /// Wall-clock time for timestamps (see [`Clock`]).
+    clock: Clock,
 }
 
 /// Starts the state thread. Returns its handle and the join handle; the thread ends on
@@ -232,6 +236,7 @@ pub fn spawn(
         resending: HashMap::new(),
         last_progress: HashMap::new(),
         identity_file_failing: false,
+        clock: config.clock,
     };
     state.load()?;
     let committed = config.committed;
@@ -241,11 +246,25 @@ pub fn spawn(
     Ok((handle, peer_ctx, join))
 }
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// The wall clock, for what users see as dates: message `ts`, `first_seen`, `last_seen`.
+/// Nothing that orders messages (`seq`) or times anything (deadlines, backoff, pings:
+/// `Instant`, which does not jump) reads it. `offset_ms` is the hidden
+/// `--clock-offset-ms`: a test can run a node whose clock is off by an hour without
+/// touching the machine's clock (CLOCK_REALTIME cannot be namespaced).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    /// Added to the system's time.
+    pub offset_ms: i64,
+}
+
+impl Clock {
+    /// Unix time in milliseconds, as this node sees it.
+    pub fn now_ms(self) -> i64 {
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        system.saturating_add(self.offset_ms)
+    }
 }
 
 impl State {
