@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{eventually, Node, Ws};
+use support::faults::{hello, wait_event};
+use support::{eventually, Node};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -25,24 +26,6 @@ fn start(dir: &Path, offset_ms: i64, connect: Option<u16>) -> Node {
         b = b.arg("--connect").arg(format!("127.0.0.1:{port}"));
     }
     b.start()
-}
-
-fn hello(node: &Node) -> Ws {
-    let mut ws = node.ws();
-    ws.send(json!({"cmd": "hello"}));
-    ws.recv_cmd("peers");
-    ws
-}
-
-/// Reads events until `f` picks one (bounded by count and the socket's read timeout).
-fn wait_event(ws: &mut Ws, what: &str, mut f: impl FnMut(&Value) -> bool) -> Value {
-    for _ in 0..1000 {
-        let v = ws.recv();
-        if f(&v) {
-            return v;
-        }
-    }
-    panic!("no {what}");
 }
 
 /// The conversation with `peer` as the API lists it (oldest first).

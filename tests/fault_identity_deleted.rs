@@ -8,19 +8,9 @@ mod support;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use support::{eventually, Node, Ws};
-
-/// Reads events until `f` picks one (bounded by count and the socket's read timeout).
-fn wait_event(ws: &mut Ws, what: &str, mut f: impl FnMut(&Value) -> bool) -> Value {
-    for _ in 0..1000 {
-        let v = ws.recv();
-        if f(&v) {
-            return v;
-        }
-    }
-    panic!("no {what}");
-}
+use serde_json::json;
+use support::faults::wait_event;
+use support::{eventually, Node};
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
