@@ -70,6 +70,16 @@ pub struct NodeArgs {
     /// Database commits without fsync: benchmarks only (measures what durability costs)
     #[arg(long, hide = true)]
     pub bench_no_fsync: bool,
+    /// Added to the wall clock for message timestamps, in milliseconds (may be negative):
+    /// a clock that is off, for tests (the machine's clock cannot be changed for one process)
+    #[arg(
+        long,
+        hide = true,
+        value_name = "MS",
+        default_value_t = 0,
+        allow_negative_numbers = true
+    )]
+    pub clock_offset_ms: i64,
 }
 
 /// Client subcommands.
@@ -193,6 +203,14 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn clock_offset_may_be_negative_and_is_hidden() {
+        let c = Cli::try_parse_from(["purr", "--clock-offset-ms", "-3600000"]).unwrap();
+        assert_eq!(c.node.clock_offset_ms, -3_600_000);
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("clock-offset"), "{help}");
     }
 
     #[test]

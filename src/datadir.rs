@@ -3,7 +3,9 @@
 //! Secrets are written atomically (temp file 0600 + fsync + rename + fsync of the dir) so
 //! a crash never leaves a half-written key, and an existing key is never replaced: a
 //! corrupt `identity.key` is a fatal error naming the file, because silently minting a
-//! new identity would make every contact see a stranger.
+//! new identity would make every contact see a stranger. For the same reason a running
+//! node writes its key back (same bytes, 0600) if the file is deleted under it
+//! ([`DataDir::restore_identity_if_missing`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -14,6 +16,8 @@ use crate::identity::Identity;
 
 /// Bytes of the UI token (SPEC §3: 32 random bytes, hex).
 const TOKEN_BYTES: usize = 32;
+/// The Ed25519 secret (SPEC §8).
+const IDENTITY_FILE: &str = "identity.key";
 
 /// What went wrong with the data dir. Each is fatal for a node (exit 1); the message
 /// names the file so the user knows what to fix.
@@ -139,7 +143,7 @@ impl DataDir {
 
     /// Loads `identity.key`, creating it on first start. Never replaces an existing file.
     pub fn identity(&self) -> Result<Identity, DataDirError> {
-        let path = self.file("identity.key");
+        let path = self.file(IDENTITY_FILE);
         match read_secret_file(&path)? {
             Some(bytes) => {
                 let secret: [u8; 32] =
@@ -159,6 +163,29 @@ impl DataDir {
                 Ok(id)
             }
         }
+    }
+
+    /// Writes `identity.key` back from `identity` (the node's key, in memory) if the file
+    /// has disappeared while the node runs; `Ok(true)` when it did. Without this, the
+    /// next start would mint a new identity and every contact would see a stranger. A
+    /// file that is there is never touched, whatever it holds: replacing a key is the
+    /// user's decision. (Between the check and the rename a file put there by someone
+    /// else would be replaced by ours; the window is a few system calls.)
+    pub fn restore_identity_if_missing(&self, identity: &Identity) -> Result<bool, DataDirError> {
+        let path = self.file(IDENTITY_FILE);
+        match fs::symlink_metadata(&path) {
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(DataDirError::Io { path, source }),
+        }
+        let secret = zeroize::Zeroizing::new(identity.secret_bytes());
+        write_atomic(&path, secret.as_slice(), 0o600)?;
+        Ok(true)
+    }
+
+    /// The path of `identity.key`, for messages.
+    pub fn identity_path(&self) -> PathBuf {
+        self.file(IDENTITY_FILE)
     }
 
     /// Loads `ui.token` (64 lowercase hex), creating it on first start.
@@ -300,6 +327,24 @@ mod tests {
         assert_eq!(first.id(), again.id());
         assert_eq!(mode(&dir.path().join("identity.key")), 0o600);
         assert_eq!(fs::read(dir.path().join("identity.key")).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn a_deleted_identity_is_restored_and_an_existing_file_is_never_touched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::create(tmp.path()).unwrap();
+        let id = dir.identity().unwrap();
+        let path = tmp.path().join("identity.key");
+        let bytes = fs::read(&path).unwrap();
+        assert!(!dir.restore_identity_if_missing(&id).unwrap());
+        fs::remove_file(&path).unwrap();
+        assert!(dir.restore_identity_if_missing(&id).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), bytes);
+        assert_eq!(mode(&path), 0o600);
+        // Someone else's file (here: garbage) stays as it is.
+        fs::write(&path, b"not ours").unwrap();
+        assert!(!dir.restore_identity_if_missing(&id).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"not ours");
     }
 
     #[test]

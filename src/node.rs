@@ -89,6 +89,12 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
 
     let signals = Signals::new([SIGINT, SIGTERM])?;
     let info_dir = DataDir::existing(&dir_path);
+    if args.clock_offset_ms != 0 {
+        log::warn!(
+            "test mode: the wall clock is shifted by {} ms (--clock-offset-ms)",
+            args.clock_offset_ms
+        );
+    }
     let (committed_tx, committed) = crossbeam_channel::unbounded();
     let writer_config = crate::store::WriterConfig {
         commit_delay: Duration::from_millis(args.store_commit_delay_ms),
@@ -103,6 +109,9 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         data_dir,
         configured: configured_targets(&args)?,
         handshake_timeout: Duration::from_millis(args.handshake_timeout_ms),
+        clock: state::Clock {
+            offset_ms: args.clock_offset_ms,
+        },
         store,
         committed,
     })?;

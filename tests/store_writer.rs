@@ -1,5 +1,6 @@
 //! The store's writer thread through the public API: group commit, completions only
-//! after COMMIT, failed commits that the writer survives, shutdown that flushes.
+//! after COMMIT, failed commits that the writer retries in order, shutdown that flushes
+//! (and does not wait for a failing disk).
 //!
 //! The timing tests use an injected commit delay (the "slow disk" knob) with wide
 //! margins, so they assert order (nothing before the delay ends), not speed.
@@ -146,29 +147,74 @@ fn completion_and_visibility_come_only_after_commit() {
 }
 
 #[test]
-fn failed_commit_is_reported_and_the_writer_recovers() {
+fn failed_commit_is_reported_and_retried_by_the_writer_in_order() {
     let s = open(WriterConfig {
         busy_timeout: Duration::from_millis(50),
+        retry_interval: Duration::from_millis(50),
         ..WriterConfig::default()
     });
     // Another connection holds the write lock: the writer's BEGIN IMMEDIATE times out.
     let blocker = rusqlite::Connection::open(s.dir.path().join("purr.db")).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     s.writer.submit(1, contact()).unwrap();
+    let failed = s.done.recv_timeout(WAIT).unwrap();
+    assert_eq!(failed.tokens, [1]);
+    let err = failed.result.clone().unwrap_err();
+    assert_eq!(err.kind, CommitFailure::Busy, "{err}");
+    assert!(
+        err.to_string().contains("locked by another program"),
+        "{err}"
+    );
+    // Submitted after the failure was reported, and needing the contact (foreign key).
+    // The caller does not resubmit anything.
     s.writer.submit(2, message(1)).unwrap();
-    let failed = completions_for(&s.done, &[1, 2]);
-    for c in &failed {
-        let err = c.result.clone().unwrap_err();
-        assert_eq!(err.kind, CommitFailure::Busy, "{err}");
-    }
     assert_eq!(s.reader.message(&mid(1)).unwrap(), None, "nothing stored");
-    // The fault goes away; the caller resubmits and the same writer commits.
+    std::thread::sleep(Duration::from_millis(300));
+    // The fault goes away: the contact commits first, then the message, which is not
+    // refused. Until then each attempt is reported again.
     blocker.execute_batch("ROLLBACK").unwrap();
-    s.writer.submit(1, contact()).unwrap();
-    s.writer.submit(2, message(1)).unwrap();
-    let ok = completions_for(&s.done, &[1, 2]);
-    assert!(ok.iter().all(|c| c.result.is_ok()));
+    let mut committed = Vec::new();
+    let mut failures = 0;
+    while committed.len() < 2 {
+        let c = s.done.recv_timeout(WAIT).expect("a completion");
+        match c.result {
+            Ok(()) => {
+                assert!(c.rejected.is_empty(), "{:?}", c.rejected);
+                committed.extend(c.tokens);
+            }
+            Err(e) => {
+                assert_eq!(e.kind, CommitFailure::Busy);
+                assert!(committed.is_empty(), "a failure after a commit");
+                failures += 1;
+            }
+        }
+    }
+    assert_eq!(committed, [1, 2], "committed in submission order");
+    assert!(failures >= 1, "the retries while locked were reported");
     assert!(s.reader.message(&mid(1)).unwrap().is_some());
+}
+
+#[test]
+fn shutdown_while_the_database_fails_gives_up_instead_of_waiting() {
+    let s = open(WriterConfig {
+        busy_timeout: Duration::from_millis(50),
+        retry_interval: Duration::from_secs(60),
+        ..WriterConfig::default()
+    });
+    let blocker = rusqlite::Connection::open(s.dir.path().join("purr.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    s.writer.submit(1, contact()).unwrap();
+    assert!(s.done.recv_timeout(WAIT).unwrap().result.is_err());
+    for seq in 1..=10 {
+        s.writer.submit(1 + seq as u64, message(seq)).unwrap();
+    }
+    let start = Instant::now();
+    s.writer.shutdown();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for a failing disk",
+        start.elapsed()
+    );
 }
 
 #[test]

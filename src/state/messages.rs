@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Every store op is submitted with a token and kept (with what to do once it is
-//! durable) until its `Committed` arrives; a failed commit puts the ops back in line,
-//! so a full or read-only disk delays durability but loses nothing. The state thread
+//! durable) until its `Committed` arrives; a failed commit is retried by the writer, in
+//! order, so a full, locked or read-only disk delays durability but loses nothing. The state thread
 //! never waits for the disk: `try_submit` only, and completions arrive on a channel.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -24,7 +24,7 @@ use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::store::{self, Committed, Direction, Op, StoredMessage, SubmitError};
 
 use super::peers::Queued;
-use super::{now_ms, ApiReply, State, SubId};
+use super::{ApiReply, State, SubId};
 
 /// Longest message text in bytes (SPEC §5, §9).
 pub const MAX_TEXT: usize = 65_536;
@@ -71,7 +71,7 @@ pub(super) struct Durable {
     pub reader: store::Reader,
     next_token: u64,
     inflight: HashMap<u64, Inflight>,
-    /// Ops waiting to be (re)submitted, in order: a full queue or a failed commit.
+    /// Ops waiting to be (re)submitted, in order: the writer's queue was full.
     retry: VecDeque<u64>,
     /// Ids of received messages not yet committed (a re-send is acknowledged later).
     incoming: HashSet<String>,
@@ -209,7 +209,7 @@ impl State {
             peer: crate::hex::encode(&to),
             direction: Direction::Out,
             text,
-            ts: now_ms(),
+            ts: self.clock.now_ms(),
             status: Status::Pending,
             read_sent: false,
         };
@@ -231,7 +231,7 @@ impl State {
         }
         let queued = mess_of(&msg)
             .filter(|_| !self.resending.contains_key(&to))
-            .map(|inner| self.peers.send(&to, inner, now_ms()));
+            .map(|inner| self.peers.send(&to, inner, self.clock.now_ms()));
         let sent_on = match queued {
             Some(Queued::Sent) => self
                 .peers
@@ -267,7 +267,8 @@ impl State {
             Ok(Some(known)) => {
                 if known.peer == peer_hex && known.direction == Direction::In {
                     // Stored before: acknowledge again (SPEC §7), show nothing new.
-                    self.peers.send(&peer, Inner::Ackn(vec![mess.id]), now_ms());
+                    self.peers
+                        .send(&peer, Inner::Ackn(vec![mess.id]), self.clock.now_ms());
                 }
                 return;
             }
@@ -424,7 +425,7 @@ impl State {
         // Fewer than a window left, counting the uncommitted ones: this is the last part.
         let last = next.len() < room;
         next.truncate(room);
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for m in &next {
             if let Some(inner) = mess_of(m) {
                 if self.peers.send(&peer, inner, now) != Queued::Sent {
@@ -458,7 +459,7 @@ impl State {
             );
             self.last_progress.remove(&id);
             self.resending.remove(&id);
-            if self.peers.disconnect(&id, now_ms()) {
+            if self.peers.disconnect(&id, self.clock.now_ms()) {
                 self.dialer.disconnected(&id, now);
                 self.push_peer(&id);
             }
@@ -481,7 +482,7 @@ impl State {
         for chunk in parsed.chunks(crate::peer::inner::MAX_IDS) {
             if self
                 .peers
-                .send(&peer, Inner::Read(chunk.to_vec()), now_ms())
+                .send(&peer, Inner::Read(chunk.to_vec()), self.clock.now_ms())
                 != Queued::Sent
             {
                 return;
@@ -493,10 +494,9 @@ impl State {
     /// A batch reached the disk (or failed to).
     pub(super) fn on_committed(&mut self, done: Committed) {
         if let Err(e) = &done.result {
-            log::warn!(
-                "could not store {} changes: {e}; will retry",
-                done.tokens.len()
-            );
+            // The writer keeps the batch and tries it again, ahead of everything queued
+            // after it (store::writer); the ops stay in `inflight` until it commits.
+            // Here the user is told, once a minute while it lasts.
             let now = std::time::Instant::now();
             let quiet = self
                 .durable
@@ -504,15 +504,11 @@ impl State {
                 .is_none_or(|t| now.duration_since(t).as_secs() >= 60);
             if quiet {
                 self.durable.last_error_event = Some(now);
+                log::error!("cannot save to disk: {e}; will retry");
                 self.subs.broadcast(&Event::error(
-                    format!("cannot save to disk ({e}); messages stay pending and will be saved when it works again"),
+                    format!("cannot save to disk: {e}. Keep purr running: messages are kept in memory and saved as soon as the disk works again"),
                     None,
                 ));
-            }
-            for token in done.tokens {
-                if self.durable.inflight.contains_key(&token) {
-                    self.durable.retry.push_back(token);
-                }
             }
             return;
         }
@@ -542,7 +538,7 @@ impl State {
                 _ => {}
             }
         }
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for (peer, ids) in acks {
             self.peers.send(&peer, Inner::Ackn(ids), now);
         }
@@ -583,7 +579,7 @@ impl State {
         let in_outbox = self.resending.contains_key(&peer);
         if m.status == Status::Pending && live.is_some() && live != sent_on && !in_outbox {
             if let Some(inner) = mess_of(m) {
-                self.peers.send(&peer, inner, now_ms());
+                self.peers.send(&peer, inner, self.clock.now_ms());
             }
         }
     }

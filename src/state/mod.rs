@@ -13,7 +13,8 @@
 //!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
 //!   discovery thread ──Discovered──────────┤
 //!   signal handler ──Shutdown──────────────┘      ▲
-//!                                    tick (1 s) ──┘  redials, configured addresses
+//!                                    tick (1 s) ──┘  redials, configured addresses,
+//!                                                    store retries, identity.key there
 //! ```
 //!
 //! Submodules: [`ui`] handles UI commands, [`peering`] peer events and dialing,
@@ -159,6 +160,8 @@ pub struct StateConfig {
     pub configured: Vec<String>,
     /// SPEC §7 step 4; shorter in tests.
     pub handshake_timeout: Duration,
+    /// The wall clock (off by `--clock-offset-ms` in tests).
+    pub clock: Clock,
     /// The store's writer and reader, and where the writer reports commits.
     pub store: (crate::store::Writer, crate::store::Reader),
     pub committed: Receiver<crate::store::Committed>,
@@ -197,6 +200,10 @@ struct State {
     /// handled (at most [`UNREAD_BATCH`] later), so a burst of messages from one peer
     /// costs one `peer` event, not one per message.
     unread_changed: HashSet<NodeId>,
+    /// `identity.key` is missing and could not be written back (reported once).
+    identity_file_failing: bool,
+    /// Wall-clock time for timestamps (see [`Clock`]).
+    clock: Clock,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs.
@@ -237,6 +244,8 @@ pub fn spawn(
         resending: HashMap::new(),
         last_progress: HashMap::new(),
         unread_changed: HashSet::new(),
+        identity_file_failing: false,
+        clock: config.clock,
     };
     state.load()?;
     let committed = config.committed;
@@ -246,11 +255,25 @@ pub fn spawn(
     Ok((handle, peer_ctx, join))
 }
 
-/// Unix time in milliseconds.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+/// The wall clock, for what users see as dates: message `ts`, `first_seen`, `last_seen`.
+/// Nothing that orders messages (`seq`) or times anything (deadlines, backoff, pings:
+/// `Instant`, which does not jump) reads it. `offset_ms` is the hidden
+/// `--clock-offset-ms`: a test can run a node whose clock is off by an hour without
+/// touching the machine's clock (CLOCK_REALTIME cannot be namespaced).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    /// Added to the system's time.
+    pub offset_ms: i64,
+}
+
+impl Clock {
+    /// Unix time in milliseconds, as this node sees it.
+    pub fn now_ms(self) -> i64 {
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        system.saturating_add(self.offset_ms)
+    }
 }
 
 impl State {
@@ -270,6 +293,7 @@ impl State {
                 },
                 recv(ticker) -> _ => {
                     self.durable.resubmit();
+                    self.keep_identity_file();
                     self.on_tick(Instant::now());
                 }
             }
@@ -281,6 +305,36 @@ impl State {
         }
         log::debug!("state thread stopped; flushing the store");
         // Dropping `self` drops the writer, which commits what is queued before it ends.
+    }
+
+    /// Puts `identity.key` back if it was deleted (one `stat` a tick): the key is in
+    /// memory, and a restart without the file would mint a new identity. The user is
+    /// told; a failure to write it (a read-only data dir) is logged once until it works.
+    fn keep_identity_file(&mut self) {
+        let path = self.data_dir.identity_path();
+        match self.data_dir.restore_identity_if_missing(&self.identity) {
+            Ok(false) => self.identity_file_failing = false,
+            Ok(true) => {
+                self.identity_file_failing = false;
+                let text = format!(
+                    "{} was deleted while purr was running; it has been written back from memory (same identity)",
+                    path.display()
+                );
+                log::warn!("{text}");
+                self.subs.broadcast(&crate::api::Event::error(text, None));
+            }
+            Err(e) => {
+                if !self.identity_file_failing {
+                    self.identity_file_failing = true;
+                    let text = format!(
+                        "{} is missing and cannot be written back ({e}); a restart now would create a new identity",
+                        path.display()
+                    );
+                    log::error!("{text}");
+                    self.subs.broadcast(&crate::api::Event::error(text, None));
+                }
+            }
+        }
     }
 
     /// Loads contacts, unread counts, pending messages and the next `seq` from the store.

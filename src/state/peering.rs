@@ -10,7 +10,7 @@ use crate::peer::inner::{Inner, ListEntry};
 
 use super::dialer::Source;
 use super::peers::{short, UpOutcome};
-use super::{now_ms, State};
+use super::State;
 
 impl State {
     /// Pushes the contact's current `peer` object to every UI.
@@ -51,7 +51,7 @@ impl State {
 
     pub(super) fn on_peer_up(&mut self, up: PeerUp, dialed: Option<String>) {
         let id = up.id;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if let Some(target) = &dialed {
             self.dialer.finish(target, Ok(id), Instant::now());
             self.target_owner.insert(target.clone(), id);
@@ -129,7 +129,7 @@ impl State {
     }
 
     pub(super) fn on_peer_down(&mut self, conn: ConnId) {
-        if let Some(id) = self.peers.down(conn, now_ms()) {
+        if let Some(id) = self.peers.down(conn, self.clock.now_ms()) {
             self.resending.remove(&id);
             self.dialer.disconnected(&id, Instant::now());
             self.save_contact(&id);
@@ -143,7 +143,7 @@ impl State {
             return;
         };
         if let Some(c) = self.peers.get_mut(&id) {
-            c.last_seen = Some(now_ms());
+            c.last_seen = Some(self.clock.now_ms());
         }
         match inner {
             Inner::List(entries) => self.learn(entries),

@@ -5,7 +5,7 @@ use crate::identity;
 use crate::peer::inner::Inner;
 
 use super::dialer::Source;
-use super::{now_ms, State, SubId};
+use super::{State, SubId};
 
 impl State {
     pub(super) fn on_ui(&mut self, sub: SubId, cmd: ClientCmd) {
@@ -88,7 +88,7 @@ impl State {
         log::info!("renamed to {name:?}");
         self.name = name;
         self.subs.broadcast(&Event::Me(self.me()));
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for id in self.peers.online() {
             self.peers.send(&id, Inner::Name(self.name.clone()), now);
         }

@@ -160,27 +160,29 @@ impl StoreError {
 }
 
 /// Why a batch did not commit. Cloneable (unlike `rusqlite::Error`) because it travels in
-/// a [`Committed`]; nothing of the batch was stored, so the caller keeps its ops and
-/// resubmits them later.
+/// a [`Committed`]; nothing of the batch was stored, and the writer tries it again.
+/// `Display` is a sentence for the user (it goes to the UI): what is wrong, then SQLite's
+/// words in parentheses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("commit failed ({kind:?}): {message}")]
+#[error("{}", self.describe())]
 pub struct CommitError {
-    /// The class of failure, for choosing how soon to retry.
+    /// The class of failure.
     pub kind: CommitFailure,
-    /// SQLite's description.
+    /// SQLite's description, and for [`CommitFailure::ReadOnly`] the file that is.
     pub message: String,
 }
 
 /// Classes of commit failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitFailure {
-    /// Another connection held the write lock past the busy timeout: retry soon.
+    /// Another connection (another program) held the write lock past the busy timeout.
     Busy,
-    /// The disk is full: retry after a while; the user must free space.
+    /// The disk is full: the user must free space.
     DiskFull,
-    /// The file or file system became read-only: retry after a while; tell the user.
+    /// The file, its directory or the file system became read-only (or the files'
+    /// permissions no longer let us write).
     ReadOnly,
-    /// An I/O error: retry after a while; the disk may be failing.
+    /// An I/O error: the disk may be failing.
     Io,
     /// Anything else SQLite reports.
     Other,
@@ -201,6 +203,64 @@ impl From<&rusqlite::Error> for CommitError {
             message: e.to_string(),
         }
     }
+}
+
+impl CommitError {
+    /// Classifies a failed commit of the database at `db`. SQLite reports a write refused
+    /// through a descriptor it already holds (an immutable file, a file system gone
+    /// read-only under us) as a plain "disk I/O error"; `access(2)` on the files says
+    /// which one cannot be written and why, so the user is told what to fix.
+    pub(crate) fn classify(e: &rusqlite::Error, db: &Path) -> CommitError {
+        let mut error = CommitError::from(e);
+        if matches!(
+            error.kind,
+            CommitFailure::Io | CommitFailure::ReadOnly | CommitFailure::Other
+        ) {
+            if let Some(why) = read_only_reason(db) {
+                error.kind = CommitFailure::ReadOnly;
+                error.message = format!("{why}; {}", error.message);
+            }
+        }
+        error
+    }
+
+    fn describe(&self) -> String {
+        let what = match self.kind {
+            CommitFailure::Busy => "the database is locked by another program",
+            CommitFailure::DiskFull => "the disk is full",
+            CommitFailure::ReadOnly => "the data dir is read-only",
+            CommitFailure::Io => "disk I/O error",
+            CommitFailure::Other => "database error",
+        };
+        format!("{what} ({})", self.message)
+    }
+}
+
+/// The first of the data dir, `db` and its `-wal`/`-shm` files that this process may not
+/// write, and why. Only `access(2)`: opening one of SQLite's files and closing it again
+/// would drop the POSIX locks SQLite holds on it.
+fn read_only_reason(db: &Path) -> Option<String> {
+    let with_suffix = |suffix: &str| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let candidates = [
+        db.parent().map(Path::to_path_buf),
+        Some(db.to_path_buf()),
+        Some(with_suffix("-wal")),
+        Some(with_suffix("-shm")),
+    ];
+    candidates.into_iter().flatten().find_map(|path| {
+        match rustix::fs::access(&path, rustix::fs::Access::WRITE_OK) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => None,
+            Err(e) => Some(format!(
+                "{} cannot be written: {}",
+                path.display(),
+                std::io::Error::from(e)
+            )),
+        }
+    })
 }
 
 /// Which way a message went.

@@ -8,17 +8,29 @@
 //!   │            rest go on); [commit_delay]; COMMIT ── fsync (synchronous=FULL)
 //!   │                                   │
 //!   └──── done.send(Committed { tokens, result, rejected }) ◀── after COMMIT returned
+//!                                       │ failed (busy, disk full, read-only, I/O):
+//!                                       ▼ rolled back whole
+//!              done.send(Committed { result: Err, .. }); wait `retry_interval`;
+//!              the same batch again ── until it commits (or the writer is stopped)
 //! ```
 //!
 //! One transaction per batch is what makes durability cheap (SPEC §8): one fsync covers
-//! up to `max_batch` ops, and ops queue up while the previous fsync runs. A failed batch
-//! (disk full, lock held too long) is rolled back whole, reported with its tokens, and
-//! the thread goes on; the caller still has the ops and resubmits them.
+//! up to `max_batch` ops, and ops queue up while the previous fsync runs.
+//!
+//! A failed batch is retried **here, in place**, not handed back to the caller: the
+//! queue is FIFO and this thread its only consumer, so nothing submitted later can
+//! commit before it. (When the caller resubmitted failed batches, the ops queued behind
+//! a failure committed first as soon as the fault ended: a status update before the
+//! message it updates, a message before its contact, which the foreign key then
+//! refused for good.) Each failed attempt is reported, so the caller can tell the user.
 //!
 //! The thread stops when the [`Writer`] is dropped or shut down, after committing every
-//! op already queued.
+//! op already queued; if the database is failing then, it gives up after one attempt
+//! and logs how many changes were not stored.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,6 +48,9 @@ pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
 pub const QUEUE_LEN: usize = 4096;
 /// How long SQLite retries when another connection holds the lock.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between attempts at a batch that failed: the fault (a full disk, a read-only
+/// file system) is the user's to fix, and checking once a second costs nothing.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Tuning of the writer; `Default` is what a node uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +64,8 @@ pub struct WriterConfig {
     pub queue_len: usize,
     /// SQLite busy timeout for the write connection.
     pub busy_timeout: Duration,
+    /// Pause before trying a failed batch again.
+    pub retry_interval: Duration,
     /// Sleep before each COMMIT: a "slow disk" for tests and benchmarks. Zero in a node.
     pub commit_delay: Duration,
     /// `synchronous=OFF` instead of `FULL`: commits are not fsynced. Benchmarks only,
@@ -63,18 +80,23 @@ impl Default for WriterConfig {
             window: BATCH_WINDOW,
             queue_len: QUEUE_LEN,
             busy_timeout: BUSY_TIMEOUT,
+            retry_interval: RETRY_INTERVAL,
             commit_delay: Duration::ZERO,
             no_fsync: false,
         }
     }
 }
 
-/// The outcome of one batch, sent once its transaction has ended.
+/// The outcome of one attempt at a batch, sent once its transaction has ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
     /// The tokens of every op of the batch, in submission order.
     pub tokens: Vec<u64>,
-    /// `Ok`: the batch is durable. `Err`: nothing of it was stored; resubmit the ops.
+    /// `Ok`: the batch is durable. `Err`: nothing of it was stored *yet*: the writer
+    /// keeps the batch and tries it again every `retry_interval`, ahead of everything
+    /// queued after it, and reports each attempt (the same tokens again) until one
+    /// commits. Do not resubmit the ops; an `Err` is news for the user, not a hand-back.
+    /// (Only when the writer is being stopped is a failed batch given up.)
     pub result: Result<(), CommitError>,
     /// Ops SQLite refused for their content (their tokens are also in `tokens`). The
     /// rest of the batch committed; resubmitting these would fail again.
@@ -107,6 +129,9 @@ pub enum SubmitError {
 pub struct Writer {
     tx: Option<Sender<(u64, Op)>>,
     join: Option<JoinHandle<()>>,
+    /// Set when stopping: a batch that keeps failing is then given up instead of
+    /// retried, so shutdown does not wait for the disk to be fixed.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Writer {
@@ -126,12 +151,14 @@ impl Writer {
                 .map_err(|e| StoreError::sqlite(path, e))?;
         }
         let (tx, rx) = bounded(config.queue_len.max(1));
+        let stopping = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             conn,
             path: path.to_path_buf(),
             rx,
             done,
             config,
+            stopping: stopping.clone(),
         };
         let join = std::thread::Builder::new()
             .name("store-writer".into())
@@ -140,6 +167,7 @@ impl Writer {
         Ok(Writer {
             tx: Some(tx),
             join: Some(join),
+            stopping,
         })
     }
 
@@ -177,6 +205,7 @@ impl Writer {
 
     fn stop(&mut self) {
         // Closing the queue is the stop signal: the thread drains it first.
+        self.stopping.store(true, Ordering::Release);
         self.tx = None;
         if let Some(join) = self.join.take() {
             if join.join().is_err() {
@@ -199,18 +228,82 @@ struct Worker {
     rx: Receiver<(u64, Op)>,
     done: Sender<Committed>,
     config: WriterConfig,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Worker {
     fn run(mut self) {
         while let Some(batch) = self.collect() {
-            let committed = self.commit(batch);
-            if self.done.send(committed).is_err() {
-                // The state thread is gone (shutdown); the data is stored all the same.
-                log::debug!("no one is waiting for store completions");
+            let committed = self.commit_retrying(&batch);
+            let failed = committed.result.is_err();
+            self.report(committed);
+            if failed {
+                // Only when stopping: the rest would fail the same way, each after a
+                // busy timeout, and hold up the shutdown.
+                let lost = batch.len() + self.rx.try_iter().count();
+                log::error!(
+                    "{}: stopping while the database fails: {lost} changes were not stored",
+                    self.path.display()
+                );
+                break;
             }
         }
         log::debug!("store writer stopped");
+    }
+
+    fn report(&self, committed: Committed) {
+        if self.done.send(committed).is_err() {
+            // The state thread is gone (shutdown); the data is stored all the same.
+            log::debug!("no one is waiting for store completions");
+        }
+    }
+
+    /// Commits `batch`, trying again every `retry_interval` while it fails; each failure
+    /// is reported on the way. Returns the successful outcome, or the last failure if the
+    /// writer is being stopped.
+    fn commit_retrying(&mut self, batch: &[(u64, Op)]) -> Committed {
+        let mut failing_since: Option<Instant> = None;
+        loop {
+            let committed = self.commit(batch);
+            if committed.result.is_ok() {
+                if let Some(since) = failing_since {
+                    log::info!(
+                        "{}: the database works again; stored {} changes held for {:.1?}",
+                        self.path.display(),
+                        batch.len(),
+                        since.elapsed()
+                    );
+                }
+                return committed;
+            }
+            if self.stopping.load(Ordering::Acquire) {
+                return committed;
+            }
+            if failing_since.is_none() {
+                if let Err(e) = &committed.result {
+                    log::warn!(
+                        "{} changes not stored: {e}; trying again every {:?}",
+                        batch.len(),
+                        self.config.retry_interval
+                    );
+                }
+                failing_since = Some(Instant::now());
+            }
+            self.report(committed);
+            self.pause(self.config.retry_interval);
+        }
+    }
+
+    /// Sleeps for `d`, in short steps so a stop request cuts it short.
+    fn pause(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while !self.stopping.load(Ordering::Acquire) {
+            let now = Instant::now();
+            if now >= end {
+                return;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+        }
     }
 
     /// Blocks for the first op, then gathers more until the batch is full or the window
@@ -233,10 +326,10 @@ impl Worker {
     }
 
     /// Runs one batch in one transaction and says how it went.
-    fn commit(&mut self, batch: Vec<(u64, Op)>) -> Committed {
+    fn commit(&mut self, batch: &[(u64, Op)]) -> Committed {
         let tokens = batch.iter().map(|(token, _)| *token).collect();
         let start = Instant::now();
-        match self.transaction(&batch) {
+        match self.transaction(batch) {
             Ok(rejected) => {
                 log::trace!("committed {} ops in {:?}", batch.len(), start.elapsed());
                 Committed {
@@ -246,14 +339,15 @@ impl Worker {
                 }
             }
             Err(e) => {
-                log::warn!(
-                    "{}: a batch of {} changes did not commit: {e}",
+                let error = CommitError::classify(&e, &self.path);
+                log::debug!(
+                    "{}: a batch of {} changes did not commit: {error}",
                     self.path.display(),
                     batch.len()
                 );
                 Committed {
                     tokens,
-                    result: Err(CommitError::from(&e)),
+                    result: Err(error),
                     rejected: Vec::new(),
                 }
             }
@@ -315,6 +409,7 @@ mod tests {
             rx,
             done,
             config: WriterConfig::default(),
+            stopping: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -343,7 +438,7 @@ mod tests {
             ),
             (12, Op::InsertMessage(big)),
         ];
-        let failed = w.commit(batch.clone());
+        let failed = w.commit(&batch);
         assert_eq!(failed.tokens, [10, 11, 12]);
         let err = failed.result.unwrap_err();
         assert_eq!(err.kind, CommitFailure::DiskFull, "{err}");
@@ -358,7 +453,7 @@ mod tests {
         w.conn
             .pragma_update(None, "max_page_count", 1_000_000)
             .unwrap();
-        let ok = w.commit(batch);
+        let ok = w.commit(&batch);
         assert_eq!(ok.result, Ok(()));
         assert_eq!(reader.max_seq().unwrap(), 2);
     }

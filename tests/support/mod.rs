@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different subset
 
 pub mod fake_peer;
+pub mod faults;
 pub mod lan;
 pub mod netns;
 
