@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
-use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Bytes, Message, WebSocket};
@@ -43,6 +43,8 @@ const READ_TIMEOUT: Duration = Duration::from_secs(75);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Control frames waiting for the writer.
 const CTRL_QUEUE_LEN: usize = 64;
+/// The writer gathers waiting frames up to about this many bytes into one write.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// Upgrades the connection (the guards already passed) and serves it until it ends.
 /// `leftover` holds bytes read past the request head.
@@ -142,7 +144,9 @@ fn reader(
     let mut ws = WebSocket::from_partially_read(half, leftover, Role::Server, Some(config()));
     // Errors the reader finds itself go straight to the writer as ready frames.
     let reply_error = |error: String, request: Option<String>| {
-        let _ = ctrl.try_send(text_frame(&Event::error(error, request).to_json()));
+        let mut frame = Vec::new();
+        push_text_frame(&mut frame, &Event::error(error, request).to_json());
+        let _ = ctrl.try_send(frame);
     };
     loop {
         match ws.read() {
@@ -204,34 +208,59 @@ fn linger(stream: &mut TcpStream) {
 
 fn writer(mut stream: TcpStream, events: Receiver<Arc<str>>, ctrl: Receiver<Vec<u8>>) {
     let ping = tick(PING_INTERVAL);
+    let mut out: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     loop {
-        let bytes = select! {
+        out.clear();
+        select! {
             recv(ctrl) -> bytes => match bytes {
-                Ok(bytes) => bytes,
+                Ok(bytes) => out.extend_from_slice(&bytes),
                 Err(_) => break, // the reader is done
             },
             recv(events) -> json => match json {
-                Ok(json) => text_frame(&json),
+                Ok(json) => push_text_frame(&mut out, &json),
                 Err(_) => break, // the state thread dropped this UI
             },
-            recv(ping) -> _ => frame_bytes(Frame::ping(Bytes::new())),
-        };
-        if let Err(e) = stream.write_all(&bytes) {
+            recv(ping) -> _ => out.extend_from_slice(&frame_bytes(Frame::ping(Bytes::new()))),
+        }
+        // Whatever else is waiting goes in the same write: a burst of events (a message
+        // and its status, a busy conversation) costs one system call, not one each.
+        while out.len() < WRITE_BATCH {
+            if let Ok(bytes) = ctrl.try_recv() {
+                out.extend_from_slice(&bytes);
+            } else if let Ok(json) = events.try_recv() {
+                push_text_frame(&mut out, &json);
+            } else {
+                break;
+            }
+        }
+        if let Err(e) = stream.write_all(&out) {
             log::debug!("UI WebSocket write failed: {e}");
             break;
+        }
+        if out.capacity() > 4 * WRITE_BATCH {
+            out = Vec::with_capacity(WRITE_BATCH); // one big history page: give it back
         }
     }
     // Wakes the reader if it is still blocked in read.
     let _ = stream.shutdown(Shutdown::Both);
 }
 
-/// A complete unmasked server text frame.
-fn text_frame(json: &str) -> Vec<u8> {
-    frame_bytes(Frame::message(
-        Bytes::copy_from_slice(json.as_bytes()),
-        OpCode::Data(Data::Text),
-        true,
-    ))
+/// Appends a complete unmasked server text frame (RFC 6455 §5.2: FIN + opcode 1, then
+/// the payload length in 7 bits, or 126 + 16 bits, or 127 + 64 bits).
+fn push_text_frame(out: &mut Vec<u8>, json: &str) {
+    const FIN_TEXT: u8 = 0x81;
+    let len = json.len();
+    out.push(FIN_TEXT);
+    if len < 126 {
+        out.push(len as u8); // < 126 fits
+    } else if let Ok(short) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&short.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(json.as_bytes());
 }
 
 fn frame_bytes(frame: Frame) -> Vec<u8> {
@@ -239,4 +268,25 @@ fn frame_bytes(frame: Frame) -> Vec<u8> {
     // Formatting into a Vec cannot fail.
     let _ = frame.format(&mut out);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    #[test]
+    fn text_frames_are_encoded_as_tungstenite_encodes_them() {
+        for len in [0, 1, 125, 126, 127, 65_535, 65_536, 200_000] {
+            let json = "x".repeat(len);
+            let mut ours = Vec::new();
+            push_text_frame(&mut ours, &json);
+            let theirs = frame_bytes(Frame::message(
+                Bytes::from(json.into_bytes()),
+                OpCode::Data(Data::Text),
+                true,
+            ));
+            assert_eq!(ours, theirs, "length {len}");
+        }
+    }
 }
