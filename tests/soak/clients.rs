@@ -84,11 +84,9 @@ impl Tracker {
                     self.delivered.insert(id);
                 }
             }
-            Some("status") => {
-                if v["status"] == "delivered" || v["status"] == "read" {
-                    if let Some(id) = hex128(&v["id"]) {
-                        self.delivered.insert(id);
-                    }
+            Some("status") if v["status"] == "delivered" || v["status"] == "read" => {
+                if let Some(id) = hex128(&v["id"]) {
+                    self.delivered.insert(id);
                 }
             }
             Some("me") => {

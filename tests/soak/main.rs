@@ -3,7 +3,8 @@
 //! with one client flooding a long-lived node's WebSocket. At the end every message
 //! that reached `delivered` must exist exactly once on its receiver, the long-lived
 //! nodes' RSS must be flat, and no log may hold a panic. Figures go to
-//! `target/soak/report.md` (see docs/SOAK.md for how to read them).
+//! `target/soak/report.md` and every RSS sample to `target/soak/rss.csv` (see
+//! docs/SOAK.md for how to read them).
 //!
 //! ```text
 //!   start 5 nodes ─▶ meshed? ─▶ load phase (SOAK_SECONDS) ──────────▶ settle ─▶ stop all
@@ -124,6 +125,7 @@ fn soak() {
         .collect();
     let labels: Vec<String> = cluster.slots.iter().map(|s| s.label.clone()).collect();
     let figures = check::figures(&dbs, &labels, &shared.tracker());
+    write_rss_csv(&out.join("rss.csv"), &series);
     let warmup = (secs as f64 / 3.0).min(300.0);
     let trends: Vec<rss::Trend> = series.iter().map(|s| rss::trend(s, warmup)).collect();
 
@@ -147,4 +149,19 @@ fn soak() {
     std::fs::write(out.join("report.md"), &text).expect("write target/soak/report.md");
     println!("{text}");
     assert!(failures.is_empty(), "soak failed: {failures:#?}");
+}
+
+/// Every RSS sample as CSV (`node,t_s,rss_kib,threads,fds`), to plot or to look at
+/// where a rise happened.
+fn write_rss_csv(path: &std::path::Path, series: &[Vec<rss::Sample>]) {
+    let mut csv = String::from("node,t_s,rss_kib,threads,fds\n");
+    for (i, s) in series.iter().enumerate() {
+        for x in s {
+            csv.push_str(&format!(
+                "L{i},{:.1},{},{},{}\n",
+                x.t, x.rss_kib, x.threads, x.fds
+            ));
+        }
+    }
+    let _ = std::fs::write(path, csv);
 }
