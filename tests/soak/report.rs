@@ -225,7 +225,7 @@ impl Report<'_> {
             out,
             "\n## Memory of the long-lived nodes\n\n\
              RSS sampled every 2 s; the line is fitted (least squares) over the samples after \
-             a {:.0} s warm-up. Fails above {MAX_SLOPE_KIB_PER_MIN} KiB/min when the window is \
+             a {:.0} s warm-up; start and end are medians of 15 samples. Fails above {MAX_SLOPE_KIB_PER_MIN} KiB/min when the window is \
              at least {MIN_WINDOW_MIN} min.\n\n\
              | node | samples | window | RSS start | RSS end | RSS max | slope | threads | fds |\n\
              |---|---|---|---|---|---|---|---|---|",

@@ -85,11 +85,18 @@ pub fn trend(all: &[Sample], warmup_s: f64) -> Trend {
         .map(|x| (x.t / 60.0 - mx) * (x.rss_kib as f64 - my))
         .sum();
     let sxx: f64 = s.iter().map(|x| (x.t / 60.0 - mx).powi(2)).sum();
+    // Start and end are medians of 15 samples (30 s): one sample may catch a burst.
+    let median = |xs: &[&Sample]| {
+        let mut v: Vec<u64> = xs.iter().map(|x| x.rss_kib).collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let k = s.len().min(15);
     Trend {
         samples: s.len(),
         window_min: (last.t - first.t) / 60.0,
-        start_kib: first.rss_kib,
-        end_kib: last.rss_kib,
+        start_kib: median(&s[..k]),
+        end_kib: median(&s[s.len() - k..]),
         max_kib: s.iter().map(|x| x.rss_kib).max().unwrap_or(0),
         slope_kib_per_min: if sxx > 0.0 { sxy / sxx } else { 0.0 },
         threads: (first.threads, last.threads),
