@@ -7,13 +7,15 @@
 #   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test;
 #                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine)
 #   make fuzz FUZZ_SECONDS=60                 every fuzz target in turn (not part of test)
+#   make soak SOAK_SECONDS=1800               5 nodes, churn, kill -9s and a flood for 30 min
+#                                             → target/soak/report.md (not part of test)
 #   make clean                                remove build outputs
 
 CARGO ?= cargo
 ARGS ?=
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: run test lint front front-test e2e bench fuzz clean
+.PHONY: run test lint front front-test e2e bench fuzz soak clean
 
 run:
 ifneq ($(HAVE_NPM),)
@@ -71,6 +73,16 @@ test: lint front-test
 # Builds the UI and the release binary, runs every benchmark, writes docs/BENCHMARKS.md.
 bench:
 	scripts/bench.sh
+
+# The soak (docs/SOAK.md): five nodes on loopback for SOAK_SECONDS under random sends,
+# renames, restarts, kill -9s and one flooding client; fails on a lost or duplicated
+# delivered message, a panic, a crash or a growing RSS. --release makes the test's
+# CARGO_BIN_EXE_purr the release binary (the one users run). Figures, data dirs and logs
+# land in target/soak/.
+SOAK_SECONDS ?= 1800
+
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
 
 # libFuzzer via cargo-fuzz on the stable toolchain. With `-s none` cargo-fuzz passes only
 # stable -C flags (sancov instrumentation); RUSTC_BOOTSTRAP=1 lets the -Z flags of other

@@ -94,6 +94,9 @@ pub struct PeerUp {
     pub id: [u8; 32],
     /// The display name from its `HAND`.
     pub name: String,
+    /// The name we put in our own `HAND`: if the node was renamed since, the peer must
+    /// hear the new one as `NAME` (a rename only reaches peers already online).
+    pub our_name: String,
     /// The listening port from its `HAND`.
     pub port: u16,
     /// Our role on this connection (decides duplicates, SPEC §7 step 3).
@@ -180,7 +183,7 @@ pub fn serve_incoming(stream: TcpStream, addr: SocketAddr, ctx: &PeerContext) {
         deadline: Instant::now() + ctx.handshake_timeout,
     };
     match driver::run_responder(&mut io, ctx.identity.signing_key(), ctx.port, &name) {
-        Ok(est) => run_established(stream, addr, est, ctx, None),
+        Ok(est) => run_established(stream, addr, est, name, ctx, None),
         Err(HandshakeError::SelfConnection) => log::debug!("{addr}: connected to ourselves"),
         Err(e) => log::info!("{addr}: handshake failed: {e}"),
     }
@@ -190,7 +193,9 @@ pub fn serve_incoming(stream: TcpStream, addr: SocketAddr, ctx: &PeerContext) {
 /// connection; a failure is reported as `DialFailed`. Runs on its own thread.
 pub fn dial(target: String, ctx: PeerContext) {
     match connect_and_handshake(&target, &ctx) {
-        Ok((stream, addr, est)) => run_established(stream, addr, est, &ctx, Some(target)),
+        Ok((stream, addr, est, name)) => {
+            run_established(stream, addr, est, name, &ctx, Some(target))
+        }
         Err(error) => {
             ctx.state.send(Command::DialFailed { target, error });
         }
@@ -200,7 +205,7 @@ pub fn dial(target: String, ctx: PeerContext) {
 fn connect_and_handshake(
     target: &str,
     ctx: &PeerContext,
-) -> Result<(TcpStream, SocketAddr, Established), DialError> {
+) -> Result<(TcpStream, SocketAddr, Established, String), DialError> {
     let addrs: Vec<SocketAddr> = target
         .to_socket_addrs()
         .map_err(|e| DialError::Resolve(e.to_string()))?
@@ -221,7 +226,7 @@ fn connect_and_handshake(
             deadline: Instant::now() + ctx.handshake_timeout,
         };
         return match driver::run_initiator(&mut io, ctx.identity.signing_key(), ctx.port, &name) {
-            Ok(est) => Ok((stream, crate::net::canonical(addr), est)),
+            Ok(est) => Ok((stream, crate::net::canonical(addr), est, name)),
             Err(HandshakeError::SelfConnection) => Err(DialError::SelfConnection),
             Err(e) => Err(DialError::Handshake(e.to_string())),
         };
@@ -239,6 +244,7 @@ fn run_established(
     stream: TcpStream,
     addr: SocketAddr,
     est: Established,
+    our_name: String,
     ctx: &PeerContext,
     dialed: Option<String>,
 ) {
@@ -269,6 +275,7 @@ fn run_established(
         conn,
         id: est.peer_id,
         name: est.peer_name,
+        our_name,
         port: est.peer_port,
         role: est.role,
         addr,

@@ -36,6 +36,9 @@ pub const OUTBOX_WINDOW: usize = QUEUE_LEN / 2;
 /// How much room in the peer's queue makes a new send top up its outbox: a quarter of
 /// a window, so the outbox is read in batches and not once per message.
 const OUTBOX_REFILL: usize = OUTBOX_WINDOW / 4;
+/// Capacity above which a mostly empty table of [`Durable`] is shrunk (below it the
+/// memory is too small to matter).
+const TRIM_ABOVE: usize = 4096;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -149,6 +152,32 @@ impl Durable {
                 }
                 break;
             }
+        }
+    }
+
+    /// Gives back the memory of a backlog that has drained. Hash tables and deques keep
+    /// their peak capacity when emptied, so one burst (a READ for 60,000 messages is
+    /// 60,000 ops) would pin its table for good: `make soak` saw a 100 MB table of ops
+    /// in flight holding a handful. Shrinks only when under 1/8 full, so a steady load
+    /// never rehashes back and forth.
+    fn trim(&mut self) {
+        fn over(len: usize, cap: usize) -> Option<usize> {
+            (cap > TRIM_ABOVE && len < cap / 8).then_some((len * 2).max(TRIM_ABOVE / 2))
+        }
+        if let Some(to) = over(self.inflight.len(), self.inflight.capacity()) {
+            self.inflight.shrink_to(to);
+        }
+        if let Some(to) = over(self.retry.len(), self.retry.capacity()) {
+            self.retry.shrink_to(to);
+        }
+        if let Some(to) = over(self.incoming.len(), self.incoming.capacity()) {
+            self.incoming.shrink_to(to);
+        }
+        if let Some(to) = over(self.outgoing.len(), self.outgoing.capacity()) {
+            self.outgoing.shrink_to(to);
+        }
+        if let Some(to) = over(self.unstored_out.len(), self.unstored_out.capacity()) {
+            self.unstored_out.shrink_to(to);
         }
     }
 
@@ -543,6 +572,7 @@ impl State {
             self.peers.send(&peer, Inner::Ackn(ids), now);
         }
         self.durable.resubmit();
+        self.durable.trim();
     }
 
     fn after_outgoing(

@@ -57,6 +57,8 @@ impl State {
             self.target_owner.insert(target.clone(), id);
         }
         let name = up.name.clone();
+        // Renamed while this handshake ran: our HAND carried the old name.
+        let renamed = up.our_name != self.name;
         let before = self.peers.get(&id).map(|c| c.name.clone());
         match self.peers.up(&self.own_id, up, now) {
             UpOutcome::Duplicate => {
@@ -71,6 +73,9 @@ impl State {
             }
         }
         self.save_contact(&id);
+        if renamed {
+            self.peers.send(&id, Inner::Name(self.name.clone()), now);
+        }
         // SPEC §7: after the handshake, LIST the peers we have authenticated ...
         let list = self.peers.list_for(&id, None);
         self.peers.send(&id, Inner::List(list), now);

@@ -296,6 +296,7 @@ mod tests {
             conn: crate::peer::conn::ConnId::for_tests(),
             id: [conn_peer; 32],
             name: format!("peer{conn_peer}"),
+            our_name: "us".into(),
             port: 4000,
             role,
             addr: "10.0.0.5:51000".parse().unwrap(),

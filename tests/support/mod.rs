@@ -39,6 +39,7 @@ pub struct NodeBuilder {
     args: Vec<String>,
     data_dir: Option<PathBuf>,
     netns: Option<String>,
+    stderr_log: Option<PathBuf>,
 }
 
 impl NodeBuilder {
@@ -65,6 +66,14 @@ impl NodeBuilder {
     /// and `try_start` refuses to.
     pub fn discovery(mut self) -> Self {
         self.args.retain(|a| a != "--no-discovery");
+        self
+    }
+
+    /// Appends the node's stderr to this file as it is written (instead of keeping it in
+    /// memory until exit): logs of long runs and of restarts on one data dir all survive,
+    /// a `kill -9` included.
+    pub fn stderr_log(mut self, path: &Path) -> Self {
+        self.stderr_log = Some(path.to_path_buf());
         self
     }
 
@@ -101,13 +110,21 @@ impl NodeBuilder {
         };
         cmd.arg("--data-dir").arg(&dir).args(&self.args);
         cmd.env("RUST_LOG", "debug");
+        let stderr_to = match &self.stderr_log {
+            Some(path) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map(Stdio::from)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+            None => Stdio::piped(),
+        };
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(stderr_to);
         let mut child = cmd.spawn().map_err(|e| e.to_string())?;
         let pid = child.id();
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let stderr = child.stderr.take().ok_or("no stderr")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -116,12 +133,14 @@ impl NodeBuilder {
                 }
             }
         });
-        let log_path = dir.with_extension("stderr.log");
-        std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let _ = BufReader::new(stderr).read_to_end(&mut all);
-            let _ = std::fs::write(log_path, all);
-        });
+        if let Some(stderr) = child.stderr.take() {
+            let log_path = dir.with_extension("stderr.log");
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = BufReader::new(stderr).read_to_end(&mut all);
+                let _ = std::fs::write(log_path, all);
+            });
+        }
         let mut lines = Vec::new();
         for _ in 0..3 {
             match rx.recv_timeout(Duration::from_secs(20)) {
@@ -173,6 +192,7 @@ impl Node {
             args: vec!["--port".into(), "0".into(), "--no-discovery".into()],
             data_dir: None,
             netns: None,
+            stderr_log: None,
         }
     }
 
@@ -217,6 +237,11 @@ impl Node {
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
             let _ = rustix::process::kill_process(pid, sig);
         }
+    }
+
+    /// The exit status if the process has ended (without waiting), else `None`.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut()?.try_wait().ok().flatten()
     }
 
     /// SIGTERM, then waits up to `timeout` for the exit.

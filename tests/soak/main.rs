@@ -1,0 +1,167 @@
+//! The soak (`make soak`, issue 9): five nodes on loopback for `SOAK_SECONDS` (default
+//! 1800) under random sends, renames, read receipts, graceful restarts and `kill -9`s,
+//! with one client flooding a long-lived node's WebSocket. At the end every message
+//! that reached `delivered` must exist exactly once on its receiver, the long-lived
+//! nodes' RSS must be flat, and no log may hold a panic. Figures go to
+//! `target/soak/report.md` and every RSS sample to `target/soak/rss.csv` (see
+//! docs/SOAK.md for how to read them).
+//!
+//! ```text
+//!   start 5 nodes ─▶ meshed? ─▶ load phase (SOAK_SECONDS) ──────────▶ settle ─▶ stop all
+//!   (fixed ports,    (≤ 60 s)   driver loop every 20 ms:               (all up,   (SIGTERM)
+//!    --connect all)             sends, renames, reads, churn;          meshed,       │
+//!                               flood thread; RSS sampler              0 pending)    ▼
+//!                                                                       checks: databases,
+//!                                                                       logs, RSS ─▶ report
+//! ```
+//!
+//! `#[ignore]`d: it runs only when asked (`make soak`, or the smoke command in
+//! docs/SOAK.md).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod check;
+mod clients;
+mod cluster;
+mod driver;
+mod report;
+mod rng;
+mod rss;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clients::{FloodStats, Shared, Tracker};
+use cluster::Cluster;
+
+/// Five nodes, the first two never restarted (their RSS is the one that must stay flat).
+const NODES: usize = 5;
+const LONG_LIVED: usize = 2;
+
+fn seconds() -> u64 {
+    std::env::var("SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1800)
+}
+
+/// `target/soak`: the run's data dirs and logs (kept for a look after a failure) and the
+/// report.
+fn out_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/soak")
+}
+
+#[test]
+#[ignore = "long: run with `make soak` (SOAK_SECONDS, default 1800)"]
+fn soak() {
+    let secs = seconds();
+    let seed = rng::seed();
+    let out = out_dir();
+    let root = out.join("run");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("target/soak/run");
+    eprintln!(
+        "soak: {secs} s, seed {seed}, data dirs and logs in {}",
+        root.display()
+    );
+    let began = Instant::now();
+
+    let mut cluster = Cluster::new(&root, NODES, LONG_LIVED);
+    for i in 0..NODES {
+        cluster.start(i).expect("every node starts");
+    }
+    let ids: Vec<String> = cluster.slots.iter().map(|s| s.id.clone()).collect();
+    let shared = Arc::new(Shared {
+        tracker: std::sync::Mutex::new(Tracker::new(&ids)),
+        stop: Default::default(),
+    });
+    assert!(
+        support::eventually(Duration::from_secs(60), || cluster.meshed()),
+        "the five nodes did not mesh within 60 s"
+    );
+
+    let mut rng = rng::Rng::new(seed);
+    let flood_stats = Arc::new(FloodStats::default());
+    let flood = clients::flood(
+        cluster.node(0).expect("L0 up"),
+        0,
+        ids[1..].to_vec(),
+        shared.clone(),
+        rng.fork(),
+        flood_stats.clone(),
+    );
+    let sampler_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = rss::sampler(
+        (0..LONG_LIVED)
+            .map(|i| cluster.node(i).expect("long-lived node up").pid)
+            .collect(),
+        Duration::from_secs(2),
+        sampler_stop.clone(),
+    );
+
+    let mut d = driver::Driver::new(cluster, shared.clone(), rng);
+    let load = d.run(Duration::from_secs(secs));
+    sampler_stop.store(true, Ordering::Relaxed);
+    shared.stop.store(true, Ordering::Relaxed);
+    let _ = flood.join();
+    let series = sampler.join().unwrap_or_default();
+
+    let settle_max = Duration::from_secs((secs / 6).clamp(60, 300));
+    let settled = d.settle(settle_max);
+    let mut load = load;
+    if load.aborted.is_none() {
+        load.aborted = d.aborted();
+    }
+    let names = d.name_check();
+    let cluster = d.stop_all();
+
+    let dbs: Vec<check::Db> = cluster
+        .slots
+        .iter()
+        .map(|s| check::load(&s.dir.join("purr.db"), &ids).expect("database readable"))
+        .collect();
+    let labels: Vec<String> = cluster.slots.iter().map(|s| s.label.clone()).collect();
+    let figures = check::figures(&dbs, &labels, &shared.tracker());
+    write_rss_csv(&out.join("rss.csv"), &series);
+    let warmup = (secs as f64 / 3.0).min(300.0);
+    let trends: Vec<rss::Trend> = series.iter().map(|s| rss::trend(s, warmup)).collect();
+
+    let r = report::Report {
+        secs,
+        seed,
+        wall: began.elapsed(),
+        load,
+        settled,
+        names,
+        churn: &cluster.churn,
+        flood: &flood_stats,
+        figures,
+        trends,
+        warmup_s: warmup,
+        logs: report::scan_logs(&cluster),
+        labels,
+        tracker: &shared.tracker(),
+    };
+    let (text, failures) = r.render();
+    std::fs::write(out.join("report.md"), &text).expect("write target/soak/report.md");
+    println!("{text}");
+    assert!(failures.is_empty(), "soak failed: {failures:#?}");
+}
+
+/// Every RSS sample as CSV (`node,t_s,rss_kib,threads,fds`), to plot or to look at
+/// where a rise happened.
+fn write_rss_csv(path: &std::path::Path, series: &[Vec<rss::Sample>]) {
+    let mut csv = String::from("node,t_s,rss_kib,threads,fds\n");
+    for (i, s) in series.iter().enumerate() {
+        for x in s {
+            csv.push_str(&format!(
+                "L{i},{:.1},{},{},{}\n",
+                x.t, x.rss_kib, x.threads, x.fds
+            ));
+        }
+    }
+    let _ = std::fs::write(path, csv);
+}

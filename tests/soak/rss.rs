@@ -1,0 +1,105 @@
+//! Memory of the long-lived nodes: VmRSS, threads and open fds sampled from /proc every
+//! few seconds, and a least-squares line through the RSS samples after a warm-up.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Seconds since the load started.
+    pub t: f64,
+    pub rss_kib: u64,
+    pub threads: u64,
+    pub fds: u64,
+}
+
+fn status_field(pid: u32, field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn sample(pid: u32, t: f64) -> Option<Sample> {
+    Some(Sample {
+        t,
+        rss_kib: status_field(pid, "VmRSS:")?,
+        threads: status_field(pid, "Threads:")?,
+        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64,
+    })
+}
+
+/// Samples each pid every `every` until `stop`; one series per pid.
+pub fn sampler(
+    pids: Vec<u32>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> JoinHandle<Vec<Vec<Sample>>> {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut series = vec![Vec::new(); pids.len()];
+        while !stop.load(Ordering::Relaxed) {
+            let t = start.elapsed().as_secs_f64();
+            for (s, &pid) in series.iter_mut().zip(&pids) {
+                s.extend(sample(pid, t));
+            }
+            // Short sleeps, so `stop` is noticed quickly.
+            let next = start + Duration::from_secs_f64(t) + every;
+            while Instant::now() < next && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        series
+    })
+}
+
+/// The RSS line of one node over its samples after the warm-up.
+#[derive(Debug, Default, Clone)]
+pub struct Trend {
+    pub samples: usize,
+    /// Minutes between the first and the last sample used.
+    pub window_min: f64,
+    pub start_kib: u64,
+    pub end_kib: u64,
+    pub max_kib: u64,
+    pub slope_kib_per_min: f64,
+    pub threads: (u64, u64),
+    pub fds: (u64, u64),
+}
+
+pub fn trend(all: &[Sample], warmup_s: f64) -> Trend {
+    let s: Vec<&Sample> = all.iter().filter(|x| x.t >= warmup_s).collect();
+    let (Some(first), Some(last)) = (s.first(), s.last()) else {
+        return Trend::default();
+    };
+    let n = s.len() as f64;
+    let mx = s.iter().map(|x| x.t / 60.0).sum::<f64>() / n;
+    let my = s.iter().map(|x| x.rss_kib as f64).sum::<f64>() / n;
+    let sxy: f64 = s
+        .iter()
+        .map(|x| (x.t / 60.0 - mx) * (x.rss_kib as f64 - my))
+        .sum();
+    let sxx: f64 = s.iter().map(|x| (x.t / 60.0 - mx).powi(2)).sum();
+    // Start and end are medians of 15 samples (30 s): one sample may catch a burst.
+    let median = |xs: &[&Sample]| {
+        let mut v: Vec<u64> = xs.iter().map(|x| x.rss_kib).collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let k = s.len().min(15);
+    Trend {
+        samples: s.len(),
+        window_min: (last.t - first.t) / 60.0,
+        start_kib: median(&s[..k]),
+        end_kib: median(&s[s.len() - k..]),
+        max_kib: s.iter().map(|x| x.rss_kib).max().unwrap_or(0),
+        slope_kib_per_min: if sxx > 0.0 { sxy / sxx } else { 0.0 },
+        threads: (first.threads, last.threads),
+        fds: (first.fds, last.fds),
+    }
+}
