@@ -55,7 +55,7 @@ use crate::api::{Message, Status};
 pub use ops::Op;
 pub use reader::{Reader, MAX_PAGE};
 pub use schema::SCHEMA_VERSION;
-pub use writer::{Committed, Rejected, SubmitError, Writer, WriterConfig};
+pub use writer::{Committed, Rejected, SubmitError, Writer, WriterConfig, MAX_BATCH};
 
 /// The database file inside the data dir (SPEC §8).
 pub const DB_FILE: &str = "purr.db";

@@ -69,6 +69,9 @@ CREATE INDEX messages_unsent_reads ON messages (peer, seq)
     WHERE direction = 'in' AND status = 'read' AND read_sent = 0;
 ";
 
+/// The writer's page cache, in KiB (as SQLite takes it: negative).
+const WRITER_CACHE_KIB: i64 = -16 * 1024;
+
 /// Opens (creating if missing) the write connection, checks and migrates the schema.
 pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let err = |e| StoreError::sqlite(path, e);
@@ -100,6 +103,11 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(err)?;
     conn.pragma_update(None, "foreign_keys", true)
+        .map_err(err)?;
+    // A page cache large enough for a full batch's dirty pages (ids are random, so each
+    // insert dirties its own index leaf): with SQLite's default of 2 MiB a batch spills
+    // to the WAL mid-transaction and reads pages back. Only pages in use take memory.
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
         .map_err(err)?;
     // After a checkpoint, cut the WAL back to 4 MiB instead of keeping its largest size:
     // small boxes have small disks.
