@@ -1,5 +1,5 @@
 //! Regression: a UI that stopped reading was dropped from the event fan-out once its
-//! queue of 1024 events overflowed, but its socket stayed open and its writer stayed
+//! queue of events overflowed, but its socket stayed open and its writer stayed
 //! blocked in a write for up to 30 s per write (60 s were seen), holding the queued
 //! events (~10 MB with 40 contacts). Now the node shuts the socket down at once.
 
