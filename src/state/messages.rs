@@ -181,13 +181,15 @@ impl Durable {
         }
     }
 
-    /// Messages stored in ops not yet committed, for `peer`.
-    fn uncommitted(&self, peer: &str) -> Vec<StoredMessage> {
-        let mut out: Vec<StoredMessage> = self
+    /// Messages in ops not yet committed, for `peer`, with `seq` in `seqs`, oldest
+    /// first. Borrowed: callers clone only what they keep (the table can hold
+    /// thousands of ops under load, and this runs on every outbox top-up).
+    fn uncommitted(&self, peer: &str, seqs: std::ops::Range<i64>) -> Vec<&StoredMessage> {
+        let mut out: Vec<&StoredMessage> = self
             .inflight
             .values()
             .filter_map(|i| match &i.op {
-                Op::InsertMessage(m) if m.peer == peer => Some(m.clone()),
+                Op::InsertMessage(m) if m.peer == peer && seqs.contains(&m.seq) => Some(m),
                 _ => None,
             })
             .collect();
@@ -398,12 +400,9 @@ impl State {
             .history(&peer_hex, before, limit as u32)
             .map_err(|e| e.to_string())?;
         let bound = before.unwrap_or(i64::MAX);
-        rows.extend(
-            self.durable
-                .uncommitted(&peer_hex)
-                .into_iter()
-                .filter(|m| m.seq < bound),
-        );
+        let pending = self.durable.uncommitted(&peer_hex, i64::MIN..bound);
+        let newest = pending.len().saturating_sub(limit);
+        rows.extend(pending[newest..].iter().map(|&m| m.clone()));
         rows.sort_by_key(|m| m.seq);
         rows.dedup_by(|a, b| a.id == b.id);
         let skip = rows.len().saturating_sub(limit);
@@ -443,12 +442,18 @@ impl State {
                 Vec::new()
             }
         };
-        next.extend(
-            self.durable
-                .uncommitted(&peer_hex)
-                .into_iter()
-                .filter(|m| m.direction == Direction::Out && m.seq > after),
-        );
+        // Commits are in submission order, so every uncommitted message is newer than
+        // every committed one: only when the store has less than `room` is it needed.
+        if next.len() < room {
+            let pending = self.durable.uncommitted(&peer_hex, after + 1..i64::MAX);
+            next.extend(
+                pending
+                    .into_iter()
+                    .filter(|m| m.direction == Direction::Out)
+                    .take(room)
+                    .cloned(),
+            );
+        }
         next.sort_by_key(|m| m.seq);
         next.dedup_by(|a, b| a.id == b.id);
         // Fewer than a window left, counting the uncommitted ones: this is the last part.
