@@ -39,6 +39,9 @@ const OUTBOX_REFILL: usize = OUTBOX_WINDOW / 4;
 /// Capacity above which a mostly empty table of [`Durable`] is shrunk (below it the
 /// memory is too small to matter).
 const TRIM_ABOVE: usize = 4096;
+/// Changes waiting for the disk above which `send` is refused (503 / an `error`): 16
+/// full batches, a few MiB of memory, and far more than a UI keeps in flight.
+pub const MAX_UNSTORED: usize = 16 * store::MAX_BATCH;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -101,6 +104,11 @@ impl Durable {
             unstored_out: HashSet::new(),
             last_error_event: None,
         }
+    }
+
+    /// Changes accepted and not yet committed.
+    pub fn unstored(&self) -> usize {
+        self.inflight.len()
     }
 
     /// Queues `op`; `after` runs once it is committed.
@@ -230,6 +238,18 @@ impl State {
         if text.is_empty() || text.len() > MAX_TEXT {
             let code = if text.is_empty() { 400 } else { 413 };
             return Err((code, format!("text must be 1..={MAX_TEXT} bytes of UTF-8")));
+        }
+        // Back-pressure: every accepted message is kept in memory until it is stored, so
+        // while the disk is this far behind (stalled, locked, or slower than a flooding
+        // client) new sends are refused rather than piled up without bound.
+        let waiting = self.durable.unstored();
+        if waiting >= MAX_UNSTORED {
+            return Err((
+                503,
+                format!(
+                    "not sent: {waiting} changes are waiting to be saved to disk; try again in a moment"
+                ),
+            ));
         }
         let id = crate::rng::bytes::<16>()
             .map(|b| crate::hex::encode(&b))

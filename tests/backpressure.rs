@@ -1,0 +1,92 @@
+//! Back-pressure from the disk to the senders: while the disk is far behind (here: the
+//! database locked by another program, so nothing commits), the node refuses new
+//! `send`s with a clear error instead of keeping every one in memory without bound,
+//! and every send it did accept is stored once the disk works again.
+//!
+//! Found by `make soak`: a client flooding one node's WebSocket grew its memory by
+//! ~3 MB a minute, since every accepted message waits in memory for its commit.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::faults::hello;
+use support::{eventually, Node};
+
+/// `MAX_UNSTORED` in src/state/messages.rs (16 batches of 1024).
+const MAX_UNSTORED: usize = 16 * 1024;
+
+fn outgoing_rows(node: &Node) -> usize {
+    let db = rusqlite::Connection::open_with_flags(
+        node.data_dir.join("purr.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let n: i64 = db
+        .query_row(
+            "SELECT count(DISTINCT id) FROM messages WHERE direction = 'out'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    n as usize
+}
+
+#[test]
+fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost() {
+    // B becomes A's contact, then goes away: A's messages to it wait in the outbox,
+    // so the only events A's UI gets are errors.
+    let a = {
+        let b = Node::start();
+        let a = Node::builder()
+            .arg("--connect")
+            .arg(format!("127.0.0.1:{}", b.port))
+            .start();
+        assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+        (a, b.id.clone())
+    };
+    let (a, b_id) = a;
+    let mut wa = hello(&a);
+
+    let blocker = rusqlite::Connection::open(a.data_dir.join("purr.db")).unwrap();
+    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let sent = MAX_UNSTORED + 500;
+    for i in 0..sent {
+        wa.send(json!({"cmd": "send", "to": b_id, "text": format!("m{i}")}));
+    }
+    // One marker after the flood: its answer means every send above was handled.
+    wa.send(json!({"cmd": "hello"}));
+    let mut refused = 0;
+    for _ in 0..sent + 100 {
+        let v = wa.recv();
+        if v["cmd"] == "me" {
+            break;
+        }
+        if v["cmd"] == "error" && v["request"] == "send" {
+            let text = v["error"].as_str().unwrap_or("");
+            assert!(text.contains("waiting to be saved"), "{v}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "nothing was refused");
+    assert!(refused <= 500 + 16, "refused {refused} of {sent}");
+    let accepted = sent - refused;
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    assert!(
+        eventually(Duration::from_secs(60), || outgoing_rows(&a) == accepted),
+        "stored {} of {accepted} accepted",
+        outgoing_rows(&a)
+    );
+    // And the node takes messages again (on a new socket: the old one did not read the
+    // burst of `pending` events the commits released, so the node has dropped it).
+    drop(wa);
+    let mut wa = hello(&a);
+    wa.send(json!({"cmd": "send", "to": b_id, "text": "after"}));
+    assert!(eventually(Duration::from_secs(10), || outgoing_rows(&a)
+        == accepted + 1));
+}
