@@ -68,6 +68,8 @@ test: lint front-test
 	$(CARGO) test --bench handshake -- --quick
 	$(CARGO) test --bench footprint -- --quick
 	$(CARGO) test --bench discovery -- --quick
+	# A 20 s soak (five nodes, churn, kill -9s, a flood) and its end-of-run checks.
+	SOAK_SECONDS=20 $(CARGO) test --test soak -- --ignored
 	$(MAKE) e2e
 
 # Builds the UI and the release binary, runs every benchmark, writes docs/BENCHMARKS.md.

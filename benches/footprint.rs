@@ -474,14 +474,11 @@ fn main() {
          and {} anonymous (heap, SQLite's page caches for its two connections, the touched \
          part of {} thread stacks). Each connected peer costs about {per_peer:.0} KiB: two \
          threads (reader and writer; of their 256 KiB stacks only touched pages are \
-         resident), the 64 KiB read buffer, session, queues and its contact. The flood \
-         briefly costs {} and {} threads, since every admitted connection is a real thread \
-         until its sniff deadline; what stays afterwards (above) is glibc's: its cache of \
-         freed thread stacks and the per-thread malloc arenas it created for the burst. \
-         What would move it: sniffing not-yet-identified sockets in the acceptor with \
-         `poll(2)` instead of a thread each (no burst of threads, so nothing for glibc to \
-         cache), or `GLIBC_TUNABLES=glibc.pthread.stack_cache_size=…` and \
-         `MALLOC_ARENA_MAX=2` in a service unit on small devices. The loopback flood also \
+         resident), the 64 KiB read buffer, session, queues and its contact. During the \
+         flood the node peaked at {} with {} threads: connections that have not sent their \
+         first 4 bytes wait in the acceptor's poll lobby, an fd each and no thread, so \
+         no burst of thread stacks or per-thread malloc arenas is left for glibc to keep \
+         once the deadline closes them. The loopback flood also \
          shows that the 16 slots reserved for loopback protect the UI from a LAN flood \
          only: {} loopback sockets fill all {} slots, and the UI API {} while they were \
          open.\n",
