@@ -37,16 +37,10 @@ fn outgoing_rows(node: &Node) -> usize {
 fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost() {
     // B becomes A's contact, then goes away: A's messages to it wait in the outbox,
     // so the only events A's UI gets are errors.
-    let a = {
-        let b = Node::start();
-        let a = Node::builder()
-            .arg("--connect")
-            .arg(format!("127.0.0.1:{}", b.port))
-            .start();
-        assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let (a, b_id) = {
+        let (a, b) = support::pair();
         (a, b.id.clone())
     };
-    let (a, b_id) = a;
     let mut wa = hello(&a);
 
     let blocker = rusqlite::Connection::open(a.data_dir.join("purr.db")).unwrap();

@@ -30,12 +30,7 @@ fn post(node: &Node, body: &str, token: &str) -> support::HttpResp {
 
 #[test]
 fn api_round_trip_and_errors() {
-    let b = Node::start();
-    let a = Node::builder()
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let (a, b) = support::pair();
     let t = a.token();
     let r = post(&a, &format!(r#"{{"to":"{}","text":"via api"}}"#, b.id), &t);
     assert_eq!(r.status, 201, "{}", r.text());
@@ -91,12 +86,7 @@ fn api_round_trip_and_errors() {
 
 #[test]
 fn purr_peers_and_send_talk_to_the_running_node() {
-    let b = Node::start();
-    let a = Node::builder()
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let (a, b) = support::pair();
 
     let out = purr(&a, &["peers"]);
     assert!(out.status.success());

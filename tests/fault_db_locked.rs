@@ -12,21 +12,15 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::eventually;
 use support::faults::{converse, expected, hello, history, stored, wait_event};
-use support::{eventually, Node};
 
 /// Longer than the writer's busy timeout (5 s), so its commit fails and is retried.
 const HOLD: Duration = Duration::from_secs(7);
 
 #[test]
 fn a_database_locked_by_another_program_delays_durability_but_loses_nothing() {
-    let b = Node::start();
-    let mut a = Node::builder()
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)
-        && b.sees_online(&a.id)));
+    let (mut a, b) = support::pair();
     let mut wa = hello(&a);
     let mut wb = hello(&b);
 

@@ -33,14 +33,7 @@ fn a_read_only_data_dir_delays_durability_but_loses_nothing() {
         eprintln!("SKIP: {why}");
         return;
     }
-    let b = Node::start();
-    let mut a = Node::builder()
-        .data_dir(&tmp.path().join("a"))
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)
-        && b.sees_online(&a.id)));
+    let (mut a, b) = support::pair_with(Node::builder().data_dir(&tmp.path().join("a")));
     let mut wa = hello(&a);
     let mut wb = hello(&b);
 

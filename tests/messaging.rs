@@ -131,12 +131,7 @@ fn a_message_to_an_offline_peer_waits_and_is_delivered_when_it_returns() {
 
 #[test]
 fn text_limits_and_unknown_peers_are_errors() {
-    let b = Node::start();
-    let a = Node::builder()
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let (a, b) = support::pair();
     let mut wa = hello(&a);
     wa.send(json!({"cmd": "send", "to": b.id, "text": "x".repeat(65_537)}));
     assert_eq!(wa.recv_cmd("error")["request"], "send");
@@ -150,12 +145,7 @@ fn text_limits_and_unknown_peers_are_errors() {
 
 #[test]
 fn history_pages_backwards_without_gaps_or_duplicates() {
-    let b = Node::start();
-    let a = Node::builder()
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let (a, b) = support::pair();
     let mut wa = hello(&a);
     for i in 0..120 {
         wa.send(json!({"cmd": "send", "to": b.id, "text": format!("m{i}")}));
@@ -277,12 +267,7 @@ fn verified_is_stored_and_survives_a_restart() {
 /// that was reading fine, and the re-send after each reconnect overflowed it again.
 #[test]
 fn a_burst_larger_than_the_peer_queue_is_delivered_without_dropping_the_peer() {
-    let b = Node::start();
-    let a = Node::builder()
-        .arg("--connect")
-        .arg(format!("127.0.0.1:{}", b.port))
-        .start();
-    assert!(eventually(Duration::from_secs(5), || a.sees_online(&b.id)));
+    let (a, b) = support::pair();
     let mut wa = hello(&a);
     for i in 0..1000 {
         wa.send(json!({"cmd": "send", "to": b.id, "text": format!("burst {i:04}")}));

@@ -513,6 +513,27 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Starts B, then A with `--connect` to B, and waits (5 s at most) until each lists
+/// the other online: the set-up of most two-node tests. Returns `(a, b)`.
+pub fn pair() -> (Node, Node) {
+    pair_with(Node::builder())
+}
+
+/// [`pair`], with A started from `a` (extra options, its own data dir).
+pub fn pair_with(a: NodeBuilder) -> (Node, Node) {
+    let b = Node::start();
+    let a = a
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(
+        eventually(Duration::from_secs(5), || a.sees_online(&b.id)
+            && b.sees_online(&a.id)),
+        "A and B did not connect"
+    );
+    (a, b)
+}
+
 /// Polls `f` every 50 ms until it holds or `timeout` passes; returns whether it held.
 pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
