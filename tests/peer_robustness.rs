@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use support::fake_peer::CutAfter;
 use support::Node;
 
 fn alive(node: &Node) {
@@ -73,34 +74,6 @@ fn a_silent_peer_is_closed_at_the_handshake_deadline() {
         "{took:?}"
     );
     alive(&node);
-}
-
-/// A stream that fails every write once `limit` bytes have gone out.
-struct CutAfter {
-    inner: TcpStream,
-    left: usize,
-}
-
-impl Read for CutAfter {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
-
-impl Write for CutAfter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Err(std::io::ErrorKind::BrokenPipe.into());
-        }
-        let n = buf.len().min(self.left);
-        let n = self.inner.write(&buf[..n])?;
-        self.left -= n;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 #[test]
