@@ -14,7 +14,7 @@ use serde_json::json;
 use support::faults::hello;
 use support::{eventually, Node};
 
-/// `MAX_UNSTORED` in src/state/messages.rs (16 batches of 1024).
+/// `MAX_UNSTORED` in src/state/messages.rs.
 const MAX_UNSTORED: usize = 16 * 1024;
 
 fn outgoing_rows(node: &Node) -> usize {

@@ -14,11 +14,11 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::api::Event;
 
-/// Events that may wait for one UI before it is considered stuck. Room for two commits'
-/// worth of events (a `message` and a `status` per op of a full batch), so a UI that
-/// reads fine is not dropped for a burst that one commit releases at once. The JSON
-/// text is shared between UIs, so the queue holds pointers.
-pub const UI_QUEUE_LEN: usize = 4 * crate::store::MAX_BATCH;
+/// Events that may wait for one UI before it is considered stuck. Room for eight
+/// commits' worth of events (a `message` and a `status` per op of a full batch), so a
+/// UI that reads fine is not dropped for a burst that one commit releases at once. The
+/// JSON text is shared between UIs, so the queue holds pointers.
+pub const UI_QUEUE_LEN: usize = 8 * crate::store::MAX_BATCH;
 
 /// Identifies one connected UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
