@@ -157,12 +157,14 @@ fn text_of(i: u64) -> String {
     format!("{i:012}-{}", "x".repeat(87)) // 100 bytes
 }
 
-/// Drains a WebSocket on a thread, counting `cmd`s of interest until `stop`.
-/// `wake` is unparked after each count, for a sender waiting on a full window.
+/// Drains a WebSocket on a thread, counting `cmd`s of interest until `stop`, and in
+/// `refused` the `send`s the node refused (back-pressure). `wake` is unparked after each
+/// count, for a sender waiting on a full window.
 fn drain(
     mut w: WebSocket<TcpStream>,
     count_cmd: &'static str,
     count: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     wake: Option<std::thread::Thread>,
 ) -> std::thread::JoinHandle<()> {
@@ -181,7 +183,12 @@ fn drain(
             while !stop.load(Ordering::Relaxed) {
                 match w.read() {
                     Ok(Message::Text(t)) => {
-                        if t.as_str().contains(&needle) {
+                        if t.as_str().contains("waiting to be saved") {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            if let Some(t) = &wake {
+                                t.unpark();
+                            }
+                        } else if t.as_str().contains(&needle) {
                             let is_delivered =
                                 count_cmd != "status" || t.as_str().contains("\"delivered\"");
                             if is_delivered {
@@ -223,6 +230,7 @@ fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
         reader_a,
         "status",
         Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
         stop.clone(),
         None,
     );
@@ -263,6 +271,8 @@ struct Run {
     rows: u64,
     /// New outgoing rows in A's database that are no longer `pending` (B's ACKN arrived).
     acked: u64,
+    /// `send`s A refused because its disk was too far behind (back-pressure, HTTP.md).
+    refused: u64,
 }
 
 impl Run {
@@ -281,16 +291,21 @@ impl Run {
         } else {
             format!(", `delivered` events seen by A's UI {}", self.delivered)
         };
-        let dropped = if self.accepted == self.sent {
+        let unread = self.sent.saturating_sub(self.accepted + self.refused);
+        let dropped = if unread == 0 {
             String::new()
         } else {
             format!(
-                " (A dropped the client's UI connection as too slow to read its events; {} sends still in that socket were never read)",
-                self.sent - self.accepted
+                " (A dropped the client's UI connection as too slow to read its events; {unread} sends still in that socket were never read)",
             )
         };
+        let refused = if self.refused == 0 {
+            String::new()
+        } else {
+            format!(", refused by A while its disk was behind {}", self.refused)
+        };
         format!(
-            "sent {}, accepted by A {}{dropped}, received by B's UI {}, stored by B {}, acknowledged to A {}{ui}",
+            "sent {}{refused}, accepted by A {}{dropped}, received by B's UI {}, stored by B {}, acknowledged to A {}{ui}",
             self.sent, self.accepted, self.received, self.rows, self.acked
         )
     }
@@ -324,13 +339,22 @@ fn throughput_sampled(a: &Node, b: &Node, window: u64, secs: f64, at: &mut dyn F
     let rows_before = count_rows(b);
     let acked_before = count_acked(a);
     let out_before = count_out(a);
-    let ta = drain(reader_a, "status", delivered.clone(), stop.clone(), None);
+    let refused = Arc::new(AtomicU64::new(0));
+    let ta = drain(
+        reader_a,
+        "status",
+        delivered.clone(),
+        refused.clone(),
+        stop.clone(),
+        Some(std::thread::current()),
+    );
     // The sender sleeps while the window is full and B's drain wakes it: a sender that
     // spun would take a core from the nodes it measures (2 cores in all).
     let tb = drain(
         wb,
         "message",
         received.clone(),
+        Arc::new(AtomicU64::new(0)),
         stop.clone(),
         Some(std::thread::current()),
     );
@@ -338,21 +362,32 @@ fn throughput_sampled(a: &Node, b: &Node, window: u64, secs: f64, at: &mut dyn F
     let start = Instant::now();
     let mut sent = 0u64;
     let mut ok = true;
+    let mut seen_refused = 0;
     // Every send is the same JSON but for its 12-digit counter, written in place.
     let template = send_json(&b.id, 0);
     let digits = template.find(&text_of(0)).expect("text in the JSON");
     while ok && start.elapsed().as_secs_f64() < secs {
-        if sent - received.load(Ordering::Relaxed) < window {
+        // In flight: sent, and neither shown on B nor refused by A.
+        let done = || received.load(Ordering::Relaxed) + refused.load(Ordering::Relaxed);
+        if sent - done() < window {
             let mut msg = template.clone();
             msg.replace_range(digits..digits + 12, &format!("{sent:012}"));
             ok = sender.write(Message::text(msg)).is_ok();
             sent += 1;
-            if sent.is_multiple_of(16) || sent - received.load(Ordering::Relaxed) >= window {
+            if sent.is_multiple_of(16) || sent - done() >= window {
                 ok = ok && sender.flush().is_ok();
             }
         } else {
             ok = sender.flush().is_ok();
             std::thread::park_timeout(Duration::from_millis(5));
+        }
+        // A refused sends because its disk is behind: give it a moment, as a UI would,
+        // rather than spin on refusals (which would take CPU from the nodes measured).
+        let now_refused = refused.load(Ordering::Relaxed);
+        if now_refused > seen_refused {
+            seen_refused = now_refused;
+            ok = ok && sender.flush().is_ok();
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
     let _ = sender.flush();
@@ -392,6 +427,7 @@ fn throughput_sampled(a: &Node, b: &Node, window: u64, secs: f64, at: &mut dyn F
         rows: count_rows(b) - rows_before,
         acked: count_acked(a) - acked_before,
         accepted: count_out(a) - out_before,
+        refused: refused.load(Ordering::Relaxed),
     };
     eprintln!("window {window}: {rate:.0} msg/s, {}", run.describe());
     run

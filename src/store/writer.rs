@@ -42,7 +42,7 @@ use super::{schema, CommitError, Op, StoreError};
 /// Most ops in one transaction: bounds the time a batch holds the write lock and the
 /// work lost to a failed commit. Under load, larger transactions are much cheaper per
 /// op (one fsync, and each B-tree page they share is written to the WAL once).
-pub const MAX_BATCH: usize = 512;
+pub const MAX_BATCH: usize = 1024;
 /// How long the writer waits for more ops after the first. Small next to an fsync
 /// (5–50 ms on an SD card, SPEC §7), so it costs little latency and saves fsyncs.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(2);
