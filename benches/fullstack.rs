@@ -939,6 +939,11 @@ fn report(quick: bool, n: u64, secs: f64, windows: &[u64]) {
                 "the run did not end durable ({}): node A disconnects B as \"not keeping up\" once more than 256 records wait in its peer queue, and on every reconnect re-sends the whole outbox into that queue at once, so it never drains (see section 3)",
                 run.describe()
             )
+        } else if run.rate < 20_000.0 && run.refused > 0 {
+            format!(
+                "node A's disk: A refused {} of {} sends while 16,384 changes waited for its store (back-pressure, docs/ARCHITECTURE.md), so the rate is what A's store writer commits: per message an insert and a status update, each dirtying a random leaf of the id index (section 3)",
+                run.refused, run.sent
+            )
         } else if run.rate < 20_000.0 {
             cpu.as_ref().map_or(
                 "CPU-bound: both nodes and the client share two cores (section 3)".to_string(),
