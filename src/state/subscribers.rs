@@ -14,11 +14,11 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::api::Event;
 
-/// Events that may wait for one UI before it is considered stuck. Room for eight
-/// commits' worth of events (a `message` and a `status` per op of a full batch), so a
-/// UI that reads fine is not dropped for a burst that one commit releases at once. The
-/// JSON text is shared between UIs, so the queue holds pointers.
-pub const UI_QUEUE_LEN: usize = 8 * crate::store::MAX_BATCH;
+/// Events that may wait for one UI before it is considered stuck. A count, so kept
+/// small: an event can be a 10 KB peer list, and a stuck UI holds its queue full until
+/// it is dropped. (One commit can release a burst of up to a batch's events; a UI that
+/// falls that far behind is dropped and reconnects.)
+pub const UI_QUEUE_LEN: usize = 1024;
 
 /// Identifies one connected UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
