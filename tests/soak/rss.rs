@@ -15,21 +15,11 @@ pub struct Sample {
     pub fds: u64,
 }
 
-fn status_field(pid: u32, field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
 fn sample(pid: u32, t: f64) -> Option<Sample> {
     Some(Sample {
         t,
-        rss_kib: status_field(pid, "VmRSS:")?,
-        threads: status_field(pid, "Threads:")?,
+        rss_kib: crate::support::proc_status_field(pid, "VmRSS:")?,
+        threads: crate::support::proc_status_field(pid, "Threads:")?,
         fds: std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64,
     })
 }

@@ -294,7 +294,8 @@ impl Drop for Node {
     }
 }
 
-fn proc_status_field(pid: u32, field: &str) -> Option<u64> {
+/// A numeric field of /proc/<pid>/status (e.g. `VmRSS:` in KiB, `Threads:`).
+pub fn proc_status_field(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
