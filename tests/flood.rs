@@ -121,17 +121,7 @@ impl Monitor {
 }
 
 fn status_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    support::proc_status_field(pid, field).unwrap_or(0)
 }
 
 /// Threads, open fds and RSS (KiB) of `pid` now.
