@@ -2,9 +2,10 @@
 //! 1800) under random sends, renames, read receipts, graceful restarts and `kill -9`s,
 //! with one client flooding a long-lived node's WebSocket. At the end every message
 //! that reached `delivered` must exist exactly once on its receiver, the long-lived
-//! nodes' RSS must be flat, and no log may hold a panic. Figures go to
-//! `target/soak/report.md` and every RSS sample to `target/soak/rss.csv` (see
-//! docs/SOAK.md for how to read them).
+//! nodes' RSS must be flat, and no log may hold a panic. Each run works in its own
+//! `target/soak/run-<pid>/` (data dirs, logs, `report.md`, `rss.csv`); the latest
+//! finished run's report and samples are also copied to `target/soak/report.md` and
+//! `target/soak/rss.csv` (see docs/SOAK.md for how to read them).
 //!
 //! ```text
 //!   start 5 nodes ─▶ meshed? ─▶ load phase (SOAK_SECONDS) ──────────▶ settle ─▶ stop all
@@ -48,10 +49,32 @@ fn seconds() -> u64 {
         .unwrap_or(1800)
 }
 
-/// `target/soak`: the run's data dirs and logs (kept for a look after a failure) and the
-/// report.
+/// `target/soak`: the runs' directories and the latest finished run's report.
 fn out_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/soak")
+}
+
+/// `target/soak/run-<pid>`: this run's own directory, so a soak started while another
+/// runs in the same checkout (the `make test` smoke during a `make soak`) cannot delete or
+/// overwrite its data dirs. Directories of runs whose process is gone are removed first.
+fn run_dir(out: &std::path::Path) -> PathBuf {
+    if let Ok(entries) = std::fs::read_dir(out) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let stale = match name.strip_prefix("run-").map(str::parse::<u32>) {
+                Some(Ok(pid)) => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                Some(Err(_)) => false,
+                None => name == "run", // the layout before run dirs had a pid
+            };
+            if stale {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let root = out.join(format!("run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("create the soak's run dir");
+    root
 }
 
 #[test]
@@ -60,9 +83,7 @@ fn soak() {
     let secs = seconds();
     let seed = rng::seed();
     let out = out_dir();
-    let root = out.join("run");
-    let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(&root).expect("target/soak/run");
+    let root = run_dir(&out);
     eprintln!(
         "soak: {secs} s, seed {seed}, data dirs and logs in {}",
         root.display()
@@ -125,7 +146,7 @@ fn soak() {
         .collect();
     let labels: Vec<String> = cluster.slots.iter().map(|s| s.label.clone()).collect();
     let figures = check::figures(&dbs, &labels, &shared.tracker());
-    write_rss_csv(&out.join("rss.csv"), &series);
+    write_rss_csv(&root.join("rss.csv"), &series);
     let warmup = (secs as f64 / 3.0).min(300.0);
     let trends: Vec<rss::Trend> = series.iter().map(|s| rss::trend(s, warmup)).collect();
 
@@ -146,7 +167,10 @@ fn soak() {
         tracker: &shared.tracker(),
     };
     let (text, failures) = r.render();
-    std::fs::write(out.join("report.md"), &text).expect("write target/soak/report.md");
+    std::fs::write(root.join("report.md"), &text).expect("write the run's report.md");
+    // The latest finished run's figures, where docs/SOAK.md says to look.
+    let _ = std::fs::write(out.join("report.md"), &text);
+    let _ = std::fs::copy(root.join("rss.csv"), out.join("rss.csv"));
     println!("{text}");
     assert!(failures.is_empty(), "soak failed: {failures:#?}");
 }

@@ -148,8 +148,19 @@ impl NodeBuilder {
                 Err(_) => {
                     let _ = child.kill();
                     let status = child.wait().ok();
+                    // The node says why on stderr; with a log file, quote its end.
+                    let said = self
+                        .stderr_log
+                        .as_deref()
+                        .and_then(|p| std::fs::read_to_string(p).ok())
+                        .map(|log| {
+                            let tail: Vec<&str> = log.lines().rev().take(3).collect();
+                            let tail: Vec<&str> = tail.into_iter().rev().collect();
+                            format!(", log ends: {tail:?}")
+                        })
+                        .unwrap_or_default();
                     return Err(format!(
-                        "startup lines missing: got {lines:?}, exit {status:?}"
+                        "startup lines missing: got {lines:?}, exit {status:?}{said}"
                     ));
                 }
             }
@@ -506,8 +517,34 @@ impl Node {
     }
 }
 
-/// A port that was free a moment ago (for tests that must know ports in advance).
+/// A port that was free a moment ago, for tests that must know a node's port in advance
+/// (a restart on the same port). Taken *below* the kernel's ephemeral range: a port from
+/// that range can be taken meanwhile by any outgoing connection (the test's own HTTP
+/// requests included) and then stays taken by its TIME_WAIT for a minute, so a node
+/// restarted on it fails with "port in use" (a soak smoke failed so in CI).
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const LOW: u16 = 10_000;
+    let span = ephemeral_low.saturating_sub(LOW);
+    if span >= 1000 {
+        // Random per process (std's hasher keys) and per call, so parallel tests rarely
+        // pick the same port; the bind below rules out ports already in use.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+        let start = h.finish();
+        for i in 0..200u64 {
+            let port = LOW + (start.wrapping_add(i.wrapping_mul(7919)) % u64::from(span)) as u16;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
