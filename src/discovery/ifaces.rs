@@ -1,11 +1,11 @@
 //! Which interfaces carry beacons (SPEC §4): up, multicast-capable, not loopback.
 //!
-//! The kernel is asked over netlink (the `netdev` crate), so the answer is for the
-//! network namespace this thread lives in. The choice itself ([`select`]) is a pure
+//! libc's `getifaddrs(3)` is asked (through `nix`; glibc reads it over netlink), so the
+//! answer is for the network namespace this process lives in. The choice itself ([`select`]) is a pure
 //! function of what was read, tested without touching the machine's interfaces.
 //!
 //! ```text
-//!   netdev::get_interfaces() ──▶ Link (flags, index, addresses) ──select──▶ Iface
+//!   getifaddrs() ──group by name──▶ Link (flags, index, addresses) ──select──▶ Iface
 //!                                 loopback / down / no multicast / no address ──▶ skipped
 //! ```
 
@@ -36,21 +36,45 @@ pub struct Link {
     pub v6: Vec<Ipv6Addr>,
 }
 
-/// The interfaces to use now, in the kernel's order.
+/// The interfaces to use now, in the kernel's order. A failing `getifaddrs` (out of
+/// memory, no netlink) means no interface this round: discovery asks again later.
 pub fn usable() -> Vec<Iface> {
-    netdev::get_interfaces()
-        .into_iter()
-        .map(|i| Link {
-            index: i.index,
-            up: i.is_up(),
-            loopback: i.is_loopback(),
-            multicast: i.is_multicast(),
-            v4: i.ipv4.iter().map(|n| n.addr()).collect(),
-            v6: i.ipv6.iter().map(|n| n.addr()).collect(),
-            name: i.name,
-        })
-        .filter_map(select)
-        .collect()
+    let addrs = match nix::ifaddrs::getifaddrs() {
+        Ok(a) => a,
+        Err(e) => {
+            log::warn!("cannot list network interfaces: {e}");
+            return Vec::new();
+        }
+    };
+    // One entry per (interface, address), plus one without an IP address per interface:
+    // group them by name, in the order the names first appear.
+    let mut links: Vec<Link> = Vec::new();
+    for a in addrs {
+        let pos = match links.iter().position(|l| l.name == a.interface_name) {
+            Some(p) => p,
+            None => {
+                let flags = a.flags;
+                use nix::net::if_::InterfaceFlags as F;
+                links.push(Link {
+                    index: nix::net::if_::if_nametoindex(a.interface_name.as_str()).unwrap_or(0),
+                    name: a.interface_name.clone(),
+                    up: flags.contains(F::IFF_UP),
+                    loopback: flags.contains(F::IFF_LOOPBACK),
+                    multicast: flags.contains(F::IFF_MULTICAST),
+                    v4: Vec::new(),
+                    v6: Vec::new(),
+                });
+                links.len() - 1
+            }
+        };
+        let Some(addr) = a.address else { continue };
+        if let Some(v4) = addr.as_sockaddr_in() {
+            links[pos].v4.push(v4.ip());
+        } else if let Some(v6) = addr.as_sockaddr_in6() {
+            links[pos].v6.push(v6.ip());
+        }
+    }
+    links.into_iter().filter_map(select).collect()
 }
 
 /// SPEC §4's rule for one interface. An IPv4 address that is not link-local
