@@ -87,9 +87,9 @@ pub(super) struct Durable {
     /// Ids of received messages not yet committed (a re-send is acknowledged later).
     incoming: HashSet<String>,
     /// Outgoing messages still pending, or acknowledged before their own insert was
-    /// committed, with their peer and status. Everything else is looked up in the store,
-    /// so this stays the size of the outbox.
-    pub outgoing: HashMap<String, (NodeId, Status)>,
+    /// committed, with their peer, status and `seq`. Everything else is looked up in the
+    /// store, so this stays the size of the outbox.
+    pub outgoing: HashMap<String, (NodeId, Status, i64)>,
     /// Outgoing messages whose `InsertMessage` has not committed yet.
     unstored_out: HashSet<String>,
     /// When the last disk error went to the UIs (one a minute is enough).
@@ -293,7 +293,7 @@ impl State {
         self.next_seq += 1;
         self.durable
             .outgoing
-            .insert(id.clone(), (to, Status::Pending));
+            .insert(id.clone(), (to, Status::Pending, msg.seq));
         self.durable.unstored_out.insert(id);
         // SPEC §7: on the wire while our own commit runs; behind the outbox if that is
         // still being re-sent (continue_outbox picks it up in order). A burst from the UI
@@ -377,42 +377,45 @@ impl State {
             .submit(Op::InsertMessage(msg), After::Incoming { peer, id });
     }
 
-    /// `ACKN` (delivered) or `READ` (read) from `peer` for our messages.
+    /// `ACKN` (delivered) or `READ` (read) from `peer` for our messages: one store op
+    /// for the whole receipt.
     pub(super) fn on_receipt(&mut self, peer: NodeId, ids: Vec<MsgId>, status: Status) {
+        let mut seqs = Vec::with_capacity(ids.len());
         for id in ids {
             let id = id.to_string();
             let current = match self.durable.outgoing.get(&id) {
-                Some(&(p, s)) => Some((p, s)),
+                Some(&known) => Some(known),
                 None => match self.durable.reader.message(&id) {
                     Ok(Some(m)) if m.direction == Direction::Out => {
                         crate::hex::decode_array::<32>(&m.peer)
                             .ok()
-                            .map(|p| (p, m.status))
+                            .map(|p| (p, m.status, m.seq))
                     }
                     _ => None,
                 },
             };
             // A peer can only acknowledge what was sent to it.
-            let Some((owner, old)) = current.filter(|(p, _)| *p == peer) else {
+            let Some((owner, old, seq)) = current.filter(|(p, _, _)| *p == peer) else {
                 continue;
             };
             if rank(status) <= rank(old) {
                 continue;
             }
             if self.durable.unstored_out.contains(&id) {
-                // Its insert is still on the way: remember the news for after_outgoing.
-                self.durable.outgoing.insert(id.clone(), (owner, status));
+                // Its insert is still on the way: remember the news for after_outgoing
+                // (the update below is queued behind that insert, so it finds the row).
+                self.durable
+                    .outgoing
+                    .insert(id.clone(), (owner, status, seq));
             } else {
                 self.durable.outgoing.remove(&id);
             }
-            self.durable.submit(
-                Op::SetStatus {
-                    id: id.clone(),
-                    status,
-                },
-                After::Nothing,
-            );
+            seqs.push(seq);
             self.subs.broadcast(&Event::Status { id, status });
+        }
+        if !seqs.is_empty() {
+            self.durable
+                .submit(Op::SetStatus { seqs, status }, After::Nothing);
         }
     }
 
@@ -634,7 +637,7 @@ impl State {
     ) {
         // An ACKN or READ may have come before our own commit finished.
         self.durable.unstored_out.remove(&m.id);
-        if let Some(&(_, status)) = self.durable.outgoing.get(&m.id) {
+        if let Some(&(_, status, _)) = self.durable.outgoing.get(&m.id) {
             m.status = status;
         }
         if m.status != Status::Pending {

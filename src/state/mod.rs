@@ -349,7 +349,7 @@ impl State {
                 continue;
             };
             for m in reader.outbox(&c.id).map_err(err)? {
-                self.durable.outgoing.insert(m.id, (id, m.status));
+                self.durable.outgoing.insert(m.id, (id, m.status, m.seq));
             }
             let mut contact = peers::Contact::new(id, c.name, c.first_seen);
             contact.addrs = c.addrs.iter().filter_map(|a| a.parse().ok()).collect();

@@ -1,7 +1,7 @@
 //! The writer's vocabulary: every change to the database is one [`Op`].
 //!
-//! Each op is a single SQL statement (or, for [`Op::SetReadSent`], independent idempotent
-//! ones), so when SQLite refuses one for its content (a constraint: unknown peer, a `seq`
+//! Each op is a single SQL statement (or, for [`Op::SetStatus`] and [`Op::SetReadSent`],
+//! independent idempotent ones), so when SQLite refuses one for its content (a constraint: unknown peer, a `seq`
 //! already taken, a status that does not fit the direction) only that statement is
 //! undone and the rest of the batch still commits. Ops are idempotent where the protocol
 //! repeats itself: a message received twice is stored once, a late ACKN after a READ
@@ -31,9 +31,10 @@ pub enum Op {
     /// simply be inserted and acknowledged again. The peer must be a contact (upsert it
     /// first, in the same or an earlier batch).
     InsertMessage(StoredMessage),
-    /// Moves a message's status forward; never backwards, and only to a status that fits
-    /// its direction. Anything else changes nothing.
-    SetStatus { id: String, status: Status },
+    /// Moves these messages' status forward; never backwards, and only to a status that
+    /// fits the direction. Anything else changes nothing. By `seq` (the rowid: no descent
+    /// of the random id index) and one op per receipt, which names up to 1,024 ids.
+    SetStatus { seqs: Vec<i64>, status: Status },
     /// The user has seen the conversation: this peer's incoming messages with
     /// `seq <= up_to_seq` go from `received` to `read` (their READ is then unsent).
     MarkRead { peer: String, up_to_seq: i64 },
@@ -62,7 +63,7 @@ impl Op {
                 .prepare_cached("UPDATE contacts SET verified = ?2 WHERE id = ?1")?
                 .execute(params![peer, verified]),
             Op::InsertMessage(m) => insert_message(conn, m),
-            Op::SetStatus { id, status } => set_status(conn, id, *status),
+            Op::SetStatus { seqs, status } => set_status(conn, seqs, *status),
             Op::MarkRead { peer, up_to_seq } => conn
                 .prepare_cached(
                     "UPDATE messages SET status = 'read'
@@ -131,25 +132,30 @@ fn insert_message(conn: &Connection, m: &StoredMessage) -> rusqlite::Result<usiz
     ])
 }
 
-fn set_status(conn: &Connection, id: &str, status: Status) -> rusqlite::Result<usize> {
+fn set_status(conn: &Connection, seqs: &[i64], status: Status) -> rusqlite::Result<usize> {
     // The `status IN (...)` lists are the states each target may be reached from; the
     // schema's CHECK already ties statuses to directions, so 'read' needs no direction test.
     let sql = match status {
         Status::Delivered => {
             "UPDATE messages SET status = 'delivered'
-             WHERE id = ?1 AND direction = 'out' AND status = 'pending'"
+             WHERE seq = ?1 AND direction = 'out' AND status = 'pending'"
         }
         Status::Read => {
             "UPDATE messages SET status = 'read'
-             WHERE id = ?1 AND status IN ('pending', 'delivered', 'received')"
+             WHERE seq = ?1 AND status IN ('pending', 'delivered', 'received')"
         }
         // Initial states: nothing moves to them.
         Status::Pending | Status::Received => {
-            log::debug!("ignoring a status change of {id} back to {status:?}");
+            log::debug!("ignoring a status change back to {status:?}");
             return Ok(0);
         }
     };
-    conn.prepare_cached(sql)?.execute([id])
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut changed = 0;
+    for seq in seqs {
+        changed += stmt.execute([seq])?;
+    }
+    Ok(changed)
 }
 
 #[cfg(test)]
@@ -164,7 +170,7 @@ mod tests {
 
     fn set(db: &Db, seq: i64, status: Status) -> usize {
         Op::SetStatus {
-            id: mid(seq),
+            seqs: vec![seq],
             status,
         }
         .apply(&db.conn)
@@ -192,8 +198,27 @@ mod tests {
         // READ may arrive before ACKN.
         assert_eq!(set(&db, 2, Status::Read), 1);
         assert_eq!(status_of(&db, 2), Status::Read);
-        // Unknown id: nothing, no error.
+        // Unknown seq: nothing, no error.
         assert_eq!(set(&db, 3, Status::Read), 0);
+    }
+
+    #[test]
+    fn one_status_op_moves_each_of_its_messages_that_may_move() {
+        let db = Db::new();
+        let a = peer(0xa);
+        db.apply([Op::UpsertContact(contact(&a))]);
+        db.apply((1..=3).map(|s| Op::InsertMessage(msg(s, &a, Out, Status::Pending))));
+        db.apply([Op::InsertMessage(msg(4, &a, In, Status::Received))]);
+        assert_eq!(set(&db, 2, Status::Read), 1);
+        let op = Op::SetStatus {
+            seqs: vec![1, 2, 3, 4, 99],
+            status: Status::Delivered,
+        };
+        // 2 is read already, 4 is incoming, 99 does not exist: two rows move.
+        assert_eq!(op.apply(&db.conn).unwrap(), 2);
+        let statuses: Vec<Status> = (1..=4).map(|s| status_of(&db, s)).collect();
+        use Status::{Delivered, Read, Received};
+        assert_eq!(statuses, [Delivered, Read, Delivered, Received]);
     }
 
     #[test]

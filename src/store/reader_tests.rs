@@ -173,11 +173,11 @@ fn outbox_and_unsent_reads() {
     assert_eq!(seqs(&r.outbox(&a).unwrap()), [1, 2, 3, 4]);
     db.apply([
         Op::SetStatus {
-            id: mid(2),
+            seqs: vec![2],
             status: Status::Delivered,
         },
         Op::SetStatus {
-            id: mid(3),
+            seqs: vec![3],
             status: Status::Read,
         },
     ]);
