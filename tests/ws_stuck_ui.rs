@@ -1,7 +1,8 @@
 //! Regression: a UI that stopped reading was dropped from the event fan-out once its
 //! queue of events overflowed, but its socket stayed open and its writer stayed
 //! blocked in a write for up to 30 s per write (60 s were seen), holding the queued
-//! events (~10 MB with 40 contacts). Now the node shuts the socket down at once.
+//! events (~10 MB with 40 contacts). Now the node shuts the socket down at once when it
+//! drops a UI: once its backlog beyond the queue has waited 3 s (or passed 8 MiB).
 
 mod support;
 
@@ -13,7 +14,7 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
 
 #[test]
-fn a_ui_that_never_reads_is_cut_off_as_soon_as_its_queue_overflows() {
+fn a_ui_that_never_reads_is_cut_off_within_seconds() {
     let node = Node::start();
     // Contacts make each `peers` answer ~10 KB, so the backlog outgrows the socket
     // buffers (the node's may grow to 4 MiB) quickly.

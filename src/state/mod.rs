@@ -31,7 +31,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, tick, Receiver, Sender};
+use crossbeam_channel::{after, bounded, never, select, tick, Receiver, Sender};
 
 use crate::api::{ClientCmd, Me, Message, Peer};
 use crate::datadir::DataDir;
@@ -282,6 +282,13 @@ impl State {
         self.on_tick(Instant::now());
         let mut since_flush = 0;
         loop {
+            // Events waiting beyond a UI's queue move only when we look: while some
+            // do, wake every 2 ms even without commands.
+            let backlog_wait = if self.subs.backlogged() {
+                after(Duration::from_millis(2))
+            } else {
+                never()
+            };
             select! {
                 recv(rx) -> cmd => match cmd {
                     Ok(Command::Shutdown) | Err(_) => break,
@@ -296,7 +303,9 @@ impl State {
                     self.keep_identity_file();
                     self.on_tick(Instant::now());
                 }
+                recv(backlog_wait) -> _ => {}
             }
+            self.subs.pump();
             since_flush += 1;
             if !self.unread_changed.is_empty() && (rx.is_empty() || since_flush >= UNREAD_BATCH) {
                 self.flush_unread();
