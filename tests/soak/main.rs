@@ -115,16 +115,24 @@ fn soak() {
         flood_stats.clone(),
     );
     let sampler_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let long_pids: Vec<u32> = (0..LONG_LIVED)
+        .map(|i| cluster.node(i).expect("long-lived node up").pid)
+        .collect();
     let sampler = rss::sampler(
-        (0..LONG_LIVED)
-            .map(|i| cluster.node(i).expect("long-lived node up").pid)
-            .collect(),
+        long_pids.clone(),
         Duration::from_secs(2),
         sampler_stop.clone(),
     );
 
     let mut d = driver::Driver::new(cluster, shared.clone(), rng);
     let load = d.run(Duration::from_secs(secs));
+    // Where the long-lived nodes' memory is at the end of the load, mapping by mapping,
+    // for a look when the RSS line fails (heap arenas, thread stacks, the WAL index…).
+    for (i, pid) in long_pids.iter().enumerate() {
+        if let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) {
+            let _ = std::fs::write(root.join(format!("L{i}.smaps")), smaps);
+        }
+    }
     sampler_stop.store(true, Ordering::Relaxed);
     shared.stop.store(true, Ordering::Relaxed);
     let _ = flood.join();
