@@ -251,6 +251,42 @@ fn startup(n: usize) -> Startup {
     Startup { first, restart }
 }
 
+/// What any process costs on this machine, measured in this run: the baselines of
+/// sections 4 and 5.
+struct Baseline {
+    /// VmRSS (KiB) of `sleep`, a process that loads only libc.
+    bare_rss: u64,
+    /// exec → exit of `purr --version`: exec, dynamic linking and argument parsing, no
+    /// data dir, no sockets.
+    version: Vec<Duration>,
+}
+
+fn baseline(n: usize) -> Baseline {
+    let bare_rss = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .ok()
+        .map_or(0, |mut child| {
+            settle(Duration::from_millis(300));
+            let rss = support::status_field(child.id(), "VmRSS:").unwrap_or(0);
+            let _ = child.kill();
+            let _ = child.wait();
+            rss
+        });
+    let version = (0..n)
+        .filter_map(|_| {
+            let t0 = std::time::Instant::now();
+            let ok = std::process::Command::new(support::BIN)
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            ok.then(|| t0.elapsed())
+        })
+        .collect();
+    Baseline { bare_rss, version }
+}
+
 /// Median time of one 4 KiB write + fsync in a new temporary directory (the disk the
 /// benchmark's data dirs live on), over `n` files.
 fn fsync_ms(n: usize) -> f64 {
@@ -372,6 +408,8 @@ fn main() {
     let peers = with_peers(n_peers);
     let flood = flood(n_flood, !quick);
     let start = startup(n_start);
+    let base = baseline(n_start);
+    let version_ms = median_ms(base.version.clone());
     let fsyncs = count_fsyncs();
     let fsync = fsync_ms(if quick { 3 } else { 20 });
     let (first_ms, restart_ms) = (
@@ -412,6 +450,16 @@ fn main() {
         mb(flood.after_rss),
         mb(flood.after_rss.saturating_sub(flood.idle_rss)),
         flood.after_threads
+    );
+    let ratio = |x: u64| x as f64 / base.bare_rss.max(1) as f64;
+    println!(
+        "\nBaseline, same run: a process that loads only libc (`sleep`) is {} resident, so \
+         the idle node is {:.1}× that, with {} peers {:.1}×, and after the flood {:.1}×.\n",
+        mb(base.bare_rss),
+        ratio(idle.rss),
+        peers.want,
+        ratio(peers.rss),
+        ratio(flood.after_rss)
     );
     println!(
         "\nOf the {} idle connections, {} were closed at once (the `--max-connections` cap, \
@@ -514,6 +562,16 @@ fn main() {
     println!(
         "| exec → `listening`, restart on an existing data dir (median of {n_start}, max {:.1} ms) | **{restart_ms:.1} ms** | **≤50 ms** |",
         max_ms(&start.restart)
+    );
+    println!(
+        "\nBaselines: startup against exec → exit of `purr --version` in this run (exec, \
+         dynamic linking, argument parsing; median of {}): {version_ms:.1} ms, so a first \
+         start is {:.1}× that and a restart {:.1}×. Size against the seed's Go original \
+         (3.8 MB without a UI, from the issue, not this run): {:.2}×.",
+        base.version.len(),
+        first_ms / version_ms.max(0.001),
+        restart_ms / version_ms.max(0.001),
+        bin as f64 / 3.8e6
     );
     println!(
         "\n@summary | binary size (stripped, UI + SQLite inside) | {:.2} MB | ≤6 MB | {} |",
