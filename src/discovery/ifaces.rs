@@ -1,8 +1,9 @@
 //! Which interfaces carry beacons (SPEC §4): up, multicast-capable, not loopback.
 //!
 //! libc's `getifaddrs(3)` is asked (through `nix`; glibc reads it over netlink), so the
-//! answer is for the network namespace this process lives in. The choice itself ([`select`]) is a pure
-//! function of what was read, tested without touching the machine's interfaces.
+//! answer is for the network namespace this process lives in. The choice itself
+//! ([`select`]) is a pure function of what was read, tested without touching the
+//! machine's interfaces.
 //!
 //! ```text
 //!   getifaddrs() ──group by name──▶ Link (flags, index, addresses) ──select──▶ Iface

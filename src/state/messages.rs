@@ -39,9 +39,9 @@ const OUTBOX_REFILL: usize = OUTBOX_WINDOW / 4;
 /// Capacity above which a mostly empty table of [`Durable`] is shrunk (below it the
 /// memory is too small to matter).
 const TRIM_ABOVE: usize = 4096;
-/// Changes waiting for the disk above which `send` is refused (503 / an `error`): a few
-/// MiB of memory (32 full batches), and far more than a UI keeps in flight.
-pub const MAX_UNSTORED: usize = 16 * 1024;
+/// Changes waiting for the disk above which `send` is refused (503 / an `error`): 16
+/// full batches, a few MiB of memory, and far more than a UI keeps in flight.
+pub const MAX_UNSTORED: usize = 16 * store::MAX_BATCH;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 

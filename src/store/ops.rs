@@ -1,9 +1,9 @@
 //! The writer's vocabulary: every change to the database is one [`Op`].
 //!
 //! Each op is a single SQL statement (or, for [`Op::SetStatus`] and [`Op::SetReadSent`],
-//! independent idempotent ones), so when SQLite refuses one for its content (a constraint: unknown peer, a `seq`
-//! already taken, a status that does not fit the direction) only that statement is
-//! undone and the rest of the batch still commits. Ops are idempotent where the protocol
+//! independent idempotent ones), so when SQLite refuses one for its content (a
+//! constraint: unknown peer, a `seq` already taken, a status that does not fit the
+//! direction) only that statement is undone and the rest of the batch still commits. Ops are idempotent where the protocol
 //! repeats itself: a message received twice is stored once, a late ACKN after a READ
 //! changes nothing.
 //!
@@ -33,7 +33,7 @@ pub enum Op {
     InsertMessage(StoredMessage),
     /// Moves these messages' status forward; never backwards, and only to a status that
     /// fits the direction. Anything else changes nothing. By `seq` (the rowid: no descent
-    /// of the random id index) and one op per receipt, which names up to 1,024 ids.
+    /// of the random id index) and one op per receipt, which names up to 4,096 ids.
     SetStatus { seqs: Vec<i64>, status: Status },
     /// The user has seen the conversation: this peer's incoming messages with
     /// `seq <= up_to_seq` go from `received` to `read` (their READ is then unsent).
