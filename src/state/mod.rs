@@ -14,7 +14,8 @@
 //!   discovery thread ──Discovered──────────┤
 //!   signal handler ──Shutdown──────────────┘      ▲
 //!                                    tick (1 s) ──┘  redials, configured addresses,
-//!                                                    store retries, identity.key there
+//!                                                    store retries, identity.key there,
+//!                                                    malloc_trim once a minute
 //! ```
 //!
 //! Submodules: [`ui`] handles UI commands, [`peering`] peer events and dialing,
@@ -195,6 +196,8 @@ struct State {
     /// [`messages::STALL_LIMIT`] while records wait for it is disconnected (its messages
     /// stay pending and go out when it is back).
     last_progress: HashMap<NodeId, Instant>,
+    /// Gives freed heap pages back to the kernel once a minute (`memory`).
+    trimmer: crate::memory::Trimmer,
     /// Peers whose unread count went up since their last `peer` event. Incoming
     /// messages only mark them; the event goes out once the commands waiting now are
     /// handled (at most [`UNREAD_BATCH`] later), so a burst of messages from one peer
@@ -243,6 +246,7 @@ pub fn spawn(
         next_seq: 1,
         resending: HashMap::new(),
         last_progress: HashMap::new(),
+        trimmer: crate::memory::Trimmer::new(Instant::now()),
         unread_changed: HashSet::new(),
         identity_file_failing: false,
         clock: config.clock,
@@ -302,6 +306,7 @@ impl State {
                     self.durable.resubmit();
                     self.keep_identity_file();
                     self.on_tick(Instant::now());
+                    self.trimmer.tick(Instant::now());
                 }
                 recv(backlog_wait) -> _ => {}
             }

@@ -1,0 +1,42 @@
+//! `memory::trim` gives freed heap pages back: the fix for a long-lived node's RSS
+//! creeping up under glibc (src/memory.rs). Its own test binary, so no other test's
+//! allocations move the process's RSS while it measures.
+
+/// Resident set size of this process, in KiB (/proc/self/statm counts pages).
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * 4
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn freed_small_allocations_leave_rss_after_a_trim() {
+    const N: usize = 40_000;
+    const SIZE: usize = 1024; // well under glibc's mmap threshold: arena memory
+                              // Another thread allocates, as a connection thread does: the chunks land in its
+                              // own arena. One live chunk at the top pins the rest, so free() alone cannot
+                              // shrink the arena; only malloc_trim's walk releases the free pages below it.
+    let (held, before_free, after_free) = std::thread::spawn(|| {
+        let mut chunks: Vec<Box<[u8]>> = (0..N).map(|i| vec![i as u8; SIZE].into()).collect();
+        let held = chunks.pop();
+        let before_free = rss_kib();
+        drop(chunks);
+        (held, before_free, rss_kib())
+    })
+    .join()
+    .expect("allocating thread");
+    let freed_kib = (N * SIZE / 1024) as u64;
+    assert!(
+        after_free + freed_kib / 2 > before_free,
+        "free() alone already returned the memory ({before_free} → {after_free} KiB): \
+         this test no longer shows what trim does"
+    );
+    purr::memory::trim();
+    let after_trim = rss_kib();
+    assert!(
+        after_trim + freed_kib / 2 < after_free,
+        "trim returned less than half of {freed_kib} KiB freed: {after_free} → {after_trim} KiB"
+    );
+    drop(held);
+}
