@@ -16,8 +16,9 @@ use support::{eventually, Node};
 const PENDING: usize = 1_000;
 const SEED: [u8; 32] = [0x0b; 32];
 
-#[test]
-fn a_long_outbox_is_resent_on_one_connection_without_dropping_the_peer() {
+/// A node that knows the peer `SEED` (met once, now offline) with [`PENDING`] messages
+/// for it stored.
+fn node_with_outbox() -> (Node, String) {
     let node = Node::start();
     let peer = id_hex(SEED);
     // Meet once, so the node knows the contact; then go away.
@@ -42,7 +43,12 @@ fn a_long_outbox_is_resent_on_one_connection_without_dropping_the_peer() {
         }
     }
     assert_eq!(stored, PENDING);
+    (node, peer)
+}
 
+#[test]
+fn a_long_outbox_is_resent_on_one_connection_without_dropping_the_peer() {
+    let (node, peer) = node_with_outbox();
     let mut back = FakePeer::connect(node.addr(), SEED, "back");
     let mut got = HashSet::new();
     let mut unacked = Vec::new();
@@ -62,5 +68,33 @@ fn a_long_outbox_is_resent_on_one_connection_without_dropping_the_peer() {
         }
     }
     assert_eq!(got.len(), PENDING, "the whole outbox on one connection");
+    assert!(node.sees_online(&peer), "the peer was not dropped");
+}
+
+/// Regression: the outbox went out one window (128 records) per `ACKN` from the peer, or
+/// per 1 s tick without one, even when the peer had long read the last window: a
+/// sender whose UI waited on the outbox was held to one window per commit of the
+/// peer's disk. The node now refills the queue as the peer's writer drains it.
+#[test]
+fn the_outbox_keeps_flowing_while_the_peer_reads_even_before_it_acknowledges() {
+    let (node, peer) = node_with_outbox();
+    let mut back = FakePeer::connect(node.addr(), SEED, "back");
+    let mut got = HashSet::new();
+    // Paced by ACKNs or ticks, 2 s would bring at most 128 + 2 × 128 of the 1,000.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while got.len() < PENDING && Instant::now() < deadline {
+        match back.recv() {
+            Some(Inner::Mess(m)) => {
+                got.insert(m.text);
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert_eq!(
+        got.len(),
+        PENDING,
+        "the whole outbox within 2 s, no ACKN sent"
+    );
     assert!(node.sees_online(&peer), "the peer was not dropped");
 }

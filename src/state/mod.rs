@@ -288,8 +288,10 @@ impl State {
         loop {
             // Events waiting beyond a UI's queue move only when we look: while some
             // do, wake every 2 ms even without commands.
-            let backlog_wait = if self.subs.backlogged() {
-                after(Duration::from_millis(2))
+            // Likewise, queues of peers whose outbox is being re-sent are topped up as
+            // their writers drain them (no one tells us when).
+            let backlog_wait = if self.subs.backlogged() || !self.resending.is_empty() {
+                after(messages::RESEND_POLL)
             } else {
                 never()
             };
@@ -311,6 +313,9 @@ impl State {
                 recv(backlog_wait) -> _ => {}
             }
             self.subs.pump();
+            if !self.resending.is_empty() {
+                self.refill_outboxes();
+            }
             since_flush += 1;
             if !self.unread_changed.is_empty() && (rx.is_empty() || since_flush >= UNREAD_BATCH) {
                 self.flush_unread();
