@@ -89,3 +89,56 @@ fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost()
     assert!(eventually(Duration::from_secs(10), || outgoing_rows(&a)
         == accepted + 1));
 }
+
+/// `MAX_UNSTORED_BYTES` in src/state/messages.rs.
+const MAX_UNSTORED_BYTES: usize = 32 << 20;
+
+/// The count alone is no bound when the texts are long: 16,384 texts of 64 KiB would be
+/// 1 GiB waiting for a stalled disk. Sends are refused once 32 MiB of text waits.
+#[test]
+fn long_texts_are_refused_by_their_bytes_while_the_disk_is_behind() {
+    let (a, b_id) = {
+        let (a, b) = support::pair();
+        (a, b.id.clone())
+    };
+    let mut wa = hello(&a);
+    let blocker = rusqlite::Connection::open(a.data_dir.join("purr.db")).unwrap();
+    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    const LEN: usize = 65_000;
+    let sent = 2 * MAX_UNSTORED_BYTES / LEN; // ~1,032: far under the count limit
+    for i in 0..sent {
+        let text = format!("{i:06}{}", "x".repeat(LEN - 6));
+        wa.send(json!({"cmd": "send", "to": b_id, "text": text}));
+    }
+    wa.send(json!({"cmd": "hello"}));
+    let mut refused = 0;
+    for _ in 0..sent + 100 {
+        let v = wa.recv();
+        if v["cmd"] == "me" {
+            break;
+        }
+        if v["cmd"] == "error" && v["request"] == "send" {
+            assert!(
+                v["error"].as_str().unwrap_or("").contains("KiB of text"),
+                "{v}"
+            );
+            refused += 1;
+        }
+    }
+    let accepted = sent - refused;
+    let limit = MAX_UNSTORED_BYTES / LEN + 1;
+    assert_eq!(
+        accepted, limit,
+        "accepted {accepted} of {sent} texts of {LEN} bytes"
+    );
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    assert!(
+        eventually(Duration::from_secs(60), || outgoing_rows(&a) == accepted),
+        "stored {} of {accepted} accepted",
+        outgoing_rows(&a)
+    );
+}

@@ -45,6 +45,9 @@ const TRIM_ABOVE: usize = 4096;
 /// Changes waiting for the disk above which `send` is refused (503 / an `error`): 16
 /// full batches, a few MiB of memory, and far more than a UI keeps in flight.
 pub const MAX_UNSTORED: usize = 16 * store::MAX_BATCH;
+/// Message text waiting for the disk above which `send` is refused too: the count
+/// alone would let 16,384 texts of 64 KiB (1 GiB) wait on a disk that stalled.
+pub const MAX_UNSTORED_BYTES: usize = 32 << 20;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -85,6 +88,8 @@ pub(super) struct Durable {
     /// O(ops in flight) per sent message once a fast sender had its outbox in use
     /// (thousands of ops: 742 µs of CPU per message at a window of 1,000).
     unstored_msgs: HashMap<String, BTreeMap<i64, u64>>,
+    /// Bytes of message text in the `InsertMessage` ops of `inflight`.
+    unstored_bytes: usize,
     /// Ops waiting to be (re)submitted, in order: the writer's queue was full.
     retry: VecDeque<u64>,
     /// Ids of received messages not yet committed (a re-send is acknowledged later).
@@ -107,6 +112,7 @@ impl Durable {
             next_token: 1,
             inflight: HashMap::new(),
             unstored_msgs: HashMap::new(),
+            unstored_bytes: 0,
             retry: VecDeque::new(),
             incoming: HashSet::new(),
             outgoing: HashMap::new(),
@@ -120,11 +126,17 @@ impl Durable {
         self.inflight.len()
     }
 
+    /// Bytes of message text accepted and not yet committed.
+    pub fn unstored_bytes(&self) -> usize {
+        self.unstored_bytes
+    }
+
     /// Queues `op`; `after` runs once it is committed.
     pub fn submit(&mut self, op: Op, after: After) {
         let token = self.next_token;
         self.next_token += 1;
         if let Op::InsertMessage(m) = &op {
+            self.unstored_bytes += m.text.len();
             self.unstored_msgs
                 .entry(m.peer.clone())
                 .or_default()
@@ -164,6 +176,7 @@ impl Durable {
     fn forget(&mut self, token: u64) -> Option<Inflight> {
         let done = self.inflight.remove(&token)?;
         if let Op::InsertMessage(m) = &done.op {
+            self.unstored_bytes = self.unstored_bytes.saturating_sub(m.text.len());
             if let Some(by_seq) = self.unstored_msgs.get_mut(&m.peer) {
                 by_seq.remove(&m.seq);
                 if by_seq.is_empty() {
@@ -272,11 +285,13 @@ impl State {
         // while the disk is this far behind (stalled, locked, or slower than a flooding
         // client) new sends are refused rather than piled up without bound.
         let waiting = self.durable.unstored();
-        if waiting >= MAX_UNSTORED {
+        let waiting_bytes = self.durable.unstored_bytes();
+        if waiting >= MAX_UNSTORED || waiting_bytes >= MAX_UNSTORED_BYTES {
             return Err((
                 503,
                 format!(
-                    "not sent: {waiting} changes are waiting to be saved to disk; try again in a moment"
+                    "not sent: {waiting} changes ({} KiB of text) are waiting to be saved to disk; try again in a moment",
+                    waiting_bytes / 1024
                 ),
             ));
         }
