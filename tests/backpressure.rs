@@ -14,8 +14,7 @@ use serde_json::json;
 use support::faults::hello;
 use support::{eventually, Node};
 
-/// `MAX_UNSTORED` in src/state/messages.rs.
-const MAX_UNSTORED: usize = 16 * 1024;
+use purr::state::{MAX_UNSTORED, MAX_UNSTORED_BYTES};
 
 fn outgoing_rows(node: &Node) -> usize {
     let db = rusqlite::Connection::open_with_flags(
@@ -89,9 +88,6 @@ fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost()
     assert!(eventually(Duration::from_secs(10), || outgoing_rows(&a)
         == accepted + 1));
 }
-
-/// `MAX_UNSTORED_BYTES` in src/state/messages.rs.
-const MAX_UNSTORED_BYTES: usize = 32 << 20;
 
 /// The count alone is no bound when the texts are long: 16,384 texts of 64 KiB would be
 /// 1 GiB waiting for a stalled disk. Sends are refused once 32 MiB of text waits.

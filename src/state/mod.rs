@@ -40,6 +40,7 @@ use crate::identity::{self, Identity, NodeId};
 use crate::peer::conn::{ConnId, DialError, PeerContext, PeerUp};
 use crate::peer::inner::Inner;
 
+pub use messages::{MAX_UNSTORED, MAX_UNSTORED_BYTES};
 use subscribers::Subscribers;
 pub use subscribers::{SubId, UI_QUEUE_LEN};
 pub use ui::valid_target;
