@@ -247,6 +247,11 @@ fn a_refused_op_or_duplicate_does_not_fail_its_batch() {
         "{:?}",
         c.rejected
     );
+    assert_eq!(
+        c.duplicates,
+        [2],
+        "the re-sent message is reported as a duplicate"
+    );
     let seqs: Vec<i64> = s
         .reader
         .history(&peer(), None, 50)

@@ -10,7 +10,8 @@
 //!   thread                                  │ or BATCH_WINDOW; BEGIN IMMEDIATE; apply │
 //!     ▲                                     │ the ops; COMMIT (fsync)                 │
 //!     │                                     └────────────────────┬────────────────────┘
-//!     ├─── Committed { tokens, result, rejected } ◀──────────────┘  only after COMMIT
+//!     ├─── Committed { tokens, result, rejected, ◀───────────────┘  only after COMMIT
+//!     │               duplicates }
 //!     │
 //!     └──▶ Reader (read-only connection): startup queries, history pages, outbox;
 //!          WAL lets it read while the writer writes, so it never waits on an fsync.

@@ -7,7 +7,7 @@
 //!   │            BEGIN IMMEDIATE; op.apply() for each (content errors → rejected, the
 //!   │            rest go on); [commit_delay]; COMMIT ── fsync (synchronous=FULL)
 //!   │                                   │
-//!   └──── done.send(Committed { tokens, result, rejected }) ◀── after COMMIT returned
+//!   └──── done.send(Committed { tokens, result, rejected, duplicates }) ◀── after COMMIT
 //!                                       │ failed (busy, disk full, read-only, I/O):
 //!                                       ▼ rolled back whole
 //!              done.send(Committed { result: Err, .. }); wait `retry_interval`;
@@ -103,6 +103,10 @@ pub struct Committed {
     /// Ops SQLite refused for their content (their tokens are also in `tokens`). The
     /// rest of the batch committed; resubmitting these would fail again.
     pub rejected: Vec<Rejected>,
+    /// `InsertMessage` ops that stored nothing because their id was already there (a
+    /// message received again). The receiver learns of duplicates here, from the insert
+    /// itself, instead of looking each incoming id up before showing it.
+    pub duplicates: Vec<u64>,
 }
 
 /// An op that changed nothing because SQLite refused its content.
@@ -332,12 +336,13 @@ impl Worker {
         let tokens = batch.iter().map(|(token, _)| *token).collect();
         let start = Instant::now();
         match self.transaction(batch) {
-            Ok(rejected) => {
+            Ok((rejected, duplicates)) => {
                 log::trace!("committed {} ops in {:?}", batch.len(), start.elapsed());
                 Committed {
                     tokens,
                     result: Ok(()),
                     rejected,
+                    duplicates,
                 }
             }
             Err(e) => {
@@ -351,6 +356,7 @@ impl Worker {
                     tokens,
                     result: Err(error),
                     rejected: Vec::new(),
+                    duplicates: Vec::new(),
                 }
             }
         }
@@ -358,13 +364,15 @@ impl Worker {
 
     /// BEGIN IMMEDIATE takes the write lock up front, so a lock held elsewhere fails the
     /// batch before any op runs. On any error the dropped transaction rolls back.
-    fn transaction(&mut self, batch: &[(u64, Op)]) -> rusqlite::Result<Vec<Rejected>> {
+    fn transaction(&mut self, batch: &[(u64, Op)]) -> rusqlite::Result<(Vec<Rejected>, Vec<u64>)> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut rejected = Vec::new();
+        let mut duplicates = Vec::new();
         for (token, op) in batch {
             match op.apply(&tx) {
+                Ok(0) if matches!(op, Op::InsertMessage(_)) => duplicates.push(*token),
                 Ok(_) => {}
                 Err(e) if is_content_error(&e) => {
                     // The op itself is not logged: it may hold message text.
@@ -381,7 +389,7 @@ impl Worker {
             std::thread::sleep(self.config.commit_delay);
         }
         tx.commit()?;
-        Ok(rejected)
+        Ok((rejected, duplicates))
     }
 }
 
