@@ -95,10 +95,14 @@ export function compareMessages(a: Message, b: Message): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** One message seen twice (sent, then committed with a seq): keep the best of both. */
+/**
+ * One message seen twice (sent, then committed with a seq): keep the best of both. The
+ * first seq a message got is its place for good: a message the sender re-sent comes
+ * again, before the node finds it stored, with a seq it never keeps (SPEC §7).
+ */
 function mergeOne(old: Message, m: Message): Message {
   const status = forwardStatus(old.status, m.status);
-  const seq = m.seq > 0 ? m.seq : old.seq;
+  const seq = old.seq > 0 ? old.seq : m.seq;
   if (status === old.status && seq === old.seq) return old;
   return { ...old, seq, status };
 }

@@ -83,6 +83,19 @@ describe('messages', () => {
     expect(reducer(s, ev({ cmd: 'message', message: { ...first, seq: 42 } }))).toBe(s);
   });
 
+  it('a message received again keeps its place (its first seq) and its status', () => {
+    const m = msg(BOB, 7, { id: 'm7', text: 'seven' });
+    const later = msg(BOB, 8, { id: 'm8', text: 'eight' });
+    let s = run(ev({ cmd: 'message', message: m }), ev({ cmd: 'message', message: later }));
+    s = reducer(s, ev({ cmd: 'status', id: m.id, status: 'read' }));
+    // The sender missed our ACKN and sent it again: the node shows it before its insert
+    // finds it stored, with a seq that is never kept.
+    s = reducer(s, ev({ cmd: 'message', message: { ...m, seq: 9 } }));
+    expect(texts(s)).toEqual(['seven', 'eight']);
+    expect(seqs(s)).toEqual([7, 8]);
+    expect(s.convs[BOB]?.messages[0]?.status).toBe('read');
+  });
+
   it('statuses only move forward: pending → delivered → read', () => {
     const m = msg(BOB, 1, { id: 'm1', own: true });
     let s = run(ev({ cmd: 'message', message: m }));
