@@ -10,7 +10,7 @@
 //! ```
 //! `node` wires them together; `datadir` owns the files of SPEC §8; `client` implements
 //! the subcommands; `api` holds the JSON shapes of SPEC §5–6.
-// `deny`, not `forbid`: `memory` holds the one audited exception (malloc_trim).
+// `deny`, not `forbid`: `memory` holds the audited exceptions (malloc_trim, mallopt).
 #![deny(unsafe_code)]
 
 pub mod api;

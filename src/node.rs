@@ -61,6 +61,8 @@ pub fn ui_url(listen: IpAddr, port: u16, token: Option<&str>) -> String {
 
 /// Runs a node until SIGINT/SIGTERM; returns `Ok` on a clean shutdown.
 pub fn run(args: NodeArgs) -> Result<(), NodeError> {
+    // Before any thread exists (see `memory`).
+    crate::memory::limit_arenas();
     let dir_path = args
         .data_dir
         .clone()
