@@ -98,3 +98,50 @@ fn the_outbox_keeps_flowing_while_the_peer_reads_even_before_it_acknowledges() {
     );
     assert!(node.sees_online(&peer), "the peer was not dropped");
 }
+
+/// Regression: a message that went out through the outbox before its own insert had
+/// committed was put on the wire again by that commit (as if it had never been sent),
+/// so a fast sender delivered much of a burst twice. Receivers hid it by looking every
+/// id up; since they no longer do, it showed as repeated messages. Commits are slowed
+/// to 300 ms here so that the outbox is sent, and done, long before them.
+#[test]
+fn a_burst_through_the_outbox_goes_out_once_per_message() {
+    const BURST: usize = 600;
+    let node = Node::builder()
+        .arg("--store-commit-delay-ms")
+        .arg("300")
+        .start();
+    let peer = id_hex(SEED);
+    let mut fake = FakePeer::connect(node.addr(), SEED, "reader");
+    assert!(eventually(Duration::from_secs(5), || node.sees_online(&peer)));
+    let mut ws = node.ws();
+    for i in 0..BURST {
+        ws.send(json!({"cmd": "send", "to": peer, "text": format!("{i:04}")}));
+    }
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    // Every message, then 2 s more for any second copy (commits come within ~1 s).
+    let mut quiet_until = Instant::now() + Duration::from_secs(20);
+    fake.stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    while Instant::now() < quiet_until {
+        if let Some(Inner::Mess(m)) = fake.recv() {
+            *seen.entry(m.text).or_default() += 1;
+            if seen.len() == BURST {
+                quiet_until = quiet_until.min(Instant::now() + Duration::from_secs(2));
+            }
+        }
+    }
+    assert_eq!(seen.len(), BURST, "every message arrived");
+    let twice: Vec<&String> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(t, _)| t)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "{} of {BURST} sent twice, e.g. {:?}",
+        twice.len(),
+        twice.first()
+    );
+}

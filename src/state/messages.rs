@@ -42,9 +42,9 @@ pub const RESEND_POLL: std::time::Duration = std::time::Duration::from_millis(2)
 /// Capacity above which a mostly empty table of [`Durable`] is shrunk (below it the
 /// memory is too small to matter).
 const TRIM_ABOVE: usize = 4096;
-/// Changes waiting for the disk above which `send` is refused (503 / an `error`): 16
+/// Changes waiting for the disk above which `send` is refused (503 / an `error`): four
 /// full batches, a few MiB of memory, and far more than a UI keeps in flight.
-pub const MAX_UNSTORED: usize = 16 * store::MAX_BATCH;
+pub const MAX_UNSTORED: usize = 4 * store::MAX_BATCH;
 /// Message text waiting for the disk above which `send` is refused too: the count
 /// alone would let 16,384 texts of 64 KiB (1 GiB) wait on a disk that stalled.
 pub const MAX_UNSTORED_BYTES: usize = 32 << 20;
@@ -64,7 +64,7 @@ pub(super) enum After {
     /// A received message is stored: acknowledge it.
     Incoming {
         peer: NodeId,
-        id: String,
+        id: MsgId,
     },
     /// Messages were marked read: send their READ.
     ReadMarked {
@@ -93,13 +93,16 @@ pub(super) struct Durable {
     /// Ops waiting to be (re)submitted, in order: the writer's queue was full.
     retry: VecDeque<u64>,
     /// Ids of received messages not yet committed (a re-send is acknowledged later).
-    incoming: HashSet<String>,
+    /// Ids are kept as their 16 bytes in these tables, not as hex `String`s: no heap
+    /// allocation per entry, so a table is one block of memory that shrinks as a whole
+    /// (thousands of small strings freed by another thread fragmented the heap).
+    incoming: HashSet<MsgId>,
     /// Outgoing messages still pending, or acknowledged before their own insert was
     /// committed, with their peer, status and `seq`. Everything else is looked up in the
     /// store, so this stays the size of the outbox.
-    pub outgoing: HashMap<String, (NodeId, Status, i64)>,
+    pub outgoing: HashMap<MsgId, (NodeId, Status, i64)>,
     /// Outgoing messages whose `InsertMessage` has not committed yet.
-    unstored_out: HashSet<String>,
+    unstored_out: HashSet<MsgId>,
     /// When the last disk error went to the UIs (one a minute is enough).
     last_error_event: Option<std::time::Instant>,
 }
@@ -231,6 +234,25 @@ impl Durable {
         }
     }
 
+    /// Notes that the uncommitted message `seq` to `peer` went out on `conn`, so that
+    /// its commit does not put it on the wire a second time (`after_outgoing` sends
+    /// what was not sent on the live connection). That second copy was hidden while
+    /// receivers looked every id up before showing it; it cost a record, an insert and,
+    /// now, a repeated `message` event on the receiver for each message that went out
+    /// through the outbox before its own commit.
+    fn mark_sent(&mut self, peer: &str, seq: i64, conn: Option<ConnId>) {
+        let Some(token) = self.unstored_msgs.get(peer).and_then(|s| s.get(&seq)) else {
+            return;
+        };
+        if let Some(Inflight {
+            after: After::Outgoing { sent_on, .. },
+            ..
+        }) = self.inflight.get_mut(token)
+        {
+            *sent_on = conn;
+        }
+    }
+
     /// Messages in ops not yet committed, for `peer`, with `seq` in `seqs`, oldest
     /// first. Borrowed: callers clone only what they keep (the table can hold
     /// thousands of ops under load, and this runs on every outbox top-up).
@@ -295,12 +317,12 @@ impl State {
                 ),
             ));
         }
-        let id = crate::rng::bytes::<16>()
-            .map(|b| crate::hex::encode(&b))
+        let mid = crate::rng::bytes::<16>()
+            .map(MsgId)
             .map_err(|e| (500, e.to_string()))?;
         let msg = StoredMessage {
             seq: self.next_seq,
-            id: id.clone(),
+            id: mid.to_string(),
             peer: crate::hex::encode(&to),
             direction: Direction::Out,
             text,
@@ -311,8 +333,8 @@ impl State {
         self.next_seq += 1;
         self.durable
             .outgoing
-            .insert(id.clone(), (to, Status::Pending, msg.seq));
-        self.durable.unstored_out.insert(id);
+            .insert(mid, (to, Status::Pending, msg.seq));
+        self.durable.unstored_out.insert(mid);
         // SPEC §7: on the wire while our own commit runs; behind the outbox if that is
         // still being re-sent (continue_outbox picks it up in order). A burst from the UI
         // that already fills a window of the peer's queue waits in the outbox the same
@@ -372,9 +394,9 @@ impl State {
 
     /// A `MESS` from `peer`.
     pub(super) fn on_mess(&mut self, peer: NodeId, mess: Mess) {
-        let id = mess.id.to_string();
+        let mid = mess.id;
         let peer_hex = crate::hex::encode(&peer);
-        if self.durable.incoming.contains(&id) {
+        if self.durable.incoming.contains(&mid) {
             return; // its commit will acknowledge it
         }
         // No lookup of the id in the store first: that cost a B-tree descent (and, after
@@ -385,7 +407,7 @@ impl State {
         // then the UIs see it once more, which SPEC §7 allows (UIs deduplicate by id).
         let msg = StoredMessage {
             seq: self.next_seq,
-            id: id.clone(),
+            id: mid.to_string(),
             peer: peer_hex,
             direction: Direction::In,
             text: mess.text,
@@ -403,20 +425,19 @@ impl State {
             c.unread += 1;
         }
         self.unread_changed.insert(peer);
-        self.durable.incoming.insert(id.clone());
+        self.durable.incoming.insert(mid);
         self.durable
-            .submit(Op::InsertMessage(msg), After::Incoming { peer, id });
+            .submit(Op::InsertMessage(msg), After::Incoming { peer, id: mid });
     }
 
     /// `ACKN` (delivered) or `READ` (read) from `peer` for our messages: one store op
     /// for the whole receipt.
     pub(super) fn on_receipt(&mut self, peer: NodeId, ids: Vec<MsgId>, status: Status) {
         let mut seqs = Vec::with_capacity(ids.len());
-        for id in ids {
-            let id = id.to_string();
-            let current = match self.durable.outgoing.get(&id) {
+        for mid in ids {
+            let current = match self.durable.outgoing.get(&mid) {
                 Some(&known) => Some(known),
-                None => match self.durable.reader.message(&id) {
+                None => match self.durable.reader.message(&mid.to_string()) {
                     Ok(Some(m)) if m.direction == Direction::Out => {
                         crate::hex::decode_array::<32>(&m.peer)
                             .ok()
@@ -432,17 +453,18 @@ impl State {
             if rank(status) <= rank(old) {
                 continue;
             }
-            if self.durable.unstored_out.contains(&id) {
+            if self.durable.unstored_out.contains(&mid) {
                 // Its insert is still on the way: remember the news for after_outgoing
                 // (the update below is queued behind that insert, so it finds the row).
-                self.durable
-                    .outgoing
-                    .insert(id.clone(), (owner, status, seq));
+                self.durable.outgoing.insert(mid, (owner, status, seq));
             } else {
-                self.durable.outgoing.remove(&id);
+                self.durable.outgoing.remove(&mid);
             }
             seqs.push(seq);
-            self.subs.broadcast(&Event::Status { id, status });
+            self.subs.broadcast(&Event::Status {
+                id: mid.to_string(),
+                status,
+            });
         }
         if !seqs.is_empty() {
             self.durable
@@ -540,12 +562,19 @@ impl State {
         let last = next.len() < room;
         next.truncate(room);
         let now = self.clock.now_ms();
+        let live = self
+            .peers
+            .get(&peer)
+            .and_then(|c| c.link.as_ref())
+            .map(|l| l.conn);
         for m in &next {
             if let Some(inner) = mess_of(m) {
                 if self.peers.send(&peer, inner, now) != Queued::Sent {
                     self.resending.remove(&peer);
                     return;
                 }
+                // If its insert is still on the way, its commit must not send it again.
+                self.durable.mark_sent(&peer_hex, m.seq, live);
             }
             self.resending.insert(peer, m.seq);
         }
@@ -645,12 +674,10 @@ impl State {
                 }
                 (After::Incoming { peer, id }, _) => {
                     self.durable.incoming.remove(&id);
-                    if duplicates.contains(&token) && !self.after_duplicate(peer, &id) {
+                    if duplicates.contains(&token) && !self.after_duplicate(peer, id) {
                         continue;
                     }
-                    if let Ok(mid) = id.parse() {
-                        acks.entry(peer).or_default().push(mid);
-                    }
+                    acks.entry(peer).or_default().push(id);
                 }
                 (After::ReadMarked { peer }, _) => self.send_unsent_reads(peer),
                 _ => {}
@@ -668,12 +695,12 @@ impl State {
     /// nothing): take back the unread it was counted as, and say whether to acknowledge
     /// it again: only if the stored one is this peer's message to us (SPEC §7). An id
     /// of another peer's message, or of one of ours, gets no ACKN.
-    fn after_duplicate(&mut self, peer: NodeId, id: &str) -> bool {
+    fn after_duplicate(&mut self, peer: NodeId, id: MsgId) -> bool {
         if let Some(c) = self.peers.get_mut(&peer) {
             c.unread = c.unread.saturating_sub(1);
         }
         self.unread_changed.insert(peer);
-        match self.durable.reader.message(id) {
+        match self.durable.reader.message(&id.to_string()) {
             Ok(Some(known)) => {
                 known.peer == crate::hex::encode(&peer) && known.direction == Direction::In
             }
@@ -691,13 +718,16 @@ impl State {
         sent_on: Option<ConnId>,
         reply: Option<Sender<ApiReply>>,
     ) {
-        // An ACKN or READ may have come before our own commit finished.
-        self.durable.unstored_out.remove(&m.id);
-        if let Some(&(_, status, _)) = self.durable.outgoing.get(&m.id) {
-            m.status = status;
-        }
-        if m.status != Status::Pending {
-            self.durable.outgoing.remove(&m.id);
+        // An ACKN or READ may have come before our own commit finished. (Our own ids
+        // are always well formed; a parse failure would only skip this bookkeeping.)
+        if let Ok(mid) = m.id.parse::<MsgId>() {
+            self.durable.unstored_out.remove(&mid);
+            if let Some(&(_, status, _)) = self.durable.outgoing.get(&mid) {
+                m.status = status;
+            }
+            if m.status != Status::Pending {
+                self.durable.outgoing.remove(&mid);
+            }
         }
         let message = self.api_message(m);
         self.subs.broadcast(&Event::Message {

@@ -15,7 +15,7 @@
 //!   signal handler ──Shutdown──────────────┘      ▲
 //!                                    tick (1 s) ──┘  redials, configured addresses,
 //!                                                    store retries, identity.key there,
-//!                                                    malloc_trim once a minute
+//!                                                    malloc_trim every 10 s
 //! ```
 //!
 //! Submodules: [`ui`] handles UI commands, [`peering`] peer events and dialing,
@@ -197,7 +197,7 @@ struct State {
     /// [`messages::STALL_LIMIT`] while records wait for it is disconnected (its messages
     /// stay pending and go out when it is back).
     last_progress: HashMap<NodeId, Instant>,
-    /// Gives freed heap pages back to the kernel once a minute (`memory`).
+    /// Gives freed heap pages back to the kernel every 10 s (`memory`).
     trimmer: crate::memory::Trimmer,
     /// Peers whose unread count went up since their last `peer` event. Incoming
     /// messages only mark them; the event goes out once the commands waiting now are
@@ -369,7 +369,9 @@ impl State {
                 continue;
             };
             for m in reader.outbox(&c.id).map_err(err)? {
-                self.durable.outgoing.insert(m.id, (id, m.status, m.seq));
+                if let Ok(mid) = m.id.parse() {
+                    self.durable.outgoing.insert(mid, (id, m.status, m.seq));
+                }
             }
             let mut contact = peers::Contact::new(id, c.name, c.first_seen);
             contact.addrs = c.addrs.iter().filter_map(|a| a.parse().ok()).collect();

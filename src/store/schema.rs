@@ -71,6 +71,13 @@ CREATE INDEX messages_unsent_reads ON messages (peer, seq)
 
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
 const WRITER_CACHE_KIB: i64 = -4 * 1024;
+/// WAL pages after which a commit checkpoints them into the database (SQLite's default
+/// is 1,000). Under load a batch touches ~1,000 pages of the random id index, so with
+/// the default nearly every commit also checkpointed, rewriting the same hot pages
+/// each time (13 % of the writer's CPU). At 8,192 (32 MiB of WAL at 4 KiB pages) a
+/// checkpoint writes each hot page once for several commits; the WAL file is cut back
+/// to `journal_size_limit` after each one.
+const CHECKPOINT_PAGES: i64 = 8192;
 
 /// Opens (creating if missing) the write connection, checks and migrates the schema.
 pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
@@ -108,6 +115,8 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     // index leaf), so a batch does not spill to the WAL mid-transaction. Kept small: the
     // cache stays as full as the busiest moment made it, and it is resident memory.
     conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+        .map_err(err)?;
+    conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)
         .map_err(err)?;
     // After a checkpoint, cut the WAL back to 4 MiB instead of keeping its largest size:
     // small boxes have small disks.
