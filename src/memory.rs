@@ -17,7 +17,8 @@
 //! store and connection threads mostly wait on channels and sockets, so they rarely
 //! contend for an arena's lock.
 //!
-//! These two calls are the crate's only `unsafe` code (`lib.rs` denies it elsewhere).
+//! These calls (and `mallinfo2` for [`heap_stats`]) are the crate's only `unsafe` code
+//! (`lib.rs` denies it elsewhere).
 //! Other allocators were measured and refused: mimalloc and jemalloc each raised an
 //! idle node above the 8 MB budget (12.3 and 8.4 MB) and jemalloc a node with 100 peers
 //! to 41 MB against 32 (docs/BENCHMARKS.md).
@@ -66,6 +67,37 @@ pub fn trim() -> bool {
     false
 }
 
+/// What the allocator holds, by its own count (`mallinfo2`, summed over all arenas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes handed out to the program and not freed (arena chunks and mmap'd ones).
+    pub in_use: usize,
+    /// Bytes free inside the arenas (returned to the kernel by [`trim`] only as whole
+    /// pages).
+    pub free: usize,
+}
+
+/// The allocator's account of the heap: in a long run, `in_use` growing means memory
+/// kept by the program, RSS growing with it flat means fragmentation. `None` where the
+/// C library has no `mallinfo2` (not glibc).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn heap_stats() -> Option<HeapStats> {
+    // SAFETY: mallinfo2 takes no arguments, reads the allocator's counters under its
+    // own arena locks and returns a plain struct by value.
+    let m = unsafe { libc::mallinfo2() };
+    Some(HeapStats {
+        in_use: m.uordblks + m.hblkhd,
+        free: m.fordblks,
+    })
+}
+
+/// See the glibc version above.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn heap_stats() -> Option<HeapStats> {
+    None
+}
+
 /// Calls [`trim`] at most once per [`TRIM_INTERVAL`].
 #[derive(Debug)]
 pub struct Trimmer {
@@ -86,15 +118,20 @@ impl Trimmer {
         self.last = now;
         let started = Instant::now();
         let released = trim();
-        log::debug!(
-            "malloc_trim: {} in {:?}",
-            if released {
-                "memory returned"
-            } else {
-                "nothing to return"
-            },
-            started.elapsed()
-        );
+        let took = started.elapsed();
+        let heap = heap_stats().map_or(String::new(), |h| {
+            format!(
+                "; heap in use {} KiB, free {} KiB",
+                h.in_use / 1024,
+                h.free / 1024
+            )
+        });
+        let what = if released {
+            "memory returned"
+        } else {
+            "nothing to return"
+        };
+        log::debug!("malloc_trim: {what} in {took:?}{heap}");
         true
     }
 }

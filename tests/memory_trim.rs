@@ -40,3 +40,23 @@ fn freed_small_allocations_leave_rss_after_a_trim() {
     );
     drop(held);
 }
+
+/// `heap_stats` counts what the program holds: it rises by what a thread keeps and
+/// falls back when that is freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn heap_stats_follow_what_is_held() {
+    let before = purr::memory::heap_stats().expect("glibc").in_use;
+    let held: Vec<Box<[u8]>> = (0..1000).map(|_| vec![1u8; 1000].into()).collect();
+    let during = purr::memory::heap_stats().expect("glibc").in_use;
+    assert!(
+        during >= before + 1000 * 1000,
+        "{before} → {during} bytes in use while holding 1 MB"
+    );
+    drop(held);
+    let after = purr::memory::heap_stats().expect("glibc").in_use;
+    assert!(
+        after + 900 * 1000 < during,
+        "{during} → {after} bytes after freeing it"
+    );
+}

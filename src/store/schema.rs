@@ -71,6 +71,11 @@ CREATE INDEX messages_unsent_reads ON messages (peer, seq)
 
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
 const WRITER_CACHE_KIB: i64 = -4 * 1024;
+/// The reader's page cache, in KiB (SQLite's default is 2,000). Its queries are small
+/// (a history page, a part of an outbox, one id), and in WAL mode each read after one
+/// of the writer's commits starts from an empty cache anyway, so a large one only
+/// churns the heap while the node is busy.
+const READER_CACHE_KIB: i64 = -512;
 /// WAL pages after which a commit checkpoints them into the database (SQLite's default
 /// is 1,000). Under load a batch touches ~1,000 pages of the random id index, so with
 /// the default nearly every commit also checkpointed, rewriting the same hot pages
@@ -132,6 +137,8 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(busy_timeout).map_err(err)?;
+    conn.pragma_update(None, "cache_size", READER_CACHE_KIB)
+        .map_err(err)?;
     let found = user_version(&conn, path)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::TooNew {

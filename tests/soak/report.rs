@@ -29,6 +29,9 @@ pub struct LogScan {
     pub warnings: u64,
     pub slow_peer: u64,
     pub slow_ui: u64,
+    /// "heap in use" of each `malloc_trim` debug line (src/memory.rs), in KiB, in order:
+    /// malloc's own count of what the node holds, beside RSS.
+    pub heap_in_use_kib: Vec<u64>,
 }
 
 pub fn scan_logs(cluster: &Cluster) -> Vec<LogScan> {
@@ -51,6 +54,11 @@ pub fn scan_logs(cluster: &Cluster) -> Vec<LogScan> {
                 warnings: count(" WARN "),
                 slow_peer: count("is not keeping up"),
                 slow_ui: count("is not reading its events"),
+                heap_in_use_kib: text
+                    .lines()
+                    .filter_map(|l| l.split("heap in use ").nth(1))
+                    .filter_map(|r| r.split(' ').next()?.parse().ok())
+                    .collect(),
             }
         })
         .collect()
@@ -246,6 +254,34 @@ impl Report<'_> {
                 t.threads.1,
                 t.fds.0,
                 t.fds.1
+            );
+        }
+        // Beside RSS, what malloc says the node holds: if this is flat while RSS rises,
+        // the rise is the allocator's (fragmentation), not memory the node keeps.
+        let median = |v: &[u64]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v.get(v.len() / 2).copied().unwrap_or(0)
+        };
+        for label in &self.labels {
+            let Some(l) = self.logs.iter().find(|l| &l.label == label) else {
+                continue;
+            };
+            let h = &l.heap_in_use_kib;
+            if h.len() < 20 {
+                continue;
+            }
+            // The samples after the same share of the run as the RSS warm-up.
+            let skip = (h.len() as f64 * self.warmup_s / self.secs.max(1) as f64) as usize;
+            let h = &h[skip.min(h.len() - 10)..];
+            let tenth = (h.len() / 10).max(1);
+            let _ = writeln!(
+                out,
+                "\n{label}: heap in use by malloc's count (logged every 10 s, {} samples after the warm-up): {} KiB → {} KiB (medians of the first and last tenth), max {} KiB.",
+                h.len(),
+                median(&h[..tenth]),
+                median(&h[h.len() - tenth..]),
+                h.iter().max().copied().unwrap_or(0)
             );
         }
     }
