@@ -350,11 +350,7 @@ impl State {
             .filter(|_| !self.resending.contains_key(&to))
             .map(|inner| self.peers.send(&to, inner, self.clock.now_ms()));
         let sent_on = match queued {
-            Some(Queued::Sent) => self
-                .peers
-                .get(&to)
-                .and_then(|c| c.link.as_ref())
-                .map(|l| l.conn),
+            Some(Queued::Sent) => self.peers.live_conn(&to),
             _ => None,
         };
         self.durable
@@ -562,11 +558,7 @@ impl State {
         let last = next.len() < room;
         next.truncate(room);
         let now = self.clock.now_ms();
-        let live = self
-            .peers
-            .get(&peer)
-            .and_then(|c| c.link.as_ref())
-            .map(|l| l.conn);
+        let live = self.peers.live_conn(&peer);
         for m in &next {
             if let Some(inner) = mess_of(m) {
                 if self.peers.send(&peer, inner, now) != Queued::Sent {
@@ -741,11 +733,7 @@ impl State {
         let Ok(peer) = crate::hex::decode_array::<32>(&m.peer) else {
             return;
         };
-        let live = self
-            .peers
-            .get(&peer)
-            .and_then(|c| c.link.as_ref())
-            .map(|l| l.conn);
+        let live = self.peers.live_conn(&peer);
         let in_outbox = self.resending.contains_key(&peer);
         if m.status == Status::Pending && live.is_some() && live != sent_on && !in_outbox {
             if let Some(inner) = mess_of(m) {

@@ -125,6 +125,11 @@ impl PeerTable {
         self.contacts.get(id).is_some_and(|c| c.link.is_some())
     }
 
+    /// The connection `id` is online on, if it is.
+    pub fn live_conn(&self, id: &NodeId) -> Option<ConnId> {
+        self.contacts.get(id)?.link.as_ref().map(|l| l.conn)
+    }
+
     /// A peer authenticated on a new connection. `own` is this node's id.
     pub fn up(&mut self, own: &NodeId, up: PeerUp, now_ms: i64) -> UpOutcome {
         let contact = self
