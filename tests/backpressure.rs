@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::faults::hello;
-use support::{eventually, Node};
+use support::{eventually, Node, Ws};
 
 use purr::state::{MAX_UNSTORED, MAX_UNSTORED_BYTES};
 
@@ -32,25 +32,33 @@ fn outgoing_rows(node: &Node) -> usize {
     n as usize
 }
 
-#[test]
-fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost() {
-    // B becomes A's contact, then goes away: A's messages to it wait in the outbox,
-    // so the only events A's UI gets are errors.
+/// Node A with B as its contact, then gone: A's messages to it wait in the outbox, so
+/// the only events A's UI gets are errors. Returns A, B's id, A's UI and a connection
+/// holding `purr.db` locked (so nothing commits until it rolls back).
+fn sender_with_a_locked_disk() -> (Node, String, Ws, rusqlite::Connection) {
     let (a, b_id) = {
         let (a, b) = support::pair();
         (a, b.id.clone())
     };
-    let mut wa = hello(&a);
-
+    let wa = hello(&a);
     let blocker = rusqlite::Connection::open(a.data_dir.join("purr.db")).unwrap();
     blocker.busy_timeout(Duration::from_secs(5)).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    (a, b_id, wa, blocker)
+}
 
-    let sent = MAX_UNSTORED + 500;
-    for i in 0..sent {
-        wa.send(json!({"cmd": "send", "to": b_id, "text": format!("m{i}")}));
+/// Sends each text to `to`, then counts the `send` errors, each of which must say
+/// `why`. A marker after the flood (`hello`) tells when every send was handled.
+fn refusals(
+    wa: &mut Ws,
+    to: &str,
+    texts: impl ExactSizeIterator<Item = String>,
+    why: &str,
+) -> usize {
+    let sent = texts.len();
+    for text in texts {
+        wa.send(json!({"cmd": "send", "to": to, "text": text}));
     }
-    // One marker after the flood: its answer means every send above was handled.
     wa.send(json!({"cmd": "hello"}));
     let mut refused = 0;
     for _ in 0..sent + 100 {
@@ -59,11 +67,19 @@ fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost()
             break;
         }
         if v["cmd"] == "error" && v["request"] == "send" {
-            let text = v["error"].as_str().unwrap_or("");
-            assert!(text.contains("waiting to be saved"), "{v}");
+            assert!(v["error"].as_str().unwrap_or("").contains(why), "{v}");
             refused += 1;
         }
     }
+    refused
+}
+
+#[test]
+fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost() {
+    let (a, b_id, mut wa, blocker) = sender_with_a_locked_disk();
+    let sent = MAX_UNSTORED + 500;
+    let texts = (0..sent).map(|i| format!("m{i}"));
+    let refused = refusals(&mut wa, &b_id, texts, "waiting to be saved");
     assert!(refused > 0, "nothing was refused");
     // Other changes (contact updates) count too, so a few more than 500 may be refused.
     assert!(refused <= 500 + 200, "refused {refused} of {sent}");
@@ -93,36 +109,11 @@ fn sends_are_refused_while_the_disk_is_far_behind_and_nothing_accepted_is_lost()
 /// 1 GiB waiting for a stalled disk. Sends are refused once 32 MiB of text waits.
 #[test]
 fn long_texts_are_refused_by_their_bytes_while_the_disk_is_behind() {
-    let (a, b_id) = {
-        let (a, b) = support::pair();
-        (a, b.id.clone())
-    };
-    let mut wa = hello(&a);
-    let blocker = rusqlite::Connection::open(a.data_dir.join("purr.db")).unwrap();
-    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
-
+    let (a, b_id, mut wa, blocker) = sender_with_a_locked_disk();
     const LEN: usize = 65_000;
     let sent = 2 * MAX_UNSTORED_BYTES / LEN; // ~1,032: far under the count limit
-    for i in 0..sent {
-        let text = format!("{i:06}{}", "x".repeat(LEN - 6));
-        wa.send(json!({"cmd": "send", "to": b_id, "text": text}));
-    }
-    wa.send(json!({"cmd": "hello"}));
-    let mut refused = 0;
-    for _ in 0..sent + 100 {
-        let v = wa.recv();
-        if v["cmd"] == "me" {
-            break;
-        }
-        if v["cmd"] == "error" && v["request"] == "send" {
-            assert!(
-                v["error"].as_str().unwrap_or("").contains("KiB of text"),
-                "{v}"
-            );
-            refused += 1;
-        }
-    }
+    let texts = (0..sent).map(|i| format!("{i:06}{}", "x".repeat(LEN - 6)));
+    let refused = refusals(&mut wa, &b_id, texts, "KiB of text");
     let accepted = sent - refused;
     let limit = MAX_UNSTORED_BYTES / LEN + 1;
     assert_eq!(
