@@ -51,6 +51,16 @@ fn peer_entry(node: &Node, id: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Waits (5 s at most) for the node to report `n` unread from `peer`.
+fn assert_unread(node: &Node, peer: &str, n: u64, what: &str) {
+    assert!(
+        eventually(Duration::from_secs(5), || peer_entry(node, peer)["unread"]
+            == n),
+        "{what}: {}",
+        peer_entry(node, peer)
+    );
+}
+
 /// The conversation with `peer` as the node's history returns it.
 fn history(node: &Node, peer: &str) -> Vec<Value> {
     let mut ws = node.ws();
@@ -89,13 +99,7 @@ fn a_message_received_again_is_stored_once_acknowledged_again_and_counted_once()
     let h = history(&node, &peer);
     let texts: Vec<&str> = h.iter().filter_map(|m| m["text"].as_str()).collect();
     assert_eq!(texts, ["hello once", "and a new one"], "stored once each");
-    assert!(
-        eventually(Duration::from_secs(5), || peer_entry(&node, &peer)
-            ["unread"]
-            == 2),
-        "unread counts the repeated message once: {}",
-        peer_entry(&node, &peer)
-    );
+    assert_unread(&node, &peer, 2, "unread counts the repeated message once");
 }
 
 #[test]
@@ -133,11 +137,5 @@ fn an_id_that_is_not_this_peers_message_to_us_is_not_acknowledged() {
         .map(|m| (m["text"].as_str().unwrap_or(""), m["from"] == peer.as_str()))
         .collect();
     assert_eq!(shown, [("mine", false), ("marker", true)], "{h:?}");
-    assert!(
-        eventually(Duration::from_secs(5), || peer_entry(&node, &peer)
-            ["unread"]
-            == 1),
-        "only the marker is unread: {}",
-        peer_entry(&node, &peer)
-    );
+    assert_unread(&node, &peer, 1, "only the marker is unread");
 }
