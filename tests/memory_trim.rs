@@ -2,6 +2,9 @@
 //! creeping up under glibc (src/memory.rs). Its own test binary, so no other test's
 //! allocations move the process's RSS while it measures.
 
+/// The tests here measure the whole process's heap: one at a time.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Resident set size of this process, in KiB (/proc/self/statm counts pages).
 fn rss_kib() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("statm");
@@ -12,6 +15,7 @@ fn rss_kib() -> u64 {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn freed_small_allocations_leave_rss_after_a_trim() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 40_000;
     const SIZE: usize = 1024; // well under glibc's mmap threshold: arena memory
                               // Another thread allocates, as a connection thread does: the chunks land in its
@@ -46,6 +50,7 @@ fn freed_small_allocations_leave_rss_after_a_trim() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn heap_stats_follow_what_is_held() {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = purr::memory::heap_stats().expect("glibc").in_use;
     let held: Vec<Box<[u8]>> = (0..1000).map(|_| vec![1u8; 1000].into()).collect();
     let during = purr::memory::heap_stats().expect("glibc").in_use;
