@@ -194,3 +194,27 @@ fn lan_clients_get_the_banner_without_their_body_being_read() {
     });
     assert!(took < Duration::from_secs(2), "banner after {took:?}");
 }
+
+/// A namespace left by a test process that is gone (killed, or failed while a thread
+/// held the namespace) is deleted by the next run; one whose process lives is kept.
+#[test]
+fn namespaces_of_gone_test_processes_are_swept() {
+    require_netns!();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let stale = format!("purr-stale-{}-0", gone.id());
+    let live = format!("purr-live-{}-{}", std::process::id(), u32::MAX);
+    support::netns::ip(&["netns", "add", &stale]);
+    support::netns::ip(&["netns", "add", &live]);
+    support::netns::sweep_stale();
+    let left = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &live])
+        .output();
+    assert!(!left.contains(&stale), "{stale} still there: {left:?}");
+    assert!(left.contains(&live), "{live} deleted: {left:?}");
+}

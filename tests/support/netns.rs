@@ -59,10 +59,44 @@ pub struct Netns {
     pub name: String,
 }
 
+/// Deletes the namespaces of test processes that are gone. A test that fails while one
+/// of its threads still holds a namespace (an `Arc<Netns>` moved into it), or a test run
+/// that is killed, never runs that `Drop`; the name carries the creating pid, so the
+/// next run can tell such a namespace from one a concurrent run still uses.
+pub fn sweep_stale() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("purr-") else {
+            continue;
+        };
+        // purr-<label>-<pid>-<n>
+        let mut fields = rest.rsplit('-');
+        let (Some(_n), Some(pid)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("deleting network namespace {name}: its test process {pid} is gone");
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
+    }
+}
+
 impl Netns {
     /// A new namespace with its loopback up.
     pub fn new(label: &str) -> Netns {
-        let name = format!("purr-{label}-{}", tag());
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(sweep_stale);
+        let name = format!(
+            "purr-{label}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
         ip(&["netns", "add", &name]);
         let ns = Netns { name };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
@@ -107,9 +141,18 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
+        match Command::new("ip")
             .args(["netns", "del", &self.name])
-            .output();
+            .output()
+        {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "ip netns del {}: {}",
+                self.name,
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            Err(e) => eprintln!("ip netns del {}: {e}", self.name),
+        }
     }
 }
 
