@@ -183,15 +183,15 @@ fn soak() {
     assert!(failures.is_empty(), "soak failed: {failures:#?}");
 }
 
-/// Every RSS sample as CSV (`node,t_s,rss_kib,threads,fds`), to plot or to look at
+/// Every RSS sample as CSV (`node,t_s,rss_kib,anon_kib,file_kib,threads,fds`), to plot or to look at
 /// where a rise happened.
 fn write_rss_csv(path: &std::path::Path, series: &[Vec<rss::Sample>]) {
-    let mut csv = String::from("node,t_s,rss_kib,threads,fds\n");
+    let mut csv = String::from("node,t_s,rss_kib,anon_kib,file_kib,threads,fds\n");
     for (i, s) in series.iter().enumerate() {
         for x in s {
             csv.push_str(&format!(
-                "L{i},{:.1},{},{},{}\n",
-                x.t, x.rss_kib, x.threads, x.fds
+                "L{i},{:.1},{},{},{},{},{}\n",
+                x.t, x.rss_kib, x.anon_kib, x.file_kib, x.threads, x.fds
             ));
         }
     }

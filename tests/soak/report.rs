@@ -32,6 +32,8 @@ pub struct LogScan {
     /// "heap in use" of each `malloc_trim` debug line (src/memory.rs), in KiB, in order:
     /// malloc's own count of what the node holds, beside RSS.
     pub heap_in_use_kib: Vec<u64>,
+    /// The "(SQLite N KiB)" of the same lines: the part of it that is SQLite's.
+    pub sqlite_kib: Vec<u64>,
 }
 
 pub fn scan_logs(cluster: &Cluster) -> Vec<LogScan> {
@@ -57,6 +59,11 @@ pub fn scan_logs(cluster: &Cluster) -> Vec<LogScan> {
                 heap_in_use_kib: text
                     .lines()
                     .filter_map(|l| l.split("heap in use ").nth(1))
+                    .filter_map(|r| r.split(' ').next()?.parse().ok())
+                    .collect(),
+                sqlite_kib: text
+                    .lines()
+                    .filter_map(|l| l.split("(SQLite ").nth(1))
                     .filter_map(|r| r.split(' ').next()?.parse().ok())
                     .collect(),
             }
@@ -235,14 +242,14 @@ impl Report<'_> {
              RSS sampled every 2 s; the line is fitted (least squares) over the samples after \
              a {:.0} s warm-up; start and end are medians of 15 samples. Fails above {MAX_SLOPE_KIB_PER_MIN} KiB/min when the window is \
              at least {MIN_WINDOW_MIN} min.\n\n\
-             | node | samples | window | RSS start | RSS end | RSS max | slope | threads | fds |\n\
-             |---|---|---|---|---|---|---|---|---|",
+             | node | samples | window | RSS start | RSS end | RSS max | slope | anon | file | threads | fds |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|",
             self.warmup_s
         );
         for (i, t) in self.trends.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} min | {} KiB | {} KiB | {} KiB | {:+.1} KiB/min | {} → {} | {} → {} |",
+                "| {} | {} | {:.1} min | {} KiB | {} KiB | {} KiB | {:+.1} KiB/min | {} → {} KiB | {} → {} KiB | {} → {} | {} → {} |",
                 self.labels[i],
                 t.samples,
                 t.window_min,
@@ -250,6 +257,10 @@ impl Report<'_> {
                 t.end_kib,
                 t.max_kib,
                 t.slope_kib_per_min,
+                t.anon_kib.0,
+                t.anon_kib.1,
+                t.file_kib.0,
+                t.file_kib.1,
                 t.threads.0,
                 t.threads.1,
                 t.fds.0,
@@ -275,14 +286,28 @@ impl Report<'_> {
             let skip = (h.len() as f64 * self.warmup_s / self.secs.max(1) as f64) as usize;
             let h = &h[skip.min(h.len() - 10)..];
             let tenth = (h.len() / 10).max(1);
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "\n{label}: heap in use by malloc's count (logged every 10 s, {} samples after the warm-up): {} KiB → {} KiB (medians of the first and last tenth), max {} KiB.",
+                "\n{label}: heap in use by malloc's count (logged every 10 s, {} samples after the warm-up): {} KiB → {} KiB (medians of the first and last tenth), max {} KiB",
                 h.len(),
                 median(&h[..tenth]),
                 median(&h[h.len() - tenth..]),
                 h.iter().max().copied().unwrap_or(0)
             );
+            // SQLite's share, from the same lines (skipped the same way).
+            let q = &l.sqlite_kib;
+            if q.len() >= 20 {
+                let q = &q[skip.min(q.len() - 10)..];
+                let tenth = (q.len() / 10).max(1);
+                let _ = write!(
+                    out,
+                    "; of it SQLite {} KiB → {} KiB, max {} KiB",
+                    median(&q[..tenth]),
+                    median(&q[q.len() - tenth..]),
+                    q.iter().max().copied().unwrap_or(0)
+                );
+            }
+            let _ = writeln!(out, ".");
         }
     }
 

@@ -11,6 +11,10 @@ pub struct Sample {
     /// Seconds since the load started.
     pub t: f64,
     pub rss_kib: u64,
+    /// The parts of RSS: anonymous (heap, stacks) and file-backed (the binary, libraries,
+    /// SQLite's mapped `-shm`).
+    pub anon_kib: u64,
+    pub file_kib: u64,
     pub threads: u64,
     pub fds: u64,
 }
@@ -19,6 +23,9 @@ fn sample(pid: u32, t: f64) -> Option<Sample> {
     Some(Sample {
         t,
         rss_kib: crate::support::proc_status_field(pid, "VmRSS:")?,
+        anon_kib: crate::support::proc_status_field(pid, "RssAnon:")?,
+        file_kib: crate::support::proc_status_field(pid, "RssFile:")?
+            + crate::support::proc_status_field(pid, "RssShmem:")?,
         threads: crate::support::proc_status_field(pid, "Threads:")?,
         fds: std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64,
     })
@@ -58,6 +65,9 @@ pub struct Trend {
     pub end_kib: u64,
     pub max_kib: u64,
     pub slope_kib_per_min: f64,
+    /// Anonymous and file-backed RSS at the start and end (medians, like RSS's).
+    pub anon_kib: (u64, u64),
+    pub file_kib: (u64, u64),
     pub threads: (u64, u64),
     pub fds: (u64, u64),
 }
@@ -76,19 +86,22 @@ pub fn trend(all: &[Sample], warmup_s: f64) -> Trend {
         .sum();
     let sxx: f64 = s.iter().map(|x| (x.t / 60.0 - mx).powi(2)).sum();
     // Start and end are medians of 15 samples (30 s): one sample may catch a burst.
-    let median = |xs: &[&Sample]| {
-        let mut v: Vec<u64> = xs.iter().map(|x| x.rss_kib).collect();
+    let median = |xs: &[&Sample], field: fn(&Sample) -> u64| {
+        let mut v: Vec<u64> = xs.iter().map(|x| field(x)).collect();
         v.sort_unstable();
         v[v.len() / 2]
     };
     let k = s.len().min(15);
+    let (head, tail) = (&s[..k], &s[s.len() - k..]);
     Trend {
         samples: s.len(),
         window_min: (last.t - first.t) / 60.0,
-        start_kib: median(&s[..k]),
-        end_kib: median(&s[s.len() - k..]),
+        start_kib: median(head, |x| x.rss_kib),
+        end_kib: median(tail, |x| x.rss_kib),
         max_kib: s.iter().map(|x| x.rss_kib).max().unwrap_or(0),
         slope_kib_per_min: if sxx > 0.0 { sxy / sxx } else { 0.0 },
+        anon_kib: (median(head, |x| x.anon_kib), median(tail, |x| x.anon_kib)),
+        file_kib: (median(head, |x| x.file_kib), median(tail, |x| x.file_kib)),
         threads: (first.threads, last.threads),
         fds: (first.fds, last.fds),
     }
