@@ -5,6 +5,8 @@
 //!
 //! Found by `make soak`: a client flooding one node's WebSocket grew its memory by
 //! ~3 MB a minute, since every accepted message waits in memory for its commit.
+//! A peer's `MESS`es wait the same way: past twice the limit the peer is disconnected
+//! and re-sends them once it is connected again (SPEC §7).
 
 mod support;
 
@@ -14,7 +16,9 @@ use serde_json::json;
 use support::faults::hello;
 use support::{eventually, Node, Ws};
 
-use purr::state::{MAX_UNSTORED, MAX_UNSTORED_BYTES};
+use purr::peer::inner::{Inner, Mess, MsgId};
+use purr::state::{MAX_UNSTORED, MAX_UNSTORED_BYTES, MAX_UNSTORED_INCOMING};
+use support::fake_peer::{id_hex, FakePeer};
 
 fn outgoing_rows(node: &Node) -> usize {
     let db = rusqlite::Connection::open_with_flags(
@@ -127,5 +131,117 @@ fn long_texts_are_refused_by_their_bytes_while_the_disk_is_behind() {
         eventually(Duration::from_secs(60), || outgoing_rows(&a) == accepted),
         "stored {} of {accepted} accepted",
         outgoing_rows(&a)
+    );
+}
+
+/// `(rows, distinct ids)` of messages the node received.
+fn incoming_rows(node: &Node) -> (usize, usize) {
+    let db = rusqlite::Connection::open_with_flags(
+        node.data_dir.join("purr.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (n, d): (i64, i64) = db
+        .query_row(
+            "SELECT count(*), count(DISTINCT id) FROM messages WHERE direction = 'in'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    (n as usize, d as usize)
+}
+
+fn numbered(i: usize) -> Inner {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    Inner::Mess(Mess {
+        id: MsgId(id),
+        ts: 1_700_000_000_000,
+        text: format!("p{i}"),
+    })
+}
+
+/// A peer that keeps sending while our disk is stuck could fill our memory: every
+/// `MESS` waits for its commit. Past twice the `send` limit the node disconnects it
+/// instead; the peer's messages stay pending on its side, and once the disk works its
+/// re-sends are stored (each once) and acknowledged.
+#[test]
+fn a_peer_is_disconnected_while_our_disk_is_stuck_and_its_resends_are_stored_later() {
+    const SEED: [u8; 32] = [0x4b; 32];
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("node.log");
+    let node = Node::builder().stderr_log(&log_path).start();
+    let peer = id_hex(SEED);
+    let blocker = rusqlite::Connection::open(node.data_dir.join("purr.db")).unwrap();
+    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let total = MAX_UNSTORED_INCOMING + 2_000;
+    let mut fake = FakePeer::connect(node.addr(), SEED, "flooder");
+    // The node closes the connection part way; writes fail from then on.
+    let written = (0..total)
+        .take_while(|&i| fake.send(&numbered(i)).is_ok())
+        .count();
+    assert!(
+        eventually(Duration::from_secs(30), || !node.sees_online(&peer)),
+        "the peer is still online after {written} of {total} messages"
+    );
+    drop(fake);
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(log.contains("our disk is far behind"), "{log}");
+
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    // What the node took before it disconnected is stored: up to the limit (less the
+    // few other changes that were waiting too), and nothing after it.
+    assert!(
+        eventually(Duration::from_secs(60), || incoming_rows(&node).0 + 100
+            >= MAX_UNSTORED_INCOMING),
+        "stored {:?} of the ~{MAX_UNSTORED_INCOMING} taken",
+        incoming_rows(&node)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (taken, _) = incoming_rows(&node);
+    assert!(
+        taken <= MAX_UNSTORED_INCOMING,
+        "took {taken} before disconnecting (limit {MAX_UNSTORED_INCOMING})"
+    );
+
+    // Connected again, the peer re-sends everything it has no ACKN for (here: all).
+    let mut again = FakePeer::connect(node.addr(), SEED, "flooder");
+    for i in 0..total {
+        again.send(&numbered(i)).unwrap();
+    }
+    let last = match numbered(total - 1) {
+        Inner::Mess(m) => m.id,
+        _ => unreachable!(),
+    };
+    let mut acked = std::collections::HashSet::new();
+    for _ in 0..total {
+        match again.recv() {
+            Some(Inner::Ackn(ids)) => {
+                let done = ids.contains(&last);
+                acked.extend(ids);
+                if done {
+                    break;
+                }
+            }
+            Some(_) => {}
+            None => panic!(
+                "no ACKN for the last message ({} acknowledged)",
+                acked.len()
+            ),
+        }
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || incoming_rows(&node)
+            == (total, total)),
+        "stored (rows, ids): {:?} of {total}",
+        incoming_rows(&node)
+    );
+    assert_eq!(
+        acked.len(),
+        total,
+        "every message acknowledged, the re-sent ones again"
     );
 }

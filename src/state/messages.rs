@@ -48,6 +48,12 @@ pub const MAX_UNSTORED: usize = 4 * store::MAX_BATCH;
 /// Message text waiting for the disk above which `send` is refused too: the count
 /// alone would let 16,384 texts of 64 KiB (1 GiB) wait on a disk that stalled.
 pub const MAX_UNSTORED_BYTES: usize = 32 << 20;
+/// Changes and text waiting for the disk above which a peer's `MESS` is not taken: the
+/// peer is disconnected instead and re-sends when it is connected again (SPEC §7), so a
+/// peer cannot fill our memory while our disk is stalled. Twice the `send` limits, so
+/// that our own UI is refused first and a peer only when the disk is truly stuck.
+pub const MAX_UNSTORED_INCOMING: usize = 2 * MAX_UNSTORED;
+pub const MAX_UNSTORED_INCOMING_BYTES: usize = 2 * MAX_UNSTORED_BYTES;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -391,10 +397,21 @@ impl State {
     /// A `MESS` from `peer`.
     pub(super) fn on_mess(&mut self, peer: NodeId, mess: Mess) {
         let mid = mess.id;
-        let peer_hex = crate::hex::encode(&peer);
         if self.durable.incoming.contains(&mid) {
             return; // its commit will acknowledge it
         }
+        let waiting = self.durable.unstored();
+        let waiting_bytes = self.durable.unstored_bytes();
+        if waiting >= MAX_UNSTORED_INCOMING || waiting_bytes >= MAX_UNSTORED_INCOMING_BYTES {
+            log::warn!(
+                "our disk is far behind ({waiting} changes, {} KiB of text waiting); disconnecting peer {} (its messages stay pending on its side until it is back)",
+                waiting_bytes / 1024,
+                super::peers::short(&peer)
+            );
+            self.drop_peer(peer);
+            return;
+        }
+        let peer_hex = crate::hex::encode(&peer);
         // No lookup of the id in the store first: that cost a B-tree descent (and, after
         // every commit, a fresh read of its pages) per message, ~40 % of a receiver's
         // state thread under load. A message stored before is the rare case (the sender
@@ -592,12 +609,7 @@ impl State {
                 "peer {} acknowledged nothing for {STALL_LIMIT:?}; disconnecting",
                 super::peers::short(&id)
             );
-            self.last_progress.remove(&id);
-            self.resending.remove(&id);
-            if self.peers.disconnect(&id, self.clock.now_ms()) {
-                self.dialer.disconnected(&id, now);
-                self.push_peer(&id);
-            }
+            self.drop_peer(id);
         }
     }
 

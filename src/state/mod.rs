@@ -40,7 +40,9 @@ use crate::identity::{self, Identity, NodeId};
 use crate::peer::conn::{ConnId, DialError, PeerContext, PeerUp};
 use crate::peer::inner::Inner;
 
-pub use messages::{MAX_UNSTORED, MAX_UNSTORED_BYTES};
+pub use messages::{
+    MAX_UNSTORED, MAX_UNSTORED_BYTES, MAX_UNSTORED_INCOMING, MAX_UNSTORED_INCOMING_BYTES,
+};
 use subscribers::Subscribers;
 pub use subscribers::{SubId, UI_QUEUE_LEN};
 pub use ui::valid_target;
@@ -313,6 +315,7 @@ impl State {
                 }
                 recv(backlog_wait) -> _ => {}
             }
+            self.after_dropped_links();
             self.subs.pump();
             if !self.resending.is_empty() {
                 self.refill_outboxes();

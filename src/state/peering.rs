@@ -135,11 +135,34 @@ impl State {
 
     pub(super) fn on_peer_down(&mut self, conn: ConnId) {
         if let Some(id) = self.peers.down(conn, self.clock.now_ms()) {
-            self.resending.remove(&id);
-            self.dialer.disconnected(&id, Instant::now());
-            self.save_contact(&id);
-            self.push_peer(&id);
+            self.now_offline(id);
         }
+    }
+
+    /// Disconnects a peer ourselves (it stalled, or our disk is far behind): its
+    /// connection's threads end once they see the link gone.
+    pub(super) fn drop_peer(&mut self, id: NodeId) {
+        if self.peers.disconnect(&id, self.clock.now_ms()) {
+            self.now_offline(id);
+        }
+    }
+
+    /// Peers whose queue filled while we sent to them: [`PeerTable::send`] has already
+    /// dropped their link.
+    pub(super) fn after_dropped_links(&mut self) {
+        for id in self.peers.take_dropped() {
+            self.now_offline(id);
+        }
+    }
+
+    /// A contact has just lost its live link, however it ended: outbox re-sends stop,
+    /// the dialer may try again, the UIs are told.
+    fn now_offline(&mut self, id: NodeId) {
+        self.resending.remove(&id);
+        self.last_progress.remove(&id);
+        self.dialer.disconnected(&id, Instant::now());
+        self.save_contact(&id);
+        self.push_peer(&id);
     }
 
     pub(super) fn on_peer_msg(&mut self, conn: ConnId, inner: Inner) {

@@ -96,6 +96,8 @@ pub enum Queued {
 pub struct PeerTable {
     contacts: HashMap<NodeId, Contact>,
     conns: HashMap<ConnId, NodeId>,
+    /// Links [`PeerTable::send`] dropped, for [`PeerTable::take_dropped`].
+    dropped: Vec<NodeId>,
 }
 
 impl PeerTable {
@@ -194,11 +196,19 @@ impl PeerTable {
             Ok(()) => Queued::Sent,
             Err(TrySendError::Full(_)) => {
                 log::warn!("peer {} is not keeping up; disconnecting", short(id));
-                self.disconnect(id, now_ms);
+                if self.disconnect(id, now_ms) {
+                    self.dropped.push(*id);
+                }
                 Queued::Dropped
             }
             Err(TrySendError::Disconnected(_)) => Queued::Offline,
         }
+    }
+
+    /// Contacts whose link [`PeerTable::send`] dropped since the last call: the state thread
+    /// finishes taking them offline (dialer, UIs), which this table does not reach.
+    pub fn take_dropped(&mut self) -> Vec<NodeId> {
+        std::mem::take(&mut self.dropped)
     }
 
     /// Records waiting in the contact's queue, `None` when it is offline.
