@@ -63,6 +63,7 @@ pub fn ui_url(listen: IpAddr, port: u16, token: Option<&str>) -> String {
 pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     // Before any thread exists (see `memory`).
     crate::memory::limit_arenas();
+    crate::memory::fix_mmap_threshold();
     let dir_path = args
         .data_dir
         .clone()

@@ -58,6 +58,9 @@ struct Ui {
     last_taken: Instant,
 }
 
+/// Backlog slots an emptied backlog keeps; a bigger deque is given back.
+const KEEP_BACKLOG_SLOTS: usize = 1024;
+
 /// What became of a UI's backlog after moving what fits into its queue.
 enum Flow {
     /// Everything is in the queue.
@@ -83,6 +86,11 @@ impl Ui {
             }
         }
         if self.backlog.is_empty() {
+            // A burst can leave a deque of tens of thousands of slots behind; a UI that
+            // is connected for days would keep the largest one it ever had.
+            if self.backlog.capacity() > KEEP_BACKLOG_SLOTS {
+                self.backlog = VecDeque::new();
+            }
             Flow::Clear
         } else if self.backlog_bytes > limits.backlog_bytes {
             Flow::Drop("too far behind")
@@ -258,6 +266,26 @@ mod tests {
         let want: Vec<Arc<str>> = (0..10).map(|i| event(i).to_json()).collect();
         assert_eq!(got, want);
         assert!(!subs.backlogged());
+    }
+
+    #[test]
+    fn a_drained_backlog_gives_its_memory_back() {
+        let mut subs = Subscribers::default();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let ui = SubId::next();
+        subs.add(ui, tx, None);
+        let burst = 4 * KEEP_BACKLOG_SLOTS;
+        for i in 0..burst {
+            subs.broadcast(&event(i));
+        }
+        assert!(subs.queues[&ui].backlog.capacity() >= burst - 1);
+        let mut got = 0;
+        for _ in 0..2 * burst {
+            got += rx.try_iter().count();
+            subs.pump();
+        }
+        assert_eq!(got, burst);
+        assert!(subs.queues[&ui].backlog.capacity() <= KEEP_BACKLOG_SLOTS);
     }
 
     #[test]
