@@ -480,7 +480,9 @@ mod tests {
             plain.len()
         };
         assert!(len >= MAX_BATCH_BYTES, "{len}");
-        assert!(len < MAX_BATCH_BYTES + one + 64, "{len}");
+        // The last record takes it past the limit, by its size plus the frame's header,
+        // IV, padding and tag.
+        assert!(len < MAX_BATCH_BYTES + one + 128, "{len}");
         assert!(queued > 50, "only {queued} of 63 left queued");
     }
 

@@ -53,6 +53,7 @@ pub const MAX_UNSTORED_BYTES: usize = 32 << 20;
 /// peer cannot fill our memory while our disk is stalled. Twice the `send` limits, so
 /// that our own UI is refused first and a peer only when the disk is truly stuck.
 pub const MAX_UNSTORED_INCOMING: usize = 2 * MAX_UNSTORED;
+/// The text counterpart of [`MAX_UNSTORED_INCOMING`] (64 MiB).
 pub const MAX_UNSTORED_INCOMING_BYTES: usize = 2 * MAX_UNSTORED_BYTES;
 /// A peer with records waiting that acknowledges nothing for this long is stalled.
 pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
