@@ -20,20 +20,35 @@ use purr::peer::inner::{Inner, Mess, MsgId};
 use purr::state::{MAX_UNSTORED, MAX_UNSTORED_BYTES, MAX_UNSTORED_INCOMING};
 use support::fake_peer::{id_hex, FakePeer};
 
-fn outgoing_rows(node: &Node) -> usize {
+/// `(rows, distinct ids)` of the node's messages in `direction` (`in` or `out`).
+fn message_rows(node: &Node, direction: &str) -> (usize, usize) {
     let db = rusqlite::Connection::open_with_flags(
         node.data_dir.join("purr.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .unwrap();
-    let n: i64 = db
+    let (n, d): (i64, i64) = db
         .query_row(
-            "SELECT count(DISTINCT id) FROM messages WHERE direction = 'out'",
-            [],
-            |r| r.get(0),
+            "SELECT count(*), count(DISTINCT id) FROM messages WHERE direction = ?1",
+            [direction],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    n as usize
+    (n as usize, d as usize)
+}
+
+/// Messages the node sent, each id once.
+fn outgoing_rows(node: &Node) -> usize {
+    message_rows(node, "out").1
+}
+
+/// A connection holding the node's `purr.db` locked: nothing commits until it rolls
+/// back.
+fn lock_database(node: &Node) -> rusqlite::Connection {
+    let blocker = rusqlite::Connection::open(node.data_dir.join("purr.db")).unwrap();
+    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    blocker
 }
 
 /// Node A with B as its contact, then gone: A's messages to it wait in the outbox, so
@@ -45,9 +60,7 @@ fn sender_with_a_locked_disk() -> (Node, String, Ws, rusqlite::Connection) {
         (a, b.id.clone())
     };
     let wa = hello(&a);
-    let blocker = rusqlite::Connection::open(a.data_dir.join("purr.db")).unwrap();
-    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = lock_database(&a);
     (a, b_id, wa, blocker)
 }
 
@@ -136,19 +149,7 @@ fn long_texts_are_refused_by_their_bytes_while_the_disk_is_behind() {
 
 /// `(rows, distinct ids)` of messages the node received.
 fn incoming_rows(node: &Node) -> (usize, usize) {
-    let db = rusqlite::Connection::open_with_flags(
-        node.data_dir.join("purr.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
-    let (n, d): (i64, i64) = db
-        .query_row(
-            "SELECT count(*), count(DISTINCT id) FROM messages WHERE direction = 'in'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    (n as usize, d as usize)
+    message_rows(node, "in")
 }
 
 fn numbered(i: usize) -> Inner {
@@ -172,9 +173,7 @@ fn a_peer_is_disconnected_while_our_disk_is_stuck_and_its_resends_are_stored_lat
     let log_path = logs.path().join("node.log");
     let node = Node::builder().stderr_log(&log_path).start();
     let peer = id_hex(SEED);
-    let blocker = rusqlite::Connection::open(node.data_dir.join("purr.db")).unwrap();
-    blocker.busy_timeout(Duration::from_secs(5)).unwrap();
-    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let blocker = lock_database(&node);
 
     let total = MAX_UNSTORED_INCOMING + 2_000;
     let mut fake = FakePeer::connect(node.addr(), SEED, "flooder");

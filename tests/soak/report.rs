@@ -36,6 +36,36 @@ pub struct LogScan {
     pub sqlite_kib: Vec<u64>,
 }
 
+/// The number right after `marker` on each line that has one, in order.
+fn numbers_after(text: &str, marker: &str) -> Vec<u64> {
+    text.lines()
+        .filter_map(|l| l.split(marker).nth(1))
+        .filter_map(|r| r.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// Medians of the first and last tenth of `v` after its first `skip` values (at least
+/// 10 are kept), and its maximum: where a series logged every 10 s started, ended and
+/// peaked. `None` below 20 values.
+fn tenths(v: &[u64], skip: usize) -> Option<(usize, u64, u64, u64)> {
+    if v.len() < 20 {
+        return None;
+    }
+    let median = |v: &[u64]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v[v.len() / 2]
+    };
+    let v = &v[skip.min(v.len() - 10)..];
+    let tenth = (v.len() / 10).max(1);
+    Some((
+        v.len(),
+        median(&v[..tenth]),
+        median(&v[v.len() - tenth..]),
+        v.iter().max().copied().unwrap_or(0),
+    ))
+}
+
 pub fn scan_logs(cluster: &Cluster) -> Vec<LogScan> {
     cluster
         .slots
@@ -56,16 +86,8 @@ pub fn scan_logs(cluster: &Cluster) -> Vec<LogScan> {
                 warnings: count(" WARN "),
                 slow_peer: count("is not keeping up"),
                 slow_ui: count("is not reading its events"),
-                heap_in_use_kib: text
-                    .lines()
-                    .filter_map(|l| l.split("heap in use ").nth(1))
-                    .filter_map(|r| r.split(' ').next()?.parse().ok())
-                    .collect(),
-                sqlite_kib: text
-                    .lines()
-                    .filter_map(|l| l.split("(SQLite ").nth(1))
-                    .filter_map(|r| r.split(' ').next()?.parse().ok())
-                    .collect(),
+                heap_in_use_kib: numbers_after(&text, "heap in use "),
+                sqlite_kib: numbers_after(&text, "(SQLite "),
             }
         })
         .collect()
@@ -269,43 +291,25 @@ impl Report<'_> {
         }
         // Beside RSS, what malloc says the node holds: if this is flat while RSS rises,
         // the rise is the allocator's (fragmentation), not memory the node keeps.
-        let median = |v: &[u64]| {
-            let mut v = v.to_vec();
-            v.sort_unstable();
-            v.get(v.len() / 2).copied().unwrap_or(0)
-        };
         for label in &self.labels {
             let Some(l) = self.logs.iter().find(|l| &l.label == label) else {
                 continue;
             };
-            let h = &l.heap_in_use_kib;
-            if h.len() < 20 {
-                continue;
-            }
             // The samples after the same share of the run as the RSS warm-up.
-            let skip = (h.len() as f64 * self.warmup_s / self.secs.max(1) as f64) as usize;
-            let h = &h[skip.min(h.len() - 10)..];
-            let tenth = (h.len() / 10).max(1);
+            let share = self.warmup_s / self.secs.max(1) as f64;
+            let skip = |v: &[u64]| (v.len() as f64 * share) as usize;
+            let h = &l.heap_in_use_kib;
+            let Some((n, start, end, max)) = tenths(h, skip(h)) else {
+                continue;
+            };
             let _ = write!(
                 out,
-                "\n{label}: heap in use by malloc's count (logged every 10 s, {} samples after the warm-up): {} KiB → {} KiB (medians of the first and last tenth), max {} KiB",
-                h.len(),
-                median(&h[..tenth]),
-                median(&h[h.len() - tenth..]),
-                h.iter().max().copied().unwrap_or(0)
+                "\n{label}: heap in use by malloc's count (logged every 10 s, {n} samples after the warm-up): {start} KiB → {end} KiB (medians of the first and last tenth), max {max} KiB"
             );
-            // SQLite's share, from the same lines (skipped the same way).
+            // SQLite's share, from the same lines.
             let q = &l.sqlite_kib;
-            if q.len() >= 20 {
-                let q = &q[skip.min(q.len() - 10)..];
-                let tenth = (q.len() / 10).max(1);
-                let _ = write!(
-                    out,
-                    "; of it SQLite {} KiB → {} KiB, max {} KiB",
-                    median(&q[..tenth]),
-                    median(&q[q.len() - tenth..]),
-                    q.iter().max().copied().unwrap_or(0)
-                );
+            if let Some((_, start, end, max)) = tenths(q, skip(q)) {
+                let _ = write!(out, "; of it SQLite {start} KiB → {end} KiB, max {max} KiB");
             }
             let _ = writeln!(out, ".");
         }
