@@ -252,6 +252,9 @@ impl Driver {
     pub fn settle(&mut self, max: Duration) -> Settled {
         let start = Instant::now();
         for i in 0..self.cluster.slots.len() {
+            // Started here, so a restart still due from the load must not start it a
+            // second time (the data dir's lock refuses it, and the run aborted).
+            self.restart_at[i] = None;
             if !self.cluster.is_up(i) {
                 if let Err(e) = self.cluster.start(i) {
                     self.load.aborted = Some(e);
