@@ -10,7 +10,9 @@
 //! - JSON bodies may carry extra, unknown fields, which are ignored (same reason), but
 //!   duplicate fields, missing fields, wrong types and trailing bytes are malformed;
 //! - list sizes are bounded *while* parsing ([`MAX_LIST_ENTRIES`], [`MAX_ADDRS`],
-//!   [`MAX_IDS`]), so a hostile array never becomes a huge `Vec`.
+//!   [`MAX_IDS`]), so a hostile array never becomes a huge `Vec`; a `LIST` longer than
+//!   its limit is cut to its first entries rather than refused (SPEC §7), since an
+//!   honest node that met many strangers must not lose its sessions over it.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -25,8 +27,9 @@ use crate::hex;
 pub const MAX_TEXT_LEN: usize = 65_536;
 /// Longest display name in characters (Unicode scalar values): SPEC §5 `rename`.
 pub const MAX_NAME_CHARS: usize = 64;
-/// Most entries in one `LIST` (our choice; SPEC is silent). A node knows far fewer
-/// peers on a LAN; the 1 MiB frame limit would cut a full list anyway.
+/// Most entries in one `LIST` (SPEC §7). A sender never sends more (nodes before
+/// 2026-12 close the session on more); a receiver given more keeps the first this many
+/// and the session.
 pub const MAX_LIST_ENTRIES: usize = 1024;
 /// Most addresses per `LIST` entry (our choice): enough for every interface of a host.
 pub const MAX_ADDRS: usize = 16;
@@ -336,6 +339,21 @@ impl Inner {
     }
 }
 
+/// Whether a `LIST` address may be sent or dialled (SPEC §7: entries are hints): never
+/// unspecified, multicast or broadcast, and loopback only between peers that are on
+/// loopback themselves (otherwise a peer could make us dial our own machine's services).
+/// `peer_on_loopback` says whether the session the list travels on is a loopback one.
+pub fn hint_addr_ok(addr: &SocketAddr, peer_on_loopback: bool) -> bool {
+    let ip = addr.ip().to_canonical();
+    let forbidden = ip.is_unspecified()
+        || ip.is_multicast()
+        || match ip {
+            std::net::IpAddr::V4(v4) => v4.is_broadcast() || v4.octets()[0] == 0,
+            std::net::IpAddr::V6(_) => false,
+        };
+    addr.port() != 0 && !forbidden && (peer_on_loopback || !ip.is_loopback())
+}
+
 fn validate_entry(entry: &ListEntry) -> Result<(), InnerError> {
     validate_name(&entry.name).map_err(InnerError::BadName)?;
     check_count("addresses in a LIST entry", entry.addrs.len(), MAX_ADDRS)?;
@@ -398,7 +416,7 @@ struct NameOut<'a> {
 }
 
 fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListEntry>, D::Error> {
-    json::bounded(d, MAX_LIST_ENTRIES, "LIST entries")
+    json::prefix(d, MAX_LIST_ENTRIES, "LIST entries")
 }
 
 fn de_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MsgId>, D::Error> {
@@ -474,6 +492,29 @@ mod tests {
         assert_eq!(validate_name("a\nb"), Err(NameError::Control));
         assert_eq!(validate_name("\u{1b}[31m"), Err(NameError::Control));
         assert_eq!(validate_name(""), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn list_hints_never_name_unspecified_multicast_broadcast_or_foreign_loopback() {
+        let ok = |a: &str, lo: bool| hint_addr_ok(&a.parse().unwrap(), lo);
+        for bad in [
+            "0.0.0.0:35035",
+            "[::]:35035",
+            "224.0.0.1:35035",
+            "[ff02::1]:35035",
+            "255.255.255.255:35035",
+            "0.1.2.3:35035",
+            "[::ffff:0.0.0.0]:35035",
+            "10.0.0.1:0",
+        ] {
+            assert!(!ok(bad, true), "{bad}");
+        }
+        assert!(!ok("127.0.0.1:35035", false));
+        assert!(!ok("[::1]:35035", false));
+        assert!(!ok("[::ffff:127.0.0.1]:35035", false));
+        assert!(ok("127.0.0.1:35035", true));
+        assert!(ok("192.168.1.20:35035", false));
+        assert!(ok("[fe80::1%2]:35035", false));
     }
 
     #[test]

@@ -98,6 +98,48 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedVisitor<T> {
     }
 }
 
+/// Deserializes a JSON array, keeping its first `max` items and skipping the rest
+/// (still checked as JSON, never built). For lists where more than the limit is not an
+/// error worth closing a good session over (`LIST`, SPEC §7).
+pub(crate) fn prefix<'de, D, T>(d: D, max: usize, what: &'static str) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    d.deserialize_seq(PrefixVisitor {
+        max,
+        what,
+        item: PhantomData,
+    })
+}
+
+struct PrefixVisitor<T> {
+    max: usize,
+    what: &'static str,
+    item: PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for PrefixVisitor<T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of {}", self.what)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let mut items = Vec::new();
+        while items.len() < self.max {
+            match seq.next_element()? {
+                Some(item) => items.push(item),
+                None => return Ok(items),
+            }
+        }
+        // The frame limit (1 MiB) bounds how many more there can be.
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(items)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +167,16 @@ mod tests {
         // The limit is hit before the malformed third item is even looked at.
         let err = ids(r#"["0a0b","ffff",{"huge":[]}]"#, 2).unwrap_err();
         assert!(err.to_string().contains("more than 2 ids"), "{err}");
+    }
+
+    #[test]
+    fn prefix_arrays_keep_the_first_items_and_skip_the_rest() {
+        let mut de = serde_json::Deserializer::from_str(r#"[1,2,3,{"x":[4]},"y"]"#);
+        let items: Vec<serde_json::Value> = prefix(&mut de, 2, "numbers").unwrap();
+        assert_eq!(items, [1, 2]);
+        // What is skipped must still be JSON.
+        let mut de = serde_json::Deserializer::from_str("[1,2,3,}");
+        assert!(prefix::<_, serde_json::Value>(&mut de, 2, "numbers").is_err());
     }
 
     #[test]

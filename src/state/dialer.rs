@@ -10,8 +10,13 @@
 //!        │                     └──────finish(Err)─▶ failures += 1, next in 2^f s (≤ 60 s) ± 20 %
 //!        └─ refused: in flight already / backoff not over / self / too many in flight
 //! ```
+//!
+//! Peers learned from a `LIST` that cannot be dialled yet because every automatic slot
+//! is taken wait in a bounded queue of hints ([`Dialer::queue_hint`]), so an honest list
+//! of 20 connects all 20, a few at a time, and a hostile list of 1,024 costs no more
+//! dials per second than a beacon flood.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::identity::NodeId;
@@ -22,6 +27,8 @@ pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Dials in flight for addresses learned from others (LIST, beacons) and for redials.
 pub const MAX_AUTOMATIC_IN_FLIGHT: usize = 8;
+/// Peers from `LIST`s waiting for a free automatic slot (one `LIST`'s worth).
+pub const MAX_HINTS: usize = 1024;
 /// Backoff state is forgotten this long after its delay ran out.
 const PRUNE_AFTER: Duration = Duration::from_secs(600);
 
@@ -52,6 +59,10 @@ pub struct Dialer {
     /// at each end).
     ids_in_flight: HashMap<NodeId, String>,
     ourselves: HashSet<String>,
+    /// Peers to dial once a slot is free, oldest first, one entry per id.
+    hints: VecDeque<(NodeId, Vec<String>)>,
+    /// Dials for a listed id that another id answered (SPEC §7: the entry is dropped).
+    mismatched: u64,
     jitter: u64,
 }
 
@@ -64,6 +75,8 @@ impl Dialer {
             in_flight: HashMap::new(),
             ids_in_flight: HashMap::new(),
             ourselves: HashSet::new(),
+            hints: VecDeque::new(),
+            mismatched: 0,
             jitter: seed.max(1),
         }
     }
@@ -73,6 +86,40 @@ impl Dialer {
             .values()
             .filter(|s| **s == Source::Automatic)
             .count()
+    }
+
+    /// Whether an automatic dial could start now as far as the in-flight cap goes.
+    pub fn automatic_slot_free(&self) -> bool {
+        self.automatic_in_flight() < MAX_AUTOMATIC_IN_FLIGHT
+    }
+
+    /// Remembers that `id` may be reached at `targets`, to dial when a slot is free. A
+    /// newer hint for the same id replaces the older one; past [`MAX_HINTS`] the oldest
+    /// is dropped (a peer that matters is listed again at the next session or beacon).
+    pub fn queue_hint(&mut self, id: NodeId, targets: Vec<String>) {
+        self.hints.retain(|(i, _)| *i != id);
+        if self.hints.len() >= MAX_HINTS {
+            self.hints.pop_front();
+        }
+        self.hints.push_back((id, targets));
+    }
+
+    /// The oldest queued hint, if a slot is free for it.
+    pub fn next_hint(&mut self) -> Option<(NodeId, Vec<String>)> {
+        if !self.automatic_slot_free() {
+            return None;
+        }
+        self.hints.pop_front()
+    }
+
+    /// Hints waiting (for tests and diagnostics).
+    pub fn hints_waiting(&self) -> usize {
+        self.hints.len()
+    }
+
+    /// Dials whose answer came from another id than the one listed.
+    pub fn mismatched(&self) -> u64 {
+        self.mismatched
     }
 
     /// Whether `target` is being dialled right now.
@@ -125,9 +172,20 @@ impl Dialer {
     /// id that answered; `Err(true)` means the target turned out to be ourselves.
     pub fn finish(&mut self, target: &str, result: Result<NodeId, bool>, now: Instant) {
         self.in_flight.remove(target);
-        self.ids_in_flight.retain(|_, t| t != target);
+        let mut expected = None;
+        self.ids_in_flight.retain(|i, t| {
+            let dialled = t == target;
+            if dialled {
+                expected = Some(*i);
+            }
+            !dialled
+        });
         match result {
             Ok(id) => {
+                if expected.is_some_and(|e| e != id) {
+                    self.mismatched += 1;
+                    log::debug!("{target} was listed as another peer than the one that answered");
+                }
                 let fresh = Backoff {
                     failures: 0,
                     next_at: now + BACKOFF_MIN,
@@ -265,6 +323,43 @@ mod tests {
         );
         d.finish("h:0", Err(false), t);
         assert!(d.try_start("h:98", None, Source::Automatic, t));
+    }
+
+    #[test]
+    fn hints_wait_for_a_slot_oldest_first_one_per_id_and_bounded() {
+        let mut d = Dialer::new(17);
+        let t = Instant::now();
+        for i in 0..MAX_AUTOMATIC_IN_FLIGHT {
+            assert!(d.try_start(&format!("h:{i}"), None, Source::Automatic, t));
+        }
+        d.queue_hint([1; 32], vec!["a:1".into()]);
+        d.queue_hint([2; 32], vec!["b:1".into()]);
+        d.queue_hint([1; 32], vec!["a:2".into()]);
+        assert_eq!(d.hints_waiting(), 2, "one hint per id");
+        assert_eq!(d.next_hint(), None, "no slot free");
+        d.finish("h:0", Err(false), t);
+        assert_eq!(d.next_hint(), Some(([2; 32], vec!["b:1".to_string()])));
+        assert_eq!(d.next_hint(), Some(([1; 32], vec!["a:2".to_string()])));
+        assert_eq!(d.next_hint(), None);
+
+        for i in 0..MAX_HINTS + 10 {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            d.queue_hint(id, vec![format!("10.0.0.1:{i}")]);
+        }
+        assert_eq!(d.hints_waiting(), MAX_HINTS);
+    }
+
+    #[test]
+    fn an_answer_from_another_id_than_listed_is_counted() {
+        let mut d = Dialer::new(19);
+        let t = Instant::now();
+        assert!(d.try_start("10.0.0.1:1", Some(&ID), Source::Automatic, t));
+        d.finish("10.0.0.1:1", Ok([8; 32]), t);
+        assert_eq!(d.mismatched(), 1);
+        assert!(d.try_start("10.0.0.2:1", Some(&ID), Source::Automatic, t));
+        d.finish("10.0.0.2:1", Ok(ID), t);
+        assert_eq!(d.mismatched(), 1);
     }
 
     #[test]

@@ -338,6 +338,9 @@ impl State {
             read_sent: false,
         };
         self.next_seq += 1;
+        if let Some(c) = self.peers.get_mut(&to) {
+            c.messaged = true;
+        }
         self.durable
             .outgoing
             .insert(mid, (to, Status::Pending, msg.seq));
@@ -437,6 +440,7 @@ impl State {
         self.subs.broadcast(&event);
         if let Some(c) = self.peers.get_mut(&peer) {
             c.unread += 1;
+            c.messaged = true;
         }
         self.unread_changed.insert(peer);
         self.durable.incoming.insert(mid);

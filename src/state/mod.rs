@@ -366,6 +366,7 @@ impl State {
         let err = |e: crate::store::StoreError| std::io::Error::other(e.to_string());
         let contacts = reader.contacts().map_err(err)?;
         let unread = reader.unread_counts().map_err(err)?;
+        let messaged = reader.peers_with_messages().map_err(err)?;
         self.next_seq = reader.max_seq().map_err(err)? + 1;
         for c in contacts {
             let Ok(id) = crate::hex::decode_array::<32>(&c.id) else {
@@ -381,6 +382,7 @@ impl State {
             contact.last_seen = c.last_seen;
             contact.verified = c.verified;
             contact.unread = unread.get(&c.id).copied().unwrap_or(0);
+            contact.messaged = messaged.contains(&c.id);
             self.peers.insert(contact);
         }
         Ok(())

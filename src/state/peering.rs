@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::api::Event;
 use crate::identity::NodeId;
 use crate::peer::conn::{self, ConnId, DialError, PeerUp};
-use crate::peer::inner::{Inner, ListEntry};
+use crate::peer::inner::{hint_addr_ok, Inner, ListEntry};
 
 use super::dialer::Source;
 use super::peers::{short, UpOutcome};
@@ -55,6 +55,7 @@ impl State {
         if let Some(target) = &dialed {
             self.dialer.finish(target, Ok(id), Instant::now());
             self.target_owner.insert(target.clone(), id);
+            self.dial_hints();
         }
         let name = up.name.clone();
         // Renamed while this handshake ran: our HAND carried the old name.
@@ -77,19 +78,28 @@ impl State {
             self.peers.send(&id, Inner::Name(self.name.clone()), now);
         }
         // SPEC §7: after the handshake, LIST the peers we have authenticated ...
-        let list = self.peers.list_for(&id, None);
+        let configured = self.configured_ids();
+        let list = self.peers.list_for(&id, None, &configured);
         self.peers.send(&id, Inner::List(list), now);
         // ... and tell the others about this one, so meshes form whatever the order.
-        let entry = self.peers.list_for(&[0; 32], Some(&id));
         for other in self.peers.online() {
+            let entry = self.peers.list_for(&other, Some(&id), &configured);
             if other != id && !entry.is_empty() {
-                self.peers.send(&other, Inner::List(entry.clone()), now);
+                self.peers.send(&other, Inner::List(entry), now);
             }
         }
         self.push_peer(&id);
         self.refresh_conflicts(before.as_deref(), &name);
         self.answer_connects(dialed.as_deref(), &id);
         self.flush_outbox(id);
+    }
+
+    /// Ids that answered at a `--connect`/`--peers` address: contacts the user chose.
+    fn configured_ids(&self) -> std::collections::HashSet<NodeId> {
+        self.configured
+            .iter()
+            .filter_map(|t| self.target_owner.get(t).copied())
+            .collect()
     }
 
     /// Tells UIs that asked to `connect` to `target` which peer answered.
@@ -123,6 +133,7 @@ impl State {
         log::debug!("dial {target} failed: {error}");
         let ourselves = error == DialError::SelfConnection;
         self.dialer.finish(&target, Err(ourselves), Instant::now());
+        self.dial_hints();
         if let Some(subs) = self.pending_connects.remove(&target) {
             for sub in subs {
                 self.subs.send(
@@ -174,7 +185,7 @@ impl State {
             c.last_seen = Some(self.clock.now_ms());
         }
         match inner {
-            Inner::List(entries) => self.learn(entries),
+            Inner::List(entries) => self.learn(id, entries),
             Inner::Name(name) => {
                 let old = self.peers.get(&id).map(|c| c.name.clone());
                 if let Some(c) = self.peers.get_mut(&id) {
@@ -198,15 +209,49 @@ impl State {
         }
     }
 
-    /// LIST entries: dial peers we are not connected to (bounded, with backoff).
-    fn learn(&mut self, entries: Vec<ListEntry>) {
+    /// LIST entries from `from`: peers we are not connected to are dialled as automatic
+    /// dials allow, the rest queued (SPEC §7: entries are hints, bounded like beacons).
+    /// Addresses a peer may not make us dial are dropped here ([`hint_addr_ok`]).
+    fn learn(&mut self, from: NodeId, entries: Vec<ListEntry>) {
+        let from_loopback = self
+            .peers
+            .get(&from)
+            .and_then(|c| c.link.as_ref())
+            .is_some_and(|l| l.remote.ip().is_loopback());
+        let mut refused = 0usize;
         for entry in entries {
             if entry.id == self.own_id || self.peers.is_online(&entry.id) {
                 continue;
             }
-            for addr in entry.addrs {
-                let target = addr.to_string();
-                if self.start_dial(&target, Some(&entry.id), Source::Automatic) {
+            let before = entry.addrs.len();
+            let targets: Vec<String> = entry
+                .addrs
+                .iter()
+                .filter(|a| hint_addr_ok(a, from_loopback))
+                .map(ToString::to_string)
+                .collect();
+            refused += before - targets.len();
+            if !targets.is_empty() {
+                self.dialer.queue_hint(entry.id, targets);
+            }
+        }
+        if refused > 0 {
+            log::debug!(
+                "LIST from {}: {refused} addresses we do not dial (unspecified, loopback, multicast, broadcast)",
+                short(&from)
+            );
+        }
+        self.dial_hints();
+    }
+
+    /// Dials queued `LIST` hints while automatic slots are free.
+    pub(super) fn dial_hints(&mut self) {
+        while let Some((id, targets)) = self.dialer.next_hint() {
+            if id == self.own_id || self.peers.is_online(&id) {
+                continue;
+            }
+            for target in targets {
+                if self.start_dial(&target, Some(&id), Source::Automatic) {
                     break;
                 }
             }
@@ -267,6 +312,7 @@ impl State {
             self.continue_outbox(id);
         }
         self.drop_stalled(now);
+        self.dial_hints();
         self.dialer.prune(now);
     }
 }

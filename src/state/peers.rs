@@ -11,7 +11,7 @@
 //!                                      └──▶ online(new link); old link closed
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 
 use crossbeam_channel::{Sender, TrySendError};
@@ -19,7 +19,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::api;
 use crate::identity::{fingerprint, NodeId};
 use crate::peer::conn::{ConnId, PeerUp};
-use crate::peer::inner::{Inner, ListEntry};
+use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
 use crate::peer::{keep_existing, Role};
 
 /// Addresses remembered per contact (most recent first).
@@ -45,6 +45,8 @@ pub struct Contact {
     pub first_seen: i64,
     pub last_seen: Option<i64>,
     pub verified: bool,
+    /// A message has gone either way between us (loaded from the store at start).
+    pub messaged: bool,
     pub unread: u64,
     pub link: Option<Link>,
 }
@@ -59,6 +61,7 @@ impl Contact {
             first_seen: now_ms,
             last_seen: None,
             verified: false,
+            messaged: false,
             unread: 0,
             link: None,
         }
@@ -226,18 +229,54 @@ impl PeerTable {
             .collect()
     }
 
-    /// LIST entries for `receiver`: every contact we have authenticated and can give an
-    /// address for, never the receiver itself (SPEC §7).
-    pub fn list_for(&self, receiver: &NodeId, only: Option<&NodeId>) -> Vec<ListEntry> {
-        self.contacts
-            .values()
-            .filter(|c| c.id != *receiver && !c.addrs.is_empty())
-            .filter(|c| only.is_none_or(|o| *o == c.id))
-            .map(|c| ListEntry {
-                id: c.id,
-                addrs: c.addrs.clone(),
-                name: c.name.clone(),
+    /// LIST entries for `receiver` (SPEC §7): peers we have authenticated ourselves,
+    /// never the receiver, at most [`MAX_LIST_ENTRIES`], contacts before strangers.
+    /// `configured` holds the ids that answered at `--connect`/`--peers` addresses.
+    /// `only` narrows the list to one peer (the one that just came online).
+    ///
+    /// Whom to list is where a stranger could hurt us: anyone on the LAN can mint
+    /// identities and handshake, and a node that listed every id it ever met sent lists
+    /// its peers closed on. So a [`Rank`] orders them, and a stranger who is not online
+    /// now (it only ever handshook) is never listed.
+    pub fn list_for(
+        &self,
+        receiver: &NodeId,
+        only: Option<&NodeId>,
+        configured: &HashSet<NodeId>,
+    ) -> Vec<ListEntry> {
+        let to_loopback = self
+            .contacts
+            .get(receiver)
+            .and_then(|c| c.link.as_ref())
+            .is_some_and(|l| l.remote.ip().is_loopback());
+        let candidates: Box<dyn Iterator<Item = &Contact>> = match only {
+            Some(id) => Box::new(self.contacts.get(id).into_iter()),
+            None => Box::new(self.contacts.values()),
+        };
+        let mut ranked: Vec<(Rank, std::cmp::Reverse<i64>, &Contact)> = candidates
+            .filter(|c| c.id != *receiver)
+            .filter_map(|c| {
+                let rank = Rank::of(c, configured.contains(&c.id))?;
+                Some((rank, std::cmp::Reverse(c.last_seen.unwrap_or(0)), c))
             })
+            .collect();
+        ranked.sort_unstable_by_key(|a| (a.0, a.1));
+        ranked
+            .into_iter()
+            .filter_map(|(_, _, c)| {
+                let addrs: Vec<SocketAddr> = c
+                    .addrs
+                    .iter()
+                    .filter(|a| hint_addr_ok(a, to_loopback))
+                    .copied()
+                    .collect();
+                (!addrs.is_empty()).then(|| ListEntry {
+                    id: c.id,
+                    addrs,
+                    name: c.name.clone(),
+                })
+            })
+            .take(MAX_LIST_ENTRIES)
             .collect()
     }
 
@@ -278,6 +317,31 @@ impl PeerTable {
             .filter(|c| c.name == name)
             .map(|c| c.id)
             .collect()
+    }
+}
+
+/// Where a peer stands in the `LIST`s we send, first to last; `None`: not listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rank {
+    /// The user compared fingerprints.
+    Verified,
+    /// Messages went between us, or the user configured its address.
+    Contact,
+    /// Only authenticated, but online now (so meshes still form through us).
+    OnlineStranger,
+}
+
+impl Rank {
+    fn of(c: &Contact, configured: bool) -> Option<Rank> {
+        if c.verified {
+            Some(Rank::Verified)
+        } else if c.messaged || configured {
+            Some(Rank::Contact)
+        } else if c.link.is_some() {
+            Some(Rank::OnlineStranger)
+        } else {
+            None
+        }
     }
 }
 
@@ -335,6 +399,44 @@ mod tests {
         assert!(t.api(&[2; 32]).unwrap().online);
         assert_eq!(t.down(conn, 20), Some([2; 32]));
         assert!(!t.is_online(&[2; 32]));
+    }
+
+    #[test]
+    fn lists_rank_contacts_before_online_strangers_and_leave_out_the_rest() {
+        let mut t = PeerTable::default();
+        let offline = |n: u8, seen: i64| {
+            let mut c = Contact::new([n; 32], format!("p{n}"), 0);
+            c.addrs = vec![format!("10.0.0.{n}:35035").parse().unwrap()];
+            c.last_seen = Some(seen);
+            c
+        };
+        t.insert(offline(3, 100)); // a stranger who only ever handshook
+        let mut talked = offline(4, 50);
+        talked.messaged = true;
+        t.insert(talked);
+        let mut verified = offline(5, 10);
+        verified.verified = true;
+        t.insert(verified);
+        t.insert(offline(6, 10)); // configured by the user
+        let (u, _ru) = up(7, Role::Responder); // a stranger online now
+        t.up(&[1; 32], u, 200);
+        let (r, _rr) = up(9, Role::Responder); // the receiver, not on loopback
+        t.up(&[1; 32], r, 200);
+        let mut lo = offline(8, 300); // a contact known only on loopback
+        lo.messaged = true;
+        lo.addrs = vec!["127.0.0.1:35035".parse().unwrap()];
+        t.insert(lo);
+
+        let configured = HashSet::from([[6; 32]]);
+        let ids: Vec<u8> = t
+            .list_for(&[9; 32], None, &configured)
+            .iter()
+            .map(|e| e.id[0])
+            .collect();
+        // Verified, then contacts by last seen (4 was seen after 6), then the online
+        // stranger; never the offline stranger, the receiver, or a loopback address
+        // to a peer that is not on loopback.
+        assert_eq!(ids, [5, 4, 6, 7]);
     }
 
     #[test]
@@ -396,6 +498,6 @@ mod tests {
         t.up(&[1; 32], b, 0);
         assert!(t.api(&[2; 32]).unwrap().name_conflict);
         assert!(t.api(&[3; 32]).unwrap().name_conflict);
-        assert_eq!(t.list_for(&[2; 32], None).len(), 1);
+        assert_eq!(t.list_for(&[2; 32], None, &HashSet::new()).len(), 1);
     }
 }

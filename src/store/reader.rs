@@ -146,6 +146,18 @@ impl Reader {
         Ok(rows.into_iter().collect())
     }
 
+    /// Peers (hex ids) with at least one message either way: the contacts a user has
+    /// talked to, as opposed to strangers who only ever handshook.
+    pub fn peers_with_messages(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows = self.list(
+            "messages",
+            "SELECT DISTINCT peer FROM messages",
+            [],
+            |row| Ok(row.get(0)?),
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// The outbox for `peer`: outgoing messages still `pending`, oldest first, to be
     /// (re-)sent when the peer is connected.
     pub fn outbox(&self, peer: &str) -> Result<Vec<StoredMessage>, StoreError> {
