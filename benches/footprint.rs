@@ -149,7 +149,7 @@ fn what_stayed(
     before: &std::collections::HashMap<(String, u64), u64>,
     after: &std::collections::HashMap<(String, u64), u64>,
 ) -> Left {
-    let stack_kib = (purr::listener::THREAD_STACK / 1024) as u64;
+    let stack_kib = (purr::threads::THREAD_STACK / 1024) as u64;
     let mut left = Left::default();
     for (key, rss) in after.iter().filter(|(k, _)| !before.contains_key(*k)) {
         let size = key.1;

@@ -156,7 +156,7 @@ pub fn default_name() -> String {
         .unwrap_or_else(|| "localhost".to_string());
     let mut name = format!("{user}@{host}");
     // Keep within the 64-char name limit without splitting a UTF-8 character.
-    while name.chars().count() > crate::identity::MAX_NAME_CHARS {
+    while name.chars().count() > crate::rules::MAX_NAME_CHARS {
         name.pop();
     }
     name

@@ -241,7 +241,7 @@ impl DataDir {
     pub fn saved_name(&self) -> Option<String> {
         let text = fs::read_to_string(self.file("name")).ok()?;
         let name = text.trim_end_matches('\n').to_string();
-        crate::identity::validate_name(&name).ok()?;
+        crate::rules::validate_name(&name).ok()?;
         Some(name)
     }
 

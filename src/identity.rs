@@ -7,9 +7,6 @@
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-/// Longest display name, in characters (SPEC §5 `rename`, §7 HAND).
-pub const MAX_NAME_CHARS: usize = 64;
-
 /// A node id: the Ed25519 public key.
 pub type NodeId = [u8; 32];
 
@@ -94,34 +91,6 @@ pub fn fingerprint(id: &NodeId) -> String {
     digits
 }
 
-/// Why a display name was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NameError {
-    /// Empty or only white space.
-    #[error("the name is empty")]
-    Empty,
-    /// More than [`MAX_NAME_CHARS`] characters.
-    #[error("the name is longer than {MAX_NAME_CHARS} characters")]
-    TooLong,
-    /// Contains a control character (newline, NUL, escape...), which would garble lists.
-    #[error("the name contains a control character")]
-    Control,
-}
-
-/// Checks a display name: 1..=64 characters, not blank, no control characters.
-pub fn validate_name(name: &str) -> Result<(), NameError> {
-    if name.trim().is_empty() {
-        return Err(NameError::Empty);
-    }
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(NameError::TooLong);
-    }
-    if name.chars().any(char::is_control) {
-        return Err(NameError::Control);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,14 +123,5 @@ mod tests {
         let shown = format!("{me:?}");
         assert!(shown.contains(&me.id_hex()));
         assert!(!shown.contains(&crate::hex::encode(&[1u8; 32])));
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(validate_name("bob"), Ok(()));
-        assert_eq!(validate_name(&"é".repeat(64)), Ok(()));
-        assert_eq!(validate_name(&"é".repeat(65)), Err(NameError::TooLong));
-        assert_eq!(validate_name("  "), Err(NameError::Empty));
-        assert_eq!(validate_name("a\nb"), Err(NameError::Control));
     }
 }

@@ -8,14 +8,19 @@
 //!      └──HAND──▶ peer ───────────────────┴──▶ state (one thread owns all mutable state)
 //!   discovery (UDP beacons) ──Discovered───────┘
 //! ```
-//! `node` wires them together; `datadir` owns the files of SPEC §8; `client` implements
-//! the subcommands; `api` holds the JSON shapes of SPEC §5–6.
+//! Threads meet only in `bus` (the messages they pass); `conn` holds the peer
+//! connection threads, `peer` the I/O-free protocol they run. `node` wires them
+//! together; `datadir` owns the files of SPEC §8; `client` implements the subcommands;
+//! `api` holds the JSON shapes of SPEC §5–6; `rules` the limits and checks several
+//! layers share; `threads` how threads are started.
 // `deny`, not `forbid`: `memory` holds the audited exceptions (malloc_trim, mallopt).
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod bus;
 pub mod cli;
 pub mod client;
+pub mod conn;
 pub mod datadir;
 pub mod discovery;
 pub mod hex;
@@ -28,6 +33,8 @@ pub mod node;
 pub mod peer;
 pub mod peers_file;
 pub mod rng;
+pub mod rules;
 pub mod state;
 pub mod store;
+pub mod threads;
 pub mod ws;

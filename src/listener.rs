@@ -27,12 +27,11 @@ use rustix::event::{PollFd, PollFlags};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::bus::PeerContext;
+use crate::conn;
 use crate::http::{self, HttpContext};
-use crate::peer::conn::{self as peer_conn, PeerContext};
+use crate::threads::THREAD_STACK;
 
-/// Stack size of connection threads: they keep big buffers on the heap, and a Pi with
-/// 512 connections should not reserve 1 GiB of address space for stacks.
-pub const THREAD_STACK: usize = 256 * 1024;
 /// Connections kept free for loopback clients (the user's own UI).
 pub const LOOPBACK_RESERVE: usize = 16;
 /// How long a new connection has to send its first 4 bytes (SPEC §2).
@@ -370,7 +369,7 @@ fn dispatch(w: Waiting, first: [u8; 4], ctx: &Arc<ConnContext>) {
             let _guard = guard;
             match kind {
                 Sniffed::Http => http::serve(stream, peer, &ctx.http),
-                Sniffed::Peer => peer_conn::serve_incoming(stream, peer, &ctx.peer),
+                Sniffed::Peer => conn::serve_incoming(stream, peer, &ctx.peer),
                 Sniffed::Other => {}
             }
         });

@@ -35,7 +35,7 @@ pub enum NodeError {
     Store(#[from] crate::store::StoreError),
     /// `--name` is not a valid display name.
     #[error("bad --name: {0}")]
-    Name(#[from] crate::identity::NameError),
+    Name(#[from] crate::rules::NameError),
     /// `--peers FILE` cannot be read.
     #[error("cannot read --peers file {path}: {source}")]
     PeersFile {
@@ -74,7 +74,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let token = data_dir.ui_token()?;
     let name = match &args.name {
         Some(n) => {
-            crate::identity::validate_name(n)?;
+            crate::rules::validate_name(n)?;
             n.clone()
         }
         None => data_dir
@@ -117,6 +117,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         },
         store,
         committed,
+        dial: crate::conn::spawn_dial,
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -185,7 +186,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
 fn configured_targets(args: &NodeArgs) -> Result<Vec<String>, NodeError> {
     let mut targets = Vec::new();
     for c in &args.connect {
-        if crate::state::valid_target(c) {
+        if crate::rules::valid_target(c) {
             targets.push(c.clone());
         } else {
             log::warn!("--connect {c:?} is not host:port; ignored");

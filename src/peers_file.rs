@@ -10,7 +10,7 @@ pub fn parse(text: &str) -> (Vec<String>, Vec<(usize, String)>) {
         if line.is_empty() {
             continue;
         }
-        if crate::state::valid_target(line) {
+        if crate::rules::valid_target(line) {
             if !targets.iter().any(|t| t == line) {
                 targets.push(line.to_string());
             }

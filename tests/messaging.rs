@@ -289,7 +289,7 @@ fn a_burst_larger_than_the_peer_queue_is_delivered_without_dropping_the_peer() {
     assert!(!log.contains("not keeping up"), "B was never dropped");
     let connections = log
         .lines()
-        .filter(|l| l.contains("purr::peer::conn") && l.contains("authenticated"))
+        .filter(|l| l.contains("purr::conn::peer") && l.contains("authenticated"))
         .count();
     assert_eq!(connections, 1, "one connection throughout");
 }

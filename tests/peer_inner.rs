@@ -210,7 +210,12 @@ fn names_are_checked_in_name_and_list() {
         Inner::parse(&encoded(&long)),
         Err(InnerError::BadName(NameError::TooLong { chars: 65 }))
     );
-    for (name, error) in [("", NameError::Empty), ("a\u{1b}[2J", NameError::Control)] {
+    // A blank name is refused from a peer as from the user's own `rename` (one rule).
+    for (name, error) in [
+        ("", NameError::Empty),
+        ("   ", NameError::Empty),
+        ("a\u{1b}[2J", NameError::Control),
+    ] {
         assert_eq!(
             Inner::parse(&encoded(&Inner::Name(name.into()))),
             Err(InnerError::BadName(error))

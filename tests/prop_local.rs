@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use purr::api::ClientCmd;
+use purr::bus::StateHandle;
 use purr::http::request::{read_request, ReadError, TimedRead, MAX_HEAD};
 use purr::http::{guard, route, Action, HttpContext};
-use purr::state::StateHandle;
 use serde_json::{json, Value};
 
 /// A byte source that hands out its data in chunks of the given sizes, like a socket.
@@ -407,7 +407,7 @@ proptest! {
     fn peers_file_parse_never_panics(text in "(?s).{0,400}") {
         let (targets, _) = purr::peers_file::parse(&text);
         for t in targets {
-            prop_assert!(purr::state::valid_target(&t), "{t:?}");
+            prop_assert!(purr::rules::valid_target(&t), "{t:?}");
         }
     }
 }

@@ -7,6 +7,6 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let (targets, _bad) = purr::peers_file::parse(&text);
     for t in targets {
-        assert!(purr::state::valid_target(&t), "{t:?}");
+        assert!(purr::rules::valid_target(&t), "{t:?}");
     }
 });

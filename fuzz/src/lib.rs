@@ -12,6 +12,7 @@
 use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::SigningKey;
+use purr::bus::StateHandle;
 use purr::http::guard;
 use purr::http::request::Request;
 use purr::http::{Action, HttpContext};
@@ -20,7 +21,6 @@ use purr::peer::frame::{self, DATA};
 use purr::peer::handshake::{Handshake, Step};
 use purr::peer::inner::{Inner, ListEntry, Mess, MsgId};
 use purr::peer::session::{Keys, Session, IV_LEN};
-use purr::state::StateHandle;
 
 /// The UI token of the HTTP target's node (64 hex), also in the recorded requests.
 pub const TOKEN: &str = "abababababababababababababababababababababababababababababababab";

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
+use crate::bus::{Command, StateHandle};
 use crate::identity::NodeId;
-use crate::state::{Command, StateHandle};
 use beacon::Beacon;
 use ifaces::Iface;
 use reports::Reports;
@@ -70,7 +70,7 @@ pub struct Config {
 pub fn spawn(config: Config) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("discovery".into())
-        .stack_size(crate::listener::THREAD_STACK)
+        .stack_size(crate::threads::THREAD_STACK)
         .spawn(move || Discovery::new(config).run())
 }
 
@@ -376,7 +376,7 @@ impl Discovery {
         };
         log::debug!(
             "beacon from {} at {addr}",
-            crate::state::peers::short(&beacon.id)
+            crate::rules::short_id(&beacon.id)
         );
         self.config.state.send(Command::Discovered {
             id: beacon.id,

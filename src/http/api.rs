@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::request::Request;
 use super::response::Response;
-use crate::state::{ApiReply, ApiRequest, StateHandle};
+use crate::bus::{ApiReply, ApiRequest, Refusal, StateHandle};
 
 /// How long `POST /api/v1/messages` waits for the message to be committed.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
@@ -54,11 +54,22 @@ fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
         Some(ApiReply::Messages(m)) => Response::json(200, &m),
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
-        Some(ApiReply::Error(code, e)) => Response::json_error(code, &e),
+        Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),
         None => Response::json_error(
             503,
             "the node did not answer in time (shutting down, or the disk is slow)",
         ),
+    }
+}
+
+/// The HTTP status for a refusal: chosen here, not by the state thread.
+fn status_of(why: &Refusal) -> u16 {
+    match why {
+        Refusal::UnknownPeer(_) => 404,
+        Refusal::Invalid(_) => 400,
+        Refusal::TooLong(_) => 413,
+        Refusal::Busy(_) => 503,
+        Refusal::Store(_) => 500,
     }
 }
 

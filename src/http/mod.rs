@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use request::{read_body, read_head, ReadError, Request};
 use response::Response;
 
-use crate::state::StateHandle;
+use crate::bus::StateHandle;
 
 /// An idle keep-alive connection is closed after this (SPEC §3).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -23,10 +23,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::json;
 use crate::hex;
 
-/// Largest `MESS` text in bytes of UTF-8: SPEC §9 "Max message text 64 KiB", §5 `send`.
-pub const MAX_TEXT_LEN: usize = 65_536;
-/// Longest display name in characters (Unicode scalar values): SPEC §5 `rename`.
-pub const MAX_NAME_CHARS: usize = 64;
+pub use crate::rules::{validate_name, NameError, MAX_NAME_CHARS, MAX_TEXT_LEN};
 /// Most entries in one `LIST` (SPEC §7). A sender never sends more (nodes before
 /// 2026-12 close the session on more); a receiver given more keeps the first this many
 /// and the session.
@@ -136,52 +133,6 @@ pub enum Inner {
     Pong,
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
-}
-
-/// Why a display name was refused (used for `NAME`, `LIST` entries and `HAND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameError {
-    /// The name is the empty string.
-    Empty,
-    /// The name has more than [`MAX_NAME_CHARS`] characters.
-    TooLong {
-        /// Its length in characters.
-        chars: usize,
-    },
-    /// The name contains a control character (newline, escape, NUL, …).
-    Control,
-}
-
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameError::Empty => write!(f, "empty name"),
-            NameError::TooLong { chars } => {
-                write!(f, "name of {chars} characters (max {MAX_NAME_CHARS})")
-            }
-            NameError::Control => write!(f, "name contains a control character"),
-        }
-    }
-}
-
-/// Checks a display name: 1..=[`MAX_NAME_CHARS`] characters, no control characters.
-///
-/// SPEC §5 fixes the length in chars. Controls are our addition: names end up in logs,
-/// terminals (`purr peers`) and the UI, where a newline or an escape sequence from a
-/// remote peer could forge lines or recolour a terminal. Message text, unlike names, is
-/// kept byte-exact.
-pub fn validate_name(name: &str) -> Result<(), NameError> {
-    if name.is_empty() {
-        return Err(NameError::Empty);
-    }
-    let chars = name.chars().count();
-    if chars > MAX_NAME_CHARS {
-        return Err(NameError::TooLong { chars });
-    }
-    if name.chars().any(char::is_control) {
-        return Err(NameError::Control);
-    }
-    Ok(())
 }
 
 /// Why the bytes of a record are not a valid inner message. The caller closes.
@@ -480,18 +431,6 @@ mod tests {
             Inner::parse(b"NAME{\"name\":\"a\"}\n"),
             Ok(Inner::Name("a".into()))
         );
-    }
-
-    #[test]
-    fn names_count_chars_not_bytes_and_refuse_controls() {
-        assert_eq!(validate_name(&"é".repeat(64)), Ok(()));
-        assert_eq!(
-            validate_name(&"é".repeat(65)),
-            Err(NameError::TooLong { chars: 65 })
-        );
-        assert_eq!(validate_name("a\nb"), Err(NameError::Control));
-        assert_eq!(validate_name("\u{1b}[31m"), Err(NameError::Control));
-        assert_eq!(validate_name(""), Err(NameError::Empty));
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The peer protocol, `purr/1` (SPEC §7; byte-level description in `docs/PROTOCOL.md`).
 //!
 //! Everything here is pure: it takes bytes and returns bytes, checked values or errors,
-//! and never opens a socket. The one exception is the blocking [`driver::run`], which
-//! reads and writes through any `Read + Write` the caller hands it (with deadlines the
-//! caller has set). Connection threads, timers (PING after 15 s, close after 45 s),
-//! the duplicate-connection decision and fingerprints live elsewhere.
+//! and never opens a socket or knows node state. The one exception is the blocking
+//! [`driver::run`], which reads and writes through any `Read + Write` the caller hands
+//! it (with deadlines the caller has set). Connection threads and their timers (PING
+//! after 15 s, close after 45 s) live in `crate::conn`; who is online, in `crate::state`.
 //!
 //! Layers, outermost first, one module each:
 //!
@@ -54,7 +54,6 @@
 #![warn(missing_docs)]
 
 pub mod auth;
-pub mod conn;
 pub mod driver;
 pub mod frame;
 pub mod hand;

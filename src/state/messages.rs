@@ -18,16 +18,52 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use crossbeam_channel::Sender;
 
 use crate::api::{Event, Message, Status};
+use crate::bus::{ConnId, PEER_QUEUE_LEN as QUEUE_LEN};
 use crate::identity::NodeId;
-use crate::peer::conn::{ConnId, QUEUE_LEN};
 use crate::peer::inner::{Inner, Mess, MsgId};
+use crate::rules::short_id;
 use crate::store::{self, Committed, Direction, Op, StoredMessage, SubmitError};
 
 use super::peers::Queued;
 use super::{ApiReply, State, SubId};
 
-/// Longest message text in bytes (SPEC §5, §9).
-pub const MAX_TEXT: usize = 65_536;
+use crate::bus::Refusal;
+use crate::rules::MAX_TEXT_LEN;
+
+/// Why `send` (UI or API) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Empty text: nothing to send.
+    #[error("text must be 1..={MAX_TEXT_LEN} bytes of UTF-8")]
+    Empty,
+    /// Text over [`MAX_TEXT_LEN`] bytes.
+    #[error("text must be 1..={MAX_TEXT_LEN} bytes of UTF-8 (this one has {0})")]
+    TooLong(usize),
+    /// The disk is far behind (back-pressure); the caller may retry in a moment.
+    #[error("not sent: {changes} changes ({kib} KiB of text) are waiting to be saved to disk; try again in a moment")]
+    Busy {
+        /// Store ops waiting.
+        changes: usize,
+        /// Text waiting, in KiB.
+        kib: usize,
+    },
+    /// No message id could be drawn from the OS's random source.
+    #[error("no random message id: {0}")]
+    Random(String),
+}
+
+impl From<SendError> for Refusal {
+    fn from(e: SendError) -> Refusal {
+        let text = e.to_string();
+        match e {
+            SendError::Empty => Refusal::Invalid(text),
+            SendError::TooLong(_) => Refusal::TooLong(text),
+            SendError::Busy { .. } => Refusal::Busy(text),
+            SendError::Random(_) => Refusal::Store(text),
+        }
+    }
+}
+
 /// History page size when the UI gives none (SPEC §5).
 pub const DEFAULT_PAGE: u32 = 50;
 /// Outbox records queued for a peer at once: half its queue, so LIST, ACKN and new
@@ -305,10 +341,11 @@ impl State {
         to: NodeId,
         text: String,
         reply: Option<Sender<ApiReply>>,
-    ) -> Result<(), (u16, String)> {
-        if text.is_empty() || text.len() > MAX_TEXT {
-            let code = if text.is_empty() { 400 } else { 413 };
-            return Err((code, format!("text must be 1..={MAX_TEXT} bytes of UTF-8")));
+    ) -> Result<(), SendError> {
+        match text.len() {
+            0 => return Err(SendError::Empty),
+            len if len > MAX_TEXT_LEN => return Err(SendError::TooLong(len)),
+            _ => {}
         }
         // Back-pressure: every accepted message is kept in memory until it is stored, so
         // while the disk is this far behind (stalled, locked, or slower than a flooding
@@ -316,17 +353,14 @@ impl State {
         let waiting = self.durable.unstored();
         let waiting_bytes = self.durable.unstored_bytes();
         if waiting >= MAX_UNSTORED || waiting_bytes >= MAX_UNSTORED_BYTES {
-            return Err((
-                503,
-                format!(
-                    "not sent: {waiting} changes ({} KiB of text) are waiting to be saved to disk; try again in a moment",
-                    waiting_bytes / 1024
-                ),
-            ));
+            return Err(SendError::Busy {
+                changes: waiting,
+                kib: waiting_bytes / 1024,
+            });
         }
         let mid = crate::rng::bytes::<16>()
             .map(MsgId)
-            .map_err(|e| (500, e.to_string()))?;
+            .map_err(|e| SendError::Random(e.to_string()))?;
         let msg = StoredMessage {
             seq: self.next_seq,
             id: mid.to_string(),
@@ -410,7 +444,7 @@ impl State {
             log::warn!(
                 "our disk is far behind ({waiting} changes, {} KiB of text waiting); disconnecting peer {} (its messages stay pending on its side until it is back)",
                 waiting_bytes / 1024,
-                super::peers::short(&peer)
+                short_id(&peer)
             );
             self.drop_peer(peer);
             return;
@@ -612,7 +646,7 @@ impl State {
         for id in stalled {
             log::warn!(
                 "peer {} acknowledged nothing for {STALL_LIMIT:?}; disconnecting",
-                super::peers::short(&id)
+                short_id(&id)
             );
             self.drop_peer(id);
         }

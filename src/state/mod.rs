@@ -32,127 +32,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{after, bounded, never, select, tick, Receiver, Sender};
+use crossbeam_channel::{after, never, select, tick, Receiver, Sender};
 
-use crate::api::{ClientCmd, Me, Message, Peer};
+use crate::api::Me;
+pub use crate::bus::{ApiReply, ApiRequest, Command, StateHandle, SubId, UI_QUEUE_LEN};
+use crate::bus::{DialFn, NameCell, PeerContext, Refusal};
 use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
-use crate::peer::conn::{ConnId, DialError, PeerContext, PeerUp};
-use crate::peer::inner::Inner;
 
 pub use messages::{
     MAX_UNSTORED, MAX_UNSTORED_BYTES, MAX_UNSTORED_INCOMING, MAX_UNSTORED_INCOMING_BYTES,
 };
 use subscribers::Subscribers;
-pub use subscribers::{SubId, UI_QUEUE_LEN};
-pub use ui::valid_target;
-
-/// How many commands may wait for the state thread before senders block.
-const COMMAND_QUEUE_LEN: usize = 4096;
-
-/// What other threads ask of the state thread.
-#[derive(Debug)]
-pub enum Command {
-    /// A UI connected; send its events to `tx`. `closer` is a clone of its socket, shut
-    /// down if the UI stops reading.
-    Subscribe {
-        sub: SubId,
-        tx: Sender<Arc<str>>,
-        closer: Option<std::net::TcpStream>,
-    },
-    /// A UI went away.
-    Unsubscribe { sub: SubId },
-    /// A command from a UI.
-    Ui { sub: SubId, cmd: ClientCmd },
-    /// A request of the local JSON API; the answer goes to `reply`.
-    Api {
-        req: ApiRequest,
-        reply: Sender<ApiReply>,
-    },
-    /// A peer authenticated (incoming or dialled; `dialed` names the dial target).
-    PeerUp { up: PeerUp, dialed: Option<String> },
-    /// A record from a peer (not PING/PONG, which the connection answers itself).
-    PeerMsg { conn: ConnId, inner: Inner },
-    /// A peer connection ended.
-    PeerDown { conn: ConnId },
-    /// A dial produced no connection.
-    DialFailed { target: String, error: DialError },
-    /// A valid LAN beacon (SPEC §4) from `id`, which can be dialled at `addr` (the
-    /// beacon's source IP, with its scope for IPv6 link-local, and the beacon's port).
-    /// From the discovery thread; anyone on the LAN can forge one, so it is only a hint.
-    Discovered {
-        id: NodeId,
-        addr: std::net::SocketAddr,
-    },
-    /// Stop the loop (SIGINT/SIGTERM).
-    Shutdown,
-}
-
-/// Requests of the local JSON API (SPEC §6).
-#[derive(Debug, Clone, PartialEq)]
-pub enum ApiRequest {
-    /// `GET /api/v1/me`
-    Me,
-    /// `GET /api/v1/peers`
-    Peers,
-    /// `GET /api/v1/messages?peer=&before=&limit=`
-    Messages {
-        peer: String,
-        before: Option<i64>,
-        limit: Option<u32>,
-    },
-    /// `POST /api/v1/messages`: answered once the message is committed.
-    Send { to: String, text: String },
-}
-
-/// Answers to [`ApiRequest`]s.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ApiReply {
-    Me(Me),
-    Peers(Vec<Peer>),
-    Messages(Vec<Message>),
-    /// The message, stored (`201`).
-    Sent(Message),
-    /// An HTTP status and a message for `{"error": ...}`.
-    Error(u16, String),
-}
-
-/// A cloneable handle for sending commands to the state thread.
-#[derive(Debug, Clone)]
-pub struct StateHandle {
-    tx: Sender<Command>,
-}
-
-impl StateHandle {
-    /// A handle whose commands arrive on the returned receiver instead of at a state
-    /// thread: for tests and fuzz targets that drive HTTP routing without a node. Drop
-    /// each command received (its reply sender with it) and every `ask` returns `None`
-    /// at once.
-    #[doc(hidden)]
-    pub fn detached() -> (StateHandle, Receiver<Command>) {
-        let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
-        (StateHandle { tx }, rx)
-    }
-
-    /// Sends a command; false when the state thread has stopped (the node is shutting down).
-    pub fn send(&self, cmd: Command) -> bool {
-        self.tx.send(cmd).is_ok()
-    }
-
-    /// Asks an API question and waits (bounded) for the answer.
-    pub fn ask(&self, req: ApiRequest) -> Option<ApiReply> {
-        self.ask_within(req, Duration::from_secs(5))
-    }
-
-    /// [`StateHandle::ask`] with a chosen patience.
-    pub fn ask_within(&self, req: ApiRequest, patience: Duration) -> Option<ApiReply> {
-        let (reply, rx) = bounded(1);
-        if !self.send(Command::Api { req, reply }) {
-            return None;
-        }
-        rx.recv_timeout(patience).ok()
-    }
-}
 
 /// What the state thread needs to start.
 pub struct StateConfig {
@@ -169,6 +60,8 @@ pub struct StateConfig {
     /// The store's writer and reader, and where the writer reports commits.
     pub store: (crate::store::Writer, crate::store::Reader),
     pub committed: Receiver<crate::store::Committed>,
+    /// Starts a dial thread (`conn::spawn_dial` in a node).
+    pub dial: DialFn,
 }
 
 /// The state owned by the thread.
@@ -182,6 +75,8 @@ struct State {
     peers: peers::PeerTable,
     dialer: dialer::Dialer,
     peer_ctx: PeerContext,
+    /// How dials are started (see [`DialFn`]).
+    dial: DialFn,
     /// `--connect`/`--peers` targets, and which id answered at each.
     configured: Vec<String>,
     target_owner: HashMap<String, NodeId>,
@@ -220,11 +115,11 @@ const UNREAD_BATCH: usize = 64;
 pub fn spawn(
     config: StateConfig,
 ) -> std::io::Result<(StateHandle, PeerContext, std::thread::JoinHandle<()>)> {
-    let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
-    let handle = StateHandle { tx };
+    let (handle, rx) = StateHandle::channel();
     let peer_ctx = PeerContext {
         identity: config.identity.clone(),
         port: config.port,
+        name: NameCell::new(&config.name),
         state: handle.clone(),
         handshake_timeout: config.handshake_timeout,
     };
@@ -242,6 +137,7 @@ pub fn spawn(
         peers: peers::PeerTable::default(),
         dialer: dialer::Dialer::new(seed),
         peer_ctx: peer_ctx.clone(),
+        dial: config.dial,
         configured: config.configured,
         target_owner: HashMap::new(),
         pending_connects: HashMap::new(),
@@ -431,17 +327,17 @@ impl State {
             } => match self.known_peer(&peer) {
                 Some(id) => match self.history(&id, before, limit) {
                     Ok(m) => ApiReply::Messages(m),
-                    Err(e) => ApiReply::Error(500, e),
+                    Err(e) => ApiReply::Refused(Refusal::Store(e)),
                 },
-                None => ApiReply::Error(404, format!("unknown peer {peer:?}")),
+                None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
             },
             ApiRequest::Send { to, text } => match self.known_peer(&to) {
                 // Answered once committed (After::Outgoing).
                 Some(id) => match self.send_message(id, text, Some(reply.clone())) {
                     Ok(()) => return,
-                    Err((code, e)) => ApiReply::Error(code, e),
+                    Err(e) => ApiReply::Refused(e.into()),
                 },
-                None => ApiReply::Error(404, format!("unknown peer {to:?}")),
+                None => ApiReply::Refused(Refusal::UnknownPeer(to)),
             },
         };
         // The asker may have timed out and gone; nothing to do then.

@@ -4,13 +4,14 @@
 use std::time::Instant;
 
 use crate::api::Event;
+use crate::bus::{ConnId, DialError, PeerUp};
 use crate::identity::NodeId;
-use crate::peer::conn::{self, ConnId, DialError, PeerUp};
 use crate::peer::inner::{hint_addr_ok, Inner, ListEntry};
 
 use super::dialer::Source;
-use super::peers::{short, UpOutcome};
+use super::peers::UpOutcome;
 use super::State;
+use crate::rules::short_id as short;
 
 impl State {
     /// Pushes the contact's current `peer` object to every UI.
@@ -34,14 +35,8 @@ impl State {
         if !self.dialer.try_start(target, id, source, Instant::now()) {
             return false;
         }
-        let ctx = self.peer_ctx.clone();
-        let target_owned = target.to_string();
-        let spawned = std::thread::Builder::new()
-            .name("dial".into())
-            .stack_size(crate::listener::THREAD_STACK)
-            .spawn(move || conn::dial(target_owned, ctx));
-        if let Err(e) = spawned {
-            log::warn!("cannot start a dial thread: {e}");
+        if let Err(e) = (self.dial)(target.to_string(), self.peer_ctx.clone()) {
+            log::warn!("{e}");
             self.dialer.finish(target, Err(false), Instant::now());
             return false;
         }

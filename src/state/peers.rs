@@ -17,10 +17,11 @@ use std::net::SocketAddr;
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::api;
+use crate::bus::{ConnId, PeerUp};
 use crate::identity::{fingerprint, NodeId};
-use crate::peer::conn::{ConnId, PeerUp};
 use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
 use crate::peer::{keep_existing, Role};
+use crate::rules::short_id as short;
 
 /// Addresses remembered per contact (most recent first).
 const MAX_ADDRS: usize = 8;
@@ -359,11 +360,6 @@ pub fn dialable(remote: SocketAddr, port: u16) -> SocketAddr {
     }
 }
 
-/// The first 8 hex characters of an id, for logs.
-pub fn short(id: &NodeId) -> String {
-    crate::hex::encode(&id[..4])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,7 +368,7 @@ mod tests {
     fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Inner>) {
         let (tx, rx) = bounded(2);
         let up = PeerUp {
-            conn: crate::peer::conn::ConnId::for_tests(),
+            conn: ConnId::for_tests(),
             id: [conn_peer; 32],
             name: format!("peer{conn_peer}"),
             our_name: "us".into(),

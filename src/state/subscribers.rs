@@ -19,34 +19,19 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Shutdown, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::api::Event;
+use crate::bus::SubId;
 
-/// Events in one UI's queue (drained by its writer thread). A count, so kept small: an
-/// event can be a 10 KB peer list.
-pub const UI_QUEUE_LEN: usize = 1024;
 /// Bytes of events a UI may have waiting beyond its queue before it is dropped.
 pub const UI_BACKLOG_BYTES: usize = 8 << 20;
 /// How long a UI with a backlog may take nothing from its queue before it is dropped
 /// as stuck. Long next to a scheduling hiccup or a burst, short next to a human.
 pub const UI_STALL: Duration = Duration::from_secs(3);
-
-/// Identifies one connected UI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SubId(u64);
-
-impl SubId {
-    /// A process-unique id.
-    pub fn next() -> SubId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        SubId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-}
 
 /// One UI: its event queue, what did not fit in it, and a handle to shut its socket down.
 struct Ui {

@@ -3,6 +3,7 @@
 use crate::api::{ClientCmd, Event};
 use crate::identity;
 use crate::peer::inner::Inner;
+use crate::rules::{valid_target, validate_name};
 
 use super::dialer::Source;
 use super::{State, SubId};
@@ -22,8 +23,9 @@ impl State {
                 let Some(id) = self.contact_id(sub, &to, "send") else {
                     return;
                 };
-                if let Err((_, e)) = self.send_message(id, text, None) {
-                    self.subs.send(sub, &Event::error(e, Some("send".into())));
+                if let Err(e) = self.send_message(id, text, None) {
+                    self.subs
+                        .send(sub, &Event::error(e.to_string(), Some("send".into())));
                 }
             }
             ClientCmd::History {
@@ -68,7 +70,7 @@ impl State {
     }
 
     fn rename(&mut self, sub: SubId, name: String) {
-        if let Err(e) = identity::validate_name(&name) {
+        if let Err(e) = validate_name(&name) {
             self.subs
                 .send(sub, &Event::error(e.to_string(), Some("rename".into())));
             return;
@@ -86,6 +88,7 @@ impl State {
             );
         }
         log::info!("renamed to {name:?}");
+        self.peer_ctx.name.set(&name);
         self.name = name;
         self.subs.broadcast(&Event::Me(self.me()));
         let now = self.clock.now_ms();
@@ -136,35 +139,5 @@ impl State {
             super::messages::After::Nothing,
         );
         self.push_peer(&id);
-    }
-}
-
-/// `host:port` with a non-empty host and a port 1..=65535 (IPv6 in brackets).
-pub fn valid_target(addr: &str) -> bool {
-    match addr.rsplit_once(':') {
-        Some((host, port)) => {
-            !host.is_empty()
-                && host.len() <= 255
-                && !host.chars().any(char::is_whitespace)
-                && port.parse::<u16>().is_ok_and(|p| p != 0)
-        }
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_target;
-
-    #[test]
-    fn targets() {
-        assert!(valid_target("127.0.0.1:35035"));
-        assert!(valid_target("[::1]:1"));
-        assert!(valid_target("pi.local:35035"));
-        assert!(!valid_target("127.0.0.1"));
-        assert!(!valid_target(":80"));
-        assert!(!valid_target("h:0"));
-        assert!(!valid_target("h:65536"));
-        assert!(!valid_target("a b:1"));
     }
 }

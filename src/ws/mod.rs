@@ -29,9 +29,9 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Bytes, Message, WebSocket};
 
 use crate::api::{ClientCmd, Event};
+use crate::bus::{Command, SubId, UI_QUEUE_LEN};
 use crate::http::request::Request;
 use crate::http::HttpContext;
-use crate::state::{Command, SubId, UI_QUEUE_LEN};
 
 /// Largest UI message (SPEC §5 texts are ≤ 64 KiB; JSON escaping can triple that).
 pub const MAX_MESSAGE: usize = 256 * 1024;
@@ -83,7 +83,7 @@ pub fn serve(mut stream: TcpStream, req: &Request, leftover: Vec<u8>, ctx: &Http
     }
     let spawned = std::thread::Builder::new()
         .name("ws-writer".into())
-        .stack_size(crate::listener::THREAD_STACK)
+        .stack_size(crate::threads::THREAD_STACK)
         .spawn(move || writer(write_half, events_rx, ctrl_rx));
     if spawned.is_ok() {
         reader(stream, leftover, sub, ctrl_tx, ctx);

@@ -1,0 +1,323 @@
+//! The bus: every type that crosses a channel between threads, and the channels' bounds.
+//!
+//! Connection threads (peer readers and writers, dialers, HTTP, WebSocket), the
+//! discovery thread and the state thread never import each other: they meet here. A
+//! thread that wants something of the state sends a [`Command`] through a
+//! [`StateHandle`]; the state answers through channels the command carries, or through
+//! the per-connection queues it was handed ([`PeerUp::tx`], a UI's event queue).
+//!
+//! ```text
+//!   ws threads ──Subscribe/Ui/Unsubscribe──┐
+//!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queues ──▶ ws writers
+//!   peer readers ──PeerUp/PeerMsg/PeerDown─┼──▶ state ──┤
+//!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
+//!   discovery thread ──Discovered──────────┤
+//!   main ──Shutdown────────────────────────┘
+//! ```
+//!
+//! Besides the channels, two values are shared read-mostly: the identity (`Arc`, never
+//! changes) and our display name ([`NameCell`], written by the state thread on
+//! `rename`, read by connection threads for their `HAND`; a lock held only to clone an
+//! `Arc`, never across I/O).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::api::{ClientCmd, Me, Message, Peer};
+use crate::identity::{Identity, NodeId};
+use crate::peer::inner::Inner;
+use crate::peer::session::Role;
+
+/// How many commands may wait for the state thread before senders block.
+pub const COMMAND_QUEUE_LEN: usize = 4096;
+/// Records that may wait for a peer's writer; a full queue means the peer cannot keep up.
+pub const PEER_QUEUE_LEN: usize = 256;
+/// Events in one UI's queue (drained by its writer thread). A count, so kept small: an
+/// event can be a 10 KB peer list.
+pub const UI_QUEUE_LEN: usize = 1024;
+
+/// What other threads ask of the state thread.
+#[derive(Debug)]
+pub enum Command {
+    /// A UI connected; send its events to `tx`. `closer` is a clone of its socket, shut
+    /// down if the UI stops reading.
+    Subscribe {
+        sub: SubId,
+        tx: Sender<Arc<str>>,
+        closer: Option<std::net::TcpStream>,
+    },
+    /// A UI went away.
+    Unsubscribe { sub: SubId },
+    /// A command from a UI.
+    Ui { sub: SubId, cmd: ClientCmd },
+    /// A request of the local JSON API; the answer goes to `reply`.
+    Api {
+        req: ApiRequest,
+        reply: Sender<ApiReply>,
+    },
+    /// A peer authenticated (incoming or dialled; `dialed` names the dial target).
+    PeerUp { up: PeerUp, dialed: Option<String> },
+    /// A record from a peer (not PING/PONG, which the connection answers itself).
+    PeerMsg { conn: ConnId, inner: Inner },
+    /// A peer connection ended.
+    PeerDown { conn: ConnId },
+    /// A dial produced no connection.
+    DialFailed { target: String, error: DialError },
+    /// A valid LAN beacon (SPEC §4) from `id`, which can be dialled at `addr` (the
+    /// beacon's source IP, with its scope for IPv6 link-local, and the beacon's port).
+    /// From the discovery thread; anyone on the LAN can forge one, so it is only a hint.
+    Discovered { id: NodeId, addr: SocketAddr },
+    /// Stop the loop (SIGINT/SIGTERM).
+    Shutdown,
+}
+
+/// Requests of the local JSON API (SPEC §6).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiRequest {
+    /// `GET /api/v1/me`
+    Me,
+    /// `GET /api/v1/peers`
+    Peers,
+    /// `GET /api/v1/messages?peer=&before=&limit=`
+    Messages {
+        peer: String,
+        before: Option<i64>,
+        limit: Option<u32>,
+    },
+    /// `POST /api/v1/messages`: answered once the message is committed.
+    Send { to: String, text: String },
+}
+
+/// Answers to [`ApiRequest`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiReply {
+    Me(Me),
+    Peers(Vec<Peer>),
+    Messages(Vec<Message>),
+    /// The message, stored (`201`).
+    Sent(Message),
+    /// The request was refused; the HTTP layer picks the status code.
+    Refused(Refusal),
+}
+
+/// Why the state refused an API request, by kind; `src/http/` maps each to a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No contact with that id.
+    UnknownPeer(String),
+    /// A field is out of its range (empty text, a bad `limit`).
+    Invalid(String),
+    /// The text is longer than [`crate::rules::MAX_TEXT_LEN`].
+    TooLong(String),
+    /// The disk is far behind; try again in a moment.
+    Busy(String),
+    /// The store failed to read or write.
+    Store(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::UnknownPeer(peer) => write!(f, "unknown peer {peer:?}"),
+            Refusal::Invalid(why)
+            | Refusal::TooLong(why)
+            | Refusal::Busy(why)
+            | Refusal::Store(why) => f.write_str(why),
+        }
+    }
+}
+
+/// A cloneable handle for sending commands to the state thread.
+#[derive(Debug, Clone)]
+pub struct StateHandle {
+    tx: Sender<Command>,
+}
+
+impl StateHandle {
+    /// A handle and the receiver its commands arrive on (bounded,
+    /// [`COMMAND_QUEUE_LEN`]). The state thread owns the receiver; tests and fuzz
+    /// targets that drive HTTP routing without a node may hold it instead: drop each
+    /// command received (its reply sender with it) and every `ask` returns `None` at once.
+    pub fn channel() -> (StateHandle, Receiver<Command>) {
+        let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
+        (StateHandle { tx }, rx)
+    }
+
+    /// [`StateHandle::channel`], under the name tests and fuzz targets know.
+    #[doc(hidden)]
+    pub fn detached() -> (StateHandle, Receiver<Command>) {
+        StateHandle::channel()
+    }
+
+    /// Sends a command; false when the state thread has stopped (the node is shutting down).
+    pub fn send(&self, cmd: Command) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+
+    /// Asks an API question and waits (bounded) for the answer.
+    pub fn ask(&self, req: ApiRequest) -> Option<ApiReply> {
+        self.ask_within(req, Duration::from_secs(5))
+    }
+
+    /// [`StateHandle::ask`] with a chosen patience.
+    pub fn ask_within(&self, req: ApiRequest, patience: Duration) -> Option<ApiReply> {
+        let (reply, rx) = bounded(1);
+        if !self.send(Command::Api { req, reply }) {
+            return None;
+        }
+        rx.recv_timeout(patience).ok()
+    }
+}
+
+/// Identifies one connected UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubId(u64);
+
+impl SubId {
+    /// A process-unique id.
+    pub fn next() -> SubId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        SubId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Identifies one peer connection (a peer may have had many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u64);
+
+impl ConnId {
+    /// A process-unique id.
+    pub fn next() -> ConnId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A fresh id for unit tests of code that keys on connections.
+    #[doc(hidden)]
+    pub fn for_tests() -> ConnId {
+        ConnId::next()
+    }
+}
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// A peer that just authenticated, as reported to the state thread.
+#[derive(Debug)]
+pub struct PeerUp {
+    /// This connection.
+    pub conn: ConnId,
+    /// The peer's verified id.
+    pub id: NodeId,
+    /// The display name from its `HAND`.
+    pub name: String,
+    /// The name we put in our own `HAND`: if the node was renamed since, the peer must
+    /// hear the new one as `NAME` (a rename only reaches peers already online).
+    pub our_name: String,
+    /// The listening port from its `HAND`.
+    pub port: u16,
+    /// Our role on this connection (decides duplicates, SPEC §7 step 3).
+    pub role: Role,
+    /// The socket's remote address.
+    pub addr: SocketAddr,
+    /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
+    pub tx: Sender<Inner>,
+}
+
+/// Why a dial did not produce a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialError {
+    /// The address did not resolve.
+    Resolve(String),
+    /// TCP connect failed.
+    Connect(String),
+    /// The handshake failed.
+    Handshake(String),
+    /// The address is this node.
+    SelfConnection,
+    /// No thread could be started for the dial.
+    NoThread(String),
+}
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialError::Resolve(e) => write!(f, "cannot resolve: {e}"),
+            DialError::Connect(e) => write!(f, "cannot connect: {e}"),
+            DialError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            DialError::SelfConnection => write!(f, "that address is this node itself"),
+            DialError::NoThread(e) => write!(f, "cannot start a dial thread: {e}"),
+        }
+    }
+}
+
+/// Our display name as connection threads read it for their `HAND`. The state thread
+/// is its only writer (at start and on `rename`).
+#[derive(Debug, Clone)]
+pub struct NameCell(Arc<RwLock<Arc<str>>>);
+
+impl NameCell {
+    /// A cell holding `name`.
+    pub fn new(name: &str) -> NameCell {
+        NameCell(Arc::new(RwLock::new(Arc::from(name))))
+    }
+
+    /// The current name. A writer that panicked mid-write cannot leave a torn value (it
+    /// only swaps an `Arc`), so a poisoned lock is read through.
+    pub fn get(&self) -> Arc<str> {
+        match self.0.read() {
+            Ok(name) => name.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the name (the state thread, on `rename`).
+    pub fn set(&self, name: &str) {
+        let name = Arc::from(name);
+        match self.0.write() {
+            Ok(mut slot) => *slot = name,
+            Err(poisoned) => *poisoned.into_inner() = name,
+        }
+    }
+}
+
+/// What connection threads need; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PeerContext {
+    /// This node's identity (signs `AUTH`).
+    pub identity: Arc<Identity>,
+    /// Our listening port, advertised in `HAND`.
+    pub port: u16,
+    /// Our display name, advertised in `HAND`.
+    pub name: NameCell,
+    /// Where connection events go.
+    pub state: StateHandle,
+    /// SPEC §7 step 4 (10 s); shorter in tests.
+    pub handshake_timeout: Duration,
+}
+
+/// How the state thread starts a dial without knowing the connection code: `node`
+/// hands it the real one (`conn::peer::spawn_dial`), unit tests one that records the
+/// target. The dial reports back with `PeerUp` or `DialFailed`; an `Err` here means it
+/// never started.
+pub type DialFn = fn(target: String, ctx: PeerContext) -> Result<(), DialError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_cell_is_shared_by_its_clones() {
+        let cell = NameCell::new("alice");
+        let reader = cell.clone();
+        cell.set("alice@kitchen");
+        assert_eq!(&*reader.get(), "alice@kitchen");
+    }
+}
