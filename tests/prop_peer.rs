@@ -43,8 +43,9 @@ fn cmd() -> impl Strategy<Value = [u8; 4]> {
 }
 
 /// SPEC §7 names: 1..=64 characters, none a control character.
+/// A valid display name: 1..=64 characters, no controls, not blank (`rules`).
 fn name() -> impl Strategy<Value = String> {
-    "[^\\p{Cc}]{1,64}"
+    "[^\\p{Cc}]{1,64}".prop_filter("not blank", |n| !n.trim().is_empty())
 }
 
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {
@@ -86,13 +87,15 @@ fn inner() -> impl Strategy<Value = Inner> {
         name().prop_map(Inner::Name),
         Just(Inner::Ping),
         Just(Inner::Pong),
+        vec("[a-z0-9-]{1,64}", 0..=8).prop_map(Inner::Caps),
+        vec(msg_id(), 0..=20).prop_map(Inner::Rack),
         cmd()
             .prop_filter("an unknown kind", |k| !KNOWN.contains(k))
             .prop_map(Inner::Unknown),
     ]
 }
 
-const KNOWN: [[u8; 4]; 8] = [
+const KNOWN: [[u8; 4]; 10] = [
     kind::AUTH,
     kind::LIST,
     kind::MESS,
@@ -101,6 +104,8 @@ const KNOWN: [[u8; 4]; 8] = [
     kind::NAME,
     kind::PING,
     kind::PONG,
+    kind::CAPS,
+    kind::RACK,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

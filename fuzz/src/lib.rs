@@ -108,6 +108,8 @@ pub fn every_inner_kind() -> Vec<Inner> {
         Inner::Name("alice@kitchen".into()),
         Inner::Ping,
         Inner::Pong,
+        Inner::Caps(vec!["read-ack".into(), "some-future-thing".into()]),
+        Inner::Rack(vec![id(0xa1)]),
         Inner::Unknown(*b"XTRA"),
     ]
 }

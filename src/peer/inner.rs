@@ -30,8 +30,21 @@ pub use crate::rules::{validate_name, NameError, MAX_NAME_CHARS, MAX_TEXT_LEN};
 pub const MAX_LIST_ENTRIES: usize = 1024;
 /// Most addresses per `LIST` entry (our choice): enough for every interface of a host.
 pub const MAX_ADDRS: usize = 16;
-/// Most ids in one `ACKN` or `READ` (our choice): a sender batches larger sets.
+/// Most ids in one `ACKN`, `READ` or `RACK` (our choice): a sender batches larger sets.
 pub const MAX_IDS: usize = 4096;
+/// Most capabilities in one `CAPS`, and the longest one in bytes (our choice).
+pub const MAX_CAPS: usize = 64;
+/// The longest capability name, in bytes.
+pub const MAX_CAP_LEN: usize = 64;
+
+/// Capabilities a node announces in `CAPS` (docs/PROTOCOL.md §6). A peer that does not
+/// know one ignores it; a capability is only used with a peer that announced it.
+pub mod caps {
+    /// "I confirm your `READ`s with `RACK` once they are stored; re-send them until I do."
+    pub const READ_ACK: &str = "read-ack";
+    /// What this version announces.
+    pub const OURS: &[&str] = &[READ_ACK];
+}
 
 /// Kind bytes of the inner messages SPEC §7 defines.
 pub mod kind {
@@ -51,6 +64,10 @@ pub mod kind {
     pub const PING: [u8; 4] = *b"PING";
     /// Keep-alive answer.
     pub const PONG: [u8; 4] = *b"PONG";
+    /// What the sender's version can do (after `LIST`; since 2026-12).
+    pub const CAPS: [u8; 4] = *b"CAPS";
+    /// `READ`s the receiver has stored (to peers that announced `read-ack`).
+    pub const RACK: [u8; 4] = *b"RACK";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -131,6 +148,10 @@ pub enum Inner {
     Ping,
     /// Keep-alive answer (empty body).
     Pong,
+    /// The sender's capabilities ([`caps`]); unknown ones are kept and ignored.
+    Caps(Vec<String>),
+    /// The `READ`s for these messages are stored by the sender of the `RACK`.
+    Rack(Vec<MsgId>),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -183,6 +204,11 @@ pub enum InnerError {
     },
     /// A `LIST` address with port 0, which cannot be dialled.
     ZeroPort(SocketAddr),
+    /// A `CAPS` entry that is empty or longer than [`MAX_CAP_LEN`] bytes.
+    BadCap {
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for InnerError {
@@ -210,6 +236,9 @@ impl fmt::Display for InnerError {
                 write!(f, "{count} {what} (max {max})")
             }
             InnerError::ZeroPort(addr) => write!(f, "LIST address {addr} has port 0"),
+            InnerError::BadCap { len } => {
+                write!(f, "CAPS entry of {len} bytes (1..={MAX_CAP_LEN})")
+            }
         }
     }
 }
@@ -234,6 +263,8 @@ impl Inner {
             b"NAME" => Inner::Name(parse_json::<NameIn>(kind, body)?.name),
             b"PING" => empty(kind, body, Inner::Ping)?,
             b"PONG" => empty(kind, body, Inner::Pong)?,
+            b"CAPS" => Inner::Caps(parse_json::<CapsIn>(kind, body)?.caps),
+            b"RACK" => Inner::Rack(parse_json::<IdsIn>(kind, body)?.ids),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -254,7 +285,16 @@ impl Inner {
                 len if len > MAX_TEXT_LEN => Err(InnerError::TextTooLong { len }),
                 _ => Ok(()),
             },
-            Inner::Ackn(ids) | Inner::Read(ids) => check_count("ids", ids.len(), MAX_IDS),
+            Inner::Ackn(ids) | Inner::Read(ids) | Inner::Rack(ids) => {
+                check_count("ids", ids.len(), MAX_IDS)
+            }
+            Inner::Caps(caps) => {
+                check_count("capabilities", caps.len(), MAX_CAPS)?;
+                match caps.iter().find(|c| c.is_empty() || c.len() > MAX_CAP_LEN) {
+                    Some(c) => Err(InnerError::BadCap { len: c.len() }),
+                    None => Ok(()),
+                }
+            }
             Inner::Name(name) => validate_name(name).map_err(InnerError::BadName),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
@@ -271,6 +311,8 @@ impl Inner {
             Inner::Name(_) => kind::NAME,
             Inner::Ping => kind::PING,
             Inner::Pong => kind::PONG,
+            Inner::Caps(_) => kind::CAPS,
+            Inner::Rack(_) => kind::RACK,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -283,7 +325,10 @@ impl Inner {
             Inner::Auth(sig) => out.extend_from_slice(sig),
             Inner::List(entries) => json::write(out, entries),
             Inner::Mess(mess) => json::write(out, mess),
-            Inner::Ackn(ids) | Inner::Read(ids) => json::write(out, &IdsOut { ids }),
+            Inner::Ackn(ids) | Inner::Read(ids) | Inner::Rack(ids) => {
+                json::write(out, &IdsOut { ids })
+            }
+            Inner::Caps(caps) => json::write(out, &CapsOut { caps }),
             Inner::Name(name) => json::write(out, &NameOut { name }),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
@@ -357,6 +402,17 @@ struct IdsOut<'a> {
 }
 
 #[derive(Deserialize)]
+struct CapsIn {
+    #[serde(deserialize_with = "de_caps")]
+    caps: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct CapsOut<'a> {
+    caps: &'a [String],
+}
+
+#[derive(Deserialize)]
 struct NameIn {
     name: String,
 }
@@ -368,6 +424,10 @@ struct NameOut<'a> {
 
 fn de_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ListEntry>, D::Error> {
     json::prefix(d, MAX_LIST_ENTRIES, "LIST entries")
+}
+
+fn de_caps<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    json::bounded(d, MAX_CAPS, "capabilities")
 }
 
 fn de_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MsgId>, D::Error> {

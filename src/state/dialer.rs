@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::bus::SubId;
 use crate::identity::NodeId;
 
 /// First retry delay (SPEC §4: 1 s … 60 s).
@@ -63,12 +64,18 @@ pub struct Dialer {
     hints: VecDeque<(NodeId, Vec<String>)>,
     /// Dials for a listed id that another id answered (SPEC §7: the entry is dropped).
     mismatched: u64,
+    /// `--connect`/`--peers` targets (kept connected), and which id answered at each.
+    configured: Vec<String>,
+    owners: HashMap<String, NodeId>,
+    /// UIs waiting for the outcome of their `connect` to a target.
+    waiters: HashMap<String, Vec<SubId>>,
     jitter: u64,
 }
 
 impl Dialer {
-    /// A dialer whose jitter comes from `seed` (any value but 0 works).
-    pub fn new(seed: u64) -> Dialer {
+    /// A dialer whose jitter comes from `seed` (any value but 0 works), keeping the
+    /// `configured` targets connected.
+    pub fn new(seed: u64, configured: Vec<String>) -> Dialer {
         Dialer {
             by_target: HashMap::new(),
             by_id: HashMap::new(),
@@ -77,6 +84,9 @@ impl Dialer {
             ourselves: HashSet::new(),
             hints: VecDeque::new(),
             mismatched: 0,
+            configured,
+            owners: HashMap::new(),
+            waiters: HashMap::new(),
             jitter: seed.max(1),
         }
     }
@@ -120,6 +130,35 @@ impl Dialer {
     /// Dials whose answer came from another id than the one listed.
     pub fn mismatched(&self) -> u64 {
         self.mismatched
+    }
+
+    /// Configured targets whose owner (the id that answered there) is not online, per
+    /// `is_online`, and that are not being dialled: the ones to dial again.
+    pub fn configured_to_dial(&self, is_online: impl Fn(&NodeId) -> bool) -> Vec<String> {
+        self.configured
+            .iter()
+            .filter(|t| !self.owners.get(*t).is_some_and(&is_online))
+            .filter(|t| !self.in_flight(t))
+            .cloned()
+            .collect()
+    }
+
+    /// Ids that answered at a configured target: contacts the user chose.
+    pub fn configured_ids(&self) -> HashSet<NodeId> {
+        self.owners.values().copied().collect()
+    }
+
+    /// `sub` waits for the outcome of a dial to `target`.
+    pub fn wait(&mut self, target: &str, sub: SubId) {
+        self.waiters
+            .entry(target.to_string())
+            .or_default()
+            .push(sub);
+    }
+
+    /// The UIs waiting for `target`, forgotten.
+    pub fn take_waiters(&mut self, target: &str) -> Vec<SubId> {
+        self.waiters.remove(target).unwrap_or_default()
     }
 
     /// Whether `target` is being dialled right now.
@@ -182,6 +221,9 @@ impl Dialer {
         });
         match result {
             Ok(id) => {
+                if self.configured.iter().any(|t| t == target) {
+                    self.owners.insert(target.to_string(), id);
+                }
                 if expected.is_some_and(|e| e != id) {
                     self.mismatched += 1;
                     log::debug!("{target} was listed as another peer than the one that answered");
@@ -253,9 +295,28 @@ mod tests {
 
     const ID: NodeId = [7; 32];
 
+    impl Dialer {
+        fn new_for_tests(seed: u64) -> Dialer {
+            Dialer::new(seed, Vec::new())
+        }
+    }
+
+    #[test]
+    fn configured_targets_are_redialled_until_their_owner_is_online() {
+        let mut d = Dialer::new(23, vec!["10.0.0.7:35035".into()]);
+        let t = Instant::now();
+        assert_eq!(d.configured_to_dial(|_| false), ["10.0.0.7:35035"]);
+        assert!(d.try_start("10.0.0.7:35035", None, Source::User, t));
+        assert!(d.configured_to_dial(|_| false).is_empty(), "in flight");
+        d.finish("10.0.0.7:35035", Ok(ID), t);
+        assert_eq!(d.configured_ids(), HashSet::from([ID]));
+        assert!(d.configured_to_dial(|id| *id == ID).is_empty());
+        assert_eq!(d.configured_to_dial(|_| false), ["10.0.0.7:35035"]);
+    }
+
     #[test]
     fn one_dial_at_a_time_per_target() {
-        let mut d = Dialer::new(1);
+        let mut d = Dialer::new_for_tests(1);
         let t = Instant::now();
         assert!(d.try_start("a:1", None, Source::User, t));
         assert!(!d.try_start("a:1", None, Source::User, t));
@@ -264,7 +325,7 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_up_to_a_minute() {
-        let mut d = Dialer::new(42);
+        let mut d = Dialer::new_for_tests(42);
         let mut now = Instant::now();
         let mut gaps = Vec::new();
         for _ in 0..10 {
@@ -293,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_flood_of_triggers_for_one_address_dials_rarely() {
-        let mut d = Dialer::new(9);
+        let mut d = Dialer::new_for_tests(9);
         let mut now = Instant::now();
         let mut dials = 0;
         // 1,000 triggers per second for 10 s, each claiming a different id.
@@ -311,7 +372,7 @@ mod tests {
 
     #[test]
     fn automatic_dials_are_capped_in_flight() {
-        let mut d = Dialer::new(3);
+        let mut d = Dialer::new_for_tests(3);
         let t = Instant::now();
         for i in 0..MAX_AUTOMATIC_IN_FLIGHT {
             assert!(d.try_start(&format!("h:{i}"), None, Source::Automatic, t));
@@ -327,7 +388,7 @@ mod tests {
 
     #[test]
     fn hints_wait_for_a_slot_oldest_first_one_per_id_and_bounded() {
-        let mut d = Dialer::new(17);
+        let mut d = Dialer::new_for_tests(17);
         let t = Instant::now();
         for i in 0..MAX_AUTOMATIC_IN_FLIGHT {
             assert!(d.try_start(&format!("h:{i}"), None, Source::Automatic, t));
@@ -352,7 +413,7 @@ mod tests {
 
     #[test]
     fn an_answer_from_another_id_than_listed_is_counted() {
-        let mut d = Dialer::new(19);
+        let mut d = Dialer::new_for_tests(19);
         let t = Instant::now();
         assert!(d.try_start("10.0.0.1:1", Some(&ID), Source::Automatic, t));
         d.finish("10.0.0.1:1", Ok([8; 32]), t);
@@ -364,7 +425,7 @@ mod tests {
 
     #[test]
     fn one_dial_per_id_at_a_time() {
-        let mut d = Dialer::new(13);
+        let mut d = Dialer::new_for_tests(13);
         let t = Instant::now();
         assert!(d.try_start("10.0.0.1:1", Some(&ID), Source::Automatic, t));
         assert!(
@@ -377,7 +438,7 @@ mod tests {
 
     #[test]
     fn old_backoff_state_is_forgotten() {
-        let mut d = Dialer::new(11);
+        let mut d = Dialer::new_for_tests(11);
         let t = Instant::now();
         for i in 0..100 {
             let target = format!("10.0.0.{i}:1");
@@ -394,7 +455,7 @@ mod tests {
 
     #[test]
     fn ourselves_is_never_dialled_again_and_success_resets() {
-        let mut d = Dialer::new(5);
+        let mut d = Dialer::new_for_tests(5);
         let t = Instant::now();
         assert!(d.try_start("me:1", None, Source::User, t));
         d.finish("me:1", Err(true), t);

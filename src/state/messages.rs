@@ -13,18 +13,21 @@
 //! order, so a full, locked or read-only disk delays durability but loses nothing. The state thread
 //! never waits for the disk: `try_submit` only, and completions arrive on a channel.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
 use crate::api::{Event, Message, Status};
-use crate::bus::{ConnId, PEER_QUEUE_LEN as QUEUE_LEN};
+use crate::bus::ConnId;
 use crate::identity::NodeId;
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::rules::short_id;
-use crate::store::{self, Committed, Direction, Op, StoredMessage, SubmitError};
+use crate::store::{self, Committed, Direction, Op, StoredMessage};
 
-use super::peers::Queued;
+use super::durable::{After, Inflight};
+use super::outbox::OUTBOX_WINDOW;
+use super::peers::{Outbox, Queued, Reads};
 use super::{ApiReply, State, SubId};
 
 use crate::bus::Refusal;
@@ -66,18 +69,6 @@ impl From<SendError> for Refusal {
 
 /// History page size when the UI gives none (SPEC §5).
 pub const DEFAULT_PAGE: u32 = 50;
-/// Outbox records queued for a peer at once: half its queue, so LIST, ACKN and new
-/// messages still find room.
-pub const OUTBOX_WINDOW: usize = QUEUE_LEN / 2;
-/// How much room in the peer's queue makes a new send top up its outbox: a quarter of
-/// a window, so the outbox is read in batches and not once per message.
-const OUTBOX_REFILL: usize = OUTBOX_WINDOW / 4;
-/// How often the state loop looks for room in the queues of peers whose outbox is
-/// being re-sent: a window of 128 records leaves the queue in ~6 ms at 20,000 msg/s.
-pub const RESEND_POLL: std::time::Duration = std::time::Duration::from_millis(2);
-/// Capacity above which a mostly empty table of [`Durable`] is shrunk (below it the
-/// memory is too small to matter).
-const TRIM_ABOVE: usize = 4096;
 /// Changes waiting for the disk above which `send` is refused (503 / an `error`): four
 /// full batches, a few MiB of memory, and far more than a UI keeps in flight.
 pub const MAX_UNSTORED: usize = 4 * store::MAX_BATCH;
@@ -91,228 +82,6 @@ pub const MAX_UNSTORED_BYTES: usize = 32 << 20;
 pub const MAX_UNSTORED_INCOMING: usize = 2 * MAX_UNSTORED;
 /// The text counterpart of [`MAX_UNSTORED_INCOMING`] (64 MiB).
 pub const MAX_UNSTORED_INCOMING_BYTES: usize = 2 * MAX_UNSTORED_BYTES;
-/// A peer with records waiting that acknowledges nothing for this long is stalled.
-pub const STALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// What to do once an op is durable.
-#[derive(Debug)]
-pub(super) enum After {
-    Nothing,
-    /// Our message is stored: tell the UIs (`pending`), answer the API, and put it on
-    /// the wire if the connection it went out on (if any) is no longer the live one.
-    Outgoing {
-        sent_on: Option<ConnId>,
-        reply: Option<Sender<ApiReply>>,
-    },
-    /// A received message is stored: acknowledge it.
-    Incoming {
-        peer: NodeId,
-        id: MsgId,
-    },
-    /// Messages were marked read: send their READ.
-    ReadMarked {
-        peer: NodeId,
-    },
-}
-
-struct Inflight {
-    op: Op,
-    after: After,
-}
-
-/// The store's handles and the ops on their way to disk.
-pub(super) struct Durable {
-    writer: store::Writer,
-    pub reader: store::Reader,
-    next_token: u64,
-    inflight: HashMap<u64, Inflight>,
-    /// The `InsertMessage` ops in `inflight`, by peer (hex) and `seq`: history pages and
-    /// outbox top-ups take a range of them. Scanning all of `inflight` instead cost
-    /// O(ops in flight) per sent message once a fast sender had its outbox in use
-    /// (thousands of ops: 742 µs of CPU per message at a window of 1,000).
-    unstored_msgs: HashMap<String, BTreeMap<i64, u64>>,
-    /// Bytes of message text in the `InsertMessage` ops of `inflight`.
-    unstored_bytes: usize,
-    /// Ops waiting to be (re)submitted, in order: the writer's queue was full.
-    retry: VecDeque<u64>,
-    /// Ids of received messages not yet committed (a re-send is acknowledged later).
-    /// Ids are kept as their 16 bytes in these tables, not as hex `String`s: no heap
-    /// allocation per entry, so a table is one block of memory that shrinks as a whole
-    /// (thousands of small strings freed by another thread fragmented the heap).
-    incoming: HashSet<MsgId>,
-    /// Outgoing messages still pending, or acknowledged before their own insert was
-    /// committed, with their peer, status and `seq`. Everything else is looked up in the
-    /// store, so this stays the size of the outbox.
-    pub outgoing: HashMap<MsgId, (NodeId, Status, i64)>,
-    /// Outgoing messages whose `InsertMessage` has not committed yet.
-    unstored_out: HashSet<MsgId>,
-    /// When the last disk error went to the UIs (one a minute is enough).
-    last_error_event: Option<std::time::Instant>,
-}
-
-impl Durable {
-    pub fn new(writer: store::Writer, reader: store::Reader) -> Durable {
-        Durable {
-            writer,
-            reader,
-            next_token: 1,
-            inflight: HashMap::new(),
-            unstored_msgs: HashMap::new(),
-            unstored_bytes: 0,
-            retry: VecDeque::new(),
-            incoming: HashSet::new(),
-            outgoing: HashMap::new(),
-            unstored_out: HashSet::new(),
-            last_error_event: None,
-        }
-    }
-
-    /// Changes accepted and not yet committed.
-    pub fn unstored(&self) -> usize {
-        self.inflight.len()
-    }
-
-    /// Bytes of message text accepted and not yet committed.
-    pub fn unstored_bytes(&self) -> usize {
-        self.unstored_bytes
-    }
-
-    /// Queues `op`; `after` runs once it is committed.
-    pub fn submit(&mut self, op: Op, after: After) {
-        let token = self.next_token;
-        self.next_token += 1;
-        if let Op::InsertMessage(m) = &op {
-            self.unstored_bytes += m.text.len();
-            self.unstored_msgs
-                .entry(m.peer.clone())
-                .or_default()
-                .insert(m.seq, token);
-        }
-        self.inflight.insert(
-            token,
-            Inflight {
-                op: op.clone(),
-                after,
-            },
-        );
-        // Keep order: nothing overtakes ops already waiting for a retry.
-        if !self.retry.is_empty() {
-            self.retry.push_back(token);
-            return;
-        }
-        self.try_submit(token, op);
-    }
-
-    fn try_submit(&mut self, token: u64, op: Op) -> bool {
-        match self.writer.try_submit(token, op) {
-            Ok(()) => true,
-            Err(SubmitError::Full { .. }) => {
-                self.retry.push_back(token);
-                false
-            }
-            Err(SubmitError::Gone { op, .. }) => {
-                log::error!("database writer stopped; {} not stored", op.kind());
-                self.forget(token);
-                false
-            }
-        }
-    }
-
-    /// Takes a committed (or abandoned) op out of the tables.
-    fn forget(&mut self, token: u64) -> Option<Inflight> {
-        let done = self.inflight.remove(&token)?;
-        if let Op::InsertMessage(m) = &done.op {
-            self.unstored_bytes = self.unstored_bytes.saturating_sub(m.text.len());
-            if let Some(by_seq) = self.unstored_msgs.get_mut(&m.peer) {
-                by_seq.remove(&m.seq);
-                if by_seq.is_empty() {
-                    self.unstored_msgs.remove(&m.peer);
-                }
-            }
-        }
-        Some(done)
-    }
-
-    /// Resubmits waiting ops, in order, until the queue is full again.
-    pub fn resubmit(&mut self) {
-        while let Some(&token) = self.retry.front() {
-            let Some(op) = self.inflight.get(&token).map(|i| i.op.clone()) else {
-                self.retry.pop_front();
-                continue;
-            };
-            self.retry.pop_front();
-            if !self.try_submit(token, op) {
-                // try_submit put it at the back; move it to the front to keep order.
-                if let Some(t) = self.retry.pop_back() {
-                    self.retry.push_front(t);
-                }
-                break;
-            }
-        }
-    }
-
-    /// Gives back the memory of a backlog that has drained. Hash tables and deques keep
-    /// their peak capacity when emptied, so one burst (a READ for 60,000 messages is
-    /// 60,000 ops) would pin its table for good: `make soak` saw a 100 MB table of ops
-    /// in flight holding a handful. Shrinks only when under 1/8 full, so a steady load
-    /// never rehashes back and forth.
-    fn trim(&mut self) {
-        fn over(len: usize, cap: usize) -> Option<usize> {
-            (cap > TRIM_ABOVE && len < cap / 8).then_some((len * 2).max(TRIM_ABOVE / 2))
-        }
-        if let Some(to) = over(self.inflight.len(), self.inflight.capacity()) {
-            self.inflight.shrink_to(to);
-        }
-        if let Some(to) = over(self.retry.len(), self.retry.capacity()) {
-            self.retry.shrink_to(to);
-        }
-        if let Some(to) = over(self.incoming.len(), self.incoming.capacity()) {
-            self.incoming.shrink_to(to);
-        }
-        if let Some(to) = over(self.outgoing.len(), self.outgoing.capacity()) {
-            self.outgoing.shrink_to(to);
-        }
-        if let Some(to) = over(self.unstored_out.len(), self.unstored_out.capacity()) {
-            self.unstored_out.shrink_to(to);
-        }
-    }
-
-    /// Notes that the uncommitted message `seq` to `peer` went out on `conn`, so that
-    /// its commit does not put it on the wire a second time (`after_outgoing` sends
-    /// what was not sent on the live connection). That second copy was hidden while
-    /// receivers looked every id up before showing it; it cost a record, an insert and,
-    /// now, a repeated `message` event on the receiver for each message that went out
-    /// through the outbox before its own commit.
-    fn mark_sent(&mut self, peer: &str, seq: i64, conn: Option<ConnId>) {
-        let Some(token) = self.unstored_msgs.get(peer).and_then(|s| s.get(&seq)) else {
-            return;
-        };
-        if let Some(Inflight {
-            after: After::Outgoing { sent_on, .. },
-            ..
-        }) = self.inflight.get_mut(token)
-        {
-            *sent_on = conn;
-        }
-    }
-
-    /// Messages in ops not yet committed, for `peer`, with `seq` in `seqs`, oldest
-    /// first. Borrowed: callers clone only what they keep (the table can hold
-    /// thousands of ops under load, and this runs on every outbox top-up).
-    fn uncommitted(&self, peer: &str, seqs: std::ops::Range<i64>) -> Vec<&StoredMessage> {
-        let Some(by_seq) = self.unstored_msgs.get(peer) else {
-            return Vec::new();
-        };
-        by_seq
-            .range(seqs)
-            .filter_map(|(_, token)| match &self.inflight.get(token)?.op {
-                Op::InsertMessage(m) => Some(m),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
 fn rank(status: Status) -> u8 {
     match status {
         Status::Pending | Status::Received => 0,
@@ -321,7 +90,7 @@ fn rank(status: Status) -> u8 {
     }
 }
 
-fn mess_of(m: &StoredMessage) -> Option<Inner> {
+pub(super) fn mess_of(m: &StoredMessage) -> Option<Inner> {
     let id: MsgId = m.id.parse().ok()?;
     Some(Inner::Mess(Mess {
         id,
@@ -341,6 +110,7 @@ impl State {
         to: NodeId,
         text: String,
         reply: Option<Sender<ApiReply>>,
+        now: Instant,
     ) -> Result<(), SendError> {
         match text.len() {
             0 => return Err(SendError::Empty),
@@ -384,14 +154,15 @@ impl State {
         // that already fills a window of the peer's queue waits in the outbox the same
         // way, so a peer that reads fine is never dropped for our own burst.
         let queue_full = self.peers.queued(&to).is_some_and(|q| q >= OUTBOX_WINDOW);
-        if queue_full && !self.resending.contains_key(&to) {
-            self.resending.insert(to, msg.seq - 1);
-            self.last_progress
-                .entry(to)
-                .or_insert_with(std::time::Instant::now);
+        if queue_full {
+            self.peers.start_resending(&to, msg.seq - 1, now);
         }
+        let resending = matches!(
+            self.peers.get(&to).and_then(|c| c.outbox()),
+            Some(Outbox::Resending { .. })
+        );
         let queued = mess_of(&msg)
-            .filter(|_| !self.resending.contains_key(&to))
+            .filter(|_| !resending)
             .map(|inner| self.peers.send(&to, inner, self.clock.now_ms()));
         let sent_on = match queued {
             Some(Queued::Sent) => self.peers.live_conn(&to),
@@ -407,33 +178,8 @@ impl State {
         Ok(())
     }
 
-    /// Tops up `peer`'s queue from its outbox if it is being re-sent and a quarter of a
-    /// window has drained.
-    fn refill_outbox(&mut self, peer: NodeId) {
-        let room = self
-            .peers
-            .queued(&peer)
-            .map(|q| OUTBOX_WINDOW.saturating_sub(q));
-        if self.resending.contains_key(&peer) && room.is_some_and(|r| r >= OUTBOX_REFILL) {
-            self.continue_outbox(peer);
-        }
-    }
-
-    /// [`State::refill_outbox`] for every outbox being re-sent. The state loop calls it
-    /// every [`RESEND_POLL`] while there are any: the peer's writer drains its queue
-    /// without telling us, and waiting for the next `ACKN` (a commit later on the peer)
-    /// or UI send held a sender whose UI waits for the outbox to one window (128
-    /// messages) per commit of the peer's disk: 1,600–9,000 msg/s at a window of 1,000
-    /// in flight, depending on how long the peer's fsyncs took.
-    pub(super) fn refill_outboxes(&mut self) {
-        let resending: Vec<NodeId> = self.resending.keys().copied().collect();
-        for peer in resending {
-            self.refill_outbox(peer);
-        }
-    }
-
     /// A `MESS` from `peer`.
-    pub(super) fn on_mess(&mut self, peer: NodeId, mess: Mess) {
+    pub(super) fn on_mess(&mut self, peer: NodeId, mess: Mess, now: Instant) {
         let mid = mess.id;
         if self.durable.incoming.contains(&mid) {
             return; // its commit will acknowledge it
@@ -446,7 +192,7 @@ impl State {
                 waiting_bytes / 1024,
                 short_id(&peer)
             );
-            self.drop_peer(peer);
+            self.drop_peer(peer, "our disk is far behind", now);
             return;
         }
         let peer_hex = crate::hex::encode(&peer);
@@ -476,7 +222,7 @@ impl State {
             c.unread += 1;
             c.messaged = true;
         }
-        self.unread_changed.insert(peer);
+        self.peers.mark_changed(peer);
         self.durable.incoming.insert(mid);
         self.durable
             .submit(Op::InsertMessage(msg), After::Incoming { peer, id: mid });
@@ -486,6 +232,7 @@ impl State {
     /// for the whole receipt.
     pub(super) fn on_receipt(&mut self, peer: NodeId, ids: Vec<MsgId>, status: Status) {
         let mut seqs = Vec::with_capacity(ids.len());
+        let all = ids.clone();
         for mid in ids {
             let current = match self.durable.outgoing.get(&mid) {
                 Some(&known) => Some(known),
@@ -518,10 +265,26 @@ impl State {
                 status,
             });
         }
-        if !seqs.is_empty() {
+        // A peer that confirms READs gets a RACK once they are stored. It names every
+        // id of the READ, known or not, already read or not: an id we can never store
+        // must not be re-sent forever. Even with nothing to change the (empty) op goes
+        // through the store, so the RACK also waits for an earlier READ's op in flight.
+        let confirms = status == Status::Read
+            && matches!(self.peers.reads(&peer), Some(Reads::Confirmed { .. }));
+        if confirms {
+            let after = After::ReadStored { peer, ids: all };
+            self.durable.submit(Op::SetStatus { seqs, status }, after);
+        } else if !seqs.is_empty() {
             self.durable
                 .submit(Op::SetStatus { seqs, status }, After::Nothing);
         }
+    }
+
+    /// `RACK` from a peer: our READs for these messages are stored there, so they are
+    /// not sent again.
+    pub(super) fn on_read_stored(&mut self, ids: Vec<MsgId>) {
+        let ids = ids.iter().map(ToString::to_string).collect();
+        self.durable.submit(Op::SetReadSent { ids }, After::Nothing);
     }
 
     /// `read` from a UI: the user has seen the conversation.
@@ -563,108 +326,31 @@ impl State {
         Ok(rows[skip..].iter().map(|m| self.api_message(m)).collect())
     }
 
-    /// A peer came online: re-send its pending messages (oldest first), then READs.
-    /// A long outbox goes out a window at a time ([`State::continue_outbox`]).
-    pub(super) fn flush_outbox(&mut self, peer: NodeId) {
-        self.resending.insert(peer, 0);
-        self.last_progress.insert(peer, std::time::Instant::now());
-        self.continue_outbox(peer);
-    }
-
-    /// Puts the next part of `peer`'s outbox in its queue, up to [`OUTBOX_WINDOW`]
-    /// records queued at once; called on each `ACKN` and each tick until the outbox is
-    /// through, then sends the READs owed. Queuing it all at once would overflow a
-    /// queue of [`QUEUE_LEN`] and disconnect the peer on every reconnect.
-    pub(super) fn continue_outbox(&mut self, peer: NodeId) {
-        let Some(&after) = self.resending.get(&peer) else {
-            return;
+    /// Sends `peer` the READs it does not have yet, as its session confirms them
+    /// ([`Reads`]): not before its `CAPS` (or [`super::peering::CAPS_WAIT`]); to a peer
+    /// that confirms, each READ once per session and unsent in the store until its
+    /// `RACK`; to one that does not (older nodes), marked sent once queued.
+    pub(super) fn send_unsent_reads(&mut self, peer: NodeId) {
+        let sent_up_to = match self.peers.reads(&peer) {
+            None | Some(Reads::AwaitingCaps { .. }) => return,
+            Some(Reads::Unconfirmed) => None,
+            Some(Reads::Confirmed { sent_up_to }) => Some(sent_up_to),
         };
-        let Some(queued) = self.peers.queued(&peer) else {
-            self.resending.remove(&peer);
-            return;
-        };
-        let room = OUTBOX_WINDOW.saturating_sub(queued);
-        if room == 0 {
-            return;
-        }
-        let peer_hex = crate::hex::encode(&peer);
-        let limit = u32::try_from(room).unwrap_or(u32::MAX);
-        let mut next = match self.durable.reader.outbox_after(&peer_hex, after, limit) {
+        let unsent = match self.durable.reader.unsent_reads(&crate::hex::encode(&peer)) {
             Ok(rows) => rows,
-            Err(e) => {
-                log::warn!("cannot read the outbox: {e}");
-                Vec::new()
-            }
-        };
-        // Commits are in submission order, so every uncommitted message is newer than
-        // every committed one: only when the store has less than `room` is it needed.
-        if next.len() < room {
-            let pending = self.durable.uncommitted(&peer_hex, after + 1..i64::MAX);
-            next.extend(
-                pending
-                    .into_iter()
-                    .filter(|m| m.direction == Direction::Out)
-                    .take(room)
-                    .cloned(),
-            );
-        }
-        next.sort_by_key(|m| m.seq);
-        next.dedup_by(|a, b| a.id == b.id);
-        // Fewer than a window left, counting the uncommitted ones: this is the last part.
-        let last = next.len() < room;
-        next.truncate(room);
-        let now = self.clock.now_ms();
-        let live = self.peers.live_conn(&peer);
-        for m in &next {
-            if let Some(inner) = mess_of(m) {
-                if self.peers.send(&peer, inner, now) != Queued::Sent {
-                    self.resending.remove(&peer);
-                    return;
-                }
-                // If its insert is still on the way, its commit must not send it again.
-                self.durable.mark_sent(&peer_hex, m.seq, live);
-            }
-            self.resending.insert(peer, m.seq);
-        }
-        if last {
-            self.resending.remove(&peer);
-            self.send_unsent_reads(peer);
-        }
-    }
-
-    /// Disconnects backlogged peers that acknowledged nothing for [`STALL_LIMIT`]
-    /// (SPEC §7 / the 256-record rule: a peer that cannot drain its queue is dropped).
-    pub(super) fn drop_stalled(&mut self, now: std::time::Instant) {
-        self.last_progress
-            .retain(|id, _| self.resending.contains_key(id) && self.peers.is_online(id));
-        let stalled: Vec<NodeId> = self
-            .last_progress
-            .iter()
-            .filter(|(_, since)| now.duration_since(**since) >= STALL_LIMIT)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in stalled {
-            log::warn!(
-                "peer {} acknowledged nothing for {STALL_LIMIT:?}; disconnecting",
-                short_id(&id)
-            );
-            self.drop_peer(id);
-        }
-    }
-
-    fn send_unsent_reads(&mut self, peer: NodeId) {
-        if !self.peers.is_online(&peer) {
-            return;
-        }
-        let ids = match self.durable.reader.unsent_reads(&crate::hex::encode(&peer)) {
-            Ok(ids) if !ids.is_empty() => ids,
-            Ok(_) => return,
             Err(e) => {
                 log::warn!("cannot read unsent read receipts: {e}");
                 return;
             }
         };
-        let parsed: Vec<MsgId> = ids.iter().filter_map(|i| i.parse().ok()).collect();
+        let unsent: Vec<(i64, String)> = unsent
+            .into_iter()
+            .filter(|(seq, _)| sent_up_to.is_none_or(|up_to| *seq > up_to))
+            .collect();
+        let Some(&(newest, _)) = unsent.last() else {
+            return;
+        };
+        let parsed: Vec<MsgId> = unsent.iter().filter_map(|(_, i)| i.parse().ok()).collect();
         for chunk in parsed.chunks(crate::peer::inner::MAX_IDS) {
             if self
                 .peers
@@ -674,16 +360,23 @@ impl State {
                 return;
             }
         }
-        self.durable.submit(Op::SetReadSent { ids }, After::Nothing);
+        match sent_up_to {
+            Some(_) => self
+                .peers
+                .set_reads(&peer, Reads::Confirmed { sent_up_to: newest }),
+            None => {
+                let ids = unsent.into_iter().map(|(_, id)| id).collect();
+                self.durable.submit(Op::SetReadSent { ids }, After::Nothing);
+            }
+        }
     }
 
     /// A batch reached the disk (or failed to).
-    pub(super) fn on_committed(&mut self, done: Committed) {
+    pub(super) fn on_committed(&mut self, done: Committed, now: Instant) {
         if let Err(e) = &done.result {
             // The writer keeps the batch and tries it again, ahead of everything queued
             // after it (store::writer); the ops stay in `inflight` until it commits.
             // Here the user is told, once a minute while it lasts.
-            let now = std::time::Instant::now();
             let quiet = self
                 .durable
                 .last_error_event
@@ -704,6 +397,7 @@ impl State {
             log::warn!("the database refused a change: {}", r.why);
         }
         let mut acks: HashMap<NodeId, Vec<MsgId>> = HashMap::new();
+        let mut racks: HashMap<NodeId, Vec<MsgId>> = HashMap::new();
         for token in done.tokens {
             let Some(Inflight { op, after }) = self.durable.forget(token) else {
                 continue;
@@ -723,12 +417,20 @@ impl State {
                     acks.entry(peer).or_default().push(id);
                 }
                 (After::ReadMarked { peer }, _) => self.send_unsent_reads(peer),
+                (After::ReadStored { peer, ids }, _) => {
+                    racks.entry(peer).or_default().extend(ids);
+                }
                 _ => {}
             }
         }
         let now = self.clock.now_ms();
         for (peer, ids) in acks {
             self.peers.send(&peer, Inner::Ackn(ids), now);
+        }
+        for (peer, ids) in racks {
+            for chunk in ids.chunks(crate::peer::inner::MAX_IDS) {
+                self.peers.send(&peer, Inner::Rack(chunk.to_vec()), now);
+            }
         }
         self.durable.resubmit();
         self.durable.trim();
@@ -742,7 +444,7 @@ impl State {
         if let Some(c) = self.peers.get_mut(&peer) {
             c.unread = c.unread.saturating_sub(1);
         }
-        self.unread_changed.insert(peer);
+        self.peers.mark_changed(peer);
         match self.durable.reader.message(&id.to_string()) {
             Ok(Some(known)) => {
                 known.peer == crate::hex::encode(&peer) && known.direction == Direction::In
@@ -785,7 +487,10 @@ impl State {
             return;
         };
         let live = self.peers.live_conn(&peer);
-        let in_outbox = self.resending.contains_key(&peer);
+        let in_outbox = matches!(
+            self.peers.get(&peer).and_then(|c| c.outbox()),
+            Some(Outbox::Resending { .. })
+        );
         if m.status == Status::Pending && live.is_some() && live != sent_on && !in_outbox {
             if let Some(inner) = mess_of(m) {
                 self.peers.send(&peer, inner, self.clock.now_ms());

@@ -18,17 +18,27 @@
 //!                                                    malloc_trim every 10 s
 //! ```
 //!
-//! Submodules: [`ui`] handles UI commands, [`peering`] peer events and dialing,
-//! `peers` is the peer table, `dialer` the backoff policy, `subscribers` the UI queues.
+//! Handlers take the time as an argument (`now`, read once per turn of the loop), so
+//! their logic runs in unit tests against a test clock, without sockets (`tests`).
+//!
+//! Submodules, one concern each:
+//! - [`ui`]: UI commands; [`peering`]: peer events, LIST, dialing; `messages`: sending,
+//!   receiving and receipts; `outbox`: pending messages going out, stalled peers;
+//! - `peers`: the peer table and each contact's `Presence` (its state machine);
+//! - `durable`: the ops on their way to the store; `dialer`: the backoff policy;
+//!   `subscribers`: the UI queues.
 
 pub mod dialer;
+mod durable;
 mod messages;
+mod outbox;
 mod peering;
 pub mod peers;
 mod subscribers;
+#[cfg(test)]
+mod tests;
 mod ui;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -41,7 +51,7 @@ use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
 
 pub use messages::{
-    MAX_UNSTORED, MAX_UNSTORED_BYTES, MAX_UNSTORED_INCOMING, MAX_UNSTORED_INCOMING_BYTES,
+    SendError, MAX_UNSTORED, MAX_UNSTORED_BYTES, MAX_UNSTORED_INCOMING, MAX_UNSTORED_INCOMING_BYTES,
 };
 use subscribers::Subscribers;
 
@@ -77,85 +87,91 @@ struct State {
     peer_ctx: PeerContext,
     /// How dials are started (see [`DialFn`]).
     dial: DialFn,
-    /// `--connect`/`--peers` targets, and which id answered at each.
-    configured: Vec<String>,
-    target_owner: HashMap<String, NodeId>,
-    /// UIs waiting for the outcome of their `connect`.
-    pending_connects: HashMap<String, Vec<SubId>>,
     /// The store and the ops on their way to it.
-    durable: messages::Durable,
+    durable: durable::Durable,
     /// `seq` of the next message (SPEC §5), assigned here so a received message can be
     /// shown before it is committed.
     next_seq: i64,
-    /// Online peers whose outbox is being re-sent, with the `seq` of the last message
-    /// queued so far (see `messages::continue_outbox`).
-    resending: HashMap<NodeId, i64>,
-    /// When each backlogged peer last acknowledged anything: one that takes nothing for
-    /// [`messages::STALL_LIMIT`] while records wait for it is disconnected (its messages
-    /// stay pending and go out when it is back).
-    last_progress: HashMap<NodeId, Instant>,
     /// Gives freed heap pages back to the kernel every 10 s (`memory`).
     trimmer: crate::memory::Trimmer,
-    /// Peers whose unread count went up since their last `peer` event. Incoming
-    /// messages only mark them; the event goes out once the commands waiting now are
-    /// handled (at most [`UNREAD_BATCH`] later), so a burst of messages from one peer
-    /// costs one `peer` event, not one per message.
-    unread_changed: HashSet<NodeId>,
     /// `identity.key` is missing and could not be written back (reported once).
     identity_file_failing: bool,
     /// Wall-clock time for timestamps (see [`Clock`]).
     clock: Clock,
 }
 
-/// Commands handled at most before the unread counts that changed are sent to the UIs.
+/// Commands handled at most before the unread counts that changed are sent to the UIs:
+/// incoming messages only mark their sender (`PeerTable::mark_changed`), so a burst
+/// from one peer costs one `peer` event, not one per message.
 const UNREAD_BATCH: usize = 64;
 
-/// Starts the state thread. Returns its handle and the join handle; the thread ends on
-/// [`Command::Shutdown`].
+/// Why the state thread stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// `Shutdown` was asked for (a signal).
+    Shutdown,
+    /// The store writer is gone (it panicked or could not go on): nothing can be saved,
+    /// so the node must exit and be restarted rather than answer 503 forever.
+    StoreWriterGone,
+}
+
+/// Starts the state thread. Returns its handle, what connection threads need, and the
+/// join handle, whose value says why the thread ended (a node exits non-zero unless it
+/// was [`Stopped::Shutdown`]). Panics on the thread are caught and reported by the
+/// join handle as an `Err`.
 pub fn spawn(
     config: StateConfig,
-) -> std::io::Result<(StateHandle, PeerContext, std::thread::JoinHandle<()>)> {
-    let (handle, rx) = StateHandle::channel();
-    let peer_ctx = PeerContext {
-        identity: config.identity.clone(),
-        port: config.port,
-        name: NameCell::new(&config.name),
-        state: handle.clone(),
-        handshake_timeout: config.handshake_timeout,
-    };
-    let seed = crate::rng::bytes::<8>()
-        .map(u64::from_le_bytes)
-        .unwrap_or(1);
-    let (writer, reader) = config.store;
-    let mut state = State {
-        own_id: config.identity.id(),
-        identity: config.identity,
-        name: config.name,
-        port: config.port,
-        data_dir: config.data_dir,
-        subs: Subscribers::default(),
-        peers: peers::PeerTable::default(),
-        dialer: dialer::Dialer::new(seed),
-        peer_ctx: peer_ctx.clone(),
-        dial: config.dial,
-        configured: config.configured,
-        target_owner: HashMap::new(),
-        pending_connects: HashMap::new(),
-        durable: messages::Durable::new(writer, reader),
-        next_seq: 1,
-        resending: HashMap::new(),
-        last_progress: HashMap::new(),
-        trimmer: crate::memory::Trimmer::new(Instant::now()),
-        unread_changed: HashSet::new(),
-        identity_file_failing: false,
-        clock: config.clock,
-    };
-    state.load()?;
-    let committed = config.committed;
+) -> std::io::Result<(StateHandle, PeerContext, std::thread::JoinHandle<Stopped>)> {
+    let (state, handle, rx, committed) = State::new(config)?;
+    let peer_ctx = state.peer_ctx.clone();
     let join = std::thread::Builder::new()
         .name("state".into())
         .spawn(move || state.run(rx, committed))?;
     Ok((handle, peer_ctx, join))
+}
+
+impl State {
+    /// The state, loaded from the store, with the channel its commands arrive on.
+    fn new(
+        config: StateConfig,
+    ) -> std::io::Result<(
+        State,
+        StateHandle,
+        Receiver<Command>,
+        Receiver<crate::store::Committed>,
+    )> {
+        let (handle, rx) = StateHandle::channel();
+        let peer_ctx = PeerContext {
+            identity: config.identity.clone(),
+            port: config.port,
+            name: NameCell::new(&config.name),
+            state: handle.clone(),
+            handshake_timeout: config.handshake_timeout,
+        };
+        let seed = crate::rng::bytes::<8>()
+            .map(u64::from_le_bytes)
+            .unwrap_or(1);
+        let (writer, reader) = config.store;
+        let mut state = State {
+            own_id: config.identity.id(),
+            identity: config.identity,
+            name: config.name,
+            port: config.port,
+            data_dir: config.data_dir,
+            subs: Subscribers::default(),
+            peers: peers::PeerTable::default(),
+            dialer: dialer::Dialer::new(seed, config.configured),
+            peer_ctx,
+            dial: config.dial,
+            durable: durable::Durable::new(writer, reader),
+            next_seq: 1,
+            trimmer: crate::memory::Trimmer::new(Instant::now()),
+            identity_file_failing: false,
+            clock: config.clock,
+        };
+        state.load()?;
+        Ok((state, handle, rx, config.committed))
+    }
 }
 
 /// The wall clock, for what users see as dates: message `ts`, `first_seen`, `last_seen`.
@@ -180,50 +196,64 @@ impl Clock {
 }
 
 impl State {
-    fn run(mut self, rx: Receiver<Command>, committed: Receiver<crate::store::Committed>) {
+    fn run(
+        mut self,
+        rx: Receiver<Command>,
+        committed: Receiver<crate::store::Committed>,
+    ) -> Stopped {
         let ticker = tick(Duration::from_secs(1));
         self.on_tick(Instant::now());
         let mut since_flush = 0;
-        loop {
+        let stopped = loop {
             // Events waiting beyond a UI's queue move only when we look: while some
             // do, wake every 2 ms even without commands.
             // Likewise, queues of peers whose outbox is being re-sent are topped up as
             // their writers drain them (no one tells us when).
-            let backlog_wait = if self.subs.backlogged() || !self.resending.is_empty() {
-                after(messages::RESEND_POLL)
+            let backlog_wait = if self.subs.backlogged() || self.peers.any_resending() {
+                after(outbox::RESEND_POLL)
             } else {
                 never()
             };
             select! {
                 recv(rx) -> cmd => match cmd {
-                    Ok(Command::Shutdown) | Err(_) => break,
-                    Ok(cmd) => self.handle(cmd),
+                    Ok(Command::Shutdown) | Err(_) => break Stopped::Shutdown,
+                    Ok(cmd) => self.handle(cmd, Instant::now()),
                 },
                 recv(committed) -> done => match done {
-                    Ok(done) => self.on_committed(done),
-                    Err(_) => break,
+                    Ok(done) => self.on_committed(done, Instant::now()),
+                    Err(_) => break Stopped::StoreWriterGone,
                 },
                 recv(ticker) -> _ => {
+                    let now = Instant::now();
                     self.durable.resubmit();
                     self.keep_identity_file();
-                    self.on_tick(Instant::now());
-                    self.trimmer.tick(Instant::now());
+                    self.on_tick(now);
+                    self.trimmer.tick(now);
                 }
                 recv(backlog_wait) -> _ => {}
             }
-            self.after_dropped_links();
-            self.subs.pump();
-            if !self.resending.is_empty() {
-                self.refill_outboxes();
-            }
             since_flush += 1;
-            if !self.unread_changed.is_empty() && (rx.is_empty() || since_flush >= UNREAD_BATCH) {
-                self.flush_unread();
+            let flush = rx.is_empty() || since_flush >= UNREAD_BATCH;
+            self.after_turn(flush, Instant::now());
+            if flush {
                 since_flush = 0;
             }
-        }
-        log::debug!("state thread stopped; flushing the store");
+        };
+        log::debug!("state thread stopped ({stopped:?}); flushing the store");
         // Dropping `self` drops the writer, which commits what is queued before it ends.
+        stopped
+    }
+
+    /// What every turn of the loop ends with, whatever woke it: finish taking dropped
+    /// peers offline, move UI backlogs, top up outboxes, and (when `flush`) send the
+    /// `peer` events that incoming messages only marked.
+    fn after_turn(&mut self, flush: bool, now: Instant) {
+        self.after_dropped_links(now);
+        self.subs.pump();
+        self.refill_outboxes();
+        if flush && self.peers.has_changes() {
+            self.flush_unread();
+        }
     }
 
     /// Puts `identity.key` back if it was deleted (one `stat` a tick): the key is in
@@ -298,25 +328,25 @@ impl State {
             verified: c.verified,
             pinned_key: c.id,
         });
-        self.durable.submit(op, messages::After::Nothing);
+        self.durable.submit(op, durable::After::Nothing);
     }
 
-    fn handle(&mut self, cmd: Command) {
+    fn handle(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Subscribe { sub, tx, closer } => self.subs.add(sub, tx, closer),
             Command::Unsubscribe { sub } => self.subs.remove(sub),
-            Command::Ui { sub, cmd } => self.on_ui(sub, cmd),
-            Command::Api { req, reply } => self.on_api(req, reply),
-            Command::PeerUp { up, dialed } => self.on_peer_up(up, dialed),
-            Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner),
-            Command::PeerDown { conn } => self.on_peer_down(conn),
-            Command::DialFailed { target, error } => self.on_dial_failed(target, error),
-            Command::Discovered { id, addr } => self.on_discovered(id, addr),
+            Command::Ui { sub, cmd } => self.on_ui(sub, cmd, now),
+            Command::Api { req, reply } => self.on_api(req, reply, now),
+            Command::PeerUp { up, dialed } => self.on_peer_up(up, dialed, now),
+            Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner, now),
+            Command::PeerDown { conn } => self.on_peer_down(conn, now),
+            Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
+            Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
             Command::Shutdown => {}
         }
     }
 
-    fn on_api(&mut self, req: ApiRequest, reply: Sender<ApiReply>) {
+    fn on_api(&mut self, req: ApiRequest, reply: Sender<ApiReply>, now: Instant) {
         let answer = match req {
             ApiRequest::Me => ApiReply::Me(self.me()),
             ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
@@ -333,7 +363,7 @@ impl State {
             },
             ApiRequest::Send { to, text } => match self.known_peer(&to) {
                 // Answered once committed (After::Outgoing).
-                Some(id) => match self.send_message(id, text, Some(reply.clone())) {
+                Some(id) => match self.send_message(id, text, Some(reply.clone()), now) {
                     Ok(()) => return,
                     Err(e) => ApiReply::Refused(e.into()),
                 },

@@ -6,57 +6,66 @@ use std::time::Instant;
 use crate::api::Event;
 use crate::bus::{ConnId, DialError, PeerUp};
 use crate::identity::NodeId;
-use crate::peer::inner::{hint_addr_ok, Inner, ListEntry};
+use crate::peer::inner::{caps, hint_addr_ok, Inner, ListEntry};
 
 use super::dialer::Source;
-use super::peers::UpOutcome;
+use super::peers::{Reads, UpOutcome};
 use super::State;
 use crate::rules::short_id as short;
+
+/// How long after a session starts a peer that sent no `CAPS` is taken for one that
+/// never will (a node before 2026-12). `CAPS` follows `LIST` at once, so this is only
+/// a bound on a slow link; READs to that peer wait this long at most.
+pub const CAPS_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 impl State {
     /// Pushes the contact's current `peer` object to every UI.
     pub(super) fn push_peer(&mut self, id: &NodeId) {
-        self.unread_changed.remove(id);
+        self.peers.clear_changed(id);
         if let Some(peer) = self.peers.api(id) {
             self.subs.broadcast(&Event::Peer { peer });
         }
     }
 
-    /// Sends the `peer` events that incoming messages only marked (see `unread_changed`).
+    /// Sends the `peer` events that incoming messages only marked.
     pub(super) fn flush_unread(&mut self) {
-        let changed: Vec<NodeId> = self.unread_changed.drain().collect();
-        for id in changed {
+        for id in self.peers.take_changed() {
             self.push_peer(&id);
         }
     }
 
     /// Starts a dial thread for `target` if the policy allows; true if started.
-    pub(super) fn start_dial(&mut self, target: &str, id: Option<&NodeId>, source: Source) -> bool {
-        if !self.dialer.try_start(target, id, source, Instant::now()) {
+    pub(super) fn start_dial(
+        &mut self,
+        target: &str,
+        id: Option<&NodeId>,
+        source: Source,
+        now: Instant,
+    ) -> bool {
+        if !self.dialer.try_start(target, id, source, now) {
             return false;
         }
         if let Err(e) = (self.dial)(target.to_string(), self.peer_ctx.clone()) {
             log::warn!("{e}");
-            self.dialer.finish(target, Err(false), Instant::now());
+            self.dialer.finish(target, Err(false), now);
             return false;
         }
         log::debug!("dialling {target}");
         true
     }
 
-    pub(super) fn on_peer_up(&mut self, up: PeerUp, dialed: Option<String>) {
+    pub(super) fn on_peer_up(&mut self, up: PeerUp, dialed: Option<String>, at: Instant) {
         let id = up.id;
         let now = self.clock.now_ms();
         if let Some(target) = &dialed {
-            self.dialer.finish(target, Ok(id), Instant::now());
-            self.target_owner.insert(target.clone(), id);
-            self.dial_hints();
+            self.dialer.finish(target, Ok(id), at);
+            self.dial_hints(at);
         }
         let name = up.name.clone();
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
         let before = self.peers.get(&id).map(|c| c.name.clone());
-        match self.peers.up(&self.own_id, up, now) {
+        match self.peers.up(&self.own_id, up, now, at) {
             UpOutcome::Duplicate => {
                 log::debug!("second connection to {} closed (SPEC §7 rule)", short(&id));
                 self.answer_connects(dialed.as_deref(), &id);
@@ -73,9 +82,12 @@ impl State {
             self.peers.send(&id, Inner::Name(self.name.clone()), now);
         }
         // SPEC §7: after the handshake, LIST the peers we have authenticated ...
-        let configured = self.configured_ids();
+        let configured = self.dialer.configured_ids();
         let list = self.peers.list_for(&id, None, &configured);
         self.peers.send(&id, Inner::List(list), now);
+        // ... then what this version can do (a peer before 2026-12 ignores it).
+        let caps = caps::OURS.iter().map(|c| c.to_string()).collect();
+        self.peers.send(&id, Inner::Caps(caps), now);
         // ... and tell the others about this one, so meshes form whatever the order.
         for other in self.peers.online() {
             let entry = self.peers.list_for(&other, Some(&id), &configured);
@@ -86,22 +98,18 @@ impl State {
         self.push_peer(&id);
         self.refresh_conflicts(before.as_deref(), &name);
         self.answer_connects(dialed.as_deref(), &id);
-        self.flush_outbox(id);
-    }
-
-    /// Ids that answered at a `--connect`/`--peers` address: contacts the user chose.
-    fn configured_ids(&self) -> std::collections::HashSet<NodeId> {
-        self.configured
-            .iter()
-            .filter_map(|t| self.target_owner.get(t).copied())
-            .collect()
+        self.flush_outbox(id, at);
     }
 
     /// Tells UIs that asked to `connect` to `target` which peer answered.
     fn answer_connects(&mut self, target: Option<&str>, id: &NodeId) {
-        let Some(subs) = target.and_then(|t| self.pending_connects.remove(t)) else {
+        let Some(target) = target else {
             return;
         };
+        let subs = self.dialer.take_waiters(target);
+        if subs.is_empty() {
+            return;
+        }
         if let Some(peer) = self.peers.api(id) {
             for sub in subs {
                 self.subs.send(sub, &Event::Peer { peer: peer.clone() });
@@ -124,54 +132,50 @@ impl State {
         }
     }
 
-    pub(super) fn on_dial_failed(&mut self, target: String, error: DialError) {
+    pub(super) fn on_dial_failed(&mut self, target: String, error: DialError, now: Instant) {
         log::debug!("dial {target} failed: {error}");
         let ourselves = error == DialError::SelfConnection;
-        self.dialer.finish(&target, Err(ourselves), Instant::now());
-        self.dial_hints();
-        if let Some(subs) = self.pending_connects.remove(&target) {
-            for sub in subs {
-                self.subs.send(
-                    sub,
-                    &Event::error(format!("{target}: {error}"), Some("connect".into())),
-                );
-            }
+        self.dialer.finish(&target, Err(ourselves), now);
+        self.dial_hints(now);
+        for sub in self.dialer.take_waiters(&target) {
+            self.subs.send(
+                sub,
+                &Event::error(format!("{target}: {error}"), Some("connect".into())),
+            );
         }
     }
 
-    pub(super) fn on_peer_down(&mut self, conn: ConnId) {
+    pub(super) fn on_peer_down(&mut self, conn: ConnId, now: Instant) {
         if let Some(id) = self.peers.down(conn, self.clock.now_ms()) {
-            self.now_offline(id);
+            self.now_offline(id, now);
         }
     }
 
-    /// Disconnects a peer ourselves (it stalled, or our disk is far behind): its
+    /// Disconnects a peer ourselves (`why`: it stalled, or our disk is far behind): its
     /// connection's threads end once they see the link gone.
-    pub(super) fn drop_peer(&mut self, id: NodeId) {
-        if self.peers.disconnect(&id, self.clock.now_ms()) {
-            self.now_offline(id);
+    pub(super) fn drop_peer(&mut self, id: NodeId, why: &str, now: Instant) {
+        if self.peers.disconnect(&id, self.clock.now_ms(), why) {
+            self.now_offline(id, now);
         }
     }
 
     /// Peers whose queue filled while we sent to them: [`PeerTable::send`] has already
-    /// dropped their link.
-    pub(super) fn after_dropped_links(&mut self) {
+    /// dropped their link. The dialer's backoff for them starts at `now`.
+    pub(super) fn after_dropped_links(&mut self, now: Instant) {
         for id in self.peers.take_dropped() {
-            self.now_offline(id);
+            self.now_offline(id, now);
         }
     }
 
-    /// A contact has just lost its live link, however it ended: outbox re-sends stop,
-    /// the dialer may try again, the UIs are told.
-    fn now_offline(&mut self, id: NodeId) {
-        self.resending.remove(&id);
-        self.last_progress.remove(&id);
-        self.dialer.disconnected(&id, Instant::now());
+    /// A contact has just lost its live link, however it ended: the dialer may try
+    /// again, the UIs are told. (Its outbox state went with its `Presence`.)
+    fn now_offline(&mut self, id: NodeId, now: Instant) {
+        self.dialer.disconnected(&id, now);
         self.save_contact(&id);
         self.push_peer(&id);
     }
 
-    pub(super) fn on_peer_msg(&mut self, conn: ConnId, inner: Inner) {
+    pub(super) fn on_peer_msg(&mut self, conn: ConnId, inner: Inner, now: Instant) {
         // Records from a connection that lost a duplicate race are ignored.
         let Some(id) = self.peers.peer_of(conn) else {
             return;
@@ -180,7 +184,7 @@ impl State {
             c.last_seen = Some(self.clock.now_ms());
         }
         match inner {
-            Inner::List(entries) => self.learn(id, entries),
+            Inner::List(entries) => self.learn(id, entries, now),
             Inner::Name(name) => {
                 let old = self.peers.get(&id).map(|c| c.name.clone());
                 if let Some(c) = self.peers.get_mut(&id) {
@@ -190,16 +194,24 @@ impl State {
                 self.push_peer(&id);
                 self.refresh_conflicts(old.as_deref(), &name);
             }
-            Inner::Mess(mess) => self.on_mess(id, mess),
+            Inner::Mess(mess) => self.on_mess(id, mess, now),
             Inner::Ackn(ids) => {
-                if self.last_progress.contains_key(&id) {
-                    self.last_progress.insert(id, Instant::now());
-                }
+                self.peers.progress(&id, now);
                 self.on_receipt(id, ids, crate::api::Status::Delivered);
                 // The peer is taking what we send: queue more of its outbox.
                 self.continue_outbox(id);
             }
             Inner::Read(ids) => self.on_receipt(id, ids, crate::api::Status::Read),
+            Inner::Caps(caps) => {
+                let reads = if caps.iter().any(|c| c == caps::READ_ACK) {
+                    Reads::Confirmed { sent_up_to: 0 }
+                } else {
+                    Reads::Unconfirmed
+                };
+                self.peers.set_reads(&id, reads);
+                self.send_unsent_reads(id);
+            }
+            Inner::Rack(ids) => self.on_read_stored(ids),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
@@ -207,11 +219,11 @@ impl State {
     /// LIST entries from `from`: peers we are not connected to are dialled as automatic
     /// dials allow, the rest queued (SPEC §7: entries are hints, bounded like beacons).
     /// Addresses a peer may not make us dial are dropped here ([`hint_addr_ok`]).
-    fn learn(&mut self, from: NodeId, entries: Vec<ListEntry>) {
+    fn learn(&mut self, from: NodeId, entries: Vec<ListEntry>, now: Instant) {
         let from_loopback = self
             .peers
             .get(&from)
-            .and_then(|c| c.link.as_ref())
+            .and_then(|c| c.link())
             .is_some_and(|l| l.remote.ip().is_loopback());
         let mut refused = 0usize;
         for entry in entries {
@@ -236,17 +248,17 @@ impl State {
                 short(&from)
             );
         }
-        self.dial_hints();
+        self.dial_hints(now);
     }
 
     /// Dials queued `LIST` hints while automatic slots are free.
-    pub(super) fn dial_hints(&mut self) {
+    pub(super) fn dial_hints(&mut self, now: Instant) {
         while let Some((id, targets)) = self.dialer.next_hint() {
             if id == self.own_id || self.peers.is_online(&id) {
                 continue;
             }
             for target in targets {
-                if self.start_dial(&target, Some(&id), Source::Automatic) {
+                if self.start_dial(&target, Some(&id), Source::Automatic, now) {
                     break;
                 }
             }
@@ -257,35 +269,30 @@ impl State {
     /// Beacons can be forged, so the dial goes through the dialer like any automatic one:
     /// its backoff per id and per address and its cap on dials in flight are what stop a
     /// flood of beacons from hammering an address.
-    pub(super) fn on_discovered(&mut self, id: NodeId, addr: std::net::SocketAddr) {
+    pub(super) fn on_discovered(&mut self, id: NodeId, addr: std::net::SocketAddr, now: Instant) {
         if id == self.own_id || self.peers.is_online(&id) {
             return;
         }
-        self.start_dial(&addr.to_string(), Some(&id), Source::Automatic);
+        self.start_dial(&addr.to_string(), Some(&id), Source::Automatic, now);
     }
 
     /// Once a second: keep configured addresses and known peers connected.
     pub(super) fn on_tick(&mut self, now: Instant) {
-        for target in self.configured.clone() {
-            let owner_online = self
-                .target_owner
-                .get(&target)
-                .is_some_and(|id| self.peers.is_online(id));
-            if !owner_online && !self.dialer.in_flight(&target) {
-                self.start_dial(&target, None, Source::User);
-            }
+        let peers = &self.peers;
+        for target in self.dialer.configured_to_dial(|id| peers.is_online(id)) {
+            self.start_dial(&target, None, Source::User, now);
         }
         // An address an online contact uses now is not where an offline one lives.
         let taken: std::collections::HashSet<std::net::SocketAddr> = self
             .peers
             .contacts()
-            .filter(|c| c.link.is_some())
+            .filter(|c| c.is_online())
             .flat_map(|c| c.addrs.first().copied())
             .collect();
         let offline: Vec<(NodeId, Vec<String>)> = self
             .peers
             .contacts()
-            .filter(|c| c.link.is_none())
+            .filter(|c| !c.is_online())
             .map(|c| {
                 let free = c.addrs.iter().filter(|a| !taken.contains(a));
                 (c.id, free.map(ToString::to_string).collect())
@@ -296,18 +303,23 @@ impl State {
                 if self.dialer.in_flight(&target) {
                     break;
                 }
-                if self.start_dial(&target, Some(&id), Source::Automatic) {
+                if self.start_dial(&target, Some(&id), Source::Automatic, now) {
                     break;
                 }
             }
         }
+        // A peer whose CAPS did not follow its LIST is an older purr: its READs go out
+        // the old way.
+        for id in self.peers.caps_overdue(now, CAPS_WAIT) {
+            self.peers.set_reads(&id, Reads::Unconfirmed);
+            self.send_unsent_reads(id);
+        }
         // Outboxes being re-sent go on even if the peer sends no ACKN.
-        let resending: Vec<NodeId> = self.resending.keys().copied().collect();
-        for id in resending {
+        for id in self.peers.resending() {
             self.continue_outbox(id);
         }
         self.drop_stalled(now);
-        self.dial_hints();
+        self.dial_hints(now);
         self.dialer.prune(now);
     }
 }

@@ -1,18 +1,29 @@
-//! The peer table: every contact this node has authenticated, and its live connection.
+//! The peer table: every contact this node has authenticated, where each one stands,
+//! and which connection belongs to whom.
 //!
-//! A contact is its id (its key), never its name. Each contact has at most one live
-//! [`Link`]; a second authenticated connection to the same id is settled by SPEC §7 step
-//! 3 (`keep_existing`): both ends compute the same winner, the loser is closed by
-//! dropping its queue sender.
+//! A contact is its id (its key), never its name. Where it stands is one value,
+//! [`Presence`], changed only by the methods of [`PeerTable`], each through
+//! `set_presence`, which logs `old => new`:
 //!
 //! ```text
-//!   offline ──PeerUp (accepted)──▶ online(link) ──PeerDown(same conn)──▶ offline
-//!                                      │  PeerUp (wins over the old link)
-//!                                      └──▶ online(new link); old link closed
+//!            PeerUp (accepted)                 outbox has more than a window / queue full
+//!   offline ─────────────────▶ online(idle) ─────────────────────────────▶ online(resending)
+//!      ▲                          │   ▲                                        │  │
+//!      │ PeerDown (its conn),     │   └──────── outbox through ────────────────┘  │ ACKN:
+//!      │ queue full, stalled,     │                                               │ progress
+//!      └──── disk far behind ─────┴───────────────────────────────────────────────┘
+//!
+//!   online ──PeerUp that wins over the link (SPEC §7 step 3)──▶ online(new link), old closed
 //! ```
+//!
+//! A second authenticated connection to the same id is settled by SPEC §7 step 3
+//! (`keep_existing`): both ends compute the same winner, the loser is closed by dropping
+//! its queue sender. Dials in flight are the dialer's (they are keyed by address, and
+//! most have no contact yet); a contact is offline until a session is up.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -36,6 +47,59 @@ pub struct Link {
     pub remote: SocketAddr,
 }
 
+/// Where a contact stands. See the module docs for the transitions.
+#[derive(Debug, Default)]
+pub enum Presence {
+    /// No live session.
+    #[default]
+    Offline,
+    /// A live session, how its outbox is being sent, and how our `READ`s to it are
+    /// confirmed.
+    Online {
+        link: Link,
+        outbox: Outbox,
+        reads: Reads,
+    },
+}
+
+/// How this session confirms the `READ`s we send (docs/PROTOCOL.md, `CAPS`/`RACK`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// The peer's `CAPS` (sent right after its `LIST`) has not come yet: READs wait.
+    AwaitingCaps { since: Instant },
+    /// A peer that does not confirm READs (nodes before 2026-12 send no `CAPS`): a READ
+    /// counts as delivered once queued, and one lost with its connection stays lost.
+    Unconfirmed,
+    /// The peer confirms READs with `RACK`; each stays unsent in the store (and is sent
+    /// again on the next session) until then. On this session, sent up to `seq`.
+    Confirmed { sent_up_to: i64 },
+}
+
+/// How an online contact's pending messages go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbox {
+    /// Nothing waits beyond what is in the link's queue: new messages go straight in.
+    Idle,
+    /// Pending messages are fed from the store a window at a time, in order. `after`:
+    /// the `seq` of the last one queued; `progress`: when the peer last acknowledged
+    /// anything (a peer that takes nothing for `STALL_LIMIT` is dropped).
+    Resending { after: i64, progress: Instant },
+}
+
+impl std::fmt::Display for Presence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Presence::Offline => write!(f, "offline"),
+            Presence::Online { link, outbox, .. } => match outbox {
+                Outbox::Idle => write!(f, "online({})", link.conn),
+                Outbox::Resending { after, .. } => {
+                    write!(f, "online({}), resending after seq {after}", link.conn)
+                }
+            },
+        }
+    }
+}
+
 /// One contact.
 #[derive(Debug)]
 pub struct Contact {
@@ -49,7 +113,8 @@ pub struct Contact {
     /// A message has gone either way between us (loaded from the store at start).
     pub messaged: bool,
     pub unread: u64,
-    pub link: Option<Link>,
+    /// Where it stands; changed only through [`PeerTable`].
+    presence: Presence,
 }
 
 impl Contact {
@@ -64,7 +129,33 @@ impl Contact {
             verified: false,
             messaged: false,
             unread: 0,
-            link: None,
+            presence: Presence::Offline,
+        }
+    }
+
+    /// Its live connection, if it is online.
+    pub fn link(&self) -> Option<&Link> {
+        match &self.presence {
+            Presence::Online { link, .. } => Some(link),
+            Presence::Offline => None,
+        }
+    }
+
+    /// Whether it has a live session.
+    pub fn is_online(&self) -> bool {
+        self.link().is_some()
+    }
+
+    /// Where it stands.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    /// How its outbox is being sent (`None` when offline).
+    pub fn outbox(&self) -> Option<Outbox> {
+        match &self.presence {
+            Presence::Online { outbox, .. } => Some(*outbox),
+            Presence::Offline => None,
         }
     }
 
@@ -102,6 +193,9 @@ pub struct PeerTable {
     conns: HashMap<ConnId, NodeId>,
     /// Links [`PeerTable::send`] dropped, for [`PeerTable::take_dropped`].
     dropped: Vec<NodeId>,
+    /// Contacts whose `peer` view changed without an event yet (unread counts of a
+    /// burst of messages: one event per batch, not per message).
+    changed: HashSet<NodeId>,
 }
 
 impl PeerTable {
@@ -128,21 +222,31 @@ impl PeerTable {
     }
 
     pub fn is_online(&self, id: &NodeId) -> bool {
-        self.contacts.get(id).is_some_and(|c| c.link.is_some())
+        self.contacts.get(id).is_some_and(Contact::is_online)
     }
 
     /// The connection `id` is online on, if it is.
     pub fn live_conn(&self, id: &NodeId) -> Option<ConnId> {
-        self.contacts.get(id)?.link.as_ref().map(|l| l.conn)
+        self.contacts.get(id)?.link().map(|l| l.conn)
+    }
+
+    /// The one place a contact's [`Presence`] changes: logs `old => new`.
+    fn set_presence(contact: &mut Contact, new: Presence, why: &str) -> Presence {
+        log::debug!(
+            "peer {}: {} => {new} ({why})",
+            short(&contact.id),
+            contact.presence
+        );
+        std::mem::replace(&mut contact.presence, new)
     }
 
     /// A peer authenticated on a new connection. `own` is this node's id.
-    pub fn up(&mut self, own: &NodeId, up: PeerUp, now_ms: i64) -> UpOutcome {
+    pub fn up(&mut self, own: &NodeId, up: PeerUp, now_ms: i64, at: Instant) -> UpOutcome {
         let contact = self
             .contacts
             .entry(up.id)
             .or_insert_with(|| Contact::new(up.id, up.name.clone(), now_ms));
-        if let Some(existing) = &contact.link {
+        if let Some(existing) = contact.link() {
             if keep_existing(own, &up.id, existing.role, up.role) {
                 return UpOutcome::Duplicate;
             }
@@ -150,15 +254,33 @@ impl PeerTable {
         contact.name = up.name;
         contact.last_seen = Some(now_ms);
         contact.remember_addr(dialable(up.addr, up.port));
-        let replaced = contact.link.replace(Link {
+        let link = Link {
             conn: up.conn,
             tx: up.tx,
             role: up.role,
             remote: up.addr,
-        });
-        if let Some(old) = &replaced {
-            self.conns.remove(&old.conn);
-        }
+        };
+        let why = if contact.is_online() {
+            "a newer connection wins"
+        } else {
+            "authenticated"
+        };
+        let old = Self::set_presence(
+            contact,
+            Presence::Online {
+                link,
+                outbox: Outbox::Idle,
+                reads: Reads::AwaitingCaps { since: at },
+            },
+            why,
+        );
+        let replaced = match old {
+            Presence::Online { link, .. } => {
+                self.conns.remove(&link.conn);
+                Some(link)
+            }
+            Presence::Offline => None,
+        };
         self.conns.insert(up.conn, up.id);
         UpOutcome::Accepted { replaced }
     }
@@ -167,40 +289,186 @@ impl PeerTable {
     pub fn down(&mut self, conn: ConnId, now_ms: i64) -> Option<NodeId> {
         let id = self.conns.remove(&conn)?;
         let contact = self.contacts.get_mut(&id)?;
-        if contact.link.as_ref().is_some_and(|l| l.conn == conn) {
-            contact.link = None;
+        if contact.link().is_some_and(|l| l.conn == conn) {
+            Self::set_presence(contact, Presence::Offline, "connection ended");
             contact.last_seen = Some(now_ms);
             return Some(id);
         }
         None
     }
 
-    /// Drops the contact's link (a slow peer); returns true if it had one.
-    pub fn disconnect(&mut self, id: &NodeId, now_ms: i64) -> bool {
+    /// Drops the contact's link ourselves (`why`: slow, stalled, our disk far behind);
+    /// returns true if it had one. Dropping the link's sender closes the connection.
+    pub fn disconnect(&mut self, id: &NodeId, now_ms: i64, why: &str) -> bool {
         let Some(contact) = self.contacts.get_mut(id) else {
             return false;
         };
-        match contact.link.take() {
-            Some(link) => {
-                self.conns.remove(&link.conn);
-                contact.last_seen = Some(now_ms);
-                true
-            }
-            None => false,
+        if !contact.is_online() {
+            return false;
         }
+        if let Presence::Online { link, .. } = Self::set_presence(contact, Presence::Offline, why) {
+            self.conns.remove(&link.conn);
+        }
+        contact.last_seen = Some(now_ms);
+        true
+    }
+
+    /// Starts feeding `id`'s outbox from the store, after `seq` (`now`: its progress
+    /// clock starts). No effect when it is offline or already resending.
+    pub fn start_resending(&mut self, id: &NodeId, after: i64, now: Instant) {
+        if let Some(c) = self.contacts.get_mut(id) {
+            if c.outbox() == Some(Outbox::Idle) {
+                let progress = now;
+                Self::set_outbox(c, Outbox::Resending { after, progress });
+            }
+        }
+    }
+
+    /// The one place an online contact's [`Outbox`] changes state: logs `old => new`.
+    fn set_outbox(contact: &mut Contact, new: Outbox) {
+        let id = short(&contact.id);
+        if let Presence::Online { outbox, link, .. } = &mut contact.presence {
+            let name = |o: &Outbox| match o {
+                Outbox::Idle => "idle".to_string(),
+                Outbox::Resending { after, .. } => format!("resending after seq {after}"),
+            };
+            log::debug!(
+                "peer {id} ({}): outbox {} => {}",
+                link.conn,
+                name(outbox),
+                name(&new)
+            );
+            *outbox = new;
+        }
+    }
+
+    /// The outbox of `id` was queued up to `seq`.
+    pub fn resent_up_to(&mut self, id: &NodeId, seq: i64) {
+        if let Some(Presence::Online {
+            outbox: Outbox::Resending { after, .. },
+            ..
+        }) = self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            *after = seq;
+        }
+    }
+
+    /// `id` acknowledged something at `now`: a resending outbox made progress.
+    pub fn progress(&mut self, id: &NodeId, now: Instant) {
+        if let Some(Presence::Online {
+            outbox: Outbox::Resending { progress, .. },
+            ..
+        }) = self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            *progress = now;
+        }
+    }
+
+    /// `id`'s outbox is through: new messages go straight to its queue again.
+    pub fn outbox_done(&mut self, id: &NodeId) {
+        if let Some(c) = self.contacts.get_mut(id) {
+            if matches!(c.outbox(), Some(Outbox::Resending { .. })) {
+                Self::set_outbox(c, Outbox::Idle);
+            }
+        }
+    }
+
+    /// How `id`'s session confirms our READs (`None` when offline).
+    pub fn reads(&self, id: &NodeId) -> Option<Reads> {
+        match &self.contacts.get(id)?.presence {
+            Presence::Online { reads, .. } => Some(*reads),
+            Presence::Offline => None,
+        }
+    }
+
+    /// The one place a session's [`Reads`] changes: logs `old => new`.
+    pub fn set_reads(&mut self, id: &NodeId, new: Reads) {
+        if let Some(Presence::Online { reads, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            if *reads != new {
+                log::debug!("peer {}: reads {reads:?} => {new:?}", short(id));
+                *reads = new;
+            }
+        }
+    }
+
+    /// Online contacts whose `CAPS` has not come within `wait` before `now`.
+    pub fn caps_overdue(&self, now: Instant, wait: std::time::Duration) -> Vec<NodeId> {
+        self.conns
+            .values()
+            .filter(|id| match self.reads(id) {
+                Some(Reads::AwaitingCaps { since }) => now.saturating_duration_since(since) >= wait,
+                _ => false,
+            })
+            .copied()
+            .collect()
+    }
+
+    /// Online contacts whose outbox is being re-sent.
+    pub fn resending(&self) -> Vec<NodeId> {
+        self.contacts
+            .values()
+            .filter(|c| matches!(c.outbox(), Some(Outbox::Resending { .. })))
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Whether any outbox is being re-sent (the state loop then polls queues).
+    pub fn any_resending(&self) -> bool {
+        // Online contacts are few next to contacts: walk the connections.
+        self.conns.values().any(|id| {
+            self.contacts
+                .get(id)
+                .is_some_and(|c| matches!(c.outbox(), Some(Outbox::Resending { .. })))
+        })
+    }
+
+    /// Resending contacts that acknowledged nothing for `limit` before `now`.
+    pub fn stalled(&self, now: Instant, limit: std::time::Duration) -> Vec<NodeId> {
+        self.contacts
+            .values()
+            .filter(|c| match c.outbox() {
+                Some(Outbox::Resending { progress, .. }) => {
+                    now.saturating_duration_since(progress) >= limit
+                }
+                _ => false,
+            })
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Marks `id`'s `peer` view as changed; the event goes out with the next batch.
+    pub fn mark_changed(&mut self, id: NodeId) {
+        self.changed.insert(id);
+    }
+
+    /// Forgets a pending change of `id` (its event is going out now).
+    pub fn clear_changed(&mut self, id: &NodeId) {
+        self.changed.remove(id);
+    }
+
+    /// Whether any contact has a change waiting for its event.
+    pub fn has_changes(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
+    /// The contacts with a change waiting, emptied.
+    pub fn take_changed(&mut self) -> Vec<NodeId> {
+        self.changed.drain().collect()
     }
 
     /// Queues `inner` for the contact. A full queue disconnects the peer (SPEC §7: the
     /// messages stay pending and are re-sent when it is back).
     pub fn send(&mut self, id: &NodeId, inner: Inner, now_ms: i64) -> Queued {
-        let Some(link) = self.contacts.get(id).and_then(|c| c.link.as_ref()) else {
+        let Some(link) = self.contacts.get(id).and_then(Contact::link) else {
             return Queued::Offline;
         };
         match link.tx.try_send(inner) {
             Ok(()) => Queued::Sent,
             Err(TrySendError::Full(_)) => {
                 log::warn!("peer {} is not keeping up; disconnecting", short(id));
-                if self.disconnect(id, now_ms) {
+                if self.disconnect(id, now_ms, "its queue is full") {
                     self.dropped.push(*id);
                 }
                 Queued::Dropped
@@ -217,7 +485,7 @@ impl PeerTable {
 
     /// Records waiting in the contact's queue, `None` when it is offline.
     pub fn queued(&self, id: &NodeId) -> Option<usize> {
-        let link = self.contacts.get(id)?.link.as_ref()?;
+        let link = self.contacts.get(id)?.link()?;
         Some(link.tx.len())
     }
 
@@ -225,7 +493,7 @@ impl PeerTable {
     pub fn online(&self) -> Vec<NodeId> {
         self.contacts
             .values()
-            .filter(|c| c.link.is_some())
+            .filter(|c| c.is_online())
             .map(|c| c.id)
             .collect()
     }
@@ -248,7 +516,7 @@ impl PeerTable {
         let to_loopback = self
             .contacts
             .get(receiver)
-            .and_then(|c| c.link.as_ref())
+            .and_then(Contact::link)
             .is_some_and(|l| l.remote.ip().is_loopback());
         let candidates: Box<dyn Iterator<Item = &Contact>> = match only {
             Some(id) => Box::new(self.contacts.get(id).into_iter()),
@@ -295,7 +563,7 @@ impl PeerTable {
             id: crate::hex::encode(&c.id),
             name: c.name.clone(),
             fingerprint: fingerprint(&c.id),
-            online: c.link.is_some(),
+            online: c.is_online(),
             addr: c.addrs.first().map(ToString::to_string),
             unread: c.unread,
             last_seen: c.last_seen,
@@ -338,7 +606,7 @@ impl Rank {
             Some(Rank::Verified)
         } else if c.messaged || configured {
             Some(Rank::Contact)
-        } else if c.link.is_some() {
+        } else if c.is_online() {
             Some(Rank::OnlineStranger)
         } else {
             None
@@ -386,7 +654,7 @@ mod tests {
         let (u, _rx) = up(2, Role::Initiator);
         let conn = u.conn;
         assert!(matches!(
-            t.up(&[1; 32], u, 10),
+            t.up(&[1; 32], u, 10, Instant::now()),
             UpOutcome::Accepted { replaced: None }
         ));
         let c = t.get(&[2; 32]).unwrap();
@@ -415,9 +683,9 @@ mod tests {
         t.insert(verified);
         t.insert(offline(6, 10)); // configured by the user
         let (u, _ru) = up(7, Role::Responder); // a stranger online now
-        t.up(&[1; 32], u, 200);
+        t.up(&[1; 32], u, 200, Instant::now());
         let (r, _rr) = up(9, Role::Responder); // the receiver, not on loopback
-        t.up(&[1; 32], r, 200);
+        t.up(&[1; 32], r, 200, Instant::now());
         let mut lo = offline(8, 300); // a contact known only on loopback
         lo.messaged = true;
         lo.addrs = vec!["127.0.0.1:35035".parse().unwrap()];
@@ -450,21 +718,27 @@ mod tests {
         let (a, _ra) = up(2, Role::Responder); // 2 dialled 1
         let (b, _rb) = up(2, Role::Initiator); // 1 dialled 2
         let b_conn = b.conn;
-        assert!(matches!(at1.up(&[1; 32], a, 0), UpOutcome::Accepted { .. }));
         assert!(matches!(
-            at1.up(&[1; 32], b, 0),
+            at1.up(&[1; 32], a, 0, Instant::now()),
+            UpOutcome::Accepted { .. }
+        ));
+        assert!(matches!(
+            at1.up(&[1; 32], b, 0, Instant::now()),
             UpOutcome::Accepted { replaced: Some(_) }
         ));
-        assert_eq!(
-            at1.get(&[2; 32]).unwrap().link.as_ref().unwrap().conn,
-            b_conn
-        );
+        assert_eq!(at1.get(&[2; 32]).unwrap().link().unwrap().conn, b_conn);
 
         let mut at2 = PeerTable::default();
         let (c, _rc) = up(1, Role::Responder); // 1 dialled 2: kept
         let (d, _rd) = up(1, Role::Initiator); // 2 dialled 1: closed
-        assert!(matches!(at2.up(&[2; 32], c, 0), UpOutcome::Accepted { .. }));
-        assert!(matches!(at2.up(&[2; 32], d, 0), UpOutcome::Duplicate));
+        assert!(matches!(
+            at2.up(&[2; 32], c, 0, Instant::now()),
+            UpOutcome::Accepted { .. }
+        ));
+        assert!(matches!(
+            at2.up(&[2; 32], d, 0, Instant::now()),
+            UpOutcome::Duplicate
+        ));
     }
 
     #[test]
@@ -472,9 +746,9 @@ mod tests {
         let mut t = PeerTable::default();
         let (a, _ra) = up(2, Role::Responder);
         let a_conn = a.conn;
-        t.up(&[1; 32], a, 0);
+        t.up(&[1; 32], a, 0, Instant::now());
         let (b, _rb) = up(2, Role::Initiator);
-        t.up(&[1; 32], b, 0);
+        t.up(&[1; 32], b, 0, Instant::now());
         assert_eq!(t.down(a_conn, 1), None);
         assert!(t.is_online(&[2; 32]));
     }
@@ -483,7 +757,7 @@ mod tests {
     fn a_full_queue_disconnects_and_name_conflicts_show() {
         let mut t = PeerTable::default();
         let (a, _ra) = up(2, Role::Initiator);
-        t.up(&[1; 32], a, 0);
+        t.up(&[1; 32], a, 0, Instant::now());
         assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Sent);
         assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Sent);
         assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Dropped);
@@ -491,7 +765,7 @@ mod tests {
 
         let (mut b, _rb) = up(3, Role::Initiator);
         b.name = "peer2".into();
-        t.up(&[1; 32], b, 0);
+        t.up(&[1; 32], b, 0, Instant::now());
         assert!(t.api(&[2; 32]).unwrap().name_conflict);
         assert!(t.api(&[3; 32]).unwrap().name_conflict);
         assert_eq!(t.list_for(&[2; 32], None, &HashSet::new()).len(), 1);

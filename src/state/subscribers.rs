@@ -158,6 +158,10 @@ impl Subscribers {
 
     /// Sends to every UI (SPEC §5: every connected UI gets every event).
     pub fn broadcast(&mut self, event: &Event) {
+        // A node with no UI open (a Pi left alone) serializes nothing.
+        if self.queues.is_empty() {
+            return;
+        }
         let json = event.to_json();
         let now = Instant::now();
         let subs: Vec<SubId> = self.queues.keys().copied().collect();

@@ -1,5 +1,7 @@
 //! UI commands (SPEC §5) as the state thread handles them.
 
+use std::time::Instant;
+
 use crate::api::{ClientCmd, Event};
 use crate::identity;
 use crate::peer::inner::Inner;
@@ -9,7 +11,7 @@ use super::dialer::Source;
 use super::{State, SubId};
 
 impl State {
-    pub(super) fn on_ui(&mut self, sub: SubId, cmd: ClientCmd) {
+    pub(super) fn on_ui(&mut self, sub: SubId, cmd: ClientCmd, now: Instant) {
         match cmd {
             ClientCmd::Hello => {
                 self.subs.send(sub, &Event::Me(self.me()));
@@ -17,13 +19,13 @@ impl State {
             }
             ClientCmd::Peers => self.send_peers(sub),
             ClientCmd::Rename { name } => self.rename(sub, name),
-            ClientCmd::Connect { addr } => self.ui_connect(sub, addr),
+            ClientCmd::Connect { addr } => self.ui_connect(sub, addr, now),
             ClientCmd::Verify { peer, verified } => self.verify(sub, &peer, verified),
             ClientCmd::Send { to, text } => {
                 let Some(id) = self.contact_id(sub, &to, "send") else {
                     return;
                 };
-                if let Err(e) = self.send_message(id, text, None) {
+                if let Err(e) = self.send_message(id, text, None, now) {
                     self.subs
                         .send(sub, &Event::error(e.to_string(), Some("send".into())));
                 }
@@ -97,7 +99,7 @@ impl State {
         }
     }
 
-    fn ui_connect(&mut self, sub: SubId, addr: String) {
+    fn ui_connect(&mut self, sub: SubId, addr: String, now: Instant) {
         if !valid_target(&addr) {
             self.subs.send(
                 sub,
@@ -108,12 +110,9 @@ impl State {
             );
             return;
         }
-        self.pending_connects
-            .entry(addr.clone())
-            .or_default()
-            .push(sub);
-        if !self.dialer.in_flight(&addr) && !self.start_dial(&addr, None, Source::User) {
-            self.pending_connects.remove(&addr);
+        self.dialer.wait(&addr, sub);
+        if !self.dialer.in_flight(&addr) && !self.start_dial(&addr, None, Source::User, now) {
+            self.dialer.take_waiters(&addr);
             self.subs.send(
                 sub,
                 &Event::error(
@@ -136,7 +135,7 @@ impl State {
                 peer: peer.to_string(),
                 verified,
             },
-            super::messages::After::Nothing,
+            super::durable::After::Nothing,
         );
         self.push_peer(&id);
     }

@@ -186,14 +186,14 @@ impl Reader {
 
     /// Ids of `peer`'s messages read here whose READ has not reached the sender yet,
     /// oldest first.
-    pub fn unsent_reads(&self, peer: &str) -> Result<Vec<String>, StoreError> {
+    pub fn unsent_reads(&self, peer: &str) -> Result<Vec<(i64, String)>, StoreError> {
         self.list(
             "messages",
-            "SELECT id FROM messages
+            "SELECT seq, id FROM messages
              WHERE peer = ?1 AND direction = 'in' AND status = 'read' AND read_sent = 0
              ORDER BY seq",
             [peer],
-            |row| Ok(row.get(0)?),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
     }
 

@@ -191,11 +191,12 @@ fn outbox_and_unsent_reads() {
         peer: a.clone(),
         up_to_seq: 7,
     }]);
-    assert_eq!(r.unsent_reads(&a).unwrap(), [mid(5), mid(6), mid(7)]);
+    let ids = |rows: Vec<(i64, String)>| rows.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+    assert_eq!(ids(r.unsent_reads(&a).unwrap()), [mid(5), mid(6), mid(7)]);
     db.apply([Op::SetReadSent {
         ids: vec![mid(5), mid(7), mid(99)],
     }]);
-    assert_eq!(r.unsent_reads(&a).unwrap(), [mid(6)]);
+    assert_eq!(ids(r.unsent_reads(&a).unwrap()), [mid(6)]);
     assert!(r.message(&mid(5)).unwrap().unwrap().read_sent);
 }
 

@@ -1,0 +1,458 @@
+//! The state thread's logic, in memory: a real store in a temporary directory, peers
+//! and UIs as channels, dials recorded instead of made, and a test clock (`now` is an
+//! argument of every handler). No sockets, no binaries, no sleeping on timers.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver};
+
+use super::outbox::{OUTBOX_WINDOW, STALL_LIMIT};
+use super::peers::Outbox;
+use super::*;
+use crate::api::Status;
+use crate::bus::{ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
+use crate::peer::inner::{Inner, Mess, MsgId};
+use crate::peer::session::Role;
+use crate::store::Committed;
+
+thread_local! {
+    /// Targets the state asked to dial, on this test's thread.
+    static DIALLED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record_dial(target: String, _ctx: PeerContext) -> Result<(), DialError> {
+    DIALLED.with(|d| d.borrow_mut().push(target));
+    Ok(())
+}
+
+/// A state with its store, driven by hand.
+struct Harness {
+    state: State,
+    committed: Receiver<Committed>,
+    _commands: Receiver<Command>,
+    _dir: tempfile::TempDir,
+    t0: Instant,
+}
+
+/// A peer's end of a connection: what the state queued for its writer.
+struct FakeLink {
+    conn: ConnId,
+    rx: Receiver<Inner>,
+}
+
+impl FakeLink {
+    /// Everything queued so far (the writer taking it).
+    fn drain(&self) -> Vec<Inner> {
+        self.rx.try_iter().collect()
+    }
+
+    fn mess_ids(records: &[Inner]) -> Vec<MsgId> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Inner::Mess(m) => Some(m.id),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn id(n: u8) -> NodeId {
+    [n; 32]
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("data");
+        let data_dir = DataDir::create(&path).expect("data dir");
+        let (done_tx, committed) = unbounded();
+        let writer = crate::store::WriterConfig {
+            no_fsync: true,
+            ..Default::default()
+        };
+        let store = crate::store::open(&path, writer, done_tx).expect("store");
+        let config = StateConfig {
+            identity: Arc::new(Identity::from_secret(&[1; 32])),
+            name: "me".into(),
+            port: 35035,
+            data_dir,
+            configured: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            clock: Clock::default(),
+            store,
+            committed: committed.clone(),
+            dial: record_dial,
+        };
+        let (state, _handle, commands, _) = State::new(config).expect("state");
+        Harness {
+            state,
+            committed,
+            _commands: commands,
+            _dir: dir,
+            t0: Instant::now(),
+        }
+    }
+
+    /// The test clock: `secs` after the harness was made.
+    fn at(&self, secs: f64) -> Instant {
+        self.t0 + Duration::from_secs_f64(secs)
+    }
+
+    /// Peer `n` authenticates on a new connection at `now`.
+    fn peer_up(&mut self, n: u8, now: Instant) -> FakeLink {
+        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let conn = ConnId::for_tests();
+        let up = PeerUp {
+            conn,
+            id: id(n),
+            name: format!("peer{n}"),
+            our_name: "me".into(),
+            port: 35035,
+            role: Role::Responder,
+            addr: format!("10.0.0.{n}:50000").parse().expect("address"),
+            tx,
+        };
+        self.state.handle(Command::PeerUp { up, dialed: None }, now);
+        self.state.after_turn(true, now);
+        FakeLink { conn, rx }
+    }
+
+    fn peer_down(&mut self, link: &FakeLink, now: Instant) {
+        self.state
+            .handle(Command::PeerDown { conn: link.conn }, now);
+    }
+
+    fn peer_sends(&mut self, link: &FakeLink, inner: Inner, now: Instant) {
+        self.state.handle(
+            Command::PeerMsg {
+                conn: link.conn,
+                inner,
+            },
+            now,
+        );
+        self.state.after_turn(true, now);
+    }
+
+    /// Waits (bounded) until every op handed to the store has committed, handling each
+    /// `Committed` as the loop would.
+    fn commit(&mut self, now: Instant) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.state.durable.unstored() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the store did not commit in 10 s"
+            );
+            self.state.durable.resubmit();
+            if let Ok(done) = self.committed.recv_timeout(Duration::from_millis(50)) {
+                self.state.on_committed(done, now);
+            }
+        }
+        self.state.after_turn(true, now);
+    }
+
+    fn send(&mut self, to: u8, text: &str, now: Instant) -> Result<(), SendError> {
+        self.state.send_message(id(to), text.into(), None, now)
+    }
+
+    fn outbox_of(&self, n: u8) -> Option<Outbox> {
+        self.state.peers.get(&id(n)).and_then(|c| c.outbox())
+    }
+
+    /// Ids of the messages to peer `n` still pending in the store, oldest first.
+    fn pending_ids(&self, n: u8) -> Vec<MsgId> {
+        let rows = self
+            .state
+            .durable
+            .reader
+            .outbox(&crate::hex::encode(&id(n)))
+            .expect("outbox");
+        rows.iter().filter_map(|m| m.id.parse().ok()).collect()
+    }
+}
+
+#[test]
+fn an_outbox_goes_out_in_order_a_window_at_a_time_then_is_idle() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    h.peer_down(&link, h.at(0.1));
+    for i in 0..300 {
+        h.send(2, &format!("m{i}"), h.at(1.0)).expect("accepted");
+    }
+    h.commit(h.at(1.0));
+    let pending = h.pending_ids(2);
+    assert_eq!(pending.len(), 300);
+
+    let link = h.peer_up(2, h.at(2.0));
+    let mut seen = Vec::new();
+    for round in 0..10 {
+        let records = link.drain();
+        let ids = FakeLink::mess_ids(&records);
+        assert!(
+            ids.len() <= OUTBOX_WINDOW,
+            "round {round}: {} queued",
+            ids.len()
+        );
+        seen.extend(ids);
+        if seen.len() == 300 {
+            break;
+        }
+        assert!(matches!(h.outbox_of(2), Some(Outbox::Resending { .. })));
+        h.state.refill_outboxes();
+    }
+    assert_eq!(seen, pending, "every pending message once, in seq order");
+    assert_eq!(h.outbox_of(2), Some(Outbox::Idle));
+
+    // Once idle, a new message goes straight to the queue.
+    h.send(2, "after", h.at(3.0)).expect("accepted");
+    assert_eq!(FakeLink::mess_ids(&link.drain()).len(), 1);
+}
+
+#[test]
+fn a_resending_peer_that_acknowledges_nothing_is_dropped_at_the_stall_limit() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    h.peer_down(&link, h.at(0.0));
+    for i in 0..(OUTBOX_WINDOW + 10) {
+        h.send(2, &format!("m{i}"), h.at(0.5)).expect("accepted");
+    }
+    h.commit(h.at(0.5));
+    // The peer takes nothing from its queue: a window waits there (with the LIST).
+    let link = h.peer_up(2, h.at(1.0));
+    assert_eq!(link.rx.len(), OUTBOX_WINDOW);
+    let first: MsgId = h.pending_ids(2)[0];
+
+    // An ACKN just before the limit is progress: the clock starts again.
+    let almost = 1.0 + STALL_LIMIT.as_secs_f64() - 0.5;
+    h.state.on_tick(h.at(almost));
+    assert!(h.state.peers.is_online(&id(2)));
+    h.peer_sends(&link, Inner::Ackn(vec![first]), h.at(almost));
+    h.state
+        .on_tick(h.at(almost + STALL_LIMIT.as_secs_f64() - 0.5));
+    assert!(h.state.peers.is_online(&id(2)), "dropped despite its ACKN");
+    assert!(matches!(h.outbox_of(2), Some(Outbox::Resending { .. })));
+
+    // Then nothing for the whole limit: dropped, its queue closed, messages pending.
+    h.state
+        .on_tick(h.at(almost + STALL_LIMIT.as_secs_f64() + 0.1));
+    assert!(!h.state.peers.is_online(&id(2)));
+    let _ = link.drain();
+    assert!(link.rx.recv_timeout(Duration::from_millis(10)).is_err());
+    h.commit(h.at(30.0));
+    assert_eq!(h.pending_ids(2).len(), OUTBOX_WINDOW + 9);
+}
+
+#[test]
+fn sends_are_refused_while_the_disk_is_far_behind_and_a_peer_is_dropped_at_twice_that() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    let _ = link.drain();
+    // Commits are never taken in (as if the disk had stalled): by bytes first.
+    let long = "x".repeat(64 * 1024);
+    let mut accepted = 0;
+    let refused = loop {
+        match h.send(2, &long, h.at(1.0)) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        let _ = link.drain();
+        assert!(accepted <= 1024, "never refused");
+    };
+    assert!(matches!(refused, SendError::Busy { .. }), "{refused:?}");
+    assert_eq!(accepted, MAX_UNSTORED_BYTES / long.len());
+
+    // A peer's messages are still taken up to twice the limit, then it is dropped.
+    let mut taken = 0u32;
+    while h.state.peers.is_online(&id(2)) {
+        let mut mid = [0u8; 16];
+        mid[..4].copy_from_slice(&taken.to_be_bytes());
+        let mess = Inner::Mess(Mess {
+            id: MsgId(mid),
+            ts: 1,
+            text: long.clone(),
+        });
+        h.peer_sends(&link, mess, h.at(2.0));
+        taken += 1;
+        assert!(taken <= 2048, "never dropped");
+    }
+    let incoming_limit = (MAX_UNSTORED_INCOMING_BYTES - MAX_UNSTORED_BYTES) / long.len();
+    assert!(
+        (taken as usize).abs_diff(incoming_limit) <= 1,
+        "dropped after {taken} messages, expected about {incoming_limit}"
+    );
+}
+
+#[test]
+fn receipts_ackn_after_commit_delivered_and_read_go_to_the_ui_and_the_peer() {
+    let mut h = Harness::new();
+    let (ui_tx, ui) = bounded(crate::bus::UI_QUEUE_LEN);
+    h.state.handle(
+        Command::Subscribe {
+            sub: SubId::next(),
+            tx: ui_tx,
+            closer: None,
+        },
+        h.at(0.0),
+    );
+    let link = h.peer_up(2, h.at(0.0));
+    h.announce_read_ack(&link, h.at(0.0));
+    let _ = link.drain();
+
+    // Incoming: on the UI at once, ACKN only after the commit.
+    let incoming = MsgId([9; 16]);
+    let mess = Inner::Mess(Mess {
+        id: incoming,
+        ts: 1,
+        text: "hi".into(),
+    });
+    h.peer_sends(&link, mess, h.at(1.0));
+    assert!(ui
+        .try_iter()
+        .any(|e| e.contains("\"message\"") && e.contains("\"hi\"")));
+    assert!(link.drain().iter().all(|r| !matches!(r, Inner::Ackn(_))));
+    h.commit(h.at(1.0));
+    assert!(link
+        .drain()
+        .iter()
+        .any(|r| matches!(r, Inner::Ackn(ids) if ids == &[incoming])));
+
+    // Outgoing: ACKN → delivered, READ → read, each a `status` event.
+    h.send(2, "hello", h.at(2.0)).expect("accepted");
+    let ours = FakeLink::mess_ids(&link.drain())[0];
+    h.commit(h.at(2.0));
+    let _ = ui.try_iter().count();
+    h.peer_sends(&link, Inner::Ackn(vec![ours]), h.at(3.0));
+    let status = |status: Status| {
+        let expected =
+            serde_json::json!({"cmd": "status", "id": ours.to_string(), "status": status});
+        move |e: &Arc<str>| {
+            serde_json::from_str::<serde_json::Value>(e).ok() == Some(expected.clone())
+        }
+    };
+    assert!(ui.try_iter().any(|e| status(Status::Delivered)(&e)));
+    h.peer_sends(&link, Inner::Read(vec![ours]), h.at(4.0));
+    assert!(ui.try_iter().any(|e| status(Status::Read)(&e)));
+
+    // Our user reads: a READ for the incoming message once the mark is stored.
+    h.state.mark_read(id(2));
+    h.commit(h.at(5.0));
+    assert!(link
+        .drain()
+        .iter()
+        .any(|r| matches!(r, Inner::Read(ids) if ids == &[incoming])));
+}
+
+impl Harness {
+    /// The peer on `link` announces `read-ack`, as a purr since 2026-12 does after LIST.
+    fn announce_read_ack(&mut self, link: &FakeLink, now: Instant) {
+        let caps = vec![crate::peer::inner::caps::READ_ACK.to_string()];
+        self.peer_sends(link, Inner::Caps(caps), now);
+    }
+}
+
+fn reads_in(records: &[Inner]) -> Vec<MsgId> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Inner::Read(ids) => Some(ids.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Issue 15's bug: a READ was marked sent once queued, so one lost with its connection
+/// was never sent again. To a peer that confirms READs it is sent on every session
+/// until the peer's RACK.
+#[test]
+fn a_read_lost_with_its_connection_is_sent_again_until_the_peer_confirms_it() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    h.announce_read_ack(&link, h.at(0.0));
+    let incoming = MsgId([7; 16]);
+    let mess = Inner::Mess(Mess {
+        id: incoming,
+        ts: 1,
+        text: "read me".into(),
+    });
+    h.peer_sends(&link, mess, h.at(0.1));
+    h.commit(h.at(0.1));
+    h.state.mark_read(id(2));
+    h.commit(h.at(0.2));
+    assert_eq!(reads_in(&link.drain()), [incoming]);
+
+    // The connection dies before the peer had it: the next session sends it again,
+    // once its CAPS says the peer confirms READs.
+    h.peer_down(&link, h.at(1.0));
+    let link = h.peer_up(2, h.at(2.0));
+    assert!(
+        reads_in(&link.drain()).is_empty(),
+        "not before the peer's CAPS"
+    );
+    h.announce_read_ack(&link, h.at(2.0));
+    assert_eq!(reads_in(&link.drain()), [incoming]);
+    // Once per session: a later read of something else does not repeat it.
+    h.state.mark_read(id(2));
+    h.commit(h.at(2.5));
+    assert!(reads_in(&link.drain()).is_empty());
+
+    // The peer confirms: no more READs for it, on this session or the next.
+    h.peer_sends(&link, Inner::Rack(vec![incoming]), h.at(3.0));
+    h.commit(h.at(3.0));
+    h.peer_down(&link, h.at(4.0));
+    let link = h.peer_up(2, h.at(5.0));
+    h.announce_read_ack(&link, h.at(5.0));
+    assert!(reads_in(&link.drain()).is_empty());
+}
+
+#[test]
+fn an_older_peer_without_caps_gets_its_reads_after_the_wait_once() {
+    let mut h = Harness::new();
+    let link = h.peer_up(3, h.at(0.0));
+    let incoming = MsgId([8; 16]);
+    let mess = Inner::Mess(Mess {
+        id: incoming,
+        ts: 1,
+        text: "old".into(),
+    });
+    h.peer_sends(&link, mess, h.at(0.1));
+    h.commit(h.at(0.1));
+    h.state.mark_read(id(3));
+    h.commit(h.at(0.2));
+    assert!(reads_in(&link.drain()).is_empty(), "waiting for a CAPS");
+    h.state
+        .on_tick(h.at(super::peering::CAPS_WAIT.as_secs_f64() + 0.1));
+    h.commit(h.at(4.0));
+    assert_eq!(reads_in(&link.drain()), [incoming]);
+    // Marked sent once queued, as nodes before 2026-12 expect: not sent again.
+    h.peer_down(&link, h.at(5.0));
+    let link = h.peer_up(3, h.at(6.0));
+    h.state
+        .on_tick(h.at(6.0 + super::peering::CAPS_WAIT.as_secs_f64() + 0.1));
+    assert!(reads_in(&link.drain()).is_empty());
+}
+
+#[test]
+fn a_peer_that_confirms_reads_gets_a_rack_for_every_id_once_stored() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    h.announce_read_ack(&link, h.at(0.0));
+    h.send(2, "hello", h.at(0.5)).expect("accepted");
+    let ours = FakeLink::mess_ids(&link.drain())[0];
+    h.commit(h.at(0.5));
+    let unknown = MsgId([0xee; 16]);
+    h.peer_sends(&link, Inner::Read(vec![ours, unknown]), h.at(1.0));
+    assert!(
+        link.drain().iter().all(|r| !matches!(r, Inner::Rack(_))),
+        "no RACK before the commit"
+    );
+    h.commit(h.at(1.0));
+    let racks: Vec<Inner> = link
+        .drain()
+        .into_iter()
+        .filter(|r| matches!(r, Inner::Rack(_)))
+        .collect();
+    assert_eq!(racks, [Inner::Rack(vec![ours, unknown])]);
+}
