@@ -72,13 +72,52 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// Deepest nesting of arrays and objects accepted in JSON from a UI or a script (a
+/// WebSocket command, an API body); ours nest 1 deep. serde_json stops at 128 levels by
+/// itself, which is not enough here: every level costs stack, connection threads have
+/// 256 KiB (`listener::THREAD_STACK`), and in a debug build parsing a 127-deep object
+/// command needed more than 224 KiB of it (measured: it overflowed a 224 KiB thread, and
+/// a stack overflow aborts the whole node, not one thread). 33 levels fit in 96 KiB.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`] before serde sees it: counts
+/// brackets outside strings in one pass, without recursion or allocation. Anything else
+/// wrong with the text is left to the parser.
+pub fn check_depth(json: &[u8]) -> Result<(), String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 const KNOWN_CMDS: &[&str] = &[
     "hello", "peers", "history", "send", "read", "connect", "rename", "verify",
 ];
 
 impl ClientCmd {
-    /// Parses one text frame. serde_json's recursion limit (128) bounds nesting.
+    /// Parses one text frame; nesting is bounded by [`check_depth`] first.
     pub fn parse(text: &str) -> Result<ClientCmd, CmdError> {
+        check_depth(text.as_bytes()).map_err(CmdError::BadJson)?;
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| CmdError::BadJson(e.to_string()))?;
         let cmd = match value.get("cmd") {
@@ -244,7 +283,30 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(matches!(ClientCmd::parse(&deep), Err(CmdError::BadJson(_))));
+        let e = ClientCmd::parse(&deep).unwrap_err();
+        assert_eq!(
+            e,
+            CmdError::BadJson("JSON nested deeper than 32 levels".into())
+        );
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_depth(nest(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(check_depth(nest(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(33), "}".repeat(33));
+        assert!(check_depth(objects.as_bytes()).is_err());
+        // Brackets in strings, escaped quotes and backslashes do not count.
+        let quoted = format!(
+            r#"{{"cmd":"send","to":"ab","text":"{}\"[\\","x":[1]}}"#,
+            "[{".repeat(100)
+        );
+        assert!(check_depth(quoted.as_bytes()).is_ok());
+        assert!(ClientCmd::parse(&quoted).is_ok_and(|c| c.name() == "send"));
+        // Closing more than was opened is the parser's business, not a way to go deeper.
+        let sneaky = format!("]]]]{}", nest(MAX_JSON_DEPTH + 1));
+        assert!(check_depth(sneaky.as_bytes()).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The local JSON API for scripts (SPEC §6), under `/api/v1`. Same guards as the UI;
-//! errors are `{"error": "..."}` with a fitting status: 400 bad JSON or fields, 404
+//! errors are `{"error": "..."}` with a fitting status: 400 bad JSON or fields (or JSON
+//! nested deeper than [`crate::api::MAX_JSON_DEPTH`]), 404
 //! unknown peer or endpoint, 405 wrong method, 413 text too long, 503 shutting down or
 //! the disk is not keeping up.
 
@@ -31,6 +32,9 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
             Err(e) => Response::json_error(400, &e),
         },
         "/api/v1/messages" if req.method == "POST" => {
+            if let Err(e) = crate::api::check_depth(&req.body) {
+                return Response::json_error(400, &format!("bad JSON body: {e}"));
+            }
             let body: SendBody = match serde_json::from_slice(&req.body) {
                 Ok(b) => b,
                 Err(e) => return Response::json_error(400, &format!("bad JSON body: {e}")),
