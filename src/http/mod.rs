@@ -101,7 +101,7 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
         // A refused request's body was never read: the connection cannot go on.
         let close = req.wants_close() || unread_body;
         let head_only = req.method == "HEAD";
-        if stream.write_all(&resp.to_bytes(head_only, close)).is_err() || close {
+        if resp.write_to(&mut stream, head_only, close).is_err() || close {
             return;
         }
     }

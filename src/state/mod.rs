@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{after, bounded, never, select, tick, Receiver, Sender};
 
-use crate::api::{ClientCmd, Me, Message, Peer};
+use crate::api::{ClientCmd, HistoryPage, Me, Message, Peer};
 use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
 use crate::peer::conn::{ConnId, DialError, PeerContext, PeerUp};
@@ -110,7 +110,8 @@ pub enum ApiRequest {
 pub enum ApiReply {
     Me(Me),
     Peers(Vec<Peer>),
-    Messages(Vec<Message>),
+    /// A history page; `truncated` when [`crate::api::PAGE_BYTES`] cut it short.
+    Messages(HistoryPage),
     /// The message, stored (`201`).
     Sent(Message),
     /// An HTTP status and a message for `{"error": ...}`.
