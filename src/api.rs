@@ -72,13 +72,52 @@ fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
 
+/// Deepest nesting of arrays and objects accepted in JSON from a UI or a script (a
+/// WebSocket command, an API body); ours nest 1 deep. serde_json stops at 128 levels by
+/// itself, which is not enough here: every level costs stack, connection threads have
+/// 256 KiB (`listener::THREAD_STACK`), and in a debug build parsing a 127-deep object
+/// command needed more than 224 KiB of it (measured: it overflowed a 224 KiB thread, and
+/// a stack overflow aborts the whole node, not one thread). 33 levels fit in 96 KiB.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Refuses JSON nested deeper than [`MAX_JSON_DEPTH`] before serde sees it: counts
+/// brackets outside strings in one pass, without recursion or allocation. Anything else
+/// wrong with the text is left to the parser.
+pub fn check_depth(json: &[u8]) -> Result<(), String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 const KNOWN_CMDS: &[&str] = &[
     "hello", "peers", "history", "send", "read", "connect", "rename", "verify",
 ];
 
 impl ClientCmd {
-    /// Parses one text frame. serde_json's recursion limit (128) bounds nesting.
+    /// Parses one text frame; nesting is bounded by [`check_depth`] first.
     pub fn parse(text: &str) -> Result<ClientCmd, CmdError> {
+        check_depth(text.as_bytes()).map_err(CmdError::BadJson)?;
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| CmdError::BadJson(e.to_string()))?;
         let cmd = match value.get("cmd") {
@@ -160,6 +199,60 @@ pub struct Message {
     pub status: Status,
 }
 
+/// About how much JSON one history page may take (a `history` event, a `GET
+/// /api/v1/messages` body). 500 texts of 64 KiB of control characters (6 bytes of JSON
+/// each) would be ~190 MB; a page stops once the next message would pass this, but
+/// always holds at least one (at most ~384 KiB of JSON).
+pub const PAGE_BYTES: usize = 1 << 20;
+
+/// A history page, oldest first, and whether [`PAGE_BYTES`] cut it short.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    pub truncated: bool,
+}
+
+impl HistoryPage {
+    /// Keeps the newest of `messages` (oldest first) whose JSON fits in `budget` bytes,
+    /// at least one; `cut` says that older ones were already left out before.
+    pub fn fit(mut messages: Vec<Message>, budget: usize, cut: bool) -> HistoryPage {
+        let mut used = 0;
+        let mut keep = 0;
+        for m in messages.iter().rev() {
+            // The array's comma or bracket counts too.
+            used += json_len(m) + 1;
+            if keep > 0 && used > budget {
+                break;
+            }
+            keep += 1;
+        }
+        let dropped = messages.len() - keep;
+        messages.drain(..dropped);
+        HistoryPage {
+            messages,
+            truncated: cut || dropped > 0,
+        }
+    }
+}
+
+/// The length of `value`'s JSON, without building it.
+fn json_len(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing into a counter cannot fail, and these plain structs always serialize.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// An event from the node to UIs (SPEC §5, node → client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
@@ -174,6 +267,9 @@ pub enum Event {
     History {
         peer: String,
         messages: Vec<Message>,
+        /// The page stopped before `limit` at [`PAGE_BYTES`]: older messages follow,
+        /// ask with `before` set to the oldest `seq` here.
+        truncated: bool,
     },
     Message {
         message: Message,
@@ -244,7 +340,62 @@ mod tests {
     #[test]
     fn deep_nesting_is_an_error_not_a_crash() {
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert!(matches!(ClientCmd::parse(&deep), Err(CmdError::BadJson(_))));
+        let e = ClientCmd::parse(&deep).unwrap_err();
+        assert_eq!(
+            e,
+            CmdError::BadJson("JSON nested deeper than 32 levels".into())
+        );
+    }
+
+    #[test]
+    fn depth_counts_brackets_outside_strings_only() {
+        let nest = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_depth(nest(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(check_depth(nest(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+        let objects = format!("{}1{}", r#"{"a":"#.repeat(33), "}".repeat(33));
+        assert!(check_depth(objects.as_bytes()).is_err());
+        // Brackets in strings, escaped quotes and backslashes do not count.
+        let quoted = format!(
+            r#"{{"cmd":"send","to":"ab","text":"{}\"[\\","x":[1]}}"#,
+            "[{".repeat(100)
+        );
+        assert!(check_depth(quoted.as_bytes()).is_ok());
+        assert!(ClientCmd::parse(&quoted).is_ok_and(|c| c.name() == "send"));
+        // Closing more than was opened is the parser's business, not a way to go deeper.
+        let sneaky = format!("]]]]{}", nest(MAX_JSON_DEPTH + 1));
+        assert!(check_depth(sneaky.as_bytes()).is_err());
+    }
+
+    fn message(seq: i64, text: &str) -> Message {
+        Message {
+            id: "00".repeat(16),
+            seq,
+            peer: "ab".repeat(32),
+            from: "ab".repeat(32),
+            to: "cd".repeat(32),
+            text: text.into(),
+            ts: 1,
+            status: Status::Received,
+        }
+    }
+
+    #[test]
+    fn pages_keep_the_newest_messages_that_fit() {
+        let page: Vec<Message> = (10..=19)
+            .map(|seq| message(seq, &"\u{1}".repeat(100)))
+            .collect();
+        let one = json_len(&page[0]) + 1;
+        assert_eq!(one, serde_json::to_string(&page[0]).unwrap().len() + 1);
+        let fit = HistoryPage::fit(page.clone(), 3 * one, false);
+        let seqs: Vec<i64> = fit.messages.iter().map(|m| m.seq).collect();
+        assert_eq!((seqs, fit.truncated), (vec![17, 18, 19], true));
+        // Always at least one, however small the budget.
+        let fit = HistoryPage::fit(page.clone(), 1, false);
+        assert_eq!((fit.messages.len(), fit.messages[0].seq), (1, 19));
+        // All of it fits: not truncated, unless the store already cut it.
+        assert!(!HistoryPage::fit(page.clone(), 10 * one, false).truncated);
+        assert!(HistoryPage::fit(page, 10 * one, true).truncated);
+        assert!(!HistoryPage::fit(Vec::new(), 1, false).truncated);
     }
 
     #[test]

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::api::{ClientCmd, Me, Message, Peer};
+use crate::api::{ClientCmd, HistoryPage, Me, Message, Peer};
 use crate::identity::{Identity, NodeId};
 use crate::peer::inner::Inner;
 use crate::peer::session::Role;
@@ -97,7 +97,8 @@ pub enum ApiRequest {
 pub enum ApiReply {
     Me(Me),
     Peers(Vec<Peer>),
-    Messages(Vec<Message>),
+    /// A history page; `truncated` when [`crate::api::PAGE_BYTES`] cut it short.
+    Messages(HistoryPage),
     /// The message, stored (`201`).
     Sent(Message),
     /// The request was refused; the HTTP layer picks the status code.

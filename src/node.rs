@@ -19,7 +19,8 @@ use crate::cli::NodeArgs;
 use crate::datadir::{DataDir, DataDirError, NodeInfo};
 use crate::http::HttpContext;
 use crate::listener::{self, ConnContext, ConnCounter, ListenError};
-use crate::state::{self, Command, StateConfig};
+use crate::bus::Command;
+use crate::state::{self, StateConfig};
 
 /// Why a node could not run. Each maps to exit code 1 with this message.
 #[derive(Debug, thiserror::Error)]

@@ -45,7 +45,7 @@ fn a_request_with_the_token_still_has_its_body_read() {
     let resp = support::http(
         node.addr(),
         &format!(
-            "POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             node.token(),
             body.len()
         ),

@@ -184,3 +184,25 @@ fn an_idle_http_connection_that_sends_nothing_is_closed_by_the_sniff_deadline() 
         "{took:?}"
     );
 }
+
+/// Regression (issue 16, point 11): with two `Host` headers the first one was checked
+/// and the request served. Now it is malformed: `400`, whichever of the two is ours.
+#[test]
+fn two_host_headers_are_a_bad_request() {
+    let node = Node::start();
+    let auth = format!("Authorization: Bearer {}\r\n", node.token());
+    for (first, second) in [
+        ("localhost", "evil.example"),
+        ("evil.example", "localhost"),
+        ("127.0.0.1", "127.0.0.1"),
+    ] {
+        let r = http(
+            node.addr(),
+            &format!(
+                "GET /api/v1/me HTTP/1.1\r\nHost: {first}\r\n{auth}Host: {second}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(r.status, 400, "Host {first} then {second}");
+        assert!(r.text().contains("more than one Host"), "{}", r.text());
+    }
+}

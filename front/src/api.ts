@@ -65,7 +65,9 @@ export type ServerEvent =
   | ({ cmd: 'me' } & Me)
   | { cmd: 'peers'; peers: Peer[] }
   | { cmd: 'peer'; peer: Peer }
-  | { cmd: 'history'; peer: string; messages: Message[] }
+  /** `truncated`: the node's byte bound (about 1 MiB) cut the page short of `limit`;
+   * older messages follow (page on with `before`). Absent from older nodes. */
+  | { cmd: 'history'; peer: string; messages: Message[]; truncated?: boolean }
   | { cmd: 'message'; message: Message }
   | { cmd: 'status'; id: string; status: Status }
   | { cmd: 'error'; error: string; request?: string };
@@ -152,7 +154,8 @@ export function parseEvent(text: string): ServerEvent | null {
     }
     case 'history': {
       const messages = list(v.messages, toMessage);
-      return messages && isStr(v.peer) ? { cmd: 'history', peer: v.peer, messages } : null;
+      if (!messages || !isStr(v.peer)) return null;
+      return { cmd: 'history', peer: v.peer, messages, ...(v.truncated === true ? { truncated: true } : {}) };
     }
     case 'message': {
       const message = toMessage(v.message);

@@ -8,7 +8,7 @@ import type { ConnInfo } from './ws';
 export interface Conversation {
   /** Ordered by `seq` (uncommitted ones, seq 0, last by time); unique by id. */
   messages: Message[];
-  /** The oldest message is loaded: a page came back shorter than asked. */
+  /** The oldest message is loaded: a page came back shorter than asked, not `truncated`. */
   complete: boolean;
   /** A `history` request is on its way. */
   loading: boolean;
@@ -124,9 +124,15 @@ export function mergeMessages(existing: Message[], incoming: Message[]): Message
   return [...byId.values()].sort(compareMessages);
 }
 
+/** A page that may have older messages behind it: as long as asked, or cut short by
+ * the node's byte bound (`truncated`). */
+export function isFullPage(page: Message[], limit: number, truncated = false): boolean {
+  return truncated || page.length >= limit;
+}
+
 /** True when a full newest page starts after the newest committed message we hold. */
-export function leavesGap(have: Message[], page: Message[], limit: number): boolean {
-  if (page.length < limit) return false;
+export function leavesGap(have: Message[], page: Message[], limit: number, truncated = false): boolean {
+  if (!isFullPage(page, limit, truncated)) return false;
   let newest = 0;
   for (const m of have) if (m.seq > newest) newest = m.seq;
   if (newest === 0) return false;
@@ -184,12 +190,14 @@ function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | nul
     case 'history':
       return withConv(state, ev.peer, (c) => {
         const mine = request !== null;
-        const gap = mine && request.before === undefined && leavesGap(c.messages, ev.messages, request.limit);
+        const truncated = ev.truncated === true;
+        const gap =
+          mine && request.before === undefined && leavesGap(c.messages, ev.messages, request.limit, truncated);
         // A newest page that does not reach what we had (we missed more than a page while
         // disconnected) replaces it: paging back from its oldest message fills the rest.
         const base = gap ? c.messages.filter((m) => m.seq <= 0) : c.messages;
         const messages = mergeMessages(base, ev.messages);
-        const complete = (c.complete && !gap) || (mine && ev.messages.length < request.limit);
+        const complete = (c.complete && !gap) || (mine && !isFullPage(ev.messages, request.limit, truncated));
         const loading = mine ? false : c.loading;
         if (messages === c.messages && complete === c.complete && loading === c.loading && c.error === null) {
           return c;

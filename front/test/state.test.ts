@@ -150,6 +150,20 @@ describe('messages', () => {
     expect(s.convs[BOB]?.complete).toBe(true);
   });
 
+  it('a page cut short by the byte bound (truncated) is not the start, and can leave a gap', () => {
+    const cut = [msg(BOB, 120), msg(BOB, 121)];
+    let s = run(ev({ cmd: 'history', peer: BOB, messages: cut, truncated: true }, { limit: 50 }));
+    expect(s.convs[BOB]?.complete).toBe(false);
+    expect(oldestSeq(s.convs[BOB])).toBe(120);
+    s = reducer(s, ev({ cmd: 'history', peer: BOB, messages: [msg(BOB, 119)] }, { before: 120, limit: 50 }));
+    expect(s.convs[BOB]?.complete).toBe(true);
+    // A short newest page that is truncated may not reach what we hold: it replaces it.
+    const later = [msg(BOB, 200, { id: 'l200' }), msg(BOB, 201, { id: 'l201' })];
+    s = reducer(s, ev({ cmd: 'history', peer: BOB, messages: later, truncated: true }, { limit: 50 }));
+    expect(seqs(s)).toEqual([200, 201]);
+    expect(s.convs[BOB]?.complete).toBe(false);
+  });
+
   it('a newest page that does not reach the loaded messages replaces them (missed while away)', () => {
     const old = Array.from({ length: 10 }, (_, i) => msg(BOB, 1 + i));
     let s = run(ev({ cmd: 'history', peer: BOB, messages: old }, { limit: 50 }));

@@ -1,5 +1,6 @@
 //! The local JSON API for scripts (SPEC §6), under `/api/v1`. Same guards as the UI;
-//! errors are `{"error": "..."}` with a fitting status: 400 bad JSON or fields, 404
+//! errors are `{"error": "..."}` with a fitting status: 400 bad JSON or fields (or JSON
+//! nested deeper than [`crate::api::MAX_JSON_DEPTH`]), 404
 //! unknown peer or endpoint, 405 wrong method, 413 text too long, 503 shutting down or
 //! the disk is not keeping up.
 
@@ -9,6 +10,7 @@ use serde::Deserialize;
 
 use super::request::Request;
 use super::response::Response;
+use crate::api::HistoryPage;
 use crate::bus::{ApiReply, ApiRequest, Refusal, StateHandle};
 
 /// How long `POST /api/v1/messages` waits for the message to be committed.
@@ -27,10 +29,16 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
         "/api/v1/me" if get => answer(state.ask(ApiRequest::Me)),
         "/api/v1/peers" if get => answer(state.ask(ApiRequest::Peers)),
         "/api/v1/messages" if get => match messages_query(req) {
-            Ok(q) => answer(state.ask(q)),
+            Ok(q) => match state.ask(q) {
+                Some(ApiReply::Messages(page)) => history_response(req, &page),
+                other => answer(other),
+            },
             Err(e) => Response::json_error(400, &e),
         },
         "/api/v1/messages" if req.method == "POST" => {
+            if let Err(e) = crate::api::check_depth(&req.body) {
+                return Response::json_error(400, &format!("bad JSON body: {e}"));
+            }
             let body: SendBody = match serde_json::from_slice(&req.body) {
                 Ok(b) => b,
                 Err(e) => return Response::json_error(400, &format!("bad JSON body: {e}")),
@@ -52,7 +60,7 @@ fn answer(reply: Option<ApiReply>) -> Response {
     match reply {
         Some(ApiReply::Me(me)) => Response::json(200, &me),
         Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
-        Some(ApiReply::Messages(m)) => Response::json(200, &m),
+        Some(ApiReply::Messages(page)) => Response::json(200, &page.messages),
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),
         None => Response::json_error(
@@ -71,6 +79,29 @@ fn status_of(why: &Refusal) -> u16 {
         Refusal::Busy(_) => 503,
         Refusal::Store(_) => 500,
     }
+}
+
+/// A history page as SPEC §6 gives it, a JSON array. A page that
+/// [`crate::api::PAGE_BYTES`] cut
+/// short names the next one in a `Link` header (RFC 8288, `rel="next"`): a client that
+/// pages by count alone would take a short page for the oldest.
+fn history_response(req: &Request, page: &HistoryPage) -> Response {
+    let resp = Response::json(200, &page.messages);
+    let Some(oldest) = page.messages.first().filter(|_| page.truncated) else {
+        return resp;
+    };
+    // The contact's id from the message, not the query: nothing the client sent is
+    // echoed into a header. `limit` is a number if it parsed.
+    let limit = req
+        .query_param("limit")
+        .and_then(|l| l.parse::<u32>().ok())
+        .map(|l| format!("&limit={l}"))
+        .unwrap_or_default();
+    let next = format!(
+        "</api/v1/messages?peer={}&before={}{limit}>; rel=\"next\"",
+        oldest.peer, oldest.seq
+    );
+    resp.with("Link", next)
 }
 
 /// `peer=<id>&before=<seq>&limit=<n>`.

@@ -1,9 +1,15 @@
-//! The checks every local request passes (SPEC §3): Host, token, WebSocket Origin.
+//! The checks every local request passes (SPEC §3): Host, token, Origin, Content-Type.
 //!
 //! Host defeats DNS rebinding (a page on evil.example whose name now resolves to
 //! 127.0.0.1 still sends `Host: evil.example`). The token keeps other local users and
 //! other sites out. Origin defeats cross-site WebSocket hijacking, which the cookie alone
 //! cannot (browsers attach cookies to cross-site WebSocket handshakes in some modes).
+//!
+//! Origin (and `Sec-Fetch-Site`) also guard every state-changing request: a page on
+//! another port of `localhost` is *same-site*, so the `SameSite=Strict` cookie goes
+//! along with its form posts, and under `--no-ui-auth` there is no cookie to miss at
+//! all. Requiring `Content-Type: application/json` keeps out the three "simple" types
+//! (`text/plain`, urlencoded, multipart) a form can send without a CORS preflight.
 
 use subtle::ConstantTimeEq;
 
@@ -55,6 +61,26 @@ pub fn origin_ok(origin: Option<&str>, host: Option<&str>) -> bool {
         Some(rest) => rest.eq_ignore_ascii_case(host),
         None => false,
     }
+}
+
+/// True for methods that may change state: everything but `GET` and `HEAD`. We serve
+/// no other method to anyone, so refusing the others cross-site costs nothing.
+pub fn is_state_changing(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD")
+}
+
+/// True when a browser's `Sec-Fetch-Site` allows a state-changing request: `same-origin`,
+/// `none` (typed in, a bookmark) or absent (a script, an older browser). `same-site` is
+/// exactly the other-port page the Origin check is for, and unknown values fail closed.
+pub fn fetch_site_ok(value: Option<&str>) -> bool {
+    value.is_none_or(|v| v.eq_ignore_ascii_case("same-origin") || v.eq_ignore_ascii_case("none"))
+}
+
+/// True when `Content-Type` is `application/json`, parameters (`; charset=utf-8`) allowed.
+pub fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// The token a request presents: the `purr_token` cookie or `Authorization: Bearer`.
@@ -124,6 +150,32 @@ mod tests {
             Some("http://evil.example"),
             Some("evil.example")
         ));
+    }
+
+    #[test]
+    fn cross_site_helpers() {
+        assert!(!is_state_changing("GET") && !is_state_changing("HEAD"));
+        for m in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS", "get"] {
+            assert!(is_state_changing(m), "{m}");
+        }
+        assert!(fetch_site_ok(None));
+        assert!(fetch_site_ok(Some("same-origin")) && fetch_site_ok(Some("none")));
+        for bad in ["same-site", "cross-site", "", "same-origin, cross-site"] {
+            assert!(!fetch_site_ok(Some(bad)), "{bad}");
+        }
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON ; charset=utf-8")));
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "text/plain; application/json",
+            "",
+        ] {
+            assert!(!is_json(Some(bad)), "{bad}");
+        }
+        assert!(!is_json(None));
     }
 
     #[test]

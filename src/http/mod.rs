@@ -8,9 +8,12 @@
 //!        │               │
 //!        │       /?token=… ──▶ 303 + Set-Cookie
 //!        │               │
-//!        │         /ws: Origin ok? ──no──▶ 403
+//!        │   /ws or not GET/HEAD:
+//!        │   Origin, Sec-Fetch-Site ok? ──no──▶ 403
 //!        │               │
 //!        │         token ok? ──no──▶ 401 (hint: purr url)
+//!        │               │
+//!        │   API, not GET/HEAD: JSON? ──no──▶ 415
 //!        │               │
 //!        │      /ws ──▶ WebSocket (this thread becomes its reader)
 //!        │      /api/v1/… ──▶ JSON
@@ -98,7 +101,7 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
         // A refused request's body was never read: the connection cannot go on.
         let close = req.wants_close() || unread_body;
         let head_only = req.method == "HEAD";
-        if stream.write_all(&resp.to_bytes(head_only, close)).is_err() || close {
+        if resp.write_to(&mut stream, head_only, close).is_err() || close {
             return;
         }
     }
@@ -139,7 +142,8 @@ pub fn route(req: &Request, ctx: &HttpContext) -> Action {
     })
 }
 
-/// The guards, in order. `Err` carries the refusal.
+/// The guards, in order: Host (421), cross-site (403), token (401), then the body's
+/// type (415). All of them look at the head only. `Err` carries the refusal.
 fn check(req: &Request, ctx: &HttpContext) -> Result<(), Response> {
     let host = req.header("host");
     if !guard::host_ok(host) {
@@ -148,9 +152,17 @@ fn check(req: &Request, ctx: &HttpContext) -> Result<(), Response> {
             "misdirected request: the Host must be localhost, 127.0.0.1 or [::1]",
         ));
     }
-    let Some(token) = ctx.token.as_deref() else {
-        return websocket_origin(req);
-    };
+    // Before the token: under `--no-ui-auth` this is the only defence against a page on
+    // another port of localhost, and with the token the browser would send the cookie.
+    not_cross_site(req)?;
+    if let Some(token) = ctx.token.as_deref() {
+        token_ok(req, token)?;
+    }
+    json_body(req)
+}
+
+/// The token check, with the one-time `/?token=` login (`303` + cookie) on the way.
+fn token_ok(req: &Request, token: &str) -> Result<(), Response> {
     if req.path == "/" {
         if let Some(given) = req.query_param("token") {
             return Err(if guard::token_eq(given, token) {
@@ -166,16 +178,51 @@ fn check(req: &Request, ctx: &HttpContext) -> Result<(), Response> {
             });
         }
     }
-    websocket_origin(req)?;
     match guard::presented_token(req) {
         Some(given) if guard::token_eq(given, token) => Ok(()),
         _ => Err(unauthorized(req)),
     }
 }
 
-fn websocket_origin(req: &Request) -> Result<(), Response> {
-    if req.path == "/ws" && !guard::origin_ok(req.header("origin"), req.header("host")) {
-        return Err(Response::text(403, "forbidden: foreign Origin"));
+/// `403` for the WebSocket or a state-changing request from another origin: a foreign
+/// `Origin` (an absent one is a script's and passes), or a browser's `Sec-Fetch-Site`
+/// saying `cross-site` or `same-site`, a second line for browsers that omit Origin.
+fn not_cross_site(req: &Request) -> Result<(), Response> {
+    let guarded = req.path == "/ws" || guard::is_state_changing(&req.method);
+    if !guarded {
+        return Ok(());
+    }
+    if !guard::origin_ok(req.header("origin"), req.header("host")) {
+        return Err(forbidden(req, "forbidden: foreign Origin"));
+    }
+    if guard::is_state_changing(&req.method) && !guard::fetch_site_ok(req.header("sec-fetch-site"))
+    {
+        return Err(forbidden(
+            req,
+            "forbidden: cross-site request (Sec-Fetch-Site)",
+        ));
+    }
+    Ok(())
+}
+
+fn forbidden(req: &Request, why: &str) -> Response {
+    if req.path.starts_with("/api/") {
+        Response::json_error(403, why)
+    } else {
+        Response::text(403, why)
+    }
+}
+
+/// `415` unless a body sent to the API is JSON. A browser sends `text/plain`,
+/// urlencoded and multipart bodies cross-origin without asking first (no preflight);
+/// `application/json` it only sends after a CORS preflight, which we never grant.
+fn json_body(req: &Request) -> Result<(), Response> {
+    let needs_json = req.path.starts_with("/api/") && guard::is_state_changing(&req.method);
+    if needs_json && !guard::is_json(req.header("content-type")) {
+        return Err(Response::json_error(
+            415,
+            "unsupported media type: send the body as JSON, with Content-Type: application/json",
+        ));
     }
     Ok(())
 }

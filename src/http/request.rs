@@ -15,6 +15,16 @@ pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 1 << 20;
 /// Most headers in one request (→ 431).
 const MAX_HEADERS: usize = 64;
+/// Headers the guards decide on. Each may appear once: with two `Host` headers the
+/// guard would check the first while a proxy or another parser in front of us might
+/// route by the last, so a repeated one is a malformed request (400), not a choice.
+const SINGLE_HEADERS: &[&str] = &[
+    "Host",
+    "Origin",
+    "Authorization",
+    "Content-Type",
+    "Sec-Fetch-Site",
+];
 
 /// A parsed request.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +156,7 @@ pub fn read_head<R: TimedRead>(
     };
     let mut req = parse_head(&buf[..head_len])?;
     buf.drain(..head_len);
+    no_repeated_guard_headers(&req)?;
     req.body_len = body_length(&req)?;
     Ok(req)
 }
@@ -245,6 +256,21 @@ fn parse_head(head: &[u8]) -> Result<Request, ReadError> {
     })
 }
 
+/// Refuses a head that repeats one of [`SINGLE_HEADERS`].
+fn no_repeated_guard_headers(req: &Request) -> Result<(), ReadError> {
+    for name in SINGLE_HEADERS {
+        let count = req
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count();
+        if count > 1 {
+            return Err(ReadError::Malformed(format!("more than one {name} header")));
+        }
+    }
+    Ok(())
+}
+
 fn body_length(req: &Request) -> Result<usize, ReadError> {
     if req.header("transfer-encoding").is_some() {
         return Err(ReadError::Unsupported("Transfer-Encoding"));
@@ -339,6 +365,17 @@ mod tests {
             read(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab").0,
             Err(ReadError::Malformed(_))
         ));
+        for twice in [
+            "Host: a\r\nhost: b",
+            "Origin: x\r\nOrigin: x",
+            "Sec-Fetch-Site: none\r\nSEC-FETCH-SITE: none",
+        ] {
+            let raw = format!("GET / HTTP/1.1\r\n{twice}\r\n\r\n");
+            assert!(
+                matches!(read(raw.as_bytes()).0, Err(ReadError::Malformed(ref why)) if why.contains("more than one")),
+                "{twice}"
+            );
+        }
         assert_eq!(read(b"").0, Err(ReadError::Closed));
         assert!(matches!(read(b"GET / HT").0, Err(ReadError::Malformed(_))));
     }

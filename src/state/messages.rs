@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::api::{Event, Message, Status};
+use crate::api::{Event, HistoryPage, Message, Status, PAGE_BYTES};
 use crate::bus::ConnId;
 use crate::identity::NodeId;
 use crate::peer::inner::{Inner, Mess, MsgId};
@@ -302,28 +302,37 @@ impl State {
         );
     }
 
-    /// A history page: committed rows plus any still on their way to disk.
+    /// A history page: committed rows plus any still on their way to disk, at most
+    /// about [`PAGE_BYTES`] of JSON (issue 16: 500 long texts were ~190 MB).
     pub(super) fn history(
         &self,
         peer: &NodeId,
         before: Option<i64>,
         limit: Option<u32>,
-    ) -> Result<Vec<Message>, String> {
+    ) -> Result<HistoryPage, String> {
         let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, store::MAX_PAGE) as usize;
         let peer_hex = crate::hex::encode(peer);
-        let mut rows = self
+        // JSON is never shorter than the text in it, so this reads all that can fit.
+        let (mut rows, cut) = self
             .durable
             .reader
-            .history(&peer_hex, before, limit as u32)
+            .history_within(&peer_hex, before, limit as u32, PAGE_BYTES)
             .map_err(|e| e.to_string())?;
         let bound = before.unwrap_or(i64::MAX);
-        let pending = self.durable.uncommitted(&peer_hex, i64::MIN..bound);
+        // A cut read ends at its oldest row: nothing older may join, or the page would
+        // have a hole that paging on from its oldest message would skip.
+        let floor = match rows.first() {
+            Some(m) if cut => m.seq.min(bound),
+            _ => i64::MIN,
+        };
+        let pending = self.durable.uncommitted(&peer_hex, floor..bound);
         let newest = pending.len().saturating_sub(limit);
         rows.extend(pending[newest..].iter().map(|&m| m.clone()));
         rows.sort_by_key(|m| m.seq);
         rows.dedup_by(|a, b| a.id == b.id);
         let skip = rows.len().saturating_sub(limit);
-        Ok(rows[skip..].iter().map(|m| self.api_message(m)).collect())
+        let messages = rows[skip..].iter().map(|m| self.api_message(m)).collect();
+        Ok(HistoryPage::fit(messages, PAGE_BYTES, cut))
     }
 
     /// Sends `peer` the READs it does not have yet, as its session confirms them
@@ -507,11 +516,12 @@ impl State {
         limit: Option<u32>,
     ) {
         match self.history(&peer, before, limit) {
-            Ok(messages) => self.subs.send(
+            Ok(page) => self.subs.send(
                 sub,
                 &Event::History {
                     peer: crate::hex::encode(&peer),
-                    messages,
+                    messages: page.messages,
+                    truncated: page.truncated,
                 },
             ),
             Err(e) => self.subs.send(

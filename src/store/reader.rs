@@ -131,6 +131,39 @@ impl Reader {
         self.list("messages", &sql, params![peer, before, limit], message_row)
     }
 
+    /// [`Reader::history`], read newest first and stopped once the texts read reach
+    /// `text_bytes` (the row that reaches it included, so never empty while rows
+    /// exist): a page of long texts is never read whole into memory only to be cut
+    /// later. The flag says that it stopped early, so older rows within `limit` remain.
+    pub fn history_within(
+        &self,
+        peer: &str,
+        before: Option<i64>,
+        limit: u32,
+        text_bytes: usize,
+    ) -> Result<(Vec<StoredMessage>, bool), StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let before = before.unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE peer = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+        );
+        let mut read = 0usize;
+        let mut rows = self.list_until(
+            "messages",
+            &sql,
+            params![peer, before, limit],
+            message_row,
+            |m| {
+                read += m.text.len();
+                read >= text_bytes
+            },
+        )?;
+        let cut = read >= text_bytes && rows.len() < limit as usize;
+        rows.reverse();
+        Ok((rows, cut))
+    }
+
     /// Unread incoming messages (`received`) per peer; peers with none are absent.
     pub fn unread_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
         let rows = self.list(
@@ -224,13 +257,31 @@ impl Reader {
         params: P,
         convert: impl Fn(&Row<'_>) -> Result<T, RowError>,
     ) -> Result<Vec<T>, StoreError> {
+        self.list_until(table, sql, params, convert, |_| false)
+    }
+
+    /// [`Reader::list`], stopping after the first row for which `enough` is true.
+    fn list_until<T, P: Params>(
+        &self,
+        table: &str,
+        sql: &str,
+        params: P,
+        convert: impl Fn(&Row<'_>) -> Result<T, RowError>,
+        mut enough: impl FnMut(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError> {
         let err = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self.prepare(sql)?;
         let mut rows = stmt.query(params).map_err(err)?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(err)? {
             match convert(row) {
-                Ok(value) => out.push(value),
+                Ok(value) => {
+                    let stop = enough(&value);
+                    out.push(value);
+                    if stop {
+                        break;
+                    }
+                }
                 Err(RowError::Bad(why)) => log::warn!(
                     "{}: skipping an unreadable row in {table}: {why}",
                     self.path.display()

@@ -255,3 +255,23 @@ fn rows_purr_never_writes_are_skipped_or_reported() {
     ));
     assert_eq!(r.contacts().unwrap(), vec![contact(&a)]);
 }
+
+#[test]
+fn history_within_stops_at_the_text_budget_keeping_the_newest() {
+    let (db, alice) = conversation(10);
+    let r = db.reader();
+    let all = alice_seqs(&r, &alice);
+    let within = |limit, bytes| {
+        let (rows, cut) = r.history_within(&alice, None, limit, bytes).unwrap();
+        (seqs(&rows), cut)
+    };
+    // Texts are "message N" (9 or 10 bytes): two are under 25 bytes, three reach it.
+    assert_eq!(within(50, 25), (all[7..].to_vec(), true));
+    // At least one row, however small the budget; a full page is not "cut".
+    assert_eq!(within(50, 1), (all[9..].to_vec(), true));
+    assert_eq!(within(1, 1), (all[9..].to_vec(), false));
+    assert_eq!(within(50, usize::MAX), (all.clone(), false));
+    // Paging on from the oldest row read gets the rest.
+    let (rows, _) = r.history_within(&alice, Some(all[7]), 50, 25).unwrap();
+    assert_eq!(seqs(&rows), all[4..7]);
+}
