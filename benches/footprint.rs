@@ -602,8 +602,7 @@ fn main() {
     println!(
         "\nBaselines: startup against exec → exit of `purr --version` in this run (exec, \
          dynamic linking, argument parsing; median of {}): {version_ms:.1} ms, so a first \
-         start is {:.1}× that and a restart {:.1}×. Size against {}; and against the \
-         seed's Go original (3.8 MB without a UI, from the issue, not this run): {:.2}×.",
+         start is {:.1}× that and a restart {:.1}×. Size against {}.",
         base.version.len(),
         first_ms / version_ms.max(0.001),
         restart_ms / version_ms.max(0.001),
@@ -619,7 +618,6 @@ fn main() {
             ),
             None => "the floor of any Rust binary: not measured (rustc failed)".into(),
         },
-        bin as f64 / 3.8e6
     );
     println!(
         "\n@summary | binary size (stripped, UI + SQLite inside) | {:.2} MB{} | ≤6 MB | {} |",
@@ -658,7 +656,7 @@ fn main() {
          `listening` line, while a restart only opens what exists. A 4 KiB write + fsync on this disk took {fsync:.1} ms \
          (median of {}) in this run, so the difference between the two medians \
          ({:.1} ms) is mostly waiting for the disk, and a first start is as fast as the \
-         disk's flushes (on an SD card, 5–50 ms each). The rest of either start is exec, \
+         disk's flushes. The rest of either start is exec, \
          dynamic linking, opening SQLite and starting four threads. What would move the \
          first start: fewer flushes (one directory fsync for key and token together, the \
          schema created in one transaction).\n",

@@ -1025,14 +1025,20 @@ fn report(quick: bool, n: u64, secs: f64, windows: &[u64]) {
         .iter()
         .find(|(x, ..)| *x == 100)
         .map(|(_, r, _)| r.rate);
-    print_limits(
-        w100,
-        cpu.as_ref(),
-        delayed_w100.map(|d| (w100, d)),
-        big_failed,
-        (refused_w100, nofsync_w100),
+    print!(
+        "{}",
+        limits_text(&Limits {
+            w100,
+            cpu: cpu.as_ref(),
+            delayed_gain: delayed_w100.map(|d| (w100, d)),
+            big_failed,
+            refused: refused_w100,
+            nofsync: nofsync_w100,
+            cores: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        })
     );
     if quick {
+        check_limits_text();
         // The smoke run asserts what the full run reports.
         for (w, run, _) in rows.iter().chain(&nofsync) {
             assert!(run.durable(), "window {w}: {}", run.describe());
@@ -1040,16 +1046,50 @@ fn report(quick: bool, n: u64, secs: f64, windows: &[u64]) {
     }
 }
 
-/// The "What limits us" paragraph, with this run's figures where the run has them.
-fn print_limits(
+/// What the "What limits us" paragraph is built from: this run's figures, nothing else.
+struct Limits<'a> {
+    /// Durable throughput at window 100, msg/s.
     w100: f64,
-    cpu: Option<&CpuSample>,
+    cpu: Option<&'a CpuSample>,
+    /// (undelayed, commits delayed 20 ms) throughput at window 100.
     delayed_gain: Option<(f64, f64)>,
+    /// A window above 256 did not end durable.
     big_failed: bool,
-    (refused, nofsync): (u64, Option<f64>),
-) {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as f64;
-    let (busiest, ours, machine, per_msg) = match cpu {
+    /// Sends node A refused at window 100 while its disk was behind.
+    refused: u64,
+    /// `--no-fsync` throughput at window 100.
+    nofsync: Option<f64>,
+    /// Cores of this machine.
+    cores: usize,
+}
+
+/// Numbers [`limits_text`] states that are not measurements, each with where it comes
+/// from (`support::report` fails the smoke run on any other fixed number).
+const LIMITS_CONSTANTS: &[(&str, &str)] = &[
+    ("100", "the window of the runs this paragraph explains"),
+    (
+        "20",
+        "--store-commit-delay-ms of the delayed run (this benchmark)",
+    ),
+    ("16,384", "MAX_UNSTORED (src/state/messages.rs)"),
+    ("4,096", "MAX_BATCH (src/store/writer.rs)"),
+    ("2", "BATCH_WINDOW in ms (src/store/writer.rs)"),
+    ("256", "QUEUE_LEN, a peer's queue (src/peer/conn.rs)"),
+    ("1,000", "the window that did not end durable"),
+    ("1000", "the same, in the command that reproduces it"),
+    (
+        "1",
+        "CARGO_PROFILE_RELEASE_DEBUG=1, for a profile with symbols",
+    ),
+];
+
+/// The "What limits us" paragraph: explanation, with this run's figures only.
+fn limits_text(l: &Limits) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let w100 = l.w100;
+    let cores = l.cores as f64;
+    let (busiest, ours, machine, per_msg) = match l.cpu {
         Some(c) => {
             let us = |pct: f64| pct / 100.0 / w100.max(1.0) * 1e6;
             let ours: f64 = c.totals.iter().sum();
@@ -1069,52 +1109,65 @@ fn print_limits(
     };
     let total_us: f64 = per_msg.iter().sum();
     let ceiling = cores * 1e6 / total_us.max(1.0);
-    println!(
+    let _ = writeln!(
+        out,
         "**What limits us.** *Latency:* a message crosses five thread hand-offs (A: WS \
          reader → state → peer writer; B: peer reader → state → WS writer), each a futex \
          wake-up of a sleeping thread, and four loopback socket hops; the TCP baseline has \
-         one hop and no hand-off. The p99 is where a shared 2-core machine shows: any \
-         other runnable process delays one of the five wake-ups. Delaying every commit by \
-         20 ms does not move p50, as SPEC §7 requires: no commit is on the send → screen \
-         path.\n"
+         one hop and no hand-off. The p99 is where a shared machine ({} cores here) shows: \
+         any other runnable process delays one of the five wake-ups. Delaying every commit \
+         by 20 ms does not move p50, as SPEC §7 requires: no commit is on the send → \
+         screen path.\n",
+        l.cores
     );
-    let cpu_figures = format!(
-        "during the run /proc/stat shows the machine {machine:.0} % busy out of {:.0} %, of \
-         which A, B and the client used {ours:.0} % (the rest went to other workers on this \
-         shared machine). No thread saturates; the busiest node thread is {busiest}. Each \
-         message costs {:.0} µs of CPU in A, {:.0} µs in B and {:.0} µs in the client, \
-         {total_us:.0} µs in all, so with both cores to ourselves the CPU ceiling on this \
-         machine would be about {ceiling:.0} msg/s",
-        cores * 100.0,
-        per_msg[0],
-        per_msg[1],
-        per_msg[2]
-    );
-    if refused > 0 {
-        let no_fsync = nofsync.map_or(String::new(), |r| {
+    let cpu_figures = if l.cpu.is_some() {
+        format!(
+            "during the run /proc/stat shows the machine {machine:.0} % busy out of {:.0} %, \
+             of which A, B and the client used {ours:.0} % (the rest went to other workers \
+             on this shared machine). No thread saturates; the busiest node thread is \
+             {busiest}. Each message costs {:.0} µs of CPU in A, {:.0} µs in B and {:.0} µs \
+             in the client, {total_us:.0} µs in all, so with all {} cores to ourselves the \
+             CPU ceiling on this machine would be about {ceiling:.0} msg/s",
+            cores * 100.0,
+            per_msg[0],
+            per_msg[1],
+            per_msg[2],
+            l.cores
+        )
+    } else {
+        "the CPU use of the threads was not sampled in this run".to_string()
+    };
+    if l.refused > 0 {
+        let no_fsync = l.nofsync.filter(|r| *r > w100).map_or(String::new(), |r| {
             format!(
                 " The same run without fsync (`--no-fsync`, below) reached {r:.0} msg/s: \
-                 waiting for the disk's flushes is about half of a commit's time."
+                 waiting for the disk's flushes is {:.0} % of a durable message's time \
+                 (({r:.0} − {w100:.0}) / {r:.0}).",
+                (1.0 - w100 / r) * 100.0
             )
         });
-        println!(
+        let _ = writeln!(
+            out,
             "*Throughput* ({w100:.0} msg/s at window 100) is bound by node A's store writer, \
-             not by CPU: A refused {refused} sends while 16,384 changes waited for its disk \
+             not by CPU: A refused {} sends while 16,384 changes waited for its disk \
              (back-pressure), so the rate is what A commits. Per message A inserts one row \
              (its random id dirties its own leaf of the id index; each commit writes every \
              dirty page whole to the WAL, and checkpoints write them again), and one \
              status update per `ACKN` covers many messages, by `seq`.{no_fsync} For the \
-             record, {cpu_figures}.\n"
+             record, {cpu_figures}.\n",
+            l.refused
         );
     } else {
-        println!(
+        let _ = writeln!(
+            out,
             "*Throughput* ({w100:.0} msg/s at window 100) is bound by CPU for the machine as \
              a whole, not by one thread: {cpu_figures}.\n"
         );
     }
-    if let Some((durable, delayed)) = delayed_gain {
+    if let Some((durable, delayed)) = l.delayed_gain {
         if delayed > durable * 1.1 {
-            println!(
+            let _ = writeln!(
+                out,
                 "Per-transaction costs are a large share of that: the same window-100 run \
                  with every commit delayed 20 ms (so the store writers commit up to 4,096 \
                  ops per transaction instead of what arrives in 2 ms) gave {delayed:.0} \
@@ -1123,7 +1176,8 @@ fn print_limits(
                  thread with a `Committed` that it handles op by op.\n"
             );
         } else {
-            println!(
+            let _ = writeln!(
+                out,
                 "Per-transaction costs are no longer what limits it: the same window-100 run \
                  with every commit delayed 20 ms (so that transactions grow to 4,096 ops) \
                  gave {delayed:.0} msg/s against {durable:.0} in this run; under load the \
@@ -1131,41 +1185,79 @@ fn print_limits(
             );
         }
     }
-    println!(
-        "Where the CPU goes, from a profile of a build with symbols taken while writing \
-         this benchmark (at commit 87d0106: `CARGO_PROFILE_RELEASE_STRIP=false \
-         CARGO_PROFILE_RELEASE_DEBUG=1`, run with `PURR_BENCH_BIN`, `perf record -g` on both \
-         nodes at window 100; shares of all node samples): the store writers ~65 % (A's \
-         ~37 %, B's ~28 %), the state threads ~19 % (A's 12 %, B's 7 %), connection, WS \
-         and peer reader/writer threads ~12 %. In the store writers 42 % of the time is in \
-         the kernel. By what SQLite does: B-tree descents of the random id index \
-         (`sqlite3BtreeIndexMoveto`, 22 %) and page splits (`balance`, 7 %); WAL frame \
-         writes at commit (`pagerWalFrames`, 22 %, two `pwrite`s per 4 KiB page); reading \
-         pages the writer's 4 MiB cache no longer holds (`getPageNormal`, 19 %); spilling \
-         dirty pages to the WAL mid-transaction when a 4,096-op batch outgrows that cache \
-         (`pagerStress`, 11 %); checkpoints (6 %, 13 % before the interval went from \
-         1,000 to 8,192 pages) and fsync (4 %). The state threads no longer read the \
-         database per message (a receiver used to look every incoming id up: ~40 % of its \
-         state thread); what is left is `malloc`/`free`, waking the threads they feed \
-         (futex), `serde_json` and the op tables. What would move it: fewer bytes per \
-         message in the database (the peer as an integer key instead of 64 hex \
-         characters in the row and three indexes, ids as 16-byte BLOBs: a smaller index \
-         means fewer leaves, more inserts per leaf in one batch, fewer misses), a writer \
-         cache sized for a full batch where memory allows, and fewer thread wake-ups per \
-         message on the state thread.\n"
+    let _ = writeln!(
+        out,
+        "Where the CPU goes inside each thread is in the `perf` entries above when `perf` \
+         works here; a profile with symbols needs a build that keeps them \
+         (`CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=1`, run with \
+         `PURR_BENCH_BIN`). Profiles taken by hand are in docs/BENCHMARKS-NOTES.md, each \
+         with its commit.\n"
     );
     // Only while the behaviour below is what the run showed.
-    if !big_failed {
-        return;
+    if l.big_failed {
+        let _ = writeln!(
+            out,
+            "*Window 1,000 did not end durable in this run* (see its row): some message \
+             accepted by A was not shown on B, stored by B and acknowledged within the settle \
+             time. Reproduce with `cargo bench --bench fullstack -- --single --windows 1000` \
+             and read the node logs (`PURR_BENCH_LOGS=dir RUST_LOG=info`): a peer dropped as \
+             \"not keeping up\" or \"acknowledged nothing\" re-sends its whole outbox on \
+             reconnect, and a store that fails shows as \"not stored\".\n"
+        );
     }
-    println!(
-        "*Window 1,000 did not end durable in this run* (see its row): some message \
-         accepted by A was not shown on B, stored by B and acknowledged within the settle \
-         time. Reproduce with `cargo bench --bench fullstack -- --single --windows 1000` \
-         and read the node logs (`PURR_BENCH_LOGS=dir RUST_LOG=info`): a peer dropped as \
-         \"not keeping up\" or \"acknowledged nothing\" re-sends its whole outbox on \
-         reconnect, and a store that fails shows as \"not stored\".\n"
+    out
+}
+
+/// The smoke run's check that [`limits_text`] states only this run's figures: each
+/// branch rendered from two unrelated sets of measurements may share only
+/// [`LIMITS_CONSTANTS`].
+fn check_limits_text() {
+    support::report::self_test();
+    let cpu = |a: f64, b: f64, c: f64, machine: f64| CpuSample {
+        rows: vec![
+            ("A".into(), "store writer".into(), a * 0.6),
+            ("client".into(), "sender".into(), c),
+        ],
+        totals: [a, b, c],
+        machine,
+        secs: 9.7,
+    };
+    let (c1, c2) = (cpu(77.3, 51.9, 8.8, 171.7), cpu(63.1, 44.7, 6.3, 143.9));
+    let render = |cpu: Option<&CpuSample>, w100, delayed, refused, nofsync, cores, failed| {
+        limits_text(&Limits {
+            w100,
+            cpu,
+            delayed_gain: Some((w100, delayed)),
+            big_failed: failed,
+            refused,
+            nofsync,
+            cores,
+        })
+    };
+    // Disk-bound, delayed commits faster, no-fsync measured, window 1,000 failed.
+    let a = render(
+        Some(&c1),
+        15_437.0,
+        18_911.0,
+        29_653,
+        Some(27_319.0),
+        3,
+        true,
     );
+    let b = render(
+        Some(&c2),
+        12_089.0,
+        16_551.0,
+        31_877,
+        Some(24_683.0),
+        5,
+        true,
+    );
+    support::report::assert_measured_only("fullstack limits (disk)", &a, &b, LIMITS_CONSTANTS);
+    // CPU-bound, delayed commits no faster, no CPU sample, all durable.
+    let a = render(None, 21_347.0, 21_409.0, 0, None, 3, false);
+    let b = render(None, 19_873.0, 19_901.0, 0, None, 5, false);
+    support::report::assert_measured_only("fullstack limits (CPU)", &a, &b, LIMITS_CONSTANTS);
 }
 
 /// `--secs S`: length of each throughput run (default 10).

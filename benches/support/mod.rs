@@ -3,6 +3,7 @@
 //! Every wait here is bounded in time.
 #![allow(dead_code)] // each benchmark uses a different subset
 
+pub mod report;
 pub mod testpeer;
 
 use std::collections::HashMap;
