@@ -15,11 +15,11 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::bus::Command;
 use crate::cli::NodeArgs;
 use crate::datadir::{DataDir, DataDirError, NodeInfo};
 use crate::http::HttpContext;
 use crate::listener::{self, ConnContext, ConnCounter, ListenError};
-use crate::bus::Command;
 use crate::state::{self, StateConfig};
 
 /// Why a node could not run. Each maps to exit code 1 with this message.

@@ -9,32 +9,32 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver};
-use purr::api::Status;
 use purr::store::{
-    self, CommitFailure, Committed, Contact, Direction, Op, Reader, StoreError, StoredMessage,
-    SubmitError, Writer, WriterConfig,
+    self, CommitFailure, Committed, Contact, Direction, MsgId, NodeId, Op, Reader, Status,
+    StoreError, StoredMessage, SubmitError, Writer, WriterConfig,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn peer() -> String {
-    "a".repeat(64)
+fn peer() -> NodeId {
+    [0xaa; 32]
 }
 
 fn contact() -> Op {
     Op::UpsertContact(Contact {
         id: peer(),
         name: "alice".into(),
-        addrs: vec!["10.0.0.2:35035".into()],
+        addrs: vec!["10.0.0.2:35035".parse().unwrap()],
         first_seen: 1,
         last_seen: Some(1),
         verified: false,
-        pinned_key: [0xaa; 32],
     })
 }
 
-fn mid(n: i64) -> String {
-    format!("{n:032x}")
+fn mid(n: i64) -> MsgId {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    MsgId(id)
 }
 
 fn message(seq: i64) -> Op {
@@ -227,7 +227,7 @@ fn a_refused_op_or_duplicate_does_not_fail_its_batch() {
     });
     let mut stranger = message(3);
     if let Op::InsertMessage(m) = &mut stranger {
-        m.peer = "b".repeat(64); // not a contact
+        m.peer = [0xbb; 32]; // not a contact
     }
     let mut duplicate = message(1);
     if let Op::InsertMessage(m) = &mut duplicate {

@@ -20,11 +20,10 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use crossbeam_channel::Sender;
 
-use crate::api::Status;
 use crate::bus::{ApiReply, ConnId};
 use crate::identity::NodeId;
 use crate::peer::inner::MsgId;
-use crate::store::{self, Op, StoredMessage, SubmitError};
+use crate::store::{self, Op, Status, StoredMessage, SubmitError};
 
 /// Capacity above which a mostly empty table of [`Durable`] is shrunk (below it the
 /// memory is too small to matter).
@@ -70,7 +69,7 @@ pub struct Durable {
     /// outbox top-ups take a range of them. Scanning all of `inflight` instead cost
     /// O(ops in flight) per sent message once a fast sender had its outbox in use
     /// (thousands of ops: 742 µs of CPU per message at a window of 1,000).
-    unstored_msgs: HashMap<String, BTreeMap<i64, u64>>,
+    unstored_msgs: HashMap<NodeId, BTreeMap<i64, u64>>,
     /// Bytes of message text in the `InsertMessage` ops of `inflight`.
     unstored_bytes: usize,
     /// Ops waiting to be (re)submitted, in order: the writer's queue was full.
@@ -124,7 +123,7 @@ impl Durable {
         if let Op::InsertMessage(m) = &op {
             self.unstored_bytes += m.text.len();
             self.unstored_msgs
-                .entry(m.peer.clone())
+                .entry(m.peer)
                 .or_default()
                 .insert(m.seq, token);
         }
@@ -223,7 +222,7 @@ impl Durable {
     /// receivers looked every id up before showing it; it cost a record, an insert and,
     /// now, a repeated `message` event on the receiver for each message that went out
     /// through the outbox before its own commit.
-    pub fn mark_sent(&mut self, peer: &str, seq: i64, conn: Option<ConnId>) {
+    pub fn mark_sent(&mut self, peer: &NodeId, seq: i64, conn: Option<ConnId>) {
         let Some(token) = self.unstored_msgs.get(peer).and_then(|s| s.get(&seq)) else {
             return;
         };
@@ -239,7 +238,7 @@ impl Durable {
     /// Messages in ops not yet committed, for `peer`, with `seq` in `seqs`, oldest
     /// first. Borrowed: callers clone only what they keep (the table can hold
     /// thousands of ops under load, and this runs on every outbox top-up).
-    pub fn uncommitted(&self, peer: &str, seqs: std::ops::Range<i64>) -> Vec<&StoredMessage> {
+    pub fn uncommitted(&self, peer: &NodeId, seqs: std::ops::Range<i64>) -> Vec<&StoredMessage> {
         let Some(by_seq) = self.unstored_msgs.get(peer) else {
             return Vec::new();
         };

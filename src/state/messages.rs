@@ -18,11 +18,12 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 
-use crate::api::{Event, HistoryPage, Message, Status, PAGE_BYTES};
+use crate::api::{Event, HistoryPage, Message, PAGE_BYTES};
 use crate::bus::ConnId;
 use crate::identity::NodeId;
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::rules::short_id;
+use crate::store::Status;
 use crate::store::{self, Committed, Direction, Op, StoredMessage};
 
 use super::durable::{After, Inflight};
@@ -91,9 +92,8 @@ fn rank(status: Status) -> u8 {
 }
 
 pub(super) fn mess_of(m: &StoredMessage) -> Option<Inner> {
-    let id: MsgId = m.id.parse().ok()?;
     Some(Inner::Mess(Mess {
-        id,
+        id: m.id,
         ts: u64::try_from(m.ts).unwrap_or(0),
         text: m.text.clone(),
     }))
@@ -101,7 +101,7 @@ pub(super) fn mess_of(m: &StoredMessage) -> Option<Inner> {
 
 impl State {
     fn api_message(&self, m: &StoredMessage) -> Message {
-        m.to_api(&self.identity.id_hex())
+        super::view::message(m, &self.own_id)
     }
 
     /// `send` (UI) or `POST /api/v1/messages`: stores and sends a message.
@@ -133,8 +133,8 @@ impl State {
             .map_err(|e| SendError::Random(e.to_string()))?;
         let msg = StoredMessage {
             seq: self.next_seq,
-            id: mid.to_string(),
-            peer: crate::hex::encode(&to),
+            id: mid,
+            peer: to,
             direction: Direction::Out,
             text,
             ts: self.clock.now_ms(),
@@ -195,7 +195,6 @@ impl State {
             self.drop_peer(peer, "our disk is far behind", now);
             return;
         }
-        let peer_hex = crate::hex::encode(&peer);
         // No lookup of the id in the store first: that cost a B-tree descent (and, after
         // every commit, a fresh read of its pages) per message, ~40 % of a receiver's
         // state thread under load. A message stored before is the rare case (the sender
@@ -204,8 +203,8 @@ impl State {
         // then the UIs see it once more, which SPEC §7 allows (UIs deduplicate by id).
         let msg = StoredMessage {
             seq: self.next_seq,
-            id: mid.to_string(),
-            peer: peer_hex,
+            id: mid,
+            peer,
             direction: Direction::In,
             text: mess.text,
             ts: i64::try_from(mess.ts).unwrap_or(i64::MAX),
@@ -236,12 +235,8 @@ impl State {
         for mid in ids {
             let current = match self.durable.outgoing.get(&mid) {
                 Some(&known) => Some(known),
-                None => match self.durable.reader.message(&mid.to_string()) {
-                    Ok(Some(m)) if m.direction == Direction::Out => {
-                        crate::hex::decode_array::<32>(&m.peer)
-                            .ok()
-                            .map(|p| (p, m.status, m.seq))
-                    }
+                None => match self.durable.reader.message(&mid) {
+                    Ok(Some(m)) if m.direction == Direction::Out => Some((m.peer, m.status, m.seq)),
                     _ => None,
                 },
             };
@@ -262,7 +257,7 @@ impl State {
             seqs.push(seq);
             self.subs.broadcast(&Event::Status {
                 id: mid.to_string(),
-                status,
+                status: super::view::status(status),
             });
         }
         // A peer that confirms READs gets a RACK once they are stored. It names every
@@ -283,7 +278,6 @@ impl State {
     /// `RACK` from a peer: our READs for these messages are stored there, so they are
     /// not sent again.
     pub(super) fn on_read_stored(&mut self, ids: Vec<MsgId>) {
-        let ids = ids.iter().map(ToString::to_string).collect();
         self.durable.submit(Op::SetReadSent { ids }, After::Nothing);
     }
 
@@ -295,7 +289,7 @@ impl State {
         self.push_peer(&peer);
         self.durable.submit(
             Op::MarkRead {
-                peer: crate::hex::encode(&peer),
+                peer,
                 up_to_seq: self.next_seq - 1,
             },
             After::ReadMarked { peer },
@@ -311,12 +305,11 @@ impl State {
         limit: Option<u32>,
     ) -> Result<HistoryPage, String> {
         let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, store::MAX_PAGE) as usize;
-        let peer_hex = crate::hex::encode(peer);
         // JSON is never shorter than the text in it, so this reads all that can fit.
         let (mut rows, cut) = self
             .durable
             .reader
-            .history_within(&peer_hex, before, limit as u32, PAGE_BYTES)
+            .history_within(peer, before, limit as u32, PAGE_BYTES)
             .map_err(|e| e.to_string())?;
         let bound = before.unwrap_or(i64::MAX);
         // A cut read ends at its oldest row: nothing older may join, or the page would
@@ -325,7 +318,7 @@ impl State {
             Some(m) if cut => m.seq.min(bound),
             _ => i64::MIN,
         };
-        let pending = self.durable.uncommitted(&peer_hex, floor..bound);
+        let pending = self.durable.uncommitted(peer, floor..bound);
         let newest = pending.len().saturating_sub(limit);
         rows.extend(pending[newest..].iter().map(|&m| m.clone()));
         rows.sort_by_key(|m| m.seq);
@@ -345,21 +338,21 @@ impl State {
             Some(Reads::Unconfirmed) => None,
             Some(Reads::Confirmed { sent_up_to }) => Some(sent_up_to),
         };
-        let unsent = match self.durable.reader.unsent_reads(&crate::hex::encode(&peer)) {
+        let unsent = match self.durable.reader.unsent_reads(&peer) {
             Ok(rows) => rows,
             Err(e) => {
                 log::warn!("cannot read unsent read receipts: {e}");
                 return;
             }
         };
-        let unsent: Vec<(i64, String)> = unsent
+        let unsent: Vec<(i64, MsgId)> = unsent
             .into_iter()
             .filter(|(seq, _)| sent_up_to.is_none_or(|up_to| *seq > up_to))
             .collect();
         let Some(&(newest, _)) = unsent.last() else {
             return;
         };
-        let parsed: Vec<MsgId> = unsent.iter().filter_map(|(_, i)| i.parse().ok()).collect();
+        let parsed: Vec<MsgId> = unsent.iter().map(|(_, id)| *id).collect();
         for chunk in parsed.chunks(crate::peer::inner::MAX_IDS) {
             if self
                 .peers
@@ -454,10 +447,8 @@ impl State {
             c.unread = c.unread.saturating_sub(1);
         }
         self.peers.mark_changed(peer);
-        match self.durable.reader.message(&id.to_string()) {
-            Ok(Some(known)) => {
-                known.peer == crate::hex::encode(&peer) && known.direction == Direction::In
-            }
+        match self.durable.reader.message(&id) {
+            Ok(Some(known)) => known.peer == peer && known.direction == Direction::In,
             Ok(None) => false,
             Err(e) => {
                 log::warn!("cannot look up message {id}: {e}");
@@ -472,16 +463,14 @@ impl State {
         sent_on: Option<ConnId>,
         reply: Option<Sender<ApiReply>>,
     ) {
-        // An ACKN or READ may have come before our own commit finished. (Our own ids
-        // are always well formed; a parse failure would only skip this bookkeeping.)
-        if let Ok(mid) = m.id.parse::<MsgId>() {
-            self.durable.unstored_out.remove(&mid);
-            if let Some(&(_, status, _)) = self.durable.outgoing.get(&mid) {
-                m.status = status;
-            }
-            if m.status != Status::Pending {
-                self.durable.outgoing.remove(&mid);
-            }
+        // An ACKN or READ may have come before our own commit finished.
+        let mid = m.id;
+        self.durable.unstored_out.remove(&mid);
+        if let Some(&(_, status, _)) = self.durable.outgoing.get(&mid) {
+            m.status = status;
+        }
+        if m.status != Status::Pending {
+            self.durable.outgoing.remove(&mid);
         }
         let message = self.api_message(m);
         self.subs.broadcast(&Event::Message {
@@ -492,9 +481,7 @@ impl State {
         }
         // Sent on a connection that has since been replaced (or not sent at all) and the
         // peer is online now: send it on the live one.
-        let Ok(peer) = crate::hex::decode_array::<32>(&m.peer) else {
-            return;
-        };
+        let peer = m.peer;
         let live = self.peers.live_conn(&peer);
         let in_outbox = matches!(
             self.peers.get(&peer).and_then(|c| c.outbox()),

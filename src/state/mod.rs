@@ -26,7 +26,7 @@
 //!   receiving and receipts; `outbox`: pending messages going out, stalled peers;
 //! - `peers`: the peer table and each contact's `Presence` (its state machine);
 //! - `durable`: the ops on their way to the store; `dialer`: the backoff policy;
-//!   `subscribers`: the UI queues.
+//!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON.
 
 pub mod dialer;
 mod durable;
@@ -38,6 +38,7 @@ mod subscribers;
 #[cfg(test)]
 mod tests;
 mod ui;
+mod view;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -295,16 +296,12 @@ impl State {
         let messaged = reader.peers_with_messages().map_err(err)?;
         self.next_seq = reader.max_seq().map_err(err)? + 1;
         for c in contacts {
-            let Ok(id) = crate::hex::decode_array::<32>(&c.id) else {
-                continue;
-            };
-            for m in reader.outbox(&c.id).map_err(err)? {
-                if let Ok(mid) = m.id.parse() {
-                    self.durable.outgoing.insert(mid, (id, m.status, m.seq));
-                }
+            let id = c.id;
+            for m in reader.outbox(&id).map_err(err)? {
+                self.durable.outgoing.insert(m.id, (id, m.status, m.seq));
             }
             let mut contact = peers::Contact::new(id, c.name, c.first_seen);
-            contact.addrs = c.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            contact.addrs = c.addrs;
             contact.last_seen = c.last_seen;
             contact.verified = c.verified;
             contact.unread = unread.get(&c.id).copied().unwrap_or(0);
@@ -320,13 +317,12 @@ impl State {
             return;
         };
         let op = crate::store::Op::UpsertContact(crate::store::Contact {
-            id: crate::hex::encode(&c.id),
+            id: c.id,
             name: c.name.clone(),
-            addrs: c.addrs.iter().map(ToString::to_string).collect(),
+            addrs: c.addrs.clone(),
             first_seen: c.first_seen,
             last_seen: c.last_seen,
             verified: c.verified,
-            pinned_key: c.id,
         });
         self.durable.submit(op, durable::After::Nothing);
     }

@@ -56,9 +56,8 @@ impl State {
         if room == 0 {
             return;
         }
-        let peer_hex = crate::hex::encode(&peer);
         let limit = u32::try_from(room).unwrap_or(u32::MAX);
-        let mut next = match self.durable.reader.outbox_after(&peer_hex, after, limit) {
+        let mut next = match self.durable.reader.outbox_after(&peer, after, limit) {
             Ok(rows) => rows,
             Err(e) => {
                 log::warn!("cannot read the outbox: {e}");
@@ -68,7 +67,7 @@ impl State {
         // Commits are in submission order, so every uncommitted message is newer than
         // every committed one: only when the store has less than `room` is it needed.
         if next.len() < room {
-            let pending = self.durable.uncommitted(&peer_hex, after + 1..i64::MAX);
+            let pending = self.durable.uncommitted(&peer, after + 1..i64::MAX);
             next.extend(
                 pending
                     .into_iter()
@@ -90,7 +89,7 @@ impl State {
                     return; // dropped (queue full) or gone: it is offline now
                 }
                 // If its insert is still on the way, its commit must not send it again.
-                self.durable.mark_sent(&peer_hex, m.seq, live);
+                self.durable.mark_sent(&peer, m.seq, live);
             }
             self.peers.resent_up_to(&peer, m.seq);
         }

@@ -197,11 +197,11 @@ impl State {
             Inner::Mess(mess) => self.on_mess(id, mess, now),
             Inner::Ackn(ids) => {
                 self.peers.progress(&id, now);
-                self.on_receipt(id, ids, crate::api::Status::Delivered);
+                self.on_receipt(id, ids, crate::store::Status::Delivered);
                 // The peer is taking what we send: queue more of its outbox.
                 self.continue_outbox(id);
             }
-            Inner::Read(ids) => self.on_receipt(id, ids, crate::api::Status::Read),
+            Inner::Read(ids) => self.on_receipt(id, ids, crate::store::Status::Read),
             Inner::Caps(caps) => {
                 let reads = if caps.iter().any(|c| c == caps::READ_ACK) {
                     Reads::Confirmed { sent_up_to: 0 }

@@ -29,7 +29,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use crate::api;
 use crate::bus::{ConnId, PeerUp};
-use crate::identity::{fingerprint, NodeId};
+use crate::identity::NodeId;
 use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
 use crate::peer::{keep_existing, Role};
 use crate::rules::short_id as short;
@@ -559,17 +559,7 @@ impl PeerTable {
     /// The API view of a contact.
     pub fn api(&self, id: &NodeId) -> Option<api::Peer> {
         let c = self.contacts.get(id)?;
-        Some(api::Peer {
-            id: crate::hex::encode(&c.id),
-            name: c.name.clone(),
-            fingerprint: fingerprint(&c.id),
-            online: c.is_online(),
-            addr: c.addrs.first().map(ToString::to_string),
-            unread: c.unread,
-            last_seen: c.last_seen,
-            verified: c.verified,
-            name_conflict: self.name_conflict(c),
-        })
+        Some(super::view::peer(c, self.name_conflict(c)))
     }
 
     /// Every contact, online first, then by name.

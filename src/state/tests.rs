@@ -11,7 +11,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver};
 use super::outbox::{OUTBOX_WINDOW, STALL_LIMIT};
 use super::peers::Outbox;
 use super::*;
-use crate::api::Status;
+use crate::api;
 use crate::bus::{ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::peer::session::Role;
@@ -163,13 +163,8 @@ impl Harness {
 
     /// Ids of the messages to peer `n` still pending in the store, oldest first.
     fn pending_ids(&self, n: u8) -> Vec<MsgId> {
-        let rows = self
-            .state
-            .durable
-            .reader
-            .outbox(&crate::hex::encode(&id(n)))
-            .expect("outbox");
-        rows.iter().filter_map(|m| m.id.parse().ok()).collect()
+        let rows = self.state.durable.reader.outbox(&id(n)).expect("outbox");
+        rows.iter().map(|m| m.id).collect()
     }
 }
 
@@ -324,16 +319,16 @@ fn receipts_ackn_after_commit_delivered_and_read_go_to_the_ui_and_the_peer() {
     h.commit(h.at(2.0));
     let _ = ui.try_iter().count();
     h.peer_sends(&link, Inner::Ackn(vec![ours]), h.at(3.0));
-    let status = |status: Status| {
+    let status = |status: api::Status| {
         let expected =
             serde_json::json!({"cmd": "status", "id": ours.to_string(), "status": status});
         move |e: &Arc<str>| {
             serde_json::from_str::<serde_json::Value>(e).ok() == Some(expected.clone())
         }
     };
-    assert!(ui.try_iter().any(|e| status(Status::Delivered)(&e)));
+    assert!(ui.try_iter().any(|e| status(api::Status::Delivered)(&e)));
     h.peer_sends(&link, Inner::Read(vec![ours]), h.at(4.0));
-    assert!(ui.try_iter().any(|e| status(Status::Read)(&e)));
+    assert!(ui.try_iter().any(|e| status(api::Status::Read)(&e)));
 
     // Our user reads: a READ for the incoming message once the mark is stored.
     h.state.mark_read(id(2));

@@ -131,10 +131,7 @@ impl State {
             c.verified = verified;
         }
         self.durable.submit(
-            crate::store::Op::SetVerified {
-                peer: peer.to_string(),
-                verified,
-            },
+            crate::store::Op::SetVerified { peer: id, verified },
             super::durable::After::Nothing,
         );
         self.push_peer(&id);

@@ -24,18 +24,25 @@
 //! then the caller keeps its ops: a failed batch, or a full queue
 //! ([`SubmitError::Full`]), means submitting them again later.
 //!
+//! The store speaks domain types: ids are [`NodeId`] and [`MsgId`], statuses the
+//! store's own [`Status`]; how they look in the UI's JSON is the state's business.
+//!
 //! # Schema (version [`SCHEMA_VERSION`], see `schema.rs` for the migrations)
 //!
 //! ```text
-//! contacts(id TEXT PK (64 hex), name, addrs (JSON array of "ip:port"), first_seen,
-//!          last_seen (NULL = never connected), verified 0|1, pinned_key BLOB (32 bytes))
-//! messages(seq INTEGER PK (caller-assigned), id TEXT UNIQUE (32 hex),
-//!          peer → contacts(id), direction 'in'|'out', text, ts,
+//! contacts(peer INTEGER PK (a local key), id BLOB UNIQUE (32 bytes), name,
+//!          addrs (JSON array of "ip:port"), first_seen, last_seen (NULL = never
+//!          connected), verified 0|1)
+//! messages(seq INTEGER PK (caller-assigned), id BLOB UNIQUE (16 bytes),
+//!          peer → contacts(peer), direction 'in'|'out', text, ts,
 //!          status: out 'pending'→'delivered'→'read' | in 'received'→'read',
-//!          read_sent 0|1 (v2: for incoming 'read' messages, our READ reached the sender))
+//!          read_sent 0|1 (for incoming 'read' messages, our READ reached the sender))
 //! indexes: (peer, seq) paging · unread: in+'received' per peer · outbox: out+'pending'
 //!          per peer by seq · unsent reads: in+'read'+read_sent=0 per peer by seq
 //! ```
+//! v3 keeps ids as bytes and peers by an integer key (v1/v2: hex text in every row and
+//! index entry): a random message id is a 16-byte index key instead of 32 characters,
+//! and the (peer, seq) index holds two small integers instead of 64 characters and one.
 //! Times are Unix milliseconds. CHECK constraints keep direction and status consistent,
 //! so a bad op is refused by SQLite rather than stored.
 
@@ -51,7 +58,8 @@ use std::path::{Path, PathBuf};
 
 use crossbeam_channel::Sender;
 
-use crate::api::{Message, Status};
+pub use crate::identity::NodeId;
+pub use crate::peer::inner::MsgId;
 
 pub use ops::Op;
 pub use reader::{Reader, MAX_PAGE};
@@ -292,7 +300,21 @@ impl Direction {
     }
 }
 
-/// The column value of a status (the same words as the API, SPEC §5).
+/// Delivery state of a message, as stored (the UI's words are the same, SPEC §5; the
+/// state's `view` maps one to the other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Ours, not yet acknowledged by the peer.
+    Pending,
+    /// Ours, stored by the peer (`ACKN`).
+    Delivered,
+    /// Ours read by the peer's user (`READ`), or theirs read by ours.
+    Read,
+    /// Theirs, not yet read here.
+    Received,
+}
+
+/// The column value of a status.
 pub fn status_str(status: Status) -> &'static str {
     match status {
         Status::Pending => "pending",
@@ -316,21 +338,18 @@ pub fn parse_status(s: &str) -> Option<Status> {
 /// A known peer, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Contact {
-    /// The Ed25519 identity key, 64 lowercase hex.
-    pub id: String,
+    /// The Ed25519 identity key.
+    pub id: NodeId,
     /// Its display name, as it last told us.
     pub name: String,
-    /// Addresses (`ip:port`) it was reached on or announced with, best first.
-    pub addrs: Vec<String>,
+    /// Addresses it was reached on or announced with, best first.
+    pub addrs: Vec<std::net::SocketAddr>,
     /// Unix ms when first stored; kept by upserts.
     pub first_seen: i64,
     /// Unix ms of the last traffic; `None` when never connected. Only moves forward.
     pub last_seen: Option<i64>,
     /// The user compared fingerprints. Only [`Op::SetVerified`] changes it.
     pub verified: bool,
-    /// The identity key as first authenticated (the id's bytes): kept as a blob so a
-    /// check needs no hex parsing. Kept by upserts.
-    pub pinned_key: [u8; 32],
 }
 
 /// A message, as stored.
@@ -338,10 +357,10 @@ pub struct Contact {
 pub struct StoredMessage {
     /// Position in this node's history, assigned by the caller (unique, increasing).
     pub seq: i64,
-    /// The message id, 32 lowercase hex (SPEC §5).
-    pub id: String,
+    /// The message id (SPEC §5).
+    pub id: MsgId,
     /// The other side's id.
-    pub peer: String,
+    pub peer: NodeId,
     /// Which way it went.
     pub direction: Direction,
     /// The text.
@@ -353,26 +372,6 @@ pub struct StoredMessage {
     pub status: Status,
     /// For incoming messages read here: our READ has reached the sender.
     pub read_sent: bool,
-}
-
-impl StoredMessage {
-    /// The API shape (SPEC §5), given this node's own id for `from`/`to`.
-    pub fn to_api(&self, own_id: &str) -> Message {
-        let (from, to) = match self.direction {
-            Direction::In => (self.peer.clone(), own_id.to_string()),
-            Direction::Out => (own_id.to_string(), self.peer.clone()),
-        };
-        Message {
-            id: self.id.clone(),
-            seq: self.seq,
-            peer: self.peer.clone(),
-            from,
-            to,
-            text: self.text.clone(),
-            ts: self.ts,
-            status: self.status,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -399,38 +398,8 @@ mod tests {
             Status::Received,
         ] {
             assert_eq!(parse_status(status_str(s)), Some(s));
-            // The column words are the API's words.
-            let json = serde_json::to_string(&s).unwrap();
-            assert_eq!(json, format!("\"{}\"", status_str(s)));
         }
         assert_eq!(parse_status("Pending"), None);
         assert_eq!(Direction::parse("sideways"), None);
-    }
-
-    #[test]
-    fn api_message_from_and_to_follow_direction() {
-        let mut m = StoredMessage {
-            seq: 7,
-            id: "1".repeat(32),
-            peer: "p".repeat(64),
-            direction: Direction::In,
-            text: "hi".into(),
-            ts: 42,
-            status: Status::Received,
-            read_sent: false,
-        };
-        let api = m.to_api("me");
-        assert_eq!(
-            (api.from.as_str(), api.to.as_str()),
-            (m.peer.as_str(), "me")
-        );
-        assert_eq!((api.seq, api.ts, api.status), (7, 42, Status::Received));
-        m.direction = Direction::Out;
-        let api = m.to_api("me");
-        assert_eq!(
-            (api.from.as_str(), api.to.as_str()),
-            ("me", m.peer.as_str())
-        );
-        assert_eq!(api.peer, m.peer);
     }
 }

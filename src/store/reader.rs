@@ -11,13 +11,13 @@
 //!
 //! [`Committed`]: super::Committed
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Params, Row};
 
-use super::{parse_status, schema, Contact, Direction, StoreError, StoredMessage};
+use super::{parse_status, schema, Contact, Direction, MsgId, NodeId, StoreError, StoredMessage};
 
 /// Largest history page (SPEC §5: `limit` max 500).
 pub const MAX_PAGE: u32 = 500;
@@ -25,7 +25,10 @@ pub const MAX_PAGE: u32 = 500;
 /// How long a read waits if the file is locked (only during WAL recovery).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const MESSAGE_COLUMNS: &str = "seq, id, peer, direction, text, ts, status, read_sent";
+/// A message's columns, the peer as its id (every message query joins contacts).
+const MESSAGE_COLUMNS: &str = "m.seq, m.id, c.id, m.direction, m.text, m.ts, m.status, m.read_sent";
+/// The messages of one peer (`?1`, its id), with the columns above.
+const PEER_MESSAGES: &str = "messages AS m JOIN contacts AS c ON c.peer = m.peer WHERE c.id = ?1";
 
 /// A read-only connection to `purr.db`.
 #[derive(Debug)]
@@ -68,12 +71,12 @@ impl Reader {
         &self.path
     }
 
-    /// Every contact, by id.
+    /// Every contact, in the order they were first stored.
     pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
         self.list(
             "contacts",
-            "SELECT id, name, addrs, first_seen, last_seen, verified, pinned_key
-             FROM contacts ORDER BY id",
+            "SELECT id, name, addrs, first_seen, last_seen, verified
+             FROM contacts ORDER BY peer",
             [],
             contact_row,
         )
@@ -90,11 +93,14 @@ impl Reader {
     }
 
     /// One message by id.
-    pub fn message(&self, id: &str) -> Result<Option<StoredMessage>, StoreError> {
-        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+    pub fn message(&self, id: &MsgId) -> Result<Option<StoredMessage>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages AS m
+             JOIN contacts AS c ON c.peer = m.peer WHERE m.id = ?1"
+        );
         let mut stmt = self.prepare(&sql)?;
         let row = stmt
-            .query_row([id], |row| Ok(message_row(row)))
+            .query_row([id.0], |row| Ok(message_row(row)))
             .optional()
             .map_err(|e| StoreError::sqlite(&self.path, e))?;
         match row {
@@ -114,30 +120,22 @@ impl Reader {
     /// `1..=MAX_PAGE`; the caller applies the API's default of 50.
     pub fn history(
         &self,
-        peer: &str,
+        peer: &NodeId,
         before: Option<i64>,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let limit = limit.clamp(1, MAX_PAGE);
-        let before = before.unwrap_or(i64::MAX);
-        // The inner query walks the (peer, seq) index backwards; the outer one flips
-        // the page to oldest first.
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM (
-                 SELECT {MESSAGE_COLUMNS} FROM messages
-                 WHERE peer = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3)
-             ORDER BY seq ASC"
-        );
-        self.list("messages", &sql, params![peer, before, limit], message_row)
+        let (rows, _) = self.history_within(peer, before, limit, usize::MAX)?;
+        Ok(rows)
     }
 
-    /// [`Reader::history`], read newest first and stopped once the texts read reach
-    /// `text_bytes` (the row that reaches it included, so never empty while rows
-    /// exist): a page of long texts is never read whole into memory only to be cut
-    /// later. The flag says that it stopped early, so older rows within `limit` remain.
+    /// [`Reader::history`], read newest first (walking the (peer, seq) index backwards)
+    /// and stopped once the texts read reach `text_bytes` (the row that reaches it
+    /// included, so never empty while rows exist): a page of long texts is never read
+    /// whole into memory only to be cut later. The flag says that it stopped early, so
+    /// older rows within `limit` remain.
     pub fn history_within(
         &self,
-        peer: &str,
+        peer: &NodeId,
         before: Option<i64>,
         limit: u32,
         text_bytes: usize,
@@ -145,8 +143,8 @@ impl Reader {
         let limit = limit.clamp(1, MAX_PAGE);
         let before = before.unwrap_or(i64::MAX);
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE peer = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+            "SELECT {MESSAGE_COLUMNS} FROM {PEER_MESSAGES} AND m.seq < ?2
+             ORDER BY m.seq DESC LIMIT ?3"
         );
         let mut read = 0usize;
         let mut rows = self.list_until(
@@ -155,7 +153,7 @@ impl Reader {
             params![peer, before, limit],
             message_row,
             |m| {
-                read += m.text.len();
+                read = read.saturating_add(m.text.len());
                 read >= text_bytes
             },
         )?;
@@ -165,11 +163,11 @@ impl Reader {
     }
 
     /// Unread incoming messages (`received`) per peer; peers with none are absent.
-    pub fn unread_counts(&self) -> Result<HashMap<String, u64>, StoreError> {
+    pub fn unread_counts(&self) -> Result<HashMap<NodeId, u64>, StoreError> {
         let rows = self.list(
             "messages",
-            "SELECT peer, count(*) FROM messages
-             WHERE direction = 'in' AND status = 'received' GROUP BY peer",
+            "SELECT c.id, count(*) FROM messages AS m JOIN contacts AS c ON c.peer = m.peer
+             WHERE m.direction = 'in' AND m.status = 'received' GROUP BY m.peer",
             [],
             |row| {
                 let count: i64 = row.get(1)?;
@@ -179,12 +177,13 @@ impl Reader {
         Ok(rows.into_iter().collect())
     }
 
-    /// Peers (hex ids) with at least one message either way: the contacts a user has
-    /// talked to, as opposed to strangers who only ever handshook.
-    pub fn peers_with_messages(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+    /// Peers with at least one message either way: the contacts a user has talked to,
+    /// as opposed to strangers who only ever handshook.
+    pub fn peers_with_messages(&self) -> Result<HashSet<NodeId>, StoreError> {
         let rows = self.list(
-            "messages",
-            "SELECT DISTINCT peer FROM messages",
+            "contacts",
+            "SELECT c.id FROM contacts AS c
+             WHERE EXISTS (SELECT 1 FROM messages AS m WHERE m.peer = c.peer)",
             [],
             |row| Ok(row.get(0)?),
         )?;
@@ -193,49 +192,46 @@ impl Reader {
 
     /// The outbox for `peer`: outgoing messages still `pending`, oldest first, to be
     /// (re-)sent when the peer is connected.
-    pub fn outbox(&self, peer: &str) -> Result<Vec<StoredMessage>, StoreError> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE peer = ?1 AND direction = 'out' AND status = 'pending' ORDER BY seq"
-        );
-        self.list("messages", &sql, [peer], message_row)
+    pub fn outbox(&self, peer: &NodeId) -> Result<Vec<StoredMessage>, StoreError> {
+        self.outbox_after(peer, 0, u32::MAX)
     }
 
     /// At most `limit` messages of the outbox for `peer` with `seq > after`, oldest first:
     /// the outbox a window at a time, so a long one is never all in memory or all queued.
     pub fn outbox_after(
         &self,
-        peer: &str,
+        peer: &NodeId,
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE peer = ?1 AND direction = 'out' AND status = 'pending' AND seq > ?2
-             ORDER BY seq LIMIT ?3"
+            "SELECT {MESSAGE_COLUMNS} FROM {PEER_MESSAGES}
+               AND m.direction = 'out' AND m.status = 'pending' AND m.seq > ?2
+             ORDER BY m.seq LIMIT ?3"
         );
         self.list("messages", &sql, params![peer, after, limit], message_row)
     }
 
-    /// Ids of `peer`'s messages read here whose READ has not reached the sender yet,
-    /// oldest first.
-    pub fn unsent_reads(&self, peer: &str) -> Result<Vec<(i64, String)>, StoreError> {
-        self.list(
-            "messages",
-            "SELECT seq, id FROM messages
-             WHERE peer = ?1 AND direction = 'in' AND status = 'read' AND read_sent = 0
-             ORDER BY seq",
-            [peer],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+    /// `peer`'s messages read here whose READ has not reached the sender yet, as
+    /// (`seq`, id), oldest first.
+    pub fn unsent_reads(&self, peer: &NodeId) -> Result<Vec<(i64, MsgId)>, StoreError> {
+        let sql = format!(
+            "SELECT m.seq, m.id FROM {PEER_MESSAGES}
+               AND m.direction = 'in' AND m.status = 'read' AND m.read_sent = 0
+             ORDER BY m.seq"
+        );
+        self.list("messages", &sql, [peer], |row| {
+            Ok((row.get(0)?, MsgId(row.get(1)?)))
+        })
     }
 
     /// The newest message time per peer (to order the peer list); peers without
     /// messages are absent.
-    pub fn last_message_ts(&self) -> Result<HashMap<String, i64>, StoreError> {
+    pub fn last_message_ts(&self) -> Result<HashMap<NodeId, i64>, StoreError> {
         let rows = self.list(
             "messages",
-            "SELECT peer, max(ts) FROM messages GROUP BY peer",
+            "SELECT c.id, max(m.ts) FROM messages AS m JOIN contacts AS c ON c.peer = m.peer
+             GROUP BY m.peer",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
@@ -302,7 +298,7 @@ fn message_row(row: &Row<'_>) -> Result<StoredMessage, RowError> {
         parse_status(&status).ok_or_else(|| RowError::Bad(format!("unknown status {status:?}")))?;
     Ok(StoredMessage {
         seq: row.get(0)?,
-        id: row.get(1)?,
+        id: MsgId(row.get(1)?),
         peer: row.get(2)?,
         direction,
         text: row.get(4)?,
@@ -313,21 +309,23 @@ fn message_row(row: &Row<'_>) -> Result<StoredMessage, RowError> {
 }
 
 fn contact_row(row: &Row<'_>) -> Result<Contact, RowError> {
-    let id: String = row.get(0)?;
+    let id: NodeId = row.get(0)?;
     let addrs: String = row.get(2)?;
     // Addresses are only hints for dialing: a contact with unreadable ones is still a
     // contact (its messages stay reachable), so they are dropped rather than the row.
-    let addrs = serde_json::from_str(&addrs).unwrap_or_else(|e| {
-        log::warn!("contact {id}: ignoring unreadable addresses: {e}");
+    let addrs: Vec<String> = serde_json::from_str(&addrs).unwrap_or_else(|e| {
+        log::warn!(
+            "contact {}: ignoring unreadable addresses: {e}",
+            crate::rules::short_id(&id)
+        );
         Vec::new()
     });
     Ok(Contact {
         name: row.get(1)?,
-        addrs,
+        addrs: addrs.iter().filter_map(|a| a.parse().ok()).collect(),
         first_seen: row.get(3)?,
         last_seen: row.get(4)?,
         verified: row.get(5)?,
-        pinned_key: row.get(6)?,
         id,
     })
 }

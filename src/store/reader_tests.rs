@@ -1,15 +1,15 @@
 //! Tests of [`Reader`](super::Reader): paging, counts, outbox, read receipts, bad rows.
 
 use super::*;
-use crate::api::Status;
 use crate::store::testutil::{contact, mid, msg, peer, seqs, Db};
 use crate::store::Op;
+use crate::store::Status;
 
 use Direction::{In, Out};
 
 /// Alice has messages 1..=n (alternating in/out); Bob has some in between, so paging
 /// must filter by peer.
-fn conversation(n: i64) -> (Db, String) {
+fn conversation(n: i64) -> (Db, NodeId) {
     let db = Db::new();
     let (alice, bob) = (peer(0xa), peer(0xb));
     db.apply([
@@ -33,7 +33,7 @@ fn conversation(n: i64) -> (Db, String) {
     (db, alice)
 }
 
-fn alice_seqs(reader: &Reader, alice: &str) -> Vec<i64> {
+fn alice_seqs(reader: &Reader, alice: &NodeId) -> Vec<i64> {
     seqs(&reader.history(alice, None, MAX_PAGE).unwrap())
 }
 
@@ -132,7 +132,7 @@ fn unread_counts_follow_inserts_and_mark_read() {
         .map(|m| m.seq)
         .collect();
     db.apply([Op::MarkRead {
-        peer: alice.clone(),
+        peer: alice,
         up_to_seq: incoming[1],
     }]);
     let counts = r.unread_counts().unwrap();
@@ -141,7 +141,7 @@ fn unread_counts_follow_inserts_and_mark_read() {
     // Outgoing messages are not touched by MarkRead.
     assert_eq!(r.outbox(&alice).unwrap().len(), 3);
     db.apply([Op::MarkRead {
-        peer: alice.clone(),
+        peer: alice,
         up_to_seq: i64::MAX,
     }]);
     assert_eq!(r.unread_counts().unwrap().get(&alice), None);
@@ -188,10 +188,10 @@ fn outbox_and_unsent_reads() {
     assert!(r.outbox_after(&a, 4, 10).unwrap().is_empty());
     assert!(r.unsent_reads(&a).unwrap().is_empty());
     db.apply([Op::MarkRead {
-        peer: a.clone(),
+        peer: a,
         up_to_seq: 7,
     }]);
-    let ids = |rows: Vec<(i64, String)>| rows.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
+    let ids = |rows: Vec<(i64, MsgId)>| rows.into_iter().map(|(_, id)| id).collect::<Vec<_>>();
     assert_eq!(ids(r.unsent_reads(&a).unwrap()), [mid(5), mid(6), mid(7)]);
     db.apply([Op::SetReadSent {
         ids: vec![mid(5), mid(7), mid(99)],
@@ -205,7 +205,10 @@ fn contacts_round_trip_and_last_message_ts() {
     let db = Db::new();
     let (a, b) = (peer(0xa), peer(0xb));
     let mut ca = contact(&a);
-    ca.addrs = vec!["10.0.0.2:1".into(), "[fe80::1]:2".into()];
+    ca.addrs = vec![
+        "10.0.0.2:1".parse().unwrap(),
+        "[fe80::1]:2".parse().unwrap(),
+    ];
     ca.last_seen = None;
     db.apply([
         Op::UpsertContact(ca.clone()),
@@ -234,14 +237,14 @@ fn rows_purr_never_writes_are_skipped_or_reported() {
         .unwrap();
     db.conn
         .execute(
-            "INSERT INTO messages VALUES (2, ?1, ?2, 'in', 'x', 0, 'lost', 0)",
-            [mid(2), a.clone()],
+            "INSERT INTO messages VALUES (2, ?1, 1, 'in', 'x', 0, 'lost', 0)",
+            [mid(2).0],
         )
         .unwrap();
     db.conn
         .execute(
-            "INSERT INTO contacts VALUES (?1, 'short key', '{}', 0, NULL, 0, x'01')",
-            [peer(0xc)],
+            "INSERT INTO contacts VALUES (9, x'01', 'short key', '{}', 0, NULL, 0)",
+            [],
         )
         .unwrap();
     let r = db.reader();

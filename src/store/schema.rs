@@ -26,7 +26,7 @@ use super::StoreError;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
 /// the CHECKs refuse statuses that do not fit the direction.
@@ -65,6 +65,56 @@ CREATE INDEX messages_outbox ON messages (peer, seq)
 const V2: &str = "
 ALTER TABLE messages ADD COLUMN read_sent INTEGER NOT NULL DEFAULT 0
     CHECK (read_sent IN (0, 1));
+CREATE INDEX messages_unsent_reads ON messages (peer, seq)
+    WHERE direction = 'in' AND status = 'read' AND read_sent = 0;
+";
+
+/// v3: ids as bytes, peers by an integer key. Every message row and every entry of the
+/// id and (peer, seq) indexes held the ids as hex text (32 and 64 characters); the
+/// writer's profile (docs/BENCHMARKS.md) is dominated by inserting random ids, whose
+/// index pages each commit writes whole. The tables are rebuilt and the data copied;
+/// a row whose id is not the hex purr writes (never written by purr: an edited file)
+/// cannot become a key and is left behind, as the reader already skipped it.
+/// `pinned_key` goes: it was always the id's bytes, which the id now is.
+const V3: &str = "
+CREATE TABLE contacts_v3 (
+    peer       INTEGER PRIMARY KEY,
+    id         BLOB NOT NULL UNIQUE CHECK (length(id) = 32),
+    name       TEXT NOT NULL,
+    addrs      TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(addrs)),
+    first_seen INTEGER NOT NULL,
+    last_seen  INTEGER,
+    verified   INTEGER NOT NULL DEFAULT 0 CHECK (verified IN (0, 1))
+) STRICT;
+INSERT INTO contacts_v3 (id, name, addrs, first_seen, last_seen, verified)
+    SELECT unhex(id), name, addrs, first_seen, last_seen, verified FROM contacts
+    WHERE length(unhex(id)) = 32
+    ORDER BY first_seen, id;
+CREATE TABLE messages_v3 (
+    seq       INTEGER PRIMARY KEY,
+    id        BLOB NOT NULL UNIQUE CHECK (length(id) = 16),
+    peer      INTEGER NOT NULL REFERENCES contacts_v3(peer),
+    direction TEXT NOT NULL,
+    text      TEXT NOT NULL,
+    ts        INTEGER NOT NULL,
+    status    TEXT NOT NULL,
+    read_sent INTEGER NOT NULL DEFAULT 0 CHECK (read_sent IN (0, 1)),
+    CHECK ((direction = 'out' AND status IN ('pending', 'delivered', 'read'))
+        OR (direction = 'in' AND status IN ('received', 'read')))
+) STRICT;
+INSERT INTO messages_v3 (seq, id, peer, direction, text, ts, status, read_sent)
+    SELECT m.seq, unhex(m.id), c.peer, m.direction, m.text, m.ts, m.status, m.read_sent
+    FROM messages AS m JOIN contacts_v3 AS c ON c.id = unhex(m.peer)
+    WHERE length(unhex(m.id)) = 16;
+DROP TABLE messages;
+DROP TABLE contacts;
+ALTER TABLE contacts_v3 RENAME TO contacts;
+ALTER TABLE messages_v3 RENAME TO messages;
+CREATE INDEX messages_by_peer ON messages (peer, seq);
+CREATE INDEX messages_unread ON messages (peer)
+    WHERE direction = 'in' AND status = 'received';
+CREATE INDEX messages_outbox ON messages (peer, seq)
+    WHERE direction = 'out' AND status = 'pending';
 CREATE INDEX messages_unsent_reads ON messages (peer, seq)
     WHERE direction = 'in' AND status = 'read' AND read_sent = 0;
 ";
@@ -229,7 +279,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
@@ -305,7 +355,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         make_v1(&path);
         let conn = open_writer(&path, BUSY).unwrap();
-        assert_eq!(version(&conn), 2);
+        assert_eq!(version(&conn), 3);
         let rows: Vec<(i64, String, i64)> = conn
             .prepare("SELECT seq, status, read_sent FROM messages ORDER BY seq")
             .unwrap()
@@ -327,6 +377,22 @@ mod tests {
             })
             .unwrap();
         assert_eq!((name.as_str(), verified), ("alice", 1));
+        // v3: ids are bytes, the peer an integer key.
+        let (id, peer): (Vec<u8>, i64) = conn
+            .query_row("SELECT id, peer FROM messages WHERE seq = 2", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            id,
+            crate::hex::decode_array::<16>(&format!("{:032}", 2)).unwrap()
+        );
+        let key: (i64, Vec<u8>) = conn
+            .query_row("SELECT peer, id FROM contacts", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(key, (peer, vec![0xaa; 32]));
         let index: i64 = conn
             .query_row(
                 "SELECT count(*) FROM sqlite_master WHERE name = 'messages_unsent_reads'",
@@ -351,7 +417,7 @@ mod tests {
                 err,
                 StoreError::TooNew {
                     found: 99,
-                    supported: 2,
+                    supported: 3,
                     ..
                 }
             ),

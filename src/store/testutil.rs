@@ -6,38 +6,38 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use super::{schema, Contact, Direction, Op, StoredMessage};
-use crate::api::Status;
+use super::{schema, Contact, Direction, MsgId, NodeId, Op, Status, StoredMessage};
 
-/// A peer id (64 hex) made from one digit.
-pub fn peer(n: u8) -> String {
-    format!("{n:x}").repeat(64)
+/// A peer id made from one byte.
+pub fn peer(n: u8) -> NodeId {
+    [n; 32]
 }
 
-/// A message id (32 hex) from a number.
-pub fn mid(n: i64) -> String {
-    format!("{n:032x}")
+/// A message id from a number.
+pub fn mid(n: i64) -> MsgId {
+    let mut id = [0u8; 16];
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    MsgId(id)
 }
 
 /// A contact with defaults.
-pub fn contact(id: &str) -> Contact {
+pub fn contact(id: &NodeId) -> Contact {
     Contact {
-        id: id.to_string(),
-        name: format!("name-{}", &id[..4]),
-        addrs: vec!["10.0.0.1:35035".into()],
+        id: *id,
+        name: format!("name-{}", crate::rules::short_id(id)),
+        addrs: vec!["10.0.0.1:35035".parse().expect("address")],
         first_seen: 1_000,
         last_seen: Some(2_000),
         verified: false,
-        pinned_key: [1; 32],
     }
 }
 
 /// A message `seq` with id `mid(seq)`.
-pub fn msg(seq: i64, peer: &str, direction: Direction, status: Status) -> StoredMessage {
+pub fn msg(seq: i64, peer: &NodeId, direction: Direction, status: Status) -> StoredMessage {
     StoredMessage {
         seq,
         id: mid(seq),
-        peer: peer.to_string(),
+        peer: *peer,
         direction,
         text: format!("message {seq}"),
         ts: 10_000 + seq,

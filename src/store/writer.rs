@@ -410,8 +410,8 @@ fn is_content_error(e: &rusqlite::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Status;
     use crate::store::testutil::{contact, mid, msg, peer};
+    use crate::store::Status;
     use crate::store::{CommitFailure, Direction, Reader};
 
     fn worker(path: &Path) -> Worker {

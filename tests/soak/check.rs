@@ -84,7 +84,10 @@ pub fn load(db: &Path, node_ids: &[String]) -> Result<Db, String> {
         .map(|(i, id)| (id.as_str(), i as u8))
         .collect();
     let mut stmt = c
-        .prepare("SELECT id, peer, direction, status, text FROM messages")
+        .prepare(
+            "SELECT hex(m.id), lower(hex(c.id)), m.direction, m.status, m.text
+             FROM messages AS m JOIN contacts AS c ON c.peer = m.peer",
+        )
         .map_err(err)?;
     let mut q = stmt.query([]).map_err(err)?;
     let mut rows = HashMap::new();
