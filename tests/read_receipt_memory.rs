@@ -32,7 +32,8 @@ fn fill(data_dir: &Path, peer: &str, direction: &str, status: &str) {
         let mut ins = tx
             .prepare(
                 "INSERT INTO messages (seq, id, peer, direction, text, ts, status, read_sent)
-                 VALUES (?1, ?2, ?3, ?4, 'unread note', 1700000000000, ?5, 0)",
+                 VALUES (?1, unhex(?2), (SELECT peer FROM contacts WHERE id = unhex(?3)),
+                         ?4, 'unread note', 1700000000000, ?5, 0)",
             )
             .expect("prepare");
         for i in 0..N {
