@@ -1,10 +1,13 @@
 //! Running a node: open the data dir, bind the port, start the threads (state, acceptor,
 //! LAN discovery unless `--no-discovery`), print the three startup lines, wait for
-//! SIGINT/SIGTERM, shut down.
+//! SIGINT/SIGTERM/SIGHUP, shut down.
 //!
 //! Order matters: the lock is taken before anything is read or created, so two nodes on
 //! one data dir can never both write it; `node.json` is written only once we listen, so
 //! a client that finds it can connect.
+//!
+//! SIGHUP is a shutdown like SIGTERM: it is what a node started from an SSH session gets
+//! when the session ends (a service manager sends SIGTERM).
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::cli::NodeArgs;
@@ -59,7 +62,7 @@ pub fn ui_url(listen: IpAddr, port: u16, token: Option<&str>) -> String {
     }
 }
 
-/// Runs a node until SIGINT/SIGTERM; returns `Ok` on a clean shutdown.
+/// Runs a node until SIGINT/SIGTERM/SIGHUP; returns `Ok` on a clean shutdown.
 pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     // Before any thread exists (see `memory`).
     crate::memory::limit_arenas();
@@ -90,7 +93,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let ui_token = (!args.no_ui_auth).then_some(token);
     let url = ui_url(local.ip(), port, ui_token.as_deref());
 
-    let signals = Signals::new([SIGINT, SIGTERM])?;
+    let signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let info_dir = DataDir::existing(&dir_path);
     if args.clock_offset_ms != 0 {
         log::warn!(
