@@ -3,8 +3,9 @@
 //! SIGINT/SIGTERM/SIGHUP, shut down.
 //!
 //! Order matters: the lock is taken before anything is read or created, so two nodes on
-//! one data dir can never both write it; `node.json` is written only once we listen, so
-//! a client that finds it can connect.
+//! one data dir can never both write it; the port is bound before the identity and the
+//! token are created, so a node that cannot listen leaves no new identity behind;
+//! `node.json` is written only once we listen, so a client that finds it can connect.
 //!
 //! SIGHUP is a shutdown like SIGTERM: it is what a node started from an SSH session gets
 //! when the session ends (a service manager sends SIGTERM).
@@ -71,21 +72,21 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         .data_dir
         .clone()
         .unwrap_or_else(crate::cli::default_data_dir);
+    if let Some(n) = &args.name {
+        crate::identity::validate_name(n)?;
+    }
     let mut data_dir = DataDir::create(&dir_path)?;
     data_dir.lock()?;
+    let listener = listener::bind(args.listen, args.port)?;
     let identity = data_dir.identity()?;
     let token = data_dir.ui_token()?;
     let name = match &args.name {
-        Some(n) => {
-            crate::identity::validate_name(n)?;
-            n.clone()
-        }
+        Some(n) => n.clone(),
         None => data_dir
             .saved_name()
             .unwrap_or_else(crate::cli::default_name),
     };
 
-    let listener = listener::bind(args.listen, args.port)?;
     let local: SocketAddr = listener.local_addr()?;
     let port = local.port();
     let id_hex = identity.id_hex();

@@ -107,6 +107,10 @@ fn port_in_use_exits_1_with_a_clear_message() {
         err.contains(&format!("port {} is in use", node.port)),
         "{err}"
     );
+    assert!(
+        !dir.path().join("identity.key").exists(),
+        "no identity made"
+    );
 }
 
 #[test]
