@@ -10,7 +10,7 @@
 //! SIGHUP is a shutdown like SIGTERM: it is what a node started from an SSH session gets
 //! when the session ends (a service manager sends SIGTERM).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -93,6 +93,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let identity_id = identity.id();
     let ui_token = (!args.no_ui_auth).then_some(token);
     let url = ui_url(local.ip(), port, ui_token.as_deref());
+    let token_required = ui_token.is_some();
 
     let signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let info_dir = DataDir::existing(&dir_path);
@@ -165,7 +166,22 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         pid: std::process::id(),
         port,
     })?;
-    print_startup(local, &id_hex, &url);
+    // The token is a secret: on a terminal it is printed for the user to click, but not
+    // into a pipe or a file (a service manager's journal keeps stdout for everyone who may
+    // read the logs). `purr url` prints it on demand.
+    let on_terminal = std::io::stdout().is_terminal();
+    let shown = if on_terminal || !token_required {
+        url.clone()
+    } else {
+        ui_url(local.ip(), port, None)
+    };
+    print_startup(local, &id_hex, &shown);
+    if !on_terminal && token_required {
+        log::info!(
+            "the UI token is not printed (stdout is not a terminal); for the UI address with it run: purr url --data-dir {}",
+            dir_path.display()
+        );
+    }
     if args.open {
         open_browser(&url);
     }
@@ -213,7 +229,8 @@ fn configured_targets(args: &NodeArgs) -> Result<Vec<String>, NodeError> {
     Ok(targets)
 }
 
-/// The three lines of SPEC §1, flushed at once: scripts wait for them.
+/// The three lines of SPEC §1, flushed at once: scripts wait for them. (The `ui` line
+/// carries the token only when stdout is a terminal; see [`run`].)
 fn print_startup(local: SocketAddr, id_hex: &str, url: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on {local}");
