@@ -1,12 +1,12 @@
 //! Regression (issue 19.11): fatal errors say what to do. A port in use suggests
 //! `--port`/`--port 0` and leaves no new identity behind; a file given as the data dir
-//! says it is not a directory.
+//! says it is not a directory; an id prefix that is too short says the minimum.
 
 mod support;
 
 use std::process::Command;
 
-use support::{Node, BIN};
+use support::{pair, Node, BIN};
 
 #[test]
 fn port_in_use_suggests_another_port_and_creates_no_identity() {
@@ -48,4 +48,17 @@ fn a_file_as_data_dir_says_it_is_not_a_directory() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is not a directory"), "{err}");
+}
+
+#[test]
+fn a_short_prefix_says_the_minimum() {
+    let (a, b) = pair();
+    let out = Command::new(BIN)
+        .args(["send", &b.id[..3], "hi", "--data-dir"])
+        .arg(&a.data_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("at least 4 hex characters"), "{err}");
 }
