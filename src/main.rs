@@ -7,18 +7,20 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use purr::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let client = cli.client_args();
     let result: Result<Option<String>, Box<dyn std::error::Error>> = match &cli.command {
         None => purr::node::run(cli.node).map(|()| None).map_err(Into::into),
-        Some(Command::Id(a)) => purr::client::id(&a.data_dir).map(Some).map_err(Into::into),
-        Some(Command::Url(a)) => purr::client::url(a).map(Some).map_err(Into::into),
-        Some(Command::Peers(a)) => purr::client::peers(a).map(Some).map_err(Into::into),
-        Some(Command::Send { client, peer, text }) => purr::client::send(client, peer, text)
+        Some(Command::Id) => purr::client::id(&client.data_dir)
+            .map(Some)
+            .map_err(Into::into),
+        Some(Command::Url) => purr::client::url(&client).map(Some).map_err(Into::into),
+        Some(Command::Peers) => purr::client::peers(&client).map(Some).map_err(Into::into),
+        Some(Command::Send { peer, text }) => purr::client::send(&client, peer, text)
             .map(Some)
             .map_err(Into::into),
     };
