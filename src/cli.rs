@@ -9,7 +9,7 @@
 
 use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -60,7 +60,8 @@ pub struct GlobalArgs {
 /// Options for running a node.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
-    /// Display name [default: the saved name, else $USER@$HOSTNAME]
+    /// Display name [default: the saved name, else $USER@$HOSTNAME, followed by
+    /// /<dir name> when --data-dir is not the default]
     #[arg(short, long, value_name = "NAME")]
     pub name: Option<String>,
     /// The TCP port (from the global `--port`, else [`DEFAULT_PORT`]).
@@ -214,30 +215,76 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from("purr-data")
 }
 
-/// `$USER@$HOSTNAME` (SPEC §1), with fallbacks when either is unknown.
-pub fn default_name() -> String {
-    let user = std::env::var("USER")
+/// Longest directory-name suffix kept in a default name.
+const MAX_DIR_SUFFIX_CHARS: usize = 24;
+
+/// The default display name of a node on `data_dir`: `$USER@$HOSTNAME` (SPEC §1), and
+/// `/<dir name>` after it when `data_dir` is not [`default_data_dir`]. Two nodes on one
+/// machine and account must have different data dirs, so they get different names
+/// (sending by name works); the usual single node keeps the plain SPEC name.
+pub fn default_name(data_dir: &Path) -> String {
+    let base = format!("{}@{}", user_name(), host_name());
+    let suffix = if data_dir == default_data_dir() {
+        String::new()
+    } else {
+        data_dir
+            .file_name()
+            .map(|n| {
+                let n: String = n
+                    .to_string_lossy()
+                    .chars()
+                    .take(MAX_DIR_SUFFIX_CHARS)
+                    .collect();
+                format!("/{n}")
+            })
+            .unwrap_or_default()
+    };
+    // Keep within the 64-char name limit, cutting the host rather than the suffix that
+    // tells two nodes apart (and never splitting a UTF-8 character).
+    let room = crate::identity::MAX_NAME_CHARS - suffix.chars().count();
+    let mut name: String = base.chars().take(room).collect();
+    name.push_str(&suffix);
+    // A name is never blank nor holds control characters (a directory name might).
+    name.retain(|c| !c.is_control());
+    name
+}
+
+/// `$USER`, else `$LOGNAME`, else our uid's name in /etc/passwd, else `purr`.
+fn user_name() -> String {
+    let from_env = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty());
+    from_env
+        .or_else(passwd_name)
+        .unwrap_or_else(|| "purr".to_string())
+}
+
+/// Our uid's login name from /etc/passwd (services often run without `$USER`).
+fn passwd_name() -> Option<String> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// `$HOSTNAME`, else the kernel's host name, else `localhost`.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "purr".to_string());
-    let host = std::env::var("HOSTNAME")
-        .ok()
+        .filter(|h| !h.trim().is_empty())
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string());
-    let mut name = format!("{user}@{host}");
-    // Keep within the 64-char name limit without splitting a UTF-8 character.
-    while name.chars().count() > crate::identity::MAX_NAME_CHARS {
-        name.pop();
-    }
-    name
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
         Cli::try_from_args(args)
@@ -324,6 +371,18 @@ mod tests {
             "{help}"
         );
         assert!(help.contains("RUST_LOG"), "{help}");
+    }
+
+    #[test]
+    fn default_names_tell_data_dirs_apart() {
+        let alice = default_name(Path::new("/tmp/alice"));
+        let bob = default_name(Path::new("/tmp/bob"));
+        assert_ne!(alice, bob);
+        assert!(alice.ends_with("/alice"), "{alice}");
+        assert!(!default_name(&default_data_dir()).contains('/'));
+        let long = default_name(Path::new(&format!("/tmp/{}", "d".repeat(300))));
+        assert!(crate::identity::validate_name(&long).is_ok(), "{long}");
+        assert!(long.ends_with(&format!("/{}", "d".repeat(MAX_DIR_SUFFIX_CHARS))));
     }
 
     #[test]

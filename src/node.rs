@@ -84,7 +84,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         Some(n) => n.clone(),
         None => data_dir
             .saved_name()
-            .unwrap_or_else(crate::cli::default_name),
+            .unwrap_or_else(|| crate::cli::default_name(&dir_path)),
     };
 
     let local: SocketAddr = listener.local_addr()?;
