@@ -3,7 +3,8 @@
 #   make run ARGS="--port 0 --no-discovery"   build the UI and the binary, start a node
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
-#   make lint                                 rustfmt + clippy (+ cargo deny/audit if installed)
+#   make lint                                 rustfmt + clippy (+ cargo deny/audit, systemd-analyze
+#                                             on contrib/*.service, where installed)
 #   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test;
 #                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine)
 #   make fuzz FUZZ_SECONDS=60                 every fuzz target in turn (not part of test)
@@ -15,7 +16,7 @@ CARGO ?= cargo
 ARGS ?=
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: run test lint front front-test e2e bench fuzz soak clean
+.PHONY: run test lint systemd-check front front-test e2e bench fuzz soak clean
 
 # Everything is incremental: on an unchanged tree `make run` starts the node in about a
 # second. npm ci runs only when package-lock.json changed, the UI is rebuilt only when a
@@ -67,6 +68,11 @@ lint:
 	else \
 	    echo "lint: cargo audit skipped: no local RustSec database, and fetching it needs GitHub (run cargo audit once where GitHub is reachable)"; \
 	fi
+	@scripts/check-systemd.sh
+
+# The systemd units in contrib/ (skipped with a message where systemd-analyze is missing).
+systemd-check:
+	@scripts/check-systemd.sh
 
 # UI unit tests and the 150 KB gzipped budget.
 front-test: front
