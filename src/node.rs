@@ -8,7 +8,9 @@
 //! `node.json` is written only once we listen, so a client that finds it can connect.
 //!
 //! SIGHUP is a shutdown like SIGTERM: it is what a node started from an SSH session gets
-//! when the session ends (a service manager sends SIGTERM).
+//! when the session ends (a service manager sends SIGTERM). Unless it was ignored when we
+//! started (`nohup purr &`): then the user asked to survive the hang-up, and it stays
+//! ignored.
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -95,7 +97,12 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let url = ui_url(local.ip(), port, ui_token.as_deref());
     let token_required = ui_token.is_some();
 
-    let signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    let signals = if sighup_ignored() {
+        log::info!("SIGHUP is ignored (nohup): the node stops on SIGINT or SIGTERM only");
+        Signals::new([SIGINT, SIGTERM])?
+    } else {
+        Signals::new([SIGINT, SIGTERM, SIGHUP])?
+    };
     let info_dir = DataDir::existing(&dir_path);
     if args.clock_offset_ms != 0 {
         log::warn!(
@@ -199,6 +206,17 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let _ = acceptor.join();
     info_dir.remove_node_info();
     Ok(())
+}
+
+/// Whether SIGHUP was ignored when we were started (`nohup`), from the `SigIgn` mask in
+/// /proc/self/status: asking with sigaction(2) would take unsafe code for one bit.
+fn sighup_ignored() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (SIGHUP - 1)) != 0)
 }
 
 /// `--connect` targets plus the lines of `--peers FILE` (bad lines are logged and skipped).
