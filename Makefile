@@ -3,7 +3,8 @@
 #   make run ARGS="--port 0 --no-discovery"   build the UI and the binary, start a node
 #   make test                                 everything CI runs
 #   make front                                build the web UI into front/dist (embedded by build.rs)
-#   make lint                                 rustfmt + clippy (+ cargo deny/audit if installed)
+#   make lint                                 rustfmt + clippy (+ cargo deny/audit, systemd-analyze
+#                                             on contrib/*.service, where installed)
 #   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test;
 #                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine)
 #   make fuzz FUZZ_SECONDS=60                 every fuzz target in turn (not part of test)
@@ -15,19 +16,35 @@ CARGO ?= cargo
 ARGS ?=
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: run test lint front front-test e2e bench fuzz soak clean
+.PHONY: run test lint systemd-check front front-test e2e bench fuzz soak clean
 
+# Everything is incremental: on an unchanged tree `make run` starts the node in about a
+# second. npm ci runs only when package-lock.json changed, the UI is rebuilt only when a
+# file it is built from changed, and cargo rebuilds the binary only when a Rust source
+# or front/dist changed (build.rs embeds front/dist and watches it: rebuilding the UI
+# for nothing used to cost a 30-50 s release link at every `make run`).
 run:
 ifneq ($(HAVE_NPM),)
-	$(MAKE) front
+	@$(MAKE) --no-print-directory front
 else
 	@echo "npm not found: building without the web UI (the node serves a page saying how to build it)"
 endif
 	$(CARGO) run --release -- $(ARGS)
 
 # The UI: dependencies from package-lock.json, type check, bundle into front/dist.
-front:
-	cd front && npm ci --no-audit --no-fund && npm run build
+# npm ci writes front/node_modules/.package-lock.json: it stamps the installed tree.
+FRONT_SOURCES := $(shell find front/src front/public -type f 2>/dev/null) \
+	front/index.html front/package.json front/tsconfig.json front/vite.config.ts
+
+front: front/dist/index.html
+
+front/node_modules/.package-lock.json: front/package-lock.json front/package.json
+	cd front && npm ci --no-audit --no-fund
+	@touch $@
+
+front/dist/index.html: front/node_modules/.package-lock.json $(FRONT_SOURCES)
+	cd front && npm run build
+	@touch $@
 
 # Supply-chain checks run when their tool is installed; otherwise they say why they are
 # skipped (see docs/SECURITY.md §7). Nothing is installed here. cargo deny reads crate
@@ -51,6 +68,11 @@ lint:
 	else \
 	    echo "lint: cargo audit skipped: no local RustSec database, and fetching it needs GitHub (run cargo audit once where GitHub is reachable)"; \
 	fi
+	@scripts/check-systemd.sh
+
+# The systemd units in contrib/ (skipped with a message where systemd-analyze is missing).
+systemd-check:
+	@scripts/check-systemd.sh
 
 # UI unit tests and the 150 KB gzipped budget.
 front-test: front

@@ -1,7 +1,7 @@
 /// <reference types="vitest/config" />
 import { defineConfig } from 'vite';
 
-// `PURR_UI='<the ui line a node printed>' npm run dev`: the dev server proxies /ws and
+// `PURR_UI="$(purr url)" npm run dev`: the dev server proxies /ws and
 // /api to that node, presenting the node's token and its own Origin, so the UI can be
 // worked on with hot reload against a real node.
 const node = process.env.PURR_UI ? new URL(process.env.PURR_UI) : null;

@@ -1,38 +1,71 @@
 //! Command line (SPEC §1), parsed by clap. Bad arguments exit 2 with clap's message.
 //!
 //! `purr` with no subcommand runs a node; `id`, `url`, `peers`, `send` are small clients
-//! that read the data dir (and, for `peers`/`send`, talk to the running node).
+//! that read the data dir (and, for `url`, `peers` and `send`, talk to the running node).
+//! `--data-dir` and `--port` are global: they may come before or after the subcommand.
+//! The other options belong to the node; given with a subcommand they are a usage error
+//! (exit 2), checked in [`Cli::try_parse_from`] because clap's own
+//! `args_conflicts_with_subcommands` would also refuse the global options.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Default TCP port for everything (SPEC §1).
 pub const DEFAULT_PORT: u16 = 35035;
 /// Default cap on simultaneous connections of all kinds (SPEC §9).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
-/// purr: a peer-to-peer messenger for the local network.
+/// The first lines of `purr --help`.
+const ABOUT: &str = "purr: a peer-to-peer messenger for the local network.
+`purr [OPTIONS]` without a subcommand starts a node; the subcommands talk to one.";
+
+/// Shown at the end of `purr --help`.
+const AFTER_HELP: &str = "\
+Without a subcommand, purr runs a node in the foreground until SIGINT, SIGTERM or SIGHUP.
+
+Logs go to stderr. RUST_LOG sets how much: RUST_LOG=debug purr, RUST_LOG=warn purr,
+RUST_LOG=purr=trace purr (default: info).";
+
+/// The whole command line.
 #[derive(Debug, Parser)]
-#[command(name = "purr", version, about, args_conflicts_with_subcommands = true)]
+#[command(name = "purr", version, about = ABOUT, long_about = None, after_help = AFTER_HELP)]
 pub struct Cli {
     /// A client subcommand; without one, purr runs a node.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Options of every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     /// Options of the node.
     #[command(flatten)]
     pub node: NodeArgs,
 }
 
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Data directory [default: $XDG_DATA_HOME/purr, else ~/.local/share/purr]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// TCP port: the node's [default: 35035; 0 = any free port], or, for a subcommand,
+    /// the running node's [default: from <data-dir>/node.json]
+    #[arg(short, long, value_name = "PORT", global = true)]
+    pub port: Option<u16>,
+}
+
 /// Options for running a node.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArgs {
-    /// Display name [default: the saved name, else $USER@$HOSTNAME]
+    /// Display name [default: the saved name, else $USER@$HOSTNAME, followed by
+    /// /<dir name> when --data-dir is not the default]
     #[arg(short, long, value_name = "NAME")]
     pub name: Option<String>,
-    /// TCP port for everything; 0 = any free port
-    #[arg(short, long, value_name = "PORT", default_value_t = DEFAULT_PORT)]
+    /// The TCP port (from the global `--port`, else [`DEFAULT_PORT`]).
+    #[arg(skip = DEFAULT_PORT)]
     pub port: u16,
     /// Address to bind [default: :: dual-stack, else 0.0.0.0]
     #[arg(long, value_name = "IP")]
@@ -43,8 +76,8 @@ pub struct NodeArgs {
     /// Dial this peer at start (repeatable)
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Vec<String>,
-    /// Data directory [default: $XDG_DATA_HOME/purr, else ~/.local/share/purr]
-    #[arg(long, value_name = "DIR")]
+    /// The data directory (from the global `--data-dir`).
+    #[arg(skip)]
     pub data_dir: Option<PathBuf>,
     /// No multicast beacons (send or listen)
     #[arg(long)]
@@ -82,19 +115,17 @@ pub struct NodeArgs {
     pub clock_offset_ms: i64,
 }
 
-/// Client subcommands.
+/// Client subcommands. Each takes the global `--data-dir` and `--port`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print this node's id (64 hex chars) and fingerprint
-    Id(DirArg),
-    /// Print the UI address with its token
-    Url(ClientArgs),
+    /// Print this node's id (64 hex chars) and fingerprint (the node need not run)
+    Id,
+    /// Print the UI address of the running node, with its token
+    Url,
     /// List peers of the running node (via the local API)
-    Peers(ClientArgs),
+    Peers,
     /// Send a message via the running node (PEER = id, id prefix or name; TEXT `-` = stdin)
     Send {
-        #[command(flatten)]
-        client: ClientArgs,
         /// Peer: full id, unique id prefix (4+ hex) or exact name
         peer: String,
         /// Message text, or `-` to read it from stdin
@@ -102,23 +133,65 @@ pub enum Command {
     },
 }
 
-/// Just the data dir.
-#[derive(Debug, Clone, Args)]
-pub struct DirArg {
+/// Where a client subcommand finds the data dir and the running node.
+#[derive(Debug, Clone, Default)]
+pub struct ClientArgs {
+    /// Port of the running node [default: from <data-dir>/node.json]
+    pub port: Option<u16>,
     /// Data directory [default: $XDG_DATA_HOME/purr, else ~/.local/share/purr]
-    #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
 
-/// Where to find a running node.
-#[derive(Debug, Clone, Args)]
-pub struct ClientArgs {
-    /// Port of the running node [default: from <data-dir>/node.json, else 35035]
-    #[arg(short, long, value_name = "PORT")]
-    pub port: Option<u16>,
-    /// Data directory [default: $XDG_DATA_HOME/purr, else ~/.local/share/purr]
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
+impl Cli {
+    /// Parses the process's arguments; on a usage error prints clap's message and exits 2.
+    pub fn from_env() -> Self {
+        Self::try_from_args(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args` (the first is the program name). A node option together with a
+    /// subcommand is a usage error naming the option.
+    pub fn try_from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let mut cmd = Self::command();
+        let matches = cmd.try_get_matches_from_mut(args)?;
+        if let Some((sub, _)) = matches.subcommand() {
+            if let Some(option) = node_option_given(&cmd, &matches) {
+                return Err(cmd.error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    format!(
+                        "{option} is an option of the node (`purr` without a subcommand); \
+                         `purr {sub}` takes only --data-dir and --port"
+                    ),
+                ));
+            }
+        }
+        let mut cli = Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+        cli.node.port = cli.global.port.unwrap_or(DEFAULT_PORT);
+        cli.node.data_dir = cli.global.data_dir.clone();
+        Ok(cli)
+    }
+
+    /// Where a client subcommand looks for the node.
+    pub fn client_args(&self) -> ClientArgs {
+        ClientArgs {
+            port: self.global.port,
+            data_dir: self.global.data_dir.clone(),
+        }
+    }
+}
+
+/// The first node-only option given on the command line, as `--long`.
+fn node_option_given(cmd: &clap::Command, matches: &ArgMatches) -> Option<String> {
+    cmd.get_arguments()
+        .filter(|a| !a.is_global_set())
+        .find(|a| matches.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|a| match a.get_long() {
+            Some(long) => format!("--{long}"),
+            None => a.get_id().to_string(),
+        })
 }
 
 /// `--max-connections`: at least room for the loopback reserve plus a few peers.
@@ -142,30 +215,80 @@ pub fn default_data_dir() -> PathBuf {
     PathBuf::from("purr-data")
 }
 
-/// `$USER@$HOSTNAME` (SPEC §1), with fallbacks when either is unknown.
-pub fn default_name() -> String {
-    let user = std::env::var("USER")
+/// Longest directory-name suffix kept in a default name.
+const MAX_DIR_SUFFIX_CHARS: usize = 24;
+
+/// The default display name of a node on `data_dir`: `$USER@$HOSTNAME` (SPEC §1), and
+/// `/<dir name>` after it when `data_dir` is not [`default_data_dir`]. Two nodes on one
+/// machine and account must have different data dirs, so they get different names
+/// (sending by name works); the usual single node keeps the plain SPEC name.
+pub fn default_name(data_dir: &Path) -> String {
+    let base = format!("{}@{}", user_name(), host_name());
+    let suffix = if data_dir == default_data_dir() {
+        String::new()
+    } else {
+        data_dir
+            .file_name()
+            .map(|n| {
+                let n: String = n
+                    .to_string_lossy()
+                    .chars()
+                    .take(MAX_DIR_SUFFIX_CHARS)
+                    .collect();
+                format!("/{n}")
+            })
+            .unwrap_or_default()
+    };
+    // Keep within the 64-char name limit, cutting the host rather than the suffix that
+    // tells two nodes apart (and never splitting a UTF-8 character).
+    let room = crate::rules::MAX_NAME_CHARS - suffix.chars().count();
+    let mut name: String = base.chars().take(room).collect();
+    name.push_str(&suffix);
+    // A name is never blank nor holds control characters (a directory name might).
+    name.retain(|c| !c.is_control());
+    name
+}
+
+/// `$USER`, else `$LOGNAME`, else our uid's name in /etc/passwd, else `purr`.
+fn user_name() -> String {
+    let from_env = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty());
+    from_env
+        .or_else(passwd_name)
+        .unwrap_or_else(|| "purr".to_string())
+}
+
+/// Our uid's login name from /etc/passwd (services often run without `$USER`).
+fn passwd_name() -> Option<String> {
+    let uid = rustix::process::getuid().as_raw().to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+/// `$HOSTNAME`, else the kernel's host name, else `localhost`.
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
         .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "purr".to_string());
-    let host = std::env::var("HOSTNAME")
-        .ok()
+        .filter(|h| !h.trim().is_empty())
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
         .map(|h| h.trim().to_string())
         .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string());
-    let mut name = format!("{user}@{host}");
-    // Keep within the 64-char name limit without splitting a UTF-8 character.
-    while name.chars().count() > crate::rules::MAX_NAME_CHARS {
-        name.pop();
-    }
-    name
+        .unwrap_or_else(|| "localhost".to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_from_args(args)
+    }
 
     #[test]
     fn cli_is_consistent() {
@@ -174,7 +297,7 @@ mod tests {
 
     #[test]
     fn parses_node_options() {
-        let c = Cli::try_parse_from([
+        let c = parse(&[
             "purr",
             "--port",
             "0",
@@ -190,14 +313,15 @@ mod tests {
         assert!(c.node.no_discovery);
         assert_eq!(c.node.connect.len(), 2);
         assert_eq!(c.node.max_connections, 512);
+        assert_eq!(parse(&["purr"]).unwrap().node.port, DEFAULT_PORT);
     }
 
     #[test]
     fn parses_subcommands() {
-        let c = Cli::try_parse_from(["purr", "send", "--port", "9", "abcd", "hi"]).unwrap();
+        let c = parse(&["purr", "send", "--port", "9", "abcd", "hi"]).unwrap();
+        assert_eq!(c.client_args().port, Some(9));
         match c.command {
-            Some(Command::Send { client, peer, text }) => {
-                assert_eq!(client.port, Some(9));
+            Some(Command::Send { peer, text }) => {
                 assert_eq!(peer, "abcd");
                 assert_eq!(text, "hi");
             }
@@ -206,8 +330,64 @@ mod tests {
     }
 
     #[test]
+    fn global_options_go_before_or_after_the_subcommand() {
+        for args in [
+            &["purr", "--data-dir", "/x", "-p", "7", "peers"][..],
+            &["purr", "peers", "--data-dir", "/x", "--port", "7"],
+            &["purr", "--data-dir", "/x", "peers", "-p", "7"],
+        ] {
+            let c = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            assert!(matches!(c.command, Some(Command::Peers)), "{args:?}");
+            let client = c.client_args();
+            assert_eq!(
+                client.data_dir.as_deref(),
+                Some(Path::new("/x")),
+                "{args:?}"
+            );
+            assert_eq!(client.port, Some(7), "{args:?}");
+        }
+        let c = parse(&["purr", "--data-dir", "/x", "--no-discovery"]).unwrap();
+        assert_eq!(c.node.data_dir.as_deref(), Some(Path::new("/x")));
+    }
+
+    #[test]
+    fn node_options_with_a_subcommand_are_usage_errors_naming_the_option() {
+        let e = parse(&["purr", "--no-discovery", "peers"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--no-discovery"), "{e}");
+        let e = parse(&["purr", "--name", "x", "url"]).unwrap_err();
+        assert!(e.to_string().contains("--name"), "{e}");
+    }
+
+    #[test]
+    fn help_says_no_subcommand_runs_a_node_and_documents_rust_log() {
+        let help = Cli::command().render_help().to_string();
+        assert!(
+            help.contains("without a subcommand starts a node"),
+            "{help}"
+        );
+        assert!(
+            help.contains("Without a subcommand, purr runs a node"),
+            "{help}"
+        );
+        assert!(help.contains("RUST_LOG"), "{help}");
+    }
+
+    #[test]
+    fn default_names_tell_data_dirs_apart() {
+        let alice = default_name(Path::new("/tmp/alice"));
+        let bob = default_name(Path::new("/tmp/bob"));
+        assert_ne!(alice, bob);
+        assert!(alice.ends_with("/alice"), "{alice}");
+        assert!(!default_name(&default_data_dir()).contains('/'));
+        let long = default_name(Path::new(&format!("/tmp/{}", "d".repeat(300))));
+        assert!(crate::rules::validate_name(&long).is_ok(), "{long}");
+        assert!(long.ends_with(&format!("/{}", "d".repeat(MAX_DIR_SUFFIX_CHARS))));
+    }
+
+    #[test]
     fn clock_offset_may_be_negative_and_is_hidden() {
-        let c = Cli::try_parse_from(["purr", "--clock-offset-ms", "-3600000"]).unwrap();
+        let c = parse(&["purr", "--clock-offset-ms", "-3600000"]).unwrap();
         assert_eq!(c.node.clock_offset_ms, -3_600_000);
         let help = Cli::command().render_help().to_string();
         assert!(!help.contains("clock-offset"), "{help}");
@@ -215,9 +395,9 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_usage_errors() {
-        let e = Cli::try_parse_from(["purr", "--port", "70000"]).unwrap_err();
+        let e = parse(&["purr", "--port", "70000"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        let e = Cli::try_parse_from(["purr", "--bogus"]).unwrap_err();
+        let e = parse(&["purr", "--bogus"]).unwrap_err();
         assert_eq!(e.exit_code(), 2);
     }
 }

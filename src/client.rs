@@ -1,8 +1,11 @@
 //! The client subcommands: `purr id`, `purr url`, `purr peers`, `purr send`.
 //!
-//! `id` and `url` need only the data dir. `peers` and `send` talk to the running node
-//! through the local JSON API on loopback, with the token from the data dir and the port
-//! from `--port`, else `node.json`, else the default.
+//! They only read the data dir, never create anything in it: a mistyped `--data-dir`
+//! must not mint a new identity or token. `id` needs only `identity.key`. `url`, `peers`
+//! and `send` talk to the running node through the local JSON API on loopback, with the
+//! token from the data dir and the port from `--port`, else `node.json`; `url` asks the
+//! node who it is first, so it never prints the address of a dead port or of somebody
+//! else's node.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,17 +13,55 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::api::Peer;
-use crate::cli::{ClientArgs, DEFAULT_PORT};
+use crate::cli::ClientArgs;
 use crate::datadir::{DataDir, DataDirError};
 
-/// Why a client subcommand failed.
+/// Shortest id prefix `purr send` accepts.
+pub const MIN_PREFIX_HEX: usize = 4;
+
+/// Why a client subcommand failed. Each message says what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(transparent)]
     DataDir(#[from] DataDirError),
-    /// No node answers on the port.
-    #[error("no purr node is running on port {port} ({why}); start one with: purr")]
+    /// The data dir does not exist: a mistyped `--data-dir`, or no node ever ran there.
+    #[error(
+        "no data dir at {} (check --data-dir; a node creates it at its first start: purr --data-dir {})",
+        .0.display(), .0.display()
+    )]
+    NoDataDir(PathBuf),
+    /// The data dir has no identity yet.
+    #[error(
+        "no identity in {}: no node has run with this data dir yet (start one: purr --data-dir {})",
+        .0.display(), .0.display()
+    )]
+    NoIdentity(PathBuf),
+    /// No node runs with this data dir (no `node.json`, or nothing on its port).
+    #[error("no purr node is running with data dir {} ({why}); start one with: purr --data-dir {}",
+        .dir.display(), .dir.display())]
+    NotRunning { dir: PathBuf, why: String },
+    /// Nothing answers on the port given with `--port`.
+    #[error("nothing answers on port {port} ({why}); is the node running, and is --port right?")]
     NoNode { port: u16, why: std::io::Error },
+    /// The program on the port refused this data dir's token.
+    #[error(
+        "the program on port {port} refused the token of {}: it is not the node of this data \
+         dir (another program, or a purr node with another --data-dir); check --port and --data-dir",
+        .dir.display()
+    )]
+    Unauthorized { port: u16, dir: PathBuf },
+    /// Another purr node answers on the port.
+    #[error(
+        "port {port} is served by another purr node (id {theirs}), not by the node of {} \
+         (id {ours}); check --port and --data-dir",
+        .dir.display()
+    )]
+    OtherNode {
+        port: u16,
+        dir: PathBuf,
+        theirs: String,
+        ours: String,
+    },
     /// The node answered with an error.
     #[error("the node said: {0}")]
     Api(String),
@@ -33,21 +74,35 @@ pub enum ClientError {
     /// PEER matches no contact.
     #[error("no peer matches {0:?} (see: purr peers)")]
     NoSuchPeer(String),
+    /// PEER is too short a hex string to be taken as an id prefix, and names nobody.
+    #[error(
+        "no peer is named {0:?}, and an id prefix needs at least {MIN_PREFIX_HEX} hex characters (see: purr peers)"
+    )]
+    ShortPrefix(String),
     /// Reading the text from stdin failed.
     #[error("cannot read the message from stdin: {0}")]
     Stdin(std::io::Error),
 }
 
-fn dir(data_dir: &Option<PathBuf>) -> PathBuf {
-    data_dir
+/// The data dir a client reads: it must exist and be a directory.
+fn existing_dir(args_dir: &Option<PathBuf>) -> Result<DataDir, ClientError> {
+    let path = args_dir
         .clone()
-        .unwrap_or_else(crate::cli::default_data_dir)
+        .unwrap_or_else(crate::cli::default_data_dir);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Ok(DataDir::existing(&path)),
+        Ok(_) => Err(DataDirError::NotADirectory(path).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::NoDataDir(path)),
+        Err(source) => Err(DataDirError::Dir { path, source }.into()),
+    }
 }
 
-/// `purr id`: the id and fingerprint (creating the identity on first use).
+/// `purr id`: the id and fingerprint, from `identity.key` (the node need not run).
 pub fn id(data_dir: &Option<PathBuf>) -> Result<String, ClientError> {
-    let d = DataDir::create(&dir(data_dir))?;
-    let me = d.identity()?;
+    let d = existing_dir(data_dir)?;
+    let me = d
+        .read_identity()?
+        .ok_or_else(|| ClientError::NoIdentity(d.path().to_path_buf()))?;
     Ok(format!(
         "{}\n{}",
         me.id_hex(),
@@ -55,27 +110,89 @@ pub fn id(data_dir: &Option<PathBuf>) -> Result<String, ClientError> {
     ))
 }
 
-fn port_of(args: &ClientArgs, d: &DataDir) -> u16 {
-    args.port
-        .or_else(|| d.node_info().map(|i| i.port))
-        .unwrap_or(DEFAULT_PORT)
+/// How to reach the node of a data dir.
+struct Target {
+    dir: PathBuf,
+    port: u16,
+    /// The port came from `node.json` (not `--port`): a dead port means a stale file.
+    from_node_json: bool,
+    token: String,
 }
 
-/// `purr url`: the UI address with its token.
+impl Target {
+    /// Reads the token and port; fails plainly when no node has run or runs there.
+    fn find(args: &ClientArgs) -> Result<(Target, DataDir), ClientError> {
+        let d = existing_dir(&args.data_dir)?;
+        let dir = d.path().to_path_buf();
+        let not_running = |why: &str| ClientError::NotRunning {
+            dir: dir.clone(),
+            why: why.to_string(),
+        };
+        let token = d
+            .read_ui_token()?
+            .ok_or_else(|| not_running("no ui.token: no node has run there yet"))?;
+        let (port, from_node_json) = match (args.port, d.node_info()) {
+            (Some(p), _) => (p, false),
+            (None, Some(info)) => (info.port, true),
+            (None, None) => return Err(not_running("no node.json")),
+        };
+        let target = Target {
+            dir,
+            port,
+            from_node_json,
+            token,
+        };
+        Ok((target, d))
+    }
+
+    /// The error for "cannot connect".
+    fn unreachable(&self, why: std::io::Error) -> ClientError {
+        if self.from_node_json {
+            ClientError::NotRunning {
+                dir: self.dir.clone(),
+                why: format!(
+                    "node.json names port {}, where nothing answers ({why}): it was left by a node that did not stop cleanly",
+                    self.port
+                ),
+            }
+        } else {
+            ClientError::NoNode {
+                port: self.port,
+                why,
+            }
+        }
+    }
+}
+
+/// `purr url`: the UI address of the running node, with its token. Asks the node for
+/// its id first and checks it is the identity of this data dir.
 pub fn url(args: &ClientArgs) -> Result<String, ClientError> {
-    let d = DataDir::create(&dir(&args.data_dir))?;
-    let token = d.ui_token()?;
-    let port = port_of(args, &d);
+    let (target, d) = Target::find(args)?;
+    let body = api_call(&target, "GET", "/api/v1/me", None)?;
+    let me: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let theirs = me["id"].as_str().unwrap_or("?");
+    if let Some(ours) = d.read_identity()?.map(|i| i.id_hex()) {
+        if theirs != ours {
+            return Err(ClientError::OtherNode {
+                port: target.port,
+                dir: target.dir,
+                theirs: theirs.to_string(),
+                ours,
+            });
+        }
+    }
     Ok(crate::node::ui_url(
         std::net::Ipv4Addr::LOCALHOST.into(),
-        port,
-        Some(&token),
+        target.port,
+        Some(&target.token),
     ))
 }
 
 /// `purr peers`: one line per peer.
 pub fn peers(args: &ClientArgs) -> Result<String, ClientError> {
-    let body = api_call(args, "GET", "/api/v1/peers", None)?;
+    let (target, _) = Target::find(args)?;
+    let body = api_call(&target, "GET", "/api/v1/peers", None)?;
     let peers: Vec<Peer> =
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let mut out = String::new();
@@ -95,7 +212,8 @@ pub fn peers(args: &ClientArgs) -> Result<String, ClientError> {
 /// characters, or an exact name.
 pub fn resolve<'a>(peers: &'a [Peer], query: &str) -> Result<&'a Peer, ClientError> {
     let lower = query.to_ascii_lowercase();
-    let is_hex = lower.len() >= 4 && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let all_hex = !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let is_hex = all_hex && lower.len() >= MIN_PREFIX_HEX;
     let mut found: Vec<&Peer> = peers.iter().filter(|p| p.id == lower).collect();
     if found.is_empty() && is_hex {
         found = peers.iter().filter(|p| p.id.starts_with(&lower)).collect();
@@ -105,6 +223,7 @@ pub fn resolve<'a>(peers: &'a [Peer], query: &str) -> Result<&'a Peer, ClientErr
     }
     match found.as_slice() {
         [one] => Ok(one),
+        [] if all_hex && !is_hex => Err(ClientError::ShortPrefix(query.to_string())),
         [] => Err(ClientError::NoSuchPeer(query.to_string())),
         many => Err(ClientError::Ambiguous {
             query: query.to_string(),
@@ -128,12 +247,13 @@ pub fn send(args: &ClientArgs, peer: &str, text: &str) -> Result<String, ClientE
     } else {
         text.to_string()
     };
-    let body = api_call(args, "GET", "/api/v1/peers", None)?;
+    let (target, _) = Target::find(args)?;
+    let body = api_call(&target, "GET", "/api/v1/peers", None)?;
     let peers: Vec<Peer> =
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
     let to = resolve(&peers, peer)?;
     let body = serde_json::json!({ "to": to.id, "text": text }).to_string();
-    let answer = api_call(args, "POST", "/api/v1/messages", Some(body.as_bytes()))?;
+    let answer = api_call(&target, "POST", "/api/v1/messages", Some(body.as_bytes()))?;
     let msg: serde_json::Value =
         serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok(format!(
@@ -146,33 +266,32 @@ pub fn send(args: &ClientArgs, peer: &str, text: &str) -> Result<String, ClientE
 
 /// One request to the local API; returns the body of a 2xx answer.
 fn api_call(
-    args: &ClientArgs,
+    target: &Target,
     method: &str,
     path: &str,
     body: Option<&[u8]>,
 ) -> Result<Vec<u8>, ClientError> {
-    let d = DataDir::existing(&dir(&args.data_dir));
-    let port = port_of(args, &d);
-    let token = d.read_ui_token()?.unwrap_or_default();
+    let port = target.port;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let no_node = |why| ClientError::NoNode { port, why };
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(no_node)?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| target.unreachable(e))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
     let body = body.unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        target.token,
         body.len()
     );
     let mut raw = Vec::new();
     s.write_all(head.as_bytes())
         .and_then(|_| s.write_all(body))
         .and_then(|_| s.read_to_end(&mut raw).map(|_| ()))
-        .map_err(no_node)?;
+        .map_err(|e| ClientError::Protocol(format!("port {port}: {e}")))?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| ClientError::Protocol("no HTTP head".into()))?;
+        .ok_or_else(|| ClientError::Protocol(format!("port {port} does not answer HTTP")))?;
     let status: u16 = std::str::from_utf8(&raw[..split])
         .ok()
         .and_then(|h| h.split(' ').nth(1))
@@ -181,6 +300,12 @@ fn api_call(
     let payload = raw[split + 4..].to_vec();
     if (200..300).contains(&status) {
         return Ok(payload);
+    }
+    if status == 401 {
+        return Err(ClientError::Unauthorized {
+            port,
+            dir: target.dir.clone(),
+        });
     }
     let msg = serde_json::from_slice::<serde_json::Value>(&payload)
         .ok()
@@ -220,7 +345,7 @@ mod tests {
         ));
         assert!(matches!(
             resolve(&peers, "a"),
-            Err(ClientError::NoSuchPeer(_))
+            Err(ClientError::ShortPrefix(_))
         ));
         assert!(matches!(
             resolve(&peers, "zed"),
@@ -231,10 +356,12 @@ mod tests {
     #[test]
     fn short_prefixes_are_not_prefixes() {
         let peers = vec![peer("ab", "x"), peer("ac", "y")];
-        // 3 hex chars are treated as a name, not a prefix.
-        assert!(matches!(
-            resolve(&peers, "aba"),
-            Err(ClientError::NoSuchPeer(_))
-        ));
+        // 3 hex chars are treated as a name, not a prefix, and the error says the minimum.
+        let err = resolve(&peers, "aba").unwrap_err();
+        assert!(matches!(err, ClientError::ShortPrefix(_)), "{err}");
+        assert!(
+            err.to_string().contains("at least 4 hex characters"),
+            "{err}"
+        );
     }
 }

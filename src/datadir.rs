@@ -29,6 +29,9 @@ pub enum DataDirError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The path exists but is a file (or something else), not a directory.
+    #[error("{} is not a directory: give --data-dir a directory (it is created if missing)", .0.display())]
+    NotADirectory(PathBuf),
     /// A file in it cannot be read or written.
     #[error("cannot access {path}: {source}")]
     Io {
@@ -66,17 +69,36 @@ pub struct NodeInfo {
 }
 
 impl DataDir {
-    /// Opens `path`, creating it (mode 0700) if missing.
+    /// Opens `path`, creating it (mode 0700) if missing. A directory that is already
+    /// there and open to other users is tightened to 0700 when it is ours and holds
+    /// nothing but purr's files (it may be a directory given by mistake, like `~`):
+    /// otherwise a warning says what to run.
     pub fn create(path: &Path) -> Result<Self, DataDirError> {
         let dir_err = |source| DataDirError::Dir {
             path: path.to_path_buf(),
             source,
         };
+        match fs::metadata(path) {
+            Ok(m) if !m.is_dir() => return Err(DataDirError::NotADirectory(path.to_path_buf())),
+            Ok(m) => tighten_mode(path, &m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // A component of the path is a file.
+            Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+                return Err(DataDirError::NotADirectory(path.to_path_buf()))
+            }
+            Err(e) => return Err(dir_err(e)),
+        }
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(path)
-            .map_err(dir_err)?;
+            .map_err(|e| match e.kind() {
+                // A component of the path is a file.
+                std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => {
+                    DataDirError::NotADirectory(path.to_path_buf())
+                }
+                _ => dir_err(e),
+            })?;
         fs::read_dir(path).map_err(dir_err)?;
         Ok(DataDir {
             path: path.to_path_buf(),
@@ -143,26 +165,31 @@ impl DataDir {
 
     /// Loads `identity.key`, creating it on first start. Never replaces an existing file.
     pub fn identity(&self) -> Result<Identity, DataDirError> {
-        let path = self.file(IDENTITY_FILE);
-        match read_secret_file(&path)? {
-            Some(bytes) => {
-                let secret: [u8; 32] =
-                    bytes
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| DataDirError::Corrupt {
-                            path: path.clone(),
-                            why: format!("expected 32 bytes, found {}", bytes.len()),
-                        })?;
-                Ok(Identity::from_secret(&secret))
-            }
-            None => {
-                let id = Identity::generate()?;
-                write_atomic(&path, &id.secret_bytes(), 0o600)?;
-                log::info!("created a new identity in {}", path.display());
-                Ok(id)
-            }
+        if let Some(id) = self.read_identity()? {
+            return Ok(id);
         }
+        let path = self.file(IDENTITY_FILE);
+        let id = Identity::generate()?;
+        write_atomic(&path, &id.secret_bytes(), 0o600)?;
+        log::info!("created a new identity in {}", path.display());
+        Ok(id)
+    }
+
+    /// Loads `identity.key` without ever creating it (client subcommands); `None` when
+    /// there is none.
+    pub fn read_identity(&self) -> Result<Option<Identity>, DataDirError> {
+        let path = self.file(IDENTITY_FILE);
+        let Some(bytes) = read_secret_file(&path)? else {
+            return Ok(None);
+        };
+        let secret: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| DataDirError::Corrupt {
+                path: path.clone(),
+                why: format!("expected 32 bytes, found {}", bytes.len()),
+            })?;
+        Ok(Some(Identity::from_secret(&secret)))
     }
 
     /// Writes `identity.key` back from `identity` (the node's key, in memory) if the file
@@ -251,6 +278,54 @@ impl DataDir {
     }
 }
 
+/// Files purr keeps in a data dir (and their temporary siblings, `.<name>.tmp.<pid>`).
+const OWN_FILES: &[&str] = &[
+    IDENTITY_FILE,
+    "ui.token",
+    "lock",
+    "node.json",
+    "name",
+    "purr.db",
+    "purr.db-wal",
+    "purr.db-shm",
+    "purr.db-journal",
+];
+
+/// Tightens an existing data dir to 0700 (see [`DataDir::create`]); warns when it cannot.
+fn tighten_mode(path: &Path, meta: &fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return;
+    }
+    let ours = meta.uid() == rustix::process::geteuid().as_raw();
+    let only_purr_files = fs::read_dir(path).is_ok_and(|entries| {
+        entries.flatten().all(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            OWN_FILES.contains(&name.as_ref()) || name.starts_with('.') && name.contains(".tmp.")
+        })
+    });
+    let result = if !ours {
+        Err("it belongs to another user".to_string())
+    } else if !only_purr_files {
+        Err("it holds files that are not purr's".to_string())
+    } else {
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(|e| e.to_string())
+    };
+    match result {
+        Ok(()) => log::info!(
+            "data dir {} was open to other users (mode {mode:o}); now 0700",
+            path.display()
+        ),
+        Err(why) => log::warn!(
+            "data dir {} is open to other users (mode {mode:o}) and was left so ({why}); run: chmod 700 {}",
+            path.display(),
+            path.display()
+        ),
+    }
+}
+
 /// Reads a whole secret file; `None` when it does not exist. A file that is readable by
 /// others is used but warned about: the user may have copied it with lax permissions.
 fn read_secret_file(path: &Path) -> Result<Option<Vec<u8>>, DataDirError> {
@@ -327,6 +402,49 @@ mod tests {
         assert_eq!(first.id(), again.id());
         assert_eq!(mode(&dir.path().join("identity.key")), 0o600);
         assert_eq!(fs::read(dir.path().join("identity.key")).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn an_open_data_dir_is_tightened_only_when_it_holds_only_purr_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path().join("d");
+        fs::create_dir(&d).unwrap();
+        fs::write(d.join("ui.token"), "x").unwrap();
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::create(&d).unwrap();
+        assert_eq!(mode(&d), 0o700);
+        let home = tmp.path().join("home");
+        fs::create_dir(&home).unwrap();
+        fs::write(home.join("notes.txt"), "mine").unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        DataDir::create(&home).unwrap();
+        assert_eq!(
+            mode(&home),
+            0o755,
+            "a directory with other files is left alone"
+        );
+    }
+
+    #[test]
+    fn a_file_is_not_a_data_dir() {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = tmp.path().join("f");
+        fs::write(&f, "x").unwrap();
+        for path in [f.clone(), f.join("below")] {
+            let err = DataDir::create(&path).unwrap_err();
+            assert!(matches!(err, DataDirError::NotADirectory(_)), "{err}");
+            assert!(err.to_string().contains("not a directory"), "{err}");
+        }
+    }
+
+    #[test]
+    fn reading_the_identity_never_creates_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::existing(tmp.path());
+        assert!(dir.read_identity().unwrap().is_none());
+        assert!(!tmp.path().join("identity.key").exists());
+        let id = DataDir::create(tmp.path()).unwrap().identity().unwrap();
+        assert_eq!(dir.read_identity().unwrap().map(|i| i.id()), Some(id.id()));
     }
 
     #[test]

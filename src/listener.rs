@@ -47,7 +47,9 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
     /// Another process has the port.
-    #[error("port {0} is in use")]
+    #[error(
+        "port {0} is in use (another purr node, or another program): choose another with --port PORT, or --port 0 for any free port"
+    )]
     InUse(u16),
     /// Anything else (no permission for ports < 1024, address not on this machine...).
     #[error("cannot listen on {addr}: {source}")]

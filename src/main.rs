@@ -1,41 +1,58 @@
 //! The `purr` binary: parse the command line, run, map errors to exit codes.
 //!
 //! Exit codes (SPEC §1): 0 clean shutdown, 2 bad arguments (clap), 1 any fatal error,
-//! printed as one line on stderr.
+//! printed as one line on stderr. A closed stdout (`purr peers | head -1`) is not an
+//! error: like ripgrep, purr stops quietly with 0.
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 use purr::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let client = cli.client_args();
     let result: Result<Option<String>, Box<dyn std::error::Error>> = match &cli.command {
         None => purr::node::run(cli.node).map(|()| None).map_err(Into::into),
-        Some(Command::Id(a)) => purr::client::id(&a.data_dir).map(Some).map_err(Into::into),
-        Some(Command::Url(a)) => purr::client::url(a).map(Some).map_err(Into::into),
-        Some(Command::Peers(a)) => purr::client::peers(a).map(Some).map_err(Into::into),
-        Some(Command::Send { client, peer, text }) => purr::client::send(client, peer, text)
+        Some(Command::Id) => purr::client::id(&client.data_dir)
+            .map(Some)
+            .map_err(Into::into),
+        Some(Command::Url) => purr::client::url(&client).map(Some).map_err(Into::into),
+        Some(Command::Peers) => purr::client::peers(&client).map(Some).map_err(Into::into),
+        Some(Command::Send { peer, text }) => purr::client::send(&client, peer, text)
             .map(Some)
             .map_err(Into::into),
     };
     match result {
-        Ok(Some(out)) => {
-            if !out.is_empty() {
-                println!("{out}");
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(Some(out)) => print_out(&out),
         Ok(None) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("purr: {e}");
+            // Nowhere to say it if stderr is closed too.
+            let _ = writeln!(std::io::stderr(), "purr: {e}");
             // An ambiguous PEER is a usage problem, like a bad argument (exit 2).
             let usage = matches!(
                 e.downcast_ref::<purr::client::ClientError>(),
                 Some(purr::client::ClientError::Ambiguous { .. })
             );
             ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// Prints a subcommand's output. A reader that has gone away (EPIPE: `| head -1`, `| true`)
+/// has all it wanted: exit 0 without a word. Any other write error is reported (exit 1).
+fn print_out(out: &str) -> ExitCode {
+    if out.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{out}").and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "purr: cannot write the output: {e}");
+            ExitCode::FAILURE
         }
     }
 }

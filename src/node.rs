@@ -1,10 +1,16 @@
 //! Running a node: open the data dir, bind the port, start the threads (state, acceptor,
 //! LAN discovery unless `--no-discovery`), print the three startup lines, wait for
-//! SIGINT/SIGTERM, shut down.
+//! SIGINT/SIGTERM/SIGHUP, shut down.
 //!
 //! Order matters: the lock is taken before anything is read or created, so two nodes on
-//! one data dir can never both write it; `node.json` is written only once we listen, so
-//! a client that finds it can connect.
+//! one data dir can never both write it; the port is bound before the identity and the
+//! token are created, so a node that cannot listen leaves no new identity behind;
+//! `node.json` is written only once we listen, so a client that finds it can connect.
+//!
+//! SIGHUP is a shutdown like SIGTERM: it is what a node started from an SSH session gets
+//! when the session ends (a service manager sends SIGTERM). Unless it was ignored when we
+//! started (`nohup purr &`): then the user asked to survive the hang-up, and it stays
+//! ignored.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -12,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::bus::Command;
@@ -60,7 +66,7 @@ pub fn ui_url(listen: IpAddr, port: u16, token: Option<&str>) -> String {
     }
 }
 
-/// Runs a node until SIGINT/SIGTERM; returns `Ok` on a clean shutdown.
+/// Runs a node until SIGINT/SIGTERM/SIGHUP; returns `Ok` on a clean shutdown.
 pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     // Before any thread exists (see `memory`).
     crate::memory::limit_arenas();
@@ -69,29 +75,35 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         .data_dir
         .clone()
         .unwrap_or_else(crate::cli::default_data_dir);
+    if let Some(n) = &args.name {
+        crate::rules::validate_name(n)?;
+    }
     let mut data_dir = DataDir::create(&dir_path)?;
     data_dir.lock()?;
+    let listener = listener::bind(args.listen, args.port)?;
     let identity = data_dir.identity()?;
     let token = data_dir.ui_token()?;
     let name = match &args.name {
-        Some(n) => {
-            crate::rules::validate_name(n)?;
-            n.clone()
-        }
+        Some(n) => n.clone(),
         None => data_dir
             .saved_name()
-            .unwrap_or_else(crate::cli::default_name),
+            .unwrap_or_else(|| crate::cli::default_name(&dir_path)),
     };
 
-    let listener = listener::bind(args.listen, args.port)?;
     let local: SocketAddr = listener.local_addr()?;
     let port = local.port();
     let id_hex = identity.id_hex();
     let identity_id = identity.id();
     let ui_token = (!args.no_ui_auth).then_some(token);
     let url = ui_url(local.ip(), port, ui_token.as_deref());
+    let token_required = ui_token.is_some();
 
-    let signals = Signals::new([SIGINT, SIGTERM])?;
+    let signals = if sighup_ignored() {
+        log::info!("SIGHUP is ignored (nohup): the node stops on SIGINT or SIGTERM only");
+        Signals::new([SIGINT, SIGTERM])?
+    } else {
+        Signals::new([SIGINT, SIGTERM, SIGHUP])?
+    };
     let info_dir = DataDir::existing(&dir_path);
     if args.clock_offset_ms != 0 {
         log::warn!(
@@ -163,7 +175,22 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         pid: std::process::id(),
         port,
     })?;
-    print_startup(local, &id_hex, &url);
+    // SPEC §1 has the token on the `ui` line: scripts that start a node read it there.
+    // But a service manager's journal keeps stdout for everyone who may read the logs,
+    // so when stdout *is* the journal the line goes without it (`purr url` prints it).
+    let to_journal = stdout_is_journal();
+    let shown = if to_journal && token_required {
+        ui_url(local.ip(), port, None)
+    } else {
+        url.clone()
+    };
+    print_startup(local, &id_hex, &shown);
+    if to_journal && token_required {
+        log::info!(
+            "the UI token is not printed into the journal; for the UI address with it run: purr url --data-dir {}",
+            dir_path.display()
+        );
+    }
     if args.open {
         open_browser(&url);
     }
@@ -181,6 +208,36 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let _ = acceptor.join();
     info_dir.remove_node_info();
     Ok(())
+}
+
+/// Whether stdout is connected to systemd's journal: systemd sets `JOURNAL_STREAM` to
+/// `DEV:INODE` of the stream it gives a service, and the variable is inherited, so it
+/// counts only while stdout is that very stream (systemd.exec(5)).
+fn stdout_is_journal() -> bool {
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    match rustix::fs::fstat(std::io::stdout()) {
+        Ok(st) => st.st_dev == dev && st.st_ino == ino,
+        Err(_) => false,
+    }
+}
+
+/// Whether SIGHUP was ignored when we were started (`nohup`), from the `SigIgn` mask in
+/// /proc/self/status: asking with sigaction(2) would take unsafe code for one bit.
+fn sighup_ignored() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (SIGHUP - 1)) != 0)
 }
 
 /// `--connect` targets plus the lines of `--peers FILE` (bad lines are logged and skipped).
@@ -211,7 +268,8 @@ fn configured_targets(args: &NodeArgs) -> Result<Vec<String>, NodeError> {
     Ok(targets)
 }
 
-/// The three lines of SPEC §1, flushed at once: scripts wait for them.
+/// The three lines of SPEC §1, flushed at once: scripts wait for them. (The `ui` line
+/// carries the token unless stdout is the journal; see [`run`].)
 fn print_startup(local: SocketAddr, id_hex: &str, url: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "listening on {local}");

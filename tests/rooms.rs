@@ -48,7 +48,12 @@ const RULES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "discovery",
-        &["crate::state", "crate::conn", "crate::listener", "crate::store"],
+        &[
+            "crate::state",
+            "crate::conn",
+            "crate::listener",
+            "crate::store",
+        ],
         "discovery only sends commands (crate::bus)",
     ),
     (
@@ -105,7 +110,10 @@ fn no_import_crosses_a_wall() {
     for (room, forbidden, why) in RULES {
         let mut files = Vec::new();
         rust_files(&src.join(room), &mut files);
-        assert!(!files.is_empty(), "src/{room} has no Rust files: rule out of date");
+        assert!(
+            !files.is_empty(),
+            "src/{room} has no Rust files: rule out of date"
+        );
         for file in files {
             checked += 1;
             let text = std::fs::read_to_string(&file).expect("readable source");
@@ -124,7 +132,9 @@ fn no_import_crosses_a_wall() {
                     let named = line.contains(&format!("{f}::"))
                         || line.contains(&format!("{f};"))
                         || line.contains(&format!("{f}::{{"))
-                        || grouped.iter().any(|g| g == f || g.starts_with(&format!("{f}::")));
+                        || grouped
+                            .iter()
+                            .any(|g| g == f || g.starts_with(&format!("{f}::")));
                     if named {
                         broken.push(format!(
                             "{}:{}: names {f} ({why})",
@@ -137,5 +147,9 @@ fn no_import_crosses_a_wall() {
         }
     }
     assert!(checked > 40, "only {checked} files read");
-    assert!(broken.is_empty(), "imports across the walls:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "imports across the walls:\n{}",
+        broken.join("\n")
+    );
 }

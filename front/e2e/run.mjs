@@ -80,6 +80,9 @@ export async function startNode({ name, dataDir = temp('purr-e2e-node-'), connec
   });
   node.port = Number(/:(\d+)$/.exec(node.addr)[1]);
   node.token = readFileSync(join(dataDir, 'ui.token'), 'utf8').trim();
+  // The ui line carries the token only when stdout is a terminal (here it is a pipe):
+  // the whole address, as `purr url` prints it.
+  node.ui = `http://127.0.0.1:${node.port}/?token=${node.token}`;
   console.log(`  node ${name}: pid ${node.pid}, port ${node.port}, id ${node.id.slice(0, 12)}…`);
   return node;
 }
