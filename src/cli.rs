@@ -113,6 +113,19 @@ pub struct NodeArgs {
         allow_negative_numbers = true
     )]
     pub clock_offset_ms: i64,
+    /// Fault injection for tests: this thread panics (`state` at its first tick,
+    /// `store-writer` at its first batch), to show that the node then exits non-zero
+    #[arg(long, hide = true, value_name = "THREAD")]
+    pub fault_panic: Option<FaultPanic>,
+}
+
+/// Threads `--fault-panic` can make panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultPanic {
+    /// The state thread, at its first tick.
+    State,
+    /// The store writer, at its first batch.
+    StoreWriter,
 }
 
 /// Client subcommands. Each takes the global `--data-dir` and `--port`.

@@ -31,6 +31,10 @@ use crate::state::{self, StateConfig};
 /// Why a node could not run. Each maps to exit code 1 with this message.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// A thread the node cannot run without died: exit non-zero so that a service
+    /// manager restarts it.
+    #[error("the node cannot go on: {0}")]
+    Died(String),
     /// The data dir or a file in it.
     #[error(transparent)]
     DataDir(#[from] DataDirError),
@@ -115,6 +119,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let writer_config = crate::store::WriterConfig {
         commit_delay: Duration::from_millis(args.store_commit_delay_ms),
         no_fsync: args.bench_no_fsync,
+        panic_at_first_batch: args.fault_panic == Some(crate::cli::FaultPanic::StoreWriter),
         ..Default::default()
     };
     let store = crate::store::open(&dir_path, writer_config, committed_tx)?;
@@ -131,6 +136,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         store,
         committed,
         dial: crate::conn::spawn_dial,
+        panic_at_first_tick: args.fault_panic == Some(crate::cli::FaultPanic::State),
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -195,19 +201,60 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         open_browser(&url);
     }
 
+    // The state thread ends before a signal only if it died (a panic, or the store
+    // writer gone): a watcher wakes the signal loop then, and the node exits non-zero
+    // with the cause, so a service manager restarts it, instead of listening on and
+    // answering 503 for ever.
     let mut signals = signals;
+    let signalled = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (signalled, wake) = (signalled.clone(), signals.handle());
+        std::thread::Builder::new()
+            .name("state-watch".into())
+            .spawn(move || {
+                let outcome = state_join.join();
+                if !signalled.load(Ordering::Acquire) {
+                    wake.close();
+                }
+                outcome
+            })?
+    };
     if let Some(sig) = signals.forever().next() {
+        signalled.store(true, Ordering::Release);
         log::info!("signal {sig}: shutting down");
     }
     stop.store(true, Ordering::Release);
-    // Wakes the acceptor out of accept(2): shutting down a listening socket makes Linux
-    // fail the pending accept with EINVAL.
+    // Wakes the acceptor out of its poll(2): a listening socket that is shut down
+    // reports itself readable.
     let _ = socket2::SockRef::from(&accept_socket).shutdown(std::net::Shutdown::Both);
     state.send(Command::Shutdown);
-    let _ = state_join.join();
+    let outcome = watcher.join();
     let _ = acceptor.join();
     info_dir.remove_node_info();
-    Ok(())
+    match outcome {
+        Ok(Ok(crate::state::Stopped::Shutdown)) if signalled.load(Ordering::Acquire) => Ok(()),
+        Ok(Ok(crate::state::Stopped::Shutdown)) => {
+            Err(NodeError::Died("the state thread stopped by itself".into()))
+        }
+        Ok(Ok(crate::state::Stopped::StoreWriterGone)) => Err(NodeError::Died(
+            "the database writer thread stopped (see the log above); nothing could be saved".into(),
+        )),
+        Ok(Err(panic)) | Err(panic) => Err(NodeError::Died(format!(
+            "the state thread panicked: {}",
+            panic_text(&panic)
+        ))),
+    }
+}
+
+/// The message of a thread's panic payload.
+fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
 }
 
 /// Whether stdout is connected to systemd's journal: systemd sets `JOURNAL_STREAM` to

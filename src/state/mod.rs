@@ -73,6 +73,8 @@ pub struct StateConfig {
     pub committed: Receiver<crate::store::Committed>,
     /// Starts a dial thread (`conn::spawn_dial` in a node).
     pub dial: DialFn,
+    /// Fault injection for tests (`--fault-panic state`): panic at the first tick.
+    pub panic_at_first_tick: bool,
 }
 
 /// The state owned by the thread.
@@ -88,6 +90,8 @@ struct State {
     peer_ctx: PeerContext,
     /// How dials are started (see [`DialFn`]).
     dial: DialFn,
+    /// See [`StateConfig::panic_at_first_tick`].
+    panic_at_first_tick: bool,
     /// The store and the ops on their way to it.
     durable: durable::Durable,
     /// `seq` of the next message (SPEC §5), assigned here so a received message can be
@@ -164,6 +168,7 @@ impl State {
             dialer: dialer::Dialer::new(seed, config.configured),
             peer_ctx,
             dial: config.dial,
+            panic_at_first_tick: config.panic_at_first_tick,
             durable: durable::Durable::new(writer, reader),
             next_seq: 1,
             trimmer: crate::memory::Trimmer::new(Instant::now()),
@@ -225,6 +230,7 @@ impl State {
                     Err(_) => break Stopped::StoreWriterGone,
                 },
                 recv(ticker) -> _ => {
+                    assert!(!self.panic_at_first_tick, "fault injected by --fault-panic state");
                     let now = Instant::now();
                     self.durable.resubmit();
                     self.keep_identity_file();

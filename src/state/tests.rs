@@ -85,6 +85,7 @@ impl Harness {
             store,
             committed: committed.clone(),
             dial: record_dial,
+            panic_at_first_tick: false,
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {

@@ -77,6 +77,9 @@ pub struct WriterConfig {
     /// `synchronous=OFF` instead of `FULL`: commits are not fsynced. Benchmarks only,
     /// to measure what durability costs; a node never runs like this.
     pub no_fsync: bool,
+    /// Fault injection for tests: the writer thread panics at its first batch, as a bug
+    /// would (the node must then exit non-zero rather than go on without a disk).
+    pub panic_at_first_batch: bool,
 }
 
 impl Default for WriterConfig {
@@ -89,6 +92,7 @@ impl Default for WriterConfig {
             retry_interval: RETRY_INTERVAL,
             commit_delay: Duration::ZERO,
             no_fsync: false,
+            panic_at_first_batch: false,
         }
     }
 }
@@ -244,6 +248,10 @@ struct Worker {
 impl Worker {
     fn run(mut self) {
         while let Some(batch) = self.collect() {
+            assert!(
+                !self.config.panic_at_first_batch,
+                "fault injected by --fault-panic store-writer"
+            );
             let committed = self.commit_retrying(&batch);
             let failed = committed.result.is_err();
             self.report(committed);
