@@ -144,6 +144,18 @@ pub enum Command {
         /// Message text, or `-` to read it from stdin
         text: String,
     },
+    /// Copy the message database (contacts, history, outbox) into FILE, a new file; works
+    /// while the node runs. Keep identity.key too: it is who you are
+    Backup {
+        /// The file to write (must not exist)
+        file: PathBuf,
+    },
+    /// Replace the message database with FILE (made by `purr backup`); the node must be
+    /// stopped. The database that was there is moved aside, not deleted
+    Restore {
+        /// A file made by `purr backup`
+        file: PathBuf,
+    },
 }
 
 /// Where a client subcommand finds the data dir and the running node.

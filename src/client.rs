@@ -9,7 +9,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::api::Peer;
@@ -71,6 +71,12 @@ pub enum ClientError {
     /// PEER matches several contacts (exit 2).
     #[error("{query:?} matches several peers; use more of the id:\n{candidates}")]
     Ambiguous { query: String, candidates: String },
+    /// The data dir has no `purr.db` to back up.
+    #[error("no message database in {} (no node has run there yet)", .0.display())]
+    NoDatabase(PathBuf),
+    /// The store refused (a backup target that exists, a file that is not a purr database).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// PEER matches no contact.
     #[error("no peer matches {0:?} (see: purr peers)")]
     NoSuchPeer(String),
@@ -95,6 +101,45 @@ fn existing_dir(args_dir: &Option<PathBuf>) -> Result<DataDir, ClientError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::NoDataDir(path)),
         Err(source) => Err(DataDirError::Dir { path, source }.into()),
     }
+}
+
+/// `purr backup FILE`: a copy of the message database, made while the node may run.
+pub fn backup(data_dir: &Option<PathBuf>, file: &Path) -> Result<String, ClientError> {
+    let d = existing_dir(data_dir)?;
+    let db = crate::store::db_path(d.path());
+    if !db.exists() {
+        return Err(ClientError::NoDatabase(d.path().to_path_buf()));
+    }
+    let done = crate::store::backup::backup(&db, file)?;
+    Ok(format!(
+        "backed up {} messages and {} contacts to {} ({} bytes); keep {} with it: it is this node's identity",
+        done.messages,
+        done.contacts,
+        done.to.display(),
+        done.bytes,
+        d.identity_path().display()
+    ))
+}
+
+/// `purr restore FILE`: puts a backup in place of the message database. Takes the data
+/// dir's lock first, so it refuses while a node runs there (naming its pid).
+pub fn restore(data_dir: &Option<PathBuf>, file: &Path) -> Result<String, ClientError> {
+    let path = data_dir
+        .clone()
+        .unwrap_or_else(crate::cli::default_data_dir);
+    let mut d = DataDir::create(&path)?;
+    d.lock()?;
+    let done = crate::store::backup::restore(file, &crate::store::db_path(d.path()))?;
+    let aside = match &done.moved_aside {
+        Some(p) => format!("; the database that was there is now {}", p.display()),
+        None => String::new(),
+    };
+    Ok(format!(
+        "restored {} messages and {} contacts into {}{aside}",
+        done.messages,
+        done.contacts,
+        done.to.display()
+    ))
 }
 
 /// `purr id`: the id and fingerprint, from `identity.key` (the node need not run).

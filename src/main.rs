@@ -23,6 +23,12 @@ fn main() -> ExitCode {
         Some(Command::Send { peer, text }) => purr::client::send(&client, peer, text)
             .map(Some)
             .map_err(Into::into),
+        Some(Command::Backup { file }) => purr::client::backup(&client.data_dir, file)
+            .map(Some)
+            .map_err(Into::into),
+        Some(Command::Restore { file }) => purr::client::restore(&client.data_dir, file)
+            .map(Some)
+            .map_err(Into::into),
     };
     match result {
         Ok(Some(out)) => print_out(&out),

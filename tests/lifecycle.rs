@@ -13,8 +13,11 @@ fn startup_prints_three_lines_once_and_sigterm_exits_0() {
     let mut node = Node::start();
     assert!(node.listening.ends_with(&format!(":{}", node.port)));
     assert_eq!(node.id.len(), 64);
-    // Into a pipe, the address without the token (see tests/startup_token.rs).
-    assert_eq!(node.ui_url, format!("http://127.0.0.1:{}/", node.port));
+    // SPEC §1: the address with its token (see tests/startup_token.rs for the journal).
+    assert_eq!(
+        node.ui_url,
+        format!("http://127.0.0.1:{}/?token={}", node.port, node.token())
+    );
     let info = std::fs::read_to_string(node.data_dir.join("node.json")).unwrap();
     let info: serde_json::Value = serde_json::from_str(&info).unwrap();
     assert_eq!(info["port"], node.port);

@@ -46,6 +46,7 @@
 //! Times are Unix milliseconds. CHECK constraints keep direction and status consistent,
 //! so a bad op is refused by SQLite rather than stored.
 
+pub mod backup;
 mod ops;
 mod reader;
 mod schema;
@@ -148,6 +149,9 @@ pub enum StoreError {
     /// The writer thread has stopped (the node is shutting down): drop the op.
     #[error("the database writer has stopped")]
     WriterGone,
+    /// `purr restore` was given a file that is not a purr database this version opens.
+    #[error("{path} cannot be restored: {why}")]
+    NotRestorable { path: PathBuf, why: String },
     /// The OS refused to start the writer thread.
     #[error("cannot start the database writer thread: {0}")]
     Spawn(std::io::Error),

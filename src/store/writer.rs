@@ -266,7 +266,28 @@ impl Worker {
                 break;
             }
         }
+        self.checkpoint();
         log::debug!("store writer stopped");
+    }
+
+    /// At a clean stop, moves everything from the WAL into `purr.db` and empties the WAL,
+    /// so that `purr.db` alone holds the data (a user who copies just that file has it
+    /// all). SQLite would do this when the last connection closes, but the last one is
+    /// the state thread's read-only reader, which cannot.
+    fn checkpoint(&self) {
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        match done {
+            Ok(0) => log::debug!("{}: WAL checkpointed", self.path.display()),
+            Ok(_) => log::info!(
+                "{}: the WAL could not be emptied at stop (a reader was busy); it is kept",
+                self.path.display()
+            ),
+            Err(e) => log::warn!("{}: no checkpoint at stop: {e}", self.path.display()),
+        }
     }
 
     fn report(&self, committed: Committed) {
