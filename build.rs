@@ -4,7 +4,9 @@
 //! is embedded; otherwise the small built-in page in `src/http/fallback/` is, which says
 //! how to build the UI and still talks to the node over the WebSocket. Either way the
 //! generated `$OUT_DIR/assets.rs` holds one table: URL path, bytes, content type, strong
-//! ETag (SHA-256 prefix of the bytes) and whether the name is content-hashed.
+//! ETag (SHA-256 prefix of the bytes), whether the name is content-hashed, and for text
+//! files a gzip copy made here (best compression, once, at build time: a Pi on Wi-Fi then
+//! serves a phone 80 KB instead of 270 KB without compressing anything per request).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -30,13 +32,22 @@ fn main() {
     writeln!(out, "pub const HAS_FRONT: bool = {is_front};").unwrap();
     writeln!(out, "/// Every embedded file.").unwrap();
     writeln!(out, "pub static ASSETS: &[Asset] = &[").unwrap();
-    for (url, path) in &files {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"));
+    for (index, (url, path)) in files.iter().enumerate() {
         let bytes = std::fs::read(path).expect("readable asset");
         let digest = Sha256::digest(&bytes);
         let etag: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let gzip = match gzipped(url, &bytes) {
+            Some(gz) => {
+                let gz_path = out_dir.join(format!("asset-{index}.gz"));
+                std::fs::write(&gz_path, gz).expect("OUT_DIR is writable");
+                format!("Some(include_bytes!({:?}))", gz_path.display().to_string())
+            }
+            None => "None".to_string(),
+        };
         writeln!(
             out,
-            "    Asset {{ path: {url:?}, body: include_bytes!({path:?}), content_type: {ct:?}, etag: \"\\\"{etag}\\\"\", immutable: {imm} }},",
+            "    Asset {{ path: {url:?}, body: include_bytes!({path:?}), content_type: {ct:?}, etag: \"\\\"{etag}\\\"\", immutable: {imm}, gzip: {gzip} }},",
             path = path.display().to_string(),
             ct = content_type(url),
             imm = url.starts_with("/assets/"),
@@ -61,6 +72,23 @@ fn collect(base: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
             files.push((url, path));
         }
     }
+}
+
+/// A gzip copy of a text asset, when it saves at least a tenth (images and fonts are
+/// compressed already).
+fn gzipped(url: &str, bytes: &[u8]) -> Option<Vec<u8>> {
+    let ext = url.rsplit('.').next().unwrap_or("");
+    if !matches!(
+        ext,
+        "html" | "js" | "mjs" | "css" | "json" | "map" | "webmanifest" | "svg" | "txt"
+    ) {
+        return None;
+    }
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).ok()?;
+    let gz = enc.finish().ok()?;
+    (gz.len() * 10 < bytes.len() * 9).then_some(gz)
 }
 
 fn content_type(url: &str) -> &'static str {

@@ -244,7 +244,9 @@ fn a_refused_op_or_duplicate_does_not_fail_its_batch() {
     assert_eq!(c.rejected[0].token, 3);
     // An unknown peer has no contact key (NOT NULL; before v3, the FOREIGN KEY).
     assert!(
-        c.rejected[0].why.contains("NOT NULL constraint failed: messages.peer"),
+        c.rejected[0]
+            .why
+            .contains("NOT NULL constraint failed: messages.peer"),
         "{:?}",
         c.rejected
     );
