@@ -132,17 +132,54 @@ pub enum FaultPanic {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print this node's id (64 hex chars) and fingerprint (the node need not run)
-    Id,
+    Id {
+        /// One JSON object: {"id", "fingerprint"}
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the UI address of the running node, with its token
     Url,
     /// List peers of the running node (via the local API)
-    Peers,
+    Peers {
+        /// The API's JSON array instead of lines
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a message via the running node (PEER = id, id prefix or name; TEXT `-` = stdin)
     Send {
         /// Peer: full id, unique id prefix (4+ hex) or exact name
         peer: String,
-        /// Message text, or `-` to read it from stdin
+        /// Message text, or `-` to read it from stdin (one trailing newline is dropped)
         text: String,
+        /// Wait until the peer has stored it (delivered); exit 1 if it has not within
+        /// --timeout
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits
+        #[arg(long, value_name = "SECS", default_value_t = 30, requires = "wait")]
+        timeout: u64,
+    },
+    /// Print the conversation with PEER, oldest first
+    History {
+        /// Peer: full id, unique id prefix (4+ hex) or exact name
+        peer: String,
+        /// How many of the newest messages (1..=500)
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
+        limit: u32,
+        /// One JSON object per message
+        #[arg(long)]
+        json: bool,
+    },
+    /// Ask the running node to connect to HOST:PORT; prints the peer that answered
+    Connect {
+        /// host:port of another node
+        addr: String,
+    },
+    /// Print incoming messages and status changes as they happen, until interrupted
+    Follow {
+        /// One JSON object per line (the UI's events)
+        #[arg(long)]
+        json: bool,
     },
     /// Copy the message database (contacts, history, outbox) into FILE, a new file; works
     /// while the node runs. Keep identity.key too: it is who you are
@@ -346,7 +383,7 @@ mod tests {
         let c = parse(&["purr", "send", "--port", "9", "abcd", "hi"]).unwrap();
         assert_eq!(c.client_args().port, Some(9));
         match c.command {
-            Some(Command::Send { peer, text }) => {
+            Some(Command::Send { peer, text, .. }) => {
                 assert_eq!(peer, "abcd");
                 assert_eq!(text, "hi");
             }
@@ -362,7 +399,10 @@ mod tests {
             &["purr", "--data-dir", "/x", "peers", "-p", "7"],
         ] {
             let c = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-            assert!(matches!(c.command, Some(Command::Peers)), "{args:?}");
+            assert!(
+                matches!(c.command, Some(Command::Peers { json: false })),
+                "{args:?}"
+            );
             let client = c.client_args();
             assert_eq!(
                 client.data_dir.as_deref(),

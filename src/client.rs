@@ -1,4 +1,5 @@
-//! The client subcommands: `purr id`, `purr url`, `purr peers`, `purr send`.
+//! The client subcommands: `purr id`, `url`, `peers`, `send`, `history`, `backup`,
+//! `restore` (`connect` and `follow`, which speak the UI's WebSocket, are in `follow`).
 //!
 //! They only read the data dir, never create anything in it: a mistyped `--data-dir`
 //! must not mint a new identity or token. `id` needs only `identity.key`. `url`, `peers`
@@ -71,6 +72,15 @@ pub enum ClientError {
     /// PEER matches several contacts (exit 2).
     #[error("{query:?} matches several peers; use more of the id:\n{candidates}")]
     Ambiguous { query: String, candidates: String },
+    /// `send --wait`: the peer did not store the message in time (it stays pending).
+    #[error("{id} not delivered to {name} within {secs} s{}; it stays pending and goes out when {name} is back",
+        if *.online { "" } else { " (the peer is offline)" })]
+    NotDelivered {
+        id: String,
+        name: String,
+        online: bool,
+        secs: u64,
+    },
     /// The data dir has no `purr.db` to back up.
     #[error("no message database in {} (no node has run there yet)", .0.display())]
     NoDatabase(PathBuf),
@@ -143,16 +153,18 @@ pub fn restore(data_dir: &Option<PathBuf>, file: &Path) -> Result<String, Client
 }
 
 /// `purr id`: the id and fingerprint, from `identity.key` (the node need not run).
-pub fn id(data_dir: &Option<PathBuf>) -> Result<String, ClientError> {
+pub fn id(data_dir: &Option<PathBuf>, json: bool) -> Result<String, ClientError> {
     let d = existing_dir(data_dir)?;
     let me = d
         .read_identity()?
         .ok_or_else(|| ClientError::NoIdentity(d.path().to_path_buf()))?;
-    Ok(format!(
-        "{}\n{}",
-        me.id_hex(),
-        crate::identity::fingerprint(&me.id())
-    ))
+    let fingerprint = crate::identity::fingerprint(&me.id());
+    if json {
+        return Ok(
+            serde_json::json!({ "id": me.id_hex(), "fingerprint": fingerprint }).to_string(),
+        );
+    }
+    Ok(format!("{}\n{fingerprint}", me.id_hex()))
 }
 
 /// How to reach the node of a data dir.
@@ -234,13 +246,23 @@ pub fn url(args: &ClientArgs) -> Result<String, ClientError> {
     ))
 }
 
-/// `purr peers`: one line per peer.
-pub fn peers(args: &ClientArgs) -> Result<String, ClientError> {
+/// `purr peers`: one line per peer (after a header line when `header`, for people at a
+/// terminal), or with `json` the API's array as it came.
+pub fn peers(args: &ClientArgs, json: bool, header: bool) -> Result<String, ClientError> {
     let (target, _) = Target::find(args)?;
     let body = api_call(&target, "GET", "/api/v1/peers", None)?;
     let peers: Vec<Peer> =
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if json {
+        return Ok(String::from_utf8_lossy(&body).trim().to_string());
+    }
     let mut out = String::new();
+    if header {
+        out.push_str(&format!(
+            "{:<64}  {:<7}  {:<35}  NAME\n",
+            "ID", "STATUS", "FINGERPRINT"
+        ));
+    }
     for p in peers {
         out.push_str(&format!(
             "{}  {:<7}  {}  {}\n",
@@ -281,32 +303,137 @@ pub fn resolve<'a>(peers: &'a [Peer], query: &str) -> Result<&'a Peer, ClientErr
     }
 }
 
-/// `purr send PEER TEXT`.
-pub fn send(args: &ClientArgs, peer: &str, text: &str) -> Result<String, ClientError> {
+/// `purr send PEER TEXT`. Text from stdin (`-`) loses one trailing newline, the one
+/// `echo` adds. With `wait`, returns only once the peer has stored the message
+/// (`delivered` or `read`), or fails after that long.
+pub fn send(
+    args: &ClientArgs,
+    peer: &str,
+    text: &str,
+    wait: Option<Duration>,
+) -> Result<String, ClientError> {
     let text = if text == "-" {
         let mut s = String::new();
         std::io::stdin()
             .read_to_string(&mut s)
             .map_err(ClientError::Stdin)?;
-        s
+        drop_one_newline(s)
     } else {
         text.to_string()
     };
     let (target, _) = Target::find(args)?;
-    let body = api_call(&target, "GET", "/api/v1/peers", None)?;
-    let peers: Vec<Peer> =
-        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let to = resolve(&peers, peer)?;
+    let to = find_peer(&target, peer)?;
     let body = serde_json::json!({ "to": to.id, "text": text }).to_string();
     let answer = api_call(&target, "POST", "/api/v1/messages", Some(body.as_bytes()))?;
     let msg: serde_json::Value =
         serde_json::from_slice(&answer).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    Ok(format!(
-        "{} {} to {}",
-        msg["id"].as_str().unwrap_or("?"),
-        msg["status"].as_str().unwrap_or("?"),
-        to.name
-    ))
+    let id = msg["id"].as_str().unwrap_or("?").to_string();
+    let mut status = msg["status"].as_str().unwrap_or("?").to_string();
+    if let Some(patience) = wait {
+        status = wait_delivered(&target, &to, &id, msg["seq"].as_i64(), patience)?;
+    }
+    Ok(format!("{id} {status} to {}", to.name))
+}
+
+/// `echo text |` gives `text\n`: the newline is the shell's, not the message's.
+fn drop_one_newline(mut s: String) -> String {
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    s
+}
+
+/// The contact `query` names, from the node's list.
+fn find_peer(target: &Target, query: &str) -> Result<Peer, ClientError> {
+    let body = api_call(target, "GET", "/api/v1/peers", None)?;
+    let peers: Vec<Peer> =
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    resolve(&peers, query).cloned()
+}
+
+/// Polls the message's status (every 100 ms) until `delivered`/`read` or `patience`.
+fn wait_delivered(
+    target: &Target,
+    to: &Peer,
+    id: &str,
+    seq: Option<i64>,
+    patience: Duration,
+) -> Result<String, ClientError> {
+    let end = std::time::Instant::now() + patience;
+    // The page that ends with our message: `before` is exclusive.
+    let before = seq
+        .map(|s| format!("&before={}", s + 1))
+        .unwrap_or_default();
+    let path = format!("/api/v1/messages?peer={}&limit=1{before}", to.id);
+    loop {
+        let body = api_call(target, "GET", &path, None)?;
+        let page: Vec<serde_json::Value> =
+            serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let status = page
+            .iter()
+            .find(|m| m["id"] == id)
+            .and_then(|m| m["status"].as_str())
+            .unwrap_or("pending");
+        if status == "delivered" || status == "read" {
+            return Ok(status.to_string());
+        }
+        if std::time::Instant::now() >= end {
+            return Err(ClientError::NotDelivered {
+                id: id.to_string(),
+                name: to.name.clone(),
+                online: to.online,
+                secs: patience.as_secs(),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `purr history PEER`: the `limit` newest messages, oldest first, one line each (or one
+/// JSON object each).
+pub fn history(
+    args: &ClientArgs,
+    peer: &str,
+    limit: u32,
+    json: bool,
+) -> Result<String, ClientError> {
+    let (target, _) = Target::find(args)?;
+    let to = find_peer(&target, peer)?;
+    let path = format!("/api/v1/messages?peer={}&limit={limit}", to.id);
+    let body = api_call(&target, "GET", &path, None)?;
+    let page: Vec<crate::api::Message> =
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    let mut out = Vec::with_capacity(page.len());
+    for m in &page {
+        if json {
+            out.push(serde_json::to_string(m).map_err(|e| ClientError::Protocol(e.to_string()))?);
+        } else {
+            let who = if m.from == to.id {
+                to.name.as_str()
+            } else {
+                "me"
+            };
+            let status = serde_json::to_value(m.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            // One line a message: line breaks inside a text are shown as ⏎.
+            let text = m.text.replace('\n', " ⏎ ");
+            out.push(format!("{}  {who}: {text}  [{status}]", m.ts));
+        }
+    }
+    Ok(out.join("\n"))
+}
+
+/// The running node of `args`: its port and token, for the WebSocket commands.
+pub(crate) fn node_of(args: &ClientArgs) -> Result<(u16, String), ClientError> {
+    let (target, _) = Target::find(args)?;
+    // One API call first: a dead port or a foreign program is reported as for the others.
+    api_call(&target, "GET", "/api/v1/me", None)?;
+    Ok((target.port, target.token))
 }
 
 /// One request to the local API; returns the body of a 2xx answer.

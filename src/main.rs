@@ -15,13 +15,37 @@ fn main() -> ExitCode {
     let client = cli.client_args();
     let result: Result<Option<String>, Box<dyn std::error::Error>> = match &cli.command {
         None => purr::node::run(cli.node).map(|()| None).map_err(Into::into),
-        Some(Command::Id) => purr::client::id(&client.data_dir)
+        Some(Command::Id { json }) => purr::client::id(&client.data_dir, *json)
             .map(Some)
             .map_err(Into::into),
         Some(Command::Url) => purr::client::url(&client).map(Some).map_err(Into::into),
-        Some(Command::Peers) => purr::client::peers(&client).map(Some).map_err(Into::into),
-        Some(Command::Send { peer, text }) => purr::client::send(&client, peer, text)
+        Some(Command::Peers { json }) => {
+            let header = !*json && std::io::IsTerminal::is_terminal(&std::io::stdout());
+            purr::client::peers(&client, *json, header)
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::Send {
+            peer,
+            text,
+            wait,
+            timeout,
+        }) => {
+            let wait = wait.then_some(std::time::Duration::from_secs(*timeout));
+            purr::client::send(&client, peer, text, wait)
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::History { peer, limit, json }) => {
+            purr::client::history(&client, peer, *limit, *json)
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::Connect { addr }) => purr::follow::connect(&client, addr)
             .map(Some)
+            .map_err(Into::into),
+        Some(Command::Follow { json }) => purr::follow::follow(&client, *json)
+            .map(|()| None)
             .map_err(Into::into),
         Some(Command::Backup { file }) => purr::client::backup(&client.data_dir, file)
             .map(Some)

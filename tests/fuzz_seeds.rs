@@ -177,8 +177,8 @@ fn purr_client_requests() -> Vec<Vec<u8>> {
             port: Some(port),
             data_dir: Some(data_dir),
         };
-        purr::client::peers(&args).expect("purr peers");
-        purr::client::send(&args, "bob", "hello \u{1f431}").expect("purr send");
+        purr::client::peers(&args, false, false).expect("purr peers");
+        purr::client::send(&args, "bob", "hello \u{1f431}", None).expect("purr send");
     })
 }
 
