@@ -158,6 +158,11 @@ pub struct Me {
     pub name: String,
     pub fingerprint: String,
     pub port: u16,
+    /// Whether this node finds peers by LAN beacons (off with `--no-discovery` or when
+    /// it listens on loopback only), so the UI does not promise what it will not do.
+    /// An addition to SPEC §5's `me`; older UIs ignore it.
+    #[serde(default)]
+    pub discovery: bool,
 }
 
 /// A contact (SPEC §5 Peer).
@@ -405,10 +410,11 @@ mod tests {
             name: "n".into(),
             fingerprint: "f".into(),
             port: 1,
+            discovery: true,
         });
         assert_eq!(
             &*e.to_json(),
-            r#"{"cmd":"me","id":"a","name":"n","fingerprint":"f","port":1}"#
+            r#"{"cmd":"me","id":"a","name":"n","fingerprint":"f","port":1,"discovery":true}"#
         );
         assert_eq!(
             &*Event::error("x", None).to_json(),

@@ -186,3 +186,10 @@ fn an_ambiguous_prefix_exits_2_listing_the_candidates() {
         "{err}"
     );
 }
+
+#[test]
+fn me_says_when_discovery_is_off() {
+    // Every test node runs with --no-discovery: the UI must not promise LAN discovery.
+    let node = support::Node::start();
+    assert_eq!(node.api("me")["discovery"], false);
+}

@@ -13,6 +13,8 @@ export interface Me {
   name: string;
   fingerprint: string;
   port: number;
+  /** The node finds peers by LAN beacons (false: --no-discovery, or loopback only). */
+  discovery?: boolean;
 }
 
 export interface Peer {
@@ -143,6 +145,8 @@ export function parseEvent(text: string): ServerEvent | null {
         name: v.name,
         fingerprint: isStr(v.fingerprint) ? v.fingerprint : '',
         port: isNum(v.port) ? v.port : 0,
+        // Absent from older nodes: then say nothing that depends on it.
+        ...(typeof v.discovery === 'boolean' ? { discovery: v.discovery } : {}),
       };
     case 'peers': {
       const peers = list(v.peers, toPeer);

@@ -125,6 +125,16 @@ describe('app', () => {
     expect(document.title).toBe('purr');
   });
 
+  it('does not promise discovery when the node has it off', () => {
+    const { sock } = renderWithApp(<App />);
+    act(() => {
+      sock.receive({ cmd: 'me', ...ME, discovery: false });
+      sock.receive({ cmd: 'peers', peers: [] });
+    });
+    expect(screen.getByText(/discovery is off on this node: connect by address/)).toBeTruthy();
+    expect(screen.queryByText(/finds peers on your LAN automatically/)).toBeNull();
+  });
+
   it('lists peers in a listbox with unread badges, and the title counts unread', () => {
     const { sock } = renderWithApp(<App />);
     act(() => {

@@ -75,6 +75,8 @@ pub struct StateConfig {
     pub dial: DialFn,
     /// Fault injection for tests (`--fault-panic state`): panic at the first tick.
     pub panic_at_first_tick: bool,
+    /// Whether LAN discovery runs (shown to UIs in `me`).
+    pub discovery: bool,
 }
 
 /// The state owned by the thread.
@@ -92,6 +94,8 @@ struct State {
     dial: DialFn,
     /// See [`StateConfig::panic_at_first_tick`].
     panic_at_first_tick: bool,
+    /// See [`StateConfig::discovery`].
+    discovery: bool,
     /// The store and the ops on their way to it.
     durable: durable::Durable,
     /// `seq` of the next message (SPEC §5), assigned here so a received message can be
@@ -169,6 +173,7 @@ impl State {
             peer_ctx,
             dial: config.dial,
             panic_at_first_tick: config.panic_at_first_tick,
+            discovery: config.discovery,
             durable: durable::Durable::new(writer, reader),
             next_seq: 1,
             trimmer: crate::memory::Trimmer::new(Instant::now()),
@@ -389,6 +394,7 @@ impl State {
             name: self.name.clone(),
             fingerprint: identity::fingerprint(&self.own_id),
             port: self.port,
+            discovery: self.discovery,
         }
     }
 }

@@ -86,6 +86,7 @@ impl Harness {
             committed: committed.clone(),
             dial: record_dial,
             panic_at_first_tick: false,
+            discovery: false,
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {

@@ -11,9 +11,11 @@
 //!                 │ pong/close/error bytes                           ▼
 //!                 └───────────────────────────────────────────▶ writer ──▶ socket
 //! ```
-//! Ends: the client closes or goes silent (reader ends → writer ends); the UI stops
-//! reading for 30 s (write times out) or its queue fills (state drops it) → writer ends
-//! and shuts the socket → reader ends. Either way the state gets `Unsubscribe`.
+//! Ends: the client closes or goes silent (reader ends → writer ends); a write takes
+//! 30 s (the UI stopped reading) → writer ends and shuts the socket → reader ends; or
+//! the state drops the UI (its queue took nothing for 3 s while events waited, or its
+//! backlog passed 8 MiB: `state/subscribers.rs`) by shutting the socket down → both
+//! end. Either way the state gets `Unsubscribe`.
 
 mod upgrade;
 

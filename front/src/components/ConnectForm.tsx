@@ -29,8 +29,9 @@ export function ConnectForm({ state }: { state: AppState }): ReactElement {
         <PlugIcon /> Connect to a peer
       </h2>
       <p className="hint">
-        purr finds peers on your local network by itself. For a peer it cannot see (another
-        subnet, a VPN), enter its address.
+        {state.me?.discovery === false
+          ? 'This node does not look for peers on the network (discovery is off): enter the address of each peer.'
+          : 'purr finds peers on your local network by itself. For a peer it cannot see (another subnet, a VPN), enter its address.'}
       </p>
       <form
         className="connect-form"

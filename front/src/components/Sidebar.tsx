@@ -75,7 +75,9 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
             <PawIcon />
           </div>
           <p className="empty-text">
-            No peers yet — purr finds peers on your LAN automatically, or connect by address.
+            {me?.discovery === false
+              ? 'No peers yet — discovery is off on this node: connect by address.'
+              : 'No peers yet — purr finds peers on your LAN automatically, or connect by address.'}
           </p>
           <button type="button" className="btn btn-secondary" onClick={() => onSelect(null)}>
             Connect by address
