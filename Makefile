@@ -16,7 +16,7 @@ CARGO ?= cargo
 ARGS ?=
 HAVE_NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: run test lint systemd-check front front-test e2e bench fuzz soak clean
+.PHONY: run test prereqs lint systemd-check front front-test e2e bench fuzz soak clean
 
 # Everything is incremental: on an unchanged tree `make run` starts the node in about a
 # second. npm ci runs only when package-lock.json changed, the UI is rebuilt only when a
@@ -82,7 +82,12 @@ front-test: front
 e2e:
 	cd front && PURR_BIN=../target/debug/purr node e2e/run.mjs
 
-test: lint front-test
+# What the tests need, checked in seconds (installed as root, else the commands to run).
+prereqs:
+	@scripts/check-prereqs.sh
+
+test: prereqs
+	@$(MAKE) --no-print-directory lint front-test
 	$(CARGO) test
 	# Smoke runs with tiny counts, so the benchmarks never rot (a few seconds each).
 	$(CARGO) test --bench fullstack -- --quick

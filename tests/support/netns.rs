@@ -8,16 +8,27 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// Why netns tests cannot run here, if they cannot.
+/// Why netns tests cannot run here, if they cannot: not root, no `ip`, or root without
+/// CAP_NET_ADMIN (a container), found by creating and deleting one namespace. Asked
+/// once per test process.
 pub fn unavailable() -> Option<String> {
+    static WHY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    WHY.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<String> {
     if !rustix::process::geteuid().is_root() {
         return Some("not root".into());
     }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(o) if o.status.success() => None,
+    let name = format!("purr-probe-{}-0", std::process::id()); // the sweep's pattern
+    match Command::new("ip").args(["netns", "add", &name]).output() {
+        Ok(o) if o.status.success() => {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+            None
+        }
         Ok(o) => Some(format!(
-            "`ip netns` fails: {}",
-            String::from_utf8_lossy(&o.stderr)
+            "`ip netns add` fails (no CAP_NET_ADMIN?): {}",
+            String::from_utf8_lossy(&o.stderr).trim()
         )),
         Err(e) => Some(format!("no `ip` command: {e}")),
     }
