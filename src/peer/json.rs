@@ -61,41 +61,9 @@ where
     d.deserialize_seq(BoundedVisitor {
         max,
         what,
+        over: Over::Refuse,
         item: PhantomData,
     })
-}
-
-struct BoundedVisitor<T> {
-    max: usize,
-    what: &'static str,
-    item: PhantomData<T>,
-}
-
-impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedVisitor<T> {
-    type Value = Vec<T>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an array of at most {} {}", self.max, self.what)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
-        let mut items = Vec::new();
-        while items.len() < self.max {
-            match seq.next_element()? {
-                Some(item) => items.push(item),
-                None => return Ok(items),
-            }
-        }
-        // At the limit: one more element of any shape is one too many. `IgnoredAny`
-        // skips it without building it.
-        match seq.next_element::<de::IgnoredAny>()? {
-            Some(_) => Err(de::Error::custom(format!(
-                "more than {} {}",
-                self.max, self.what
-            ))),
-            None => Ok(items),
-        }
-    }
 }
 
 /// Deserializes a JSON array, keeping its first `max` items and skipping the rest
@@ -106,24 +74,38 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
 {
-    d.deserialize_seq(PrefixVisitor {
+    d.deserialize_seq(BoundedVisitor {
         max,
         what,
+        over: Over::Skip,
         item: PhantomData,
     })
 }
 
-struct PrefixVisitor<T> {
+/// What an array longer than its limit is.
+#[derive(Clone, Copy)]
+enum Over {
+    /// An error.
+    Refuse,
+    /// Cut: the rest is skipped (the frame limit, 1 MiB, bounds how much there is).
+    Skip,
+}
+
+struct BoundedVisitor<T> {
     max: usize,
     what: &'static str,
+    over: Over,
     item: PhantomData<T>,
 }
 
-impl<'de, T: Deserialize<'de>> Visitor<'de> for PrefixVisitor<T> {
+impl<'de, T: Deserialize<'de>> Visitor<'de> for BoundedVisitor<T> {
     type Value = Vec<T>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an array of {}", self.what)
+        match self.over {
+            Over::Refuse => write!(f, "an array of at most {} {}", self.max, self.what),
+            Over::Skip => write!(f, "an array of {}", self.what),
+        }
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
@@ -134,9 +116,21 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for PrefixVisitor<T> {
                 None => return Ok(items),
             }
         }
-        // The frame limit (1 MiB) bounds how many more there can be.
-        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(items)
+        // At the limit: one more element of any shape is one too many, or skipped.
+        // `IgnoredAny` goes over it without building it.
+        match self.over {
+            Over::Refuse => match seq.next_element::<de::IgnoredAny>()? {
+                Some(_) => Err(de::Error::custom(format!(
+                    "more than {} {}",
+                    self.max, self.what
+                ))),
+                None => Ok(items),
+            },
+            Over::Skip => {
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                Ok(items)
+            }
+        }
     }
 }
 

@@ -342,6 +342,19 @@ fn receipts_ackn_after_commit_delivered_and_read_go_to_the_ui_and_the_peer() {
 }
 
 impl Harness {
+    /// The peer on `link` sends message `id`; it is stored, and our user reads it.
+    fn receive_and_read(&mut self, link: &FakeLink, n: u8, id: MsgId, now: Instant) {
+        let mess = Inner::Mess(Mess {
+            id,
+            ts: 1,
+            text: "read me".into(),
+        });
+        self.peer_sends(link, mess, now);
+        self.commit(now);
+        self.state.mark_read(self::id(n));
+        self.commit(now);
+    }
+
     /// The peer on `link` announces `read-ack`, as a purr since 2026-12 does after LIST.
     fn announce_read_ack(&mut self, link: &FakeLink, now: Instant) {
         let caps = vec![crate::peer::inner::caps::READ_ACK.to_string()];
@@ -369,15 +382,7 @@ fn a_read_lost_with_its_connection_is_sent_again_until_the_peer_confirms_it() {
     let link = h.peer_up(2, h.at(0.0));
     h.announce_read_ack(&link, h.at(0.0));
     let incoming = MsgId([7; 16]);
-    let mess = Inner::Mess(Mess {
-        id: incoming,
-        ts: 1,
-        text: "read me".into(),
-    });
-    h.peer_sends(&link, mess, h.at(0.1));
-    h.commit(h.at(0.1));
-    h.state.mark_read(id(2));
-    h.commit(h.at(0.2));
+    h.receive_and_read(&link, 2, incoming, h.at(0.1));
     assert_eq!(reads_in(&link.drain()), [incoming]);
 
     // The connection dies before the peer had it: the next session sends it again,
@@ -409,15 +414,7 @@ fn an_older_peer_without_caps_gets_its_reads_after_the_wait_once() {
     let mut h = Harness::new();
     let link = h.peer_up(3, h.at(0.0));
     let incoming = MsgId([8; 16]);
-    let mess = Inner::Mess(Mess {
-        id: incoming,
-        ts: 1,
-        text: "old".into(),
-    });
-    h.peer_sends(&link, mess, h.at(0.1));
-    h.commit(h.at(0.1));
-    h.state.mark_read(id(3));
-    h.commit(h.at(0.2));
+    h.receive_and_read(&link, 3, incoming, h.at(0.1));
     assert!(reads_in(&link.drain()).is_empty(), "waiting for a CAPS");
     h.state
         .on_tick(h.at(super::peering::CAPS_WAIT.as_secs_f64() + 0.1));
