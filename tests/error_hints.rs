@@ -62,3 +62,33 @@ fn a_short_prefix_says_the_minimum() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("at least 4 hex characters"), "{err}");
 }
+
+#[test]
+fn a_damaged_database_says_how_to_move_it_aside_and_is_left_as_it_is() {
+    let mut node = Node::start();
+    let dir = node.data_dir.clone();
+    assert!(node
+        .stop_within(std::time::Duration::from_secs(5))
+        .is_some());
+    // Garbage over the schema page, the header kept: SQLite sees a damaged file.
+    let db = dir.join("purr.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    for b in bytes.iter_mut().skip(100).take(3000) {
+        *b = 0xff;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    let out = Command::new(BIN)
+        .args(["--no-discovery", "--port", "0", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is damaged")
+            && err.contains("purr.db.damaged")
+            && err.contains("purr restore"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&db).unwrap(), bytes, "never replaced");
+}

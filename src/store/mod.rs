@@ -99,6 +99,13 @@ pub enum StoreError {
         "{path} is not a purr database (move it away to start over; it is never replaced automatically)"
     )]
     NotADatabase { path: PathBuf },
+    /// SQLite found the file damaged (a torn write on a failing card, an edit): the user
+    /// must move it aside and start again or restore a backup; it is never replaced.
+    #[error(
+        "{path} is damaged (SQLite: database disk image is malformed): move it aside \
+         (mv {path} {path}.damaged) and start again, or put a backup back with purr restore"
+    )]
+    Corrupt { path: PathBuf },
     /// The file was written by a newer purr: run that version (or move the file away).
     #[error(
         "{path} has schema version {found}, but this purr supports up to version {supported}: run a newer purr"
@@ -162,6 +169,9 @@ impl StoreError {
     pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
         match source.sqlite_error_code() {
             Some(rusqlite::ErrorCode::NotADatabase) => StoreError::NotADatabase {
+                path: path.to_path_buf(),
+            },
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
                 path: path.to_path_buf(),
             },
             _ => StoreError::Sqlite {
