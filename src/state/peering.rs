@@ -212,6 +212,13 @@ impl State {
                 self.send_unsent_reads(id);
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
+            Inner::FileOffer(_)
+            | Inner::FileRequest(_)
+            | Inner::FileCredit(_)
+            | Inner::FileChunk(_)
+            | Inner::FileEnd(_)
+            | Inner::FileDone(_)
+            | Inner::FileCancel(_) => {}
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
