@@ -46,7 +46,7 @@ pub mod caps {
     /// "I take files: `FOFR`, `FREQ`, `FACK`, `FCHK`, `FEND`, `FDON`, `FCAN`."
     pub const FILES: &str = "files";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK];
+    pub const OURS: &[&str] = &[READ_ACK, FILES];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
