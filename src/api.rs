@@ -273,6 +273,9 @@ pub struct Transfer {
     pub state: String,
     /// Bytes held by the receiver (as far as this side knows).
     pub bytes: u64,
+    /// Ours: chunks read and queued for the peer by this run (re-sent ones included).
+    #[serde(default)]
+    pub sent_chunks: u64,
     /// Why it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

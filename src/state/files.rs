@@ -98,6 +98,9 @@ pub struct Transfer {
     /// Chunks held durably (theirs); sent as `FREQ.have`.
     held: Ranges,
     last_event: Option<Instant>,
+    /// Ours: chunks handed to the worker this run (more than the file's count means
+    /// chunks sent again after a reconnect).
+    sent: u64,
 }
 
 impl Transfer {
@@ -117,6 +120,7 @@ impl Transfer {
             caption: m.caption.clone(),
             state: self.phase.word().into(),
             bytes,
+            sent_chunks: self.sent,
             reason: match &self.phase {
                 Phase::Ended { reason } => Some(reason.clone()),
                 _ => None,
@@ -151,6 +155,7 @@ impl State {
                 phase,
                 held,
                 last_event: None,
+                sent: 0,
             };
             self.transfers.map.insert(t.meta.id, t);
         }
@@ -271,6 +276,7 @@ impl State {
                 phase: Phase::OutOffered { acked: false },
                 held: Ranges::default(),
                 last_event: None,
+                sent: 0,
             },
         );
         None
@@ -469,6 +475,7 @@ impl State {
                 phase: Phase::InOffered,
                 held: Ranges::default(),
                 last_event: None,
+                sent: 0,
             },
         );
         self.file_event(&id, true);
@@ -671,6 +678,7 @@ impl State {
         }
         let worker = worker.clone();
         let last = missing.is_empty();
+        t.sent += indices.len() as u64;
         if !indices.is_empty() {
             let _ = worker.try_send(SendJob::Chunks {
                 indices,
