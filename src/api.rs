@@ -258,6 +258,34 @@ fn json_len(value: &impl Serialize) -> usize {
     count.0
 }
 
+/// A file transfer as the UI and the API see it (`file` event, `/api/v1/files`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// 32 hex.
+    pub id: String,
+    /// The other side's id.
+    pub peer: String,
+    /// `in` or `out`.
+    pub direction: String,
+    /// The name (theirs: cleaned up).
+    pub name: String,
+    pub size: u64,
+    pub mime: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
+    /// `offered`, `preparing`, `receiving`, `sending`, `paused`, `verifying`, `done`,
+    /// `ended`.
+    pub state: String,
+    /// Bytes held by the receiver (as far as this side knows).
+    pub bytes: u64,
+    /// Ours: chunks read and queued for the peer by this run (re-sent ones included).
+    #[serde(default)]
+    pub sent_chunks: u64,
+    /// Why it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// An event from the node to UIs (SPEC §5, node → client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
@@ -287,6 +315,10 @@ pub enum Event {
         error: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         request: Option<String>,
+    },
+    /// A transfer changed (at most a few progress events a second).
+    File {
+        file: Transfer,
     },
 }
 

@@ -29,13 +29,16 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 
 use crate::api::{ClientCmd, HistoryPage, Me, Message, Peer};
 use crate::identity::{Identity, NodeId};
-use crate::peer::inner::Inner;
+use crate::peer::inner::{Inner, MsgId};
 use crate::peer::session::Role;
 
 /// How many commands may wait for the state thread before senders block.
 pub const COMMAND_QUEUE_LEN: usize = 4096;
 /// Records that may wait for a peer's writer; a full queue means the peer cannot keep up.
 pub const PEER_QUEUE_LEN: usize = 256;
+/// Chunks (`FCHK`, up to 128 KiB each) that may wait in a peer's bulk lane: the writer
+/// sends them only when no ordinary record waits, so chat never queues behind a file.
+pub const BULK_QUEUE_LEN: usize = 8;
 /// Events in one UI's queue (drained by its writer thread). A count, so kept small: an
 /// event can be a 10 KB peer list.
 pub const UI_QUEUE_LEN: usize = 1024;
@@ -71,8 +74,40 @@ pub enum Command {
     /// beacon's source IP, with its scope for IPv6 link-local, and the beacon's port).
     /// From the discovery thread; anyone on the LAN can forge one, so it is only a hint.
     Discovered { id: NodeId, addr: SocketAddr },
+    /// A file worker's report (`crate::files`).
+    File(FileEvent),
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
+}
+
+/// What a file worker tells the state (`crate::files`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileEvent {
+    /// The receiver's `.part` is ready (space checked, preallocated, or reopened).
+    Prepared {
+        id: MsgId,
+        result: Result<(), String>,
+    },
+    /// A chunk is written (not yet synced): its credit may go back to the sender.
+    Written { id: MsgId, index: u64 },
+    /// These chunk ranges are fdatasync'd.
+    Synced { id: MsgId, ranges: Vec<(u64, u64)> },
+    /// The transfer cannot go on (a chunk that does not match its hash, the source
+    /// changed, an I/O error): end it with this reason.
+    Failed { id: MsgId, reason: String },
+    /// The root checked and the file saved here, or why not.
+    Completed {
+        id: MsgId,
+        result: Result<std::path::PathBuf, String>,
+    },
+}
+
+/// What the user does to a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAction {
+    Accept,
+    Decline,
+    Cancel,
 }
 
 /// Requests of the local JSON API (SPEC §6).
@@ -90,6 +125,17 @@ pub enum ApiRequest {
     },
     /// `POST /api/v1/messages`: answered once the message is committed.
     Send { to: String, text: String },
+    /// `POST /api/v1/files`: offer a file already read by the HTTP thread.
+    OfferFile {
+        to: String,
+        source: crate::files::Source,
+    },
+    /// `GET /api/v1/files`
+    Files,
+    /// `GET /api/v1/files/<id>`
+    FileInfo { id: String },
+    /// `POST /api/v1/files/<id>/{accept,decline,cancel}`
+    FileAct { id: String, action: FileAction },
 }
 
 /// Answers to [`ApiRequest`]s.
@@ -101,6 +147,10 @@ pub enum ApiReply {
     Messages(HistoryPage),
     /// The message, stored (`201`).
     Sent(Message),
+    /// A transfer (offered: `201`).
+    File(crate::api::Transfer),
+    /// Transfers.
+    Files(Vec<crate::api::Transfer>),
     /// The request was refused; the HTTP layer picks the status code.
     Refused(Refusal),
 }
@@ -230,6 +280,8 @@ pub struct PeerUp {
     pub addr: SocketAddr,
     /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
     pub tx: Sender<Inner>,
+    /// Its bulk lane for file chunks ([`BULK_QUEUE_LEN`]), drained after `tx`.
+    pub bulk: Sender<Inner>,
 }
 
 /// Why a dial did not produce a connection.

@@ -286,6 +286,7 @@ const OWN_FILES: &[&str] = &[
     "node.json",
     "name",
     "purr.db",
+    "files",
     "purr.db-wal",
     "purr.db-shm",
     "purr.db-journal",

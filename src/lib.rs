@@ -23,6 +23,7 @@ pub mod client;
 pub mod conn;
 pub mod datadir;
 pub mod discovery;
+pub mod files;
 pub mod follow;
 pub mod hex;
 pub mod http;

@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use ed25519_dalek::SigningKey;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use purr::peer::files;
 use purr::peer::frame::{self, FrameError, HEADER_LEN, MAX_FRAME_LEN};
 use purr::peer::hand::{Hand, MAX_HAND_LEN};
 use purr::peer::handshake::{Handshake, Step};
@@ -89,13 +90,66 @@ fn inner() -> impl Strategy<Value = Inner> {
         Just(Inner::Pong),
         vec("[a-z0-9-]{1,64}", 0..=8).prop_map(Inner::Caps),
         vec(msg_id(), 0..=20).prop_map(Inner::Rack),
+        (
+            msg_id(),
+            "(?s).{0,300}",
+            any::<u64>(),
+            "[a-z/+.-]{0,40}",
+            1u32..=131_072,
+            proptest::option::of(vec(any::<u8>(), 0..100)),
+            proptest::option::of("(?s).{0,50}")
+        )
+            .prop_map(|(id, name, size, mime, chunk, thumb, caption)| {
+                Inner::FileOffer(files::Offer {
+                    id,
+                    name,
+                    size,
+                    mime,
+                    chunk,
+                    thumb,
+                    caption,
+                })
+            }),
+        (msg_id(), vec((0u64..1000, 1u64..10), 0..8), any::<u32>()).prop_map(
+            |(id, steps, window)| {
+                // Sorted, disjoint, non-touching ranges from (gap, length) steps.
+                let mut at = 0u64;
+                let have = steps
+                    .into_iter()
+                    .map(|(gap, len)| {
+                        let start = at + gap + 1;
+                        at = start + len;
+                        (start, at)
+                    })
+                    .collect();
+                Inner::FileRequest(files::Request { id, have, window })
+            }
+        ),
+        (msg_id(), any::<u32>()).prop_map(|(id, n)| Inner::FileCredit(files::Credit { id, n })),
+        (
+            msg_id(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+            vec(any::<u8>(), 0..300)
+        )
+            .prop_map(|(id, index, hash, data)| Inner::FileChunk(files::Chunk {
+                id,
+                index,
+                hash,
+                data
+            })),
+        (msg_id(), any::<[u8; 32]>())
+            .prop_map(|(id, root)| Inner::FileEnd(files::End { id, root })),
+        msg_id().prop_map(|id| Inner::FileDone(files::Done { id })),
+        (msg_id(), "(?s).{0,100}")
+            .prop_map(|(id, reason)| Inner::FileCancel(files::Cancel { id, reason })),
         cmd()
             .prop_filter("an unknown kind", |k| !KNOWN.contains(k))
             .prop_map(Inner::Unknown),
     ]
 }
 
-const KNOWN: [[u8; 4]; 10] = [
+const KNOWN: [[u8; 4]; 17] = [
     kind::AUTH,
     kind::LIST,
     kind::MESS,
@@ -106,6 +160,13 @@ const KNOWN: [[u8; 4]; 10] = [
     kind::PONG,
     kind::CAPS,
     kind::RACK,
+    kind::FOFR,
+    kind::FREQ,
+    kind::FACK,
+    kind::FCHK,
+    kind::FEND,
+    kind::FDON,
+    kind::FCAN,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

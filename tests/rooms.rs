@@ -69,6 +69,18 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the store speaks domain types, not the UI's JSON, and knows no threads",
     ),
     (
+        "files",
+        &[
+            "crate::state",
+            "crate::conn",
+            "crate::store",
+            "crate::http",
+            "crate::ws",
+            "crate::listener",
+        ],
+        "file workers meet the state only in crate::bus",
+    ),
+    (
         "http",
         &["crate::state", "crate::conn", "crate::store"],
         "HTTP threads meet the state only in crate::bus",

@@ -17,6 +17,7 @@ use purr::http::guard;
 use purr::http::request::Request;
 use purr::http::{Action, HttpContext};
 use purr::peer::driver::HANDSHAKE_MAX_FRAME;
+use purr::peer::files;
 use purr::peer::frame::{self, DATA};
 use purr::peer::handshake::{Handshake, Step};
 use purr::peer::inner::{Inner, ListEntry, Mess, MsgId};
@@ -110,6 +111,36 @@ pub fn every_inner_kind() -> Vec<Inner> {
         Inner::Pong,
         Inner::Caps(vec!["read-ack".into(), "some-future-thing".into()]),
         Inner::Rack(vec![id(0xa1)]),
+        Inner::FileOffer(files::Offer {
+            id: id(0xf1),
+            name: "cat.png".into(),
+            size: 300_000,
+            mime: "image/png".into(),
+            chunk: 131_072,
+            thumb: Some(vec![0x89, 0x50]),
+            caption: Some("look".into()),
+        }),
+        Inner::FileRequest(files::Request {
+            id: id(0xf1),
+            have: vec![(0, 1)],
+            window: 16,
+        }),
+        Inner::FileCredit(files::Credit { id: id(0xf1), n: 1 }),
+        Inner::FileChunk(files::Chunk {
+            id: id(0xf1),
+            index: 1,
+            hash: [0x5a; 32],
+            data: b"chunk bytes".to_vec(),
+        }),
+        Inner::FileEnd(files::End {
+            id: id(0xf1),
+            root: [0xa5; 32],
+        }),
+        Inner::FileDone(files::Done { id: id(0xf1) }),
+        Inner::FileCancel(files::Cancel {
+            id: id(0xf1),
+            reason: "declined".into(),
+        }),
         Inner::Unknown(*b"XTRA"),
     ]
 }

@@ -12,7 +12,9 @@ use crossbeam_channel::{bounded, Sender};
 use super::deadline::Deadlined;
 use super::writer::writer;
 use super::{now_ms, SILENCE_LIMIT, WRITE_TIMEOUT};
-use crate::bus::{Command, ConnId, PeerContext, PeerUp, StateHandle, PEER_QUEUE_LEN};
+use crate::bus::{
+    Command, ConnId, PeerContext, PeerUp, StateHandle, BULK_QUEUE_LEN, PEER_QUEUE_LEN,
+};
 use crate::peer::driver;
 use crate::peer::frame::{self, FrameError};
 use crate::peer::handshake::{Established, HandshakeError};
@@ -50,11 +52,17 @@ pub(super) fn run_established(
     let conn = ConnId::next();
     let (tx, rx) = bounded::<Inner>(PEER_QUEUE_LEN);
     let (ctrl_tx, ctrl_rx) = bounded::<Inner>(4);
+    let (bulk, bulk_rx) = bounded::<Inner>(BULK_QUEUE_LEN);
     let origin = Instant::now();
     let last_rx = Arc::new(AtomicU64::new(0));
     let writer_last_rx = last_rx.clone();
     let spawned = crate::threads::spawn("peer-writer", move || {
-        writer(write_half, send, rx, ctrl_rx, origin, writer_last_rx)
+        let queues = super::writer::Queues {
+            rx,
+            ctrl: ctrl_rx,
+            bulk: bulk_rx,
+        };
+        writer(write_half, send, queues, origin, writer_last_rx)
     });
     if spawned.is_err() {
         return;
@@ -73,6 +81,7 @@ pub(super) fn run_established(
         role: est.role,
         addr,
         tx,
+        bulk,
     };
     if ctx.state.send(Command::PeerUp { up, dialed }) {
         let why = reader(&stream, recv, conn, &ctrl_tx, &ctx.state, origin, &last_rx);

@@ -68,20 +68,54 @@ impl Batch {
     }
 }
 
+/// A writer's queues: records from the state (`rx`), PONGs from the reader (`ctrl`),
+/// file chunks (`bulk`), taken only when neither of the others has anything.
+pub(super) struct Queues {
+    pub rx: Receiver<Inner>,
+    pub ctrl: Receiver<Inner>,
+    pub bulk: Receiver<Inner>,
+}
+
+impl Queues {
+    /// An ordinary record if one waits, else a chunk: chat never waits behind a file.
+    fn next_waiting(&self) -> Option<Inner> {
+        self.ctrl
+            .try_recv()
+            .or_else(|_| self.rx.try_recv())
+            .or_else(|_| self.bulk.try_recv())
+            .ok()
+    }
+}
+
 /// Seals and writes what the state thread and the reader queue, pings when idle.
 pub(super) fn writer(
     mut stream: TcpStream,
     mut send: SendHalf,
-    rx: Receiver<Inner>,
-    ctrl: Receiver<Inner>,
+    queues: Queues,
     origin: Instant,
     last_rx: Arc<AtomicU64>,
 ) {
     let idle = tick(IDLE_CHECK);
     let mut last_ping = 0u64;
     let mut batch = Batch::default();
+    let Queues { rx, ctrl, .. } = &queues;
+    // Once every bulk sender is gone, a closed lane must not wake the loop forever.
+    let mut bulk = queues.bulk.clone();
     loop {
+        if let Some(first) = queues.next_waiting() {
+            if !write_batch(&mut stream, &mut send, &mut batch, first, &queues) {
+                break;
+            }
+            continue;
+        }
         let first = select! {
+            recv(bulk) -> m => match m {
+                Ok(m) => m,
+                Err(_) => {
+                    bulk = crossbeam_channel::never();
+                    continue;
+                }
+            },
             recv(rx) -> m => match m {
                 Ok(m) => m,
                 Err(_) => break, // the state thread let go of this connection
@@ -102,21 +136,35 @@ pub(super) fn writer(
                 Inner::Ping
             },
         };
-        let wire = match batch.seal(first, || rx.try_recv().ok(), &mut send) {
-            Ok(wire) => wire,
-            Err(e) => {
-                log::warn!("cannot seal a record: {e}");
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-        };
-        if let Err(e) = stream.write_all(wire) {
-            log::debug!("peer write failed: {e}");
+        if !write_batch(&mut stream, &mut send, &mut batch, first, &queues) {
             break;
         }
-        batch.release();
     }
     let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Seals `first` and what else waits (ordinary records before chunks) and writes it;
+/// false when the connection is done.
+fn write_batch(
+    stream: &mut TcpStream,
+    send: &mut SendHalf,
+    batch: &mut Batch,
+    first: Inner,
+    queues: &Queues,
+) -> bool {
+    let wire = match batch.seal(first, || queues.next_waiting(), send) {
+        Ok(wire) => wire,
+        Err(e) => {
+            log::warn!("cannot seal a record: {e}");
+            return false;
+        }
+    };
+    if let Err(e) = stream.write_all(wire) {
+        log::debug!("peer write failed: {e}");
+        return false;
+    }
+    batch.release();
+    true
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::request::Request;
 use super::response::Response;
 use crate::api::HistoryPage;
-use crate::bus::{ApiReply, ApiRequest, Refusal, StateHandle};
+use crate::bus::{ApiReply, ApiRequest, FileAction, Refusal, StateHandle};
 
 /// How long `POST /api/v1/messages` waits for the message to be committed.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
@@ -49,11 +49,69 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
             };
             answer(state.ask_within(q, COMMIT_PATIENCE))
         }
-        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" => {
+        "/api/v1/files" if get => answer(state.ask(ApiRequest::Files)),
+        "/api/v1/files" if req.method == "POST" => offer_file(req, state),
+        path if path.starts_with("/api/v1/files/") => file_route(req, state),
+        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files" => {
             Response::json_error(405, "method not allowed")
         }
         _ => Response::json_error(404, "no such API endpoint"),
     }
+}
+
+#[derive(Deserialize)]
+struct OfferBody {
+    to: String,
+    path: String,
+}
+
+/// How long `POST /api/v1/files` waits for the offer to be stored (after reading the
+/// file, which takes as long as the file is large).
+const OFFER_PATIENCE: Duration = Duration::from_secs(10);
+
+/// `POST /api/v1/files {"to","path"}`: this thread reads the file once (identity and
+/// root hash), then the state stores and sends the offer.
+fn offer_file(req: &Request, state: &StateHandle) -> Response {
+    if let Err(e) = crate::api::check_depth(&req.body) {
+        return Response::json_error(400, &format!("bad JSON body: {e}"));
+    }
+    let body: OfferBody = match serde_json::from_slice(&req.body) {
+        Ok(b) => b,
+        Err(e) => return Response::json_error(400, &format!("bad JSON body: {e}")),
+    };
+    let source = match crate::files::prepare(std::path::Path::new(&body.path)) {
+        Ok(s) => s,
+        Err(e) => return Response::json_error(400, &e.to_string()),
+    };
+    let q = ApiRequest::OfferFile {
+        to: body.to,
+        source,
+    };
+    match state.ask_within(q, OFFER_PATIENCE) {
+        Some(ApiReply::File(t)) => Response::json(201, &t),
+        other => answer(other),
+    }
+}
+
+/// `/api/v1/files/<id>` and `/api/v1/files/<id>/{accept,decline,cancel}`.
+fn file_route(req: &Request, state: &StateHandle) -> Response {
+    let rest = req.path.trim_start_matches("/api/v1/files/");
+    let (id, action) = match rest.split_once('/') {
+        Some((id, action)) => (id.to_string(), Some(action)),
+        None => (rest.to_string(), None),
+    };
+    let get = req.method == "GET" || req.method == "HEAD";
+    let action = match (action, req.method.as_str()) {
+        (None, _) if get => return answer(state.ask(ApiRequest::FileInfo { id })),
+        (Some("accept"), "POST") => FileAction::Accept,
+        (Some("decline"), "POST") => FileAction::Decline,
+        (Some("cancel"), "POST") => FileAction::Cancel,
+        (None | Some("accept" | "decline" | "cancel"), _) => {
+            return Response::json_error(405, "method not allowed")
+        }
+        _ => return Response::json_error(404, "no such API endpoint"),
+    };
+    answer(state.ask(ApiRequest::FileAct { id, action }))
 }
 
 fn answer(reply: Option<ApiReply>) -> Response {
@@ -62,6 +120,8 @@ fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
         Some(ApiReply::Messages(page)) => Response::json(200, &page.messages),
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
+        Some(ApiReply::File(t)) => Response::json(200, &t),
+        Some(ApiReply::Files(t)) => Response::json(200, &t),
         Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),
         None => Response::json_error(
             503,

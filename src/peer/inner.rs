@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::files;
 use super::json;
 use crate::hex;
 
@@ -42,8 +43,10 @@ pub const MAX_CAP_LEN: usize = 64;
 pub mod caps {
     /// "I confirm your `READ`s with `RACK` once they are stored; re-send them until I do."
     pub const READ_ACK: &str = "read-ack";
+    /// "I take files: `FOFR`, `FREQ`, `FACK`, `FCHK`, `FEND`, `FDON`, `FCAN`."
+    pub const FILES: &str = "files";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK];
+    pub const OURS: &[&str] = &[READ_ACK, FILES];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
@@ -68,6 +71,20 @@ pub mod kind {
     pub const CAPS: [u8; 4] = *b"CAPS";
     /// `READ`s the receiver has stored (to peers that announced `read-ack`).
     pub const RACK: [u8; 4] = *b"RACK";
+    /// A file offer (capability `files`, like every kind below).
+    pub const FOFR: [u8; 4] = *b"FOFR";
+    /// The receiver's chunks held and credit window.
+    pub const FREQ: [u8; 4] = *b"FREQ";
+    /// More credit.
+    pub const FACK: [u8; 4] = *b"FACK";
+    /// One chunk (binary body).
+    pub const FCHK: [u8; 4] = *b"FCHK";
+    /// The root hash, after the last chunk.
+    pub const FEND: [u8; 4] = *b"FEND";
+    /// The receiver verified and stored the file.
+    pub const FDON: [u8; 4] = *b"FDON";
+    /// Either side ends a transfer.
+    pub const FCAN: [u8; 4] = *b"FCAN";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -152,6 +169,20 @@ pub enum Inner {
     Caps(Vec<String>),
     /// The `READ`s for these messages are stored by the sender of the `RACK`.
     Rack(Vec<MsgId>),
+    /// A file offer.
+    FileOffer(files::Offer),
+    /// Chunks held by the receiver, and its credit window.
+    FileRequest(files::Request),
+    /// More credit for a transfer.
+    FileCredit(files::Credit),
+    /// One chunk of a file.
+    FileChunk(files::Chunk),
+    /// The root hash of a file.
+    FileEnd(files::End),
+    /// The file is stored and verified.
+    FileDone(files::Done),
+    /// The transfer ends.
+    FileCancel(files::Cancel),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -265,6 +296,13 @@ impl Inner {
             b"PONG" => empty(kind, body, Inner::Pong)?,
             b"CAPS" => Inner::Caps(parse_json::<CapsIn>(kind, body)?.caps),
             b"RACK" => Inner::Rack(parse_json::<IdsIn>(kind, body)?.ids),
+            b"FOFR" => Inner::FileOffer(parse_json(kind, body)?),
+            b"FREQ" => Inner::FileRequest(parse_json(kind, body)?),
+            b"FACK" => Inner::FileCredit(parse_json(kind, body)?),
+            b"FCHK" => Inner::FileChunk(files::Chunk::parse(body)?),
+            b"FEND" => Inner::FileEnd(parse_json(kind, body)?),
+            b"FDON" => Inner::FileDone(parse_json(kind, body)?),
+            b"FCAN" => Inner::FileCancel(parse_json(kind, body)?),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -296,6 +334,18 @@ impl Inner {
                 }
             }
             Inner::Name(name) => validate_name(name).map_err(InnerError::BadName),
+            Inner::FileOffer(o) => files::validate_offer(o),
+            Inner::FileRequest(r) => files::validate_request(r),
+            Inner::FileCancel(c) => files::validate_cancel(c),
+            Inner::FileChunk(c) => match c.data.len() > files::MAX_CHUNK {
+                true => Err(InnerError::TooMany {
+                    what: "bytes of chunk data",
+                    count: c.data.len(),
+                    max: files::MAX_CHUNK,
+                }),
+                false => Ok(()),
+            },
+            Inner::FileCredit(_) | Inner::FileEnd(_) | Inner::FileDone(_) => Ok(()),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -313,6 +363,13 @@ impl Inner {
             Inner::Pong => kind::PONG,
             Inner::Caps(_) => kind::CAPS,
             Inner::Rack(_) => kind::RACK,
+            Inner::FileOffer(_) => kind::FOFR,
+            Inner::FileRequest(_) => kind::FREQ,
+            Inner::FileCredit(_) => kind::FACK,
+            Inner::FileChunk(_) => kind::FCHK,
+            Inner::FileEnd(_) => kind::FEND,
+            Inner::FileDone(_) => kind::FDON,
+            Inner::FileCancel(_) => kind::FCAN,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -330,6 +387,13 @@ impl Inner {
             }
             Inner::Caps(caps) => json::write(out, &CapsOut { caps }),
             Inner::Name(name) => json::write(out, &NameOut { name }),
+            Inner::FileOffer(o) => json::write(out, o),
+            Inner::FileRequest(r) => json::write(out, r),
+            Inner::FileCredit(c) => json::write(out, c),
+            Inner::FileChunk(c) => c.encode(out),
+            Inner::FileEnd(e) => json::write(out, e),
+            Inner::FileDone(d) => json::write(out, d),
+            Inner::FileCancel(c) => json::write(out, c),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
@@ -514,6 +578,86 @@ mod tests {
         assert!(ok("127.0.0.1:35035", true));
         assert!(ok("192.168.1.20:35035", false));
         assert!(ok("[fe80::1%2]:35035", false));
+    }
+
+    #[test]
+    fn file_kinds_round_trip_and_an_offer_keeps_its_field_order() {
+        let id = MsgId([0x11; 16]);
+        let offer = files::Offer {
+            id,
+            name: "cat.png".into(),
+            size: 5,
+            mime: "image/png".into(),
+            chunk: 131072,
+            thumb: Some(vec![0xab, 0x01]),
+            caption: None,
+        };
+        let mut out = Vec::new();
+        Inner::FileOffer(offer.clone()).encode(&mut out);
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"FOFR{{"id":"{}","name":"cat.png","size":5,"mime":"image/png","chunk":131072,"thumb":"ab01"}}"#,
+                "11".repeat(16)
+            )
+        );
+        assert_eq!(Inner::parse(&out), Ok(Inner::FileOffer(offer)));
+        for inner in [
+            Inner::FileRequest(files::Request {
+                id,
+                have: vec![(0, 3), (5, 9)],
+                window: 16,
+            }),
+            Inner::FileCredit(files::Credit { id, n: 4 }),
+            Inner::FileChunk(files::Chunk {
+                id,
+                index: 2,
+                hash: [7; 32],
+                data: vec![1; 100],
+            }),
+            Inner::FileEnd(files::End { id, root: [5; 32] }),
+            Inner::FileDone(files::Done { id }),
+            Inner::FileCancel(files::Cancel {
+                id,
+                reason: "declined".into(),
+            }),
+        ] {
+            let mut out = Vec::new();
+            inner.encode(&mut out);
+            assert_eq!(Inner::parse(&out), Ok(inner));
+        }
+    }
+
+    #[test]
+    fn file_bodies_out_of_their_limits_are_malformed() {
+        let id = "11".repeat(16);
+        let long_name = "a".repeat(files::MAX_WIRE_NAME + 1);
+        let bad = [
+            format!(r#"FOFR{{"id":"{id}","name":"{long_name}","size":1,"mime":"","chunk":1}}"#),
+            format!(r#"FOFR{{"id":"{id}","name":"a","size":1,"mime":"","chunk":0}}"#),
+            format!(r#"FOFR{{"id":"{id}","name":"a","size":1,"mime":"","chunk":131073}}"#),
+            format!(
+                r#"FOFR{{"id":"{id}","name":"a","size":1,"mime":"","chunk":1,"thumb":"ABCD"}}"#
+            ),
+            format!(r#"FOFR{{"id":"{id}","name":"a","size":-1,"mime":"","chunk":1}}"#),
+            format!(r#"FREQ{{"id":"{id}","have":[[3,1]],"window":1}}"#),
+            format!(r#"FCAN{{"id":"{id}","reason":"{}"}}"#, "x".repeat(2000)),
+            format!(r#"FEND{{"id":"{id}","root":"00"}}"#),
+        ];
+        for b in bad {
+            assert!(
+                Inner::parse(b.as_bytes()).is_err(),
+                "{}",
+                &b[..60.min(b.len())]
+            );
+        }
+        // A 10 KB name is not malformed: the receiver cleans it up and keeps the session.
+        let ok = format!(
+            r#"FOFR{{"id":"{id}","name":"{}","size":1,"mime":"","chunk":1}}"#,
+            "n".repeat(10_000)
+        );
+        assert!(Inner::parse(ok.as_bytes()).is_ok());
     }
 
     #[test]

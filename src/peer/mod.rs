@@ -14,7 +14,8 @@
 //! - [`auth`]: the bytes the handshake hashes, agrees on and signs;
 //! - [`driver`]: the blocking loop that runs a handshake over a stream;
 //! - [`session`]: key derivation and the `DATA` record layer;
-//! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …).
+//! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …);
+//! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`).
 //!
 //! The handshake, as states of [`Handshake`] (both roles share them):
 //!
@@ -55,6 +56,7 @@
 
 pub mod auth;
 pub mod driver;
+pub mod files;
 pub mod frame;
 pub mod hand;
 pub mod handshake;

@@ -52,6 +52,16 @@ pub enum After {
         peer: NodeId,
         ids: Vec<MsgId>,
     },
+    /// Our file offer is stored: answer the API, send it.
+    OfferStored {
+        id: MsgId,
+        reply: Sender<ApiReply>,
+    },
+    /// Chunk ranges fdatasync'd and now stored: they count as held.
+    HeldStored {
+        id: MsgId,
+        ranges: Vec<(u64, u64)>,
+    },
 }
 
 pub struct Inflight {

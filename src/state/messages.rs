@@ -422,6 +422,8 @@ impl State {
                 (After::ReadStored { peer, ids }, _) => {
                     racks.entry(peer).or_default().extend(ids);
                 }
+                (After::OfferStored { id, reply }, _) => self.after_offer_stored(id, reply),
+                (After::HeldStored { id, ranges }, _) => self.after_held_stored(id, ranges),
                 _ => {}
             }
         }

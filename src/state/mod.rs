@@ -30,6 +30,7 @@
 
 pub mod dialer;
 mod durable;
+mod files;
 mod messages;
 mod outbox;
 mod peering;
@@ -107,6 +108,10 @@ struct State {
     identity_file_failing: bool,
     /// Wall-clock time for timestamps (see [`Clock`]).
     clock: Clock,
+    /// File transfers (`files`).
+    transfers: files::Transfers,
+    /// Where received files are saved.
+    downloads: std::path::PathBuf,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -161,6 +166,7 @@ impl State {
             .map(u64::from_le_bytes)
             .unwrap_or(1);
         let (writer, reader) = config.store;
+        let downloads = config.data_dir.path().join(crate::files::FILES_DIR);
         let mut state = State {
             own_id: config.identity.id(),
             identity: config.identity,
@@ -179,6 +185,8 @@ impl State {
             trimmer: crate::memory::Trimmer::new(Instant::now()),
             identity_file_failing: false,
             clock: config.clock,
+            transfers: files::Transfers::default(),
+            downloads,
         };
         state.load()?;
         Ok((state, handle, rx, config.committed))
@@ -319,6 +327,7 @@ impl State {
             contact.messaged = messaged.contains(&c.id);
             self.peers.insert(contact);
         }
+        self.load_transfers().map_err(err)?;
         Ok(())
     }
 
@@ -349,6 +358,7 @@ impl State {
             Command::PeerDown { conn } => self.on_peer_down(conn, now),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
+            Command::File(event) => self.on_file_event(event),
             Command::Shutdown => {}
         }
     }
@@ -376,6 +386,17 @@ impl State {
                 },
                 None => ApiReply::Refused(Refusal::UnknownPeer(to)),
             },
+            ApiRequest::OfferFile { to, source } => match self.known_peer(&to) {
+                // Answered once stored (After::OfferStored).
+                Some(id) => match self.offer_file(id, source, reply.clone()) {
+                    None => return,
+                    Some(refused) => refused,
+                },
+                None => ApiReply::Refused(Refusal::UnknownPeer(to)),
+            },
+            ApiRequest::Files => self.files_api(),
+            ApiRequest::FileInfo { id } => self.file_info(&id),
+            ApiRequest::FileAct { id, action } => self.file_action(&id, action),
         };
         // The asker may have timed out and gone; nothing to do then.
         let _ = reply.try_send(answer);

@@ -170,6 +170,7 @@ impl State {
     /// A contact has just lost its live link, however it ended: the dialer may try
     /// again, the UIs are told. (Its outbox state went with its `Presence`.)
     fn now_offline(&mut self, id: NodeId, now: Instant) {
+        self.files_peer_down(&id);
         self.dialer.disconnected(&id, now);
         self.save_contact(&id);
         self.push_peer(&id);
@@ -196,6 +197,7 @@ impl State {
             }
             Inner::Mess(mess) => self.on_mess(id, mess, now),
             Inner::Ackn(ids) => {
+                self.offers_acked(&id, &ids);
                 self.peers.progress(&id, now);
                 self.on_receipt(id, ids, crate::store::Status::Delivered);
                 // The peer is taking what we send: queue more of its outbox.
@@ -210,8 +212,16 @@ impl State {
                 };
                 self.peers.set_reads(&id, reads);
                 self.send_unsent_reads(id);
+                self.files_cap_known(id, Self::caps_have_files(&caps));
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
+            Inner::FileOffer(_)
+            | Inner::FileRequest(_)
+            | Inner::FileCredit(_)
+            | Inner::FileChunk(_)
+            | Inner::FileEnd(_)
+            | Inner::FileDone(_)
+            | Inner::FileCancel(_) => self.on_file_msg(id, inner),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
@@ -313,7 +323,9 @@ impl State {
         for id in self.peers.caps_overdue(now, CAPS_WAIT) {
             self.peers.set_reads(&id, Reads::Unconfirmed);
             self.send_unsent_reads(id);
+            self.files_cap_known(id, false);
         }
+        self.expire_offers();
         // Outboxes being re-sent go on even if the peer sends no ACKN.
         for id in self.peers.resending() {
             self.continue_outbox(id);

@@ -45,6 +45,10 @@ pub struct Link {
     pub role: Role,
     /// The socket's remote address.
     pub remote: SocketAddr,
+    /// Its bulk lane for file chunks.
+    pub bulk: Sender<Inner>,
+    /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
+    pub files: Option<bool>,
 }
 
 /// Where a contact stands. See the module docs for the transitions.
@@ -259,6 +263,8 @@ impl PeerTable {
             tx: up.tx,
             role: up.role,
             remote: up.addr,
+            bulk: up.bulk,
+            files: None,
         };
         let why = if contact.is_online() {
             "a newer connection wins"
@@ -390,6 +396,15 @@ impl PeerTable {
                 log::debug!("peer {}: reads {reads:?} => {new:?}", short(id));
                 *reads = new;
             }
+        }
+    }
+
+    /// Notes whether the peer takes files (its `CAPS`, or none in time).
+    pub fn set_files_cap(&mut self, id: &NodeId, files: bool) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            link.files = Some(files);
         }
     }
 
@@ -634,6 +649,7 @@ mod tests {
             role,
             addr: "10.0.0.5:51000".parse().unwrap(),
             tx,
+            bulk: bounded(1).0,
         };
         (up, rx)
     }

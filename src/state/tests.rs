@@ -116,6 +116,7 @@ impl Harness {
             role: Role::Responder,
             addr: format!("10.0.0.{n}:50000").parse().expect("address"),
             tx,
+            bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
         };
         self.state.handle(Command::PeerUp { up, dialed: None }, now);
         self.state.after_turn(true, now);

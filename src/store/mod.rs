@@ -39,6 +39,10 @@
 //!          read_sent 0|1 (for incoming 'read' messages, our READ reached the sender))
 //! indexes: (peer, seq) paging · unread: in+'received' per peer · outbox: out+'pending'
 //!          per peer by seq · unsent reads: in+'read'+read_sent=0 per peer by seq
+//! transfers(id BLOB PK (16 bytes), peer → contacts(peer), direction, name, size,
+//!           mime, chunk, caption, thumb, created, path, src_mtime, src_ino, root,
+//!           phase 'offered'|'accepted'|'done'|'ended', reason)        (v4)
+//! transfer_chunks(id → transfers(id), start, end): chunk ranges held durably (v4)
 //! ```
 //! v3 keeps ids as bytes and peers by an integer key (v1/v2: hex text in every row and
 //! index entry): a random message id is a 16-byte index key instead of 32 characters,
@@ -50,6 +54,7 @@ pub mod backup;
 mod ops;
 mod reader;
 mod schema;
+mod transfers;
 pub mod writer;
 
 #[cfg(test)]
@@ -65,6 +70,7 @@ pub use crate::peer::inner::MsgId;
 pub use ops::Op;
 pub use reader::{Reader, MAX_PAGE};
 pub use schema::SCHEMA_VERSION;
+pub use transfers::{Phase, StoredTransfer};
 pub use writer::{Committed, Rejected, SubmitError, Writer, WriterConfig, MAX_BATCH};
 
 /// The database file inside the data dir (SPEC §8).

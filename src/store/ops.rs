@@ -43,6 +43,20 @@ pub enum Op {
     MarkRead { peer: NodeId, up_to_seq: i64 },
     /// Our READ for these incoming messages reached the sender.
     SetReadSent { ids: Vec<MsgId> },
+    /// Stores a transfer; a known id is left as it is (an offer received again).
+    InsertTransfer(super::transfers::StoredTransfer),
+    /// Moves an unfinished transfer on; `None` fields keep their value.
+    UpdateTransfer {
+        id: MsgId,
+        phase: super::transfers::Phase,
+        reason: Option<String>,
+        path: Option<String>,
+        root: Option<[u8; 32]>,
+    },
+    /// Chunk ranges whose bytes are fdatasync'd into the receiver's `.part` file.
+    AddHeld { id: MsgId, ranges: Vec<(u64, u64)> },
+    /// Forgets a finished transfer's ranges.
+    DropHeld { id: MsgId },
 }
 
 impl Op {
@@ -55,6 +69,10 @@ impl Op {
             Op::SetStatus { .. } => "SetStatus",
             Op::MarkRead { .. } => "MarkRead",
             Op::SetReadSent { .. } => "SetReadSent",
+            Op::InsertTransfer(_) => "InsertTransfer",
+            Op::UpdateTransfer { .. } => "UpdateTransfer",
+            Op::AddHeld { .. } => "AddHeld",
+            Op::DropHeld { .. } => "DropHeld",
         }
     }
 
@@ -84,6 +102,23 @@ impl Op {
                 }
                 Ok(changed)
             }
+            Op::InsertTransfer(t) => super::transfers::insert(conn, t),
+            Op::UpdateTransfer {
+                id,
+                phase,
+                reason,
+                path,
+                root,
+            } => super::transfers::update(
+                conn,
+                id,
+                *phase,
+                reason.as_deref(),
+                path.as_deref(),
+                root.as_ref(),
+            ),
+            Op::AddHeld { id, ranges } => super::transfers::add_held(conn, id, ranges),
+            Op::DropHeld { id } => super::transfers::drop_held(conn, id),
         }
     }
 }

@@ -66,6 +66,11 @@ impl Reader {
         })
     }
 
+    /// The connection, for queries of sibling modules (`transfers`).
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path

@@ -26,7 +26,7 @@ use super::StoreError;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
 /// the CHECKs refuse statuses that do not fit the direction.
@@ -117,6 +117,38 @@ CREATE INDEX messages_outbox ON messages (peer, seq)
     WHERE direction = 'out' AND status = 'pending';
 CREATE INDEX messages_unsent_reads ON messages (peer, seq)
     WHERE direction = 'in' AND status = 'read' AND read_sent = 0;
+";
+
+/// v4: file transfers (issue 17). One row per transfer; `transfer_chunks` holds the
+/// chunk ranges a receiver has fdatasync'd into its `.part` file, half-open
+/// `[start, end)`, merged by the state as they come (a resumed transfer asks for the
+/// rest). Sizes are bytes, times Unix ms, `src_mtime` nanoseconds.
+const V4: &str = "
+CREATE TABLE transfers (
+    id        BLOB PRIMARY KEY CHECK (length(id) = 16),
+    peer      INTEGER NOT NULL REFERENCES contacts(peer),
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    name      TEXT NOT NULL,
+    size      INTEGER NOT NULL CHECK (size >= 0),
+    mime      TEXT NOT NULL,
+    chunk     INTEGER NOT NULL CHECK (chunk > 0),
+    caption   TEXT,
+    thumb     BLOB,
+    created   INTEGER NOT NULL,
+    path      TEXT,
+    src_mtime INTEGER NOT NULL DEFAULT 0,
+    src_ino   INTEGER NOT NULL DEFAULT 0,
+    root      BLOB CHECK (root IS NULL OR length(root) = 32),
+    phase     TEXT NOT NULL CHECK (phase IN ('offered', 'accepted', 'done', 'ended')),
+    reason    TEXT
+) STRICT;
+CREATE INDEX transfers_active ON transfers (phase) WHERE phase IN ('offered', 'accepted');
+CREATE TABLE transfer_chunks (
+    id    BLOB NOT NULL REFERENCES transfers(id),
+    start INTEGER NOT NULL CHECK (start >= 0),
+    end   INTEGER NOT NULL CHECK (end > start),
+    PRIMARY KEY (id, start)
+) STRICT, WITHOUT ROWID;
 ";
 
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
@@ -279,7 +311,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
@@ -355,7 +387,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         make_v1(&path);
         let conn = open_writer(&path, BUSY).unwrap();
-        assert_eq!(version(&conn), 3);
+        assert_eq!(version(&conn), SCHEMA_VERSION);
         let rows: Vec<(i64, String, i64)> = conn
             .prepare("SELECT seq, status, read_sent FROM messages ORDER BY seq")
             .unwrap()
@@ -417,7 +449,7 @@ mod tests {
                 err,
                 StoreError::TooNew {
                     found: 99,
-                    supported: 3,
+                    supported: SCHEMA_VERSION,
                     ..
                 }
             ),

@@ -4,6 +4,7 @@
 
 pub mod fake_peer;
 pub mod faults;
+pub mod files;
 pub mod lan;
 pub mod netns;
 

@@ -1,0 +1,218 @@
+//! File transfers' disk side (issue 17): everything that reads or writes a file being
+//! sent or received, on threads of its own, so the state thread never does file I/O.
+//!
+//! ```text
+//!   HTTP thread: prepare(path) ── stat + hash every chunk ──▶ Source ──▶ state (offer)
+//!
+//!   state ──SendJob{chunks, out}──▶ sender worker ── read, hash, check source ──▶
+//!                                   (one per transfer)      FCHK into the peer's bulk lane
+//!   state ──RecvJob::Chunk──▶ receiver worker ── hash check, pwrite at offset ──▶
+//!                             (one per transfer)    Written (credit back), fdatasync every
+//!                                                   SYNC_BYTES or SYNC_EVERY ──▶ Synced
+//!   state ──RecvJob::Complete──▶ receiver worker ── root over the chunk hashes, link the
+//!                                                   .part to its name ──▶ Completed
+//! ```
+//!
+//! Workers report through `Command::File` on the state's channel ([`crate::bus`]).
+//! Memory is bounded by queue lengths: a receiver queue holds at most [`WINDOW`]
+//! chunks, a sender reads one chunk at a time into a bulk lane of
+//! [`crate::bus::BULK_QUEUE_LEN`] records.
+
+pub mod names;
+pub mod ranges;
+mod worker;
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use worker::{spawn_receiver, spawn_sender, RecvJob, RecvSpec, SendJob, SendSpec};
+
+/// A receiver worker's spec.
+pub fn worker_recv_spec(
+    id: crate::peer::inner::MsgId,
+    part: PathBuf,
+    size: u64,
+    chunk: u32,
+    fresh: bool,
+) -> RecvSpec {
+    RecvSpec {
+        id,
+        part,
+        size,
+        chunk,
+        fresh,
+    }
+}
+
+/// Chunk size purr sends.
+pub const CHUNK: u32 = crate::peer::files::MAX_CHUNK as u32;
+/// Credit window, in chunks, a receiver grants (2 MiB of 128 KiB chunks).
+pub const WINDOW: u32 = 16;
+/// A receiver fdatasyncs after this many bytes written...
+pub const SYNC_BYTES: u64 = 4 << 20;
+/// ... or this long after the first unsynced write.
+pub const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Largest file a node accepts an offer for (our choice).
+pub const MAX_FILE_SIZE: u64 = 64 << 30;
+/// Receiving transfers at once (each holds up to [`WINDOW`] chunks in memory).
+pub const MAX_RECEIVING: usize = 4;
+/// The folder of `.part` files (and of received files by default) in the data dir.
+pub const FILES_DIR: &str = "files";
+
+/// A file the user offers, as read once before the offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Its last component, as offered.
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Modification time (ns) and inode: checked again before every read.
+    pub mtime: i64,
+    /// See `mtime`.
+    pub ino: u64,
+    /// Media type guessed from the name.
+    pub mime: String,
+    /// SHA-256 over the chunk hashes.
+    pub root: [u8; 32],
+}
+
+/// Why a file cannot be offered or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The path cannot be opened or read; tell the user which and why.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not a regular file.
+    #[error("{0}: not a regular file")]
+    NotAFile(String),
+    /// The file changed (size, mtime or inode) since it was offered: the offer is void.
+    #[error("{0} changed since it was offered")]
+    Changed(String),
+}
+
+/// The (size, mtime ns, inode) of a file, which an offer keeps.
+pub fn identity_of(meta: &std::fs::Metadata) -> (u64, i64, u64) {
+    let mtime = meta.mtime().saturating_mul(1_000_000_000) + meta.mtime_nsec();
+    (meta.len(), mtime, meta.ino())
+}
+
+/// Reads `path` once: its identity, and the root hash over its chunks. Blocking (the
+/// whole file is read): call it on a connection thread, never the state thread.
+pub fn prepare(path: &Path) -> Result<Source, SourceError> {
+    let shown = path.display().to_string();
+    let io = |source| SourceError::Io {
+        path: shown.clone(),
+        source,
+    };
+    let path = std::path::absolute(path).map_err(io)?;
+    let mut file = std::fs::File::open(&path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(SourceError::NotAFile(shown));
+    }
+    let (size, mtime, ino) = identity_of(&meta);
+    let mut root = Sha256::new();
+    let mut buf = vec![0u8; CHUNK as usize];
+    let chunks = crate::peer::files::chunk_count(size, CHUNK);
+    for index in 0..chunks {
+        let len = chunk_len(size, CHUNK, index);
+        file.read_exact(&mut buf[..len]).map_err(io)?;
+        root.update(Sha256::digest(&buf[..len]));
+    }
+    let after = file.metadata().map_err(io)?;
+    if identity_of(&after) != (size, mtime, ino) {
+        return Err(SourceError::Changed(shown));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    Ok(Source {
+        mime: mime_of(&name).into(),
+        path,
+        name,
+        size,
+        mtime,
+        ino,
+        root: root.finalize().into(),
+    })
+}
+
+/// Bytes of chunk `index` of a file of `size` bytes.
+pub fn chunk_len(size: u64, chunk: u32, index: u64) -> usize {
+    let start = index.saturating_mul(u64::from(chunk));
+    size.saturating_sub(start).min(u64::from(chunk)) as usize
+}
+
+/// A media type from the extension (a hint for the receiving UI; the local API decides
+/// what it serves inline from the bytes, [`image_type`]).
+pub fn mime_of(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("txt") => "text/plain",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The image type of these first bytes, by magic number (PNG, JPEG, GIF, WebP), or
+/// `None`: only such files are served inline.
+pub fn image_type(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if head.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_hashes_chunks_into_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        let data: Vec<u8> = (0..CHUNK as usize + 1).map(|i| i as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let s = prepare(&path).unwrap();
+        let mut root = Sha256::new();
+        root.update(Sha256::digest(&data[..CHUNK as usize]));
+        root.update(Sha256::digest(&data[CHUNK as usize..]));
+        assert_eq!(s.root, <[u8; 32]>::from(root.finalize()));
+        assert_eq!((s.size, s.name.as_str()), (data.len() as u64, "a.bin"));
+        // An empty file is one empty chunk.
+        std::fs::write(&path, b"").unwrap();
+        let s = prepare(&path).unwrap();
+        let empty: [u8; 32] = Sha256::digest(Sha256::digest(b"")).into();
+        assert_eq!(s.root, empty);
+        assert!(matches!(prepare(dir.path()), Err(SourceError::NotAFile(_))));
+    }
+
+    #[test]
+    fn images_are_known_by_their_bytes() {
+        assert_eq!(image_type(b"\x89PNG\r\n\x1a\nxxxx"), Some("image/png"));
+        assert_eq!(image_type(b"<svg"), None);
+        assert_eq!(image_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+    }
+}

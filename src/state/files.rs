@@ -1,0 +1,901 @@
+//! File transfers as the state thread sees them (issue 17; docs/PROTOCOL.md §6,
+//! capability `files`). The state decides; the disk work is done by `crate::files`
+//! workers, which report back as `Command::File`.
+//!
+//! Each transfer's [`Phase`] changes only in [`State::set_phase`], which logs it:
+//!
+//! ```text
+//!  out: offered{acked} ──FREQ──▶ sending{credit, missing} ──FDON──▶ done
+//!          ▲                          │ peer down
+//!          └──────────────────────────┘
+//!  in:  offered ──accept──▶ preparing ──Prepared──▶ receiving ──all held + root──▶
+//!          │                              ▲  │ peer down: paused (held kept)
+//!          │                              └──┘ peer up: FREQ again
+//!       verifying ──Completed──▶ done
+//!  any: FCAN / cancel / decline / bad chunk / source changed / expired ──▶ ended{reason}
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use super::durable::After;
+use super::State;
+use crate::api::{Event, Transfer as ApiTransfer};
+use crate::bus::{ApiReply, FileAction, FileEvent, Refusal};
+use crate::files::ranges::Ranges;
+use crate::files::{self, RecvJob, SendJob};
+use crate::identity::NodeId;
+use crate::peer::files::{chunk_count, Cancel, Chunk, Credit, Done, End, Offer, Request};
+use crate::peer::inner::{caps, Inner, MsgId};
+use crate::store::{Direction, Op, Phase as Stored, StoredTransfer};
+
+/// Progress events per transfer at most this often.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// An offer not accepted within this is dropped.
+const OFFER_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Where a transfer stands.
+#[derive(Debug)]
+pub enum Phase {
+    /// Ours, waiting for the peer's `ACKN` (then `acked`) and `FREQ`.
+    OutOffered {
+        acked: bool,
+    },
+    /// Ours, chunks going out within the receiver's credit.
+    Sending {
+        worker: Sender<SendJob>,
+        credit: u32,
+        missing: VecDeque<(u64, u64)>,
+    },
+    /// Theirs, waiting for the user.
+    InOffered,
+    /// Theirs, accepted; the worker checks space and preallocates (or reopens).
+    Preparing {
+        worker: Sender<RecvJob>,
+    },
+    /// Theirs, chunks coming (`worker: None`: the peer is away, paused).
+    Receiving {
+        worker: Option<Sender<RecvJob>>,
+        granted: u32,
+        /// Written chunks (not all synced); `held` (the transfer's) is what is stored.
+        written: Ranges,
+    },
+    /// Theirs, the worker checks the root and names the file.
+    Verifying,
+    Done,
+    Ended {
+        reason: String,
+    },
+}
+
+impl Phase {
+    fn word(&self) -> &'static str {
+        match self {
+            Phase::OutOffered { .. } | Phase::InOffered => "offered",
+            Phase::Sending { .. } => "sending",
+            Phase::Preparing { .. } => "preparing",
+            Phase::Receiving { worker: None, .. } => "paused",
+            Phase::Receiving { .. } => "receiving",
+            Phase::Verifying => "verifying",
+            Phase::Done => "done",
+            Phase::Ended { .. } => "ended",
+        }
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self, Phase::Done | Phase::Ended { .. })
+    }
+}
+
+/// One transfer.
+#[derive(Debug)]
+pub struct Transfer {
+    pub meta: StoredTransfer,
+    phase: Phase,
+    /// Chunks held durably (theirs); sent as `FREQ.have`.
+    held: Ranges,
+    last_event: Option<Instant>,
+    /// Ours: chunks handed to the worker this run (more than the file's count means
+    /// chunks sent again after a reconnect).
+    sent: u64,
+}
+
+impl Transfer {
+    fn api(&self) -> ApiTransfer {
+        let m = &self.meta;
+        let bytes = match (&self.phase, m.direction) {
+            (Phase::Done, _) => m.size,
+            _ => (self.held.count() * u64::from(m.chunk)).min(m.size),
+        };
+        ApiTransfer {
+            id: m.id.to_string(),
+            peer: crate::hex::encode(&m.peer),
+            direction: m.direction.as_str().into(),
+            name: m.name.clone(),
+            size: m.size,
+            mime: m.mime.clone(),
+            caption: m.caption.clone(),
+            state: self.phase.word().into(),
+            bytes,
+            sent_chunks: self.sent,
+            reason: match &self.phase {
+                Phase::Ended { reason } => Some(reason.clone()),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Every transfer this run knows (active ones loaded at start).
+#[derive(Debug, Default)]
+pub struct Transfers {
+    map: HashMap<MsgId, Transfer>,
+}
+
+impl State {
+    /// Loads unfinished transfers (at start).
+    pub(super) fn load_transfers(&mut self) -> Result<(), crate::store::StoreError> {
+        for meta in self.durable.reader.active_transfers()? {
+            let held = Ranges::from_ranges(self.durable.reader.held(&meta.id)?);
+            let phase = match (meta.direction, meta.phase) {
+                (Direction::Out, Stored::Offered) => Phase::OutOffered { acked: false },
+                (Direction::Out, _) => Phase::OutOffered { acked: true },
+                (Direction::In, Stored::Offered) => Phase::InOffered,
+                (Direction::In, _) => Phase::Receiving {
+                    worker: None,
+                    granted: 0,
+                    written: held.clone(),
+                },
+            };
+            let t = Transfer {
+                meta,
+                phase,
+                held,
+                last_event: None,
+                sent: 0,
+            };
+            self.transfers.map.insert(t.meta.id, t);
+        }
+        Ok(())
+    }
+
+    /// The one place a transfer changes phase; logs `old => new` and tells the UIs.
+    fn set_phase(&mut self, id: &MsgId, new: Phase) {
+        let Some(t) = self.transfers.map.get_mut(id) else {
+            return;
+        };
+        log::info!("transfer {id}: {} => {}", t.phase.word(), new.word());
+        let stored = match &new {
+            Phase::Done => Some((Stored::Done, None)),
+            Phase::Ended { reason } => Some((Stored::Ended, Some(reason.clone()))),
+            Phase::Sending { .. } | Phase::Preparing { .. } => Some((Stored::Accepted, None)),
+            _ => None,
+        };
+        // Dropping a worker's sender ends it (a receiver syncs first).
+        t.phase = new;
+        t.last_event = None;
+        if let Some((phase, reason)) = stored {
+            let op = Op::UpdateTransfer {
+                id: *id,
+                phase,
+                reason,
+                path: None,
+                root: None,
+            };
+            self.durable.submit(op, After::Nothing);
+        }
+        self.file_event(id, true);
+    }
+
+    fn file_event(&mut self, id: &MsgId, force: bool) {
+        let now = Instant::now();
+        let Some(t) = self.transfers.map.get_mut(id) else {
+            return;
+        };
+        if !force
+            && t.last_event
+                .is_some_and(|at| now.duration_since(at) < PROGRESS_EVERY)
+        {
+            return;
+        }
+        t.last_event = Some(now);
+        let file = t.api();
+        self.subs.broadcast(&Event::File { file });
+    }
+
+    fn peer_takes_files(&self, peer: &NodeId) -> Option<bool> {
+        self.peers
+            .get(peer)
+            .and_then(|c| c.link())
+            .and_then(|l| l.files)
+    }
+
+    fn send_to(&mut self, peer: &NodeId, inner: Inner) {
+        let now = self.clock.now_ms();
+        self.peers.send(peer, inner, now);
+    }
+
+    fn offer_of(meta: &StoredTransfer) -> Offer {
+        Offer {
+            id: meta.id,
+            name: meta.name.clone(),
+            size: meta.size,
+            mime: meta.mime.clone(),
+            chunk: meta.chunk,
+            thumb: meta.thumb.clone(),
+            caption: meta.caption.clone(),
+        }
+    }
+
+    /// `POST /api/v1/files`: store the offer; it goes out once stored (and again on
+    /// every session until the peer's `ACKN`).
+    pub(super) fn offer_file(
+        &mut self,
+        peer: NodeId,
+        source: files::Source,
+        reply: Sender<ApiReply>,
+    ) -> Option<ApiReply> {
+        if self.peer_takes_files(&peer) == Some(false) {
+            return Some(ApiReply::Refused(Refusal::Invalid(
+                "that peer's purr is too old to receive files (it did not announce `files`)".into(),
+            )));
+        }
+        let Ok(bytes) = crate::rng::bytes::<16>() else {
+            return Some(ApiReply::Refused(Refusal::Store("no randomness".into())));
+        };
+        let meta = StoredTransfer {
+            id: MsgId(bytes),
+            peer,
+            direction: Direction::Out,
+            name: source.name,
+            size: source.size,
+            mime: source.mime,
+            chunk: files::CHUNK,
+            caption: None,
+            thumb: None,
+            created: self.clock.now_ms(),
+            path: Some(source.path.display().to_string()),
+            src_mtime: source.mtime,
+            src_ino: source.ino,
+            root: Some(source.root),
+            phase: Stored::Offered,
+            reason: None,
+        };
+        let id = meta.id;
+        self.durable.submit(
+            Op::InsertTransfer(meta.clone()),
+            After::OfferStored { id, reply },
+        );
+        self.transfers.map.insert(
+            id,
+            Transfer {
+                meta,
+                phase: Phase::OutOffered { acked: false },
+                held: Ranges::default(),
+                last_event: None,
+                sent: 0,
+            },
+        );
+        None
+    }
+
+    /// Our offer is stored: answer, and send it if the peer can take it now.
+    pub(super) fn after_offer_stored(&mut self, id: MsgId, reply: Sender<ApiReply>) {
+        let Some(t) = self.transfers.map.get(&id) else {
+            return;
+        };
+        let _ = reply.try_send(ApiReply::File(t.api()));
+        let (peer, offer) = (t.meta.peer, Self::offer_of(&t.meta));
+        if self.peer_takes_files(&peer) == Some(true) {
+            self.send_to(&peer, Inner::FileOffer(offer));
+        }
+        self.file_event(&id, true);
+    }
+
+    /// The peer's `CAPS` came (or none in time): offers go out, paused transfers resume,
+    /// or the user hears that its purr is too old.
+    pub(super) fn files_cap_known(&mut self, peer: NodeId, takes: bool) {
+        self.peers.set_files_cap(&peer, takes);
+        let ids: Vec<MsgId> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.meta.peer == peer && !t.phase.finished())
+            .map(|t| t.meta.id)
+            .collect();
+        for id in ids {
+            let Some(t) = self.transfers.map.get(&id) else {
+                continue;
+            };
+            match (&t.phase, takes) {
+                (Phase::OutOffered { acked: false }, true) => {
+                    let offer = Self::offer_of(&t.meta);
+                    self.send_to(&peer, Inner::FileOffer(offer));
+                }
+                (Phase::OutOffered { .. }, false) => {
+                    let reason = "the peer's purr is too old to receive files".to_string();
+                    self.subs
+                        .broadcast(&Event::error(format!("{}: {reason}", t.meta.name), None));
+                    self.set_phase(&id, Phase::Ended { reason });
+                }
+                (Phase::Receiving { worker: None, .. }, true) => self.start_receiver(id, false),
+                _ => {}
+            }
+        }
+    }
+
+    /// A session ended: chunks stop; receivers keep what they hold.
+    pub(super) fn files_peer_down(&mut self, peer: &NodeId) {
+        let ids: Vec<MsgId> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.meta.peer == *peer)
+            .map(|t| t.meta.id)
+            .collect();
+        for id in ids {
+            let Some(t) = self.transfers.map.get(&id) else {
+                continue;
+            };
+            match &t.phase {
+                Phase::Sending { .. } => self.set_phase(&id, Phase::OutOffered { acked: true }),
+                Phase::Receiving {
+                    worker: Some(_), ..
+                }
+                | Phase::Preparing { .. } => {
+                    let written = t.held.clone();
+                    self.set_phase(
+                        &id,
+                        Phase::Receiving {
+                            worker: None,
+                            granted: 0,
+                            written,
+                        },
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Dispatches a file kind from `peer`.
+    pub(super) fn on_file_msg(&mut self, peer: NodeId, inner: Inner) {
+        match inner {
+            Inner::FileOffer(offer) => self.on_offer(peer, offer),
+            Inner::FileRequest(req) => self.on_request(peer, req),
+            Inner::FileCredit(Credit { id, n }) => {
+                if let Some(Phase::Sending { credit, .. }) = self.phase_mut(&peer, &id) {
+                    *credit = credit.saturating_add(n).min(4 * files::WINDOW);
+                    self.dispatch(&id);
+                }
+            }
+            Inner::FileChunk(chunk) => self.on_chunk(peer, chunk),
+            Inner::FileEnd(End { id, root }) => {
+                let Some(t) = self.transfers.map.get_mut(&id) else {
+                    return;
+                };
+                if t.meta.peer != peer || t.meta.direction != Direction::In {
+                    return;
+                }
+                if t.meta.root.is_none() {
+                    t.meta.root = Some(root);
+                    let op = Op::UpdateTransfer {
+                        id,
+                        phase: Stored::Accepted,
+                        reason: None,
+                        path: None,
+                        root: Some(root),
+                    };
+                    self.durable.submit(op, After::Nothing);
+                }
+                self.maybe_complete(&id);
+            }
+            Inner::FileDone(Done { id }) => {
+                if let Some(Phase::Sending { .. } | Phase::OutOffered { .. }) =
+                    self.phase_mut(&peer, &id)
+                {
+                    self.set_phase(&id, Phase::Done);
+                }
+            }
+            Inner::FileCancel(Cancel { id, reason })
+                if self.phase_mut(&peer, &id).is_some_and(|p| !p.finished()) =>
+            {
+                let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
+                self.end(&id, format!("ended by the peer: {reason}"), false);
+            }
+            _ => {}
+        }
+    }
+
+    fn phase_mut(&mut self, peer: &NodeId, id: &MsgId) -> Option<&mut Phase> {
+        self.transfers
+            .map
+            .get_mut(id)
+            .filter(|t| t.meta.peer == *peer)
+            .map(|t| &mut t.phase)
+    }
+
+    /// Our offers the peer has stored (its `ACKN`).
+    pub(super) fn offers_acked(&mut self, peer: &NodeId, ids: &[MsgId]) {
+        for id in ids {
+            if let Some(Phase::OutOffered { acked }) = self.phase_mut(peer, id) {
+                *acked = true;
+            }
+        }
+    }
+
+    fn on_offer(&mut self, peer: NodeId, offer: Offer) {
+        let id = offer.id;
+        if let Some(t) = self.transfers.map.get(&id) {
+            // Sent again (our ACKN was lost): acknowledge again.
+            if t.meta.peer == peer && t.meta.direction == Direction::In {
+                self.send_to(&peer, Inner::Ackn(vec![id]));
+            }
+            return;
+        }
+        if offer.size > files::MAX_FILE_SIZE {
+            let reason = format!(
+                "the file is too large ({} bytes; this node takes at most {})",
+                offer.size,
+                files::MAX_FILE_SIZE
+            );
+            log::info!("offer {id} refused: {reason}");
+            self.send_to(&peer, Inner::FileCancel(Cancel { id, reason }));
+            return;
+        }
+        let meta = StoredTransfer {
+            id,
+            peer,
+            direction: Direction::In,
+            name: files::names::sanitize(&offer.name),
+            size: offer.size,
+            mime: offer.mime.chars().filter(|c| !c.is_control()).collect(),
+            chunk: offer.chunk,
+            caption: offer.caption,
+            thumb: offer.thumb,
+            created: self.clock.now_ms(),
+            path: None,
+            src_mtime: 0,
+            src_ino: 0,
+            root: None,
+            phase: Stored::Offered,
+            reason: None,
+        };
+        self.durable.submit(
+            Op::InsertTransfer(meta.clone()),
+            After::Incoming { peer, id },
+        );
+        self.transfers.map.insert(
+            id,
+            Transfer {
+                meta,
+                phase: Phase::InOffered,
+                held: Ranges::default(),
+                last_event: None,
+                sent: 0,
+            },
+        );
+        self.file_event(&id, true);
+    }
+
+    /// The user's accept, decline or cancel.
+    pub(super) fn file_action(&mut self, id: &str, action: FileAction) -> ApiReply {
+        let Some(id) = id
+            .parse::<MsgId>()
+            .ok()
+            .filter(|i| self.transfers.map.contains_key(i))
+        else {
+            return ApiReply::Refused(Refusal::Invalid(format!("no transfer {id:?}")));
+        };
+        let Some(t) = self.transfers.map.get(&id) else {
+            return ApiReply::Refused(Refusal::Invalid("no such transfer".into()));
+        };
+        match (action, &t.phase) {
+            (FileAction::Accept, Phase::InOffered) => {
+                let busy = self
+                    .transfers
+                    .map
+                    .values()
+                    .filter(|t| {
+                        matches!(
+                            t.phase,
+                            Phase::Preparing { .. }
+                                | Phase::Receiving {
+                                    worker: Some(_),
+                                    ..
+                                }
+                        )
+                    })
+                    .count();
+                if busy >= files::MAX_RECEIVING {
+                    return ApiReply::Refused(Refusal::Busy(format!(
+                        "{busy} files are being received; accept this one when one is done"
+                    )));
+                }
+                self.start_receiver(id, true);
+            }
+            (FileAction::Decline, Phase::InOffered) => self.end(&id, "declined".into(), true),
+            (FileAction::Cancel, p) if !p.finished() => {
+                self.end(&id, "cancelled by the user".into(), true)
+            }
+            _ => {
+                return ApiReply::Refused(Refusal::Invalid(format!(
+                    "the transfer is {}",
+                    t.phase.word()
+                )))
+            }
+        }
+        match self.transfers.map.get(&id) {
+            Some(t) => ApiReply::File(t.api()),
+            None => ApiReply::Refused(Refusal::Invalid("gone".into())),
+        }
+    }
+
+    pub(super) fn files_api(&self) -> ApiReply {
+        let mut all: Vec<&Transfer> = self.transfers.map.values().collect();
+        all.sort_by_key(|t| (t.meta.created, t.meta.id));
+        ApiReply::Files(all.into_iter().map(Transfer::api).collect())
+    }
+
+    pub(super) fn file_info(&self, id: &str) -> ApiReply {
+        let found = id
+            .parse::<MsgId>()
+            .ok()
+            .and_then(|i| self.transfers.map.get(&i));
+        match found {
+            Some(t) => ApiReply::File(t.api()),
+            None => ApiReply::Refused(Refusal::Invalid(format!("no transfer {id:?}"))),
+        }
+    }
+
+    fn part_path(&self, id: &MsgId) -> PathBuf {
+        self.data_dir
+            .path()
+            .join(files::FILES_DIR)
+            .join(format!("{id}.part"))
+    }
+
+    /// Starts (or restarts) the receiver worker: fresh on accept, else a resume.
+    fn start_receiver(&mut self, id: MsgId, fresh: bool) {
+        let Some(t) = self.transfers.map.get(&id) else {
+            return;
+        };
+        let spec =
+            files::worker_recv_spec(id, self.part_path(&id), t.meta.size, t.meta.chunk, fresh);
+        match files::spawn_receiver(spec, self.peer_ctx.state.clone()) {
+            Ok(worker) => self.set_phase(&id, Phase::Preparing { worker }),
+            Err(e) => self.end(&id, format!("cannot start a file thread: {e}"), true),
+        }
+    }
+
+    /// Ends a transfer: phase, worker gone, the peer told if `tell`.
+    fn end(&mut self, id: &MsgId, reason: String, tell: bool) {
+        let Some(t) = self.transfers.map.get(id) else {
+            return;
+        };
+        let peer = t.meta.peer;
+        if let Phase::Preparing { worker }
+        | Phase::Receiving {
+            worker: Some(worker),
+            ..
+        } = &t.phase
+        {
+            let _ = worker.try_send(RecvJob::Stop { delete: true });
+        }
+        if t.meta.direction == Direction::In && !matches!(t.phase, Phase::InOffered) {
+            self.durable
+                .submit(Op::DropHeld { id: *id }, After::Nothing);
+        }
+        if tell {
+            let reason = reason.clone();
+            self.send_to(&peer, Inner::FileCancel(Cancel { id: *id, reason }));
+        }
+        self.set_phase(id, Phase::Ended { reason });
+    }
+
+    /// `FREQ`: the receiver holds `have`; send the rest within `window`.
+    fn on_request(&mut self, peer: NodeId, req: Request) {
+        let Some(t) = self
+            .transfers
+            .map
+            .get(&req.id)
+            .filter(|t| t.meta.peer == peer)
+        else {
+            return;
+        };
+        if t.meta.direction != Direction::Out || t.phase.finished() {
+            return;
+        }
+        let total = chunk_count(t.meta.size, t.meta.chunk);
+        let missing: VecDeque<(u64, u64)> = Ranges::from_ranges(req.have.iter().copied())
+            .missing(total)
+            .into();
+        let spec = files::SendSpec {
+            id: req.id,
+            path: PathBuf::from(t.meta.path.clone().unwrap_or_default()),
+            size: t.meta.size,
+            mtime: t.meta.src_mtime,
+            ino: t.meta.src_ino,
+            chunk: t.meta.chunk,
+            root: t.meta.root.unwrap_or_default(),
+        };
+        let worker = match &t.phase {
+            Phase::Sending { worker, .. } => worker.clone(),
+            _ => match files::spawn_sender(spec, self.peer_ctx.state.clone()) {
+                Ok(w) => w,
+                Err(e) => {
+                    return self.end(&req.id, format!("cannot start a file thread: {e}"), true)
+                }
+            },
+        };
+        let credit = req.window.min(4 * files::WINDOW);
+        self.set_phase(
+            &req.id,
+            Phase::Sending {
+                worker,
+                credit,
+                missing,
+            },
+        );
+        self.dispatch(&req.id);
+    }
+
+    /// Hands the worker as many missing chunks as the credit allows; `FEND` after the last.
+    fn dispatch(&mut self, id: &MsgId) {
+        let Some(t) = self.transfers.map.get_mut(id) else {
+            return;
+        };
+        let Some(bulk) = self
+            .peers
+            .get(&t.meta.peer)
+            .and_then(|c| c.link())
+            .map(|l| l.bulk.clone())
+        else {
+            return;
+        };
+        let Phase::Sending {
+            worker,
+            credit,
+            missing,
+        } = &mut t.phase
+        else {
+            return;
+        };
+        let mut indices = Vec::new();
+        while *credit > 0 {
+            let Some((start, end)) = missing.front_mut() else {
+                break;
+            };
+            indices.push(*start);
+            *start += 1;
+            if start == end {
+                missing.pop_front();
+            }
+            *credit -= 1;
+        }
+        let worker = worker.clone();
+        let last = missing.is_empty();
+        t.sent += indices.len() as u64;
+        if !indices.is_empty() {
+            let _ = worker.try_send(SendJob::Chunks {
+                indices,
+                out: bulk.clone(),
+            });
+            if last {
+                let _ = worker.try_send(SendJob::End { out: bulk });
+            }
+        }
+        if last {
+            // Everything asked for is on its way (or was held): the receiver may
+            // only lack the root.
+            if let Some(Phase::Sending { missing, .. }) =
+                self.transfers.map.get_mut(id).map(|t| &mut t.phase)
+            {
+                missing.clear();
+            }
+        }
+        self.file_event(id, false);
+    }
+
+    fn on_chunk(&mut self, peer: NodeId, chunk: Chunk) {
+        let id = chunk.id;
+        let Some(t) = self
+            .transfers
+            .map
+            .get_mut(&id)
+            .filter(|t| t.meta.peer == peer)
+        else {
+            log::debug!("chunk for unknown transfer {id} dropped");
+            return;
+        };
+        let total = chunk_count(t.meta.size, t.meta.chunk);
+        let Phase::Receiving {
+            worker: Some(worker),
+            granted,
+            written,
+        } = &mut t.phase
+        else {
+            log::debug!("chunk for transfer {id} ({}) dropped", t.phase.word());
+            return;
+        };
+        if chunk.index >= total {
+            let why = format!("chunk {} is past the end ({total} chunks)", chunk.index);
+            return self.end(&id, why, true);
+        }
+        if *granted == 0 {
+            let why = format!("chunk {} is outside the granted window", chunk.index);
+            return self.end(&id, why, true);
+        }
+        *granted -= 1;
+        if written.contains(chunk.index) {
+            *granted += 1;
+            self.send_to(&peer, Inner::FileCredit(Credit { id, n: 1 }));
+            return;
+        }
+        if worker.try_send(RecvJob::Chunk(chunk)).is_err() {
+            self.end(
+                &id,
+                "chunks came faster than the window allows".into(),
+                true,
+            );
+        }
+    }
+
+    /// A worker's report.
+    pub(super) fn on_file_event(&mut self, event: FileEvent) {
+        match event {
+            FileEvent::Prepared { id, result } => {
+                let Some(t) = self.transfers.map.get(&id) else {
+                    return;
+                };
+                let Phase::Preparing { worker } = &t.phase else {
+                    return;
+                };
+                match result {
+                    Ok(()) => {
+                        let worker = worker.clone();
+                        let (peer, have) =
+                            (t.meta.peer, t.held.first(crate::peer::files::MAX_RANGES));
+                        let written = t.held.clone();
+                        self.set_phase(
+                            &id,
+                            Phase::Receiving {
+                                worker: Some(worker),
+                                granted: files::WINDOW,
+                                written,
+                            },
+                        );
+                        let req = Request {
+                            id,
+                            have,
+                            window: files::WINDOW,
+                        };
+                        self.send_to(&peer, Inner::FileRequest(req));
+                        self.maybe_complete(&id);
+                    }
+                    Err(reason) => {
+                        self.subs.broadcast(&Event::error(reason.clone(), None));
+                        self.end(&id, reason, true);
+                    }
+                }
+            }
+            FileEvent::Written { id, index } => {
+                let Some(t) = self.transfers.map.get_mut(&id) else {
+                    return;
+                };
+                if let Phase::Receiving {
+                    granted, written, ..
+                } = &mut t.phase
+                {
+                    written.insert_one(index);
+                    *granted += 1;
+                    let peer = t.meta.peer;
+                    self.send_to(&peer, Inner::FileCredit(Credit { id, n: 1 }));
+                }
+            }
+            FileEvent::Synced { id, ranges } => {
+                self.durable.submit(
+                    Op::AddHeld {
+                        id,
+                        ranges: ranges.clone(),
+                    },
+                    After::HeldStored { id, ranges },
+                );
+            }
+            FileEvent::Failed { id, reason } => {
+                if self
+                    .transfers
+                    .map
+                    .get(&id)
+                    .is_some_and(|t| !t.phase.finished())
+                {
+                    self.end(&id, reason, true);
+                }
+            }
+            FileEvent::Completed { id, result } => match result {
+                Ok(path) => {
+                    let Some(t) = self.transfers.map.get(&id) else {
+                        return;
+                    };
+                    let peer = t.meta.peer;
+                    let op = Op::UpdateTransfer {
+                        id,
+                        phase: Stored::Done,
+                        reason: None,
+                        path: Some(path.display().to_string()),
+                        root: None,
+                    };
+                    self.durable.submit(op, After::Nothing);
+                    self.durable.submit(Op::DropHeld { id }, After::Nothing);
+                    self.send_to(&peer, Inner::FileDone(Done { id }));
+                    self.set_phase(&id, Phase::Done);
+                }
+                Err(reason) => self.end(&id, reason, true),
+            },
+        }
+    }
+
+    /// Chunk ranges are stored: they count as held.
+    pub(super) fn after_held_stored(&mut self, id: MsgId, ranges: Vec<(u64, u64)>) {
+        let Some(t) = self.transfers.map.get_mut(&id) else {
+            return;
+        };
+        for (s, e) in ranges {
+            t.held.insert(s, e);
+        }
+        self.file_event(&id, false);
+        self.maybe_complete(&id);
+    }
+
+    /// Every chunk held and the root known: verify.
+    fn maybe_complete(&mut self, id: &MsgId) {
+        let Some(t) = self.transfers.map.get(id) else {
+            return;
+        };
+        let total = chunk_count(t.meta.size, t.meta.chunk);
+        let (
+            Phase::Receiving {
+                worker: Some(worker),
+                ..
+            },
+            Some(root),
+        ) = (&t.phase, t.meta.root)
+        else {
+            return;
+        };
+        if !t.held.covers(total) {
+            return;
+        }
+        let job = RecvJob::Complete {
+            root,
+            dir: self.downloads.clone(),
+            name: t.meta.name.clone(),
+        };
+        if worker.try_send(job).is_ok() {
+            self.set_phase(id, Phase::Verifying);
+        }
+    }
+
+    /// Offers not accepted in time expire (once a second).
+    pub(super) fn expire_offers(&mut self) {
+        let now = self.clock.now_ms();
+        let old: Vec<MsgId> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| matches!(t.phase, Phase::InOffered) && now - t.meta.created > OFFER_TTL_MS)
+            .map(|t| t.meta.id)
+            .collect();
+        for id in old {
+            self.end(&id, "the offer expired".into(), true);
+        }
+    }
+
+    /// Whether the peer announced `files` (for `CAPS` handling).
+    pub(super) fn caps_have_files(list: &[String]) -> bool {
+        list.iter().any(|c| c == caps::FILES)
+    }
+}
