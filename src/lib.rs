@@ -22,6 +22,7 @@ pub mod cli;
 pub mod client;
 pub mod conn;
 pub mod datadir;
+pub mod diag;
 pub mod discovery;
 pub mod hex;
 pub mod http;

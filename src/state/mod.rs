@@ -25,10 +25,14 @@
 //! - [`ui`]: UI commands; [`peering`]: peer events, LIST, dialing; `messages`: sending,
 //!   receiving and receipts; `outbox`: pending messages going out, stalled peers;
 //! - `peers`: the peer table and each contact's `Presence` (its state machine);
-//! - `durable`: the ops on their way to the store; `dialer`: the backoff policy;
+//! - `durable`: the ops on their way to the store; `dialer`: the backoff policy, with
+//!   `dial_log` (attempts and learned addresses) and `doctor` (the facts of
+//!   `GET /api/v1/diag`);
 //!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON.
 
+mod dial_log;
 pub mod dialer;
+mod doctor;
 mod durable;
 mod messages;
 mod outbox;
@@ -75,6 +79,9 @@ pub struct StateConfig {
     pub dial: DialFn,
     /// Fault injection for tests (`--fault-panic state`): panic at the first tick.
     pub panic_at_first_tick: bool,
+    /// What `node` knows of itself for `GET /api/v1/diag`: the listening address,
+    /// whether discovery runs and its interval.
+    pub about: crate::diag::NodeFacts,
 }
 
 /// The state owned by the thread.
@@ -103,6 +110,12 @@ struct State {
     identity_file_failing: bool,
     /// Wall-clock time for timestamps (see [`Clock`]).
     clock: Clock,
+    /// See [`StateConfig::about`].
+    about: crate::diag::NodeFacts,
+    /// When the state started (the node's uptime).
+    started: Instant,
+    /// Discovery's latest counters (`Command::DiscoveryStats`).
+    discovery_stats: Option<Box<crate::bus::DiscoveryStats>>,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -174,6 +187,9 @@ impl State {
             trimmer: crate::memory::Trimmer::new(Instant::now()),
             identity_file_failing: false,
             clock: config.clock,
+            about: config.about,
+            started: Instant::now(),
+            discovery_stats: None,
         };
         state.load()?;
         Ok((state, handle, rx, config.committed))
@@ -344,6 +360,7 @@ impl State {
             Command::PeerDown { conn } => self.on_peer_down(conn, now),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
+            Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
             Command::Shutdown => {}
         }
     }
@@ -352,6 +369,7 @@ impl State {
         let answer = match req {
             ApiRequest::Me => ApiReply::Me(self.me()),
             ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
+            ApiRequest::Diag => ApiReply::Diag(Box::new(self.diag_facts(now))),
             ApiRequest::Messages {
                 peer,
                 before,
