@@ -1,6 +1,7 @@
 //! `purr doctor` and `GET /api/v1/diag` (issue 20: "Why can't I see my peer?"): a
 //! `--connect` target that refuses is named with its reason, the JSON has its sections,
-//! no running node is a FAIL (exit 1), and beacons filtered on one side of a LAN are a WARN naming
+//! no running node is a FAIL (exit 1), a failing target is logged once at WARN and its
+//! recovery once at INFO, and beacons filtered on one side of a LAN are a WARN naming
 //! filtered multicast. The LAN test runs in namespaces it makes (root and `ip`).
 
 mod support;
@@ -158,6 +159,41 @@ fn doctor_without_a_node_fails_says_so_and_still_checks_the_data_dir() {
     let v: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(v["node"]["running"], false);
     assert_eq!(v["host"]["exists"], false);
+}
+
+#[test]
+fn a_failing_connect_target_is_warned_once_and_its_recovery_said_once() {
+    let port = free_port();
+    let target = format!("127.0.0.1:{port}");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let log_path = tmp.path().join("a.log");
+    let a = Node::builder()
+        .arg("--connect")
+        .arg(&target)
+        .stderr_log(&log_path)
+        .start();
+    // Retries at about 0, 2 and 6 s.
+    assert!(
+        eventually(Duration::from_secs(12), || attempts(&a) >= 3),
+        "fewer than 3 attempts"
+    );
+    let b = Node::builder().port(port).start();
+    assert!(
+        eventually(Duration::from_secs(20), || a.sees_online(&b.id)),
+        "A never reached B"
+    );
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" WARN ") && l.contains(&format!("cannot reach {target}")))
+        .collect();
+    assert_eq!(warned.len(), 1, "{log}");
+    assert!(warned[0].contains("connection refused"), "{}", warned[0]);
+    let recovered = log
+        .lines()
+        .filter(|l| l.contains(" INFO ") && l.contains(&format!("{target} is reachable again")))
+        .count();
+    assert_eq!(recovered, 1, "{log}");
 }
 
 #[test]

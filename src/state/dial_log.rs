@@ -5,7 +5,7 @@
 //! [`MAX_TARGETS`] targets, [`ADDRS_PER_ID`] addresses per id, [`MAX_IDS`] ids (the entry
 //! touched longest ago makes room).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use crate::bus::{ConnectFailure, DialError};
@@ -192,6 +192,31 @@ impl DialLog {
     }
 }
 
+/// Configured targets that are failing, so that a failure is logged once and a
+/// recovery once, not every retry (issue 20: say it at the default log level).
+#[derive(Debug, Default)]
+pub struct Failing(HashSet<String>);
+
+/// What changed for a configured target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// It failed, and had not failed since it last worked (or since the start).
+    NowFailing,
+    /// It worked after failing.
+    Recovered,
+}
+
+impl Failing {
+    /// A dial to the configured `target` ended (`ok`); the change worth a log line.
+    pub fn outcome(&mut self, target: &str, ok: bool) -> Option<Change> {
+        match ok {
+            true if self.0.remove(target) => Some(Change::Recovered),
+            false if self.0.insert(target.to_string()) => Some(Change::NowFailing),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +299,17 @@ mod tests {
         );
         assert!(Outcome::OtherKey.words().1.contains("not the one listed"));
         assert!(Outcome::Duplicate.words().1.contains("duplicate"));
+    }
+
+    #[test]
+    fn a_failing_target_is_reported_once_and_its_recovery_once() {
+        let mut f = Failing::default();
+        assert_eq!(f.outcome("h:1", true), None, "working from the start");
+        assert_eq!(f.outcome("h:1", false), Some(Change::NowFailing));
+        assert_eq!(f.outcome("h:1", false), None);
+        assert_eq!(f.outcome("h:1", false), None);
+        assert_eq!(f.outcome("h:1", true), Some(Change::Recovered));
+        assert_eq!(f.outcome("h:1", true), None);
+        assert_eq!(f.outcome("h:1", false), Some(Change::NowFailing));
     }
 }

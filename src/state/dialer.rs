@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::dial_log::DialLog;
+use super::dial_log::{DialLog, Failing};
 use crate::bus::SubId;
 use crate::identity::NodeId;
 
@@ -73,6 +73,8 @@ pub struct Dialer {
     jitter: u64,
     /// Attempts and learned addresses, for `purr doctor`.
     pub log: DialLog,
+    /// Configured targets failing now (their failure is logged once).
+    pub failing: Failing,
 }
 
 impl Dialer {
@@ -92,6 +94,7 @@ impl Dialer {
             waiters: HashMap::new(),
             jitter: seed.max(1),
             log: DialLog::default(),
+            failing: Failing::default(),
         }
     }
 

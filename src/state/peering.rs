@@ -8,7 +8,7 @@ use crate::bus::{ConnId, DialError, PeerUp};
 use crate::identity::NodeId;
 use crate::peer::inner::{caps, hint_addr_ok, Inner, ListEntry};
 
-use super::dial_log::{AddrSource, Outcome};
+use super::dial_log::{AddrSource, Change, Outcome};
 use super::dialer::Source;
 use super::peers::{dialable, Reads, UpOutcome};
 use super::State;
@@ -64,7 +64,13 @@ impl State {
             other_key = self.dialer.finish(target, Ok(id), at);
             self.dial_hints(at);
         }
-        self.note_up(&id, dialed.as_deref(), dialable(up.addr, up.port), at);
+        self.note_up(
+            &id,
+            &up.name,
+            dialed.as_deref(),
+            dialable(up.addr, up.port),
+            at,
+        );
         let name = up.name.clone();
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
@@ -116,11 +122,12 @@ impl State {
         self.flush_outbox(id, at);
     }
 
-    /// For `purr doctor`: where `id` was reached (the `target` we dialled, or an
-    /// incoming connection from `addr`).
+    /// For `purr doctor` and the log: where `id` was reached (the `target` we dialled,
+    /// or an incoming connection from `addr`), and a configured target working again.
     fn note_up(
         &mut self,
         id: &NodeId,
+        name: &str,
         target: Option<&str>,
         addr: std::net::SocketAddr,
         at: Instant,
@@ -141,6 +148,14 @@ impl State {
         };
         if let Some(source) = source {
             self.dialer.log.learned(*id, target, source, at);
+        }
+        if self.dialer.is_configured(target)
+            && self.dialer.failing.outcome(target, true) == Some(Change::Recovered)
+        {
+            log::info!(
+                "{target} is reachable again: connected to {name:?} ({})",
+                short(id)
+            );
         }
     }
 
@@ -180,6 +195,15 @@ impl State {
         let ourselves = error == DialError::SelfConnection;
         self.dialer.finish(&target, Err(ourselves), now);
         let outcome = Outcome::Failed(error.clone());
+        if self.dialer.is_configured(&target)
+            && self.dialer.failing.outcome(&target, false) == Some(Change::NowFailing)
+        {
+            // Once per failure, not per retry: the dialer keeps trying with backoff.
+            log::warn!(
+                "cannot reach {target} (from --connect/--peers): {}; retrying with backoff (purr doctor shows more)",
+                outcome.words().1
+            );
+        }
         self.dialer.log.attempt(&target, outcome, now);
         self.dial_hints(now);
         for sub in self.dialer.take_waiters(&target) {
