@@ -318,7 +318,8 @@ pub struct IfaceStats {
     pub name: String,
     pub sent: u64,
     pub errors: u64,
-    pub last_error: Option<String>,
+    /// The last send error, and when.
+    pub last_error: Option<(String, std::time::Instant)>,
 }
 
 /// Valid beacons from one id on one interface.

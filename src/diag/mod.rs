@@ -69,6 +69,17 @@ pub struct IfaceFacts {
     pub beacons_sent: u64,
     pub send_errors: u64,
     pub last_error: Option<String>,
+    pub last_error_s_ago: Option<u64>,
+}
+
+/// Discovery's send counters on one interface, as the state reports them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SendCount {
+    pub name: String,
+    pub sent: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    pub last_error_s_ago: Option<u64>,
 }
 
 /// What an interface probably is, from its name (a guess: names are only conventions).
@@ -210,8 +221,8 @@ pub struct HostFacts {
 pub struct StateFacts {
     pub node: NodeFacts,
     pub data_dir: std::path::PathBuf,
-    /// Discovery's counters per interface name: (sent, errors, last error).
-    pub sent: Vec<(String, u64, u64, Option<String>)>,
+    /// Discovery's counters per interface.
+    pub sent: Vec<SendCount>,
     pub beacons: BeaconFacts,
     pub targets: Vec<TargetFacts>,
     pub contacts: Vec<ContactFacts>,
@@ -228,7 +239,7 @@ pub fn assemble(
     let interfaces = links
         .into_iter()
         .map(|link| {
-            let counted = state.sent.iter().find(|(name, ..)| *name == link.name);
+            let counted = state.sent.iter().find(|c| c.name == link.name);
             iface_facts(link, counted)
         })
         .collect();
@@ -251,7 +262,7 @@ pub fn assemble(
 /// One interface as the report shows it.
 pub fn iface_facts(
     link: crate::discovery::ifaces::Link,
-    counted: Option<&(String, u64, u64, Option<String>)>,
+    counted: Option<&SendCount>,
 ) -> IfaceFacts {
     let used = crate::discovery::ifaces::select(link.clone()).is_some();
     let addrs = link
@@ -267,9 +278,10 @@ pub fn iface_facts(
         multicast: link.multicast,
         addrs,
         used,
-        beacons_sent: counted.map_or(0, |c| c.1),
-        send_errors: counted.map_or(0, |c| c.2),
-        last_error: counted.and_then(|c| c.3.clone()),
+        beacons_sent: counted.map_or(0, |c| c.sent),
+        send_errors: counted.map_or(0, |c| c.errors),
+        last_error: counted.and_then(|c| c.last_error.clone()),
+        last_error_s_ago: counted.and_then(|c| c.last_error_s_ago),
     }
 }
 

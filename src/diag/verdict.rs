@@ -21,6 +21,9 @@ pub const FREE_FAIL: u64 = 64 << 20;
 pub const FREE_WARN: u64 = 512 << 20;
 /// A WAL this large means checkpoints are not keeping up (a reader holding it open).
 pub const WAL_WARN: u64 = 256 << 20;
+/// Send errors older than this are history: an interface whose link-local address was
+/// still tentative at start fails its first IPv6 sends, then works.
+pub const RECENT_ERROR_S: u64 = 60;
 /// Beacon intervals without hearing anyone before "heard none" is a warning: a node on
 /// the LAN is heard within one interval, so three leave room for a late start.
 pub const QUIET_INTERVALS: u64 = 3;
@@ -199,17 +202,27 @@ fn interface(i: &IfaceFacts, discovery: bool) -> Check {
         "{} beacons sent, {} send errors",
         i.beacons_sent, i.send_errors
     );
+    let ago = i.last_error_s_ago;
     let last = i
         .last_error
         .as_deref()
-        .map(|e| format!(" (last: {e})"))
+        .map(|e| match ago {
+            Some(s) => format!(" (last: {e}, {s} s ago)"),
+            None => format!(" (last: {e})"),
+        })
         .unwrap_or_default();
+    let recent = ago.is_none_or(|s| s < RECENT_ERROR_S);
     if i.send_errors > 0 && i.beacons_sent == 0 {
         check(Verdict::Fail, format!("{what}: {counts}{last}"))
             .next("no beacon leaves this interface: check its link, and a firewall on output UDP")
-    } else if i.send_errors > 0 {
+    } else if i.send_errors > 0 && recent {
         check(Verdict::Warn, format!("{what}: {counts}{last}"))
             .next("some beacons failed: a flapping link or a firewall on output UDP")
+    } else if i.send_errors > 0 {
+        check(
+            Verdict::Ok,
+            format!("{what}: {counts}{last}; sending works since"),
+        )
     } else {
         let note = if i.kind == IfaceKind::Container {
             "; a container bridge: peers are rarely there"
@@ -668,6 +681,27 @@ mod tests {
                 .contains("7 send errors (last: Operation not permitted)"),
             "{d}"
         );
+
+        // Errors that stopped long ago (IPv6 before DAD ended, at start) are history.
+        let verdict = |r: &Report| {
+            let c = checks(r);
+            c.iter().find(|c| c.subject == "docker0").map(|c| c.verdict)
+        };
+        let docker = r
+            .interfaces
+            .iter_mut()
+            .find(|i| i.name == "docker0")
+            .unwrap();
+        docker.beacons_sent = 50;
+        docker.last_error_s_ago = Some(5);
+        assert_eq!(verdict(&r), Some(Verdict::Warn));
+        let docker = r
+            .interfaces
+            .iter_mut()
+            .find(|i| i.name == "docker0")
+            .unwrap();
+        docker.last_error_s_ago = Some(RECENT_ERROR_S + 1);
+        assert_eq!(verdict(&r), Some(Verdict::Ok));
 
         // Nothing usable at all while discovery is on.
         for i in &mut r.interfaces {

@@ -257,14 +257,16 @@ impl Discovery {
         for iface in &self.ifaces {
             if let (Some(via), Some(s)) = (iface.v4, &self.send_v4) {
                 let sent = sockets::send_v4(s, via, &self.beacon);
-                self.counters.sent(&iface.name, sent.as_ref().map(drop));
+                self.counters
+                    .sent(&iface.name, sent.as_ref().map(drop), now);
                 if let Err(e) = sent {
                     failed.push((Family::V4, iface.name.clone(), e));
                 }
             }
             if let (true, Some(s)) = (iface.v6, &self.send_v6) {
                 let sent = sockets::send_v6(s, iface.index, &self.beacon);
-                self.counters.sent(&iface.name, sent.as_ref().map(drop));
+                self.counters
+                    .sent(&iface.name, sent.as_ref().map(drop), now);
                 if let Err(e) = sent {
                     failed.push((Family::V6, iface.name.clone(), e));
                 }

@@ -29,8 +29,8 @@ impl Counters {
         }
     }
 
-    /// A beacon was sent on `iface` (`Ok`), or could not be.
-    pub fn sent(&mut self, iface: &str, result: Result<(), &std::io::Error>) {
+    /// A beacon was sent on `iface` at `now` (`Ok`), or could not be.
+    pub fn sent(&mut self, iface: &str, result: Result<(), &std::io::Error>, now: Instant) {
         let pos = match self.stats.ifaces.iter().position(|i| i.name == iface) {
             Some(p) => p,
             None if self.stats.ifaces.len() >= MAX_STATS_IFACES => return,
@@ -49,7 +49,7 @@ impl Counters {
             Ok(()) => i.sent = i.sent.saturating_add(1),
             Err(e) => {
                 i.errors = i.errors.saturating_add(1);
-                i.last_error = Some(e.to_string());
+                i.last_error = Some((e.to_string(), now));
             }
         }
     }
@@ -156,16 +156,17 @@ mod tests {
 
     #[test]
     fn sends_and_errors_are_counted_per_interface_and_bounded() {
-        let mut c = Counters::new(Instant::now());
-        c.sent("eth0", Ok(()));
-        c.sent("eth0", Ok(()));
+        let t = Instant::now();
+        let mut c = Counters::new(t);
+        c.sent("eth0", Ok(()), t);
+        c.sent("eth0", Ok(()), t);
         let e = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        c.sent("eth0", Err(&e));
+        c.sent("eth0", Err(&e), t);
         let s = c.snapshot();
         assert_eq!((s.ifaces[0].sent, s.ifaces[0].errors), (2, 1));
         assert!(s.ifaces[0].last_error.is_some());
         for i in 0..100 {
-            c.sent(&format!("veth{i}"), Ok(()));
+            c.sent(&format!("veth{i}"), Ok(()), t);
         }
         assert_eq!(c.snapshot().ifaces.len(), MAX_STATS_IFACES);
     }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::bus::DiscoveryStats;
 use crate::diag::{
-    AddrFacts, AttemptFacts, BeaconFacts, ContactFacts, HeardFacts, StateFacts, TargetFacts,
+    AddrFacts, AttemptFacts, BeaconFacts, ContactFacts, HeardFacts, SendCount, StateFacts,
+    TargetFacts,
 };
 use crate::identity::NodeId;
 use crate::store::Status;
@@ -79,7 +80,16 @@ impl State {
                 .map(|s| {
                     s.ifaces
                         .iter()
-                        .map(|i| (i.name.clone(), i.sent, i.errors, i.last_error.clone()))
+                        .map(|i| SendCount {
+                            name: i.name.clone(),
+                            sent: i.sent,
+                            errors: i.errors,
+                            last_error: i.last_error.as_ref().map(|e| e.0.clone()),
+                            last_error_s_ago: i
+                                .last_error
+                                .as_ref()
+                                .map(|e| secs(now.saturating_duration_since(e.1))),
+                        })
                         .collect()
                 })
                 .unwrap_or_default(),

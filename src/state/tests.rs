@@ -545,5 +545,5 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
         .handle(Command::DiscoveryStats(Box::new(stats)), h.at(30.0));
     let facts = h.state.diag_facts(h.at(30.0));
     assert_eq!((facts.beacons.sent, facts.beacons.sending_for_s), (6, 30));
-    assert_eq!(facts.sent[0].0, "eth0");
+    assert_eq!(facts.sent[0].name, "eth0");
 }
