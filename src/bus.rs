@@ -11,7 +11,8 @@
 //!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queues ──▶ ws writers
 //!   peer readers ──PeerUp/PeerMsg/PeerDown─┼──▶ state ──┤
 //!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
-//!   discovery thread ──Discovered──────────┤
+//!   discovery thread ──Discovered, ────────┤
+//!              DiscoveryStats              │
 //!   main ──Shutdown────────────────────────┘
 //! ```
 //!
@@ -76,6 +77,9 @@ pub enum Command {
     Discovered { id: NodeId, addr: SocketAddr },
     /// A file worker's report (`crate::files`).
     File(FileEvent),
+    /// Discovery's counters (beacons sent and failed per interface, beacons heard),
+    /// after each round of beacons: what `GET /api/v1/diag` shows.
+    DiscoveryStats(Box<DiscoveryStats>),
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
 }
@@ -136,6 +140,8 @@ pub enum ApiRequest {
     FileInfo { id: String },
     /// `POST /api/v1/files/<id>/{accept,decline,cancel}`
     FileAct { id: String, action: FileAction },
+    /// `GET /api/v1/diag`: the state's part of the report (`crate::diag`).
+    Diag,
 }
 
 /// Answers to [`ApiRequest`]s.
@@ -151,6 +157,8 @@ pub enum ApiReply {
     File(crate::api::Transfer),
     /// Transfers.
     Files(Vec<crate::api::Transfer>),
+    /// The state's facts for `GET /api/v1/diag`.
+    Diag(Box<crate::diag::StateFacts>),
     /// The request was refused; the HTTP layer picks the status code.
     Refused(Refusal),
 }
@@ -289,8 +297,8 @@ pub struct PeerUp {
 pub enum DialError {
     /// The address did not resolve.
     Resolve(String),
-    /// TCP connect failed.
-    Connect(String),
+    /// TCP connect failed: how, and the system's words.
+    Connect(ConnectFailure, String),
     /// The handshake failed.
     Handshake(String),
     /// The address is this node.
@@ -303,12 +311,79 @@ impl std::fmt::Display for DialError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DialError::Resolve(e) => write!(f, "cannot resolve: {e}"),
-            DialError::Connect(e) => write!(f, "cannot connect: {e}"),
+            DialError::Connect(_, e) => write!(f, "cannot connect: {e}"),
             DialError::Handshake(e) => write!(f, "handshake failed: {e}"),
             DialError::SelfConnection => write!(f, "that address is this node itself"),
             DialError::NoThread(e) => write!(f, "cannot start a dial thread: {e}"),
         }
     }
+}
+
+impl DialError {
+    /// A failed `connect(2)`, classified.
+    pub fn connect(e: &std::io::Error) -> DialError {
+        use std::io::ErrorKind as K;
+        let failure = match e.kind() {
+            K::ConnectionRefused => ConnectFailure::Refused,
+            K::TimedOut => ConnectFailure::TimedOut,
+            K::NetworkUnreachable | K::HostUnreachable | K::AddrNotAvailable => {
+                ConnectFailure::Unreachable
+            }
+            _ => ConnectFailure::Other,
+        };
+        DialError::Connect(failure, e.to_string())
+    }
+}
+
+/// How a TCP connect failed, in the terms `purr doctor` explains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// Nothing listens there (a RST came back).
+    Refused,
+    /// No answer at all within the dial timeout (host off, packets dropped).
+    TimedOut,
+    /// No route to that network or host.
+    Unreachable,
+    /// Anything else.
+    Other,
+}
+
+/// Discovery's counters, as the discovery thread reports them (bounded: at most
+/// [`MAX_STATS_IFACES`] interfaces and [`MAX_HEARD_SOURCES`] sources).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryStats {
+    /// When discovery started.
+    pub since: std::time::Instant,
+    pub ifaces: Vec<IfaceStats>,
+    /// Per source id and interface, the most recently heard first.
+    pub heard: Vec<HeardStats>,
+}
+
+/// Interfaces counted in [`DiscoveryStats`].
+pub const MAX_STATS_IFACES: usize = 32;
+/// Beacon sources (id and interface) counted in [`DiscoveryStats`].
+pub const MAX_HEARD_SOURCES: usize = 64;
+
+/// Beacons sent on one interface (IPv4 and IPv6 together).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceStats {
+    pub name: String,
+    pub sent: u64,
+    pub errors: u64,
+    /// The last send error, and when.
+    pub last_error: Option<(String, std::time::Instant)>,
+}
+
+/// Valid beacons from one id on one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeardStats {
+    pub id: NodeId,
+    pub iface: String,
+    /// The last address it was heard from (with the beacon's port).
+    pub addr: SocketAddr,
+    pub count: u64,
+    pub first: std::time::Instant,
+    pub last: std::time::Instant,
 }
 
 /// Our display name as connection threads read it for their `HAND`. The state thread

@@ -193,6 +193,13 @@ pub enum Command {
         /// A file made by `purr backup`
         file: PathBuf,
     },
+    /// Why can't I see my peer? Checks the running node, its network and its data dir,
+    /// one line each: OK, WARN or FAIL and the next step (exit 0: no FAIL, 1: a FAIL)
+    Doctor {
+        /// The whole report as JSON (GET /api/v1/diag), for scripts
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where a client subcommand finds the data dir and the running node.

@@ -1,5 +1,6 @@
-//! The client subcommands: `purr id`, `url`, `peers`, `send`, `history`, `backup`,
-//! `restore` (`connect` and `follow`, which speak the UI's WebSocket, are in `follow`).
+//! The client subcommands: `purr id`, `url`, `peers`, `send`, `history`, `doctor`,
+//! `backup`, `restore` (`connect` and `follow`, which speak the UI's WebSocket, are in
+//! `follow`).
 //!
 //! They only read the data dir, never create anything in it: a mistyped `--data-dir`
 //! must not mint a new identity or token. `id` needs only `identity.key`. `url`, `peers`
@@ -275,6 +276,62 @@ pub fn peers(args: &ClientArgs, json: bool, header: bool) -> Result<String, Clie
     Ok(out.trim_end().to_string())
 }
 
+/// How long `purr doctor` waits for the node's answer (with 1 s to connect, it answers
+/// within 5 s however the node is doing).
+const DOCTOR_PATIENCE: Duration = Duration::from_secs(4);
+
+/// `purr doctor`: the node's `GET /api/v1/diag`, one line per check (or the JSON with
+/// `json`), and the worst verdict (the exit code: FAIL is 1). Without a running node it
+/// says so, and checks what it can from the data dir.
+pub fn doctor(
+    args: &ClientArgs,
+    json: bool,
+) -> Result<(String, crate::diag::Verdict), ClientError> {
+    let report = match Target::find(args) {
+        Ok((target, _)) => {
+            match api_call_within(&target, "GET", "/api/v1/diag", None, DOCTOR_PATIENCE) {
+                Ok(body) => serde_json::from_slice::<crate::diag::Report>(&body)
+                    .map_err(|e| ClientError::Protocol(e.to_string()))?,
+                Err(ClientError::NotRunning { dir, .. }) => offline_report(&dir),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ClientError::NotRunning { dir, .. }) => offline_report(&dir),
+        Err(ClientError::NoDataDir(dir)) => offline_report(&dir),
+        Err(e) => return Err(e),
+    };
+    let worst = crate::diag::verdict::worst(&report.checks);
+    let out = if json {
+        serde_json::to_string_pretty(&report).map_err(|e| ClientError::Protocol(e.to_string()))?
+    } else {
+        let mut lines: Vec<String> = report.checks.iter().map(ToString::to_string).collect();
+        let count = |v| report.checks.iter().filter(|c| c.verdict == v).count();
+        lines.push(format!(
+            "{} FAIL, {} WARN, {} OK",
+            count(crate::diag::Verdict::Fail),
+            count(crate::diag::Verdict::Warn),
+            count(crate::diag::Verdict::Ok)
+        ));
+        lines.join("\n")
+    };
+    Ok((out, worst))
+}
+
+/// The report when no node runs on `dir`: what the data dir and the interfaces say.
+fn offline_report(dir: &std::path::Path) -> crate::diag::Report {
+    let links = crate::discovery::ifaces::links().unwrap_or_default();
+    let mut report = crate::diag::Report {
+        interfaces: links
+            .into_iter()
+            .map(|l| crate::diag::iface_facts(l, None))
+            .collect(),
+        host: crate::diag::host::facts(dir),
+        ..Default::default()
+    };
+    report.checks = crate::diag::checks(&report);
+    report
+}
+
 /// Finds the one contact `query` names: a full id, a unique id prefix of at least 4 hex
 /// characters, or an exact name.
 pub fn resolve<'a>(peers: &'a [Peer], query: &str) -> Result<&'a Peer, ClientError> {
@@ -443,12 +500,28 @@ fn api_call(
     path: &str,
     body: Option<&[u8]>,
 ) -> Result<Vec<u8>, ClientError> {
+    api_call_within(target, method, path, body, Duration::from_secs(10))
+}
+
+/// [`api_call`], waiting at most `patience` for each read and write (1 s, or 2 s
+/// beyond a patience of 10 s, to connect).
+fn api_call_within(
+    target: &Target,
+    method: &str,
+    path: &str,
+    body: Option<&[u8]>,
+    patience: Duration,
+) -> Result<Vec<u8>, ClientError> {
     let port = target.port;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| target.unreachable(e))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+    let connect = if patience >= Duration::from_secs(10) {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(1)
+    };
+    let mut s = TcpStream::connect_timeout(&addr, connect).map_err(|e| target.unreachable(e))?;
+    let _ = s.set_read_timeout(Some(patience));
+    let _ = s.set_write_timeout(Some(patience));
     let body = body.unwrap_or_default();
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

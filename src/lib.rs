@@ -11,7 +11,8 @@
 //! Threads meet only in `bus` (the messages they pass); `conn` holds the peer
 //! connection threads, `peer` the I/O-free protocol they run. `node` wires them
 //! together; `datadir` owns the files of SPEC §8; `client` implements the subcommands;
-//! `api` holds the JSON shapes of SPEC §5–6; `rules` the limits and checks several
+//! `api` holds the JSON shapes of SPEC §5–6; `diag` the report of `purr doctor`
+//! (`GET /api/v1/diag`) and its checks; `rules` the limits and checks several
 //! layers share; `threads` how threads are started.
 // `deny`, not `forbid`: `memory` holds the audited exceptions (malloc_trim, mallopt).
 #![deny(unsafe_code)]
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod client;
 pub mod conn;
 pub mod datadir;
+pub mod diag;
 pub mod discovery;
 pub mod files;
 pub mod follow;

@@ -53,6 +53,18 @@ fn main() -> ExitCode {
         Some(Command::Restore { file }) => purr::client::restore(&client.data_dir, file)
             .map(Some)
             .map_err(Into::into),
+        Some(Command::Doctor { json }) => match purr::client::doctor(&client, *json) {
+            // Exit 1 when a check failed, after printing every check.
+            Ok((out, worst)) => {
+                let printed = print_out(&out);
+                return if worst == purr::diag::Verdict::Fail {
+                    ExitCode::FAILURE
+                } else {
+                    printed
+                };
+            }
+            Err(e) => Err(e.into()),
+        },
     };
     match result {
         Ok(Some(out)) => print_out(&out),

@@ -137,7 +137,12 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         committed,
         dial: crate::conn::spawn_dial,
         panic_at_first_tick: args.fault_panic == Some(crate::cli::FaultPanic::State),
-        discovery: !args.no_discovery && !crate::net::is_loopback(local.ip()),
+        about: crate::diag::NodeFacts {
+            listen: Some(local.to_string()),
+            discovery: !args.no_discovery && !crate::net::is_loopback(local.ip()),
+            beacon_interval_s: Some(args.beacon_interval),
+            ..Default::default()
+        },
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

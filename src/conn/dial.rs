@@ -47,7 +47,7 @@ fn connect_and_handshake(
         let stream = match TcpStream::connect_timeout(&addr, DIAL_TIMEOUT) {
             Ok(s) => s,
             Err(e) => {
-                last = DialError::Connect(e.to_string());
+                last = DialError::connect(&e);
                 continue;
             }
         };

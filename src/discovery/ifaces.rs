@@ -40,13 +40,19 @@ pub struct Link {
 /// The interfaces to use now, in the kernel's order. A failing `getifaddrs` (out of
 /// memory, no netlink) means no interface this round: discovery asks again later.
 pub fn usable() -> Vec<Iface> {
-    let addrs = match nix::ifaddrs::getifaddrs() {
-        Ok(a) => a,
+    match links() {
+        Ok(links) => links.into_iter().filter_map(select).collect(),
         Err(e) => {
             log::warn!("cannot list network interfaces: {e}");
-            return Vec::new();
+            Vec::new()
         }
-    };
+    }
+}
+
+/// Every interface of this network namespace, usable or not, in the kernel's order
+/// (`purr doctor` shows them all: a VPN without multicast is worth naming).
+pub fn links() -> Result<Vec<Link>, nix::Error> {
+    let addrs = nix::ifaddrs::getifaddrs()?;
     // One entry per (interface, address), plus one without an IP address per interface:
     // group them by name, in the order the names first appear.
     let mut links: Vec<Link> = Vec::new();
@@ -75,7 +81,7 @@ pub fn usable() -> Vec<Iface> {
             links[pos].v6.push(v6.ip());
         }
     }
-    links.into_iter().filter_map(select).collect()
+    Ok(links)
 }
 
 /// SPEC §4's rule for one interface. An IPv4 address that is not link-local

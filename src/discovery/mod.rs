@@ -29,6 +29,7 @@ pub mod beacon;
 pub mod ifaces;
 pub mod reports;
 pub mod sockets;
+pub mod stats;
 
 use std::collections::HashSet;
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
@@ -42,6 +43,7 @@ use beacon::Beacon;
 use ifaces::Iface;
 use reports::Reports;
 use sockets::{Family, Warnings};
+use stats::Counters;
 
 /// How often the interfaces are listed again, so that a cable plugged in later (or an
 /// address from a late DHCP answer) is used. Sooner after a failed send, and at every
@@ -87,6 +89,8 @@ struct Discovery {
     joined: HashSet<(Family, u32)>,
     warnings: Warnings,
     reports: Reports,
+    /// Beacons sent and heard, for `purr doctor`.
+    counters: Counters,
     next_beacon: Instant,
     next_scan: Instant,
 }
@@ -109,6 +113,7 @@ impl Discovery {
             joined: HashSet::new(),
             warnings: Warnings::default(),
             reports: Reports::default(),
+            counters: Counters::new(now),
             next_beacon: now,
             next_scan: now,
         }
@@ -251,12 +256,18 @@ impl Discovery {
         let mut failed = Vec::new();
         for iface in &self.ifaces {
             if let (Some(via), Some(s)) = (iface.v4, &self.send_v4) {
-                if let Err(e) = sockets::send_v4(s, via, &self.beacon) {
+                let sent = sockets::send_v4(s, via, &self.beacon);
+                self.counters
+                    .sent(&iface.name, sent.as_ref().map(drop), now);
+                if let Err(e) = sent {
                     failed.push((Family::V4, iface.name.clone(), e));
                 }
             }
             if let (true, Some(s)) = (iface.v6, &self.send_v6) {
-                if let Err(e) = sockets::send_v6(s, iface.index, &self.beacon) {
+                let sent = sockets::send_v6(s, iface.index, &self.beacon);
+                self.counters
+                    .sent(&iface.name, sent.as_ref().map(drop), now);
+                if let Err(e) = sent {
                     failed.push((Family::V6, iface.name.clone(), e));
                 }
             }
@@ -270,6 +281,10 @@ impl Discovery {
                 format_args!("cannot send the {family} beacon on {name}: {e}"),
             );
         }
+        // The state keeps the latest for `GET /api/v1/diag`; a gone state thread is
+        // noticed at the next report.
+        let stats = Box::new(self.counters.snapshot());
+        self.config.state.send(Command::DiscoveryStats(stats));
     }
 
     /// Waits until `until` for beacons, handling those that arrive. False when the state
@@ -371,7 +386,10 @@ impl Discovery {
             return true;
         }
         let addr = dial_addr(from, beacon.port);
-        let Some(addr) = self.reports.heard(beacon.id, addr, Instant::now()) else {
+        let now = Instant::now();
+        self.counters
+            .heard(beacon.id, from, addr, &self.ifaces, now);
+        let Some(addr) = self.reports.heard(beacon.id, addr, now) else {
             return true;
         };
         log::debug!(

@@ -15,6 +15,8 @@ use crate::bus::{ApiReply, ApiRequest, FileAction, Refusal, StateHandle};
 
 /// How long `POST /api/v1/messages` waits for the message to be committed.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
+/// How long `GET /api/v1/diag` waits for the state: `purr doctor` answers within 5 s.
+const DIAG_PATIENCE: Duration = Duration::from_secs(3);
 
 #[derive(Deserialize)]
 struct SendBody {
@@ -28,6 +30,7 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
     match req.path.as_str() {
         "/api/v1/me" if get => answer(state.ask(ApiRequest::Me)),
         "/api/v1/peers" if get => answer(state.ask(ApiRequest::Peers)),
+        "/api/v1/diag" if get => diag(state),
         "/api/v1/messages" if get => match messages_query(req) {
             Ok(q) => match state.ask(q) {
                 Some(ApiReply::Messages(page)) => history_response(req, &page),
@@ -52,7 +55,8 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
         "/api/v1/files" if get => answer(state.ask(ApiRequest::Files)),
         "/api/v1/files" if req.method == "POST" => offer_file(req, state),
         path if path.starts_with("/api/v1/files/") => file_route(req, state),
-        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files" => {
+        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files"
+        | "/api/v1/diag" => {
             Response::json_error(405, "method not allowed")
         }
         _ => Response::json_error(404, "no such API endpoint"),
@@ -122,11 +126,25 @@ fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::File(t)) => Response::json(200, &t),
         Some(ApiReply::Files(t)) => Response::json(200, &t),
+        Some(ApiReply::Diag(_)) => Response::json_error(500, "unexpected answer"),
         Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),
         None => Response::json_error(
             503,
             "the node did not answer in time (shutting down, or the disk is slow)",
         ),
+    }
+}
+
+/// `GET /api/v1/diag`: the state's facts, plus what this thread reads itself (the
+/// interfaces, the data dir's disk), and the checks (`crate::diag`).
+fn diag(state: &StateHandle) -> Response {
+    match state.ask_within(ApiRequest::Diag, DIAG_PATIENCE) {
+        Some(ApiReply::Diag(facts)) => {
+            let links = crate::discovery::ifaces::links().unwrap_or_default();
+            let host = crate::diag::host::facts(&facts.data_dir);
+            Response::json(200, &crate::diag::assemble(*facts, links, host))
+        }
+        other => answer(other),
     }
 }
 

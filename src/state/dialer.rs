@@ -19,6 +19,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::dial_log::{DialLog, Failing};
 use crate::bus::SubId;
 use crate::identity::NodeId;
 
@@ -70,6 +71,10 @@ pub struct Dialer {
     /// UIs waiting for the outcome of their `connect` to a target.
     waiters: HashMap<String, Vec<SubId>>,
     jitter: u64,
+    /// Attempts and learned addresses, for `purr doctor`.
+    pub log: DialLog,
+    /// Configured targets failing now (their failure is logged once).
+    pub failing: Failing,
 }
 
 impl Dialer {
@@ -88,6 +93,8 @@ impl Dialer {
             owners: HashMap::new(),
             waiters: HashMap::new(),
             jitter: seed.max(1),
+            log: DialLog::default(),
+            failing: Failing::default(),
         }
     }
 
@@ -141,6 +148,35 @@ impl Dialer {
             .filter(|t| !self.in_flight(t))
             .cloned()
             .collect()
+    }
+
+    /// The `--connect`/`--peers` targets.
+    pub fn configured(&self) -> &[String] {
+        &self.configured
+    }
+
+    /// Whether `target` is a `--connect`/`--peers` target.
+    pub fn is_configured(&self, target: &str) -> bool {
+        self.configured.iter().any(|t| t == target)
+    }
+
+    /// The id that answered last at the configured `target`.
+    pub fn owner(&self, target: &str) -> Option<NodeId> {
+        self.owners.get(target).copied()
+    }
+
+    /// How long until `target` (believed to be `id`) may be dialled again, if the
+    /// dialer is holding it back.
+    pub fn backoff_left(
+        &self,
+        target: &str,
+        id: Option<&NodeId>,
+        now: Instant,
+    ) -> Option<Duration> {
+        let by_target = self.by_target.get(target).map(|b| b.next_at);
+        let by_id = id.and_then(|i| self.by_id.get(i)).map(|b| b.next_at);
+        let next = by_target.max(by_id)?;
+        (next > now).then(|| next - now)
     }
 
     /// Ids that answered at a configured target: contacts the user chose.
@@ -209,7 +245,9 @@ impl Dialer {
 
     /// Records the outcome of a dial started with [`Dialer::try_start`]. `Ok(id)` is the
     /// id that answered; `Err(true)` means the target turned out to be ourselves.
-    pub fn finish(&mut self, target: &str, result: Result<NodeId, bool>, now: Instant) {
+    /// Returns true when the target was listed as another id than the one that answered.
+    pub fn finish(&mut self, target: &str, result: Result<NodeId, bool>, now: Instant) -> bool {
+        let mut other_key = false;
         self.in_flight.remove(target);
         let mut expected = None;
         self.ids_in_flight.retain(|i, t| {
@@ -226,6 +264,7 @@ impl Dialer {
                 }
                 if expected.is_some_and(|e| e != id) {
                     self.mismatched += 1;
+                    other_key = true;
                     log::debug!("{target} was listed as another peer than the one that answered");
                 }
                 let fresh = Backoff {
@@ -245,6 +284,7 @@ impl Dialer {
                     .insert(target.to_string(), Backoff { failures, next_at });
             }
         }
+        other_key
     }
 
     /// A peer went offline: a redial may come after the minimum delay, and failures

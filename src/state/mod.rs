@@ -25,10 +25,14 @@
 //! - [`ui`]: UI commands; [`peering`]: peer events, LIST, dialing; `messages`: sending,
 //!   receiving and receipts; `outbox`: pending messages going out, stalled peers;
 //! - `peers`: the peer table and each contact's `Presence` (its state machine);
-//! - `durable`: the ops on their way to the store; `dialer`: the backoff policy;
+//! - `durable`: the ops on their way to the store; `dialer`: the backoff policy, with
+//!   `dial_log` (attempts and learned addresses) and `doctor` (the facts of
+//!   `GET /api/v1/diag`);
 //!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON.
 
+mod dial_log;
 pub mod dialer;
+mod doctor;
 mod durable;
 mod files;
 mod messages;
@@ -76,8 +80,9 @@ pub struct StateConfig {
     pub dial: DialFn,
     /// Fault injection for tests (`--fault-panic state`): panic at the first tick.
     pub panic_at_first_tick: bool,
-    /// Whether LAN discovery runs (shown to UIs in `me`).
-    pub discovery: bool,
+    /// What `node` knows of itself for `GET /api/v1/diag`: the listening address,
+    /// whether discovery runs and its interval.
+    pub about: crate::diag::NodeFacts,
 }
 
 /// The state owned by the thread.
@@ -95,8 +100,6 @@ struct State {
     dial: DialFn,
     /// See [`StateConfig::panic_at_first_tick`].
     panic_at_first_tick: bool,
-    /// See [`StateConfig::discovery`].
-    discovery: bool,
     /// The store and the ops on their way to it.
     durable: durable::Durable,
     /// `seq` of the next message (SPEC §5), assigned here so a received message can be
@@ -112,6 +115,12 @@ struct State {
     transfers: files::Transfers,
     /// Where received files are saved.
     downloads: std::path::PathBuf,
+    /// See [`StateConfig::about`].
+    about: crate::diag::NodeFacts,
+    /// When the state started (the node's uptime).
+    started: Instant,
+    /// Discovery's latest counters (`Command::DiscoveryStats`).
+    discovery_stats: Option<Box<crate::bus::DiscoveryStats>>,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -179,7 +188,6 @@ impl State {
             peer_ctx,
             dial: config.dial,
             panic_at_first_tick: config.panic_at_first_tick,
-            discovery: config.discovery,
             durable: durable::Durable::new(writer, reader),
             next_seq: 1,
             trimmer: crate::memory::Trimmer::new(Instant::now()),
@@ -187,6 +195,9 @@ impl State {
             clock: config.clock,
             transfers: files::Transfers::default(),
             downloads,
+            about: config.about,
+            started: Instant::now(),
+            discovery_stats: None,
         };
         state.load()?;
         Ok((state, handle, rx, config.committed))
@@ -359,6 +370,7 @@ impl State {
             Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
             Command::File(event) => self.on_file_event(event),
+            Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
             Command::Shutdown => {}
         }
     }
@@ -367,6 +379,7 @@ impl State {
         let answer = match req {
             ApiRequest::Me => ApiReply::Me(self.me()),
             ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
+            ApiRequest::Diag => ApiReply::Diag(Box::new(self.diag_facts(now))),
             ApiRequest::Messages {
                 peer,
                 before,
@@ -415,7 +428,7 @@ impl State {
             name: self.name.clone(),
             fingerprint: identity::fingerprint(&self.own_id),
             port: self.port,
-            discovery: self.discovery,
+            discovery: self.about.discovery,
         }
     }
 }

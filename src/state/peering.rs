@@ -8,8 +8,9 @@ use crate::bus::{ConnId, DialError, PeerUp};
 use crate::identity::NodeId;
 use crate::peer::inner::{caps, hint_addr_ok, Inner, ListEntry};
 
+use super::dial_log::{AddrSource, Change, Outcome};
 use super::dialer::Source;
-use super::peers::{Reads, UpOutcome};
+use super::peers::{dialable, Reads, UpOutcome};
 use super::State;
 use crate::rules::short_id as short;
 
@@ -48,6 +49,7 @@ impl State {
         if let Err(e) = (self.dial)(target.to_string(), self.peer_ctx.clone()) {
             log::warn!("{e}");
             self.dialer.finish(target, Err(false), now);
+            self.dialer.log.attempt(target, Outcome::Failed(e), now);
             return false;
         }
         log::debug!("dialling {target}");
@@ -57,10 +59,18 @@ impl State {
     pub(super) fn on_peer_up(&mut self, up: PeerUp, dialed: Option<String>, at: Instant) {
         let id = up.id;
         let now = self.clock.now_ms();
+        let mut other_key = false;
         if let Some(target) = &dialed {
-            self.dialer.finish(target, Ok(id), at);
+            other_key = self.dialer.finish(target, Ok(id), at);
             self.dial_hints(at);
         }
+        self.note_up(
+            &id,
+            &up.name,
+            dialed.as_deref(),
+            dialable(up.addr, up.port),
+            at,
+        );
         let name = up.name.clone();
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
@@ -68,12 +78,23 @@ impl State {
         match self.peers.up(&self.own_id, up, now, at) {
             UpOutcome::Duplicate => {
                 log::debug!("second connection to {} closed (SPEC §7 rule)", short(&id));
+                if let Some(target) = &dialed {
+                    self.dialer.log.attempt(target, Outcome::Duplicate, at);
+                }
                 self.answer_connects(dialed.as_deref(), &id);
                 return;
             }
             UpOutcome::Accepted { replaced } => {
                 if replaced.is_some() {
                     log::debug!("connection to {} replaced by a newer one", short(&id));
+                }
+                if let Some(target) = &dialed {
+                    let outcome = if other_key {
+                        Outcome::OtherKey
+                    } else {
+                        Outcome::Connected
+                    };
+                    self.dialer.log.attempt(target, outcome, at);
                 }
             }
         }
@@ -99,6 +120,43 @@ impl State {
         self.refresh_conflicts(before.as_deref(), &name);
         self.answer_connects(dialed.as_deref(), &id);
         self.flush_outbox(id, at);
+    }
+
+    /// For `purr doctor` and the log: where `id` was reached (the `target` we dialled,
+    /// or an incoming connection from `addr`), and a configured target working again.
+    fn note_up(
+        &mut self,
+        id: &NodeId,
+        name: &str,
+        target: Option<&str>,
+        addr: std::net::SocketAddr,
+        at: Instant,
+    ) {
+        let Some(target) = target else {
+            let addr = addr.to_string();
+            self.dialer
+                .log
+                .learned(*id, &addr, AddrSource::Incoming, at);
+            return;
+        };
+        let source = if self.dialer.is_configured(target) {
+            Some(AddrSource::Connect)
+        } else if self.dialer.log.is_manual(target) {
+            Some(AddrSource::Manual)
+        } else {
+            None // a beacon, a LIST or a stored address: learned as such already
+        };
+        if let Some(source) = source {
+            self.dialer.log.learned(*id, target, source, at);
+        }
+        if self.dialer.is_configured(target)
+            && self.dialer.failing.outcome(target, true) == Some(Change::Recovered)
+        {
+            log::info!(
+                "{target} is reachable again: connected to {name:?} ({})",
+                short(id)
+            );
+        }
     }
 
     /// Tells UIs that asked to `connect` to `target` which peer answered.
@@ -136,6 +194,17 @@ impl State {
         log::debug!("dial {target} failed: {error}");
         let ourselves = error == DialError::SelfConnection;
         self.dialer.finish(&target, Err(ourselves), now);
+        let outcome = Outcome::Failed(error.clone());
+        if self.dialer.is_configured(&target)
+            && self.dialer.failing.outcome(&target, false) == Some(Change::NowFailing)
+        {
+            // Once per failure, not per retry: the dialer keeps trying with backoff.
+            log::warn!(
+                "cannot reach {target} (from --connect/--peers): {}; retrying with backoff (purr doctor shows more)",
+                outcome.words().1
+            );
+        }
+        self.dialer.log.attempt(&target, outcome, now);
         self.dial_hints(now);
         for sub in self.dialer.take_waiters(&target) {
             self.subs.send(
@@ -248,6 +317,9 @@ impl State {
                 .map(ToString::to_string)
                 .collect();
             refused += before - targets.len();
+            for t in &targets {
+                self.dialer.log.learned(entry.id, t, AddrSource::List, now);
+            }
             if !targets.is_empty() {
                 self.dialer.queue_hint(entry.id, targets);
             }
@@ -280,7 +352,13 @@ impl State {
     /// its backoff per id and per address and its cap on dials in flight are what stop a
     /// flood of beacons from hammering an address.
     pub(super) fn on_discovered(&mut self, id: NodeId, addr: std::net::SocketAddr, now: Instant) {
-        if id == self.own_id || self.peers.is_online(&id) {
+        if id == self.own_id {
+            return;
+        }
+        self.dialer
+            .log
+            .learned(id, &addr.to_string(), AddrSource::Beacon, now);
+        if self.peers.is_online(&id) {
             return;
         }
         self.start_dial(&addr.to_string(), Some(&id), Source::Automatic, now);

@@ -86,7 +86,7 @@ impl Harness {
             committed: committed.clone(),
             dial: record_dial,
             panic_at_first_tick: false,
-            discovery: false,
+            about: Default::default(),
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
@@ -450,4 +450,99 @@ fn a_peer_that_confirms_reads_gets_a_rack_for_every_id_once_stored() {
         .filter(|r| matches!(r, Inner::Rack(_)))
         .collect();
     assert_eq!(racks, [Inner::Rack(vec![ours, unknown])]);
+}
+
+#[test]
+fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
+    let mut h = Harness::new();
+    let target = "10.0.0.7:35035";
+    h.state.dialer = super::dialer::Dialer::new(1, vec![target.into()]);
+    h.state.on_tick(h.at(0.0));
+    assert!(
+        h.state.dialer.in_flight(target),
+        "the configured target is dialled"
+    );
+    let refused = DialError::Connect(
+        crate::bus::ConnectFailure::Refused,
+        "Connection refused (os error 111)".into(),
+    );
+    h.state.handle(
+        Command::DialFailed {
+            target: target.into(),
+            error: refused,
+        },
+        h.at(0.1),
+    );
+    let facts = h.state.diag_facts(h.at(1.0));
+    let t = &facts.targets[0];
+    assert_eq!(t.target, target);
+    assert!(!t.online);
+    assert_eq!(t.attempts.len(), 1);
+    assert_eq!(t.attempts[0].outcome, "refused");
+    assert_eq!(t.attempts[0].reason, "connection refused");
+    assert!(t.backoff_s.is_some_and(|s| (1..=3).contains(&s)), "{t:?}");
+
+    // A peer heard by beacon, then connecting to us: both sources, and its path.
+    let addr: std::net::SocketAddr = "10.0.0.5:35035".parse().unwrap();
+    h.state
+        .handle(Command::Discovered { id: id(5), addr }, h.at(2.0));
+    let _link = h.peer_up(5, h.at(2.5));
+    let facts = h.state.diag_facts(h.at(3.0));
+    let c = facts
+        .contacts
+        .iter()
+        .find(|c| c.id == crate::hex::encode(&id(5)))
+        .unwrap();
+    assert!(c.online);
+    assert_eq!(c.path.as_deref(), Some("10.0.0.5:50000"));
+    let sources: Vec<&str> = c.addrs.iter().map(|a| a.source.as_str()).collect();
+    assert_eq!(sources, ["incoming", "beacon"], "{c:?}");
+    // The dial the beacon started is in flight; it turns out to be a duplicate.
+    let (tx, _rx) = bounded(PEER_QUEUE_LEN);
+    let up = PeerUp {
+        conn: ConnId::for_tests(),
+        id: id(5),
+        name: "peer5".into(),
+        our_name: "me".into(),
+        port: 35035,
+        role: Role::Initiator,
+        addr,
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    h.state.handle(
+        Command::PeerUp {
+            up,
+            dialed: Some(addr.to_string()),
+        },
+        h.at(2.6),
+    );
+    let facts = h.state.diag_facts(h.at(3.0));
+    let c = facts
+        .contacts
+        .iter()
+        .find(|c| c.id == crate::hex::encode(&id(5)))
+        .unwrap();
+    let outcomes: Vec<&str> = c.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert!(
+        outcomes == ["duplicate"] || outcomes == ["connected"],
+        "{outcomes:?}"
+    );
+
+    // Discovery's counters, as it reports them.
+    let stats = crate::bus::DiscoveryStats {
+        since: h.at(0.0),
+        ifaces: vec![crate::bus::IfaceStats {
+            name: "eth0".into(),
+            sent: 6,
+            errors: 0,
+            last_error: None,
+        }],
+        heard: Vec::new(),
+    };
+    h.state
+        .handle(Command::DiscoveryStats(Box::new(stats)), h.at(30.0));
+    let facts = h.state.diag_facts(h.at(30.0));
+    assert_eq!((facts.beacons.sent, facts.beacons.sending_for_s), (6, 30));
+    assert_eq!(facts.sent[0].name, "eth0");
 }

@@ -111,6 +111,7 @@ impl State {
             return;
         }
         self.dialer.wait(&addr, sub);
+        self.dialer.log.manual(&addr);
         if !self.dialer.in_flight(&addr) && !self.start_dial(&addr, None, Source::User, now) {
             self.dialer.take_waiters(&addr);
             self.subs.send(

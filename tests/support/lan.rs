@@ -83,6 +83,7 @@ impl LanBuilder {
                 let mut host = Host {
                     ns,
                     ifname: String::new(),
+                    bridge_port: String::new(),
                     v4: None,
                     v6: None,
                 };
@@ -140,6 +141,7 @@ impl LanBuilder {
             ns.exec(&["ip", "route", "add", "224.0.0.0/4", "dev", &ifname]);
         }
         host.ifname = ifname;
+        host.bridge_port = port;
         host.v4 = v4;
         host.v6 = v6;
     }
@@ -179,6 +181,24 @@ impl Lan {
         }
     }
 
+    /// The bridge stops flooding multicast to host `i` (`mcast_flood off` on its port):
+    /// it hears no beacon, as behind Wi-Fi client isolation, while its own go out and
+    /// unicast (TCP, ARP) still flows both ways.
+    pub fn drop_multicast_to(&self, i: usize) {
+        let port = &self.hosts[i].bridge_port;
+        self.bridge.exec(&[
+            "ip",
+            "link",
+            "set",
+            "dev",
+            port,
+            "type",
+            "bridge_slave",
+            "mcast_flood",
+            "off",
+        ]);
+    }
+
     /// Plugs host `i` in again, on a new interface with a new name and index.
     pub fn plug(&mut self, i: usize) {
         let config = self.config;
@@ -194,6 +214,8 @@ pub struct Host {
     pub ns: Netns,
     /// Its interface on the LAN.
     pub ifname: String,
+    /// The bridge's end of its cable (in the bridge namespace).
+    pub bridge_port: String,
     pub v4: Option<Ipv4Addr>,
     pub v6: Option<Ipv6Addr>,
 }
