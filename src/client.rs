@@ -329,6 +329,7 @@ mod tests {
             last_seen: None,
             verified: false,
             name_conflict: false,
+            stranger: false,
         }
     }
 

@@ -137,6 +137,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         committed,
         dial: crate::conn::spawn_dial,
         panic_at_first_tick: args.fault_panic == Some(crate::cli::FaultPanic::State),
+        strangers_per_minute: args.strangers_per_minute,
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

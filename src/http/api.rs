@@ -59,7 +59,10 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
 fn answer(reply: Option<ApiReply>) -> Response {
     match reply {
         Some(ApiReply::Me(me)) => Response::json(200, &me),
-        Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
+        // The array stays SPEC §6's; what it leaves out is said in a header.
+        Some(ApiReply::Peers(peers, left_out)) => {
+            Response::json(200, &peers).with("X-Purr-Strangers-Left-Out", left_out.to_string())
+        }
         Some(ApiReply::Messages(page)) => Response::json(200, &page.messages),
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),

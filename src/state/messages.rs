@@ -131,6 +131,10 @@ impl State {
         let mid = crate::rng::bytes::<16>()
             .map(MsgId)
             .map_err(|e| SendError::Random(e.to_string()))?;
+        // A message makes a stranger a contact, stored before the message that needs it.
+        if self.peers.promote(&to, "a message went to it") {
+            self.save_contact(&to);
+        }
         let msg = StoredMessage {
             seq: self.next_seq,
             id: mid,
@@ -201,6 +205,10 @@ impl State {
         // missed our ACKN): the insert's own ON CONFLICT finds it, and
         // `after_duplicate` undoes the unread count and acknowledges it again. Until
         // then the UIs see it once more, which SPEC §7 allows (UIs deduplicate by id).
+        // A message makes a stranger a contact, stored before the message that needs it.
+        if self.peers.promote(&peer, "a message came from it") {
+            self.save_contact(&peer);
+        }
         let msg = StoredMessage {
             seq: self.next_seq,
             id: mid,

@@ -61,11 +61,21 @@ impl State {
             self.dialer.finish(target, Ok(id), at);
             self.dial_hints(at);
         }
+        // The user chose this peer's address (`--connect`, `--peers`, `connect`): a
+        // contact from the start, never a stranger.
+        let chosen = self.dialer.configured_ids().contains(&id)
+            || dialed
+                .as_deref()
+                .is_some_and(|t| self.dialer.has_waiters(t));
         let name = up.name.clone();
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
         let before = self.peers.get(&id).map(|c| c.name.clone());
-        match self.peers.up(&self.own_id, up, now, at) {
+        match self.peers.up(&self.own_id, up, now, at, chosen) {
+            UpOutcome::Refused => {
+                // Dropping the queue sender (with the PeerUp) closes the connection.
+                return;
+            }
             UpOutcome::Duplicate => {
                 log::debug!("second connection to {} closed (SPEC §7 rule)", short(&id));
                 self.answer_connects(dialed.as_deref(), &id);
@@ -170,6 +180,7 @@ impl State {
     /// A contact has just lost its live link, however it ended: the dialer may try
     /// again, the UIs are told. (Its outbox state went with its `Presence`.)
     fn now_offline(&mut self, id: NodeId, now: Instant) {
+        self.peers.saw(&id, now);
         self.dialer.disconnected(&id, now);
         self.save_contact(&id);
         self.push_peer(&id);
@@ -289,10 +300,11 @@ impl State {
             .filter(|c| c.is_online())
             .flat_map(|c| c.addrs.first().copied())
             .collect();
+        // Strangers are not redialled: a beacon or a LIST brings them back if they matter.
         let offline: Vec<(NodeId, Vec<String>)> = self
             .peers
             .contacts()
-            .filter(|c| !c.is_online())
+            .filter(|c| !c.is_online() && !c.is_stranger())
             .map(|c| {
                 let free = c.addrs.iter().filter(|a| !taken.contains(a));
                 (c.id, free.map(ToString::to_string).collect())
@@ -321,5 +333,9 @@ impl State {
         self.drop_stalled(now);
         self.dial_hints(now);
         self.dialer.prune(now);
+        let expired = self.peers.expire_strangers(now);
+        if expired > 0 {
+            log::debug!("{expired} strangers forgotten (offline for 10 minutes)");
+        }
     }
 }

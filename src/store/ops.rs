@@ -43,6 +43,10 @@ pub enum Op {
     MarkRead { peer: NodeId, up_to_seq: i64 },
     /// Our READ for these incoming messages reached the sender.
     SetReadSent { ids: Vec<MsgId> },
+    /// Deletes these contacts if they are strangers: not verified and without a single
+    /// message (rows nodes before issue 16 stored for every peer that handshook). A
+    /// contact with messages or verified is never deleted, whatever the caller thought.
+    ForgetContacts { ids: Vec<NodeId> },
 }
 
 impl Op {
@@ -55,6 +59,7 @@ impl Op {
             Op::SetStatus { .. } => "SetStatus",
             Op::MarkRead { .. } => "MarkRead",
             Op::SetReadSent { .. } => "SetReadSent",
+            Op::ForgetContacts { .. } => "ForgetContacts",
         }
     }
 
@@ -81,6 +86,17 @@ impl Op {
                 let mut changed = 0;
                 for id in ids {
                     changed += stmt.execute([id.0])?;
+                }
+                Ok(changed)
+            }
+            Op::ForgetContacts { ids } => {
+                let mut stmt = conn.prepare_cached(
+                    "DELETE FROM contacts WHERE id = ?1 AND verified = 0
+                         AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.peer = contacts.peer)",
+                )?;
+                let mut changed = 0;
+                for id in ids {
+                    changed += stmt.execute([id])?;
                 }
                 Ok(changed)
             }
