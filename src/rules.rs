@@ -77,6 +77,26 @@ pub fn valid_target(addr: &str) -> bool {
     }
 }
 
+/// How far before our receive time a peer's `MESS` `ts` may lie (docs/PROTOCOL.md §6):
+/// a message can wait in its sender's outbox for months; older is clamped to this.
+pub const TS_MAX_PAST_MS: i64 = 365 * 24 * 3_600_000;
+/// How far after our receive time a peer's `ts` may lie: clocks off by hours still show
+/// their own time, but `ts` 2^63 − 1 no longer pins a conversation at the top for ever.
+pub const TS_MAX_FUTURE_MS: i64 = 24 * 3_600_000;
+
+/// The `ts` a received message is stored and shown with: the sender's time (Unix ms)
+/// clamped to [`TS_MAX_PAST_MS`] before and [`TS_MAX_FUTURE_MS`] after `received_ms`
+/// (our clock when it arrived). Messages are ordered by our `seq`, never by `ts`; the
+/// window keeps what the UI shows and sorts conversations by near the truth, and every
+/// `u64` a peer may send (0, 2^63 − 1, 2^64 − 1) in a range a JavaScript `Date` takes.
+pub fn clamp_peer_ts(ts: u64, received_ms: i64) -> i64 {
+    let ts = i64::try_from(ts).unwrap_or(i64::MAX);
+    ts.clamp(
+        received_ms.saturating_sub(TS_MAX_PAST_MS),
+        received_ms.saturating_add(TS_MAX_FUTURE_MS),
+    )
+}
+
 /// The first 8 hex characters of an id, for logs.
 pub fn short_id(id: &[u8; 32]) -> String {
     crate::hex::encode(&id[..4])
@@ -110,6 +130,20 @@ mod tests {
         assert!(!valid_target("host:0"));
         assert!(!valid_target("host:65536"));
         assert!(!valid_target("two words:1"));
+    }
+
+    #[test]
+    fn a_peers_timestamp_is_kept_within_a_window_around_our_receive_time() {
+        let now = 1_764_115_200_000;
+        assert_eq!(clamp_peer_ts(now as u64 - 60_000, now), now - 60_000);
+        assert_eq!(clamp_peer_ts(now as u64 + 3_600_000, now), now + 3_600_000);
+        assert_eq!(clamp_peer_ts(0, now), now - TS_MAX_PAST_MS);
+        for far in [i64::MAX as u64, u64::MAX] {
+            assert_eq!(clamp_peer_ts(far, now), now + TS_MAX_FUTURE_MS);
+        }
+        // A node whose own clock reads 0 or the far future does not overflow.
+        assert_eq!(clamp_peer_ts(5, 0), 5);
+        assert_eq!(clamp_peer_ts(u64::MAX, i64::MAX), i64::MAX);
     }
 
     #[test]

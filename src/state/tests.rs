@@ -739,3 +739,34 @@ fn at_start_stored_strangers_are_not_loaded_and_are_deleted() {
     stored.sort();
     assert_eq!(stored, [minted(5000), minted(5001)]);
 }
+
+/// Issue 16, point 10: a peer's `ts` is shown within a window around our receive time
+/// (before: 0 and 2^63 − 1 were stored as sent and pinned the conversation; 2^64 − 1
+/// silently became 2^63 − 1).
+#[test]
+fn a_peers_timestamp_is_stored_within_a_window_around_our_time() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    let sent = [0, i64::MAX as u64, u64::MAX, 1_700_000_000_000];
+    for (i, ts) in sent.iter().enumerate() {
+        let mess = Inner::Mess(Mess {
+            id: MsgId([i as u8 + 1; 16]),
+            ts: *ts,
+            text: format!("m{i}"),
+        });
+        h.peer_sends(&link, mess, h.at(0.1));
+    }
+    h.commit(h.at(0.2));
+    let now = h.state.clock.now_ms();
+    let page = h.state.history(&id(2), None, None).expect("history");
+    let shown: Vec<i64> = page.messages.iter().map(|m| m.ts).collect();
+    let (past, future) = (crate::rules::TS_MAX_PAST_MS, crate::rules::TS_MAX_FUTURE_MS);
+    assert_eq!(shown.len(), 4);
+    assert!((shown[0] - (now - past)).abs() < 10_000, "{shown:?}");
+    assert!((shown[1] - (now + future)).abs() < 10_000, "{shown:?}");
+    assert!((shown[2] - (now + future)).abs() < 10_000, "{shown:?}");
+    assert!(shown[3] == 1_700_000_000_000 || now - past > 1_700_000_000_000);
+    // In arrival order (seq), whatever the timestamps say.
+    let texts: Vec<&str> = page.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["m0", "m1", "m2", "m3"]);
+}
