@@ -197,6 +197,7 @@ impl State {
         match inner {
             Inner::List(entries) => self.learn(id, entries, now),
             Inner::Name(name) => {
+                let name = crate::rules::normalize_name(&name);
                 let old = self.peers.get(&id).map(|c| c.name.clone());
                 if let Some(c) = self.peers.get_mut(&id) {
                     c.name = name.clone();

@@ -49,6 +49,7 @@ use crate::identity::NodeId;
 use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
 use crate::peer::{keep_existing, Role};
 use crate::rules::short_id as short;
+use crate::rules::{name_skeleton, normalize_name};
 
 /// Addresses remembered per contact (most recent first).
 const MAX_ADDRS: usize = 8;
@@ -394,7 +395,7 @@ impl PeerTable {
         chosen: bool,
     ) -> UpOutcome {
         if !self.contacts.contains_key(&up.id) {
-            let mut fresh = Contact::new(up.id, up.name.clone(), now_ms);
+            let mut fresh = Contact::new(up.id, normalize_name(&up.name), now_ms);
             if !chosen {
                 if !self.gate.admit(up.addr.ip(), at) {
                     log::debug!(
@@ -424,7 +425,7 @@ impl PeerTable {
                 return UpOutcome::Duplicate;
             }
         }
-        contact.name = up.name;
+        contact.name = normalize_name(&up.name);
         contact.last_seen = Some(now_ms);
         if let Standing::Stranger { seen } = &mut contact.standing {
             *seen = at;
@@ -809,11 +810,13 @@ impl PeerTable {
             .collect()
     }
 
-    /// Whether another contact uses the same name (the UI warns).
+    /// Whether another peer's name looks the same (the same [`name_skeleton`]: `"QUINN"`,
+    /// `"quіnn"` with a Cyrillic і): the UI warns.
     fn name_conflict(&self, contact: &Contact) -> bool {
+        let mine = name_skeleton(&contact.name);
         self.contacts
             .values()
-            .any(|o| o.id != contact.id && o.name == contact.name)
+            .any(|o| o.id != contact.id && name_skeleton(&o.name) == mine)
     }
 
     /// The API view of a contact.
@@ -827,12 +830,20 @@ impl PeerTable {
     /// how many strangers were left out. Name conflicts are counted once for all (a
     /// scan per peer was quadratic: 10,000 peers took seconds).
     pub fn all_api(&self) -> (Vec<api::Peer>, usize) {
+        let skeletons: HashMap<NodeId, String> = self
+            .contacts
+            .values()
+            .map(|c| (c.id, name_skeleton(&c.name)))
+            .collect();
         let mut names: HashMap<&str, usize> = HashMap::new();
-        for c in self.contacts.values() {
-            *names.entry(c.name.as_str()).or_default() += 1;
+        for s in skeletons.values() {
+            *names.entry(s.as_str()).or_default() += 1;
         }
         let view = |c: &Contact| {
-            let conflict = names.get(c.name.as_str()).is_some_and(|n| *n > 1);
+            let conflict = skeletons
+                .get(&c.id)
+                .and_then(|s| names.get(s.as_str()))
+                .is_some_and(|n| *n > 1);
             super::view::peer(c, conflict)
         };
         let (strangers, contacts): (Vec<&Contact>, Vec<&Contact>) =
@@ -857,11 +868,12 @@ impl PeerTable {
         (all, left_out)
     }
 
-    /// Contacts whose name equals `name` (to refresh their `name_conflict`).
+    /// Contacts whose name looks like `name` (to refresh their `name_conflict`).
     pub fn named(&self, name: &str) -> Vec<NodeId> {
+        let skeleton = name_skeleton(name);
         self.contacts
             .values()
-            .filter(|c| c.name == name)
+            .filter(|c| name_skeleton(&c.name) == skeleton)
             .map(|c| c.id)
             .collect()
     }

@@ -770,3 +770,30 @@ fn a_peers_timestamp_is_stored_within_a_window_around_our_time() {
     let texts: Vec<&str> = page.messages.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["m0", "m1", "m2", "m3"]);
 }
+
+/// Issue 16, point 9: names that look alike conflict (before: only equal names), a
+/// peer's name is kept trimmed, and a `NAME` with a bidi override closes nothing here
+/// (the connection refuses it while parsing) — the state sees only checked names.
+#[test]
+fn look_alike_names_conflict_and_names_are_kept_trimmed() {
+    let mut h = Harness::new();
+    let names = ["quinn ", "QUINN", "qu\u{0456}nn", "bob"];
+    for (i, name) in names.iter().enumerate() {
+        let n = 10 + i as u32;
+        let link = h.up_as(minted(n), &lan_addr(n), h.at(0.0)).expect("in");
+        h.peer_sends(&link, Inner::Name((*name).into()), h.at(0.1));
+    }
+    let (peers, _) = h.state.peers.all_api();
+    let conflict = |name: &str| {
+        peers
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name:?} not listed: {peers:?}"))
+            .name_conflict
+    };
+    assert!(conflict("quinn"), "kept trimmed and in conflict");
+    assert!(conflict("QUINN"));
+    assert!(conflict("qu\u{0456}nn"));
+    assert!(!conflict("bob"));
+    assert!(h.state.peers.api(&minted(11)).expect("known").name_conflict);
+}

@@ -78,6 +78,7 @@ impl State {
     }
 
     fn rename(&mut self, sub: SubId, name: String) {
+        let name = crate::rules::normalize_name(&name);
         if let Err(e) = validate_name(&name) {
             self.subs
                 .send(sub, &Event::error(e.to_string(), Some("rename".into())));
