@@ -179,6 +179,10 @@ pub struct Peer {
     pub last_seen: Option<i64>,
     pub verified: bool,
     pub name_conflict: bool,
+    /// Only authenticated: never messaged, verified or chosen by the user (kept in
+    /// memory only, bounded; docs/SECURITY.md §2.6). Not in SPEC §5: an extra field.
+    #[serde(default)]
+    pub stranger: bool,
 }
 
 /// Delivery state of a message (SPEC §5).
@@ -293,6 +297,10 @@ pub enum Event {
     Me(Me),
     Peers {
         peers: Vec<Peer>,
+        /// Strangers not in `peers` (at most a few are sent; docs/HTTP.md). Not in
+        /// SPEC §5: an extra field.
+        #[serde(default)]
+        strangers_left_out: usize,
     },
     Peer {
         peer: Peer,

@@ -148,7 +148,8 @@ pub enum ApiRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiReply {
     Me(Me),
-    Peers(Vec<Peer>),
+    /// Contacts, then a few strangers; how many strangers were left out.
+    Peers(Vec<Peer>, usize),
     /// A history page; `truncated` when [`crate::api::PAGE_BYTES`] cut it short.
     Messages(HistoryPage),
     /// The message, stored (`201`).

@@ -117,6 +117,10 @@ pub struct NodeArgs {
     /// `store-writer` at its first batch), to show that the node then exits non-zero
     #[arg(long, hide = true, value_name = "THREAD")]
     pub fault_panic: Option<FaultPanic>,
+    /// New stranger identities admitted per source network (/24, /64) per minute; tests
+    /// raise it to flood a node with minted identities from loopback
+    #[arg(long, hide = true, value_name = "N", default_value_t = crate::state::peers::DEFAULT_STRANGERS_PER_MINUTE)]
+    pub strangers_per_minute: u32,
 }
 
 /// Threads `--fault-panic` can make panic.

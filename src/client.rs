@@ -574,6 +574,7 @@ mod tests {
             last_seen: None,
             verified: false,
             name_conflict: false,
+            stranger: false,
         }
     }
 

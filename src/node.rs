@@ -88,7 +88,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let identity = data_dir.identity()?;
     let token = data_dir.ui_token()?;
     let name = match &args.name {
-        Some(n) => n.clone(),
+        Some(n) => crate::rules::normalize_name(n),
         None => data_dir
             .saved_name()
             .unwrap_or_else(|| crate::cli::default_name(&dir_path)),
@@ -143,6 +143,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             beacon_interval_s: Some(args.beacon_interval),
             ..Default::default()
         },
+        strangers_per_minute: args.strangers_per_minute,
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

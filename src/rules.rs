@@ -25,6 +25,9 @@ pub enum NameError {
     },
     /// The name contains a control character (newline, escape, NUL, …).
     Control,
+    /// The name contains an invisible formatting character: a bidi override or
+    /// isolate, or a zero-width one other than ZWJ/ZWNJ ([`is_refused_format`]).
+    Invisible,
 }
 
 impl fmt::Display for NameError {
@@ -36,6 +39,10 @@ impl fmt::Display for NameError {
                 "the name has {chars} characters (at most {MAX_NAME_CHARS})"
             ),
             NameError::Control => write!(f, "the name contains a control character"),
+            NameError::Invisible => write!(
+                f,
+                "the name contains an invisible character (a bidi override or a zero-width space)"
+            ),
         }
     }
 }
@@ -60,7 +67,118 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     if name.chars().any(char::is_control) {
         return Err(NameError::Control);
     }
+    if name.chars().any(is_refused_format) {
+        return Err(NameError::Invisible);
+    }
     Ok(())
+}
+
+/// Invisible characters a name may not contain (issue 16, point 9), on every path: a
+/// peer's `HAND`, `NAME` and `LIST`, the user's `rename` and `--name`.
+///
+/// - bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the
+///   marks U+200E, U+200F, U+061C: they reorder what follows, so "alice\u{202E}cod.exe"
+///   shows as another name, in the UI and in a terminal;
+/// - zero-width and invisible characters that only hide a difference: U+200B (zero-width
+///   space), U+2060–U+2064 (word joiner, invisible operators), U+FEFF (BOM), U+00AD
+///   (soft hyphen), U+034F, U+115F, U+1160, U+3164, U+FFA0 (fillers that render as
+///   nothing), U+180E, and the variation selectors are *not* in this list (emoji need
+///   them).
+///
+/// Kept on purpose: **ZWJ (U+200D)** joins emoji sequences (👩‍💻, 🏳️‍🌈) and
+/// **ZWNJ (U+200C)** is required by Persian and several Indic scripts. Whatever they
+/// hide is caught by [`name_skeleton`], which drops them, so two names that differ
+/// only by one still conflict.
+pub fn is_refused_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{061C}'
+            | '\u{200B}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+            | '\u{034F}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+            | '\u{180E}'
+    )
+}
+
+/// A name as it is kept and shown: without leading and trailing white space (`"quinn "`
+/// is `"quinn"`). Applied to every name the node keeps: a peer's (`HAND`, `NAME`) and
+/// its own (`rename`, `--name`). Names are not put in NFC: that needs Unicode's tables
+/// (a crate); two spellings of one name are caught by [`name_skeleton`] instead.
+pub fn normalize_name(name: &str) -> String {
+    name.trim().to_string()
+}
+
+/// What a name looks like, for `name_conflict` (SPEC §5): names with the same skeleton
+/// are flagged, since a reader cannot tell them apart. A small hand-written fold, not
+/// Unicode's full confusables table (UTS #39): lower case; fullwidth ASCII as ASCII;
+/// combining marks, ZWJ/ZWNJ, variation selectors and white space dropped; common
+/// Cyrillic and Greek look-alikes of Latin letters as those letters; `0` as `o`, `1`,
+/// `i`, `|` as `l`; `rn` as `m`, `vv` as `w`. So `"quinn "`, `"QUINN"`, `"quіnn"`
+/// (Cyrillic і) and `"qu1nn"` all conflict with `"quinn"`. False positives only cost a
+/// warning; the fingerprint is what proves who a peer is.
+pub fn name_skeleton(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let c = match c {
+            '\u{FF01}'..='\u{FF5E}' => {
+                char::from_u32(u32::from(c) - 0xFEE0).map_or(c, |a| a.to_ascii_lowercase())
+            }
+            _ => c,
+        };
+        if c.is_whitespace()
+            || ('\u{0300}'..='\u{036F}').contains(&c)
+            || ('\u{FE00}'..='\u{FE0F}').contains(&c)
+            || matches!(c, '\u{200C}' | '\u{200D}')
+        {
+            continue;
+        }
+        out.push(look_alike(c));
+    }
+    out.replace("rn", "m").replace("vv", "w")
+}
+
+/// The Latin letter a character is commonly mistaken for (itself otherwise).
+fn look_alike(c: char) -> char {
+    match c {
+        // Cyrillic
+        'а' => 'a',
+        'в' | 'ь' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ё' | 'є' => 'e',
+        'һ' | 'н' => 'h',
+        'і' | 'ї' | 'ӏ' | 'ι' | 'ί' | 'i' | 'l' | '1' | '|' => 'l',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'о' | 'ο' | 'ό' | 'σ' | '0' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'ѕ' => 's',
+        'т' | 'τ' => 't',
+        'у' | 'γ' => 'y',
+        'υ' | 'μ' => 'u',
+        'ѵ' | 'ν' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' => 'x',
+        // Greek
+        'α' => 'a',
+        'β' => 'b',
+        'ε' => 'e',
+        'η' => 'n',
+        'ζ' => 'z',
+        other => other,
+    }
 }
 
 /// `host:port` with a non-empty host and a port 1..=65535 (IPv6 in brackets): what
@@ -75,6 +193,26 @@ pub fn valid_target(addr: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// How far before our receive time a peer's `MESS` `ts` may lie (docs/PROTOCOL.md §6):
+/// a message can wait in its sender's outbox for months; older is clamped to this.
+pub const TS_MAX_PAST_MS: i64 = 365 * 24 * 3_600_000;
+/// How far after our receive time a peer's `ts` may lie: clocks off by hours still show
+/// their own time, but `ts` 2^63 − 1 no longer pins a conversation at the top for ever.
+pub const TS_MAX_FUTURE_MS: i64 = 24 * 3_600_000;
+
+/// The `ts` a received message is stored and shown with: the sender's time (Unix ms)
+/// clamped to [`TS_MAX_PAST_MS`] before and [`TS_MAX_FUTURE_MS`] after `received_ms`
+/// (our clock when it arrived). Messages are ordered by our `seq`, never by `ts`; the
+/// window keeps what the UI shows and sorts conversations by near the truth, and every
+/// `u64` a peer may send (0, 2^63 − 1, 2^64 − 1) in a range a JavaScript `Date` takes.
+pub fn clamp_peer_ts(ts: u64, received_ms: i64) -> i64 {
+    let ts = i64::try_from(ts).unwrap_or(i64::MAX);
+    ts.clamp(
+        received_ms.saturating_sub(TS_MAX_PAST_MS),
+        received_ms.saturating_add(TS_MAX_FUTURE_MS),
+    )
 }
 
 /// The first 8 hex characters of an id, for logs.
@@ -101,6 +239,42 @@ mod tests {
     }
 
     #[test]
+    fn bidi_overrides_and_zero_width_spaces_are_refused_zwj_is_kept() {
+        for bad in [
+            "alice\u{202E}cod.exe",
+            "bob\u{2066}x",
+            "a\u{200B}b",
+            "\u{FEFF}eve",
+            "x\u{200F}",
+        ] {
+            assert_eq!(validate_name(bad), Err(NameError::Invisible), "{bad:?}");
+        }
+        assert_eq!(validate_name("👩\u{200D}💻 ada"), Ok(()));
+        assert_eq!(validate_name("می\u{200C}خواهم"), Ok(()));
+        assert_eq!(validate_name("\u{3164}"), Err(NameError::Invisible));
+    }
+
+    #[test]
+    fn look_alike_names_have_one_skeleton() {
+        let quinn = name_skeleton("quinn");
+        for same in [
+            "quinn ",
+            "QUINN",
+            "qu\u{0456}nn",
+            "Qu1nn",
+            "ｑｕｉｎｎ",
+            "qui\u{200D}nn",
+            "quin\u{0308}n",
+        ] {
+            assert_eq!(name_skeleton(same), quinn, "{same:?}");
+        }
+        assert_eq!(name_skeleton("rnallory"), name_skeleton("mallory"));
+        assert_eq!(name_skeleton("раураl"), name_skeleton("paypal"));
+        assert_ne!(name_skeleton("quinn"), name_skeleton("quincy"));
+        assert_eq!(normalize_name("  quinn \t"), "quinn");
+    }
+
+    #[test]
     fn targets() {
         assert!(valid_target("127.0.0.1:35035"));
         assert!(valid_target("[::1]:1"));
@@ -110,6 +284,20 @@ mod tests {
         assert!(!valid_target("host:0"));
         assert!(!valid_target("host:65536"));
         assert!(!valid_target("two words:1"));
+    }
+
+    #[test]
+    fn a_peers_timestamp_is_kept_within_a_window_around_our_receive_time() {
+        let now = 1_764_115_200_000;
+        assert_eq!(clamp_peer_ts(now as u64 - 60_000, now), now - 60_000);
+        assert_eq!(clamp_peer_ts(now as u64 + 3_600_000, now), now + 3_600_000);
+        assert_eq!(clamp_peer_ts(0, now), now - TS_MAX_PAST_MS);
+        for far in [i64::MAX as u64, u64::MAX] {
+            assert_eq!(clamp_peer_ts(far, now), now + TS_MAX_FUTURE_MS);
+        }
+        // A node whose own clock reads 0 or the far future does not overflow.
+        assert_eq!(clamp_peer_ts(5, 0), 5);
+        assert_eq!(clamp_peer_ts(u64::MAX, i64::MAX), i64::MAX);
     }
 
     #[test]

@@ -102,8 +102,11 @@ fn a_message_received_again_is_stored_once_acknowledged_again_and_counted_once()
     assert_unread(&node, &peer, 2, "unread counts the repeated message once");
 }
 
+/// Issue 16, point 8: an id the node holds for something else (here: our own message,
+/// echoed back) is acknowledged, so the sender does not re-send it for ever, and is
+/// never stored or counted under this peer.
 #[test]
-fn an_id_that_is_not_this_peers_message_to_us_is_not_acknowledged() {
+fn an_id_that_is_not_this_peers_message_to_us_is_acknowledged_and_not_stored() {
     let node = Node::start();
     let peer = id_hex(SEED);
     let mut fake = FakePeer::connect(node.addr(), SEED, "echo");
@@ -124,7 +127,10 @@ fn an_id_that_is_not_this_peers_message_to_us_is_not_acknowledged() {
     let marker = MsgId([0x33; 16]);
     fake.send(&mess(marker, "marker")).unwrap();
     let acked = acks_until(&mut fake, marker);
-    assert!(!acked.contains(&ours), "our own id acknowledged: {acked:?}");
+    assert!(
+        acked.contains(&ours),
+        "a colliding id is not acknowledged: {acked:?}"
+    );
 
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut h = history(&node, &peer);
@@ -138,4 +144,44 @@ fn an_id_that_is_not_this_peers_message_to_us_is_not_acknowledged() {
         .collect();
     assert_eq!(shown, [("mine", false), ("marker", true)], "{h:?}");
     assert_unread(&node, &peer, 1, "only the marker is unread");
+}
+
+/// Issue 16, point 8: two peers send one id. The first keeps it; the second is
+/// acknowledged on every re-send (before: never, so it was re-sent on every reconnect
+/// for ever) and never stored under the second peer.
+#[test]
+fn an_id_already_used_by_another_peer_is_acknowledged_on_every_resend_and_not_stored() {
+    let node = Node::start();
+    let first_seed = [0x1e; 32];
+    let (first, second) = (id_hex(first_seed), id_hex(SEED));
+    let x = MsgId([0x44; 16]);
+    let mut a = FakePeer::connect(node.addr(), first_seed, "first");
+    a.send(&mess(x, "from the first")).unwrap();
+    acks_until(&mut a, x);
+
+    for round in 0..2u8 {
+        let mut b = FakePeer::connect(node.addr(), SEED, "second");
+        b.send(&mess(x, "from the second")).unwrap();
+        let marker = MsgId([0x50 + round; 16]);
+        b.send(&mess(marker, "marker")).unwrap();
+        let acked = acks_until(&mut b, marker);
+        assert!(
+            acked.contains(&x),
+            "round {round}: not acknowledged: {acked:?}"
+        );
+        drop(b);
+        assert!(eventually(Duration::from_secs(5), || peer_entry(
+            &node, &second
+        )["online"]
+            == false));
+    }
+    let texts = |peer: &str| -> Vec<String> {
+        history(&node, peer)
+            .iter()
+            .filter_map(|m| m["text"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(texts(&first), ["from the first"]);
+    assert_eq!(texts(&second), ["marker", "marker"]);
+    assert_unread(&node, &second, 2, "the colliding message is not counted");
 }

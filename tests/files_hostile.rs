@@ -77,7 +77,9 @@ fn hostile_offers_and_chunks_end_their_transfer_and_nothing_else() {
     // A chunk whose data does not match its hash ends that transfer.
     let id = MsgId([2; 16]);
     accept(&node, &id.to_string());
-    until(&mut evil, |m| matches!(m, Inner::FileRequest(_)).then_some(()));
+    until(&mut evil, |m| {
+        matches!(m, Inner::FileRequest(_)).then_some(())
+    });
     let bad = Chunk {
         id,
         index: 0,
@@ -92,7 +94,9 @@ fn hostile_offers_and_chunks_end_their_transfer_and_nothing_else() {
     // A chunk past the end of the file, too.
     let id = MsgId([3; 16]);
     accept(&node, &id.to_string());
-    until(&mut evil, |m| matches!(m, Inner::FileRequest(_)).then_some(()));
+    until(&mut evil, |m| {
+        matches!(m, Inner::FileRequest(_)).then_some(())
+    });
     let past = Chunk {
         id,
         index: 9,

@@ -46,7 +46,7 @@ fn cmd() -> impl Strategy<Value = [u8; 4]> {
 /// SPEC §7 names: 1..=64 characters, none a control character.
 /// A valid display name: 1..=64 characters, no controls, not blank (`rules`).
 fn name() -> impl Strategy<Value = String> {
-    "[^\\p{Cc}]{1,64}".prop_filter("not blank", |n| !n.trim().is_empty())
+    "[^\\p{Cc}]{1,64}".prop_filter("a valid name", |n| purr::rules::validate_name(n).is_ok())
 }
 
 fn socket_addr() -> impl Strategy<Value = SocketAddr> {

@@ -30,6 +30,9 @@ export interface Peer {
   verified: boolean;
   /** Another known contact uses the same name: the UI warns. */
   name_conflict: boolean;
+  /** Only authenticated, never messaged or verified (docs/SECURITY.md §2.6): listed after
+   * the contacts, and only the most recent few are sent. */
+  stranger: boolean;
 }
 
 /** Outgoing: pending → delivered → read. Incoming: received → read. */
@@ -98,6 +101,7 @@ export function toPeer(v: unknown): Peer | null {
     last_seen: isNum(v.last_seen) ? v.last_seen : null,
     verified: v.verified === true,
     name_conflict: v.name_conflict === true,
+    stranger: v.stranger === true,
   };
 }
 

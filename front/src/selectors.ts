@@ -13,7 +13,8 @@ export function lastActivity(state: AppState, peer: Peer): number {
   return lastMessage(state, peer.id)?.ts ?? peer.last_seen ?? 0;
 }
 
-/** Peers, most recent activity first, then by name; filtered by name, id or fingerprint. */
+/** Peers, contacts before strangers, then most recent activity first, then by name;
+ * filtered by name, id or fingerprint. */
 export function sortedPeers(state: AppState, query = ''): Peer[] {
   const q = query.trim().toLowerCase();
   const qCompact = q.replace(/[\s-]/g, '');
@@ -27,6 +28,7 @@ export function sortedPeers(state: AppState, query = ''): Peer[] {
   const activity = new Map(list.map((p) => [p.id, lastActivity(state, p)]));
   return list.sort(
     (a, b) =>
+      Number(a.stranger) - Number(b.stranger) ||
       (activity.get(b.id) ?? 0) - (activity.get(a.id) ?? 0) ||
       a.name.localeCompare(b.name) ||
       a.id.localeCompare(b.id),

@@ -15,6 +15,7 @@ export function peer(id: string, over: Partial<Peer> = {}): Peer {
     last_seen: 1_700_000_000_000,
     verified: false,
     name_conflict: false,
+    stranger: false,
     ...over,
   };
 }

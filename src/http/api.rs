@@ -55,8 +55,7 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
         "/api/v1/files" if get => answer(state.ask(ApiRequest::Files)),
         "/api/v1/files" if req.method == "POST" => offer_file(req, state),
         path if path.starts_with("/api/v1/files/") => file_route(req, state),
-        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files"
-        | "/api/v1/diag" => {
+        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files" | "/api/v1/diag" => {
             Response::json_error(405, "method not allowed")
         }
         _ => Response::json_error(404, "no such API endpoint"),
@@ -121,7 +120,10 @@ fn file_route(req: &Request, state: &StateHandle) -> Response {
 fn answer(reply: Option<ApiReply>) -> Response {
     match reply {
         Some(ApiReply::Me(me)) => Response::json(200, &me),
-        Some(ApiReply::Peers(peers)) => Response::json(200, &peers),
+        // The array stays SPEC §6's; what it leaves out is said in a header.
+        Some(ApiReply::Peers(peers, left_out)) => {
+            Response::json(200, &peers).with("X-Purr-Strangers-Left-Out", left_out.to_string())
+        }
         Some(ApiReply::Messages(page)) => Response::json(200, &page.messages),
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::File(t)) => Response::json(200, &t),

@@ -287,7 +287,7 @@ impl Inner {
                 body.try_into()
                     .map_err(|_| InnerError::AuthLength { len: body.len() })?,
             ),
-            b"LIST" => Inner::List(parse_json::<ListIn>(kind, body)?.0),
+            b"LIST" => Inner::List(list_without_bad_names(parse_json::<ListIn>(kind, body)?.0)),
             b"MESS" => Inner::Mess(parse_json(kind, body)?),
             b"ACKN" => Inner::Ackn(parse_json::<IdsIn>(kind, body)?.ids),
             b"READ" => Inner::Read(parse_json::<IdsIn>(kind, body)?.ids),
@@ -412,6 +412,14 @@ pub fn hint_addr_ok(addr: &SocketAddr, peer_on_loopback: bool) -> bool {
             std::net::IpAddr::V6(_) => false,
         };
     addr.port() != 0 && !forbidden && (peer_on_loopback || !ip.is_loopback())
+}
+
+/// Drops the entries of a received `LIST` whose name [`validate_name`] refuses (a bidi
+/// override, say) rather than closing the session: entries are hints about third
+/// peers, and an honest older node may relay a name that the rules of 2026-12 refuse.
+fn list_without_bad_names(mut entries: Vec<ListEntry>) -> Vec<ListEntry> {
+    entries.retain(|e| validate_name(&e.name).is_ok());
+    entries
 }
 
 fn validate_entry(entry: &ListEntry) -> Result<(), InnerError> {

@@ -192,6 +192,11 @@ impl Dialer {
             .push(sub);
     }
 
+    /// Whether a UI waits for the outcome of a dial to `target` (the user chose it).
+    pub fn has_waiters(&self, target: &str) -> bool {
+        self.waiters.get(target).is_some_and(|w| !w.is_empty())
+    }
+
     /// The UIs waiting for `target`, forgotten.
     pub fn take_waiters(&mut self, target: &str) -> Vec<SubId> {
         self.waiters.remove(target).unwrap_or_default()

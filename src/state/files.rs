@@ -265,6 +265,11 @@ impl State {
             reason: None,
         };
         let id = meta.id;
+        // A transfer is pending work: its peer is a contact, stored before the transfer
+        // row that refers to it.
+        if self.peers.promote(&peer, "a file goes to it") {
+            self.save_contact(&peer);
+        }
         self.durable.submit(
             Op::InsertTransfer(meta.clone()),
             After::OfferStored { id, reply },
@@ -445,6 +450,10 @@ impl State {
             log::info!("offer {id} refused: {reason}");
             self.send_to(&peer, Inner::FileCancel(Cancel { id, reason }));
             return;
+        }
+        // As a message would: the offer makes a stranger a contact, stored first.
+        if self.peers.promote(&peer, "a file came from it") {
+            self.save_contact(&peer);
         }
         let meta = StoredTransfer {
             id,

@@ -131,6 +131,10 @@ impl State {
         let mid = crate::rng::bytes::<16>()
             .map(MsgId)
             .map_err(|e| SendError::Random(e.to_string()))?;
+        // A message makes a stranger a contact, stored before the message that needs it.
+        if self.peers.promote(&to, "a message went to it") {
+            self.save_contact(&to);
+        }
         let msg = StoredMessage {
             seq: self.next_seq,
             id: mid,
@@ -201,13 +205,19 @@ impl State {
         // missed our ACKN): the insert's own ON CONFLICT finds it, and
         // `after_duplicate` undoes the unread count and acknowledges it again. Until
         // then the UIs see it once more, which SPEC §7 allows (UIs deduplicate by id).
+        // A message makes a stranger a contact, stored before the message that needs it.
+        if self.peers.promote(&peer, "a message came from it") {
+            self.save_contact(&peer);
+        }
         let msg = StoredMessage {
             seq: self.next_seq,
             id: mid,
             peer,
             direction: Direction::In,
             text: mess.text,
-            ts: i64::try_from(mess.ts).unwrap_or(i64::MAX),
+            // The sender's time, kept near ours (docs/PROTOCOL.md §6): ordering is by
+            // `seq`, and a `ts` of 0 or 2^63 − 1 must not pin the conversation.
+            ts: crate::rules::clamp_peer_ts(mess.ts, self.clock.now_ms()),
             status: Status::Received,
             read_sent: false,
         };
@@ -442,15 +452,32 @@ impl State {
 
     /// A received message turned out to be stored already (its insert changed
     /// nothing): take back the unread it was counted as, and say whether to acknowledge
-    /// it again: only if the stored one is this peer's message to us (SPEC §7). An id
-    /// of another peer's message, or of one of ours, gets no ACKN.
+    /// it again. A message id is unique on a node (docs/PROTOCOL.md §6, "Message
+    /// identity"): the first message stored with it keeps it. So the repeat is
+    /// acknowledged whoever holds the id — a sender re-sends a message until its `ACKN`,
+    /// and one whose id collides with another conversation's (or with one of ours)
+    /// would otherwise be re-sent on every reconnect for ever (issue 16, point 8) — but
+    /// it is never stored under this peer; a collision is logged.
     fn after_duplicate(&mut self, peer: NodeId, id: MsgId) -> bool {
         if let Some(c) = self.peers.get_mut(&peer) {
             c.unread = c.unread.saturating_sub(1);
         }
         self.peers.mark_changed(peer);
         match self.durable.reader.message(&id) {
-            Ok(Some(known)) => known.peer == peer && known.direction == Direction::In,
+            Ok(Some(known)) if known.peer == peer && known.direction == Direction::In => true,
+            Ok(Some(known)) => {
+                let whose = match known.direction {
+                    Direction::In => format!("a message from {}", short_id(&known.peer)),
+                    Direction::Out => format!("our message to {}", short_id(&known.peer)),
+                };
+                log::warn!(
+                    "peer {} sent message {id}, an id that is already {whose}: acknowledged so that it is not re-sent, not stored",
+                    short_id(&peer)
+                );
+                true
+            }
+            // Not stored, yet the insert found the id: the store changed under us. The
+            // next re-send will be inserted like a new message.
             Ok(None) => false,
             Err(e) => {
                 log::warn!("cannot look up message {id}: {e}");

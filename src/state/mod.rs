@@ -83,6 +83,9 @@ pub struct StateConfig {
     /// What `node` knows of itself for `GET /api/v1/diag`: the listening address,
     /// whether discovery runs and its interval.
     pub about: crate::diag::NodeFacts,
+    /// New strangers admitted per source network per minute (hidden
+    /// `--strangers-per-minute`; [`peers::DEFAULT_STRANGERS_PER_MINUTE`]).
+    pub strangers_per_minute: u32,
 }
 
 /// The state owned by the thread.
@@ -199,7 +202,10 @@ impl State {
             started: Instant::now(),
             discovery_stats: None,
         };
-        state.load()?;
+        state
+            .peers
+            .set_strangers_per_minute(config.strangers_per_minute);
+        state.load(Instant::now())?;
         Ok((state, handle, rx, config.committed))
     }
 }
@@ -318,15 +324,38 @@ impl State {
     }
 
     /// Loads contacts, unread counts, pending messages and the next `seq` from the store.
-    fn load(&mut self) -> std::io::Result<()> {
+    ///
+    /// Stored rows of strangers (nodes before issue 16 stored every peer that ever
+    /// handshook: thousands, after a flood of minted identities) are not loaded as
+    /// contacts: a row without messages that is not verified is deleted
+    /// (`Op::ForgetContacts`), and kept in memory as a stranger only if it was seen
+    /// within [`peers::STRANGER_TTL`] (a peer of a moment ago, or a configured one,
+    /// which becomes a contact again when it answers).
+    fn load(&mut self, at: Instant) -> std::io::Result<()> {
         let reader = &self.durable.reader;
         let err = |e: crate::store::StoreError| std::io::Error::other(e.to_string());
         let contacts = reader.contacts().map_err(err)?;
         let unread = reader.unread_counts().map_err(err)?;
         let messaged = reader.peers_with_messages().map_err(err)?;
         self.next_seq = reader.max_seq().map_err(err)? + 1;
+        let now_ms = self.clock.now_ms();
+        let recent_ms = i64::try_from(peers::STRANGER_TTL.as_millis()).unwrap_or(i64::MAX);
+        let mut forget = Vec::new();
         for c in contacts {
             let id = c.id;
+            if !c.verified && !messaged.contains(&id) {
+                forget.push(id);
+                let recent = c
+                    .last_seen
+                    .is_some_and(|seen| now_ms.saturating_sub(seen) < recent_ms);
+                if recent {
+                    let mut stranger = peers::Contact::new(id, c.name, c.first_seen);
+                    stranger.addrs = c.addrs;
+                    stranger.last_seen = c.last_seen;
+                    self.peers.insert_stranger(stranger, at);
+                }
+                continue;
+            }
             for m in reader.outbox(&id).map_err(err)? {
                 self.durable.outgoing.insert(m.id, (id, m.status, m.seq));
             }
@@ -339,12 +368,21 @@ impl State {
             self.peers.insert(contact);
         }
         self.load_transfers().map_err(err)?;
+        if !forget.is_empty() {
+            log::info!(
+                "forgetting {} stored peers that were only ever strangers (no messages, not verified)",
+                forget.len()
+            );
+            let op = crate::store::Op::ForgetContacts { ids: forget };
+            self.durable.submit(op, durable::After::Nothing);
+        }
         Ok(())
     }
 
     /// Stores the contact's current name, addresses and last-seen time.
+    /// Strangers are never stored (docs/SECURITY.md §2.6): only contacts.
     fn save_contact(&mut self, id: &NodeId) {
-        let Some(c) = self.peers.get(id) else {
+        let Some(c) = self.peers.get(id).filter(|c| !c.is_stranger()) else {
             return;
         };
         let op = crate::store::Op::UpsertContact(crate::store::Contact {
@@ -378,7 +416,10 @@ impl State {
     fn on_api(&mut self, req: ApiRequest, reply: Sender<ApiReply>, now: Instant) {
         let answer = match req {
             ApiRequest::Me => ApiReply::Me(self.me()),
-            ApiRequest::Peers => ApiReply::Peers(self.peers.all_api()),
+            ApiRequest::Peers => {
+                let (peers, left_out) = self.peers.all_api();
+                ApiReply::Peers(peers, left_out)
+            }
             ApiRequest::Diag => ApiReply::Diag(Box::new(self.diag_facts(now))),
             ApiRequest::Messages {
                 peer,

@@ -71,11 +71,21 @@ impl State {
             dialable(up.addr, up.port),
             at,
         );
+        // The user chose this peer's address (`--connect`, `--peers`, `connect`): a
+        // contact from the start, never a stranger.
+        let chosen = self.dialer.configured_ids().contains(&id)
+            || dialed
+                .as_deref()
+                .is_some_and(|t| self.dialer.has_waiters(t));
         let name = up.name.clone();
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
         let before = self.peers.get(&id).map(|c| c.name.clone());
-        match self.peers.up(&self.own_id, up, now, at) {
+        match self.peers.up(&self.own_id, up, now, at, chosen) {
+            UpOutcome::Refused => {
+                // Dropping the queue sender (with the PeerUp) closes the connection.
+                return;
+            }
             UpOutcome::Duplicate => {
                 log::debug!("second connection to {} closed (SPEC §7 rule)", short(&id));
                 if let Some(target) = &dialed {
@@ -240,6 +250,7 @@ impl State {
     /// again, the UIs are told. (Its outbox state went with its `Presence`.)
     fn now_offline(&mut self, id: NodeId, now: Instant) {
         self.files_peer_down(&id);
+        self.peers.saw(&id, now);
         self.dialer.disconnected(&id, now);
         self.save_contact(&id);
         self.push_peer(&id);
@@ -256,6 +267,7 @@ impl State {
         match inner {
             Inner::List(entries) => self.learn(id, entries, now),
             Inner::Name(name) => {
+                let name = crate::rules::normalize_name(&name);
                 let old = self.peers.get(&id).map(|c| c.name.clone());
                 if let Some(c) = self.peers.get_mut(&id) {
                     c.name = name.clone();
@@ -377,10 +389,11 @@ impl State {
             .filter(|c| c.is_online())
             .flat_map(|c| c.addrs.first().copied())
             .collect();
+        // Strangers are not redialled: a beacon or a LIST brings them back if they matter.
         let offline: Vec<(NodeId, Vec<String>)> = self
             .peers
             .contacts()
-            .filter(|c| !c.is_online())
+            .filter(|c| !c.is_online() && !c.is_stranger())
             .map(|c| {
                 let free = c.addrs.iter().filter(|a| !taken.contains(a));
                 (c.id, free.map(ToString::to_string).collect())
@@ -411,5 +424,9 @@ impl State {
         self.drop_stalled(now);
         self.dial_hints(now);
         self.dialer.prune(now);
+        let expired = self.peers.expire_strangers(now);
+        if expired > 0 {
+            log::debug!("{expired} strangers forgotten (offline for 10 minutes)");
+        }
     }
 }

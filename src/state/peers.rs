@@ -16,14 +16,30 @@
 //!   online ──PeerUp that wins over the link (SPEC §7 step 3)──▶ online(new link), old closed
 //! ```
 //!
+//! **Strangers** (docs/SECURITY.md §2.6). Anyone on the LAN can mint identities, and a
+//! handshake used to make a stored contact of each. A peer we have only authenticated is
+//! a [`Standing::Stranger`]: kept in memory only, at most [`MAX_STRANGERS`] (the one seen
+//! longest ago goes first, offline before online), forgotten [`STRANGER_TTL`] after its
+//! session ended, and admitted at most [`DEFAULT_STRANGERS_PER_MINUTE`] new ones per
+//! source network (/24, /64) a minute. It becomes a contact (and only then is stored)
+//! when a message goes either way, the user verifies it, or the user chose its address
+//! (`--connect`, `--peers`, the UI's `connect`); a contact is never evicted.
+//!
+//! ```text
+//!   (unknown) ──PeerUp, admitted──▶ stranger ──message / verify / configured──▶ contact
+//!                  │ refused (rate)     │ evicted (table full), expired (10 min offline)
+//!                  ▼                    ▼
+//!               closed              forgotten
+//! ```
+//!
 //! A second authenticated connection to the same id is settled by SPEC §7 step 3
 //! (`keep_existing`): both ends compute the same winner, the loser is closed by dropping
 //! its queue sender. Dials in flight are the dialer's (they are keyed by address, and
 //! most have no contact yet); a contact is offline until a session is up.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
 
@@ -33,9 +49,26 @@ use crate::identity::NodeId;
 use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
 use crate::peer::{keep_existing, Role};
 use crate::rules::short_id as short;
+use crate::rules::{name_skeleton, normalize_name};
 
 /// Addresses remembered per contact (most recent first).
 const MAX_ADDRS: usize = 8;
+/// Strangers kept in memory at most (issue 16, point 2): a flood of minted identities
+/// costs this many small entries, never a contact.
+pub const MAX_STRANGERS: usize = 256;
+/// A stranger is forgotten this long after its session ended.
+pub const STRANGER_TTL: Duration = Duration::from_secs(600);
+/// New stranger identities admitted per source network (/24, /64) per minute, unless
+/// `--strangers-per-minute` says otherwise. An honest LAN meets a few new peers a day.
+pub const DEFAULT_STRANGERS_PER_MINUTE: u32 = 30;
+/// The window of that rate.
+const STRANGER_WINDOW: Duration = Duration::from_secs(60);
+/// Source networks whose rate is tracked at once; past it new networks are refused until
+/// a window ends (a LAN has a handful).
+const MAX_GATE_NETWORKS: usize = 1024;
+/// Strangers in a `peers` answer (UI and API) at most, online and most recently seen
+/// first; the answer says how many were left out. Contacts are always all there.
+pub const MAX_STRANGERS_SHOWN: usize = 32;
 
 /// A live, authenticated connection.
 #[derive(Debug)]
@@ -104,7 +137,17 @@ impl std::fmt::Display for Presence {
     }
 }
 
-/// One contact.
+/// Whether a peer is a contact or only a stranger (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Messaged, verified or chosen by the user: stored in `purr.db`, never evicted.
+    Contact,
+    /// Only authenticated: in memory only. `seen`: when its last session started or
+    /// ended (what eviction and expiry go by).
+    Stranger { seen: Instant },
+}
+
+/// One peer in the table: a contact or a stranger ([`Standing`]).
 #[derive(Debug)]
 pub struct Contact {
     pub id: NodeId,
@@ -119,6 +162,8 @@ pub struct Contact {
     pub unread: u64,
     /// Where it stands; changed only through [`PeerTable`].
     presence: Presence,
+    /// Contact or stranger; changed only through [`PeerTable`].
+    standing: Standing,
 }
 
 impl Contact {
@@ -134,7 +179,13 @@ impl Contact {
             messaged: false,
             unread: 0,
             presence: Presence::Offline,
+            standing: Standing::Contact,
         }
+    }
+
+    /// Whether it is only a stranger (not stored, may be evicted).
+    pub fn is_stranger(&self) -> bool {
+        matches!(self.standing, Standing::Stranger { .. })
     }
 
     /// Its live connection, if it is online.
@@ -179,6 +230,72 @@ pub enum UpOutcome {
     Accepted { replaced: Option<Link> },
     /// The contact already has a link that wins; the new connection is closed.
     Duplicate,
+    /// A new stranger over its network's rate ([`DEFAULT_STRANGERS_PER_MINUTE`]); the
+    /// connection is closed and nothing is kept.
+    Refused,
+}
+
+/// New strangers per source network per minute: a fixed window per /24 (IPv4) or /64
+/// (IPv6), at most [`MAX_GATE_NETWORKS`] networks tracked.
+#[derive(Debug)]
+struct StrangerGate {
+    per_minute: u32,
+    windows: HashMap<IpAddr, (Instant, u32)>,
+}
+
+impl Default for StrangerGate {
+    fn default() -> Self {
+        StrangerGate {
+            per_minute: DEFAULT_STRANGERS_PER_MINUTE,
+            windows: HashMap::new(),
+        }
+    }
+}
+
+/// The network a stranger's address counts against: its /24 or /64 (an IPv4-mapped
+/// IPv6 address as IPv4).
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_of(IpAddr::V4(v4)),
+            None => {
+                let s = v6.segments();
+                IpAddr::from([s[0], s[1], s[2], s[3], 0, 0, 0, 0])
+            }
+        },
+    }
+}
+
+impl StrangerGate {
+    /// Whether one more new stranger from `ip` is allowed at `now` (and counts it).
+    fn admit(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let net = network_of(ip);
+        if !self.windows.contains_key(&net) && self.windows.len() >= MAX_GATE_NETWORKS {
+            self.prune(now);
+            if self.windows.len() >= MAX_GATE_NETWORKS {
+                return false;
+            }
+        }
+        let (start, count) = self.windows.entry(net).or_insert((now, 0));
+        if now.saturating_duration_since(*start) >= STRANGER_WINDOW {
+            (*start, *count) = (now, 0);
+        }
+        if *count >= self.per_minute {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Forgets windows that are over.
+    fn prune(&mut self, now: Instant) {
+        self.windows
+            .retain(|_, (start, _)| now.saturating_duration_since(*start) < STRANGER_WINDOW);
+    }
 }
 
 /// Result of queueing a record for a contact.
@@ -200,6 +317,10 @@ pub struct PeerTable {
     /// Contacts whose `peer` view changed without an event yet (unread counts of a
     /// burst of messages: one event per batch, not per message).
     changed: HashSet<NodeId>,
+    /// The ids in `contacts` that are strangers (at most [`MAX_STRANGERS`]).
+    strangers: HashSet<NodeId>,
+    /// The rate of new strangers per source network.
+    gate: StrangerGate,
 }
 
 impl PeerTable {
@@ -213,6 +334,21 @@ impl PeerTable {
 
     /// Adds a contact known from before (the store), offline.
     pub fn insert(&mut self, contact: Contact) {
+        self.strangers.remove(&contact.id);
+        self.contacts.insert(contact.id, contact);
+    }
+
+    /// Adds a stranger seen recently before a restart (the store held it; it is not
+    /// stored again unless it becomes a contact), offline, seen at `at`.
+    pub fn insert_stranger(&mut self, mut contact: Contact, at: Instant) {
+        if self.contacts.contains_key(&contact.id) {
+            return;
+        }
+        if self.strangers.len() >= MAX_STRANGERS {
+            self.evict_one();
+        }
+        contact.standing = Standing::Stranger { seen: at };
+        self.strangers.insert(contact.id);
         self.contacts.insert(contact.id, contact);
     }
 
@@ -244,19 +380,60 @@ impl PeerTable {
         std::mem::replace(&mut contact.presence, new)
     }
 
-    /// A peer authenticated on a new connection. `own` is this node's id.
-    pub fn up(&mut self, own: &NodeId, up: PeerUp, now_ms: i64, at: Instant) -> UpOutcome {
-        let contact = self
-            .contacts
-            .entry(up.id)
-            .or_insert_with(|| Contact::new(up.id, up.name.clone(), now_ms));
+    /// New strangers admitted per source network per minute (`--strangers-per-minute`).
+    pub fn set_strangers_per_minute(&mut self, n: u32) {
+        self.gate.per_minute = n;
+    }
+
+    /// A peer authenticated on a new connection. `own` is this node's id; `chosen`: the
+    /// user chose its address (`--connect`, `--peers`, `connect`), so it is a contact
+    /// from the start. An unknown id otherwise is a new stranger: refused over its
+    /// network's rate, and admitted in place of the stranger seen longest ago when the
+    /// table holds [`MAX_STRANGERS`].
+    pub fn up(
+        &mut self,
+        own: &NodeId,
+        up: PeerUp,
+        now_ms: i64,
+        at: Instant,
+        chosen: bool,
+    ) -> UpOutcome {
+        if !self.contacts.contains_key(&up.id) {
+            let mut fresh = Contact::new(up.id, normalize_name(&up.name), now_ms);
+            if !chosen {
+                if !self.gate.admit(up.addr.ip(), at) {
+                    log::debug!(
+                        "peer {}: a new stranger from {} over the rate of {} a minute: refused",
+                        short(&up.id),
+                        network_of(up.addr.ip()),
+                        self.gate.per_minute
+                    );
+                    return UpOutcome::Refused;
+                }
+                if self.strangers.len() >= MAX_STRANGERS {
+                    self.evict_one();
+                }
+                fresh.standing = Standing::Stranger { seen: at };
+                self.strangers.insert(up.id);
+                log::debug!("peer {}: (unknown) => stranger", short(&up.id));
+            }
+            self.contacts.insert(up.id, fresh);
+        } else if chosen {
+            self.promote(&up.id, "the user chose its address");
+        }
+        let Some(contact) = self.contacts.get_mut(&up.id) else {
+            return UpOutcome::Refused;
+        };
         if let Some(existing) = contact.link() {
             if keep_existing(own, &up.id, existing.role, up.role) {
                 return UpOutcome::Duplicate;
             }
         }
-        contact.name = up.name;
+        contact.name = normalize_name(&up.name);
         contact.last_seen = Some(now_ms);
+        if let Standing::Stranger { seen } = &mut contact.standing {
+            *seen = at;
+        }
         contact.remember_addr(dialable(up.addr, up.port));
         let link = Link {
             conn: up.conn,
@@ -317,6 +494,90 @@ impl PeerTable {
         }
         contact.last_seen = Some(now_ms);
         true
+    }
+
+    /// A stranger's session ended at `at`: its expiry starts (no effect on contacts).
+    pub fn saw(&mut self, id: &NodeId, at: Instant) {
+        if let Some(Standing::Stranger { seen }) =
+            self.contacts.get_mut(id).map(|c| &mut c.standing)
+        {
+            *seen = at;
+        }
+    }
+
+    /// Makes a stranger a contact (`why`: a message, the user verified it or chose its
+    /// address); true if it was a stranger, and the caller then stores it.
+    pub fn promote(&mut self, id: &NodeId, why: &str) -> bool {
+        let Some(c) = self.contacts.get_mut(id) else {
+            return false;
+        };
+        if !c.is_stranger() {
+            return false;
+        }
+        log::debug!("peer {}: stranger => contact ({why})", short(id));
+        c.standing = Standing::Contact;
+        self.strangers.remove(id);
+        true
+    }
+
+    /// Forgets a stranger (never a contact); its link, if any, is dropped with it, which
+    /// closes the connection.
+    fn forget_stranger(&mut self, id: &NodeId, why: &str) {
+        if !self.contacts.get(id).is_some_and(Contact::is_stranger) {
+            return;
+        }
+        if let Some(c) = self.contacts.remove(id) {
+            log::debug!("peer {}: stranger => forgotten ({why})", short(id));
+            if let Some(link) = c.link() {
+                self.conns.remove(&link.conn);
+            }
+        }
+        self.strangers.remove(id);
+        self.changed.remove(id);
+    }
+
+    /// Makes room for one stranger: the offline one seen longest ago, else the online
+    /// one whose session is the oldest.
+    fn evict_one(&mut self) {
+        let oldest = self
+            .strangers
+            .iter()
+            .filter_map(|id| self.contacts.get(id))
+            .filter_map(|c| match c.standing {
+                Standing::Stranger { seen } => Some((c.is_online(), seen, c.id)),
+                Standing::Contact => None,
+            })
+            .min();
+        if let Some((_, _, id)) = oldest {
+            self.forget_stranger(&id, "the stranger table is full");
+        }
+    }
+
+    /// Forgets strangers whose session ended [`STRANGER_TTL`] before `now`, and rate
+    /// windows that are over; returns how many strangers went.
+    pub fn expire_strangers(&mut self, now: Instant) -> usize {
+        self.gate.prune(now);
+        let expired: Vec<NodeId> = self
+            .strangers
+            .iter()
+            .filter_map(|id| self.contacts.get(id))
+            .filter(|c| match c.standing {
+                Standing::Stranger { seen } => {
+                    !c.is_online() && now.saturating_duration_since(seen) >= STRANGER_TTL
+                }
+                Standing::Contact => false,
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in &expired {
+            self.forget_stranger(id, "its session ended 10 minutes ago");
+        }
+        expired.len()
+    }
+
+    /// Strangers in the table.
+    pub fn stranger_count(&self) -> usize {
+        self.strangers.len()
     }
 
     /// Starts feeding `id`'s outbox from the store, after `seq` (`now`: its progress
@@ -564,11 +825,13 @@ impl PeerTable {
             .collect()
     }
 
-    /// Whether another contact uses the same name (the UI warns).
+    /// Whether another peer's name looks the same (the same [`name_skeleton`]: `"QUINN"`,
+    /// `"quіnn"` with a Cyrillic і): the UI warns.
     fn name_conflict(&self, contact: &Contact) -> bool {
+        let mine = name_skeleton(&contact.name);
         self.contacts
             .values()
-            .any(|o| o.id != contact.id && o.name == contact.name)
+            .any(|o| o.id != contact.id && name_skeleton(&o.name) == mine)
     }
 
     /// The API view of a contact.
@@ -577,18 +840,55 @@ impl PeerTable {
         Some(super::view::peer(c, self.name_conflict(c)))
     }
 
-    /// Every contact, online first, then by name.
-    pub fn all_api(&self) -> Vec<api::Peer> {
-        let mut all: Vec<api::Peer> = self.contacts.keys().filter_map(|id| self.api(id)).collect();
+    /// What a `peers` answer holds: every contact, online first, then by name; then at
+    /// most [`MAX_STRANGERS_SHOWN`] strangers, online and most recently seen first; and
+    /// how many strangers were left out. Name conflicts are counted once for all (a
+    /// scan per peer was quadratic: 10,000 peers took seconds).
+    pub fn all_api(&self) -> (Vec<api::Peer>, usize) {
+        let skeletons: HashMap<NodeId, String> = self
+            .contacts
+            .values()
+            .map(|c| (c.id, name_skeleton(&c.name)))
+            .collect();
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for s in skeletons.values() {
+            *names.entry(s.as_str()).or_default() += 1;
+        }
+        let view = |c: &Contact| {
+            let conflict = skeletons
+                .get(&c.id)
+                .and_then(|s| names.get(s.as_str()))
+                .is_some_and(|n| *n > 1);
+            super::view::peer(c, conflict)
+        };
+        let (strangers, contacts): (Vec<&Contact>, Vec<&Contact>) =
+            self.contacts.values().partition(|c| c.is_stranger());
+        let mut all: Vec<api::Peer> = contacts.into_iter().map(view).collect();
         all.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| a.name.cmp(&b.name)));
-        all
+        let mut strangers: Vec<(bool, Option<Instant>, &Contact)> = strangers
+            .into_iter()
+            .map(|c| match c.standing {
+                Standing::Stranger { seen } => (c.is_online(), Some(seen), c),
+                Standing::Contact => (c.is_online(), None, c),
+            })
+            .collect();
+        strangers.sort_by_key(|s| std::cmp::Reverse((s.0, s.1)));
+        let left_out = strangers.len().saturating_sub(MAX_STRANGERS_SHOWN);
+        all.extend(
+            strangers
+                .into_iter()
+                .take(MAX_STRANGERS_SHOWN)
+                .map(|(_, _, c)| view(c)),
+        );
+        (all, left_out)
     }
 
-    /// Contacts whose name equals `name` (to refresh their `name_conflict`).
+    /// Contacts whose name looks like `name` (to refresh their `name_conflict`).
     pub fn named(&self, name: &str) -> Vec<NodeId> {
+        let skeleton = name_skeleton(name);
         self.contacts
             .values()
-            .filter(|c| c.name == name)
+            .filter(|c| name_skeleton(&c.name) == skeleton)
             .map(|c| c.id)
             .collect()
     }
@@ -660,7 +960,7 @@ mod tests {
         let (u, _rx) = up(2, Role::Initiator);
         let conn = u.conn;
         assert!(matches!(
-            t.up(&[1; 32], u, 10, Instant::now()),
+            t.up(&[1; 32], u, 10, Instant::now(), false),
             UpOutcome::Accepted { replaced: None }
         ));
         let c = t.get(&[2; 32]).unwrap();
@@ -689,9 +989,9 @@ mod tests {
         t.insert(verified);
         t.insert(offline(6, 10)); // configured by the user
         let (u, _ru) = up(7, Role::Responder); // a stranger online now
-        t.up(&[1; 32], u, 200, Instant::now());
+        t.up(&[1; 32], u, 200, Instant::now(), false);
         let (r, _rr) = up(9, Role::Responder); // the receiver, not on loopback
-        t.up(&[1; 32], r, 200, Instant::now());
+        t.up(&[1; 32], r, 200, Instant::now(), false);
         let mut lo = offline(8, 300); // a contact known only on loopback
         lo.messaged = true;
         lo.addrs = vec!["127.0.0.1:35035".parse().unwrap()];
@@ -725,11 +1025,11 @@ mod tests {
         let (b, _rb) = up(2, Role::Initiator); // 1 dialled 2
         let b_conn = b.conn;
         assert!(matches!(
-            at1.up(&[1; 32], a, 0, Instant::now()),
+            at1.up(&[1; 32], a, 0, Instant::now(), false),
             UpOutcome::Accepted { .. }
         ));
         assert!(matches!(
-            at1.up(&[1; 32], b, 0, Instant::now()),
+            at1.up(&[1; 32], b, 0, Instant::now(), false),
             UpOutcome::Accepted { replaced: Some(_) }
         ));
         assert_eq!(at1.get(&[2; 32]).unwrap().link().unwrap().conn, b_conn);
@@ -738,11 +1038,11 @@ mod tests {
         let (c, _rc) = up(1, Role::Responder); // 1 dialled 2: kept
         let (d, _rd) = up(1, Role::Initiator); // 2 dialled 1: closed
         assert!(matches!(
-            at2.up(&[2; 32], c, 0, Instant::now()),
+            at2.up(&[2; 32], c, 0, Instant::now(), false),
             UpOutcome::Accepted { .. }
         ));
         assert!(matches!(
-            at2.up(&[2; 32], d, 0, Instant::now()),
+            at2.up(&[2; 32], d, 0, Instant::now(), false),
             UpOutcome::Duplicate
         ));
     }
@@ -752,9 +1052,9 @@ mod tests {
         let mut t = PeerTable::default();
         let (a, _ra) = up(2, Role::Responder);
         let a_conn = a.conn;
-        t.up(&[1; 32], a, 0, Instant::now());
+        t.up(&[1; 32], a, 0, Instant::now(), false);
         let (b, _rb) = up(2, Role::Initiator);
-        t.up(&[1; 32], b, 0, Instant::now());
+        t.up(&[1; 32], b, 0, Instant::now(), false);
         assert_eq!(t.down(a_conn, 1), None);
         assert!(t.is_online(&[2; 32]));
     }
@@ -763,7 +1063,7 @@ mod tests {
     fn a_full_queue_disconnects_and_name_conflicts_show() {
         let mut t = PeerTable::default();
         let (a, _ra) = up(2, Role::Initiator);
-        t.up(&[1; 32], a, 0, Instant::now());
+        t.up(&[1; 32], a, 0, Instant::now(), false);
         assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Sent);
         assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Sent);
         assert_eq!(t.send(&[2; 32], Inner::Ping, 0), Queued::Dropped);
@@ -771,7 +1071,7 @@ mod tests {
 
         let (mut b, _rb) = up(3, Role::Initiator);
         b.name = "peer2".into();
-        t.up(&[1; 32], b, 0, Instant::now());
+        t.up(&[1; 32], b, 0, Instant::now(), false);
         assert!(t.api(&[2; 32]).unwrap().name_conflict);
         assert!(t.api(&[3; 32]).unwrap().name_conflict);
         assert_eq!(t.list_for(&[2; 32], None, &HashSet::new()).len(), 1);

@@ -65,7 +65,18 @@ fn id(n: u8) -> NodeId {
 
 impl Harness {
     fn new() -> Harness {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Harness::open(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// The node stopped (its store writer commits what is queued) and started again on
+    /// the same data dir.
+    fn restart(self) -> Harness {
+        let Harness { state, _dir, .. } = self;
+        drop(state);
+        Harness::open(_dir)
+    }
+
+    fn open(dir: tempfile::TempDir) -> Harness {
         let path = dir.path().join("data");
         let data_dir = DataDir::create(&path).expect("data dir");
         let (done_tx, committed) = unbounded();
@@ -87,6 +98,7 @@ impl Harness {
             dial: record_dial,
             panic_at_first_tick: false,
             about: Default::default(),
+            strangers_per_minute: super::peers::DEFAULT_STRANGERS_PER_MINUTE,
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
@@ -545,4 +557,338 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
     let facts = h.state.diag_facts(h.at(30.0));
     assert_eq!((facts.beacons.sent, facts.beacons.sending_for_s), (6, 30));
     assert_eq!(facts.sent[0].name, "eth0");
+}
+
+// ---- Strangers (issue 16, point 2; docs/SECURITY.md §2.6) ----
+
+use super::peers::{MAX_STRANGERS, MAX_STRANGERS_SHOWN, STRANGER_TTL};
+use crate::store::Op;
+
+/// A minted identity: distinct for every `n`.
+fn minted(n: u32) -> NodeId {
+    let mut id = [0x5e; 32];
+    id[..4].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+impl Harness {
+    /// `id` authenticates from `addr` at `now`; the link is `None` if the node closed it
+    /// at once (its queue sender dropped).
+    fn up_as(&mut self, id: NodeId, addr: &str, now: Instant) -> Option<FakeLink> {
+        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let conn = ConnId::for_tests();
+        let up = PeerUp {
+            conn,
+            id,
+            name: "stranger".into(),
+            our_name: "me".into(),
+            port: 35035,
+            role: Role::Responder,
+            addr: addr.parse().expect("address"),
+            tx,
+            bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+        };
+        self.state.handle(Command::PeerUp { up, dialed: None }, now);
+        self.state.after_turn(true, now);
+        let link = FakeLink { conn, rx };
+        let _ = link.drain();
+        match link.rx.recv_timeout(Duration::ZERO) {
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => None,
+            _ => Some(link),
+        }
+    }
+
+    fn knows(&self, id: &NodeId) -> bool {
+        self.state.peers.get(id).is_some()
+    }
+
+    fn stored_ids(&self) -> Vec<NodeId> {
+        let rows = self.state.durable.reader.contacts().expect("contacts");
+        rows.into_iter().map(|c| c.id).collect()
+    }
+}
+
+/// A new stranger from its own /24 each time, so the rate per network never applies.
+fn lan_addr(n: u32) -> String {
+    format!("10.{}.{}.7:50000", (n >> 8) & 0xff, n & 0xff)
+}
+
+#[test]
+fn strangers_are_bounded_the_oldest_seen_go_first_and_a_contact_is_never_evicted() {
+    let mut h = Harness::new();
+    // A real contact: a message went between us.
+    let friend = h.peer_up(2, h.at(0.0));
+    h.send(2, "hi", h.at(0.0)).expect("accepted");
+    h.peer_down(&friend, h.at(0.5));
+    let flood = MAX_STRANGERS as u32 + 300;
+    for n in 0..flood {
+        let t = h.at(1.0 + f64::from(n) * 0.001);
+        let link = h.up_as(minted(n), &lan_addr(n), t).expect("admitted");
+        h.peer_down(&link, t);
+    }
+    assert_eq!(h.state.peers.stranger_count(), MAX_STRANGERS);
+    assert!(h.knows(&id(2)), "a contact was evicted");
+    assert!(!h.knows(&minted(0)), "the stranger seen longest ago stays");
+    assert!(h.knows(&minted(flood - 1)));
+    // Online strangers go only when no offline one is left, the oldest session first.
+    let online: Vec<FakeLink> = (0..MAX_STRANGERS as u32)
+        .map(|n| {
+            let m = 10_000 + n;
+            h.up_as(minted(m), &lan_addr(m), h.at(5.0 + f64::from(n) * 0.001))
+                .expect("admitted")
+        })
+        .collect();
+    assert_eq!(h.state.peers.stranger_count(), MAX_STRANGERS);
+    assert!(online
+        .iter()
+        .all(|l| h.state.peers.peer_of(l.conn).is_some()));
+    let newest = h.up_as(minted(20_000), &lan_addr(20_000), h.at(6.0));
+    assert!(newest.is_some());
+    assert!(
+        h.state.peers.peer_of(online[0].conn).is_none(),
+        "oldest kept"
+    );
+    let _ = online[0].drain();
+    assert!(
+        matches!(
+            online[0].rx.recv_timeout(Duration::ZERO),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        ),
+        "its link is closed"
+    );
+    // The contact is still one, and the answers stay small.
+    let (peers, left_out) = h.state.peers.all_api();
+    assert_eq!(peers.len(), 1 + MAX_STRANGERS_SHOWN);
+    assert_eq!(left_out, MAX_STRANGERS - MAX_STRANGERS_SHOWN);
+    assert!(!peers[0].stranger && peers[0].id == crate::hex::encode(&id(2)));
+    h.commit(h.at(7.0));
+    assert_eq!(h.stored_ids(), [id(2)], "strangers are never stored");
+}
+
+#[test]
+fn a_stranger_is_forgotten_ten_minutes_after_its_session_ended() {
+    let mut h = Harness::new();
+    let link = h.up_as(minted(1), "10.0.0.9:50000", h.at(0.0)).expect("in");
+    h.state.on_tick(h.at(STRANGER_TTL.as_secs_f64() + 5.0));
+    assert!(h.knows(&minted(1)), "online strangers do not expire");
+    let ended = STRANGER_TTL.as_secs_f64() + 10.0;
+    h.peer_down(&link, h.at(ended));
+    h.state
+        .on_tick(h.at(ended + STRANGER_TTL.as_secs_f64() - 1.0));
+    assert!(h.knows(&minted(1)));
+    h.state
+        .on_tick(h.at(ended + STRANGER_TTL.as_secs_f64() + 0.1));
+    assert!(
+        !h.knows(&minted(1)),
+        "still there 10 minutes after its session"
+    );
+}
+
+#[test]
+fn a_message_either_way_or_a_verify_makes_a_stranger_a_stored_contact() {
+    let mut h = Harness::new();
+    let t = h.at(0.0);
+    let a = h.up_as(minted(1), "10.0.0.1:50000", t).expect("in");
+    let _b = h.up_as(minted(2), "10.0.1.1:50000", t).expect("in");
+    let _c = h.up_as(minted(3), "10.0.2.1:50000", t).expect("in");
+    let _d = h.up_as(minted(4), "10.0.3.1:50000", t).expect("in");
+    h.commit(t);
+    assert!(h.stored_ids().is_empty());
+    // In: a message from it. Out: a message to it. And the user verifying one.
+    let mess = Inner::Mess(Mess {
+        id: MsgId([1; 16]),
+        ts: 1,
+        text: "hello".into(),
+    });
+    h.peer_sends(&a, mess, h.at(1.0));
+    h.state
+        .send_message(minted(2), "hi".into(), None, h.at(1.0))
+        .expect("accepted");
+    let (ui_tx, _ui) = bounded(crate::bus::UI_QUEUE_LEN);
+    let sub = SubId::next();
+    h.state.handle(
+        Command::Subscribe {
+            sub,
+            tx: ui_tx,
+            closer: None,
+        },
+        h.at(1.0),
+    );
+    let verify = api::ClientCmd::Verify {
+        peer: crate::hex::encode(&minted(3)),
+        verified: true,
+    };
+    h.state.handle(Command::Ui { sub, cmd: verify }, h.at(1.0));
+    h.commit(h.at(1.0));
+    let mut stored = h.stored_ids();
+    stored.sort();
+    assert_eq!(stored, [minted(1), minted(2), minted(3)]);
+    for n in 1..=4 {
+        let stranger = h.state.peers.get(&minted(n)).expect("known").is_stranger();
+        assert_eq!(stranger, n == 4, "peer {n}");
+    }
+    assert!(h.state.peers.get(&minted(3)).expect("known").verified);
+    // Contacts do not expire; the stranger does.
+    h.state.on_tick(h.at(2.0 * STRANGER_TTL.as_secs_f64()));
+    h.state.peers.saw(&minted(4), h.at(2.0));
+    let gone = h.at(3.0 + STRANGER_TTL.as_secs_f64());
+    let d = h.state.peers.live_conn(&minted(4)).expect("online");
+    h.state.handle(Command::PeerDown { conn: d }, h.at(3.0));
+    h.state.on_tick(gone);
+    assert!(!h.knows(&minted(4)));
+    assert!((1..=3).all(|n| h.knows(&minted(n))));
+}
+
+#[test]
+fn new_strangers_are_rate_limited_per_network() {
+    let mut h = Harness::new();
+    let per_minute = super::peers::DEFAULT_STRANGERS_PER_MINUTE;
+    let mut links = Vec::new();
+    for n in 0..per_minute {
+        let addr = format!("192.168.1.{}:50000", n + 1);
+        links.push(h.up_as(minted(n), &addr, h.at(0.0)).expect("admitted"));
+    }
+    h.peer_down(&links[0], h.at(0.5));
+    // The next one from that /24 is closed at once and not kept ...
+    assert!(h
+        .up_as(minted(99), "192.168.1.200:50000", h.at(1.0))
+        .is_none());
+    assert!(!h.knows(&minted(99)));
+    // ... a known one comes back, another network is not affected ...
+    assert!(h.up_as(minted(0), "192.168.1.1:50000", h.at(1.0)).is_some());
+    assert!(h
+        .up_as(minted(98), "192.168.2.1:50000", h.at(1.0))
+        .is_some());
+    // ... IPv6 counts per /64 ...
+    for n in 0..per_minute {
+        let addr = format!("[fd00:1:2:3::{:x}]:50000", n + 1);
+        assert!(h.up_as(minted(200 + n), &addr, h.at(1.0)).is_some());
+    }
+    assert!(h
+        .up_as(minted(300), "[fd00:1:2:3::ffff]:50000", h.at(1.0))
+        .is_none());
+    // ... and a minute later the network may bring new ones again.
+    assert!(h
+        .up_as(minted(99), "192.168.1.200:50000", h.at(61.0))
+        .is_some());
+}
+
+#[test]
+fn at_start_stored_strangers_are_not_loaded_and_are_deleted() {
+    let mut h = Harness::new();
+    let now_ms = h.state.clock.now_ms();
+    let row = |n: u32, last_seen: i64, verified: bool| crate::store::Contact {
+        id: minted(n),
+        name: format!("s{n}"),
+        addrs: vec!["10.0.0.1:35035".parse().expect("address")],
+        first_seen: 0,
+        last_seen: Some(last_seen),
+        verified,
+    };
+    let hour_ago = now_ms - 3_600_000;
+    // What a node before this change stored after a flood: 2,000 strangers ...
+    for n in 0..2000 {
+        let op = Op::UpsertContact(row(n, hour_ago, false));
+        h.state.durable.submit(op, durable::After::Nothing);
+    }
+    // ... one verified, one messaged, one seen a moment ago.
+    let verified = Op::UpsertContact(row(5000, hour_ago, true));
+    h.state.durable.submit(verified, durable::After::Nothing);
+    h.state.durable.submit(
+        Op::UpsertContact(row(5001, hour_ago, false)),
+        durable::After::Nothing,
+    );
+    h.state.durable.submit(
+        Op::UpsertContact(row(5002, now_ms - 1000, false)),
+        durable::After::Nothing,
+    );
+    h.commit(h.at(0.0));
+    h.state
+        .send_message(minted(5001), "kept".into(), None, h.at(0.0))
+        .expect("accepted");
+    h.commit(h.at(0.0));
+    assert_eq!(h.stored_ids().len(), 2003);
+
+    let mut h = h.restart();
+    assert_eq!(h.state.peers.contacts().count(), 3);
+    assert!(!h
+        .state
+        .peers
+        .get(&minted(5000))
+        .expect("verified")
+        .is_stranger());
+    assert!(!h
+        .state
+        .peers
+        .get(&minted(5001))
+        .expect("messaged")
+        .is_stranger());
+    assert!(h
+        .state
+        .peers
+        .get(&minted(5002))
+        .expect("recent")
+        .is_stranger());
+    h.commit(h.at(0.0));
+    let mut stored = h.stored_ids();
+    stored.sort();
+    assert_eq!(stored, [minted(5000), minted(5001)]);
+}
+
+/// Issue 16, point 10: a peer's `ts` is shown within a window around our receive time
+/// (before: 0 and 2^63 − 1 were stored as sent and pinned the conversation; 2^64 − 1
+/// silently became 2^63 − 1).
+#[test]
+fn a_peers_timestamp_is_stored_within_a_window_around_our_time() {
+    let mut h = Harness::new();
+    let link = h.peer_up(2, h.at(0.0));
+    let sent = [0, i64::MAX as u64, u64::MAX, 1_700_000_000_000];
+    for (i, ts) in sent.iter().enumerate() {
+        let mess = Inner::Mess(Mess {
+            id: MsgId([i as u8 + 1; 16]),
+            ts: *ts,
+            text: format!("m{i}"),
+        });
+        h.peer_sends(&link, mess, h.at(0.1));
+    }
+    h.commit(h.at(0.2));
+    let now = h.state.clock.now_ms();
+    let page = h.state.history(&id(2), None, None).expect("history");
+    let shown: Vec<i64> = page.messages.iter().map(|m| m.ts).collect();
+    let (past, future) = (crate::rules::TS_MAX_PAST_MS, crate::rules::TS_MAX_FUTURE_MS);
+    assert_eq!(shown.len(), 4);
+    assert!((shown[0] - (now - past)).abs() < 10_000, "{shown:?}");
+    assert!((shown[1] - (now + future)).abs() < 10_000, "{shown:?}");
+    assert!((shown[2] - (now + future)).abs() < 10_000, "{shown:?}");
+    assert!(shown[3] == 1_700_000_000_000 || now - past > 1_700_000_000_000);
+    // In arrival order (seq), whatever the timestamps say.
+    let texts: Vec<&str> = page.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["m0", "m1", "m2", "m3"]);
+}
+
+/// Issue 16, point 9: names that look alike conflict (before: only equal names), a
+/// peer's name is kept trimmed, and a `NAME` with a bidi override closes nothing here
+/// (the connection refuses it while parsing) — the state sees only checked names.
+#[test]
+fn look_alike_names_conflict_and_names_are_kept_trimmed() {
+    let mut h = Harness::new();
+    let names = ["quinn ", "QUINN", "qu\u{0456}nn", "bob"];
+    for (i, name) in names.iter().enumerate() {
+        let n = 10 + i as u32;
+        let link = h.up_as(minted(n), &lan_addr(n), h.at(0.0)).expect("in");
+        h.peer_sends(&link, Inner::Name((*name).into()), h.at(0.1));
+    }
+    let (peers, _) = h.state.peers.all_api();
+    let conflict = |name: &str| {
+        peers
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name:?} not listed: {peers:?}"))
+            .name_conflict
+    };
+    assert!(conflict("quinn"), "kept trimmed and in conflict");
+    assert!(conflict("QUINN"));
+    assert!(conflict("qu\u{0456}nn"));
+    assert!(!conflict("bob"));
+    assert!(h.state.peers.api(&minted(11)).expect("known").name_conflict);
 }

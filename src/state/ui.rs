@@ -48,8 +48,14 @@ impl State {
     }
 
     fn send_peers(&mut self, sub: SubId) {
-        let peers = self.peers.all_api();
-        self.subs.send(sub, &Event::Peers { peers });
+        let (peers, strangers_left_out) = self.peers.all_api();
+        self.subs.send(
+            sub,
+            &Event::Peers {
+                peers,
+                strangers_left_out,
+            },
+        );
     }
 
     /// Looks up a contact by its full id; the error event names the request on failure.
@@ -72,6 +78,7 @@ impl State {
     }
 
     fn rename(&mut self, sub: SubId, name: String) {
+        let name = crate::rules::normalize_name(&name);
         if let Err(e) = validate_name(&name) {
             self.subs
                 .send(sub, &Event::error(e.to_string(), Some("rename".into())));
@@ -130,6 +137,10 @@ impl State {
         };
         if let Some(c) = self.peers.get_mut(&id) {
             c.verified = verified;
+        }
+        // A verified stranger is a contact: stored before its `verified` is.
+        if verified && self.peers.promote(&id, "verified") {
+            self.save_contact(&id);
         }
         self.durable.submit(
             crate::store::Op::SetVerified { peer: id, verified },

@@ -51,6 +51,7 @@ pub fn peer(c: &Contact, name_conflict: bool) -> api::Peer {
         last_seen: c.last_seen,
         verified: c.verified,
         name_conflict,
+        stranger: c.is_stranger(),
     }
 }
 

@@ -57,6 +57,10 @@ pub enum Op {
     AddHeld { id: MsgId, ranges: Vec<(u64, u64)> },
     /// Forgets a finished transfer's ranges.
     DropHeld { id: MsgId },
+    /// Deletes these contacts if they are strangers: not verified and without a single
+    /// message (rows nodes before issue 16 stored for every peer that handshook). A
+    /// contact with messages or verified is never deleted, whatever the caller thought.
+    ForgetContacts { ids: Vec<NodeId> },
 }
 
 impl Op {
@@ -73,6 +77,7 @@ impl Op {
             Op::UpdateTransfer { .. } => "UpdateTransfer",
             Op::AddHeld { .. } => "AddHeld",
             Op::DropHeld { .. } => "DropHeld",
+            Op::ForgetContacts { .. } => "ForgetContacts",
         }
     }
 
@@ -119,6 +124,18 @@ impl Op {
             ),
             Op::AddHeld { id, ranges } => super::transfers::add_held(conn, id, ranges),
             Op::DropHeld { id } => super::transfers::drop_held(conn, id),
+            Op::ForgetContacts { ids } => {
+                let mut stmt = conn.prepare_cached(
+                    "DELETE FROM contacts WHERE id = ?1 AND verified = 0
+                         AND NOT EXISTS (SELECT 1 FROM messages WHERE messages.peer = contacts.peer)
+                         AND NOT EXISTS (SELECT 1 FROM transfers WHERE transfers.peer = contacts.peer)",
+                )?;
+                let mut changed = 0;
+                for id in ids {
+                    changed += stmt.execute([id])?;
+                }
+                Ok(changed)
+            }
         }
     }
 }

@@ -65,11 +65,17 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
         const last = lastMessage(state, p.id);
         const selected = p.id === state.open;
         const time = last ? listTime(last.ts, now) : '';
-        const sub = last ? `${isOwn(last) ? 'You: ' : ''}${preview(last.text)}` : p.online ? 'online' : lastSeen(p.last_seen, now);
+        const presence = p.online ? 'online' : lastSeen(p.last_seen, now);
+        const sub = last
+          ? `${isOwn(last) ? 'You: ' : ''}${preview(last.text)}`
+          : p.stranger
+            ? `stranger · ${presence}`
+            : presence;
         const label = [
           p.name,
           p.online ? 'online' : 'offline',
           p.verified ? 'verified' : '',
+          p.stranger ? 'stranger: never messaged' : '',
           p.name_conflict ? 'name shared with another contact' : '',
           p.unread > 0 ? `${p.unread} unread` : '',
           last ? `${isOwn(last) ? 'you' : p.name}: ${preview(last.text, 60)}, ${time}` : '',
