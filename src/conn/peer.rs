@@ -136,7 +136,8 @@ fn reader(
                 // A full control queue means pongs are already on their way.
                 let _ = ctrl.try_send(Inner::Pong);
             }
-            Inner::Pong | Inner::Unknown(_) => {}
+            // PONG goes on to the state: it proves a probed link alive (issue 16.7).
+            Inner::Unknown(_) => {}
             Inner::Auth(_) => return "AUTH after the handshake".into(),
             other => {
                 if !state.send(Command::PeerMsg { conn, inner: other }) {

@@ -86,6 +86,16 @@ impl State {
                 // Dropping the queue sender (with the PeerUp) closes the connection.
                 return;
             }
+            UpOutcome::Probing => {
+                // The live link must prove itself (issue 16.7): anything it sends back
+                // within PROBE_WAIT keeps it; silence hands over to the new connection.
+                self.peers.send(&id, Inner::Ping, now);
+                if let Some(target) = &dialed {
+                    self.dialer.log.attempt(target, Outcome::Duplicate, at);
+                }
+                self.answer_connects(dialed.as_deref(), &id);
+                return;
+            }
             UpOutcome::Duplicate => {
                 log::debug!("second connection to {} closed (SPEC §7 rule)", short(&id));
                 if let Some(target) = &dialed {
@@ -225,8 +235,55 @@ impl State {
     }
 
     pub(super) fn on_peer_down(&mut self, conn: ConnId, now: Instant) {
+        // A held connection that ends takes nothing with it.
+        if let Some(id) = self.peers.candidate_of(conn) {
+            self.peers.drop_probe(&id, "it ended");
+            return;
+        }
+        // A probed live link that ends hands over to the held connection.
+        let probe = self
+            .peers
+            .peer_of(conn)
+            .filter(|id| self.peers.live_conn(id) == Some(conn))
+            .and_then(|id| self.peers.take_probe(&id));
         if let Some(id) = self.peers.down(conn, self.clock.now_ms()) {
-            self.now_offline(id, now);
+            match probe {
+                Some(p) => self.adopt(*p, now),
+                None => self.now_offline(id, now),
+            }
+        }
+    }
+
+    /// The held connection of a probe becomes the peer's session: as if it had just
+    /// authenticated, then what it sent while held is handled.
+    fn adopt(&mut self, probe: super::peers::Probe, now: Instant) {
+        let super::peers::Probe {
+            candidate, held, ..
+        } = probe;
+        let (id, conn) = (candidate.id, candidate.conn);
+        log::info!(
+            "peer {}: its earlier connection is gone; {conn} takes over",
+            short(&id)
+        );
+        self.on_peer_up(candidate, None, now);
+        for inner in held {
+            self.on_peer_msg(conn, inner, now);
+        }
+    }
+
+    /// Probes whose live link stayed silent for [`super::peers::PROBE_WAIT`]: the live
+    /// link is dropped and the held connection takes over.
+    fn end_overdue_probes(&mut self, now: Instant) {
+        for id in self.peers.probes_overdue(now, super::peers::PROBE_WAIT) {
+            let Some(probe) = self.peers.take_probe(&id) else {
+                continue;
+            };
+            self.peers.disconnect(
+                &id,
+                self.clock.now_ms(),
+                "it did not answer a probe while a newer connection waited",
+            );
+            self.adopt(*probe, now);
         }
     }
 
@@ -261,6 +318,16 @@ impl State {
         let Some(id) = self.peers.peer_of(conn) else {
             return;
         };
+        // A held connection's records wait for the outcome of the probe.
+        if self.peers.candidate_of(conn) == Some(id) {
+            self.peers.hold(&id, inner);
+            return;
+        }
+        // Anything from a probed live link proves it alive: the held one goes.
+        if self.peers.live_conn(&id) == Some(conn) {
+            self.peers
+                .drop_probe(&id, "the live connection answered its probe");
+        }
         if let Some(c) = self.peers.get_mut(&id) {
             c.last_seen = Some(self.clock.now_ms());
         }
@@ -409,6 +476,7 @@ impl State {
                 }
             }
         }
+        self.end_overdue_probes(now);
         // A peer whose CAPS did not follow its LIST is an older purr: its READs go out
         // the old way.
         for id in self.peers.caps_overdue(now, CAPS_WAIT) {

@@ -96,8 +96,33 @@ pub enum Presence {
         link: Link,
         outbox: Outbox,
         reads: Reads,
+        /// A newer connection held while this link is probed (see [`Probe`]).
+        probe: Option<Box<Probe>>,
     },
 }
+
+/// A second authenticated connection that the duplicate rule (SPEC §7 step 3) would
+/// close, held while the live link is probed: that one may have died silently (the
+/// peer rebooted, a NAT forgot it), and refusing the new one would lock the peer out
+/// until our 45 s silence limit. The live link gets a `PING`; anything it sends back
+/// within [`PROBE_WAIT`] proves it alive and the newer connection is closed as the rule
+/// says (so both ends of an honest simultaneous dial still agree); otherwise, or if the
+/// live link ends, the newer one takes its place.
+#[derive(Debug)]
+pub struct Probe {
+    /// The newer connection, authenticated, not yet answered.
+    pub candidate: PeerUp,
+    /// When the live link was pinged.
+    pub since: Instant,
+    /// What the newer connection sent meanwhile (its LIST, CAPS, first messages),
+    /// handled if it takes over; at most [`PROBE_HELD`] records.
+    pub held: Vec<Inner>,
+}
+
+/// How long a live link has to answer a probe.
+pub const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Records a held connection may send before it is closed instead.
+pub const PROBE_HELD: usize = 256;
 
 /// How this session confirms the `READ`s we send (docs/PROTOCOL.md, `CAPS`/`RACK`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +255,9 @@ pub enum UpOutcome {
     Accepted { replaced: Option<Link> },
     /// The contact already has a link that wins; the new connection is closed.
     Duplicate,
+    /// The live link would win, but it is being probed first ([`Probe`]): the caller
+    /// pings it.
+    Probing,
     /// A new stranger over its network's rate ([`DEFAULT_STRANGERS_PER_MINUTE`]); the
     /// connection is closed and nothing is kept.
     Refused,
@@ -426,7 +454,26 @@ impl PeerTable {
         };
         if let Some(existing) = contact.link() {
             if keep_existing(own, &up.id, existing.role, up.role) {
-                return UpOutcome::Duplicate;
+                let Presence::Online { probe, link, .. } = &mut contact.presence else {
+                    return UpOutcome::Duplicate;
+                };
+                if probe.is_some() {
+                    return UpOutcome::Duplicate;
+                }
+                log::debug!(
+                    "peer {}: {} arrived while {} is live: probing {}",
+                    short(&up.id),
+                    up.conn,
+                    link.conn,
+                    link.conn
+                );
+                self.conns.insert(up.conn, up.id);
+                *probe = Some(Box::new(Probe {
+                    candidate: up,
+                    since: at,
+                    held: Vec::new(),
+                }));
+                return UpOutcome::Probing;
             }
         }
         contact.name = normalize_name(&up.name);
@@ -454,18 +501,86 @@ impl PeerTable {
                 link,
                 outbox: Outbox::Idle,
                 reads: Reads::AwaitingCaps { since: at },
+                probe: None,
             },
             why,
         );
         let replaced = match old {
-            Presence::Online { link, .. } => {
+            Presence::Online { link, probe, .. } => {
                 self.conns.remove(&link.conn);
+                if let Some(p) = probe {
+                    self.conns.remove(&p.candidate.conn);
+                }
                 Some(link)
             }
             Presence::Offline => None,
         };
         self.conns.insert(up.conn, up.id);
         UpOutcome::Accepted { replaced }
+    }
+
+    /// The contact whose probe holds `conn` as its newer connection.
+    pub fn candidate_of(&self, conn: ConnId) -> Option<NodeId> {
+        let id = self.conns.get(&conn)?;
+        match &self.contacts.get(id)?.presence {
+            Presence::Online { probe: Some(p), .. } if p.candidate.conn == conn => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// Keeps a record the held connection of `id` sent; false (and the held connection
+    /// closed) when it has sent more than [`PROBE_HELD`].
+    pub fn hold(&mut self, id: &NodeId, inner: Inner) -> bool {
+        let Some(Presence::Online { probe, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        else {
+            return false;
+        };
+        match probe {
+            Some(p) if p.held.len() < PROBE_HELD => {
+                p.held.push(inner);
+                true
+            }
+            _ => {
+                self.drop_probe(id, "the held connection sent too much");
+                false
+            }
+        }
+    }
+
+    /// Takes the probe of `id` out (its held connection no longer routed here).
+    pub fn take_probe(&mut self, id: &NodeId) -> Option<Box<Probe>> {
+        let Presence::Online { probe, .. } = &mut self.contacts.get_mut(id)?.presence else {
+            return None;
+        };
+        let p = probe.take()?;
+        self.conns.remove(&p.candidate.conn);
+        Some(p)
+    }
+
+    /// The live link of `id` answered (or the held connection ended): the held one is
+    /// closed, as the duplicate rule says.
+    pub fn drop_probe(&mut self, id: &NodeId, why: &str) {
+        if let Some(p) = self.take_probe(id) {
+            log::debug!("peer {}: {} closed: {why}", short(id), p.candidate.conn);
+        }
+    }
+
+    /// Contacts whose live link has not answered its probe within `wait` before `now`.
+    pub fn probes_overdue(&self, now: Instant, wait: std::time::Duration) -> Vec<NodeId> {
+        self.conns
+            .values()
+            .filter(|id| {
+                matches!(
+                    self.contacts.get(*id).map(|c| &c.presence),
+                    Some(Presence::Online { probe: Some(p), .. })
+                        if now.saturating_duration_since(p.since) >= wait
+                )
+            })
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
     }
 
     /// A connection ended. Returns the contact if it was that contact's live link.
@@ -489,8 +604,13 @@ impl PeerTable {
         if !contact.is_online() {
             return false;
         }
-        if let Presence::Online { link, .. } = Self::set_presence(contact, Presence::Offline, why) {
+        if let Presence::Online { link, probe, .. } =
+            Self::set_presence(contact, Presence::Offline, why)
+        {
             self.conns.remove(&link.conn);
+            if let Some(p) = probe {
+                self.conns.remove(&p.candidate.conn);
+            }
         }
         contact.last_seen = Some(now_ms);
         true

@@ -892,3 +892,65 @@ fn look_alike_names_conflict_and_names_are_kept_trimmed() {
     assert!(!conflict("bob"));
     assert!(h.state.peers.api(&minted(11)).expect("known").name_conflict);
 }
+
+// ---- Probing a live link before refusing a newer connection (issue 16, point 7) ----
+
+/// Whether the state has let go of `link` (its queue sender dropped).
+fn closed(link: &FakeLink) -> bool {
+    let _ = link.drain();
+    matches!(
+        link.rx.recv_timeout(Duration::ZERO),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+    )
+}
+
+#[test]
+fn a_newer_connection_takes_over_a_live_link_that_stays_silent() {
+    let mut h = Harness::new();
+    let old = h.peer_up(2, h.at(0.0));
+    let _ = old.drain();
+    // The same side dialled again (the peer rebooted): the rule would keep the old one.
+    let new = h.peer_up(2, h.at(1.0));
+    assert!(
+        old.drain().contains(&Inner::Ping),
+        "the live link is probed"
+    );
+    assert!(!closed(&new), "the newer connection is held, not closed");
+    h.announce_read_ack(&new, h.at(1.5));
+    h.state
+        .on_tick(h.at(1.0 + super::peers::PROBE_WAIT.as_secs_f64() - 0.5));
+    assert_eq!(h.state.peers.live_conn(&id(2)), Some(old.conn), "not yet");
+
+    h.state
+        .on_tick(h.at(1.0 + super::peers::PROBE_WAIT.as_secs_f64() + 0.1));
+    assert!(closed(&old));
+    assert_eq!(h.state.peers.live_conn(&id(2)), Some(new.conn));
+    assert!(new.drain().iter().any(|r| matches!(r, Inner::List(_))));
+    // What it sent while held was handled once it took over.
+    assert!(matches!(
+        h.state.peers.reads(&id(2)),
+        Some(super::peers::Reads::Confirmed { .. })
+    ));
+}
+
+#[test]
+fn a_live_link_that_answers_its_probe_stays_and_the_newer_one_is_closed() {
+    let mut h = Harness::new();
+    let old = h.peer_up(2, h.at(0.0));
+    let new = h.peer_up(2, h.at(1.0));
+    h.peer_sends(&old, Inner::Pong, h.at(1.1));
+    assert!(closed(&new));
+    h.state.on_tick(h.at(10.0));
+    assert_eq!(h.state.peers.live_conn(&id(2)), Some(old.conn));
+    assert!(!closed(&old));
+}
+
+#[test]
+fn a_probed_link_that_ends_hands_over_at_once() {
+    let mut h = Harness::new();
+    let old = h.peer_up(2, h.at(0.0));
+    let new = h.peer_up(2, h.at(1.0));
+    h.peer_down(&old, h.at(1.2));
+    assert_eq!(h.state.peers.live_conn(&id(2)), Some(new.conn));
+    assert!(new.drain().iter().any(|r| matches!(r, Inner::List(_))));
+}
