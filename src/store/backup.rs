@@ -76,7 +76,7 @@ pub fn backup(db: &Path, to: &Path) -> Result<Copied, StoreError> {
 
 /// Puts the database in `from` at `db`: checks it first (a purr database of a schema
 /// version this build opens), moves what is at `db` (with its `-wal`, `-shm`) aside to
-/// `<db>.before-restore-<unix seconds>`, then copies `from` in through a temporary file
+/// `<db>.before-restore-<n>` (the first free n), then copies `from` in through a temporary file
 /// and a rename. The caller holds the data dir's lock (no node runs).
 pub fn restore(from: &Path, db: &Path) -> Result<Copied, StoreError> {
     let err = |e| StoreError::sqlite(from, e);
@@ -107,10 +107,11 @@ pub fn restore(from: &Path, db: &Path) -> Result<Copied, StoreError> {
         move |source| StoreError::Create { path, source }
     };
     let moved_aside = if db.exists() {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let aside = with_suffix(db, &format!(".before-restore-{stamp}"));
+        // The first free `.before-restore-N`: a second restore never overwrites the
+        // database an earlier one moved aside.
+        let free = |n: &u32| !with_suffix(db, &format!(".before-restore-{n}")).exists();
+        let n = (1..u32::MAX).find(free).unwrap_or(u32::MAX);
+        let aside = with_suffix(db, &format!(".before-restore-{n}"));
         for suffix in ["", "-wal", "-shm"] {
             let file = with_suffix(db, suffix);
             if file.exists() {
