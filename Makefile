@@ -121,7 +121,7 @@ soak:
 # with fuzz/target/<triple>/release/<target> <file>.
 FUZZ_SECONDS ?= 60
 FUZZ_SANITIZER ?= none
-FUZZ_TARGETS ?= frame hand handshake_responder handshake_initiator record inner http ws_cmd peers_file beacon
+FUZZ_TARGETS ?= frame hand handshake_responder handshake_initiator record inner http ws_cmd peers_file beacon names
 
 FUZZ_TRIPLE := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
 

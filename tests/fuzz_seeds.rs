@@ -340,6 +340,22 @@ fn corpus() -> Corpus {
     c.insert("http", http);
 
     c.insert("ws_cmd", ui_commands());
+    // Names as peers and users give them: plain, emoji with ZWJ, a look-alike, a bidi
+    // override (refused), white space around.
+    c.insert(
+        "names",
+        [
+            "alice@kitchen",
+            "👩\u{200d}💻 dev",
+            "qu\u{0456}nn",
+            "evil\u{202e}gpj.exe",
+            "  quinn  ",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (format!("name{i}"), n.as_bytes().to_vec()))
+        .collect(),
+    );
     c.insert(
         "peers_file",
         vec![(

@@ -51,8 +51,14 @@ fn a_dead_store_writer_ends_the_node_with_exit_1_and_the_cause() {
         .arg("store-writer")
         .stderr_log(&log)
         .start();
-    // A peer's handshake stores a contact: the writer's first batch.
-    let _peer = FakePeer::connect(node.addr(), [0x3d; 32], "trigger");
+    // A peer's message is stored (with the contact it makes): the writer's first batch.
+    let mut peer = FakePeer::connect(node.addr(), [0x3d; 32], "trigger");
+    let mess = purr::peer::inner::Inner::Mess(purr::peer::inner::Mess {
+        id: purr::peer::inner::MsgId([1; 16]),
+        ts: 1_700_000_000_000,
+        text: "store me".into(),
+    });
+    peer.send(&mess).unwrap();
     let (status, _) = exit_of(&mut node, Duration::from_secs(10));
     let log = std::fs::read_to_string(&log).unwrap();
     assert_eq!(status.code(), Some(1), "{log}");

@@ -1156,13 +1156,19 @@ mod tests {
 
         let mut at2 = PeerTable::default();
         let (c, _rc) = up(1, Role::Responder); // 1 dialled 2: kept
-        let (d, _rd) = up(1, Role::Initiator); // 2 dialled 1: closed
+        let (d, _rd) = up(1, Role::Initiator); // 2 dialled 1: closed once c answers
         assert!(matches!(
             at2.up(&[2; 32], c, 0, Instant::now(), false),
             UpOutcome::Accepted { .. }
         ));
+        // The rule keeps c: d is held while c is probed, and a third is refused.
         assert!(matches!(
             at2.up(&[2; 32], d, 0, Instant::now(), false),
+            UpOutcome::Probing
+        ));
+        let (e, _re) = up(1, Role::Initiator);
+        assert!(matches!(
+            at2.up(&[2; 32], e, 0, Instant::now(), false),
             UpOutcome::Duplicate
         ));
     }
