@@ -303,6 +303,12 @@ impl State {
             | Inner::FileEnd(_)
             | Inner::FileDone(_)
             | Inner::FileCancel(_) => self.on_file_msg(id, inner),
+            Inner::GroupRoster(_)
+            | Inner::GroupMsg(_)
+            | Inner::GroupSync(_)
+            | Inner::GroupInvite(_)
+            | Inner::GroupAccept(_)
+            | Inner::GroupDecline(_) => {}
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
