@@ -49,7 +49,7 @@ pub mod caps {
     /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`" (issue 18).
     pub const GROUPS: &str = "groups";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK, FILES];
+    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.

@@ -294,6 +294,7 @@ impl State {
                 self.peers.set_reads(&id, reads);
                 self.send_unsent_reads(id);
                 self.files_cap_known(id, Self::caps_have_files(&caps));
+                self.groups_cap_known(id, caps.iter().any(|c| c == caps::GROUPS));
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
             Inner::FileOffer(_)
@@ -308,7 +309,7 @@ impl State {
             | Inner::GroupSync(_)
             | Inner::GroupInvite(_)
             | Inner::GroupAccept(_)
-            | Inner::GroupDecline(_) => {}
+            | Inner::GroupDecline(_) => self.on_group_msg(id, inner, now),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
