@@ -27,6 +27,7 @@ pub mod diag;
 pub mod discovery;
 pub mod files;
 pub mod follow;
+pub mod groups;
 pub mod hex;
 pub mod http;
 pub mod identity;

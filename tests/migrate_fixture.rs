@@ -63,9 +63,11 @@ fn check_store(dir: &Path, expect: &Value) {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
     assert_eq!(version, store::SCHEMA_VERSION);
-    assert_eq!(store::SCHEMA_VERSION, 4);
+    assert_eq!(store::SCHEMA_VERSION, 5);
     // v4: the transfer tables exist, empty.
     assert!(reader.active_transfers().expect("transfers").is_empty());
+    // v5: the group tables exist, empty.
+    assert!(reader.groups().expect("groups").is_empty());
 
     // Contacts: names, verified flags, unread counts, times, addresses.
     let contacts = reader.contacts().expect("contacts");

@@ -149,7 +149,7 @@ fn inner() -> impl Strategy<Value = Inner> {
     ]
 }
 
-const KNOWN: [[u8; 4]; 17] = [
+const KNOWN: [[u8; 4]; 23] = [
     kind::AUTH,
     kind::LIST,
     kind::MESS,
@@ -167,6 +167,12 @@ const KNOWN: [[u8; 4]; 17] = [
     kind::FEND,
     kind::FDON,
     kind::FCAN,
+    kind::GROS,
+    kind::GMSG,
+    kind::GSYN,
+    kind::GINV,
+    kind::GACC,
+    kind::GDEC,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

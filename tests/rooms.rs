@@ -69,6 +69,19 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "the store speaks domain types, not the UI's JSON, and knows no threads",
     ),
     (
+        "groups",
+        &[
+            "crate::state",
+            "crate::conn",
+            "crate::store",
+            "crate::http",
+            "crate::ws",
+            "crate::listener",
+            "crate::bus",
+        ],
+        "group rules are pure: no I/O, no node state",
+    ),
+    (
         "files",
         &[
             "crate::state",

@@ -21,6 +21,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::files;
+use super::group;
 use super::json;
 use crate::hex;
 
@@ -45,8 +46,10 @@ pub mod caps {
     pub const READ_ACK: &str = "read-ack";
     /// "I take files: `FOFR`, `FREQ`, `FACK`, `FCHK`, `FEND`, `FDON`, `FCAN`."
     pub const FILES: &str = "files";
+    /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`" (issue 18).
+    pub const GROUPS: &str = "groups";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK, FILES];
+    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
@@ -85,6 +88,18 @@ pub mod kind {
     pub const FDON: [u8; 4] = *b"FDON";
     /// Either side ends a transfer.
     pub const FCAN: [u8; 4] = *b"FCAN";
+    /// A signed group roster (capability `groups`, like every kind below).
+    pub const GROS: [u8; 4] = *b"GROS";
+    /// A signed group message.
+    pub const GMSG: [u8; 4] = *b"GMSG";
+    /// What the sender holds of a group.
+    pub const GSYN: [u8; 4] = *b"GSYN";
+    /// An invitation to a group.
+    pub const GINV: [u8; 4] = *b"GINV";
+    /// The invitee accepts.
+    pub const GACC: [u8; 4] = *b"GACC";
+    /// The invitee declines, or a member leaves.
+    pub const GDEC: [u8; 4] = *b"GDEC";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -183,6 +198,18 @@ pub enum Inner {
     FileDone(files::Done),
     /// The transfer ends.
     FileCancel(files::Cancel),
+    /// A signed roster.
+    GroupRoster(Box<group::SignedRoster>),
+    /// A signed group message.
+    GroupMsg(Box<group::GroupMsg>),
+    /// What the sender holds of a group.
+    GroupSync(group::Summary),
+    /// An invitation.
+    GroupInvite(group::Invite),
+    /// The invitee accepts.
+    GroupAccept(group::GroupRef),
+    /// Declined, or left.
+    GroupDecline(group::GroupRef),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -303,6 +330,12 @@ impl Inner {
             b"FEND" => Inner::FileEnd(parse_json(kind, body)?),
             b"FDON" => Inner::FileDone(parse_json(kind, body)?),
             b"FCAN" => Inner::FileCancel(parse_json(kind, body)?),
+            b"GROS" => Inner::GroupRoster(Box::new(group::SignedRoster::parse(body)?)),
+            b"GMSG" => Inner::GroupMsg(Box::new(group::GroupMsg::parse(body)?)),
+            b"GSYN" => Inner::GroupSync(parse_json(kind, body)?),
+            b"GINV" => Inner::GroupInvite(parse_json(kind, body)?),
+            b"GACC" => Inner::GroupAccept(parse_json(kind, body)?),
+            b"GDEC" => Inner::GroupDecline(parse_json(kind, body)?),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -346,6 +379,11 @@ impl Inner {
                 false => Ok(()),
             },
             Inner::FileCredit(_) | Inner::FileEnd(_) | Inner::FileDone(_) => Ok(()),
+            Inner::GroupRoster(r) => r.validate(),
+            Inner::GroupMsg(m) => m.validate(),
+            Inner::GroupSync(s) => group::validate_sync(s),
+            Inner::GroupInvite(i) => group::validate_invite(i),
+            Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -370,6 +408,12 @@ impl Inner {
             Inner::FileEnd(_) => kind::FEND,
             Inner::FileDone(_) => kind::FDON,
             Inner::FileCancel(_) => kind::FCAN,
+            Inner::GroupRoster(_) => kind::GROS,
+            Inner::GroupMsg(_) => kind::GMSG,
+            Inner::GroupSync(_) => kind::GSYN,
+            Inner::GroupInvite(_) => kind::GINV,
+            Inner::GroupAccept(_) => kind::GACC,
+            Inner::GroupDecline(_) => kind::GDEC,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -394,6 +438,11 @@ impl Inner {
             Inner::FileEnd(e) => json::write(out, e),
             Inner::FileDone(d) => json::write(out, d),
             Inner::FileCancel(c) => json::write(out, c),
+            Inner::GroupRoster(r) => r.encode(out),
+            Inner::GroupMsg(m) => m.encode(out),
+            Inner::GroupSync(s) => json::write(out, s),
+            Inner::GroupInvite(i) => json::write(out, i),
+            Inner::GroupAccept(g) | Inner::GroupDecline(g) => json::write(out, g),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

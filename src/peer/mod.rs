@@ -58,6 +58,7 @@ pub mod auth;
 pub mod driver;
 pub mod files;
 pub mod frame;
+pub mod group;
 pub mod hand;
 pub mod handshake;
 pub mod inner;

@@ -62,6 +62,14 @@ pub enum After {
         id: MsgId,
         ranges: Vec<(u64, u64)>,
     },
+    /// A group message is stored: it counts as held (and in our `GSYN`); `from` is the
+    /// member it came from (none for ours), asked for a sync if a gap is left.
+    GroupMsgStored {
+        group: crate::peer::group::GroupId,
+        author: NodeId,
+        seq: u64,
+        from: Option<NodeId>,
+    },
 }
 
 pub struct Inflight {

@@ -434,6 +434,15 @@ impl State {
                 }
                 (After::OfferStored { id, reply }, _) => self.after_offer_stored(id, reply),
                 (After::HeldStored { id, ranges }, _) => self.after_held_stored(id, ranges),
+                (
+                    After::GroupMsgStored {
+                        group,
+                        author,
+                        seq,
+                        from,
+                    },
+                    _,
+                ) => self.group_msg_stored(group, author, seq, from),
                 _ => {}
             }
         }

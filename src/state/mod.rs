@@ -35,6 +35,7 @@ pub mod dialer;
 mod doctor;
 mod durable;
 mod files;
+mod groups;
 mod messages;
 mod outbox;
 mod peering;
@@ -116,6 +117,8 @@ struct State {
     clock: Clock,
     /// File transfers (`files`).
     transfers: files::Transfers,
+    /// Groups (`groups`).
+    groups: groups::Groups,
     /// Where received files are saved.
     downloads: std::path::PathBuf,
     /// See [`StateConfig::about`].
@@ -197,6 +200,7 @@ impl State {
             identity_file_failing: false,
             clock: config.clock,
             transfers: files::Transfers::default(),
+            groups: groups::Groups::default(),
             downloads,
             about: config.about,
             started: Instant::now(),
@@ -368,6 +372,7 @@ impl State {
             self.peers.insert(contact);
         }
         self.load_transfers().map_err(err)?;
+        self.load_groups().map_err(err)?;
         if !forget.is_empty() {
             log::info!(
                 "forgetting {} stored peers that were only ever strangers (no messages, not verified)",

@@ -361,6 +361,7 @@ impl State {
                 self.peers.set_reads(&id, reads);
                 self.send_unsent_reads(id);
                 self.files_cap_known(id, Self::caps_have_files(&caps));
+                self.groups_cap_known(id, caps.iter().any(|c| c == caps::GROUPS));
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
             Inner::FileOffer(_)
@@ -370,6 +371,12 @@ impl State {
             | Inner::FileEnd(_)
             | Inner::FileDone(_)
             | Inner::FileCancel(_) => self.on_file_msg(id, inner),
+            Inner::GroupRoster(_)
+            | Inner::GroupMsg(_)
+            | Inner::GroupSync(_)
+            | Inner::GroupInvite(_)
+            | Inner::GroupAccept(_)
+            | Inner::GroupDecline(_) => self.on_group_msg(id, inner, now),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

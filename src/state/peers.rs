@@ -82,6 +82,8 @@ pub struct Link {
     pub bulk: Sender<Inner>,
     /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
     pub files: Option<bool>,
+    /// Whether the peer announced `groups` in `CAPS` (`None`: no `CAPS` yet).
+    pub groups: Option<bool>,
 }
 
 /// Where a contact stands. See the module docs for the transitions.
@@ -489,6 +491,7 @@ impl PeerTable {
             remote: up.addr,
             bulk: up.bulk,
             files: None,
+            groups: None,
         };
         let why = if contact.is_online() {
             "a newer connection wins"
@@ -787,6 +790,22 @@ impl PeerTable {
         {
             link.files = Some(files);
         }
+    }
+
+    /// Notes whether the peer takes group kinds (its `CAPS`).
+    pub fn set_groups_cap(&mut self, id: &NodeId, groups: bool) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            link.groups = Some(groups);
+        }
+    }
+
+    /// Whether `id` is online and announced `groups`.
+    pub fn takes_groups(&self, id: &NodeId) -> bool {
+        self.get(id)
+            .and_then(Contact::link)
+            .is_some_and(|l| l.groups == Some(true))
     }
 
     /// Online contacts whose `CAPS` has not come within `wait` before `now`.

@@ -954,3 +954,206 @@ fn a_probed_link_that_ends_hands_over_at_once() {
     assert_eq!(h.state.peers.live_conn(&id(2)), Some(new.conn));
     assert!(new.drain().iter().any(|r| matches!(r, Inner::List(_))));
 }
+
+mod groups {
+    //! Groups (issue 18): fan-out, sync from any member, removal, hostile members.
+    use super::*;
+    use crate::peer::group::{Author, GroupId, GroupMsg, GroupRef, Summary};
+
+    fn who(n: u8) -> Identity {
+        Identity::from_secret(&[n; 32])
+    }
+
+    impl Harness {
+        /// `n` online as a contact that announced `groups`.
+        fn member_up(&mut self, n: u8, now: Instant) -> FakeLink {
+            let id = who(n).id();
+            let link = self
+                .up_as(id, &format!("10.0.{n}.1:50000"), now)
+                .expect("link");
+            self.state.peers.promote(&id, "test");
+            self.peer_sends(&link, Inner::Caps(vec!["groups".into()]), now);
+            link
+        }
+
+        fn have(&self, g: &GroupId, author: u8) -> u64 {
+            match &self.state.groups.map[g].phase {
+                super::super::groups::Phase::Member(m) => m.held_upto(&who(author).id()),
+                _ => 0,
+            }
+        }
+    }
+
+    fn gmsgs(records: &[Inner]) -> Vec<GroupMsg> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Inner::GroupMsg(m) => Some((**m).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn rosters(records: &[Inner]) -> Vec<u64> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Inner::GroupRoster(r) => Some(r.roster.version),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn signed(author: u8, g: GroupId, seq: u64, lamport: u64, roster: u64) -> GroupMsg {
+        let a = who(author);
+        GroupMsg {
+            group: g,
+            id: MsgId([author.wrapping_mul(16).wrapping_add(seq as u8); 16]),
+            author: a.id(),
+            seq,
+            lamport,
+            roster,
+            ts: 0,
+            text: format!("{author}/{seq}"),
+            sig: [0; 64],
+        }
+        .sign(a.signing_key())
+    }
+
+    /// We own a group with members 2 and 3 (rosters v1..=v3), both online.
+    fn group_of_three(h: &mut Harness) -> (GroupId, FakeLink, FakeLink) {
+        let g = h.state.create_group("cats").expect("create");
+        let (b, c) = (h.member_up(2, h.at(0.0)), h.member_up(3, h.at(0.0)));
+        for (n, link) in [(2u8, &b), (3u8, &c)] {
+            h.state.invite_to_group(&g, who(n).id()).expect("invite");
+            assert!(link
+                .drain()
+                .iter()
+                .any(|r| matches!(r, Inner::GroupInvite(i) if i.group == g)));
+            h.peer_sends(link, Inner::GroupAccept(GroupRef { group: g }), h.at(0.1));
+            h.commit(h.at(0.1));
+        }
+        // Each newcomer got the whole chain, from the first roster; 2 then heard of v3.
+        assert_eq!(rosters(&c.drain()), vec![1, 2, 3]);
+        assert_eq!(rosters(&b.drain()), vec![1, 2, 3]);
+        (g, b, c)
+    }
+
+    #[test]
+    fn a_message_fans_out_to_online_members_and_one_offline_gets_it_by_sync() {
+        let mut h = Harness::new();
+        let (g, b, c) = group_of_three(&mut h);
+        h.peer_down(&c, h.at(1.0));
+        h.state.send_group(&g, "hello".into()).expect("send");
+        h.commit(h.at(1.0));
+        let got = gmsgs(&b.drain());
+        assert_eq!(got.len(), 1);
+        assert!(got[0].verify());
+        assert_eq!(got[0].author, h.state.own_id);
+        // 3 comes back: we send our summary; it says it lacks our message; it gets it.
+        let c = h.member_up(3, h.at(2.0));
+        let ours = c.drain();
+        assert!(ours
+            .iter()
+            .any(|r| matches!(r, Inner::GroupSync(s) if s.group == g && s.v == 3)));
+        let lacks = Summary {
+            group: g,
+            v: 3,
+            have: vec![],
+        };
+        h.peer_sends(&c, Inner::GroupSync(lacks), h.at(2.1));
+        let texts: Vec<String> = gmsgs(&c.drain()).into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, vec!["hello".to_string()]);
+    }
+
+    #[test]
+    fn sync_takes_another_authors_messages_from_any_member_in_one_order() {
+        let mut h = Harness::new();
+        let (g, b, _c) = group_of_three(&mut h);
+        // 2 holds 3's messages 1..=2; it tells us, we ask, it forwards them (signed by 3).
+        let summary = Summary {
+            group: g,
+            v: 3,
+            have: vec![(Author(who(3).id()), 2)],
+        };
+        h.peer_sends(&b, Inner::GroupSync(summary), h.at(1.0));
+        assert!(b
+            .drain()
+            .iter()
+            .any(|r| matches!(r, Inner::GroupSync(s) if s.have.is_empty())));
+        // Out of order: seq 2 first leaves a gap, which asks 2 for a sync.
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(3, g, 2, 9, 3))),
+            h.at(1.1),
+        );
+        h.commit(h.at(1.1));
+        assert_eq!(h.have(&g, 3), 0);
+        assert!(b.drain().iter().any(|r| matches!(r, Inner::GroupSync(_))));
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(3, g, 1, 8, 3))),
+            h.at(1.2),
+        );
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(2, g, 1, 9, 3))),
+            h.at(1.2),
+        );
+        h.commit(h.at(1.2));
+        assert_eq!(h.have(&g, 3), 2);
+        let history = h
+            .state
+            .durable
+            .reader
+            .group_history(&g, 10)
+            .expect("history");
+        let keys: Vec<(u64, NodeId)> = history.iter().map(|m| (m.lamport, m.author)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(history.len(), 3);
+        // Our next message's clock is past everything we hold.
+        h.state.send_group(&g, "later".into()).expect("send");
+        let ours = gmsgs(&b.drain());
+        assert_eq!(ours[0].lamport, 10);
+    }
+
+    #[test]
+    fn removal_stops_delivery_and_messages_of_non_members_or_forged_authors_are_dropped() {
+        let mut h = Harness::new();
+        let (g, b, c) = group_of_three(&mut h);
+        h.state.remove_from_group(&g, who(3).id()).expect("remove");
+        h.commit(h.at(1.0));
+        assert_eq!(rosters(&b.drain()), vec![4]);
+        assert_eq!(rosters(&c.drain()), vec![4], "the removed member learns it");
+        h.state.send_group(&g, "after".into()).expect("send");
+        assert_eq!(gmsgs(&b.drain()).len(), 1);
+        assert!(gmsgs(&c.drain()).is_empty(), "nothing after removal");
+        // 3 writes on, stamping the old roster: from 3 itself, or forwarded by 2.
+        h.peer_sends(
+            &c,
+            Inner::GroupMsg(Box::new(signed(3, g, 1, 50, 3))),
+            h.at(1.1),
+        );
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(3, g, 1, 50, 3))),
+            h.at(1.1),
+        );
+        // A forged author: 2 claims 3's earlier message but signs it itself.
+        let mut forged = signed(3, g, 1, 2, 3);
+        forged.sig = signed(2, g, 1, 2, 3).sig;
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(forged)), h.at(1.1));
+        // A group we are not in.
+        let stray = signed(2, GroupId([0xee; 16]), 1, 1, 1);
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(stray)), h.at(1.1));
+        h.commit(h.at(1.1));
+        assert_eq!(h.have(&g, 3), 0);
+        let d = h.state.groups.dropped;
+        assert_eq!((d.not_member, d.bad_signature, d.unknown_group), (2, 1, 1));
+        // The sessions stay.
+        assert!(h.state.peers.is_online(&who(2).id()));
+        assert!(h.state.peers.is_online(&who(3).id()));
+    }
+}

@@ -43,6 +43,11 @@
 //!           mime, chunk, caption, thumb, created, path, src_mtime, src_ino, root,
 //!           phase 'offered'|'accepted'|'done'|'ended', reason)        (v4)
 //! transfer_chunks(id → transfers(id), start, end): chunk ranges held durably (v4)
+//! groups(id BLOB PK (16 bytes), name, phase 'invited'|'member'|'declined'|'left'|
+//!        'removed', owner, inviter, created)                         (v5)
+//! group_rosters(grp → groups(id), version, roster (GROS body)): PK (grp, version) (v5)
+//! group_messages(id BLOB PK, grp → groups(id), author, seq, lamport, body (GMSG
+//!        body, signed)), UNIQUE (grp, author, seq); index (grp, lamport, author) (v5)
 //! ```
 //! v3 keeps ids as bytes and peers by an integer key (v1/v2: hex text in every row and
 //! index entry): a random message id is a 16-byte index key instead of 32 characters,
@@ -51,6 +56,7 @@
 //! so a bad op is refused by SQLite rather than stored.
 
 pub mod backup;
+mod groups;
 mod ops;
 mod reader;
 mod schema;
@@ -67,6 +73,7 @@ use crossbeam_channel::Sender;
 pub use crate::identity::NodeId;
 pub use crate::peer::inner::MsgId;
 
+pub use groups::{GroupPhase, StoredGroup};
 pub use ops::Op;
 pub use reader::{Reader, MAX_PAGE};
 pub use schema::SCHEMA_VERSION;

@@ -61,6 +61,12 @@ pub enum Op {
     /// message (rows nodes before issue 16 stored for every peer that handshook). A
     /// contact with messages or verified is never deleted, whatever the caller thought.
     ForgetContacts { ids: Vec<NodeId> },
+    /// Inserts a group, or updates its name, phase and owner.
+    UpsertGroup(super::groups::StoredGroup),
+    /// Stores a signed roster; a version already stored is left as it is.
+    InsertRoster(Box<crate::peer::group::SignedRoster>),
+    /// Stores a group message as signed; a known id (or author and seq) is ignored.
+    InsertGroupMsg(Box<crate::peer::group::GroupMsg>),
 }
 
 impl Op {
@@ -78,6 +84,9 @@ impl Op {
             Op::AddHeld { .. } => "AddHeld",
             Op::DropHeld { .. } => "DropHeld",
             Op::ForgetContacts { .. } => "ForgetContacts",
+            Op::UpsertGroup(_) => "UpsertGroup",
+            Op::InsertRoster(_) => "InsertRoster",
+            Op::InsertGroupMsg(_) => "InsertGroupMsg",
         }
     }
 
@@ -124,6 +133,9 @@ impl Op {
             ),
             Op::AddHeld { id, ranges } => super::transfers::add_held(conn, id, ranges),
             Op::DropHeld { id } => super::transfers::drop_held(conn, id),
+            Op::UpsertGroup(g) => super::groups::upsert(conn, g),
+            Op::InsertRoster(r) => super::groups::insert_roster(conn, r),
+            Op::InsertGroupMsg(m) => super::groups::insert_message(conn, m),
             Op::ForgetContacts { ids } => {
                 let mut stmt = conn.prepare_cached(
                     "DELETE FROM contacts WHERE id = ?1 AND verified = 0

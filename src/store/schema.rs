@@ -26,7 +26,7 @@ use super::StoreError;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
 /// the CHECKs refuse statuses that do not fit the direction.
@@ -149,6 +149,39 @@ CREATE TABLE transfer_chunks (
     end   INTEGER NOT NULL CHECK (end > start),
     PRIMARY KEY (id, start)
 ) STRICT, WITHOUT ROWID;
+";
+
+/// v5: groups (issue 18). A group we know (invited, member, or no longer), its signed
+/// rosters (the `GROS` body: canonical roster `||` signature) and its messages as
+/// signed (the `GMSG` body), so that any member can forward them and the receiver can
+/// check the author again. `(grp, author, seq)` is unique: an author's numbers are
+/// gapless per group. Messages are read in display order through `group_messages_order`.
+const V5: &str = "
+CREATE TABLE groups (
+    id      BLOB PRIMARY KEY CHECK (length(id) = 16),
+    name    TEXT NOT NULL,
+    phase   TEXT NOT NULL
+            CHECK (phase IN ('invited', 'member', 'declined', 'left', 'removed')),
+    owner   BLOB NOT NULL CHECK (length(owner) = 32),
+    inviter BLOB CHECK (inviter IS NULL OR length(inviter) = 32),
+    created INTEGER NOT NULL
+) STRICT;
+CREATE TABLE group_rosters (
+    grp     BLOB NOT NULL REFERENCES groups(id),
+    version INTEGER NOT NULL CHECK (version >= 1),
+    roster  BLOB NOT NULL,
+    PRIMARY KEY (grp, version)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE group_messages (
+    id      BLOB PRIMARY KEY CHECK (length(id) = 16),
+    grp     BLOB NOT NULL REFERENCES groups(id),
+    author  BLOB NOT NULL CHECK (length(author) = 32),
+    seq     INTEGER NOT NULL CHECK (seq >= 1),
+    lamport INTEGER NOT NULL CHECK (lamport >= 1),
+    body    BLOB NOT NULL,
+    UNIQUE (grp, author, seq)
+) STRICT;
+CREATE INDEX group_messages_order ON group_messages (grp, lamport, author);
 ";
 
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
@@ -311,7 +344,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();

@@ -1,0 +1,894 @@
+//! Groups as the state thread runs them (issue 18): invitations, rosters, fan-out,
+//! sync between members. The rules themselves (roster chain, who may write, order)
+//! are pure and live in `crate::groups`; this module applies them to peers and disk.
+//!
+//! Each group we know is in one [`Phase`], changed only by [`State::set_group_phase`],
+//! which logs `old => new`:
+//!
+//! ```text
+//!   (GINV from a contact) ──▶ invited ──accept──▶ joining ──roster chain naming us──▶ member
+//!                               │ decline                                          │ leave
+//!                               ▼                                                  ▼
+//!                            declined                       removed ◀──roster without us
+//!   create ─────────────────────────────────────────────────────────▶ member       left
+//! ```
+//!
+//! Delivery is pairwise over the sessions we have: the author sends a `GMSG` to every
+//! online member of its current roster that announced `groups`. Gaps are filled by
+//! sync: on `CAPS` (a session starting) and after a message that leaves a gap, members
+//! exchange `GSYN` summaries, and each sends what the other lacks, rosters first, then
+//! messages oldest first, at most [`SYNC_BATCH`] a round. A summary counts only what is
+//! committed, so what a member says it holds survives a crash.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+use crate::groups::{Chain, DropReason, RosterError, Verdict};
+use crate::identity::NodeId;
+use crate::peer::group::{
+    valid_group_name, Author, GroupId, GroupMsg, GroupRef, Invite, Roster, SignedRoster, Summary,
+    MAX_GROUP_TEXT, MAX_MEMBERS, MAX_SYNC_AUTHORS,
+};
+use crate::peer::inner::{Inner, MsgId};
+use crate::rules::short_id as short;
+use crate::store::{GroupPhase, Op, StoredGroup};
+
+use super::durable::After;
+use super::State;
+
+/// Most groups a node knows (issue 18), whatever their phase.
+pub const MAX_GROUPS: usize = 256;
+/// Most messages and rosters sent for one `GSYN`.
+pub const SYNC_BATCH: u32 = 256;
+/// Most messages held per group while the roster they name has not come.
+pub const MAX_HELD: usize = 256;
+
+/// Where we stand in one group.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub enum Phase {
+    /// A contact invited us; the user has not answered.
+    Invited { from: NodeId },
+    /// We accepted; waiting for the owner's roster chain.
+    Joining {
+        from: NodeId,
+        chain: Option<Box<Chain>>,
+    },
+    /// A member.
+    Member(Box<Membership>),
+    /// We declined.
+    Declined,
+    /// We left.
+    Left,
+    /// The owner removed us (we keep the history).
+    Removed,
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Invited { .. } => "invited",
+            Phase::Joining { .. } => "joining",
+            Phase::Member(_) => "member",
+            Phase::Declined => "declined",
+            Phase::Left => "left",
+            Phase::Removed => "removed",
+        }
+    }
+
+    fn stored(&self) -> GroupPhase {
+        match self {
+            Phase::Invited { .. } | Phase::Joining { .. } => GroupPhase::Invited,
+            Phase::Member(_) => GroupPhase::Member,
+            Phase::Declined => GroupPhase::Declined,
+            Phase::Left => GroupPhase::Left,
+            Phase::Removed => GroupPhase::Removed,
+        }
+    }
+}
+
+/// A member's state of a group.
+#[allow(dead_code)]
+#[derive(Debug)]
+pub struct Membership {
+    chain: Chain,
+    /// Per author: committed messages held (see [`Held`]).
+    have: BTreeMap<NodeId, Held>,
+    /// Our Lamport clock for this group.
+    lamport: u64,
+    /// Our next own seq.
+    next_seq: u64,
+    /// Messages naming a roster we do not hold yet.
+    waiting: Vec<GroupMsg>,
+    /// Contacts we (the owner) invited who have not answered.
+    invited: BTreeSet<NodeId>,
+}
+
+/// One author's messages we hold durably: every seq up to `upto`, and some above.
+#[derive(Debug, Default, Clone)]
+struct Held {
+    upto: u64,
+    above: BTreeSet<u64>,
+}
+
+impl Held {
+    fn add(&mut self, seq: u64) {
+        if seq > self.upto {
+            self.above.insert(seq);
+        }
+        while self.above.remove(&(self.upto + 1)) {
+            self.upto += 1;
+        }
+    }
+}
+
+/// One group we know.
+#[derive(Debug)]
+pub struct Group {
+    pub name: String,
+    pub owner: NodeId,
+    pub inviter: Option<NodeId>,
+    pub created: i64,
+    pub phase: Phase,
+}
+
+/// What was dropped, by reason (hostile or broken members; the session goes on).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped {
+    pub bad_signature: u64,
+    pub not_member: u64,
+    pub unknown_group: u64,
+    pub bad_roster: u64,
+    pub overflow: u64,
+}
+
+/// Every group we know, and the drop counters.
+#[derive(Debug, Default)]
+pub struct Groups {
+    pub map: HashMap<GroupId, Group>,
+    pub dropped: Dropped,
+}
+
+/// Why a group command was refused (the user's words come from `Display`).
+#[allow(dead_code)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// No such group.
+    #[error("no such group")]
+    Unknown,
+    /// Not a member.
+    #[error("not a member of this group")]
+    NotMember,
+    /// Only the owner changes the roster.
+    #[error("only the group's owner can do that")]
+    NotOwner,
+    /// Name out of its rules.
+    #[error("a group name is 1 to 64 characters")]
+    BadName,
+    /// Text out of its limits.
+    #[error("a message is 1 to 65536 bytes")]
+    BadText,
+    /// Full.
+    #[error("a group has at most 64 members")]
+    Full,
+    /// Too many groups.
+    #[error("at most 256 groups")]
+    TooManyGroups,
+    /// Invitations go to contacts only.
+    #[error("invitations go to contacts only")]
+    NotContact,
+    /// Not in the phase the command needs.
+    #[error("the group is {0}")]
+    Phase(&'static str),
+    /// No randomness for an id.
+    #[error("no randomness for a group id")]
+    Rng,
+}
+
+// The commands below (create, invite, accept, decline, leave, remove, rename, send) are
+// driven by the state tests for now; the JSON API and WebSocket commands that call them
+// are the next step of issue 18.
+#[allow(dead_code)]
+impl State {
+    /// The one place a group's phase changes; logged.
+    fn set_group_phase(&mut self, id: &GroupId, new: Phase) {
+        let Some(g) = self.groups.map.get_mut(id) else {
+            return;
+        };
+        log::debug!("group {id}: {} => {}", g.phase.name(), new.name());
+        g.phase = new;
+        self.save_group(id);
+    }
+
+    fn save_group(&mut self, id: &GroupId) {
+        let Some(g) = self.groups.map.get(id) else {
+            return;
+        };
+        let op = Op::UpsertGroup(StoredGroup {
+            id: *id,
+            name: g.name.clone(),
+            phase: g.phase.stored(),
+            owner: g.owner,
+            inviter: g.inviter,
+            created: g.created,
+        });
+        self.durable.submit(op, After::Nothing);
+    }
+
+    fn member(&self, id: &GroupId) -> Result<&Membership, GroupError> {
+        match &self.groups.map.get(id).ok_or(GroupError::Unknown)?.phase {
+            Phase::Member(m) => Ok(m),
+            p => Err(GroupError::Phase(p.name())),
+        }
+    }
+
+    fn member_mut(&mut self, id: &GroupId) -> Option<&mut Membership> {
+        match &mut self.groups.map.get_mut(id)?.phase {
+            Phase::Member(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Creates a group with us as owner and only member.
+    pub(super) fn create_group(&mut self, name: &str) -> Result<GroupId, GroupError> {
+        let name = name.trim();
+        if !valid_group_name(name) {
+            return Err(GroupError::BadName);
+        }
+        if self.groups.map.len() >= MAX_GROUPS {
+            return Err(GroupError::TooManyGroups);
+        }
+        let id = GroupId(crate::rng::bytes::<16>().map_err(|_| GroupError::Rng)?);
+        let genesis = Roster {
+            group: id,
+            version: 1,
+            lamport: 1,
+            signer: self.own_id,
+            owner: self.own_id,
+            prev: [0; 32],
+            name: name.to_string(),
+            members: vec![self.own_id],
+        }
+        .sign(self.identity.signing_key());
+        let chain = Chain::start(genesis.clone()).map_err(|_| GroupError::Rng)?;
+        self.groups.map.insert(
+            id,
+            Group {
+                name: name.to_string(),
+                owner: self.own_id,
+                inviter: None,
+                created: self.clock.now_ms(),
+                phase: Phase::Member(Box::new(Membership::new(chain, 1, 1))),
+            },
+        );
+        log::info!("group {id} created");
+        self.save_group(&id);
+        self.durable
+            .submit(Op::InsertRoster(Box::new(genesis)), After::Nothing);
+        Ok(id)
+    }
+
+    /// Invites a contact (owner only).
+    pub(super) fn invite_to_group(&mut self, id: &GroupId, peer: NodeId) -> Result<(), GroupError> {
+        let own = self.own_id;
+        let is_contact = self.peers.get(&peer).is_some_and(|c| !c.is_stranger());
+        let name = self.groups.map.get(id).map(|g| g.name.clone());
+        let m = self.member(id)?;
+        if m.chain.current().roster.owner != own {
+            return Err(GroupError::NotOwner);
+        }
+        if !is_contact {
+            return Err(GroupError::NotContact);
+        }
+        if m.chain.is_member(&peer) {
+            return Ok(());
+        }
+        if m.chain.current().roster.members.len() + m.invited.len() >= MAX_MEMBERS {
+            return Err(GroupError::Full);
+        }
+        if let Some(m) = self.member_mut(id) {
+            m.invited.insert(peer);
+        }
+        if self.peers.takes_groups(&peer) {
+            let invite = Inner::GroupInvite(Invite {
+                group: *id,
+                name: name.unwrap_or_default(),
+                owner: Author(own),
+            });
+            self.send_group_inner(&peer, invite);
+        }
+        Ok(())
+    }
+
+    /// The user accepts an invitation: ask the owner for the roster.
+    pub(super) fn accept_group(&mut self, id: &GroupId) -> Result<(), GroupError> {
+        let g = self.groups.map.get(id).ok_or(GroupError::Unknown)?;
+        let Phase::Invited { from } = g.phase else {
+            return Err(GroupError::Phase(g.phase.name()));
+        };
+        self.set_group_phase(id, Phase::Joining { from, chain: None });
+        self.send_group_inner(&from, Inner::GroupAccept(GroupRef { group: *id }));
+        Ok(())
+    }
+
+    /// The user declines an invitation.
+    pub(super) fn decline_group(&mut self, id: &GroupId) -> Result<(), GroupError> {
+        let g = self.groups.map.get(id).ok_or(GroupError::Unknown)?;
+        let Phase::Invited { from } = g.phase else {
+            return Err(GroupError::Phase(g.phase.name()));
+        };
+        self.set_group_phase(id, Phase::Declined);
+        self.send_group_inner(&from, Inner::GroupDecline(GroupRef { group: *id }));
+        Ok(())
+    }
+
+    /// We leave (the owner cannot: it hands ownership over first).
+    pub(super) fn leave_group(&mut self, id: &GroupId) -> Result<(), GroupError> {
+        let owner = self.member(id)?.chain.current().roster.owner;
+        if owner == self.own_id {
+            return Err(GroupError::Phase("owned by you: hand it over first"));
+        }
+        self.set_group_phase(id, Phase::Left);
+        self.send_group_inner(&owner, Inner::GroupDecline(GroupRef { group: *id }));
+        Ok(())
+    }
+
+    /// The owner signs the next roster: `members` changed, a new `name` or `owner`.
+    pub(super) fn change_roster(
+        &mut self,
+        id: &GroupId,
+        change: impl FnOnce(&mut Roster),
+    ) -> Result<(), GroupError> {
+        let own = self.own_id;
+        let m = self.member(id)?;
+        let cur = m.chain.current();
+        if cur.roster.owner != own {
+            return Err(GroupError::NotOwner);
+        }
+        let mut next = cur.roster.clone();
+        next.version += 1;
+        next.lamport = m.lamport + 1;
+        next.signer = own;
+        next.prev = cur.hash();
+        change(&mut next);
+        next.members.sort();
+        next.members.dedup();
+        if !valid_group_name(&next.name) {
+            return Err(GroupError::BadName);
+        }
+        if next.members.len() > MAX_MEMBERS {
+            return Err(GroupError::Full);
+        }
+        let signed = next.sign(self.identity.signing_key());
+        if signed.validate().is_err() {
+            return Err(GroupError::NotMember);
+        }
+        let before: Vec<NodeId> = cur.roster.members.clone();
+        let from = self.own_id;
+        if let Err(e) = self.take_roster(id, signed.clone(), &from) {
+            log::warn!("group {id}: our own roster refused: {e:?}");
+            return Err(GroupError::NotMember);
+        }
+        // Everyone in the old roster hears of it (a removed member learns that it was
+        // removed, and nothing after); a newcomer gets the whole chain from `on_accept`.
+        let mut to: BTreeSet<NodeId> = before.into_iter().collect();
+        to.remove(&self.own_id);
+        for peer in to {
+            if self.peers.takes_groups(&peer) {
+                self.send_group_inner(&peer, Inner::GroupRoster(Box::new(signed.clone())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a member (owner only).
+    pub(super) fn remove_from_group(
+        &mut self,
+        id: &GroupId,
+        peer: NodeId,
+    ) -> Result<(), GroupError> {
+        if peer == self.own_id {
+            return Err(GroupError::Phase("owned by you: hand it over first"));
+        }
+        self.change_roster(id, |r| r.members.retain(|m| *m != peer))
+    }
+
+    /// Renames a group (owner only).
+    pub(super) fn rename_group(&mut self, id: &GroupId, name: &str) -> Result<(), GroupError> {
+        let name = name.trim().to_string();
+        self.change_roster(id, |r| r.name = name)
+    }
+
+    /// Writes a message to a group: signed, stored, sent to every online member.
+    pub(super) fn send_group(&mut self, id: &GroupId, text: String) -> Result<MsgId, GroupError> {
+        if text.is_empty() || text.len() > MAX_GROUP_TEXT {
+            return Err(GroupError::BadText);
+        }
+        let msg_id = MsgId(crate::rng::bytes::<16>().map_err(|_| GroupError::Rng)?);
+        let ts = self.clock.now_ms();
+        let own = self.own_id;
+        let identity = self.identity.clone();
+        let m = self.member_mut(id).ok_or(GroupError::NotMember)?;
+        m.lamport += 1;
+        let msg = GroupMsg {
+            group: *id,
+            id: msg_id,
+            author: own,
+            seq: m.next_seq,
+            lamport: m.lamport,
+            roster: m.chain.version(),
+            ts,
+            text,
+            sig: [0; 64],
+        }
+        .sign(identity.signing_key());
+        m.next_seq += 1;
+        let to: Vec<NodeId> = m.chain.current().roster.members.clone();
+        self.durable.submit(
+            Op::InsertGroupMsg(Box::new(msg.clone())),
+            After::GroupMsgStored {
+                group: *id,
+                author: own,
+                seq: msg.seq,
+                from: None,
+            },
+        );
+        for peer in to.iter().filter(|p| **p != own) {
+            if self.peers.takes_groups(peer) {
+                self.send_group_inner(peer, Inner::GroupMsg(Box::new(msg.clone())));
+            }
+        }
+        Ok(msg_id)
+    }
+
+    fn send_group_inner(&mut self, peer: &NodeId, inner: Inner) {
+        let now = self.clock.now_ms();
+        self.peers.send(peer, inner, now);
+    }
+
+    /// A peer announced (or not) `groups`: sync every group we share with it, and
+    /// repeat what it may have missed (an invitation, an acceptance).
+    pub(super) fn groups_cap_known(&mut self, peer: NodeId, takes: bool) {
+        self.peers.set_groups_cap(&peer, takes);
+        if !takes {
+            return;
+        }
+        let own = self.own_id;
+        let mut out = Vec::new();
+        for (id, g) in &self.groups.map {
+            match &g.phase {
+                Phase::Member(m) if m.chain.is_member(&peer) => {
+                    out.push(Inner::GroupSync(m.summary(id)));
+                }
+                Phase::Member(m) if m.invited.contains(&peer) => {
+                    out.push(Inner::GroupInvite(Invite {
+                        group: *id,
+                        name: g.name.clone(),
+                        owner: Author(own),
+                    }));
+                }
+                Phase::Joining { from, .. } if *from == peer => {
+                    out.push(Inner::GroupAccept(GroupRef { group: *id }));
+                }
+                _ => {}
+            }
+        }
+        for inner in out {
+            self.send_group_inner(&peer, inner);
+        }
+    }
+
+    /// A group kind from `from`.
+    pub(super) fn on_group_msg(&mut self, from: NodeId, inner: Inner, _now: Instant) {
+        match inner {
+            Inner::GroupInvite(inv) => self.on_invite(from, inv),
+            Inner::GroupAccept(r) => self.on_accept(from, r.group),
+            Inner::GroupDecline(r) => self.on_decline(from, r.group),
+            Inner::GroupRoster(r) => self.on_roster(from, *r),
+            Inner::GroupMsg(m) => self.on_gmsg(from, *m),
+            Inner::GroupSync(s) => self.on_sync(from, s),
+            _ => {}
+        }
+    }
+
+    fn on_invite(&mut self, from: NodeId, inv: Invite) {
+        let contact = self.peers.get(&from).is_some_and(|c| !c.is_stranger());
+        if !contact || inv.owner.0 != from {
+            log::debug!(
+                "invitation from {} ignored (not a contact, or not the owner)",
+                short(&from)
+            );
+            return;
+        }
+        if self.groups.map.contains_key(&inv.group) || self.groups.map.len() >= MAX_GROUPS {
+            return;
+        }
+        self.groups.map.insert(
+            inv.group,
+            Group {
+                name: inv.name,
+                owner: from,
+                inviter: Some(from),
+                created: self.clock.now_ms(),
+                phase: Phase::Invited { from },
+            },
+        );
+        log::debug!("group {}: invited by {}", inv.group, short(&from));
+        self.save_group(&inv.group);
+    }
+
+    fn on_accept(&mut self, from: NodeId, id: GroupId) {
+        let invited = self
+            .member_mut(&id)
+            .is_some_and(|m| m.invited.remove(&from));
+        if !invited {
+            return;
+        }
+        if let Err(e) = self.change_roster(&id, |r| r.members.push(from)) {
+            log::debug!("group {id}: could not add {}: {e}", short(&from));
+            return;
+        }
+        // The newcomer checks the whole chain from the first roster: the stored ones,
+        // then the one just signed (not committed yet).
+        let Ok(current) = self.member(&id).map(|m| m.chain.current().clone()) else {
+            return;
+        };
+        let version = current.roster.version;
+        let mut chain = self
+            .durable
+            .reader
+            .rosters(&id, 0, u32::MAX)
+            .unwrap_or_default();
+        chain.retain(|r| r.roster.version < version);
+        chain.push(current);
+        for r in chain {
+            self.send_group_inner(&from, Inner::GroupRoster(Box::new(r)));
+        }
+        if let Ok(m) = self.member(&id) {
+            let summary = m.summary(&id);
+            self.send_group_inner(&from, Inner::GroupSync(summary));
+        }
+    }
+
+    fn on_decline(&mut self, from: NodeId, id: GroupId) {
+        let (invited, member) = match self.member_mut(&id) {
+            Some(m) => (m.invited.remove(&from), m.chain.is_member(&from)),
+            None => return,
+        };
+        if invited {
+            log::debug!("group {id}: {} declined", short(&from));
+        } else if member {
+            // Leaving is a roster change the owner signs, naming who made it.
+            let _ = self.remove_from_group(&id, from);
+        }
+    }
+
+    fn on_roster(&mut self, from: NodeId, r: SignedRoster) {
+        let id = r.roster.group;
+        let Some(g) = self.groups.map.get_mut(&id) else {
+            self.groups.dropped.unknown_group += 1;
+            return;
+        };
+        // A joiner takes its chain from the one who invited it.
+        if let Phase::Joining {
+            from: inviter,
+            chain,
+        } = &mut g.phase
+        {
+            if *inviter != from {
+                return;
+            }
+            let step = match chain {
+                None => Chain::start(r.clone()).map(|c| *chain = Some(Box::new(c))),
+                Some(c) => c.apply(r.clone()),
+            };
+            if step.is_err() {
+                self.groups.dropped.bad_roster += 1;
+                return;
+            }
+            self.durable
+                .submit(Op::InsertRoster(Box::new(r)), After::Nothing);
+            let joined = chain.as_ref().is_some_and(|c| c.is_member(&self.own_id));
+            if joined {
+                if let Phase::Joining { chain: Some(c), .. } =
+                    std::mem::replace(&mut g.phase, Phase::Declined)
+                {
+                    let lamport = c.current().roster.lamport;
+                    g.name = c.current().roster.name.clone();
+                    g.owner = c.current().roster.owner;
+                    self.set_group_phase(
+                        &id,
+                        Phase::Member(Box::new(Membership::new(*c, lamport, 1))),
+                    );
+                }
+            }
+            return;
+        }
+        // Otherwise only from a member of our roster (or its new owner's).
+        let Phase::Member(m) = &g.phase else {
+            return;
+        };
+        if !m.chain.is_member(&from) {
+            self.groups.dropped.not_member += 1;
+            return;
+        }
+        match self.take_roster(&id, r, &from) {
+            Ok(()) | Err(RosterError::Stale { .. }) => {}
+            Err(RosterError::Gap { .. }) => {
+                // Ask for what is between: the peer answers our summary with rosters.
+                if let Ok(m) = self.member(&id) {
+                    let s = m.summary(&id);
+                    self.send_group_inner(&from, Inner::GroupSync(s));
+                }
+            }
+            Err(e) => {
+                log::debug!("group {id}: roster from {} refused: {e:?}", short(&from));
+                self.groups.dropped.bad_roster += 1;
+            }
+        }
+    }
+
+    /// Applies a roster to a group we are a member of; stores it; takes what waited.
+    fn take_roster(
+        &mut self,
+        id: &GroupId,
+        r: SignedRoster,
+        from: &NodeId,
+    ) -> Result<(), RosterError> {
+        let own = self.own_id;
+        let Some(g) = self.groups.map.get_mut(id) else {
+            return Err(RosterError::WrongGroup);
+        };
+        let Phase::Member(m) = &mut g.phase else {
+            return Err(RosterError::WrongGroup);
+        };
+        m.chain.apply(r.clone())?;
+        m.lamport = m.lamport.max(r.roster.lamport);
+        g.name = r.roster.name.clone();
+        g.owner = r.roster.owner;
+        log::info!(
+            "group {id}: roster v{} by {}: {} members",
+            r.roster.version,
+            short(&r.roster.signer),
+            r.roster.members.len()
+        );
+        let still = r.roster.has(&own);
+        let waiting = std::mem::take(&mut m.waiting);
+        self.durable
+            .submit(Op::InsertRoster(Box::new(r)), After::Nothing);
+        self.save_group(id);
+        if !still {
+            self.set_group_phase(id, Phase::Removed);
+            return Ok(());
+        }
+        for msg in waiting {
+            self.on_gmsg(*from, msg);
+        }
+        Ok(())
+    }
+
+    fn on_gmsg(&mut self, from: NodeId, msg: GroupMsg) {
+        let id = msg.group;
+        let groups = &mut self.groups;
+        let Some(Phase::Member(m)) = groups.map.get_mut(&id).map(|g| &mut g.phase) else {
+            groups.dropped.unknown_group += 1;
+            return;
+        };
+        // Only members of our roster may hand us group messages.
+        if !m.chain.is_member(&from) {
+            groups.dropped.not_member += 1;
+            return;
+        }
+        let held = m.have.get(&msg.author);
+        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq)) {
+            return; // held already
+        }
+        match m.chain.judge(&msg) {
+            Verdict::Hold => {
+                if m.waiting.len() >= MAX_HELD {
+                    groups.dropped.overflow += 1;
+                } else {
+                    m.waiting.push(msg);
+                }
+                let s = m.summary(&id);
+                self.send_group_inner(&from, Inner::GroupSync(s));
+            }
+            Verdict::Drop(reason) => {
+                log::debug!(
+                    "group {id}: {msg:?} from {} dropped: {reason:?}",
+                    short(&from)
+                );
+                let d = &mut groups.dropped;
+                match reason {
+                    DropReason::BadSignature => d.bad_signature += 1,
+                    DropReason::NotMember => d.not_member += 1,
+                    DropReason::UnknownGroup => d.unknown_group += 1,
+                }
+            }
+            Verdict::Accept => {
+                m.lamport = m.lamport.max(msg.lamport);
+                let (author, seq) = (msg.author, msg.seq);
+                self.durable.submit(
+                    Op::InsertGroupMsg(Box::new(msg)),
+                    After::GroupMsgStored {
+                        group: id,
+                        author,
+                        seq,
+                        from: Some(from),
+                    },
+                );
+            }
+        }
+    }
+
+    /// A group message is committed: it counts as held; a gap left asks for a sync.
+    pub(super) fn group_msg_stored(
+        &mut self,
+        id: GroupId,
+        author: NodeId,
+        seq: u64,
+        from: Option<NodeId>,
+    ) {
+        let Some(m) = self.member_mut(&id) else {
+            return;
+        };
+        let held = m.have.entry(author).or_default();
+        held.add(seq);
+        let gap = !held.above.is_empty();
+        if let (true, Some(from)) = (gap, from) {
+            let s = m.summary(&id);
+            self.send_group_inner(&from, Inner::GroupSync(s));
+        }
+    }
+
+    fn on_sync(&mut self, from: NodeId, s: Summary) {
+        let id = s.group;
+        let Ok(m) = self.member(&id) else {
+            self.groups.dropped.unknown_group += 1;
+            return;
+        };
+        if !m.chain.is_member(&from) {
+            self.groups.dropped.not_member += 1;
+            return;
+        }
+        let theirs: HashMap<NodeId, u64> = s.have.iter().map(|(a, n)| (a.0, *n)).collect();
+        let ours: Vec<(NodeId, u64)> = m.have.iter().map(|(a, h)| (*a, h.upto)).collect();
+        let we_lack = s.v > m.chain.version()
+            || theirs
+                .iter()
+                .any(|(a, n)| *n > m.have.get(a).map_or(0, |h| h.upto));
+        let our_v = m.chain.version();
+        let mut out = Vec::new();
+        let mut budget = SYNC_BATCH;
+        // Rosters first: messages may name them.
+        if s.v < our_v {
+            if let Ok(rs) = self.durable.reader.rosters(&id, s.v, budget) {
+                budget = budget.saturating_sub(rs.len() as u32);
+                out.extend(rs.into_iter().map(|r| Inner::GroupRoster(Box::new(r))));
+            }
+        }
+        for (author, upto) in ours {
+            let have = theirs.get(&author).copied().unwrap_or(0);
+            if upto <= have || budget == 0 {
+                continue;
+            }
+            match self
+                .durable
+                .reader
+                .group_messages_after(&id, &author, have, budget)
+            {
+                Ok(msgs) => {
+                    budget = budget.saturating_sub(msgs.len() as u32);
+                    out.extend(msgs.into_iter().map(|m| Inner::GroupMsg(Box::new(m))));
+                }
+                Err(e) => log::warn!("group {id}: sync read failed: {e}"),
+            }
+        }
+        let sent = !out.is_empty();
+        for inner in out {
+            self.send_group_inner(&from, inner);
+        }
+        if sent || we_lack {
+            if let Ok(m) = self.member(&id) {
+                let summary = m.summary(&id);
+                self.send_group_inner(&from, Inner::GroupSync(summary));
+            }
+        }
+    }
+
+    /// Loads the groups from the store (at start).
+    pub(super) fn load_groups(&mut self) -> Result<(), crate::store::StoreError> {
+        let reader = &self.durable.reader;
+        for g in reader.groups()? {
+            let phase = match g.phase {
+                GroupPhase::Invited => match g.inviter {
+                    Some(from) => Phase::Invited { from },
+                    None => continue,
+                },
+                GroupPhase::Member => {
+                    let rosters = reader.rosters(&g.id, 0, u32::MAX)?;
+                    let mut it = rosters.into_iter();
+                    let Some(Ok(mut chain)) = it.next().map(Chain::start) else {
+                        log::warn!("group {}: no valid first roster stored; skipped", g.id);
+                        continue;
+                    };
+                    for r in it {
+                        if chain.apply(r).is_err() {
+                            break;
+                        }
+                    }
+                    let mut have: BTreeMap<NodeId, Held> = BTreeMap::new();
+                    for (author, seq) in reader.group_seqs(&g.id)? {
+                        have.entry(author).or_default().add(seq);
+                    }
+                    let lamport = reader
+                        .group_max_lamport(&g.id)?
+                        .max(chain.current().roster.lamport);
+                    let next_seq = have.get(&self.own_id).map_or(0, |h| h.upto) + 1;
+                    let mut m = Membership::new(chain, lamport, next_seq);
+                    m.have = have;
+                    Phase::Member(Box::new(m))
+                }
+                GroupPhase::Declined => Phase::Declined,
+                GroupPhase::Left => Phase::Left,
+                GroupPhase::Removed => Phase::Removed,
+            };
+            self.groups.map.insert(
+                g.id,
+                Group {
+                    name: g.name,
+                    owner: g.owner,
+                    inviter: g.inviter,
+                    created: g.created,
+                    phase,
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+#[allow(dead_code)]
+impl Membership {
+    fn new(chain: Chain, lamport: u64, next_seq: u64) -> Membership {
+        Membership {
+            chain,
+            have: BTreeMap::new(),
+            lamport,
+            next_seq,
+            waiting: Vec::new(),
+            invited: BTreeSet::new(),
+        }
+    }
+
+    /// Our `GSYN` for this group (the authors with the most held first if over the cap).
+    fn summary(&self, id: &GroupId) -> Summary {
+        let mut have: Vec<(Author, u64)> = self
+            .have
+            .iter()
+            .filter(|(_, h)| h.upto > 0)
+            .map(|(a, h)| (Author(*a), h.upto))
+            .collect();
+        have.truncate(MAX_SYNC_AUTHORS);
+        Summary {
+            group: *id,
+            v: self.chain.version(),
+            have,
+        }
+    }
+
+    /// Highest seq of `author` held with every one before it.
+    pub fn held_upto(&self, author: &NodeId) -> u64 {
+        self.have.get(author).map_or(0, |h| h.upto)
+    }
+
+    /// Current members.
+    pub fn members(&self) -> &[NodeId] {
+        &self.chain.current().roster.members
+    }
+
+    /// Roster version.
+    pub fn version(&self) -> u64 {
+        self.chain.version()
+    }
+}
