@@ -18,6 +18,7 @@ use purr::http::request::Request;
 use purr::http::{Action, HttpContext};
 use purr::peer::driver::HANDSHAKE_MAX_FRAME;
 use purr::peer::files;
+use purr::peer::group;
 use purr::peer::frame::{self, DATA};
 use purr::peer::handshake::{Handshake, Step};
 use purr::peer::inner::{Inner, ListEntry, Mess, MsgId};
@@ -141,8 +142,57 @@ pub fn every_inner_kind() -> Vec<Inner> {
             id: id(0xf1),
             reason: "declined".into(),
         }),
+        // Groups: a first roster signed by its owner (the initiator) and a message by it.
+        Inner::GroupRoster(Box::new(first_roster())),
+        Inner::GroupMsg(Box::new(
+            group::GroupMsg {
+                group: GROUP,
+                id: id(0xb1),
+                author: initiator_key().verifying_key().to_bytes(),
+                seq: 1,
+                lamport: 2,
+                roster: 1,
+                ts: 1_764_115_200_000,
+                text: "hello, group".into(),
+                sig: [0; 64],
+            }
+            .sign(&initiator_key()),
+        )),
+        Inner::GroupSync(group::Summary {
+            group: GROUP,
+            v: 1,
+            have: vec![(group::Author(initiator_key().verifying_key().to_bytes()), 1)],
+        }),
+        Inner::GroupInvite(group::Invite {
+            group: GROUP,
+            name: "lab".into(),
+            owner: group::Author(initiator_key().verifying_key().to_bytes()),
+        }),
+        Inner::GroupAccept(group::GroupRef { group: GROUP }),
+        Inner::GroupDecline(group::GroupRef { group: GROUP }),
         Inner::Unknown(*b"XTRA"),
     ]
+}
+
+/// The fixtures' group.
+const GROUP: group::GroupId = group::GroupId([0x6c; 16]);
+
+/// Version 1 of [`GROUP`]'s roster: the initiator owns it, the responder is a member.
+fn first_roster() -> group::SignedRoster {
+    let owner = initiator_key().verifying_key().to_bytes();
+    let mut members = vec![owner, responder_key().verifying_key().to_bytes()];
+    members.sort();
+    group::Roster {
+        group: GROUP,
+        version: 1,
+        lamport: 1,
+        signer: owner,
+        owner,
+        prev: [0; 32],
+        name: "lab".into(),
+        members,
+    }
+    .sign(&initiator_key())
 }
 
 /// Appends `inner` sealed as a `DATA` frame with a fixed IV.
