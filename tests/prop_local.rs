@@ -342,6 +342,7 @@ proptest! {
             Action::Respond(resp) if !right => prop_assert_eq!(resp.status, 401, "{}", path),
             Action::Respond(resp) => prop_assert_ne!(resp.status, 401),
             Action::WebSocket => prop_assert!(right && path == "/ws"),
+            Action::File(_) => prop_assert!(right),
         }
     }
 

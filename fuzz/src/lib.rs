@@ -226,6 +226,10 @@ pub fn route_checked(req: &Request) {
     let ctx = http_context();
     let presented_ok = guard::presented_token(req).is_some_and(|t| t == TOKEN);
     match purr::http::route(req, ctx) {
+        Action::File(_) => {
+            assert!(guard::host_ok(req.header("host")), "a file with a bad Host");
+            assert!(presented_ok, "a file without the token");
+        }
         Action::WebSocket => {
             assert!(
                 guard::host_ok(req.header("host")),

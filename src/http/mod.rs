@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod content;
 pub mod guard;
 pub mod request;
 pub mod response;
@@ -58,6 +59,8 @@ pub struct HttpContext {
 pub enum Action {
     /// Send this response, then keep the connection alive unless asked to close.
     Respond(Response),
+    /// Stream a file (`/api/v1/files/<id>/content`), then keep the connection alive.
+    File(content::Streamed),
     /// Hand the connection to the WebSocket server.
     WebSocket,
 }
@@ -88,20 +91,22 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
                 return;
             }
         };
-        let (resp, unread_body) = match refusal {
-            Some(resp) => (resp, req.body_len() > 0),
-            None => match route(&req, ctx) {
-                Action::Respond(resp) => (resp, false),
-                Action::WebSocket => {
-                    crate::ws::serve(stream, &req, buf, ctx);
-                    return;
-                }
-            },
+        let (action, unread_body) = match refusal {
+            Some(resp) => (Action::Respond(resp), req.body_len() > 0),
+            None => (route(&req, ctx), false),
         };
         // A refused request's body was never read: the connection cannot go on.
         let close = req.wants_close() || unread_body;
         let head_only = req.method == "HEAD";
-        if resp.write_to(&mut stream, head_only, close).is_err() || close {
+        let written = match action {
+            Action::Respond(resp) => resp.write_to(&mut stream, head_only, close),
+            Action::File(file) => file.write_to(&mut stream, head_only, close),
+            Action::WebSocket => {
+                crate::ws::serve(stream, &req, buf, ctx);
+                return;
+            }
+        };
+        if written.is_err() || close {
             return;
         }
     }
@@ -137,9 +142,22 @@ pub fn route(req: &Request, ctx: &HttpContext) -> Action {
     Action::Respond(match check(req, ctx) {
         Err(resp) => resp,
         Ok(()) if req.path == "/ws" => return Action::WebSocket,
-        Ok(()) if req.path.starts_with("/api/") => api::route(req, &ctx.state),
+        Ok(()) if req.path.starts_with("/api/") => match content_id(&req.path) {
+            Some(id) => match content::serve(req, id.to_string(), &ctx.state) {
+                Ok(file) => return Action::File(file),
+                Err(resp) => resp,
+            },
+            None => api::route(req, &ctx.state),
+        },
         Ok(()) => static_file(req),
     })
+}
+
+/// The `<id>` of `/api/v1/files/<id>/content`.
+fn content_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/files/")?
+        .strip_suffix("/content")
+        .filter(|id| !id.contains('/'))
 }
 
 /// The guards, in order: Host (421), cross-site (403), token (401), then the body's

@@ -560,6 +560,47 @@ impl State {
         }
     }
 
+    /// `GET /api/v1/files/<id>/content`: a received file once done, or our source while
+    /// the offer stands. Transfers finished in an earlier run are read from the store.
+    pub(super) fn file_content(&self, id: &str) -> ApiReply {
+        let not_found = |why: &str| ApiReply::Refused(Refusal::NotFound(why.into()));
+        let Ok(mid) = id.parse::<MsgId>() else {
+            return not_found("no such transfer");
+        };
+        let stored;
+        let (meta, done, ended) = match self.transfers.map.get(&mid) {
+            Some(t) => (
+                &t.meta,
+                matches!(t.phase, Phase::Done),
+                matches!(t.phase, Phase::Ended { .. }),
+            ),
+            None => match self.durable.reader.transfer(&mid) {
+                Ok(Some(m)) => {
+                    stored = m;
+                    let phase = stored.phase;
+                    (&stored, phase == Stored::Done, phase == Stored::Ended)
+                }
+                Ok(None) => return not_found("no such transfer"),
+                Err(e) => return ApiReply::Refused(Refusal::Store(e.to_string())),
+            },
+        };
+        let identity = match meta.direction {
+            Direction::In if done => None,
+            Direction::In => return not_found("the file is not received yet"),
+            Direction::Out if ended => return not_found("the transfer ended"),
+            Direction::Out => Some((meta.src_mtime, meta.src_ino)),
+        };
+        let Some(path) = meta.path.as_ref() else {
+            return not_found("the file is not on this node");
+        };
+        ApiReply::Content(crate::bus::FileContent {
+            path: PathBuf::from(path),
+            name: meta.name.clone(),
+            size: meta.size,
+            identity,
+        })
+    }
+
     fn part_path(&self, id: &MsgId) -> PathBuf {
         self.data_dir
             .path()
@@ -826,9 +867,10 @@ impl State {
             }
             FileEvent::Completed { id, result } => match result {
                 Ok(path) => {
-                    let Some(t) = self.transfers.map.get(&id) else {
+                    let Some(t) = self.transfers.map.get_mut(&id) else {
                         return;
                     };
+                    t.meta.path = Some(path.display().to_string());
                     let peer = t.meta.peer;
                     let op = Op::UpdateTransfer {
                         id,

@@ -451,6 +451,7 @@ impl State {
             ApiRequest::Files => self.files_api(),
             ApiRequest::FileInfo { id } => self.file_info(&id),
             ApiRequest::FileAct { id, action } => self.file_action(&id, action),
+            ApiRequest::FileContent { id } => self.file_content(&id),
         };
         // The asker may have timed out and gone; nothing to do then.
         let _ = reply.try_send(answer);
