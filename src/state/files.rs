@@ -101,14 +101,21 @@ pub struct Transfer {
     /// Ours: chunks handed to the worker this run (more than the file's count means
     /// chunks sent again after a reconnect).
     sent: u64,
+    /// Ours: credits the receiver returned since its last `FREQ`, one per chunk it
+    /// wrote; with `held` (its `FREQ.have`) this is the progress the sender shows.
+    credited: u64,
 }
 
 impl Transfer {
     fn api(&self) -> ApiTransfer {
         let m = &self.meta;
-        let bytes = match (&self.phase, m.direction) {
-            (Phase::Done, _) => m.size,
-            _ => (self.held.count() * u64::from(m.chunk)).min(m.size),
+        let chunks = match m.direction {
+            Direction::In => self.held.count(),
+            Direction::Out => self.held.count().saturating_add(self.credited),
+        };
+        let bytes = match &self.phase {
+            Phase::Done => m.size,
+            _ => chunks.saturating_mul(u64::from(m.chunk)).min(m.size),
         };
         ApiTransfer {
             id: m.id.to_string(),
@@ -156,6 +163,7 @@ impl State {
                 held,
                 last_event: None,
                 sent: 0,
+                credited: 0,
             };
             self.transfers.map.insert(t.meta.id, t);
         }
@@ -282,6 +290,7 @@ impl State {
                 held: Ranges::default(),
                 last_event: None,
                 sent: 0,
+                credited: 0,
             },
         );
         None
@@ -374,6 +383,9 @@ impl State {
             Inner::FileCredit(Credit { id, n }) => {
                 if let Some(Phase::Sending { credit, .. }) = self.phase_mut(&peer, &id) {
                     *credit = credit.saturating_add(n).min(4 * files::WINDOW);
+                    if let Some(t) = self.transfers.map.get_mut(&id) {
+                        t.credited = t.credited.saturating_add(u64::from(n));
+                    }
                     self.dispatch(&id);
                 }
             }
@@ -485,6 +497,7 @@ impl State {
                 held: Ranges::default(),
                 last_event: None,
                 sent: 0,
+                credited: 0,
             },
         );
         self.file_event(&id, true);
@@ -660,9 +673,8 @@ impl State {
             return;
         }
         let total = chunk_count(t.meta.size, t.meta.chunk);
-        let missing: VecDeque<(u64, u64)> = Ranges::from_ranges(req.have.iter().copied())
-            .missing(total)
-            .into();
+        let have = Ranges::from_ranges(req.have.iter().copied());
+        let missing: VecDeque<(u64, u64)> = have.missing(total).into();
         let spec = files::SendSpec {
             id: req.id,
             path: PathBuf::from(t.meta.path.clone().unwrap_or_default()),
@@ -682,6 +694,10 @@ impl State {
             },
         };
         let credit = req.window.min(4 * files::WINDOW);
+        if let Some(t) = self.transfers.map.get_mut(&req.id) {
+            t.held = have;
+            t.credited = 0;
+        }
         self.set_phase(
             &req.id,
             Phase::Sending {
