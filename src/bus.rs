@@ -147,6 +147,8 @@ pub enum ApiRequest {
     OfferFile {
         to: String,
         source: crate::files::Source,
+        /// A small preview image (checked to be one, at most 32 KiB).
+        thumb: Option<Vec<u8>>,
     },
     /// `GET /api/v1/files`
     Files,
@@ -157,6 +159,8 @@ pub enum ApiRequest {
     /// `GET /api/v1/files/<id>/content`: where the finished file is (the HTTP thread
     /// reads it, never the state).
     FileContent { id: String },
+    /// `GET /api/v1/files/<id>/thumb`: the offer's preview image.
+    FileThumb { id: String },
     /// `GET /api/v1/diag`: the state's part of the report (`crate::diag`).
     Diag,
 }
@@ -177,6 +181,8 @@ pub enum ApiReply {
     Files(Vec<crate::api::Transfer>),
     /// The file a transfer's content is served from.
     Content(FileContent),
+    /// A transfer's preview image (at most 32 KiB).
+    Thumb(Vec<u8>),
     /// The state's facts for `GET /api/v1/diag`.
     Diag(Box<crate::diag::StateFacts>),
     /// The request was refused; the HTTP layer picks the status code.

@@ -54,6 +54,7 @@ fn ctx() -> HttpContext {
     HttpContext {
         state,
         token: Some(Arc::from("ab".repeat(32))),
+        files_dir: Arc::from(std::path::Path::new("/nonexistent/purr-files")),
     }
 }
 

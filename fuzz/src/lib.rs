@@ -217,6 +217,7 @@ pub fn http_context() -> &'static HttpContext {
         HttpContext {
             state,
             token: Some(Arc::from(TOKEN)),
+            files_dir: Arc::from(std::path::Path::new("/nonexistent/purr-files")),
         }
     })
 }

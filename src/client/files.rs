@@ -232,6 +232,8 @@ mod tests {
             size: 1000,
             mime: "image/png".into(),
             caption: None,
+            thumb: false,
+            created: 0,
             state: state.into(),
             bytes,
             sent_chunks: 0,

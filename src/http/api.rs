@@ -89,6 +89,7 @@ fn offer_file(req: &Request, state: &StateHandle) -> Response {
     let q = ApiRequest::OfferFile {
         to: body.to,
         source,
+        thumb: None,
     };
     match state.ask_within(q, OFFER_PATIENCE) {
         Some(ApiReply::File(t)) => Response::json(201, &t),
@@ -129,7 +130,7 @@ pub(super) fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::File(t)) => Response::json(200, &t),
         Some(ApiReply::Files(t)) => Response::json(200, &t),
-        Some(ApiReply::Diag(_) | ApiReply::Content(_)) => {
+        Some(ApiReply::Diag(_) | ApiReply::Content(_) | ApiReply::Thumb(_)) => {
             Response::json_error(500, "unexpected answer")
         }
         Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),

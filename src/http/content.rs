@@ -55,6 +55,25 @@ pub fn serve(req: &Request, id: String, state: &StateHandle) -> Result<Streamed,
     }
 }
 
+/// Serves `/api/v1/files/<id>/thumb`: the offer's preview, inline only if its bytes are
+/// an allow-listed image (a peer chose them), with the same headers as a file.
+pub fn thumb(req: &Request, id: String, state: &StateHandle) -> Response {
+    if req.method != "GET" && req.method != "HEAD" {
+        return Response::json_error(405, "method not allowed").with("Allow", "GET, HEAD");
+    }
+    match state.ask(ApiRequest::FileThumb { id }) {
+        Some(ApiReply::Thumb(bytes)) => match crate::files::image_type(&bytes) {
+            Some(mime) => {
+                let mut r = head("thumbnail", Some(mime));
+                r.body = bytes.into();
+                r
+            }
+            None => Response::json_error(404, "the thumbnail is not an image"),
+        },
+        other => super::api::answer(other),
+    }
+}
+
 /// Opens the file, checks it is still the one the transfer names, and makes the head.
 fn open(c: &FileContent) -> Result<Streamed, Response> {
     let gone = || Response::json_error(404, "the file is no longer there");

@@ -125,6 +125,8 @@ impl Transfer {
             size: m.size,
             mime: m.mime.clone(),
             caption: m.caption.clone(),
+            thumb: m.thumb.is_some(),
+            created: m.created,
             state: self.phase.word().into(),
             bytes,
             sent_chunks: self.sent,
@@ -244,6 +246,7 @@ impl State {
         &mut self,
         peer: NodeId,
         source: files::Source,
+        thumb: Option<Vec<u8>>,
         reply: Sender<ApiReply>,
     ) -> Option<ApiReply> {
         if self.peer_takes_files(&peer) == Some(false) {
@@ -263,7 +266,7 @@ impl State {
             mime: source.mime,
             chunk: files::CHUNK,
             caption: None,
-            thumb: None,
+            thumb,
             created: self.clock.now_ms(),
             path: Some(source.path.display().to_string()),
             src_mtime: source.mtime,
@@ -573,29 +576,46 @@ impl State {
         }
     }
 
-    /// `GET /api/v1/files/<id>/content`: a received file once done, or our source while
-    /// the offer stands. Transfers finished in an earlier run are read from the store.
-    pub(super) fn file_content(&self, id: &str) -> ApiReply {
-        let not_found = |why: &str| ApiReply::Refused(Refusal::NotFound(why.into()));
-        let Ok(mid) = id.parse::<MsgId>() else {
-            return not_found("no such transfer");
-        };
-        let stored;
-        let (meta, done, ended) = match self.transfers.map.get(&mid) {
-            Some(t) => (
-                &t.meta,
+    /// A transfer's record and whether it is done or ended: this run's, else (finished
+    /// in an earlier run) the store's.
+    fn any_transfer(&self, id: &str) -> Result<(StoredTransfer, bool, bool), Refusal> {
+        let not_found = || Refusal::NotFound("no such transfer".into());
+        let mid = id.parse::<MsgId>().map_err(|_| not_found())?;
+        if let Some(t) = self.transfers.map.get(&mid) {
+            let (done, ended) = (
                 matches!(t.phase, Phase::Done),
                 matches!(t.phase, Phase::Ended { .. }),
-            ),
-            None => match self.durable.reader.transfer(&mid) {
-                Ok(Some(m)) => {
-                    stored = m;
-                    let phase = stored.phase;
-                    (&stored, phase == Stored::Done, phase == Stored::Ended)
-                }
-                Ok(None) => return not_found("no such transfer"),
-                Err(e) => return ApiReply::Refused(Refusal::Store(e.to_string())),
+            );
+            return Ok((t.meta.clone(), done, ended));
+        }
+        match self.durable.reader.transfer(&mid) {
+            Ok(Some(m)) => {
+                let (done, ended) = (m.phase == Stored::Done, m.phase == Stored::Ended);
+                Ok((m, done, ended))
+            }
+            Ok(None) => Err(not_found()),
+            Err(e) => Err(Refusal::Store(e.to_string())),
+        }
+    }
+
+    /// `GET /api/v1/files/<id>/thumb`: the offer's preview image.
+    pub(super) fn file_thumb(&self, id: &str) -> ApiReply {
+        match self.any_transfer(id) {
+            Ok((meta, ..)) => match meta.thumb {
+                Some(thumb) => ApiReply::Thumb(thumb),
+                None => ApiReply::Refused(Refusal::NotFound("no thumbnail".into())),
             },
+            Err(refused) => ApiReply::Refused(refused),
+        }
+    }
+
+    /// `GET /api/v1/files/<id>/content`: a received file once done, or our source while
+    /// the offer stands.
+    pub(super) fn file_content(&self, id: &str) -> ApiReply {
+        let not_found = |why: &str| ApiReply::Refused(Refusal::NotFound(why.into()));
+        let (meta, done, ended) = match self.any_transfer(id) {
+            Ok(found) => found,
+            Err(refused) => return ApiReply::Refused(refused),
         };
         let identity = match meta.direction {
             Direction::In if done => None,
@@ -608,7 +628,7 @@ impl State {
         };
         ApiReply::Content(crate::bus::FileContent {
             path: PathBuf::from(path),
-            name: meta.name.clone(),
+            name: meta.name,
             size: meta.size,
             identity,
         })
