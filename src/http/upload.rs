@@ -120,7 +120,9 @@ pub fn receive<S: TimedRead>(
         Err(e) => return Response::json_error(400, &format!("the upload failed: {e}")),
     };
     let answer = offer(&path, head, (!thumb.is_empty()).then_some(thumb), state);
-    if answer.status != 201 {
+    // A 503 means the state did not answer in time: it may still store the offer, whose
+    // file must then be there. Any other failure is final.
+    if answer.status != 201 && answer.status != 503 {
         let _ = std::fs::remove_file(&path);
     }
     answer
