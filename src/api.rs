@@ -32,6 +32,18 @@ pub enum ClientCmd {
     Rename { name: String },
     /// The user compared fingerprints (or takes that back).
     Verify { peer: String, verified: bool },
+    /// Every transfer: answered by a `files` event. (Offering a file from a browser is
+    /// an upload, `POST /api/v1/files`: docs/HTTP.md.)
+    Files,
+    /// Accept a file offered to us.
+    #[serde(rename = "accept_file")]
+    AcceptFile { id: String },
+    /// Decline a file offered to us.
+    #[serde(rename = "decline_file")]
+    DeclineFile { id: String },
+    /// Stop a transfer either way.
+    #[serde(rename = "cancel_file")]
+    CancelFile { id: String },
 }
 
 /// Why a UI frame could not be turned into a [`ClientCmd`].
@@ -111,7 +123,18 @@ pub fn check_depth(json: &[u8]) -> Result<(), String> {
 }
 
 const KNOWN_CMDS: &[&str] = &[
-    "hello", "peers", "history", "send", "read", "connect", "rename", "verify",
+    "hello",
+    "peers",
+    "history",
+    "send",
+    "read",
+    "connect",
+    "rename",
+    "verify",
+    "files",
+    "accept_file",
+    "decline_file",
+    "cancel_file",
 ];
 
 impl ClientCmd {
@@ -147,6 +170,10 @@ impl ClientCmd {
             ClientCmd::Connect { .. } => "connect",
             ClientCmd::Rename { .. } => "rename",
             ClientCmd::Verify { .. } => "verify",
+            ClientCmd::Files => "files",
+            ClientCmd::AcceptFile { .. } => "accept_file",
+            ClientCmd::DeclineFile { .. } => "decline_file",
+            ClientCmd::CancelFile { .. } => "cancel_file",
         }
     }
 }
@@ -277,6 +304,12 @@ pub struct Transfer {
     pub mime: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caption: Option<String>,
+    /// The offer carries a preview image: `GET /api/v1/files/<id>/thumb`.
+    #[serde(default)]
+    pub thumb: bool,
+    /// Unix ms when offered (ours) or when the offer came (theirs).
+    #[serde(default)]
+    pub created: i64,
     /// `offered`, `preparing`, `receiving`, `sending`, `paused`, `verifying`, `done`,
     /// `ended`.
     pub state: String,
@@ -327,6 +360,10 @@ pub enum Event {
     /// A transfer changed (at most a few progress events a second).
     File {
         file: Transfer,
+    },
+    /// Every transfer, oldest first (the answer to the `files` command).
+    Files {
+        files: Vec<Transfer>,
     },
 }
 

@@ -106,6 +106,20 @@ pub enum FileEvent {
     },
 }
 
+/// A finished file as `GET /api/v1/files/<id>/content` serves it: the HTTP thread
+/// opens `path` and serves it only if it still has this identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileContent {
+    /// Where it is on disk (received: under the downloads folder; ours: the source).
+    pub path: std::path::PathBuf,
+    /// The name shown (received: already cleaned up).
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Ours: the source's (mtime ns, inode) at the offer; an edited source is not served.
+    pub identity: Option<(i64, u64)>,
+}
+
 /// What the user does to a transfer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileAction {
@@ -133,6 +147,8 @@ pub enum ApiRequest {
     OfferFile {
         to: String,
         source: crate::files::Source,
+        /// A small preview image (checked to be one, at most 32 KiB).
+        thumb: Option<Vec<u8>>,
     },
     /// `GET /api/v1/files`
     Files,
@@ -140,6 +156,11 @@ pub enum ApiRequest {
     FileInfo { id: String },
     /// `POST /api/v1/files/<id>/{accept,decline,cancel}`
     FileAct { id: String, action: FileAction },
+    /// `GET /api/v1/files/<id>/content`: where the finished file is (the HTTP thread
+    /// reads it, never the state).
+    FileContent { id: String },
+    /// `GET /api/v1/files/<id>/thumb`: the offer's preview image.
+    FileThumb { id: String },
     /// `GET /api/v1/diag`: the state's part of the report (`crate::diag`).
     Diag,
 }
@@ -158,6 +179,10 @@ pub enum ApiReply {
     File(crate::api::Transfer),
     /// Transfers.
     Files(Vec<crate::api::Transfer>),
+    /// The file a transfer's content is served from.
+    Content(FileContent),
+    /// A transfer's preview image (at most 32 KiB).
+    Thumb(Vec<u8>),
     /// The state's facts for `GET /api/v1/diag`.
     Diag(Box<crate::diag::StateFacts>),
     /// The request was refused; the HTTP layer picks the status code.
@@ -169,6 +194,8 @@ pub enum ApiReply {
 pub enum Refusal {
     /// No contact with that id.
     UnknownPeer(String),
+    /// No such thing (a transfer unknown, or its file not there yet): 404.
+    NotFound(String),
     /// A field is out of its range (empty text, a bad `limit`).
     Invalid(String),
     /// The text is longer than [`crate::rules::MAX_TEXT_LEN`].
@@ -184,6 +211,7 @@ impl std::fmt::Display for Refusal {
         match self {
             Refusal::UnknownPeer(peer) => write!(f, "unknown peer {peer:?}"),
             Refusal::Invalid(why)
+            | Refusal::NotFound(why)
             | Refusal::TooLong(why)
             | Refusal::Busy(why)
             | Refusal::Store(why) => f.write_str(why),

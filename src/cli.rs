@@ -163,6 +163,36 @@ pub enum Command {
         #[arg(long, value_name = "SECS", default_value_t = 30, requires = "wait")]
         timeout: u64,
     },
+    /// Offer a file to PEER via the running node (which reads it from PATH while it is sent)
+    SendFile {
+        /// Peer: full id, unique id prefix (4+ hex) or exact name
+        peer: String,
+        /// The file
+        path: PathBuf,
+        /// Wait until the peer has the whole file, showing progress on a terminal; exit 1
+        /// with the reason if the transfer ends without it
+        #[arg(long)]
+        wait: bool,
+        /// Seconds --wait waits
+        #[arg(long, value_name = "SECS", default_value_t = 3600, requires = "wait")]
+        timeout: u64,
+    },
+    /// List file transfers, one line each: id, in/out, state, progress, size, name
+    Files {
+        /// The API's JSON array instead of lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a file offered to this node (ID: the transfer id or a unique prefix)
+    Accept {
+        /// Transfer id (see: purr files)
+        id: String,
+    },
+    /// Decline a file offered to this node
+    Decline {
+        /// Transfer id (see: purr files)
+        id: String,
+    },
     /// Print the conversation with PEER, oldest first
     History {
         /// Peer: full id, unique id prefix (4+ hex) or exact name

@@ -1,5 +1,5 @@
 //! The client subcommands: `purr id`, `url`, `peers`, `send`, `history`, `doctor`,
-//! `backup`, `restore` (`connect` and `follow`, which speak the UI's WebSocket, are in
+//! `backup`, `restore` (the file ones in [`files`]; `connect` and `follow`, which speak the UI's WebSocket, are in
 //! `follow`).
 //!
 //! They only read the data dir, never create anything in it: a mistyped `--data-dir`
@@ -13,6 +13,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod files;
 
 use crate::api::Peer;
 use crate::cli::ClientArgs;
@@ -99,6 +101,22 @@ pub enum ClientError {
     /// Reading the text from stdin failed.
     #[error("cannot read the message from stdin: {0}")]
     Stdin(std::io::Error),
+    /// `send-file`: the file cannot be read here.
+    #[error("{path}: {why}")]
+    File { path: String, why: String },
+    /// `send-file --wait`: the transfer ended without the file arriving.
+    #[error("{name} was not sent: {reason}")]
+    TransferEnded { name: String, reason: String },
+    /// `send-file --wait`: not done in time (the transfer goes on).
+    #[error("{id} not done within {secs} s (it is {state}; it goes on: purr files)")]
+    TransferTimeout {
+        id: String,
+        state: String,
+        secs: u64,
+    },
+    /// `accept`/`decline`: no transfer has that id.
+    #[error("no transfer matches {0:?} (see: purr files)")]
+    NoSuchTransfer(String),
 }
 
 /// The data dir a client reads: it must exist and be a directory.

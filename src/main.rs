@@ -36,6 +36,27 @@ fn main() -> ExitCode {
                 .map(Some)
                 .map_err(Into::into)
         }
+        Some(Command::SendFile {
+            peer,
+            path,
+            wait,
+            timeout,
+        }) => {
+            let wait = wait.then_some(std::time::Duration::from_secs(*timeout));
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            purr::client::files::send_file(&client, peer, path, wait, progress)
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::Files { json }) => purr::client::files::list(&client, *json)
+            .map(Some)
+            .map_err(Into::into),
+        Some(Command::Accept { id }) => purr::client::files::act(&client, id, "accept")
+            .map(Some)
+            .map_err(Into::into),
+        Some(Command::Decline { id }) => purr::client::files::act(&client, id, "decline")
+            .map(Some)
+            .map_err(Into::into),
         Some(Command::History { peer, limit, json }) => {
             purr::client::history(&client, peer, *limit, *json)
                 .map(Some)

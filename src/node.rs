@@ -151,6 +151,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         http: HttpContext {
             state: state.clone(),
             token: ui_token.map(Arc::from),
+            files_dir: Arc::from(dir_path.join(crate::files::FILES_DIR)),
         },
         peer: peer_ctx,
         max_connections: args.max_connections,

@@ -453,6 +453,7 @@ fn fuzz_seeds_reach_past_the_handshake_and_the_guards() {
         let status = match purr::http::route(&req, ctx) {
             purr::http::Action::Respond(r) => r.status,
             purr::http::Action::WebSocket => 101,
+            purr::http::Action::File(_) => 200,
         };
         let expected = match name.as_str() {
             "foreign_origin_ws" => 403,

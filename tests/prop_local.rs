@@ -54,6 +54,7 @@ fn ctx() -> HttpContext {
     HttpContext {
         state,
         token: Some(Arc::from("ab".repeat(32))),
+        files_dir: Arc::from(std::path::Path::new("/nonexistent/purr-files")),
     }
 }
 
@@ -342,6 +343,7 @@ proptest! {
             Action::Respond(resp) if !right => prop_assert_eq!(resp.status, 401, "{}", path),
             Action::Respond(resp) => prop_assert_ne!(resp.status, 401),
             Action::WebSocket => prop_assert!(right && path == "/ws"),
+            Action::File(_) => prop_assert!(right),
         }
     }
 

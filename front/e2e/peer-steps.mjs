@@ -176,6 +176,79 @@ export const PEER_STEPS = {
     await phone.close();
   },
 
+  /** Issue 17: an image and an HTML file with script offered from A's composer, accepted in
+   * B's bubbles; B shows the thumbnail; /content serves the image inline and the HTML as a
+   * sandboxed attachment that never runs. */
+  async files(ctx) {
+    const { A, B } = await pages(ctx);
+    await openConv(A, nameB(ctx));
+    const pngB64 = await A.evaluate(() => {
+      const c = document.createElement('canvas');
+      c.width = 64;
+      c.height = 48;
+      const g = c.getContext('2d');
+      g.fillStyle = '#e91e63';
+      g.fillRect(0, 0, 64, 48);
+      return c.toDataURL('image/png').split(',')[1];
+    });
+    const html = '<!doctype html><script>alert("ran")</script><p>evil</p>';
+    await A.locator('[data-testid="file-picker"]').setInputFiles([
+      { name: 'pink.png', mimeType: 'image/png', buffer: Buffer.from(pngB64, 'base64') },
+      { name: 'evil.html', mimeType: 'text/html', buffer: Buffer.from(html) },
+    ]);
+    await waitFor(
+      A,
+      () => [...document.querySelectorAll('.msg.file')].filter((b) => b.textContent.includes('Waiting for them')).length === 2,
+      'two offers waiting on A',
+    );
+    await openConv(B, nameA(ctx));
+    await waitFor(B, () => document.querySelectorAll('.msg.file button').length >= 4, 'Accept/Decline on B');
+    for (let i = 0; i < 2; i++) await B.locator('.msg.file').getByText('Accept', { exact: true }).first().click();
+    await waitFor(
+      B,
+      () => [...document.querySelectorAll('.msg.file')].filter((b) => b.textContent.includes('Received')).length === 2,
+      'both received on B',
+    );
+    await expectText(A, '.msg.file .file-status', 'Sent');
+    await waitFor(B, () => [...document.querySelectorAll('.file-thumb')].some((i) => i.complete && i.naturalWidth > 0), 'thumbnail shown');
+    await shoot(B, ctx.out, 'files-received');
+    const ids = await B.evaluate(() =>
+      Object.fromEntries([...document.querySelectorAll('.msg.file')].map((b) => [b.querySelector('.file-name').textContent, b.dataset.id])),
+    );
+    const heads = await B.evaluate(async (ids) => {
+      const out = {};
+      for (const [name, id] of Object.entries(ids)) {
+        const r = await fetch(`/api/v1/files/${id}/content`);
+        out[name] = Object.fromEntries(['content-type', 'content-disposition', 'content-security-policy', 'x-content-type-options'].map((h) => [h, r.headers.get(h)]));
+      }
+      return out;
+    }, ids);
+    assert(heads['pink.png']['content-disposition'].startsWith('inline'), `png inline: ${JSON.stringify(heads)}`);
+    assert(heads['evil.html']['content-disposition'].startsWith('attachment'), 'html attachment');
+    assert(heads['evil.html']['content-type'] === 'application/octet-stream', 'html as octet-stream');
+    for (const h of Object.values(heads)) {
+      assert(h['x-content-type-options'] === 'nosniff' && h['content-security-policy'].startsWith('sandbox'), 'nosniff + CSP');
+    }
+    // Opened in a tab: the image shows; the HTML is downloaded, never run.
+    let dialogs = 0;
+    B.context().on('dialog', (d) => {
+      dialogs++;
+      void d.dismiss();
+    });
+    const [img] = await Promise.all([B.waitForEvent('popup'), B.evaluate((id) => window.open(`/api/v1/files/${id}/content`), ids['pink.png'])]);
+    await img.waitForLoadState();
+    const shown = await img.evaluate(() => document.querySelector('img')?.naturalWidth ?? 0);
+    assert(shown === 64, `the full image shows in a tab (width ${shown})`);
+    await img.close();
+    const [download] = await Promise.all([
+      B.waitForEvent('download'),
+      B.evaluate((id) => window.open(`/api/v1/files/${id}/content`), ids['evil.html']),
+    ]);
+    assert(download.suggestedFilename() === 'evil.html', `download named ${download.suggestedFilename()}`);
+    await B.waitForTimeout(1000);
+    assert(dialogs === 0, 'the HTML file ran a script');
+  },
+
   async reloadKeepsHistory(ctx) {
     const { B } = await pages(ctx);
     await B.reload();

@@ -52,6 +52,40 @@ export interface Message {
   status: Status;
 }
 
+/** Where a file transfer stands (docs/HTTP.md, "Files"). */
+export type TransferState =
+  | 'offered'
+  | 'preparing'
+  | 'receiving'
+  | 'paused'
+  | 'sending'
+  | 'verifying'
+  | 'done'
+  | 'ended';
+
+/** A file transfer either way (the `file` event, `/api/v1/files`). */
+export interface Transfer {
+  /** 32 hex chars. */
+  id: string;
+  /** The other side. */
+  peer: string;
+  direction: 'in' | 'out';
+  /** Theirs: already cleaned up by the node (never a path). */
+  name: string;
+  size: number;
+  /** A hint from the sender; what is shown inline is decided by the node from the bytes. */
+  mime: string;
+  /** The offer has a preview: `/api/v1/files/<id>/thumb`. */
+  thumb: boolean;
+  /** Unix ms of the offer. */
+  created: number;
+  state: TransferState;
+  /** Bytes the receiver holds, as far as this side knows. */
+  bytes: number;
+  /** Why it ended. */
+  reason?: string;
+}
+
 /** Client → node. */
 export type ClientCmd =
   | { cmd: 'hello' }
@@ -61,7 +95,11 @@ export type ClientCmd =
   | { cmd: 'read'; peer: string }
   | { cmd: 'connect'; addr: string }
   | { cmd: 'rename'; name: string }
-  | { cmd: 'verify'; peer: string; verified: boolean };
+  | { cmd: 'verify'; peer: string; verified: boolean }
+  | { cmd: 'files' }
+  | { cmd: 'accept_file'; id: string }
+  | { cmd: 'decline_file'; id: string }
+  | { cmd: 'cancel_file'; id: string };
 
 export type CmdName = ClientCmd['cmd'];
 
@@ -75,7 +113,9 @@ export type ServerEvent =
   | { cmd: 'history'; peer: string; messages: Message[]; truncated?: boolean }
   | { cmd: 'message'; message: Message }
   | { cmd: 'status'; id: string; status: Status }
-  | { cmd: 'error'; error: string; request?: string };
+  | { cmd: 'error'; error: string; request?: string }
+  | { cmd: 'file'; file: Transfer }
+  | { cmd: 'files'; files: Transfer[] };
 
 // ---- Validation -------------------------------------------------------------------
 // The node is trusted, but a UI that renders a half-shaped object crashes: every frame
@@ -118,6 +158,36 @@ export function toMessage(v: unknown): Message | null {
     text: v.text,
     ts: isNum(v.ts) ? v.ts : Date.now(),
     status: v.status,
+  };
+}
+
+const TRANSFER_STATES: readonly string[] = [
+  'offered',
+  'preparing',
+  'receiving',
+  'paused',
+  'sending',
+  'verifying',
+  'done',
+  'ended',
+];
+
+export function toTransfer(v: unknown): Transfer | null {
+  if (!isObj(v) || !isStr(v.id) || !isStr(v.peer) || !isStr(v.name) || !isStr(v.state)) return null;
+  if (!TRANSFER_STATES.includes(v.state) || (v.direction !== 'in' && v.direction !== 'out')) return null;
+  const size = isNum(v.size) && v.size >= 0 ? v.size : 0;
+  return {
+    id: v.id,
+    peer: v.peer,
+    direction: v.direction,
+    name: v.name,
+    size,
+    mime: isStr(v.mime) ? v.mime : 'application/octet-stream',
+    thumb: v.thumb === true,
+    created: isNum(v.created) && v.created > 0 ? v.created : Date.now(),
+    state: v.state as TransferState,
+    bytes: isNum(v.bytes) ? Math.min(Math.max(v.bytes, 0), size) : 0,
+    ...(isStr(v.reason) ? { reason: v.reason } : {}),
   };
 }
 
@@ -171,6 +241,14 @@ export function parseEvent(text: string): ServerEvent | null {
     }
     case 'status':
       return isStr(v.id) && isStatus(v.status) ? { cmd: 'status', id: v.id, status: v.status } : null;
+    case 'file': {
+      const file = toTransfer(v.file);
+      return file && { cmd: 'file', file };
+    }
+    case 'files': {
+      const files = list(v.files, toTransfer);
+      return files && { cmd: 'files', files };
+    }
     case 'error':
       return {
         cmd: 'error',

@@ -5,6 +5,7 @@
 // when to send `read`, and when to notify.
 
 import { HISTORY_PAGE, type Message, type ServerEvent, isOwn } from './api';
+import { type Uploader, makeThumb, xhrUpload } from './files';
 import { type HistoryRequest, oldestSeq } from './state';
 import type { Store } from './store';
 import type { PurrClient } from './ws';
@@ -30,10 +31,13 @@ export class Controller {
   private fresh = new Set<string>();
   private previewed = new Set<string>();
 
+  private uploadSeq = 0;
+
   constructor(
     private readonly client: PurrClient,
     private readonly store: Store,
     private readonly env: Env,
+    private readonly uploader: Uploader = xhrUpload,
   ) {
     client.onConn((info) => {
       if (info.phase === 'open') this.onOpen();
@@ -90,6 +94,55 @@ export class Controller {
     return this.client.send({ cmd: 'verify', peer, verified });
   }
 
+  /** Offers files to `peer`: each is uploaded to our node (with a preview if it is an
+   * image), which then offers it. Progress and failures show in the conversation. */
+  sendFiles(peer: string, files: Iterable<File>): void {
+    for (const file of files) void this.sendFile(peer, file);
+  }
+
+  private async sendFile(peer: string, file: File): Promise<void> {
+    const { dispatch } = this.store;
+    const key = `u${++this.uploadSeq}`;
+    dispatch({ type: 'uploadStarted', key, peer, name: file.name, size: file.size });
+    try {
+      const thumb = await makeThumb(file);
+      let last = 0;
+      const t = await this.uploader({
+        to: peer,
+        file,
+        thumb,
+        onProgress: (loaded) => {
+          // A few updates a second are enough for a progress bar.
+          const now = Date.now();
+          if (now - last < 200 && loaded < file.size) return;
+          last = now;
+          dispatch({ type: 'uploadProgress', key, loaded });
+        },
+      });
+      dispatch({ type: 'event', event: { cmd: 'file', file: t } });
+      dispatch({ type: 'uploadDone', key });
+    } catch (e) {
+      dispatch({ type: 'uploadFailed', key, error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+
+  /** Drops a failed upload from the conversation. */
+  dismissUpload(key: string): void {
+    this.store.dispatch({ type: 'uploadDone', key });
+  }
+
+  acceptFile(id: string): boolean {
+    return this.client.send({ cmd: 'accept_file', id });
+  }
+
+  declineFile(id: string): boolean {
+    return this.client.send({ cmd: 'decline_file', id });
+  }
+
+  cancelFile(id: string): boolean {
+    return this.client.send({ cmd: 'cancel_file', id });
+  }
+
   /** Reconnects now instead of waiting out the backoff. */
   retry(): void {
     this.client.retryNow();
@@ -122,6 +175,7 @@ export class Controller {
     this.fresh.clear();
     this.previewed.clear();
     // `hello` is already sent by the client; reload the open conversation after it.
+    this.client.send({ cmd: 'files' });
     const open = this.store.getState().open;
     if (open) {
       this.requestHistory(open, undefined);

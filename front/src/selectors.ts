@@ -1,7 +1,7 @@
 // Derived views of the state: what the peer list and the title show.
 
 import type { Message, Peer } from './api';
-import type { AppState } from './state';
+import type { AppState, FileItem, Upload } from './state';
 
 export function lastMessage(state: AppState, peer: string): Message | undefined {
   const ms = state.convs[peer]?.messages;
@@ -39,4 +39,16 @@ export function totalUnread(state: AppState): number {
   let n = 0;
   for (const p of Object.values(state.peers)) n += p.unread;
   return n;
+}
+
+/** The transfers with `peer`, oldest first. */
+export function peerFiles(state: AppState, peer: string): FileItem[] {
+  return Object.values(state.files)
+    .filter((f) => f.t.peer === peer)
+    .sort((a, b) => a.t.created - b.t.created || (a.t.id < b.t.id ? -1 : 1));
+}
+
+/** This browser's uploads to `peer` still waiting for the node. */
+export function peerUploads(state: AppState, peer: string): Upload[] {
+  return Object.values(state.uploads).filter((u) => u.peer === peer);
 }

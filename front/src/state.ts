@@ -2,7 +2,7 @@
 // the node's events are the source of truth, the few local changes (a conversation opened,
 // a `read` sent) are optimistic and get confirmed by the node's next `peer` event.
 
-import { type Me, type Message, type Peer, type ServerEvent, type Status, isOwn } from './api';
+import { type Me, type Message, type Peer, type ServerEvent, type Status, type Transfer, isOwn } from './api';
 import type { ConnInfo } from './ws';
 
 export interface Conversation {
@@ -18,6 +18,25 @@ export interface Conversation {
   failed: { text: string; error: string; at: number } | null;
 }
 
+/** A transfer as the UI shows it: the node's view plus a measured speed. */
+export interface FileItem {
+  t: Transfer;
+  /** Bytes a second, smoothed; null until two progress events measured it. */
+  rate: number | null;
+  /** When `t.bytes` last changed (ms), the start of the next speed sample. */
+  at: number;
+}
+
+/** A file this browser is uploading to its own node (before the node offers it). */
+export interface Upload {
+  key: string;
+  peer: string;
+  name: string;
+  size: number;
+  loaded: number;
+  error: string | null;
+}
+
 export interface AppState {
   conn: ConnInfo;
   me: Me | null;
@@ -31,6 +50,10 @@ export interface AppState {
   connect: { pending: string | null; error: string | null; ok: string | null };
   /** A transient notice for errors that belong to no form. */
   toast: { id: number; text: string } | null;
+  /** Transfers by id. */
+  files: Record<string, FileItem>;
+  /** Uploads to our node by local key, until the node answers with the transfer. */
+  uploads: Record<string, Upload>;
 }
 
 /** What a `history` answer was the answer to (null when this UI did not ask). */
@@ -54,7 +77,11 @@ export type Action =
   | { type: 'clearFailed'; peer: string }
   | { type: 'toast'; text: string }
   | { type: 'dismissToast' }
-  | { type: 'dismissConnect' };
+  | { type: 'dismissConnect' }
+  | { type: 'uploadStarted'; key: string; peer: string; name: string; size: number }
+  | { type: 'uploadProgress'; key: string; loaded: number }
+  | { type: 'uploadDone'; key: string }
+  | { type: 'uploadFailed'; key: string; error: string };
 
 export const initialState: AppState = {
   conn: { phase: 'connecting', failedOpens: 0, retryAt: null },
@@ -66,6 +93,8 @@ export const initialState: AppState = {
   rename: { pending: false, error: null },
   connect: { pending: null, error: null, ok: null },
   toast: null,
+  files: {},
+  uploads: {},
 };
 
 export const emptyConversation: Conversation = {
@@ -147,6 +176,33 @@ export function oldestSeq(conv: Conversation | undefined): number | undefined {
   return first?.seq;
 }
 
+// ---- Files ------------------------------------------------------------------------
+
+/** States in which bytes move (a speed means something). */
+export const MOVING: readonly string[] = ['sending', 'receiving'];
+
+/** The transfer's new view: the speed smoothed over progress events (at most 4 a second). */
+export function nextFile(old: FileItem | undefined, t: Transfer, now: number): FileItem {
+  if (!old || !MOVING.includes(t.state)) return { t, rate: null, at: now };
+  if (t.bytes <= old.t.bytes) return { t, rate: old.rate, at: t.bytes < old.t.bytes ? now : old.at };
+  const dt = now - old.at;
+  if (dt <= 0) return { t, rate: old.rate, at: old.at };
+  const inst = ((t.bytes - old.t.bytes) * 1000) / dt;
+  const rate = old.rate === null ? inst : 0.6 * old.rate + 0.4 * inst;
+  return { t, rate, at: now };
+}
+
+/** Seconds left at the current speed, or null when unknown. */
+export function secondsLeft(f: FileItem): number | null {
+  if (f.rate === null || f.rate <= 0 || !MOVING.includes(f.t.state)) return null;
+  return Math.max(0, (f.t.size - f.t.bytes) / f.rate);
+}
+
+function withFile(state: AppState, t: Transfer): AppState {
+  const next = nextFile(state.files[t.id], t, Date.now());
+  return { ...state, files: { ...state.files, [t.id]: next } };
+}
+
 // ---- Reducer ----------------------------------------------------------------------
 
 function conv(state: AppState, peer: string): Conversation {
@@ -225,6 +281,14 @@ function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | nul
     }
     case 'error':
       return { ...state, toast: { id: ++toastSeq, text: ev.error } };
+    case 'file':
+      return withFile(state, ev.file);
+    case 'files': {
+      const now = Date.now();
+      const files: Record<string, FileItem> = {};
+      for (const t of ev.files) files[t.id] = nextFile(state.files[t.id], t, now);
+      return { ...state, files };
+    }
   }
 }
 
@@ -274,5 +338,24 @@ export function reducer(state: AppState, action: Action): AppState {
       return { ...state, toast: { id: ++toastSeq, text: action.text } };
     case 'dismissToast':
       return state.toast ? { ...state, toast: null } : state;
+    case 'uploadStarted': {
+      const { key, peer, name, size } = action;
+      return { ...state, uploads: { ...state.uploads, [key]: { key, peer, name, size, loaded: 0, error: null } } };
+    }
+    case 'uploadProgress': {
+      const u = state.uploads[action.key];
+      if (!u || action.loaded <= u.loaded) return state;
+      return { ...state, uploads: { ...state.uploads, [u.key]: { ...u, loaded: Math.min(action.loaded, u.size) } } };
+    }
+    case 'uploadFailed': {
+      const u = state.uploads[action.key];
+      if (!u) return state;
+      return { ...state, uploads: { ...state.uploads, [u.key]: { ...u, error: action.error } } };
+    }
+    case 'uploadDone': {
+      if (!state.uploads[action.key]) return state;
+      const { [action.key]: _gone, ...uploads } = state.uploads;
+      return { ...state, uploads };
+    }
   }
 }

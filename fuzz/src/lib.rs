@@ -267,6 +267,7 @@ pub fn http_context() -> &'static HttpContext {
         HttpContext {
             state,
             token: Some(Arc::from(TOKEN)),
+            files_dir: Arc::from(std::path::Path::new("/nonexistent/purr-files")),
         }
     })
 }
@@ -276,6 +277,10 @@ pub fn route_checked(req: &Request) {
     let ctx = http_context();
     let presented_ok = guard::presented_token(req).is_some_and(|t| t == TOKEN);
     match purr::http::route(req, ctx) {
+        Action::File(_) => {
+            assert!(guard::host_ok(req.header("host")), "a file with a bad Host");
+            assert!(presented_ok, "a file without the token");
+        }
         Action::WebSocket => {
             assert!(
                 guard::host_ok(req.header("host")),

@@ -89,6 +89,7 @@ fn offer_file(req: &Request, state: &StateHandle) -> Response {
     let q = ApiRequest::OfferFile {
         to: body.to,
         source,
+        thumb: None,
     };
     match state.ask_within(q, OFFER_PATIENCE) {
         Some(ApiReply::File(t)) => Response::json(201, &t),
@@ -117,7 +118,8 @@ fn file_route(req: &Request, state: &StateHandle) -> Response {
     answer(state.ask(ApiRequest::FileAct { id, action }))
 }
 
-fn answer(reply: Option<ApiReply>) -> Response {
+/// The response for a state's answer (or its silence).
+pub(super) fn answer(reply: Option<ApiReply>) -> Response {
     match reply {
         Some(ApiReply::Me(me)) => Response::json(200, &me),
         // The array stays SPEC §6's; what it leaves out is said in a header.
@@ -128,7 +130,9 @@ fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::File(t)) => Response::json(200, &t),
         Some(ApiReply::Files(t)) => Response::json(200, &t),
-        Some(ApiReply::Diag(_)) => Response::json_error(500, "unexpected answer"),
+        Some(ApiReply::Diag(_) | ApiReply::Content(_) | ApiReply::Thumb(_)) => {
+            Response::json_error(500, "unexpected answer")
+        }
         Some(ApiReply::Refused(why)) => Response::json_error(status_of(&why), &why.to_string()),
         None => Response::json_error(
             503,
@@ -153,7 +157,7 @@ fn diag(state: &StateHandle) -> Response {
 /// The HTTP status for a refusal: chosen here, not by the state thread.
 fn status_of(why: &Refusal) -> u16 {
     match why {
-        Refusal::UnknownPeer(_) => 404,
+        Refusal::UnknownPeer(_) | Refusal::NotFound(_) => 404,
         Refusal::Invalid(_) => 400,
         Refusal::TooLong(_) => 413,
         Refusal::Busy(_) => 503,

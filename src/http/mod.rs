@@ -23,9 +23,11 @@
 
 pub mod api;
 pub mod assets;
+pub mod content;
 pub mod guard;
 pub mod request;
 pub mod response;
+pub mod upload;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
@@ -51,6 +53,8 @@ pub struct HttpContext {
     pub state: StateHandle,
     /// The UI token, or `None` under `--no-ui-auth`.
     pub token: Option<Arc<str>>,
+    /// The data dir's `files` folder: uploads go to its `outgoing` ([`upload`]).
+    pub files_dir: Arc<std::path::Path>,
 }
 
 /// What to do with a routed request.
@@ -58,6 +62,8 @@ pub struct HttpContext {
 pub enum Action {
     /// Send this response, then keep the connection alive unless asked to close.
     Respond(Response),
+    /// Stream a file (`/api/v1/files/<id>/content`), then keep the connection alive.
+    File(content::Streamed),
     /// Hand the connection to the WebSocket server.
     WebSocket,
 }
@@ -77,6 +83,12 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
             if let Err(refusal) = check(&req, ctx) {
                 return Ok((req, Some(refusal)));
             }
+            if req.is_upload() {
+                // Streamed to disk; answered like a refusal, so the connection ends
+                // (the body may be partly unread after an error).
+                let resp = upload::receive(&mut stream, &mut buf, &req, &ctx.files_dir, &ctx.state);
+                return Ok((req, Some(resp)));
+            }
             read_body(&mut stream, &mut buf, &mut req, deadline).map(|()| (req, None))
         });
         let (req, refusal) = match read {
@@ -88,20 +100,22 @@ pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
                 return;
             }
         };
-        let (resp, unread_body) = match refusal {
-            Some(resp) => (resp, req.body_len() > 0),
-            None => match route(&req, ctx) {
-                Action::Respond(resp) => (resp, false),
-                Action::WebSocket => {
-                    crate::ws::serve(stream, &req, buf, ctx);
-                    return;
-                }
-            },
+        let (action, unread_body) = match refusal {
+            Some(resp) => (Action::Respond(resp), req.body_len() > 0),
+            None => (route(&req, ctx), false),
         };
         // A refused request's body was never read: the connection cannot go on.
         let close = req.wants_close() || unread_body;
         let head_only = req.method == "HEAD";
-        if resp.write_to(&mut stream, head_only, close).is_err() || close {
+        let written = match action {
+            Action::Respond(resp) => resp.write_to(&mut stream, head_only, close),
+            Action::File(file) => file.write_to(&mut stream, head_only, close),
+            Action::WebSocket => {
+                crate::ws::serve(stream, &req, buf, ctx);
+                return;
+            }
+        };
+        if written.is_err() || close {
             return;
         }
     }
@@ -137,9 +151,23 @@ pub fn route(req: &Request, ctx: &HttpContext) -> Action {
     Action::Respond(match check(req, ctx) {
         Err(resp) => resp,
         Ok(()) if req.path == "/ws" => return Action::WebSocket,
-        Ok(()) if req.path.starts_with("/api/") => api::route(req, &ctx.state),
+        Ok(()) if req.path.starts_with("/api/") => match file_part(&req.path) {
+            Some((id, "content")) => match content::serve(req, id.to_string(), &ctx.state) {
+                Ok(file) => return Action::File(file),
+                Err(resp) => resp,
+            },
+            Some((id, "thumb")) => content::thumb(req, id.to_string(), &ctx.state),
+            _ => api::route(req, &ctx.state),
+        },
         Ok(()) => static_file(req),
     })
+}
+
+/// `(<id>, <part>)` of `/api/v1/files/<id>/<part>`.
+fn file_part(path: &str) -> Option<(&str, &str)> {
+    path.strip_prefix("/api/v1/files/")?
+        .split_once('/')
+        .filter(|(_, part)| !part.contains('/'))
 }
 
 /// The guards, in order: Host (421), cross-site (403), token (401), then the body's
@@ -218,7 +246,9 @@ fn forbidden(req: &Request, why: &str) -> Response {
 /// `application/json` it only sends after a CORS preflight, which we never grant.
 fn json_body(req: &Request) -> Result<(), Response> {
     let needs_json = req.path.starts_with("/api/") && guard::is_state_changing(&req.method);
-    if needs_json && !guard::is_json(req.header("content-type")) {
+    // An upload: not JSON, but no more a "simple" request than JSON is (docs/HTTP.md).
+    let upload = req.is_upload() && req.header("x-purr-file-name").is_some();
+    if needs_json && !upload && !guard::is_json(req.header("content-type")) {
         return Err(Response::json_error(
             415,
             "unsupported media type: send the body as JSON, with Content-Type: application/json",

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body (→ 413).
 pub const MAX_BODY: usize = 1 << 20;
+/// Largest upload (`POST /api/v1/files` with a file body, `super::upload`): streamed to
+/// disk, never held in memory.
+pub const MAX_UPLOAD: u64 = crate::files::MAX_FILE_SIZE + crate::peer::files::MAX_THUMB as u64;
 /// Most headers in one request (→ 431).
 const MAX_HEADERS: usize = 64;
 /// Headers the guards decide on. Each may appear once: with two `Host` headers the
@@ -109,6 +112,15 @@ impl Request {
         self.body_len
     }
 
+    /// True for a file upload (`POST /api/v1/files` with an `application/octet-stream`
+    /// body): its body may be up to [`MAX_UPLOAD`] and is streamed to disk, never read
+    /// by [`read_body`].
+    pub fn is_upload(&self) -> bool {
+        self.method == "POST"
+            && self.path == "/api/v1/files"
+            && super::upload::is_octet_stream(self.header("content-type"))
+    }
+
     /// The value of query parameter `key` (no percent-decoding: our values are hex).
     pub fn query_param(&self, key: &str) -> Option<&str> {
         self.query.as_deref()?.split('&').find_map(|pair| {
@@ -169,6 +181,10 @@ pub fn read_body<R: TimedRead>(
     deadline: Instant,
 ) -> Result<(), ReadError> {
     let body_len = req.body_len;
+    if body_len > MAX_BODY {
+        // An upload's body: streamed by `super::upload`, never buffered here.
+        return Err(ReadError::BodyTooLarge);
+    }
     while buf.len() < body_len {
         let room = body_len - buf.len();
         if fill(stream, buf, room, deadline)? == 0 {
@@ -287,10 +303,15 @@ fn body_length(req: &Request) -> Result<usize, ReadError> {
     if lengths.any(|other| other != Ok(len)) {
         return Err(ReadError::Malformed("conflicting Content-Length".into()));
     }
-    if len > MAX_BODY as u64 {
+    let max = if req.is_upload() {
+        MAX_UPLOAD
+    } else {
+        MAX_BODY as u64
+    };
+    if len > max {
         return Err(ReadError::BodyTooLarge);
     }
-    Ok(len as usize)
+    usize::try_from(len).map_err(|_| ReadError::BodyTooLarge)
 }
 
 #[cfg(test)]

@@ -98,13 +98,22 @@ impl Response {
     /// Serializes the response; `head_only` for HEAD requests, `close` adds
     /// `Connection: close`.
     pub fn to_bytes(&self, head_only: bool, close: bool) -> Vec<u8> {
-        let body_len = if head_only { 0 } else { self.body.len() };
-        let mut out = Vec::with_capacity(256 + body_len);
+        let mut out = self.head_bytes(self.body.len() as u64, close);
+        if !head_only {
+            out.extend_from_slice(&self.body);
+        }
+        out
+    }
+
+    /// The head alone, announcing a body of `content_length` bytes (which the caller
+    /// sends itself when it is not `self.body`: a streamed file).
+    pub fn head_bytes(&self, content_length: u64, close: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + self.body.len());
         let _ = write!(out, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
         for (name, value) in &self.headers {
             let _ = write!(out, "{name}: {value}\r\n");
         }
-        let _ = write!(out, "Content-Length: {}\r\n", self.body.len());
+        let _ = write!(out, "Content-Length: {content_length}\r\n");
         out.extend_from_slice(
             b"X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: no-referrer\r\n",
         );
@@ -112,9 +121,6 @@ impl Response {
             out.extend_from_slice(b"Connection: close\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if !head_only {
-            out.extend_from_slice(&self.body);
-        }
         out
     }
 }
@@ -141,6 +147,7 @@ pub fn reason(status: u16) -> &'static str {
         500 => "Internal Server Error",
         501 => "Not Implemented",
         503 => "Service Unavailable",
+        507 => "Insufficient Storage",
         _ => "Unknown",
     }
 }

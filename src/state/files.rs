@@ -101,14 +101,21 @@ pub struct Transfer {
     /// Ours: chunks handed to the worker this run (more than the file's count means
     /// chunks sent again after a reconnect).
     sent: u64,
+    /// Ours: credits the receiver returned since its last `FREQ`, one per chunk it
+    /// wrote; with `held` (its `FREQ.have`) this is the progress the sender shows.
+    credited: u64,
 }
 
 impl Transfer {
     fn api(&self) -> ApiTransfer {
         let m = &self.meta;
-        let bytes = match (&self.phase, m.direction) {
-            (Phase::Done, _) => m.size,
-            _ => (self.held.count() * u64::from(m.chunk)).min(m.size),
+        let chunks = match m.direction {
+            Direction::In => self.held.count(),
+            Direction::Out => self.held.count().saturating_add(self.credited),
+        };
+        let bytes = match &self.phase {
+            Phase::Done => m.size,
+            _ => chunks.saturating_mul(u64::from(m.chunk)).min(m.size),
         };
         ApiTransfer {
             id: m.id.to_string(),
@@ -118,6 +125,8 @@ impl Transfer {
             size: m.size,
             mime: m.mime.clone(),
             caption: m.caption.clone(),
+            thumb: m.thumb.is_some(),
+            created: m.created,
             state: self.phase.word().into(),
             bytes,
             sent_chunks: self.sent,
@@ -156,6 +165,7 @@ impl State {
                 held,
                 last_event: None,
                 sent: 0,
+                credited: 0,
             };
             self.transfers.map.insert(t.meta.id, t);
         }
@@ -236,6 +246,7 @@ impl State {
         &mut self,
         peer: NodeId,
         source: files::Source,
+        thumb: Option<Vec<u8>>,
         reply: Sender<ApiReply>,
     ) -> Option<ApiReply> {
         if self.peer_takes_files(&peer) == Some(false) {
@@ -255,7 +266,7 @@ impl State {
             mime: source.mime,
             chunk: files::CHUNK,
             caption: None,
-            thumb: None,
+            thumb,
             created: self.clock.now_ms(),
             path: Some(source.path.display().to_string()),
             src_mtime: source.mtime,
@@ -282,6 +293,7 @@ impl State {
                 held: Ranges::default(),
                 last_event: None,
                 sent: 0,
+                credited: 0,
             },
         );
         None
@@ -374,6 +386,9 @@ impl State {
             Inner::FileCredit(Credit { id, n }) => {
                 if let Some(Phase::Sending { credit, .. }) = self.phase_mut(&peer, &id) {
                     *credit = credit.saturating_add(n).min(4 * files::WINDOW);
+                    if let Some(t) = self.transfers.map.get_mut(&id) {
+                        t.credited = t.credited.saturating_add(u64::from(n));
+                    }
                     self.dispatch(&id);
                 }
             }
@@ -485,6 +500,7 @@ impl State {
                 held: Ranges::default(),
                 last_event: None,
                 sent: 0,
+                credited: 0,
             },
         );
         self.file_event(&id, true);
@@ -560,6 +576,64 @@ impl State {
         }
     }
 
+    /// A transfer's record and whether it is done or ended: this run's, else (finished
+    /// in an earlier run) the store's.
+    fn any_transfer(&self, id: &str) -> Result<(StoredTransfer, bool, bool), Refusal> {
+        let not_found = || Refusal::NotFound("no such transfer".into());
+        let mid = id.parse::<MsgId>().map_err(|_| not_found())?;
+        if let Some(t) = self.transfers.map.get(&mid) {
+            let (done, ended) = (
+                matches!(t.phase, Phase::Done),
+                matches!(t.phase, Phase::Ended { .. }),
+            );
+            return Ok((t.meta.clone(), done, ended));
+        }
+        match self.durable.reader.transfer(&mid) {
+            Ok(Some(m)) => {
+                let (done, ended) = (m.phase == Stored::Done, m.phase == Stored::Ended);
+                Ok((m, done, ended))
+            }
+            Ok(None) => Err(not_found()),
+            Err(e) => Err(Refusal::Store(e.to_string())),
+        }
+    }
+
+    /// `GET /api/v1/files/<id>/thumb`: the offer's preview image.
+    pub(super) fn file_thumb(&self, id: &str) -> ApiReply {
+        match self.any_transfer(id) {
+            Ok((meta, ..)) => match meta.thumb {
+                Some(thumb) => ApiReply::Thumb(thumb),
+                None => ApiReply::Refused(Refusal::NotFound("no thumbnail".into())),
+            },
+            Err(refused) => ApiReply::Refused(refused),
+        }
+    }
+
+    /// `GET /api/v1/files/<id>/content`: a received file once done, or our source while
+    /// the offer stands.
+    pub(super) fn file_content(&self, id: &str) -> ApiReply {
+        let not_found = |why: &str| ApiReply::Refused(Refusal::NotFound(why.into()));
+        let (meta, done, ended) = match self.any_transfer(id) {
+            Ok(found) => found,
+            Err(refused) => return ApiReply::Refused(refused),
+        };
+        let identity = match meta.direction {
+            Direction::In if done => None,
+            Direction::In => return not_found("the file is not received yet"),
+            Direction::Out if ended => return not_found("the transfer ended"),
+            Direction::Out => Some((meta.src_mtime, meta.src_ino)),
+        };
+        let Some(path) = meta.path.as_ref() else {
+            return not_found("the file is not on this node");
+        };
+        ApiReply::Content(crate::bus::FileContent {
+            path: PathBuf::from(path),
+            name: meta.name,
+            size: meta.size,
+            identity,
+        })
+    }
+
     fn part_path(&self, id: &MsgId) -> PathBuf {
         self.data_dir
             .path()
@@ -619,9 +693,8 @@ impl State {
             return;
         }
         let total = chunk_count(t.meta.size, t.meta.chunk);
-        let missing: VecDeque<(u64, u64)> = Ranges::from_ranges(req.have.iter().copied())
-            .missing(total)
-            .into();
+        let have = Ranges::from_ranges(req.have.iter().copied());
+        let missing: VecDeque<(u64, u64)> = have.missing(total).into();
         let spec = files::SendSpec {
             id: req.id,
             path: PathBuf::from(t.meta.path.clone().unwrap_or_default()),
@@ -641,6 +714,10 @@ impl State {
             },
         };
         let credit = req.window.min(4 * files::WINDOW);
+        if let Some(t) = self.transfers.map.get_mut(&req.id) {
+            t.held = have;
+            t.credited = 0;
+        }
         self.set_phase(
             &req.id,
             Phase::Sending {
@@ -826,9 +903,10 @@ impl State {
             }
             FileEvent::Completed { id, result } => match result {
                 Ok(path) => {
-                    let Some(t) = self.transfers.map.get(&id) else {
+                    let Some(t) = self.transfers.map.get_mut(&id) else {
                         return;
                     };
+                    t.meta.path = Some(path.display().to_string());
                     let peer = t.meta.peer;
                     let op = Op::UpdateTransfer {
                         id,

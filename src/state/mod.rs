@@ -445,9 +445,9 @@ impl State {
                 },
                 None => ApiReply::Refused(Refusal::UnknownPeer(to)),
             },
-            ApiRequest::OfferFile { to, source } => match self.known_peer(&to) {
+            ApiRequest::OfferFile { to, source, thumb } => match self.known_peer(&to) {
                 // Answered once stored (After::OfferStored).
-                Some(id) => match self.offer_file(id, source, reply.clone()) {
+                Some(id) => match self.offer_file(id, source, thumb, reply.clone()) {
                     None => return,
                     Some(refused) => refused,
                 },
@@ -456,6 +456,8 @@ impl State {
             ApiRequest::Files => self.files_api(),
             ApiRequest::FileInfo { id } => self.file_info(&id),
             ApiRequest::FileAct { id, action } => self.file_action(&id, action),
+            ApiRequest::FileContent { id } => self.file_content(&id),
+            ApiRequest::FileThumb { id } => self.file_thumb(&id),
         };
         // The asker may have timed out and gone; nothing to do then.
         let _ = reply.try_send(answer);

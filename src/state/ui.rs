@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use crate::api::{ClientCmd, Event};
+use crate::bus::FileAction;
 use crate::identity;
 use crate::peer::inner::Inner;
 use crate::rules::{valid_target, validate_name};
@@ -39,11 +40,33 @@ impl State {
                     self.ui_history(sub, id, before, limit);
                 }
             }
+            ClientCmd::Files => {
+                if let crate::bus::ApiReply::Files(files) = self.files_api() {
+                    self.subs.send(sub, &Event::Files { files });
+                }
+            }
+            ClientCmd::AcceptFile { id } => self.ui_file(sub, &id, FileAction::Accept),
+            ClientCmd::DeclineFile { id } => self.ui_file(sub, &id, FileAction::Decline),
+            ClientCmd::CancelFile { id } => self.ui_file(sub, &id, FileAction::Cancel),
             ClientCmd::Read { peer } => {
                 if let Some(id) = self.contact_id(sub, &peer, "read") {
                     self.mark_read(id);
                 }
             }
+        }
+    }
+
+    /// A UI's accept, decline or cancel: the change reaches every UI as a `file`
+    /// event; a refusal only this one, as an `error` naming the command.
+    fn ui_file(&mut self, sub: SubId, id: &str, action: FileAction) {
+        if let crate::bus::ApiReply::Refused(why) = self.file_action(id, action) {
+            let request = match action {
+                FileAction::Accept => "accept_file",
+                FileAction::Decline => "decline_file",
+                FileAction::Cancel => "cancel_file",
+            };
+            self.subs
+                .send(sub, &Event::error(why.to_string(), Some(request.into())));
         }
     }
 

@@ -1,9 +1,18 @@
-import { type KeyboardEvent, type ReactElement, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import {
+  type ClipboardEvent,
+  type DragEvent,
+  type KeyboardEvent,
+  type ReactElement,
+  useEffect,
+  useLayoutEffect,
+  useRef,
+  useState,
+} from 'react';
 import { MAX_TEXT_BYTES, type Peer } from '../api';
 import { useApp } from '../context';
 import { utf8Bytes } from '../lib/text';
 import type { Conversation } from '../state';
-import { SendIcon } from './Icons';
+import { ClipIcon, SendIcon } from './Icons';
 
 /** The byte counter appears from this share of the limit on. */
 const COUNTER_FROM = 0.9;
@@ -82,13 +91,43 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
     }
   };
 
+  // Files: the attach button, a drop on the composer, a paste of files (an image copied
+  // from another program); each is uploaded to our node, which offers it.
+  const picker = useRef<HTMLInputElement>(null);
+  const [dragging, setDragging] = useState(false);
+  const offer = (files: FileList | null | undefined): boolean => {
+    if (!files || files.length === 0) return false;
+    if (!connected) {
+      setHint('Not connected to your node — files can be sent once it is back.');
+      return true;
+    }
+    controller.sendFiles(peer.id, Array.from(files));
+    return true;
+  };
+  const hasFiles = (e: DragEvent): boolean => Array.from(e.dataTransfer?.types ?? []).includes('Files');
+  const onPaste = (e: ClipboardEvent<HTMLTextAreaElement>): void => {
+    if (e.clipboardData.files.length > 0 && offer(e.clipboardData.files)) e.preventDefault();
+  };
+
   const showCounter = bytes >= MAX_TEXT_BYTES * COUNTER_FROM;
   return (
     <form
-      className="composer"
+      className={dragging ? 'composer dragging' : 'composer'}
       onSubmit={(e) => {
         e.preventDefault();
         send();
+      }}
+      onDragOver={(e) => {
+        if (!hasFiles(e)) return;
+        e.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={(e) => {
+        setDragging(false);
+        if (e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        offer(e.dataTransfer.files);
       }}
     >
       {hint && (
@@ -97,6 +136,27 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
         </p>
       )}
       <div className="composer-row">
+        <input
+          ref={picker}
+          type="file"
+          multiple
+          hidden
+          data-testid="file-picker"
+          onChange={(e) => {
+            offer(e.target.files);
+            e.target.value = '';
+          }}
+        />
+        <button
+          type="button"
+          className="attach-btn"
+          aria-label="Attach files"
+          title={connected ? 'Send files (or drop or paste them here)' : 'Not connected to your node'}
+          disabled={!connected}
+          onClick={() => picker.current?.click()}
+        >
+          <ClipIcon />
+        </button>
         <textarea
           ref={area}
           className="composer-input"
@@ -108,6 +168,7 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
           aria-invalid={over ? true : undefined}
           onChange={(e) => setText(e.target.value)}
           onKeyDown={onKeyDown}
+          onPaste={onPaste}
         />
         <button
           type="submit"

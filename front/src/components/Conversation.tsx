@@ -1,6 +1,7 @@
 import { type ReactElement, useState } from 'react';
 import type { Peer } from '../api';
 import { useApp } from '../context';
+import { peerFiles, peerUploads } from '../selectors';
 import { type AppState, emptyConversation } from '../state';
 import { Composer } from './Composer';
 import { ConversationHeader } from './ConversationHeader';
@@ -38,7 +39,13 @@ export function Conversation({ state, peer, onMenu }: Props): ReactElement {
           )}
         </div>
       )}
-      <MessageList peer={peer} conv={conv} onLoadOlder={() => controller.loadOlder(peer.id)} />
+      <MessageList
+        peer={peer}
+        conv={conv}
+        files={peerFiles(state, peer.id)}
+        uploads={peerUploads(state, peer.id)}
+        onLoadOlder={() => controller.loadOlder(peer.id)}
+      />
       {!peer.online && (
         <p className="notice notice-info">
           {peer.name} is offline — messages will be delivered when they’re back.

@@ -31,6 +31,11 @@ export const SendIcon = (p: P) => (
     <path fill="currentColor" d="M3.4 20.4 21 12 3.4 3.6l-.01 6.53L15 12 3.39 13.87z" />
   </Svg>
 );
+export const ClipIcon = (p: P) => (
+  <Svg {...p}>
+    <path {...stroke} d="m21 11-8.5 8.5a5 5 0 0 1-7-7L14 4a3.3 3.3 0 0 1 4.7 4.7l-8.5 8.5a1.7 1.7 0 0 1-2.4-2.4L15.5 7" />
+  </Svg>
+);
 export const ShieldIcon = (p: P) => (
   <Svg {...p}>
     <path {...stroke} d="M12 3 5 6v5c0 4.5 3 8.3 7 10 4-1.7 7-5.5 7-10V6z" />

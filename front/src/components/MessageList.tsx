@@ -1,7 +1,8 @@
 import { type ReactElement, useCallback, useLayoutEffect, useRef, useState } from 'react';
 import { type Message, type Peer, isOwn } from '../api';
 import { dayKey, dayLabel } from '../lib/time';
-import type { Conversation } from '../state';
+import type { Conversation, FileItem, Upload } from '../state';
+import { FileBubble, UploadBubble } from './FileBubble';
 import { DownIcon } from './Icons';
 import { MessageBubble } from './MessageBubble';
 
@@ -15,26 +16,45 @@ const STICK_MARGIN = 80;
 interface Props {
   peer: Peer;
   conv: Conversation;
+  /** Transfers with this peer, oldest first, shown among the messages by time. */
+  files?: FileItem[];
+  /** Files this browser is still uploading to its node, shown last. */
+  uploads?: Upload[];
   onLoadOlder: () => void;
 }
 
-type Row = { kind: 'day'; key: string; label: string } | { kind: 'msg'; m: Message; first: boolean; last: boolean };
+type Row =
+  | { kind: 'day'; key: string; label: string }
+  | { kind: 'msg'; m: Message; first: boolean; last: boolean }
+  | { kind: 'file'; f: FileItem };
 
-function rows(messages: Message[], now: number): Row[] {
+export function rows(messages: Message[], now: number, files: FileItem[] = []): Row[] {
   const out: Row[] = [];
   let day = -1;
-  messages.forEach((m, i) => {
-    const d = dayKey(m.ts);
+  let j = 0;
+  const dayOf = (ts: number): void => {
+    const d = dayKey(ts);
     if (d !== day) {
       day = d;
-      out.push({ kind: 'day', key: `day-${d}`, label: dayLabel(m.ts, now) });
+      out.push({ kind: 'day', key: `day-${d}`, label: dayLabel(ts, now) });
     }
+  };
+  const filesUntil = (ts: number): void => {
+    for (let f = files[j]; f && f.t.created <= ts; f = files[++j]) {
+      dayOf(f.t.created);
+      out.push({ kind: 'file', f });
+    }
+  };
+  messages.forEach((m, i) => {
+    filesUntil(m.ts);
+    dayOf(m.ts);
     const prev = messages[i - 1];
     const next = messages[i + 1];
     const joins = (a: Message | undefined, b: Message | undefined): boolean =>
       !!a && !!b && isOwn(a) === isOwn(b) && Math.abs(b.ts - a.ts) < GROUP_MS && dayKey(a.ts) === dayKey(b.ts);
     out.push({ kind: 'msg', m, first: !joins(prev, m), last: !joins(m, next) });
   });
+  filesUntil(Infinity);
   return out;
 }
 
@@ -43,7 +63,7 @@ function rows(messages: Message[], now: number): Row[] {
  * keeps the visible messages in place when an older page is prepended, and asks for the
  * older page when the user scrolls near the top (or the loaded page does not fill it).
  */
-export function MessageList({ peer, conv, onLoadOlder }: Props): ReactElement {
+export function MessageList({ peer, conv, files = [], uploads = [], onLoadOlder }: Props): ReactElement {
   const scroller = useRef<HTMLDivElement>(null);
   const atBottom = useRef(true);
   const prev = useRef<{ first?: string; last?: string; height: number; top: number }>({ height: 0, top: 0 });
@@ -80,6 +100,13 @@ export function MessageList({ peer, conv, onLoadOlder }: Props): ReactElement {
     atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_MARGIN;
     maybeLoad();
   }, [messages, maybeLoad]);
+
+  // A new file or upload at the end: follow it down if the user is at the bottom.
+  const fileCount = files.length + uploads.length;
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && atBottom.current && fileCount > 0) el.scrollTop = el.scrollHeight;
+  }, [fileCount]);
 
   const onScroll = (): void => {
     const el = scroller.current;
@@ -125,21 +152,26 @@ export function MessageList({ peer, conv, onLoadOlder }: Props): ReactElement {
               <span className="visually-hidden">Loading messages…</span>
             </div>
           )}
-          {messages.length === 0 && !loading && !conv.error && (
+          {messages.length === 0 && fileCount === 0 && !loading && !conv.error && (
             <div className="log-empty">
               <p>No messages yet.</p>
               <p className="hint">Say hi to {peer.name} — messages are end-to-end encrypted and never leave your network.</p>
             </div>
           )}
-          {rows(messages, now).map((r) =>
+          {rows(messages, now, files).map((r) =>
             r.kind === 'day' ? (
               <div key={r.key} className="day" role="separator" aria-label={r.label}>
                 <span>{r.label}</span>
               </div>
+            ) : r.kind === 'file' ? (
+              <FileBubble key={`f-${r.f.t.id}`} file={r.f} />
             ) : (
               <MessageBubble key={r.m.id} message={r.m} first={r.first} last={r.last} />
             ),
           )}
+          {uploads.map((u) => (
+            <UploadBubble key={u.key} upload={u} />
+          ))}
         </div>
       </div>
       {loading && messages.length > 0 && (
