@@ -55,6 +55,20 @@ fn say(node: &Node, group: &str, text: &str) -> Value {
     serde_json::from_str(&r.text()).expect("json")
 }
 
+/// [`say`] from another thread (a `Node` stays on the test's).
+fn say_at(addr: std::net::SocketAddr, token: &str, group: &str, text: &str) -> Value {
+    let body = json!({ "text": text }).to_string();
+    let r = support::http(
+        addr,
+        &format!(
+            "POST /api/v1/groups/{group}/messages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    serde_json::from_str(&r.text()).expect("json")
+}
+
 fn connected(a: &Node, b: &Node) -> bool {
     a.sees_online(&b.id) && b.sees_online(&a.id)
 }
@@ -130,12 +144,23 @@ fn three_members_see_every_message_once_in_one_order_catch_up_and_removal_holds(
     assert_eq!(r.status, 404, "{}", r.text());
 
     // Everyone writes at once; all see each message once, in one order.
-    let mut sent = Vec::new();
-    for round in 0..5 {
-        for (who, n) in [("a", &a), ("b", &b), ("c", &c)] {
-            sent.push(say(n, &gid, &format!("{who}{round}"))["id"].clone());
-        }
-    }
+    let sent: Vec<Value> = std::thread::scope(|s| {
+        let writers: Vec<_> = [("a", &a), ("b", &b), ("c", &c)]
+            .into_iter()
+            .map(|(who, n)| {
+                let (addr, token, gid) = (n.addr(), n.token(), &gid);
+                s.spawn(move || {
+                    (0..5)
+                        .map(|i| say_at(addr, &token, gid, &format!("{who}{i}"))["id"].clone())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().expect("writer"))
+            .collect()
+    });
     let all = |n: &Node| ids(n, &gid).len() == sent.len();
     assert!(
         eventually(WAIT, || all(&a) && all(&b) && all(&c)),
@@ -187,11 +212,6 @@ fn three_members_see_every_message_once_in_one_order_catch_up_and_removal_holds(
         &json!({"member": c.id}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(
-        eventually(WAIT, || phase(&c, &gid) == "removed"),
-        "C not told of its removal: {:?}",
-        group(&c, &gid)
-    );
     let after = say(&a, &gid, "c is gone");
     let after_id = after["id"].as_str().expect("id").to_string();
     let after_lamport = after["lamport"].as_u64().expect("lamport");
@@ -201,7 +221,6 @@ fn three_members_see_every_message_once_in_one_order_catch_up_and_removal_holds(
     );
     // C's database holds nothing stamped after its removal (give any stray copy time).
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(!ids(&c, &gid).contains(&after_id));
     let db = rusqlite::Connection::open_with_flags(
         c_data.join("purr.db"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -215,7 +234,13 @@ fn three_members_see_every_message_once_in_one_order_catch_up_and_removal_holds(
         )
         .expect("query");
     assert!(
-        (max as u64) < after_lamport,
+        u64::try_from(max).unwrap_or(u64::MAX) < after_lamport,
         "C holds a message stamped after its removal"
+    );
+    assert!(!ids(&c, &gid).contains(&after_id));
+    assert!(
+        eventually(WAIT, || phase(&c, &gid) == "removed"),
+        "C not told of its removal: {:?}",
+        group(&c, &gid)
     );
 }
