@@ -244,3 +244,48 @@ fn three_members_see_every_message_once_in_one_order_catch_up_and_removal_holds(
         group(&c, &gid)
     );
 }
+
+/// The WebSocket's group commands and events: a UI creates, writes, reads back, and is
+/// told precisely what it may not do.
+#[test]
+fn a_ui_drives_a_group_over_the_websocket() {
+    let (a, b) = support::pair();
+    let mut ws = a.ws();
+    ws.send(json!({"cmd": "hello"}));
+    ws.recv_cmd("peers");
+    ws.send(json!({"cmd": "group_create", "name": "ui", "members": []}));
+    let g = ws.recv_cmd("group");
+    assert_eq!(g["group"]["name"], "ui");
+    assert_eq!(g["group"]["phase"], "member");
+    let gid = g["group"]["id"].as_str().expect("id").to_string();
+
+    ws.send(json!({"cmd": "group_send", "group": gid, "text": "hello"}));
+    let m = ws.recv_cmd("group_message");
+    assert_eq!(
+        (&m["message"]["group"], &m["message"]["text"]),
+        (&json!(gid), &json!("hello"))
+    );
+
+    ws.send(json!({"cmd": "group_history", "group": gid}));
+    let h = ws.recv_cmd("group_history");
+    assert_eq!(h["group"], gid);
+    assert_eq!(h["messages"][0]["id"], m["message"]["id"]);
+
+    ws.send(json!({"cmd": "groups"}));
+    let all = ws.recv_cmd("groups");
+    assert_eq!(all["groups"][0]["id"], gid);
+
+    // B (dialled by A: a contact of A's) may be invited, someone unknown may not; an
+    // unknown group takes no message.
+    ws.send(json!({"cmd": "group_invite", "group": gid, "member": b.id}));
+    ws.send(json!({"cmd": "group_invite", "group": gid, "member": "ab".repeat(32)}));
+    let e = ws.recv_cmd("error");
+    assert_eq!(e["request"], "group_invite", "{e}");
+    ws.send(json!({"cmd": "group_send", "group": "00".repeat(16), "text": "x"}));
+    let e = ws.recv_cmd("error");
+    assert_eq!(e["request"], "group_send", "{e}");
+    assert!(
+        e["error"].as_str().unwrap_or("").contains("no such group"),
+        "{e}"
+    );
+}
