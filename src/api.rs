@@ -44,6 +44,45 @@ pub enum ClientCmd {
     /// Stop a transfer either way.
     #[serde(rename = "cancel_file")]
     CancelFile { id: String },
+    /// Every group we know: answered by a `groups` event.
+    Groups,
+    /// Create a group and invite these contacts (full ids).
+    #[serde(rename = "group_create")]
+    GroupCreate {
+        name: String,
+        #[serde(default)]
+        members: Vec<String>,
+    },
+    /// Invite a contact (owner only).
+    #[serde(rename = "group_invite")]
+    GroupInvite { group: String, member: String },
+    /// Remove a member (owner only).
+    #[serde(rename = "group_remove")]
+    GroupRemove { group: String, member: String },
+    /// Accept an invitation.
+    #[serde(rename = "group_accept")]
+    GroupAccept { group: String },
+    /// Decline an invitation.
+    #[serde(rename = "group_decline")]
+    GroupDecline { group: String },
+    /// Leave a group.
+    #[serde(rename = "group_leave")]
+    GroupLeave { group: String },
+    /// Rename a group (owner only).
+    #[serde(rename = "group_rename")]
+    GroupRename { group: String, name: String },
+    /// Write to a group.
+    #[serde(rename = "group_send")]
+    GroupSend { group: String, text: String },
+    /// A page of a group's history: answered by a `group_history` event.
+    #[serde(rename = "group_history")]
+    GroupHistory {
+        group: String,
+        #[serde(default)]
+        before: Option<String>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
 }
 
 /// Why a UI frame could not be turned into a [`ClientCmd`].
@@ -135,6 +174,16 @@ const KNOWN_CMDS: &[&str] = &[
     "accept_file",
     "decline_file",
     "cancel_file",
+    "groups",
+    "group_create",
+    "group_invite",
+    "group_remove",
+    "group_accept",
+    "group_decline",
+    "group_leave",
+    "group_rename",
+    "group_send",
+    "group_history",
 ];
 
 impl ClientCmd {
@@ -174,6 +223,16 @@ impl ClientCmd {
             ClientCmd::AcceptFile { .. } => "accept_file",
             ClientCmd::DeclineFile { .. } => "decline_file",
             ClientCmd::CancelFile { .. } => "cancel_file",
+            ClientCmd::Groups => "groups",
+            ClientCmd::GroupCreate { .. } => "group_create",
+            ClientCmd::GroupInvite { .. } => "group_invite",
+            ClientCmd::GroupRemove { .. } => "group_remove",
+            ClientCmd::GroupAccept { .. } => "group_accept",
+            ClientCmd::GroupDecline { .. } => "group_decline",
+            ClientCmd::GroupLeave { .. } => "group_leave",
+            ClientCmd::GroupRename { .. } => "group_rename",
+            ClientCmd::GroupSend { .. } => "group_send",
+            ClientCmd::GroupHistory { .. } => "group_history",
         }
     }
 }
@@ -252,23 +311,41 @@ impl HistoryPage {
     /// Keeps the newest of `messages` (oldest first) whose JSON fits in `budget` bytes,
     /// at least one; `cut` says that older ones were already left out before.
     pub fn fit(mut messages: Vec<Message>, budget: usize, cut: bool) -> HistoryPage {
-        let mut used = 0;
-        let mut keep = 0;
-        for m in messages.iter().rev() {
-            // The array's comma or bracket counts too.
-            used += json_len(m) + 1;
-            if keep > 0 && used > budget {
-                break;
-            }
-            keep += 1;
-        }
-        let dropped = messages.len() - keep;
-        messages.drain(..dropped);
+        let dropped = keep_newest(&mut messages, budget);
         HistoryPage {
             messages,
             truncated: cut || dropped > 0,
         }
     }
+}
+
+impl GroupPage {
+    /// [`HistoryPage::fit`] for a group's messages.
+    pub fn fit(mut messages: Vec<GroupMessage>, budget: usize, cut: bool) -> GroupPage {
+        let dropped = keep_newest(&mut messages, budget);
+        GroupPage {
+            messages,
+            truncated: cut || dropped > 0,
+        }
+    }
+}
+
+/// Keeps the newest of `items` (oldest first) whose JSON fits in `budget` bytes, at
+/// least one; how many were left out.
+fn keep_newest<T: Serialize>(items: &mut Vec<T>, budget: usize) -> usize {
+    let mut used = 0;
+    let mut keep = 0;
+    for m in items.iter().rev() {
+        // The array's comma or bracket counts too.
+        used += json_len(m) + 1;
+        if keep > 0 && used > budget {
+            break;
+        }
+        keep += 1;
+    }
+    let dropped = items.len() - keep;
+    items.drain(..dropped);
+    dropped
 }
 
 /// The length of `value`'s JSON, without building it.
@@ -323,6 +400,60 @@ pub struct Transfer {
     pub reason: Option<String>,
 }
 
+/// A member of a group as the UI and the API see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// 64 hex.
+    pub id: String,
+    /// The contact's name (ours for us; empty when not a contact).
+    pub name: String,
+    pub online: bool,
+}
+
+/// A group (`group` event, `GET /api/v1/groups`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// 32 hex.
+    pub id: String,
+    pub name: String,
+    /// The owner's id (64 hex).
+    pub owner: String,
+    /// Where we stand: `invited`, `joining`, `member`, `declined`, `left`, `removed`.
+    pub phase: String,
+    /// The current roster (members only; empty until we are one).
+    pub members: Vec<GroupMember>,
+    /// The roster's version (0 until we are a member).
+    pub version: u64,
+    /// Unix ms when we created it or were invited.
+    pub created: i64,
+}
+
+/// A group message (`group_message` event, `GET /api/v1/groups/<id>/messages`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMessage {
+    /// 32 hex.
+    pub id: String,
+    /// The group (32 hex).
+    pub group: String,
+    /// The author (64 hex).
+    pub author: String,
+    /// The author's per-group number.
+    pub seq: u64,
+    /// The author's Lamport clock: with `author`, the display order.
+    pub lamport: u64,
+    /// The author's wall clock, ms (display only).
+    pub ts: i64,
+    pub text: String,
+}
+
+/// A page of a group's history, in display order, and whether [`PAGE_BYTES`] (or the
+/// store's byte bound) cut it short.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPage {
+    pub messages: Vec<GroupMessage>,
+    pub truncated: bool,
+}
+
 /// An event from the node to UIs (SPEC §5, node → client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
@@ -364,6 +495,26 @@ pub enum Event {
     /// Every transfer, oldest first (the answer to the `files` command).
     Files {
         files: Vec<Transfer>,
+    },
+    /// Every group we know (the answer to `groups`).
+    Groups {
+        groups: Vec<Group>,
+    },
+    /// A group changed (created, invited, joined, roster, phase).
+    Group {
+        group: Group,
+    },
+    /// A group message is stored (ours or a member's).
+    #[serde(rename = "group_message")]
+    GroupMessage {
+        message: GroupMessage,
+    },
+    /// A page of a group's history (the answer to `group_history`).
+    #[serde(rename = "group_history")]
+    GroupHistory {
+        group: String,
+        messages: Vec<GroupMessage>,
+        truncated: bool,
     },
 }
 

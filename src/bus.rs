@@ -163,6 +163,32 @@ pub enum ApiRequest {
     FileThumb { id: String },
     /// `GET /api/v1/diag`: the state's part of the report (`crate::diag`).
     Diag,
+    /// `GET /api/v1/groups`
+    Groups,
+    /// `POST /api/v1/groups {"name","members"}`
+    GroupCreate { name: String, members: Vec<String> },
+    /// `POST /api/v1/groups/<id>/{invite,remove,accept,decline,leave,rename}`
+    GroupAct { group: String, action: GroupAction },
+    /// `POST /api/v1/groups/<id>/messages`: answered once the message is committed.
+    GroupSend { group: String, text: String },
+    /// `GET /api/v1/groups/<id>/messages?before=&limit=`
+    GroupMessages {
+        group: String,
+        /// A message id: the page ends just before it in display order.
+        before: Option<String>,
+        limit: Option<u32>,
+    },
+}
+
+/// What the user does to a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupAction {
+    Invite(String),
+    Remove(String),
+    Accept,
+    Decline,
+    Leave,
+    Rename(String),
 }
 
 /// Answers to [`ApiRequest`]s.
@@ -185,6 +211,14 @@ pub enum ApiReply {
     Thumb(Vec<u8>),
     /// The state's facts for `GET /api/v1/diag`.
     Diag(Box<crate::diag::StateFacts>),
+    /// Groups.
+    Groups(Vec<crate::api::Group>),
+    /// A group (created: `201`).
+    Group(crate::api::Group),
+    /// A group message, stored (`201`).
+    GroupSent(crate::api::GroupMessage),
+    /// A page of a group's history.
+    GroupMessages(crate::api::GroupPage),
     /// The request was refused; the HTTP layer picks the status code.
     Refused(Refusal),
 }
@@ -204,6 +238,10 @@ pub enum Refusal {
     Busy(String),
     /// The store failed to read or write.
     Store(String),
+    /// Not allowed to this node (a group change only its owner may make): 403.
+    Forbidden(String),
+    /// Not in a state that allows it (a group we are not a member of, full): 409.
+    Conflict(String),
 }
 
 impl std::fmt::Display for Refusal {
@@ -214,7 +252,9 @@ impl std::fmt::Display for Refusal {
             | Refusal::NotFound(why)
             | Refusal::TooLong(why)
             | Refusal::Busy(why)
-            | Refusal::Store(why) => f.write_str(why),
+            | Refusal::Store(why)
+            | Refusal::Forbidden(why)
+            | Refusal::Conflict(why) => f.write_str(why),
         }
     }
 }

@@ -149,9 +149,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Send a message via the running node (PEER = id, id prefix or name; TEXT `-` = stdin)
+    /// Send a message via the running node (PEER = id, id prefix or name of a contact or
+    /// a group; TEXT `-` = stdin)
     Send {
-        /// Peer: full id, unique id prefix (4+ hex) or exact name
+        /// Contact or group: full id, unique id prefix (4+ hex) or exact name; a contact
+        /// and a group both matching is an error (exit 2) listing both
         peer: String,
         /// Message text, or `-` to read it from stdin (one trailing newline is dropped)
         text: String,
@@ -193,9 +195,9 @@ pub enum Command {
         /// Transfer id (see: purr files)
         id: String,
     },
-    /// Print the conversation with PEER, oldest first
+    /// Print the conversation with PEER (a contact or a group), oldest first
     History {
-        /// Peer: full id, unique id prefix (4+ hex) or exact name
+        /// Contact or group: full id, unique id prefix (4+ hex) or exact name
         peer: String,
         /// How many of the newest messages (1..=500)
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=500))]
@@ -203,6 +205,19 @@ pub enum Command {
         /// One JSON object per message
         #[arg(long)]
         json: bool,
+    },
+    /// List groups, one line each: id, phase, name, members
+    Groups {
+        /// The API's JSON array instead of lines
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a group and invite contacts (MEMBER: id, id prefix or name, as for send)
+    GroupCreate {
+        /// The group's name (1 to 64 characters)
+        name: String,
+        /// Contacts to invite
+        members: Vec<String>,
     },
     /// Ask the running node to connect to HOST:PORT; prints the peer that answered
     Connect {

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub mod files;
+pub mod groups;
 
 use crate::api::Peer;
 use crate::cli::ClientArgs;
@@ -98,6 +99,11 @@ pub enum ClientError {
         "no peer is named {0:?}, and an id prefix needs at least {MIN_PREFIX_HEX} hex characters (see: purr peers)"
     )]
     ShortPrefix(String),
+    /// `send --wait` to a group: members store it at their own pace.
+    #[error(
+        "--wait is for a contact: a group message has no single delivery (see: purr history GROUP)"
+    )]
+    GroupWait,
     /// Reading the text from stdin failed.
     #[error("cannot read the message from stdin: {0}")]
     Stdin(std::io::Error),
@@ -397,7 +403,11 @@ pub fn send(
         text.to_string()
     };
     let (target, _) = Target::find(args)?;
-    let to = find_peer(&target, peer)?;
+    let to = match groups::find_dest(&target, peer)? {
+        groups::Dest::Peer(p) => p,
+        groups::Dest::Group(g) if wait.is_none() => return groups::send(&target, &g, &text),
+        groups::Dest::Group(_) => return Err(ClientError::GroupWait),
+    };
     let body = serde_json::json!({ "to": to.id, "text": text }).to_string();
     let answer = api_call(&target, "POST", "/api/v1/messages", Some(body.as_bytes()))?;
     let msg: serde_json::Value =
@@ -476,7 +486,10 @@ pub fn history(
     json: bool,
 ) -> Result<String, ClientError> {
     let (target, _) = Target::find(args)?;
-    let to = find_peer(&target, peer)?;
+    let to = match groups::find_dest(&target, peer)? {
+        groups::Dest::Peer(p) => p,
+        groups::Dest::Group(g) => return groups::history(&target, &g, limit, json),
+    };
     let path = format!("/api/v1/messages?peer={}&limit={limit}", to.id);
     let body = api_call(&target, "GET", &path, None)?;
     let page: Vec<crate::api::Message> =

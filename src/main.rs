@@ -62,6 +62,14 @@ fn main() -> ExitCode {
                 .map(Some)
                 .map_err(Into::into)
         }
+        Some(Command::Groups { json }) => purr::client::groups::groups(&client, *json)
+            .map(Some)
+            .map_err(Into::into),
+        Some(Command::GroupCreate { name, members }) => {
+            purr::client::groups::create(&client, name, members)
+                .map(Some)
+                .map_err(Into::into)
+        }
         Some(Command::Connect { addr }) => purr::follow::connect(&client, addr)
             .map(Some)
             .map_err(Into::into),

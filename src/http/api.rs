@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::request::Request;
 use super::response::Response;
 use crate::api::HistoryPage;
-use crate::bus::{ApiReply, ApiRequest, FileAction, Refusal, StateHandle};
+use crate::bus::{ApiReply, ApiRequest, FileAction, GroupAction, Refusal, StateHandle};
 
 /// How long `POST /api/v1/messages` waits for the message to be committed.
 const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
@@ -55,10 +55,136 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
         "/api/v1/files" if get => answer(state.ask(ApiRequest::Files)),
         "/api/v1/files" if req.method == "POST" => offer_file(req, state),
         path if path.starts_with("/api/v1/files/") => file_route(req, state),
-        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files" | "/api/v1/diag" => {
-            Response::json_error(405, "method not allowed")
-        }
+        "/api/v1/groups" if get => answer(state.ask(ApiRequest::Groups)),
+        "/api/v1/groups" if req.method == "POST" => match body::<CreateBody>(req) {
+            Ok(b) => match state.ask(ApiRequest::GroupCreate {
+                name: b.name,
+                members: b.members,
+            }) {
+                Some(ApiReply::Group(g)) => Response::json(201, &g),
+                other => answer(other),
+            },
+            Err(resp) => resp,
+        },
+        path if path.starts_with("/api/v1/groups/") => group_route(req, state),
+        "/api/v1/me" | "/api/v1/peers" | "/api/v1/messages" | "/api/v1/files" | "/api/v1/diag"
+        | "/api/v1/groups" => Response::json_error(405, "method not allowed"),
         _ => Response::json_error(404, "no such API endpoint"),
+    }
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct MemberBody {
+    member: String,
+}
+
+#[derive(Deserialize)]
+struct NameBody {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct TextBody {
+    text: String,
+}
+
+/// A JSON body (depth bounded first), or the `400` to answer.
+fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Response> {
+    if let Err(e) = crate::api::check_depth(&req.body) {
+        return Err(Response::json_error(400, &format!("bad JSON body: {e}")));
+    }
+    serde_json::from_slice(&req.body)
+        .map_err(|e| Response::json_error(400, &format!("bad JSON body: {e}")))
+}
+
+/// `/api/v1/groups/<id>/{messages,invite,remove,accept,decline,leave,rename}`.
+fn group_route(req: &Request, state: &StateHandle) -> Response {
+    let rest = req.path.trim_start_matches("/api/v1/groups/");
+    let Some((group, what)) = rest.split_once('/') else {
+        return Response::json_error(404, "no such API endpoint");
+    };
+    let group = group.to_string();
+    let get = req.method == "GET" || req.method == "HEAD";
+    let post = req.method == "POST";
+    let action = match (what, post) {
+        ("messages", _) if get => return group_messages(req, state, group),
+        ("messages", true) => {
+            return match body::<TextBody>(req) {
+                Ok(b) => answer(state.ask_within(
+                    ApiRequest::GroupSend {
+                        group,
+                        text: b.text,
+                    },
+                    COMMIT_PATIENCE,
+                )),
+                Err(resp) => resp,
+            }
+        }
+        ("invite", true) => match body::<MemberBody>(req) {
+            Ok(b) => GroupAction::Invite(b.member),
+            Err(resp) => return resp,
+        },
+        ("remove", true) => match body::<MemberBody>(req) {
+            Ok(b) => GroupAction::Remove(b.member),
+            Err(resp) => return resp,
+        },
+        ("rename", true) => match body::<NameBody>(req) {
+            Ok(b) => GroupAction::Rename(b.name),
+            Err(resp) => return resp,
+        },
+        ("accept", true) => GroupAction::Accept,
+        ("decline", true) => GroupAction::Decline,
+        ("leave", true) => GroupAction::Leave,
+        ("messages" | "invite" | "remove" | "rename" | "accept" | "decline" | "leave", _) => {
+            return Response::json_error(405, "method not allowed")
+        }
+        _ => return Response::json_error(404, "no such API endpoint"),
+    };
+    answer(state.ask(ApiRequest::GroupAct { group, action }))
+}
+
+/// `GET /api/v1/groups/<id>/messages?before=<message id>&limit=<n>`: display order,
+/// oldest first; a page cut short by bytes names the next in a `Link` header.
+fn group_messages(req: &Request, state: &StateHandle, group: String) -> Response {
+    let before = req
+        .query_param("before")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let limit = match req.query_param("limit").filter(|v| !v.is_empty()) {
+        Some(v) => match v.parse::<u32>() {
+            Ok(l) => Some(l),
+            Err(_) => return Response::json_error(400, "`limit` must be 1..=500"),
+        },
+        None => None,
+    };
+    let q = ApiRequest::GroupMessages {
+        group,
+        before,
+        limit,
+    };
+    match state.ask(q) {
+        Some(ApiReply::GroupMessages(page)) => {
+            let resp = Response::json(200, &page.messages);
+            match page.messages.first().filter(|_| page.truncated) {
+                // Ids from the stored message, not the query.
+                Some(oldest) => resp.with(
+                    "Link",
+                    format!(
+                        "</api/v1/groups/{}/messages?before={}>; rel=\"next\"",
+                        oldest.group, oldest.id
+                    ),
+                ),
+                None => resp,
+            }
+        }
+        other => answer(other),
     }
 }
 
@@ -130,6 +256,10 @@ pub(super) fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Sent(m)) => Response::json(201, &m),
         Some(ApiReply::File(t)) => Response::json(200, &t),
         Some(ApiReply::Files(t)) => Response::json(200, &t),
+        Some(ApiReply::Groups(g)) => Response::json(200, &g),
+        Some(ApiReply::Group(g)) => Response::json(200, &g),
+        Some(ApiReply::GroupSent(m)) => Response::json(201, &m),
+        Some(ApiReply::GroupMessages(page)) => Response::json(200, &page.messages),
         Some(ApiReply::Diag(_) | ApiReply::Content(_) | ApiReply::Thumb(_)) => {
             Response::json_error(500, "unexpected answer")
         }
@@ -159,6 +289,8 @@ fn status_of(why: &Refusal) -> u16 {
     match why {
         Refusal::UnknownPeer(_) | Refusal::NotFound(_) => 404,
         Refusal::Invalid(_) => 400,
+        Refusal::Forbidden(_) => 403,
+        Refusal::Conflict(_) => 409,
         Refusal::TooLong(_) => 413,
         Refusal::Busy(_) => 503,
         Refusal::Store(_) => 500,

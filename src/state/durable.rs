@@ -69,6 +69,8 @@ pub enum After {
         author: NodeId,
         seq: u64,
         from: Option<NodeId>,
+        /// `POST /api/v1/groups/<id>/messages` waiting for the commit (ours only).
+        reply: Option<Sender<ApiReply>>,
     },
 }
 

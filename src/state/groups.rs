@@ -33,6 +33,11 @@ use crate::peer::inner::{Inner, MsgId};
 use crate::rules::short_id as short;
 use crate::store::{GroupPhase, Op, StoredGroup};
 
+use crossbeam_channel::Sender;
+
+use crate::api::{self, Event};
+use crate::bus::{ApiReply, ApiRequest, GroupAction, Refusal};
+
 use super::durable::After;
 use super::State;
 
@@ -213,6 +218,7 @@ impl State {
             created: g.created,
         });
         self.durable.submit(op, After::Nothing);
+        self.push_group(id);
     }
 
     fn member(&self, id: &GroupId) -> Result<&Membership, GroupError> {
@@ -401,6 +407,16 @@ impl State {
 
     /// Writes a message to a group: signed, stored, sent to every online member.
     pub(super) fn send_group(&mut self, id: &GroupId, text: String) -> Result<MsgId, GroupError> {
+        self.send_group_replying(id, text, None)
+    }
+
+    /// [`State::send_group`], answering `reply` once the message is committed.
+    pub(super) fn send_group_replying(
+        &mut self,
+        id: &GroupId,
+        text: String,
+        reply: Option<Sender<ApiReply>>,
+    ) -> Result<MsgId, GroupError> {
         if text.is_empty() || text.len() > MAX_GROUP_TEXT {
             return Err(GroupError::BadText);
         }
@@ -431,6 +447,7 @@ impl State {
                 author: own,
                 seq: msg.seq,
                 from: None,
+                reply,
             },
         );
         for peer in to.iter().filter(|p| **p != own) {
@@ -715,6 +732,7 @@ impl State {
                         author,
                         seq,
                         from: Some(from),
+                        reply: None,
                     },
                 );
             }
@@ -728,7 +746,16 @@ impl State {
         author: NodeId,
         seq: u64,
         from: Option<NodeId>,
+        msg: Option<Box<GroupMsg>>,
+        reply: Option<Sender<ApiReply>>,
     ) {
+        if let Some(msg) = &msg {
+            let message = group_message_api(msg);
+            if let Some(reply) = reply {
+                let _ = reply.try_send(ApiReply::GroupSent(message.clone()));
+            }
+            self.subs.broadcast(&Event::GroupMessage { message });
+        }
         let Some(m) = self.member_mut(&id) else {
             return;
         };
@@ -890,5 +917,258 @@ impl Membership {
     /// Roster version.
     pub fn version(&self) -> u64 {
         self.chain.version()
+    }
+}
+
+/// Most messages in one page of a group's history (as for 1:1 history).
+pub const MAX_GROUP_PAGE: u32 = 500;
+/// Messages in a page when the asker names no `limit`.
+pub const DEFAULT_GROUP_PAGE: u32 = 50;
+
+/// A group message as the UI and the API see it.
+fn group_message_api(m: &GroupMsg) -> api::GroupMessage {
+    api::GroupMessage {
+        id: m.id.to_string(),
+        group: m.group.to_string(),
+        author: crate::hex::encode(&m.author),
+        seq: m.seq,
+        lamport: m.lamport,
+        ts: m.ts,
+        text: m.text.clone(),
+    }
+}
+
+impl From<GroupError> for Refusal {
+    fn from(e: GroupError) -> Refusal {
+        let why = e.to_string();
+        match e {
+            GroupError::Unknown => Refusal::NotFound(why),
+            GroupError::NotOwner => Refusal::Forbidden(why),
+            GroupError::BadName | GroupError::BadText | GroupError::NotContact => {
+                Refusal::Invalid(why)
+            }
+            GroupError::NotMember
+            | GroupError::Phase(_)
+            | GroupError::Full
+            | GroupError::TooManyGroups => Refusal::Conflict(why),
+            GroupError::Rng => Refusal::Store(why),
+        }
+    }
+}
+
+/// The JSON API and the WebSocket commands for groups (issue 18): one entry point, so
+/// both check and refuse alike.
+impl State {
+    /// A group as the UI and the API see it.
+    fn group_api(&self, id: &GroupId, g: &Group) -> api::Group {
+        let (members, version) = match &g.phase {
+            Phase::Member(m) => (
+                m.members()
+                    .iter()
+                    .map(|peer| self.group_member_api(peer))
+                    .collect(),
+                m.version(),
+            ),
+            _ => (Vec::new(), 0),
+        };
+        api::Group {
+            id: id.to_string(),
+            name: g.name.clone(),
+            owner: crate::hex::encode(&g.owner),
+            phase: g.phase.name().to_string(),
+            members,
+            version,
+            created: g.created,
+        }
+    }
+
+    fn group_member_api(&self, peer: &NodeId) -> api::GroupMember {
+        if *peer == self.own_id {
+            return api::GroupMember {
+                id: crate::hex::encode(peer),
+                name: self.name.clone(),
+                online: true,
+            };
+        }
+        api::GroupMember {
+            id: crate::hex::encode(peer),
+            name: self
+                .peers
+                .get(peer)
+                .map(|c| c.name.clone())
+                .unwrap_or_default(),
+            online: self.peers.is_online(peer),
+        }
+    }
+
+    /// Every group, oldest first.
+    pub(super) fn groups_list(&self) -> Vec<api::Group> {
+        let mut out: Vec<(&GroupId, &Group)> = self.groups.map.iter().collect();
+        out.sort_by_key(|(id, g)| (g.created, **id));
+        out.into_iter()
+            .map(|(id, g)| self.group_api(id, g))
+            .collect()
+    }
+
+    /// Tells every UI that a group changed.
+    fn push_group(&mut self, id: &GroupId) {
+        if let Some(g) = self.groups.map.get(id) {
+            let group = self.group_api(id, g);
+            self.subs.broadcast(&Event::Group { group });
+        }
+    }
+
+    fn parse_group(&self, group: &str) -> Result<GroupId, Refusal> {
+        crate::hex::decode_array::<16>(group)
+            .ok()
+            .map(GroupId)
+            .filter(|id| self.groups.map.contains_key(id))
+            .ok_or_else(|| Refusal::NotFound(format!("no such group {group:?}")))
+    }
+
+    fn parse_contact(&self, peer: &str) -> Result<NodeId, Refusal> {
+        self.known_peer(peer)
+            .ok_or_else(|| Refusal::UnknownPeer(peer.to_string()))
+    }
+
+    /// A group request of the JSON API or a UI. `None`: the answer goes to `reply`
+    /// later (a message, once committed).
+    pub(super) fn group_request(
+        &mut self,
+        req: ApiRequest,
+        reply: Option<Sender<ApiReply>>,
+    ) -> Option<ApiReply> {
+        let refused = |r: Refusal| Some(ApiReply::Refused(r));
+        match req {
+            ApiRequest::Groups => Some(ApiReply::Groups(self.groups_list())),
+            ApiRequest::GroupCreate { name, members } => {
+                if members.len() >= MAX_MEMBERS {
+                    return refused(GroupError::Full.into());
+                }
+                // Every member checked before anything is created.
+                let mut ids = Vec::new();
+                for m in &members {
+                    match self.parse_contact(m) {
+                        Ok(id) if self.peers.get(&id).is_some_and(|c| !c.is_stranger()) => {
+                            ids.push(id)
+                        }
+                        Ok(_) => return refused(GroupError::NotContact.into()),
+                        Err(r) => return refused(r),
+                    }
+                }
+                let id = match self.create_group(&name) {
+                    Ok(id) => id,
+                    Err(e) => return refused(e.into()),
+                };
+                let own = self.own_id;
+                for peer in ids.into_iter().filter(|p| *p != own) {
+                    if let Err(e) = self.invite_to_group(&id, peer) {
+                        log::debug!("group {id}: invitation to {} failed: {e}", short(&peer));
+                    }
+                }
+                let g = self.groups.map.get(&id)?;
+                Some(ApiReply::Group(self.group_api(&id, g)))
+            }
+            ApiRequest::GroupAct { group, action } => {
+                let id = match self.parse_group(&group) {
+                    Ok(id) => id,
+                    Err(r) => return refused(r),
+                };
+                let done = match action {
+                    GroupAction::Invite(peer) => match self.parse_contact(&peer) {
+                        Ok(p) => self.invite_to_group(&id, p),
+                        Err(r) => return refused(r),
+                    },
+                    GroupAction::Remove(peer) => match crate::hex::decode_array::<32>(&peer) {
+                        Ok(p) if self.member(&id).is_ok_and(|m| m.chain.is_member(&p)) => {
+                            self.remove_from_group(&id, p)
+                        }
+                        _ => {
+                            return refused(Refusal::NotFound(format!(
+                                "{peer:?} is not a member of this group"
+                            )))
+                        }
+                    },
+                    GroupAction::Accept => self.accept_group(&id),
+                    GroupAction::Decline => self.decline_group(&id),
+                    GroupAction::Leave => self.leave_group(&id),
+                    GroupAction::Rename(name) => self.rename_group(&id, &name),
+                };
+                match done {
+                    Ok(()) => {
+                        self.push_group(&id);
+                        let g = self.groups.map.get(&id)?;
+                        Some(ApiReply::Group(self.group_api(&id, g)))
+                    }
+                    Err(e) => refused(e.into()),
+                }
+            }
+            ApiRequest::GroupSend { group, text } => {
+                let id = match self.parse_group(&group) {
+                    Ok(id) => id,
+                    Err(r) => return refused(r),
+                };
+                if text.len() > MAX_GROUP_TEXT {
+                    return refused(Refusal::TooLong(GroupError::BadText.to_string()));
+                }
+                if self.durable.unstored() >= super::messages::MAX_UNSTORED
+                    || self.durable.unstored_bytes() >= super::messages::MAX_UNSTORED_BYTES
+                {
+                    return refused(Refusal::Busy(
+                        "the disk is not keeping up; try again in a moment".into(),
+                    ));
+                }
+                // Answered once committed (After::GroupMsgStored); a UI hears of it
+                // by the `group_message` event.
+                match self.send_group_replying(&id, text, reply) {
+                    Ok(_) => None,
+                    Err(e) => refused(e.into()),
+                }
+            }
+            ApiRequest::GroupMessages {
+                group,
+                before,
+                limit,
+            } => {
+                let id = match self.parse_group(&group) {
+                    Ok(id) => id,
+                    Err(r) => return refused(r),
+                };
+                Some(self.group_page(&id, before.as_deref(), limit))
+            }
+            _ => None,
+        }
+    }
+
+    fn group_page(&self, id: &GroupId, before: Option<&str>, limit: Option<u32>) -> ApiReply {
+        let limit = limit.unwrap_or(DEFAULT_GROUP_PAGE).clamp(1, MAX_GROUP_PAGE);
+        let reader = &self.durable.reader;
+        let position = match before.filter(|b| !b.is_empty()) {
+            None => None,
+            Some(b) => {
+                let Ok(mid) = crate::hex::decode_array::<16>(b) else {
+                    return ApiReply::Refused(Refusal::Invalid(
+                        "`before` must be a message id (32 hex)".into(),
+                    ));
+                };
+                match reader.group_msg_position(id, &MsgId(mid)) {
+                    Ok(Some(p)) => Some(p),
+                    Ok(None) => {
+                        return ApiReply::Refused(Refusal::NotFound(
+                            "`before` names no message of this group".into(),
+                        ))
+                    }
+                    Err(e) => return ApiReply::Refused(Refusal::Store(e.to_string())),
+                }
+            }
+        };
+        match reader.group_page(id, position, limit, api::PAGE_BYTES) {
+            Ok((rows, cut)) => {
+                let messages = rows.iter().map(group_message_api).collect();
+                let page = api::GroupPage::fit(messages, api::PAGE_BYTES, cut);
+                ApiReply::GroupMessages(page)
+            }
+            Err(e) => ApiReply::Refused(Refusal::Store(e.to_string())),
+        }
     }
 }

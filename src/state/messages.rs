@@ -440,9 +440,16 @@ impl State {
                         author,
                         seq,
                         from,
+                        reply,
                     },
-                    _,
-                ) => self.group_msg_stored(group, author, seq, from),
+                    op,
+                ) => {
+                    let msg = match op {
+                        Op::InsertGroupMsg(m) if !duplicates.contains(&token) => Some(m),
+                        _ => None,
+                    };
+                    self.group_msg_stored(group, author, seq, from, msg, reply)
+                }
                 _ => {}
             }
         }

@@ -458,6 +458,16 @@ impl State {
             ApiRequest::FileAct { id, action } => self.file_action(&id, action),
             ApiRequest::FileContent { id } => self.file_content(&id),
             ApiRequest::FileThumb { id } => self.file_thumb(&id),
+            req @ (ApiRequest::Groups
+            | ApiRequest::GroupCreate { .. }
+            | ApiRequest::GroupAct { .. }
+            | ApiRequest::GroupSend { .. }
+            | ApiRequest::GroupMessages { .. }) => {
+                match self.group_request(req, Some(reply.clone())) {
+                    Some(answer) => answer,
+                    None => return,
+                }
+            }
         };
         // The asker may have timed out and gone; nothing to do then.
         let _ = reply.try_send(answer);

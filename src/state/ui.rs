@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::api::{ClientCmd, Event};
-use crate::bus::FileAction;
+use crate::bus::{ApiReply, ApiRequest, FileAction, GroupAction};
 use crate::identity;
 use crate::peer::inner::Inner;
 use crate::rules::{valid_target, validate_name};
@@ -48,11 +48,70 @@ impl State {
             ClientCmd::AcceptFile { id } => self.ui_file(sub, &id, FileAction::Accept),
             ClientCmd::DeclineFile { id } => self.ui_file(sub, &id, FileAction::Decline),
             ClientCmd::CancelFile { id } => self.ui_file(sub, &id, FileAction::Cancel),
+            ClientCmd::Groups => {
+                let groups = self.groups_list();
+                self.subs.send(sub, &Event::Groups { groups });
+            }
+            ClientCmd::GroupCreate { .. }
+            | ClientCmd::GroupInvite { .. }
+            | ClientCmd::GroupRemove { .. }
+            | ClientCmd::GroupAccept { .. }
+            | ClientCmd::GroupDecline { .. }
+            | ClientCmd::GroupLeave { .. }
+            | ClientCmd::GroupRename { .. }
+            | ClientCmd::GroupSend { .. }
+            | ClientCmd::GroupHistory { .. } => self.ui_group(sub, cmd),
             ClientCmd::Read { peer } => {
                 if let Some(id) = self.contact_id(sub, &peer, "read") {
                     self.mark_read(id);
                 }
             }
+        }
+    }
+
+    /// A group command of a UI: what it changes reaches every UI as a `group` or
+    /// `group_message` event; a refusal only this one, as an `error` naming the command.
+    fn ui_group(&mut self, sub: SubId, cmd: ClientCmd) {
+        let name = cmd.name();
+        let act = |group, action| ApiRequest::GroupAct { group, action };
+        let history_of = match &cmd {
+            ClientCmd::GroupHistory { group, .. } => group.clone(),
+            _ => String::new(),
+        };
+        let req = match cmd {
+            ClientCmd::GroupCreate { name, members } => ApiRequest::GroupCreate { name, members },
+            ClientCmd::GroupInvite { group, member } => act(group, GroupAction::Invite(member)),
+            ClientCmd::GroupRemove { group, member } => act(group, GroupAction::Remove(member)),
+            ClientCmd::GroupAccept { group } => act(group, GroupAction::Accept),
+            ClientCmd::GroupDecline { group } => act(group, GroupAction::Decline),
+            ClientCmd::GroupLeave { group } => act(group, GroupAction::Leave),
+            ClientCmd::GroupRename { group, name } => act(group, GroupAction::Rename(name)),
+            ClientCmd::GroupSend { group, text } => ApiRequest::GroupSend { group, text },
+            ClientCmd::GroupHistory {
+                group,
+                before,
+                limit,
+            } => ApiRequest::GroupMessages {
+                group,
+                before,
+                limit,
+            },
+            _ => return,
+        };
+        match self.group_request(req, None) {
+            Some(ApiReply::Refused(why)) => self
+                .subs
+                .send(sub, &Event::error(why.to_string(), Some(name.into()))),
+            Some(ApiReply::GroupMessages(page)) => self.subs.send(
+                sub,
+                &Event::GroupHistory {
+                    group: history_of,
+                    messages: page.messages,
+                    truncated: page.truncated,
+                },
+            ),
+            // A created group reaches every UI as a `group` event already.
+            _ => {}
         }
     }
 

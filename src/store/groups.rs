@@ -200,6 +200,69 @@ impl Reader {
         Ok(rows)
     }
 
+    /// Where a group message sits in display order: its (Lamport, author).
+    pub fn group_msg_position(
+        &self,
+        group: &GroupId,
+        id: &crate::peer::inner::MsgId,
+    ) -> Result<Option<(u64, NodeId)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT lamport, author FROM group_messages WHERE grp = ?1 AND id = ?2",
+                params![group.0, id.0],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()
+            .map(|row| row.and_then(|(l, a)| Some((u64::try_from(l).ok()?, a.try_into().ok()?))))
+            .map_err(|e| StoreError::sqlite(self.path(), e))
+    }
+
+    /// A page of a group's history in display order (Lamport, then author), oldest
+    /// first: the newest `limit` before `before` (a position), stopping once the bodies
+    /// read pass `budget` bytes (at least one is kept). True when the bytes cut it short.
+    pub fn group_page(
+        &self,
+        group: &GroupId,
+        before: Option<(u64, NodeId)>,
+        limit: u32,
+        budget: usize,
+    ) -> Result<(Vec<GroupMsg>, bool), StoreError> {
+        let err = |e| StoreError::sqlite(self.path(), e);
+        let (lamport, author) = match before {
+            Some((l, a)) => (i64::try_from(l).unwrap_or(i64::MAX), a.to_vec()),
+            None => (i64::MAX, vec![0xff; 33]),
+        };
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT body FROM group_messages WHERE grp = ?1
+                 AND (lamport < ?2 OR (lamport = ?2 AND author < ?3))
+                 ORDER BY lamport DESC, author DESC LIMIT ?4",
+            )
+            .map_err(err)?;
+        let mut rows = stmt
+            .query(params![group.0, lamport, author, limit])
+            .map_err(err)?;
+        let (mut out, mut used, mut cut) = (Vec::new(), 0usize, false);
+        while let Some(row) = rows.next().map_err(err)? {
+            let body: Vec<u8> = row.get(0).map_err(err)?;
+            used += body.len();
+            if !out.is_empty() && used > budget {
+                cut = true;
+                break;
+            }
+            match GroupMsg::parse(&body) {
+                Ok(m) => out.push(m),
+                Err(_) => log::warn!(
+                    "{}: skipping an unreadable group row",
+                    self.path().display()
+                ),
+            }
+        }
+        out.reverse();
+        Ok((out, cut))
+    }
+
     /// Per author: the seqs held in a group, ascending (to find the contiguous prefix
     /// and what is held above it at start).
     pub fn group_seqs(&self, group: &GroupId) -> Result<Vec<(NodeId, u64)>, StoreError> {

@@ -111,7 +111,7 @@ pub struct Committed {
     /// Ops SQLite refused for their content (their tokens are also in `tokens`). The
     /// rest of the batch committed; resubmitting these would fail again.
     pub rejected: Vec<Rejected>,
-    /// `InsertMessage` ops that stored nothing because their id was already there (a
+    /// `InsertMessage` and `InsertGroupMsg` ops that stored nothing because their id was already there (a
     /// message received again). The receiver learns of duplicates here, from the insert
     /// itself, instead of looking each incoming id up before showing it.
     pub duplicates: Vec<u64>,
@@ -405,7 +405,9 @@ impl Worker {
         let mut duplicates = Vec::new();
         for (token, op) in batch {
             match op.apply(&tx) {
-                Ok(0) if matches!(op, Op::InsertMessage(_)) => duplicates.push(*token),
+                Ok(0) if matches!(op, Op::InsertMessage(_) | Op::InsertGroupMsg(_)) => {
+                    duplicates.push(*token)
+                }
                 Ok(_) => {}
                 Err(e) if is_content_error(&e) => {
                     // The op itself is not logged: it may hold message text.
