@@ -255,6 +255,20 @@ impl Durable {
         }
     }
 
+    /// Rosters of `group` in ops not yet committed (a reader does not see them yet).
+    pub fn uncommitted_rosters(
+        &self,
+        group: &crate::peer::group::GroupId,
+    ) -> Vec<crate::peer::group::SignedRoster> {
+        self.inflight
+            .values()
+            .filter_map(|i| match &i.op {
+                Op::InsertRoster(r) if r.roster.group == *group => Some((**r).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Messages in ops not yet committed, for `peer`, with `seq` in `seqs`, oldest
     /// first. Borrowed: callers clone only what they keep (the table can hold
     /// thousands of ops under load, and this runs on every outbox top-up).

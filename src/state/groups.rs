@@ -546,7 +546,8 @@ impl State {
             return;
         }
         // The newcomer checks the whole chain from the first roster: the stored ones,
-        // then the one just signed (not committed yet).
+        // those on their way to the store (a reader does not see them yet: a group just
+        // created may not have its first roster committed), then the one just signed.
         let Ok(current) = self.member(&id).map(|m| m.chain.current().clone()) else {
             return;
         };
@@ -556,7 +557,10 @@ impl State {
             .reader
             .rosters(&id, 0, u32::MAX)
             .unwrap_or_default();
+        chain.extend(self.durable.uncommitted_rosters(&id));
         chain.retain(|r| r.roster.version < version);
+        chain.sort_by_key(|r| r.roster.version);
+        chain.dedup_by_key(|r| r.roster.version);
         chain.push(current);
         for r in chain {
             self.send_group_inner(&from, Inner::GroupRoster(Box::new(r)));
