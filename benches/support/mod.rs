@@ -127,11 +127,19 @@ impl Node {
         api_get(self.addr(), &self.token(), path)
     }
 
-    /// How many peers the node lists as online.
+    /// How many peers the node has online, strangers included: from `GET /api/v1/diag`,
+    /// which lists up to 256 peers online first (`/api/v1/peers` shows at most 32
+    /// strangers, and the test peers of a bench are strangers), else from the peer list.
     pub fn online_peers(&self) -> usize {
-        self.api("peers")
-            .and_then(|v| v.as_array().cloned())
+        let online = |v: Option<serde_json::Value>, key: Option<&str>| {
+            v.and_then(|v| match key {
+                Some(k) => v[k].as_array().cloned(),
+                None => v.as_array().cloned(),
+            })
             .map(|a| a.iter().filter(|p| p["online"] == true).count())
+        };
+        online(self.api("diag"), Some("contacts"))
+            .or_else(|| online(self.api("peers"), None))
             .unwrap_or(0)
     }
 
