@@ -29,6 +29,7 @@ mod driver;
 mod report;
 mod rng;
 mod rss;
+mod strangers;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -123,6 +124,25 @@ fn soak() {
         Duration::from_secs(2),
         sampler_stop.clone(),
     );
+    // A stranger minting identities against the long-lived nodes, and the UI's `hello`
+    // timed on L0 meanwhile (issue 16).
+    let stranger_stats = Arc::new(strangers::StrangerStats::default());
+    let long_addrs: Vec<std::net::SocketAddr> = (0..LONG_LIVED)
+        .map(|i| cluster.node(i).expect("long-lived node up").addr())
+        .collect();
+    let minting = strangers::mint(
+        long_addrs,
+        sampler_stop.clone(),
+        stranger_stats.clone(),
+        rng.fork(),
+    );
+    let l0 = cluster.node(0).expect("L0 up");
+    let hello_timer = strangers::time_hello(
+        l0.addr(),
+        l0.token(),
+        sampler_stop.clone(),
+        stranger_stats.clone(),
+    );
 
     let mut d = driver::Driver::new(cluster, shared.clone(), rng);
     let load = d.run(Duration::from_secs(secs));
@@ -136,6 +156,8 @@ fn soak() {
     sampler_stop.store(true, Ordering::Relaxed);
     shared.stop.store(true, Ordering::Relaxed);
     let _ = flood.join();
+    let _ = minting.join();
+    let _ = hello_timer.join();
     let series = sampler.join().unwrap_or_default();
 
     let settle_max = Duration::from_secs((secs / 6).clamp(60, 300));
@@ -167,6 +189,7 @@ fn soak() {
         names,
         churn: &cluster.churn,
         flood: &flood_stats,
+        strangers: &stranger_stats,
         figures,
         trends,
         warmup_s: warmup,

@@ -102,6 +102,7 @@ pub struct Report<'a> {
     pub names: Vec<String>,
     pub churn: &'a Churn,
     pub flood: &'a FloodStats,
+    pub strangers: &'a crate::strangers::StrangerStats,
     pub figures: Figures,
     pub trends: Vec<Trend>,
     pub warmup_s: f64,
@@ -147,6 +148,7 @@ impl Report<'_> {
         self.messages(&mut out);
         self.activity(&mut out);
         self.memory(&mut out);
+        self.strangers(&mut out);
         self.health(&mut out);
         let _ = writeln!(out, "\n## Failures\n");
         if fails.is_empty() {
@@ -255,6 +257,31 @@ impl Report<'_> {
             self.settled.meshed,
             self.settled.pending,
         );
+    }
+
+    fn strangers(&self, out: &mut String) {
+        let minted = self.strangers.minted.load(Ordering::Relaxed);
+        let failed = self.strangers.failed.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "\n## A stranger minting identities\n\n{minted} identities authenticated against \
+             the long-lived nodes ({failed} connections failed or were refused), one fresh key \
+             each. The UI's `hello` → `peers` on L0 meanwhile:"
+        );
+        match self.strangers.hello() {
+            Some((p50, p95, max)) => {
+                let n = self.strangers.hello_ms.lock().map_or(0, |v| v.len());
+                let _ = writeln!(
+                    out,
+                    "{n} samples, median {p50:.1} ms, p95 {p95:.1} ms, max {max:.1} ms (limit: \
+                     p95 under {} ms).",
+                    crate::strangers::HELLO_LIMIT_MS
+                );
+            }
+            None => {
+                let _ = writeln!(out, "no sample.");
+            }
+        }
     }
 
     fn memory(&self, out: &mut String) {
@@ -380,6 +407,13 @@ impl Report<'_> {
         zero("panics in logs", self.logs.iter().map(|l| l.panics).sum());
         zero("crashes", self.churn.crashes.len() as u64);
         zero("bad stops", self.churn.bad_stops.len() as u64);
+        if let Some((_, p95, _)) = self.strangers.hello() {
+            if p95 > crate::strangers::HELLO_LIMIT_MS {
+                v.push(format!(
+                    "the UI's hello took {p95:.1} ms (p95) while a stranger minted identities"
+                ));
+            }
+        }
         if let Some(a) = &self.load.aborted {
             v.push(format!("aborted: {a}"));
         }
