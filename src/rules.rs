@@ -110,12 +110,17 @@ pub fn is_refused_format(c: char) -> bool {
     )
 }
 
-/// A name as it is kept and shown: without leading and trailing white space (`"quinn "`
-/// is `"quinn"`). Applied to every name the node keeps: a peer's (`HAND`, `NAME`) and
-/// its own (`rename`, `--name`). Names are not put in NFC: that needs Unicode's tables
-/// (a crate); two spellings of one name are caught by [`name_skeleton`] instead.
+/// A name as it is kept and shown: in Unicode NFC (one spelling for `é` whether it came
+/// composed or as `e` + U+0301), without leading and trailing white space (`"quinn "` is
+/// `"quinn"`). Applied to every name the node keeps: a peer's (`HAND`, `NAME`) and its
+/// own (`rename`, `--name`). NFC can lengthen a string in rare cases; the result is cut
+/// back to [`MAX_NAME_CHARS`] so a name that passed [`validate_name`] stays within it.
 pub fn normalize_name(name: &str) -> String {
-    name.trim().to_string()
+    use unicode_normalization::UnicodeNormalization;
+    let kept: String = name.trim().nfc().take(MAX_NAME_CHARS).collect();
+    // The cut may leave white space at the end: trimmed again, so normalising is
+    // idempotent.
+    kept.trim_end().to_string()
 }
 
 /// What a name looks like, for `name_conflict` (SPEC §5): names with the same skeleton
@@ -127,8 +132,11 @@ pub fn normalize_name(name: &str) -> String {
 /// (Cyrillic і) and `"qu1nn"` all conflict with `"quinn"`. False positives only cost a
 /// warning; the fingerprint is what proves who a peer is.
 pub fn name_skeleton(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
     let mut out = String::with_capacity(name.len());
-    for c in name.chars().flat_map(char::to_lowercase) {
+    // NFKD first: compatibility forms (fullwidth, ligatures, superscripts) become their
+    // plain letters and accents become separate marks, which the fold below drops.
+    for c in name.nfkd().flat_map(char::to_lowercase) {
         let c = match c {
             '\u{FF01}'..='\u{FF5E}' => {
                 char::from_u32(u32::from(c) - 0xFEE0).map_or(c, |a| a.to_ascii_lowercase())
@@ -223,6 +231,24 @@ pub fn short_id(id: &[u8; 32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_kept_in_nfc_and_accents_do_not_hide_a_look_alike() {
+        // `é` composed (U+00E9) or as `e` + U+0301: one name.
+        assert_eq!(normalize_name(" Jose\u{301} "), "Jos\u{e9}");
+        assert_eq!(normalize_name("Jos\u{e9}"), "Jos\u{e9}");
+        assert_eq!(
+            name_skeleton("Jos\u{e9}"),
+            name_skeleton("Jose\u{301}"),
+            "one spelling"
+        );
+        // Compatibility forms fold too: a ligature, a superscript.
+        assert_eq!(name_skeleton("\u{fb01}le"), name_skeleton("file"));
+        assert_eq!(
+            normalize_name(&"a".repeat(70)).chars().count(),
+            MAX_NAME_CHARS
+        );
+    }
 
     #[test]
     fn names_count_chars_not_bytes_and_refuse_blanks_and_controls() {

@@ -44,7 +44,11 @@ proptest! {
         let checked = validate_name(&name);
         let normal = normalize_name(&name);
         prop_assert_eq!(normalize_name(&normal), normal.clone(), "normalizing twice changes nothing");
-        prop_assert_eq!(name_skeleton(&normal), name_skeleton(&name));
+        // Unless NFC's result was cut back to the name limit (only names already too long,
+        // or the rare characters NFC expands), the kept name looks like the given one.
+        if name.trim().chars().count() < purr::rules::MAX_NAME_CHARS {
+            prop_assert_eq!(name_skeleton(&normal), name_skeleton(&name));
+        }
         let skeleton = name_skeleton(&name);
         prop_assert_eq!(name_skeleton(&skeleton), skeleton.clone(), "a skeleton is its own");
         if name.chars().any(is_refused_format) && !name.chars().any(char::is_control) && !name.trim().is_empty() && name.chars().count() <= 64 {

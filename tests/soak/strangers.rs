@@ -3,7 +3,7 @@
 //! leaves. The nodes run with a high `--strangers-per-minute`, so the flood reaches the
 //! table of strangers (256, oldest evicted) rather than stopping at the rate gate. A
 //! second thread times what a user sees meanwhile: the UI's `hello` to its `peers`
-//! answer on L0, every few seconds. Their RSS is the long-lived nodes' (already
+//! answer on L1 (L0 is the flooded node), every few seconds. Their RSS is the long-lived nodes' (already
 //! sampled); no honest message may be lost (already checked).
 
 use std::net::{SocketAddr, TcpStream};
