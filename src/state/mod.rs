@@ -210,6 +210,10 @@ impl State {
             .peers
             .set_strangers_per_minute(config.strangers_per_minute);
         state.load(Instant::now())?;
+        // What opening, migrating and loading the store used goes back to the kernel
+        // now, not at the trimmer's first tick.
+        state.durable.reader.release_memory();
+        crate::memory::trim();
         Ok((state, handle, rx, config.committed))
     }
 }

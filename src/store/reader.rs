@@ -57,6 +57,12 @@ impl From<rusqlite::Error> for RowError {
 }
 
 impl Reader {
+    /// Gives back the connection's page cache (after the start's full-table reads: an
+    /// idle node need not keep those pages).
+    pub fn release_memory(&self) {
+        let _ = self.conn.execute_batch("PRAGMA shrink_memory");
+    }
+
     /// Opens the database the writer has created and migrated.
     pub fn open(path: &Path) -> Result<Reader, StoreError> {
         let conn = schema::open_reader(path, BUSY_TIMEOUT)?;
