@@ -169,6 +169,8 @@ fn purr_client_requests() -> Vec<Vec<u8>> {
     let answers = vec![
         http_answer("200 OK", &peers),
         http_answer("200 OK", &peers),
+        // `purr send` also lists the groups: a name may be a contact or a group.
+        http_answer("200 OK", "[]"),
         http_answer("201 Created", &message),
     ];
     let data_dir = dir.path().to_path_buf();
@@ -333,7 +335,12 @@ fn corpus() -> Corpus {
 
     let mut http: Vec<(String, Vec<u8>)> = Vec::new();
     let client = purr_client_requests();
-    let names = ["purr_peers", "purr_send_lookup", "purr_send_post"];
+    let names = [
+        "purr_peers",
+        "purr_send_lookup",
+        "purr_send_groups",
+        "purr_send_post",
+    ];
     http.extend(names.iter().map(|n| n.to_string()).zip(client));
     http.push(("websocket_upgrade".into(), websocket_upgrade_request()));
     http.extend(browser_requests());
