@@ -184,6 +184,26 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         }
     }
 
+    // The state thread ends before a signal only if it died (a panic, or the store
+    // writer gone): a watcher wakes the signal loop then, and the node exits non-zero
+    // with the cause, so a service manager restarts it, instead of listening on and
+    // answering 503 for ever. Started before the startup lines: once they are out, every
+    // thread of an idle node is running (tests count them from /proc).
+    let mut signals = signals;
+    let signalled = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (signalled, wake) = (signalled.clone(), signals.handle());
+        std::thread::Builder::new()
+            .name("state-watch".into())
+            .spawn(move || {
+                let outcome = state_join.join();
+                if !signalled.load(Ordering::Acquire) {
+                    wake.close();
+                }
+                outcome
+            })?
+    };
+
     // node.json before the startup lines: a script that has read the lines may rely on it.
     info_dir.write_node_info(NodeInfo {
         pid: std::process::id(),
@@ -209,24 +229,6 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         open_browser(&url);
     }
 
-    // The state thread ends before a signal only if it died (a panic, or the store
-    // writer gone): a watcher wakes the signal loop then, and the node exits non-zero
-    // with the cause, so a service manager restarts it, instead of listening on and
-    // answering 503 for ever.
-    let mut signals = signals;
-    let signalled = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let (signalled, wake) = (signalled.clone(), signals.handle());
-        std::thread::Builder::new()
-            .name("state-watch".into())
-            .spawn(move || {
-                let outcome = state_join.join();
-                if !signalled.load(Ordering::Acquire) {
-                    wake.close();
-                }
-                outcome
-            })?
-    };
     if let Some(sig) = signals.forever().next() {
         signalled.store(true, Ordering::Release);
         log::info!("signal {sig}: shutting down");
