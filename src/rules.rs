@@ -113,14 +113,20 @@ pub fn is_refused_format(c: char) -> bool {
 /// A name as it is kept and shown: in Unicode NFC (one spelling for `é` whether it came
 /// composed or as `e` + U+0301), without leading and trailing white space (`"quinn "` is
 /// `"quinn"`). Applied to every name the node keeps: a peer's (`HAND`, `NAME`) and its
-/// own (`rename`, `--name`). NFC can lengthen a string in rare cases; the result is cut
-/// back to [`MAX_NAME_CHARS`] so a name that passed [`validate_name`] stays within it.
+/// own (`rename`, `--name`). Never cuts: a name too long stays too long, and
+/// [`validate_name`] refuses it. NFC can lengthen a string in rare cases (a few
+/// characters are excluded from composition and decompose); a name within the limit
+/// that NFC would push past it is kept as it came, so it stays valid.
 pub fn normalize_name(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization;
-    let kept: String = name.trim().nfc().take(MAX_NAME_CHARS).collect();
-    // The cut may leave white space at the end: trimmed again, so normalising is
-    // idempotent.
-    kept.trim_end().to_string()
+    let trimmed = name.trim();
+    let nfc: String = trimmed.nfc().collect();
+    let fits = |s: &str| s.chars().count() <= MAX_NAME_CHARS;
+    if fits(&nfc) || !fits(trimmed) {
+        nfc
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// What a name looks like, for `name_conflict` (SPEC §5): names with the same skeleton
@@ -244,9 +250,17 @@ mod tests {
         );
         // Compatibility forms fold too: a ligature, a superscript.
         assert_eq!(name_skeleton("\u{fb01}le"), name_skeleton("file"));
+        // A name too long is not cut (the user's `rename` must see it refused).
+        assert_eq!(normalize_name(&"a".repeat(70)), "a".repeat(70));
+        assert!(validate_name(&normalize_name(&"x".repeat(65))).is_err());
+        // U+0958 is excluded from composition: NFC makes it two characters. A valid
+        // name of 64 of them is kept as it came, not made invalid.
+        let long = "\u{958}".repeat(MAX_NAME_CHARS);
+        assert_eq!(normalize_name(&long), long);
+        assert_eq!(validate_name(&normalize_name(&long)), Ok(()));
         assert_eq!(
-            normalize_name(&"a".repeat(70)).chars().count(),
-            MAX_NAME_CHARS
+            normalize_name(&normalize_name(" Jose\u{301} ")),
+            "Jos\u{e9}"
         );
     }
 
