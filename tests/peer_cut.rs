@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use purr::peer::driver::run_initiator;
+use purr::conn::handshake::run_initiator;
 use purr::peer::inner::{Inner, Mess, MsgId};
 use support::fake_peer::{id_hex, CutAfter};
 use support::Node;

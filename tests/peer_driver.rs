@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use purr::peer::driver::{self, run_initiator, run_responder};
+use purr::conn::handshake::{self, run_initiator, run_responder};
 use purr::peer::frame::{self, FrameError, HAND};
 use purr::peer::handshake::HandshakeError;
 use purr::peer::inner::Inner;
@@ -96,7 +96,7 @@ fn oversize_frame_from_unauthenticated_peer_is_refused_by_header() {
         result.err(),
         Some(HandshakeError::Frame(FrameError::TooLarge {
             len: 65536,
-            max: driver::HANDSHAKE_MAX_FRAME
+            max: handshake::HANDSHAKE_MAX_FRAME
         }))
     );
 }

@@ -88,7 +88,7 @@ fn a_peer_dropping_at_every_byte_of_its_handshake_does_no_harm() {
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
         let mut s = CutAfter { inner, left: limit };
-        let result = purr::peer::driver::run_initiator(&mut s, &key, 4000, "cutter");
+        let result = purr::conn::handshake::run_initiator(&mut s, &key, 4000, "cutter");
         drop(s);
         offsets += 1;
         if result.is_ok() {

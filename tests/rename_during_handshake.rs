@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use purr::peer::driver::run_initiator;
+use purr::conn::handshake::run_initiator;
 use purr::peer::frame;
 use purr::peer::inner::Inner;
 use serde_json::json;

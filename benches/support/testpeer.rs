@@ -15,8 +15,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
+use purr::conn::handshake as driver;
+use purr::peer::frame;
 use purr::peer::inner::Inner;
-use purr::peer::{driver, frame};
 use sha2::{Digest, Sha256};
 
 /// Stack of each peer thread: the handshake's curve arithmetic needs a few KiB.

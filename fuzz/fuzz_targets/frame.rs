@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use purr::peer::driver::HANDSHAKE_MAX_FRAME;
+use purr::conn::handshake::HANDSHAKE_MAX_FRAME;
 use purr::peer::frame::{self, HEADER_LEN, MAX_FRAME_LEN};
 
 fuzz_target!(|data: &[u8]| {

@@ -13,10 +13,10 @@ use std::sync::{Arc, OnceLock};
 
 use ed25519_dalek::SigningKey;
 use purr::bus::StateHandle;
+use purr::conn::handshake::HANDSHAKE_MAX_FRAME;
 use purr::http::guard;
 use purr::http::request::Request;
 use purr::http::{Action, HttpContext};
-use purr::peer::driver::HANDSHAKE_MAX_FRAME;
 use purr::peer::files;
 use purr::peer::frame::{self, DATA};
 use purr::peer::group;

@@ -9,7 +9,7 @@ use super::deadline::Deadlined;
 use super::peer::run_established;
 use super::DIAL_TIMEOUT;
 use crate::bus::{Command, DialError, PeerContext};
-use crate::peer::driver;
+use crate::conn::handshake as driver;
 use crate::peer::handshake::{Established, HandshakeError};
 
 /// Starts a dial thread for `target` (`host:port`): the state thread's

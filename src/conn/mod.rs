@@ -28,6 +28,7 @@
 
 mod deadline;
 pub mod dial;
+pub mod handshake;
 pub mod peer;
 mod writer;
 

@@ -15,7 +15,7 @@ use super::{now_ms, SILENCE_LIMIT, WRITE_TIMEOUT};
 use crate::bus::{
     Command, ConnId, PeerContext, PeerUp, StateHandle, BULK_QUEUE_LEN, PEER_QUEUE_LEN,
 };
-use crate::peer::driver;
+use crate::conn::handshake as driver;
 use crate::peer::frame::{self, FrameError};
 use crate::peer::handshake::{Established, HandshakeError};
 use crate::peer::inner::Inner;

@@ -2,7 +2,7 @@
 //!
 //! This module owns the order of the handshake and the decision of when a peer counts
 //! as authenticated; the bytes each crypto step hashes or signs are in `auth`, the
-//! blocking loop over a stream is in `driver`. Frames go in through
+//! blocking loop over a stream is in `crate::conn::handshake`. Frames go in through
 //! [`Handshake::on_frame`]; bytes to send and the next state come out. Sockets,
 //! deadlines and retries are the caller's.
 //!

@@ -1,10 +1,11 @@
 //! The peer protocol, `purr/1` (SPEC §7; byte-level description in `docs/PROTOCOL.md`).
 //!
 //! Everything here is pure: it takes bytes and returns bytes, checked values or errors,
-//! and never opens a socket or knows node state. The one exception is the blocking
-//! [`driver::run`], which reads and writes through any `Read + Write` the caller hands
-//! it (with deadlines the caller has set). Connection threads and their timers (PING
-//! after 15 s, close after 45 s) live in `crate::conn`; who is online, in `crate::state`.
+//! and never opens a socket or knows node state or the listener. Only [`frame`] reads
+//! and writes one frame through any `Read`/`Write` the caller hands it. The loop that
+//! runs a handshake over a stream (`crate::conn::handshake`), connection threads and
+//! their timers (PING after 15 s, close after 45 s) live in `crate::conn`; who is
+//! online, in `crate::state`.
 //!
 //! Layers, outermost first, one module each:
 //!
@@ -12,7 +13,6 @@
 //! - [`hand`]: the `HAND` JSON payload;
 //! - [`handshake`]: the state machine from `HAND` to an authenticated [`Session`];
 //! - [`auth`]: the bytes the handshake hashes, agrees on and signs;
-//! - [`driver`]: the blocking loop that runs a handshake over a stream;
 //! - [`session`]: key derivation and the `DATA` record layer;
 //! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …);
 //! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`).
@@ -40,7 +40,8 @@
 //! Typical use by a connection thread (deadlines set on the socket first):
 //!
 //! ```no_run
-//! # use purr::peer::{driver, inner::Inner, frame};
+//! # use purr::conn::handshake as driver;
+//! # use purr::peer::{inner::Inner, frame};
 //! # fn demo(stream: &mut std::net::TcpStream, identity: &ed25519_dalek::SigningKey)
 //! #     -> Result<(), Box<dyn std::error::Error>> {
 //! let mut est = driver::run_initiator(stream, identity, 35035, "alice@pi")?;
@@ -55,7 +56,6 @@
 #![warn(missing_docs)]
 
 pub mod auth;
-pub mod driver;
 pub mod files;
 pub mod frame;
 pub mod group;
@@ -65,7 +65,6 @@ pub mod inner;
 mod json;
 pub mod session;
 
-pub use driver::{run, run_initiator, run_responder, HANDSHAKE_TIMEOUT};
 pub use frame::{read_frame, write_frame, Frame, FrameError, MAX_FRAME_LEN};
 pub use hand::{Hand, HandError};
 pub use handshake::{keep_existing, Established, Handshake, HandshakeError, Step};

@@ -1,4 +1,4 @@
-//! A scripted peer built on the library's own handshake (`purr::peer::driver`): it
+//! A scripted peer built on the library's own handshake (`purr::conn::handshake`): it
 //! authenticates to a real node with a fixed identity and then does exactly what a test
 //! tells it — send chosen records, read, stop reading, or vanish mid-stream.
 
@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use purr::peer::driver::run_initiator;
+use purr::conn::handshake::run_initiator;
 use purr::peer::frame::{self, FrameError};
 use purr::peer::handshake::{Established, HandshakeError};
 use purr::peer::inner::Inner;

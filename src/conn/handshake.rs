@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 
-use super::frame;
-use super::hand::MAX_HAND_LEN;
-use super::handshake::{Established, Handshake, HandshakeError, Step};
+use crate::peer::frame;
+use crate::peer::hand::MAX_HAND_LEN;
+use crate::peer::handshake::{Established, Handshake, HandshakeError, Step};
 
 /// SPEC §7 step 4: "Handshake deadline 10 s". The caller sets it on the socket.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
