@@ -21,6 +21,10 @@
 //! `rename`, read by connection threads for their `HAND`; a lock held only to clone an
 //! `Arc`, never across I/O).
 
+mod intake;
+
+pub use intake::{Charge, Intake, Stalled, INTAKE_BYTES};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -66,7 +70,13 @@ pub enum Command {
     /// A peer authenticated (incoming or dialled; `dialed` names the dial target).
     PeerUp { up: PeerUp, dialed: Option<String> },
     /// A record from a peer (not PING/PONG, which the connection answers itself).
-    PeerMsg { conn: ConnId, inner: Inner },
+    /// `charge` holds the record's bytes against the connection's [`Intake`] until the
+    /// state drops the command.
+    PeerMsg {
+        conn: ConnId,
+        inner: Inner,
+        charge: Charge,
+    },
     /// A peer connection ended.
     PeerDown { conn: ConnId },
     /// A dial produced no connection.

@@ -412,7 +412,15 @@ impl State {
             Command::Ui { sub, cmd } => self.on_ui(sub, cmd, now),
             Command::Api { req, reply } => self.on_api(req, reply, now),
             Command::PeerUp { up, dialed } => self.on_peer_up(up, dialed, now),
-            Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner, now),
+            Command::PeerMsg {
+                conn,
+                inner,
+                charge,
+            } => {
+                self.on_peer_msg(conn, inner, now);
+                // Handled: the connection may hand on that many bytes more.
+                drop(charge);
+            }
             Command::PeerDown { conn } => self.on_peer_down(conn, now),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),

@@ -12,7 +12,7 @@ use super::outbox::{OUTBOX_WINDOW, STALL_LIMIT};
 use super::peers::Outbox;
 use super::*;
 use crate::api;
-use crate::bus::{ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
+use crate::bus::{Charge, ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::peer::session::Role;
 use crate::store::Committed;
@@ -156,6 +156,7 @@ impl Harness {
             Command::PeerMsg {
                 conn: link.conn,
                 inner,
+                charge: Charge::free(),
             },
             now,
         );
