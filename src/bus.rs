@@ -269,6 +269,26 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+impl Command {
+    /// The variant's name, for logs that must not show what a command carries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Subscribe { .. } => "Subscribe",
+            Command::Unsubscribe { .. } => "Unsubscribe",
+            Command::Ui { .. } => "Ui",
+            Command::Api { .. } => "Api",
+            Command::PeerUp { .. } => "PeerUp",
+            Command::PeerMsg { .. } => "PeerMsg",
+            Command::PeerDown { .. } => "PeerDown",
+            Command::DialFailed { .. } => "DialFailed",
+            Command::Discovered { .. } => "Discovered",
+            Command::File(_) => "File",
+            Command::DiscoveryStats(_) => "DiscoveryStats",
+            Command::Shutdown => "Shutdown",
+        }
+    }
+}
+
 /// A cloneable handle for sending commands to the state thread.
 #[derive(Debug, Clone)]
 pub struct StateHandle {

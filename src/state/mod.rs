@@ -239,6 +239,9 @@ impl Clock {
     }
 }
 
+/// A turn of the state loop longer than this is logged: every UI and peer waited.
+const SLOW_TURN: Duration = Duration::from_millis(50);
+
 impl State {
     fn run(
         mut self,
@@ -258,28 +261,41 @@ impl State {
             } else {
                 never()
             };
-            select! {
+            let started = Instant::now();
+            let what = select! {
                 recv(rx) -> cmd => match cmd {
                     Ok(Command::Shutdown) | Err(_) => break Stopped::Shutdown,
-                    Ok(cmd) => self.handle(cmd, Instant::now()),
+                    Ok(cmd) => {
+                        let kind = cmd.kind();
+                        self.handle(cmd, started);
+                        kind
+                    }
                 },
                 recv(committed) -> done => match done {
-                    Ok(done) => self.on_committed(done, Instant::now()),
+                    Ok(done) => {
+                        self.on_committed(done, started);
+                        "Committed"
+                    }
                     Err(_) => break Stopped::StoreWriterGone,
                 },
                 recv(ticker) -> _ => {
                     assert!(!self.panic_at_first_tick, "fault injected by --fault-panic state");
-                    let now = Instant::now();
                     self.durable.resubmit();
                     self.keep_identity_file();
-                    self.on_tick(now);
-                    self.trimmer.tick(now);
+                    self.on_tick(started);
+                    self.trimmer.tick(started);
+                    "tick"
                 }
-                recv(backlog_wait) -> _ => {}
-            }
+                recv(backlog_wait) -> _ => "backlog",
+            };
             since_flush += 1;
             let flush = rx.is_empty() || since_flush >= UNREAD_BATCH;
             self.after_turn(flush, Instant::now());
+            // Everything else waits meanwhile (UIs, peers): a slow turn is worth a line.
+            let took = started.elapsed();
+            if took >= SLOW_TURN {
+                log::info!("state: a turn took {took:.1?} ({what}, then the turn's end)");
+            }
             if flush {
                 since_flush = 0;
             }
