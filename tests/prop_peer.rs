@@ -173,6 +173,7 @@ const KNOWN: [[u8; 4]; 23] = [
     kind::GINV,
     kind::GACC,
     kind::GDEC,
+    kind::GRCP,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

@@ -170,6 +170,11 @@ pub fn every_inner_kind() -> Vec<Inner> {
         }),
         Inner::GroupAccept(group::GroupRef { group: GROUP }),
         Inner::GroupDecline(group::GroupRef { group: GROUP }),
+        Inner::GroupReceipt(group::Receipt {
+            group: GROUP,
+            delivered: 2,
+            read: 1,
+        }),
         Inner::Unknown(*b"XTRA"),
     ]
 }

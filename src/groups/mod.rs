@@ -21,6 +21,8 @@
 //! clock) at or after the roster that removed it, which is what makes a removal stop
 //! every later message even from a member who stamps an old version.
 
+pub mod lines;
+
 use crate::identity::NodeId;
 use crate::peer::group::{GroupMsg, SignedRoster};
 

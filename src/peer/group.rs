@@ -13,6 +13,8 @@
 //!   GINV  {"group","name","owner"}    an invitation (to a contact)
 //!   GACC  {"group"}                   the invitee accepts (to the owner)
 //!   GDEC  {"group"}                   declines an invitation or leaves (to the owner)
+//!   GRCP  {"group","delivered","read"} a member to an author: of your messages here I
+//!                                     hold every seq ≤ delivered, have read ≤ read
 //! ```
 //!
 //! Roster body (all integers big-endian):
@@ -230,6 +232,28 @@ pub struct Invite {
 pub struct GroupRef {
     /// The group.
     pub group: GroupId,
+}
+
+/// `GRCP`: a member tells an author how far it holds and has read the author's
+/// messages in a group (seqs, high-water marks). Its member is the session's peer: a
+/// receipt is never forwarded, so nobody can speak for another member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The group.
+    pub group: GroupId,
+    /// Every message of the receiver's with `seq` ≤ this is stored by the sender.
+    pub delivered: u64,
+    /// Every message of the receiver's with `seq` ≤ this is read by the sender's user
+    /// (≤ `delivered`: read implies delivered).
+    pub read: u64,
+}
+
+/// Checks a `GRCP`: `read` ≤ `delivered` (otherwise malformed).
+pub fn validate_receipt(r: &Receipt) -> Result<(), InnerError> {
+    if r.read > r.delivered {
+        return Err(bad(kind::GRCP, "read above delivered"));
+    }
+    Ok(())
 }
 
 fn de_have<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(Author, u64)>, D::Error> {

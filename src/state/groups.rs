@@ -96,13 +96,13 @@ impl Phase {
 #[allow(dead_code)]
 #[derive(Debug)]
 pub struct Membership {
-    chain: Chain,
+    pub(super) chain: Chain,
     /// Per author: committed messages held (see [`Held`]).
     have: BTreeMap<NodeId, Held>,
     /// Our Lamport clock for this group.
     lamport: u64,
     /// Our next own seq.
-    next_seq: u64,
+    pub(super) next_seq: u64,
     /// Messages naming a roster we do not hold yet.
     waiting: Vec<GroupMsg>,
     /// Contacts we (the owner) invited who have not answered.
@@ -135,6 +135,46 @@ pub struct Group {
     pub inviter: Option<NodeId>,
     pub created: i64,
     pub phase: Phase,
+    /// Our read mark: the display position read up to (`None`: nothing read).
+    pub read: Option<(u64, NodeId)>,
+    /// Committed messages of others after `read` (recounted when the group is dirty).
+    pub unread: u64,
+    /// Per member: how far it holds and has read OUR messages (seq marks).
+    pub receipts: BTreeMap<NodeId, (u64, u64)>,
+    /// Who removed us (phase `removed`).
+    pub removed_by: Option<NodeId>,
+    /// Every id seen in a roster of this group (members, signers): `known` in the JSON.
+    /// Authors are members, so they are in it too. Bounded by the membership spans.
+    pub seen: BTreeSet<NodeId>,
+}
+
+impl Group {
+    fn new(name: String, owner: NodeId, inviter: Option<NodeId>, created: i64, phase: Phase) -> Group {
+        Group {
+            name,
+            owner,
+            inviter,
+            created,
+            phase,
+            read: None,
+            unread: 0,
+            receipts: BTreeMap::new(),
+            removed_by: None,
+            seen: BTreeSet::from([owner]),
+        }
+    }
+
+    /// Notes every id a roster names.
+    fn saw(&mut self, r: &Roster) {
+        saw(&mut self.seen, r);
+    }
+}
+
+/// Notes every id roster `r` names in `seen`.
+fn saw(seen: &mut BTreeSet<NodeId>, r: &Roster) {
+    seen.extend(r.members.iter().copied());
+    seen.insert(r.signer);
+    seen.insert(r.owner);
 }
 
 /// What was dropped, by reason (hostile or broken members; the session goes on).
@@ -145,6 +185,8 @@ pub struct Dropped {
     pub unknown_group: u64,
     pub bad_roster: u64,
     pub overflow: u64,
+    /// Receipts naming a seq of ours we never wrote.
+    pub bad_receipt: u64,
 }
 
 /// Every group we know, and the drop counters.
@@ -152,6 +194,12 @@ pub struct Dropped {
 pub struct Groups {
     pub map: HashMap<GroupId, Group>,
     pub dropped: Dropped,
+    /// (group, author): our receipt for that author's messages is due (sent at the end
+    /// of the turn, so a batch of stored messages makes one `GRCP`).
+    pub due_receipts: BTreeSet<(GroupId, NodeId)>,
+    /// Groups whose unread count changed: recounted and pushed to the UIs at the end of
+    /// the turn.
+    pub dirty: BTreeSet<GroupId>,
 }
 
 /// Why a group command was refused (the user's words come from `Display`).
@@ -221,7 +269,7 @@ impl State {
         self.push_group(id);
     }
 
-    fn member(&self, id: &GroupId) -> Result<&Membership, GroupError> {
+    pub(super) fn member(&self, id: &GroupId) -> Result<&Membership, GroupError> {
         match &self.groups.map.get(id).ok_or(GroupError::Unknown)?.phase {
             Phase::Member(m) => Ok(m),
             p => Err(GroupError::Phase(p.name())),
@@ -257,20 +305,21 @@ impl State {
         }
         .sign(self.identity.signing_key());
         let chain = Chain::start(genesis.clone()).map_err(|_| GroupError::Rng)?;
-        self.groups.map.insert(
-            id,
-            Group {
-                name: name.to_string(),
-                owner: self.own_id,
-                inviter: None,
-                created: self.clock.now_ms(),
-                phase: Phase::Member(Box::new(Membership::new(chain, 1, 1))),
-            },
+        let now = self.clock.now_ms();
+        let mut group = Group::new(
+            name.to_string(),
+            self.own_id,
+            None,
+            now,
+            Phase::Member(Box::new(Membership::new(chain, 1, 1))),
         );
+        group.saw(&genesis.roster);
+        self.groups.map.insert(id, group);
         log::info!("group {id} created");
         self.save_group(&id);
+        self.roster_lines(None, &genesis, now);
         self.durable
-            .submit(Op::InsertRoster(Box::new(genesis)), After::Nothing);
+            .submit(Op::InsertRoster(Box::new(genesis), now), After::Nothing);
         Ok(id)
     }
 
@@ -458,7 +507,7 @@ impl State {
         Ok(msg_id)
     }
 
-    fn send_group_inner(&mut self, peer: &NodeId, inner: Inner) {
+    pub(super) fn send_group_inner(&mut self, peer: &NodeId, inner: Inner) {
         let now = self.clock.now_ms();
         self.peers.send(peer, inner, now);
     }
@@ -472,10 +521,16 @@ impl State {
         }
         let own = self.own_id;
         let mut out = Vec::new();
+        let mut due = Vec::new();
         for (id, g) in &self.groups.map {
             match &g.phase {
                 Phase::Member(m) if m.chain.is_member(&peer) => {
                     out.push(Inner::GroupSync(m.summary(id)));
+                    if m.held_upto(&peer) > 0 {
+                        // What it may have missed of our receipts (they are marks:
+                        // repeating one is harmless).
+                        due.push((*id, peer));
+                    }
                 }
                 Phase::Member(m) if m.invited.contains(&peer) => {
                     out.push(Inner::GroupInvite(Invite {
@@ -493,6 +548,7 @@ impl State {
         for inner in out {
             self.send_group_inner(&peer, inner);
         }
+        self.groups.due_receipts.extend(due);
     }
 
     /// A group kind from `from`.
@@ -504,6 +560,7 @@ impl State {
             Inner::GroupRoster(r) => self.on_roster(from, *r),
             Inner::GroupMsg(m) => self.on_gmsg(from, *m),
             Inner::GroupSync(s) => self.on_sync(from, s),
+            Inner::GroupReceipt(r) => self.on_group_receipt(from, r),
             _ => {}
         }
     }
@@ -520,15 +577,10 @@ impl State {
         if self.groups.map.contains_key(&inv.group) || self.groups.map.len() >= MAX_GROUPS {
             return;
         }
+        let now = self.clock.now_ms();
         self.groups.map.insert(
             inv.group,
-            Group {
-                name: inv.name,
-                owner: from,
-                inviter: Some(from),
-                created: self.clock.now_ms(),
-                phase: Phase::Invited { from },
-            },
+            Group::new(inv.name, from, Some(from), now, Phase::Invited { from }),
         );
         log::debug!("group {}: invited by {}", inv.group, short(&from));
         self.save_group(&inv.group);
@@ -607,8 +659,10 @@ impl State {
                 self.groups.dropped.bad_roster += 1;
                 return;
             }
+            saw(&mut g.seen, &r.roster);
+            let now = self.clock.now_ms();
             self.durable
-                .submit(Op::InsertRoster(Box::new(r)), After::Nothing);
+                .submit(Op::InsertRoster(Box::new(r), now), After::Nothing);
             let joined = chain.as_ref().is_some_and(|c| c.is_member(&self.own_id));
             if joined {
                 if let Phase::Joining { chain: Some(c), .. } =
@@ -663,10 +717,12 @@ impl State {
         let Phase::Member(m) = &mut g.phase else {
             return Err(RosterError::WrongGroup);
         };
+        let before = m.chain.current().clone();
         m.chain.apply(r.clone())?;
         m.lamport = m.lamport.max(r.roster.lamport);
         g.name = r.roster.name.clone();
         g.owner = r.roster.owner;
+        saw(&mut g.seen, &r.roster);
         log::info!(
             "group {id}: roster v{} by {}: {} members",
             r.roster.version,
@@ -675,8 +731,13 @@ impl State {
         );
         let still = r.roster.has(&own);
         let waiting = std::mem::take(&mut m.waiting);
+        if !still {
+            g.removed_by = Some(r.roster.signer);
+        }
+        let now = self.clock.now_ms();
+        self.roster_lines(Some(&before), &r, now);
         self.durable
-            .submit(Op::InsertRoster(Box::new(r)), After::Nothing);
+            .submit(Op::InsertRoster(Box::new(r), now), After::Nothing);
         self.save_group(id);
         if !still {
             self.set_group_phase(id, Phase::Removed);
@@ -754,11 +815,16 @@ impl State {
         reply: Option<Sender<ApiReply>>,
     ) {
         if let Some(msg) = &msg {
-            let message = group_message_api(msg);
+            let message = self.group_message_api(msg);
             if let Some(reply) = reply {
                 let _ = reply.try_send(ApiReply::GroupSent(message.clone()));
             }
             self.subs.broadcast(&Event::GroupMessage { message });
+        }
+        if author != self.own_id && self.groups.map.contains_key(&id) {
+            // Unread may have grown; the author is owed our receipt.
+            self.groups.dirty.insert(id);
+            self.groups.due_receipts.insert((id, author));
         }
         let Some(m) = self.member_mut(&id) else {
             return;
@@ -830,15 +896,16 @@ impl State {
     /// Loads the groups from the store (at start).
     pub(super) fn load_groups(&mut self) -> Result<(), crate::store::StoreError> {
         let reader = &self.durable.reader;
+        let own = self.own_id;
         for g in reader.groups()? {
+            let rosters = reader.rosters(&g.id, 0, u32::MAX)?;
             let phase = match g.phase {
                 GroupPhase::Invited => match g.inviter {
                     Some(from) => Phase::Invited { from },
                     None => continue,
                 },
                 GroupPhase::Member => {
-                    let rosters = reader.rosters(&g.id, 0, u32::MAX)?;
-                    let mut it = rosters.into_iter();
+                    let mut it = rosters.iter().cloned();
                     let Some(Ok(mut chain)) = it.next().map(Chain::start) else {
                         log::warn!("group {}: no valid first roster stored; skipped", g.id);
                         continue;
@@ -864,16 +931,22 @@ impl State {
                 GroupPhase::Left => Phase::Left,
                 GroupPhase::Removed => Phase::Removed,
             };
-            self.groups.map.insert(
-                g.id,
-                Group {
-                    name: g.name,
-                    owner: g.owner,
-                    inviter: g.inviter,
-                    created: g.created,
-                    phase,
-                },
-            );
+            let mut group = Group::new(g.name, g.owner, g.inviter, g.created, phase);
+            for r in &rosters {
+                group.saw(&r.roster);
+            }
+            if matches!(group.phase, Phase::Removed) {
+                // The last roster we took is the one without us.
+                group.removed_by = rosters.last().map(|r| r.roster.signer);
+            }
+            group.read = reader.group_read_mark(&g.id)?;
+            group.unread = reader.group_unread(&g.id, &own, group.read)?;
+            group.receipts = reader
+                .group_receipts(&g.id)?
+                .into_iter()
+                .map(|(m, d, r)| (m, (d, r)))
+                .collect();
+            self.groups.map.insert(g.id, group);
         }
         Ok(())
     }
@@ -929,18 +1002,6 @@ pub const MAX_GROUP_PAGE: u32 = 500;
 /// Messages in a page when the asker names no `limit`.
 pub const DEFAULT_GROUP_PAGE: u32 = 50;
 
-/// A group message as the UI and the API see it.
-fn group_message_api(m: &GroupMsg) -> api::GroupMessage {
-    api::GroupMessage {
-        id: m.id.to_string(),
-        group: m.group.to_string(),
-        author: crate::hex::encode(&m.author),
-        seq: m.seq,
-        lamport: m.lamport,
-        ts: m.ts,
-        text: m.text.clone(),
-    }
-}
 
 impl From<GroupError> for Refusal {
     fn from(e: GroupError) -> Refusal {
@@ -975,6 +1036,14 @@ impl State {
             ),
             _ => (Vec::new(), 0),
         };
+        let known = g
+            .seen
+            .iter()
+            .map(|peer| api::KnownMember {
+                id: crate::hex::encode(peer),
+                name: self.group_member_api(peer).name,
+            })
+            .collect();
         api::Group {
             id: id.to_string(),
             name: g.name.clone(),
@@ -983,6 +1052,9 @@ impl State {
             members,
             version,
             created: g.created,
+            unread: g.unread,
+            removed_by: g.removed_by.map(|r| crate::hex::encode(&r)),
+            known,
         }
     }
 
@@ -1015,7 +1087,7 @@ impl State {
     }
 
     /// Tells every UI that a group changed.
-    fn push_group(&mut self, id: &GroupId) {
+    pub(super) fn push_group(&mut self, id: &GroupId) {
         if let Some(g) = self.groups.map.get(id) {
             let group = self.group_api(id, g);
             self.subs.broadcast(&Event::Group { group });
@@ -1140,39 +1212,17 @@ impl State {
                 };
                 Some(self.group_page(&id, before.as_deref(), limit))
             }
-            _ => None,
-        }
-    }
-
-    fn group_page(&self, id: &GroupId, before: Option<&str>, limit: Option<u32>) -> ApiReply {
-        let limit = limit.unwrap_or(DEFAULT_GROUP_PAGE).clamp(1, MAX_GROUP_PAGE);
-        let reader = &self.durable.reader;
-        let position = match before.filter(|b| !b.is_empty()) {
-            None => None,
-            Some(b) => {
-                let Ok(mid) = crate::hex::decode_array::<16>(b) else {
-                    return ApiReply::Refused(Refusal::Invalid(
-                        "`before` must be a message id (32 hex)".into(),
-                    ));
+            ApiRequest::GroupRead { group, upto } => {
+                let id = match self.parse_group(&group) {
+                    Ok(id) => id,
+                    Err(r) => return refused(r),
                 };
-                match reader.group_msg_position(id, &MsgId(mid)) {
-                    Ok(Some(p)) => Some(p),
-                    Ok(None) => {
-                        return ApiReply::Refused(Refusal::NotFound(
-                            "`before` names no message of this group".into(),
-                        ))
-                    }
-                    Err(e) => return ApiReply::Refused(Refusal::Store(e.to_string())),
+                match self.read_group(&id, &upto) {
+                    Ok(()) => Some(ApiReply::Done),
+                    Err(r) => refused(r),
                 }
             }
-        };
-        match reader.group_page(id, position, limit, api::PAGE_BYTES) {
-            Ok((rows, cut)) => {
-                let messages = rows.iter().map(group_message_api).collect();
-                let page = api::GroupPage::fit(messages, api::PAGE_BYTES, cut);
-                ApiReply::GroupMessages(page)
-            }
-            Err(e) => ApiReply::Refused(Refusal::Store(e.to_string())),
+            _ => None,
         }
     }
 }
