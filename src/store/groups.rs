@@ -567,7 +567,7 @@ mod tests {
         ]);
         let r = db.reader();
         assert_eq!(r.groups().unwrap(), vec![group]);
-        assert_eq!(r.rosters(&g, 0, 10).unwrap(), vec![roster]);
+        assert_eq!(r.rosters(&g, 0, 10).unwrap(), vec![roster.clone()]);
         assert!(r.rosters(&g, 1, 10).unwrap().is_empty());
         let after = r.group_messages_after(&g, &a.id(), 0, 10).unwrap();
         assert_eq!(after, vec![msg(1, 3), msg(2, 5)]);
