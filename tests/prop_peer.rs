@@ -174,6 +174,7 @@ const KNOWN: [[u8; 4]; 23] = [
     kind::GACC,
     kind::GDEC,
     kind::GRCP,
+    kind::GLEV,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

@@ -175,6 +175,12 @@ pub fn every_inner_kind() -> Vec<Inner> {
             delivered: 2,
             read: 1,
         }),
+        Inner::GroupLeave(Box::new(group::Leave::sign(
+            GROUP,
+            responder_key().verifying_key().to_bytes(),
+            1,
+            &responder_key(),
+        ))),
         Inner::Unknown(*b"XTRA"),
     ]
 }

@@ -12,7 +12,7 @@
 //! with the same pair (none can exist: the signer's clock moves past its own roster).
 
 use crate::identity::NodeId;
-use crate::peer::group::{Roster, SignedRoster};
+use crate::peer::group::{Leave, Roster, SignedRoster};
 
 /// One change a roster made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,8 +21,10 @@ pub enum Change {
     Created,
     /// A member came in.
     Added(NodeId),
-    /// A member went out (removed by the signer, or at its own request: `left`).
+    /// A member went out, removed by the signer.
     Removed(NodeId),
+    /// A member went out at its own request (its signed leave names this removal).
+    Left(NodeId),
     /// The name changed to this.
     Renamed(String),
     /// Ownership passed to this member.
@@ -36,6 +38,7 @@ impl Change {
             Change::Created => "created",
             Change::Added(_) => "added",
             Change::Removed(_) => "removed",
+            Change::Left(_) => "left",
             Change::Renamed(_) => "renamed",
             Change::Owner(_) => "owner",
         }
@@ -44,7 +47,7 @@ impl Change {
     /// The member it names, if any.
     pub fn member(&self) -> Option<&NodeId> {
         match self {
-            Change::Added(m) | Change::Removed(m) | Change::Owner(m) => Some(m),
+            Change::Added(m) | Change::Removed(m) | Change::Left(m) | Change::Owner(m) => Some(m),
             Change::Created | Change::Renamed(_) => None,
         }
     }
@@ -82,6 +85,15 @@ pub fn changes(prev: Option<&Roster>, next: &Roster) -> Vec<Change> {
             .map(|m| Change::Removed(*m)),
     );
     out
+}
+
+/// Whether `member`, removed by the roster of version `removed_at` after being a member
+/// since `joined`, had said it leaves: a leave made while it held a version in
+/// `joined..removed_at` names this removal.
+pub fn is_leave(leaves: &[Leave], member: &NodeId, joined: u64, removed_at: u64) -> bool {
+    leaves
+        .iter()
+        .any(|l| l.member.0 == *member && (joined..removed_at).contains(&l.from))
 }
 
 /// The id of the `index`th line of roster `r`: 15 bytes of its hash and the index, so
@@ -129,5 +141,18 @@ mod tests {
             ]
         );
         assert!(changes(Some(&first), &first).is_empty());
+    }
+
+    #[test]
+    fn a_leave_names_only_the_removal_of_the_span_it_was_made_in() {
+        let key = crate::identity::Identity::from_secret(&[2; 32]);
+        let leave = Leave::sign(GroupId([1; 16]), key.id(), 4, key.signing_key());
+        let leaves = [leave];
+        // Member since v3, removed by v5: its leave from v4 names it.
+        assert!(is_leave(&leaves, &key.id(), 3, 5));
+        // An earlier span (v1..v3) or a later one (v6..) is not that leave's.
+        assert!(!is_leave(&leaves, &key.id(), 1, 3));
+        assert!(!is_leave(&leaves, &key.id(), 6, 9));
+        assert!(!is_leave(&leaves, &[9; 32], 3, 5));
     }
 }

@@ -178,6 +178,11 @@ impl Chain {
         Ok(())
     }
 
+    /// The version from which `id` has been a member (its latest span), if ever.
+    pub fn joined(&self, id: &NodeId) -> Option<u64> {
+        self.spans.iter().rev().find(|s| s.id == *id).map(|s| s.from)
+    }
+
     /// Whether `id` could write a message stamped with roster `version` at `lamport`.
     pub fn member_at(&self, id: &NodeId, version: u64, lamport: u64) -> bool {
         self.spans.iter().any(|s| {

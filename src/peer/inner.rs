@@ -46,7 +46,8 @@ pub mod caps {
     pub const READ_ACK: &str = "read-ack";
     /// "I take files: `FOFR`, `FREQ`, `FACK`, `FCHK`, `FEND`, `FDON`, `FCAN`."
     pub const FILES: &str = "files";
-    /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`, `GRCP`" (issue 18).
+    /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`, `GRCP`, `GLEV`"
+    /// (issue 18).
     pub const GROUPS: &str = "groups";
     /// What this version announces.
     pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS];
@@ -102,6 +103,8 @@ pub mod kind {
     pub const GDEC: [u8; 4] = *b"GDEC";
     /// A member's delivery and read marks for the receiver's messages in a group.
     pub const GRCP: [u8; 4] = *b"GRCP";
+    /// A member's signed statement that it leaves a group.
+    pub const GLEV: [u8; 4] = *b"GLEV";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -214,6 +217,8 @@ pub enum Inner {
     GroupDecline(group::GroupRef),
     /// A member's delivery and read marks for our messages in a group.
     GroupReceipt(group::Receipt),
+    /// A member's signed leave.
+    GroupLeave(Box<group::Leave>),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -341,6 +346,7 @@ impl Inner {
             b"GACC" => Inner::GroupAccept(parse_json(kind, body)?),
             b"GDEC" => Inner::GroupDecline(parse_json(kind, body)?),
             b"GRCP" => Inner::GroupReceipt(parse_json(kind, body)?),
+            b"GLEV" => Inner::GroupLeave(Box::new(parse_json(kind, body)?)),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -390,6 +396,7 @@ impl Inner {
             Inner::GroupInvite(i) => group::validate_invite(i),
             Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
             Inner::GroupReceipt(r) => group::validate_receipt(r),
+            Inner::GroupLeave(_) => Ok(()),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -421,6 +428,7 @@ impl Inner {
             Inner::GroupAccept(_) => kind::GACC,
             Inner::GroupDecline(_) => kind::GDEC,
             Inner::GroupReceipt(_) => kind::GRCP,
+            Inner::GroupLeave(_) => kind::GLEV,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -451,6 +459,7 @@ impl Inner {
             Inner::GroupInvite(i) => json::write(out, i),
             Inner::GroupAccept(g) | Inner::GroupDecline(g) => json::write(out, g),
             Inner::GroupReceipt(r) => json::write(out, r),
+            Inner::GroupLeave(l) => json::write(out, l),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

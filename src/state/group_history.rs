@@ -15,7 +15,7 @@
 
 use crate::api::{self, Event};
 use crate::bus::{ApiReply, Refusal};
-use crate::groups::lines::{changes, line_id, Change};
+use crate::groups::lines::{changes, is_leave, line_id, Change};
 use crate::identity::NodeId;
 use crate::peer::group::{GroupId, GroupMsg, SignedRoster};
 use crate::peer::inner::MsgId;
@@ -32,11 +32,21 @@ fn message_key(lamport: u64, author: NodeId) -> Key {
     (lamport, author, 1, 0)
 }
 
-/// The system lines of roster `r` (after `prev`), with their keys.
-fn lines(prev: Option<&SignedRoster>, r: &SignedRoster, taken: i64) -> Vec<(Key, api::GroupMessage)> {
+/// The system lines of roster `r` (after `prev`), with their keys; `left` says which
+/// removed members had left.
+fn lines(
+    prev: Option<&SignedRoster>,
+    r: &SignedRoster,
+    taken: i64,
+    left: &dyn Fn(&NodeId) -> bool,
+) -> Vec<(Key, api::GroupMessage)> {
     let next = &r.roster;
     changes(prev.map(|p| &p.roster), next)
         .into_iter()
+        .map(|change| match change {
+            Change::Removed(m) if left(&m) => Change::Left(m),
+            other => other,
+        })
         .enumerate()
         .map(|(index, change)| {
             let key = (
@@ -108,8 +118,37 @@ impl State {
 
     /// Tells every UI of the lines a roster just taken adds (`group_message` events).
     pub(super) fn roster_lines(&mut self, prev: Option<&SignedRoster>, r: &SignedRoster, taken: i64) {
-        for (_, message) in lines(prev, r, taken) {
+        let group = r.roster.group;
+        let out = {
+            let chain = self.member(&group).ok().map(|m| &m.chain);
+            let leaves = self
+                .groups
+                .map
+                .get(&group)
+                .map(|g| g.leaves.as_slice())
+                .unwrap_or_default();
+            let left = |m: &NodeId| {
+                let joined = chain.and_then(|c| c.joined(m)).unwrap_or(1);
+                is_leave(leaves, m, joined, r.roster.version)
+            };
+            lines(prev, r, taken, &left)
+        };
+        for (_, message) in out {
             self.subs.broadcast(&Event::GroupMessage { message });
+        }
+    }
+
+    /// A leave came after the removal it names was shown: the line again, now `left`
+    /// (same id: a UI replaces it).
+    pub(super) fn relabel_leave(&mut self, id: &GroupId, member: &NodeId) {
+        let hex = crate::hex::encode(member);
+        let Ok(items) = self.system_items(id) else {
+            return;
+        };
+        for (_, message) in items {
+            if message.change.as_deref() == Some("left") && message.member.as_deref() == Some(&hex) {
+                self.subs.broadcast(&Event::GroupMessage { message });
+            }
         }
     }
 
@@ -120,13 +159,30 @@ impl State {
             .reader
             .rosters_taken(id)
             .map_err(|e| Refusal::Store(e.to_string()))?;
+        let leaves = self
+            .groups
+            .map
+            .get(id)
+            .map(|g| g.leaves.as_slice())
+            .unwrap_or_default();
         let mut out = Vec::new();
         let mut prev: Option<&SignedRoster> = None;
+        // Since which version each member has been in (for which leave names which
+        // removal).
+        let mut joined: std::collections::HashMap<NodeId, u64> = Default::default();
         for (r, taken) in &rosters {
             // A chain with a hole (an edited file) starts over rather than inventing
             // changes across the hole.
             let follows = prev.is_some_and(|p| p.roster.version + 1 == r.roster.version);
-            out.extend(lines(prev.filter(|_| follows), r, *taken));
+            let version = r.roster.version;
+            let left = |m: &NodeId| is_leave(leaves, m, joined.get(m).copied().unwrap_or(1), version);
+            let these = lines(prev.filter(|_| follows), r, *taken, &left);
+            for m in &r.roster.members {
+                if !prev.is_some_and(|p| follows && p.roster.has(m)) {
+                    joined.insert(*m, version);
+                }
+            }
+            out.extend(these);
             prev = Some(r);
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));

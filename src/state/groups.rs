@@ -26,8 +26,8 @@ use std::time::Instant;
 use crate::groups::{Chain, DropReason, RosterError, Verdict};
 use crate::identity::NodeId;
 use crate::peer::group::{
-    valid_group_name, Author, GroupId, GroupMsg, GroupRef, Invite, Roster, SignedRoster, Summary,
-    MAX_GROUP_TEXT, MAX_MEMBERS, MAX_SYNC_AUTHORS,
+    valid_group_name, Author, GroupId, GroupMsg, GroupRef, Invite, Leave, Roster, SignedRoster,
+    Summary, MAX_GROUP_TEXT, MAX_MEMBERS, MAX_SYNC_AUTHORS,
 };
 use crate::peer::inner::{Inner, MsgId};
 use crate::rules::short_id as short;
@@ -47,6 +47,8 @@ pub const MAX_GROUPS: usize = 256;
 pub const SYNC_BATCH: u32 = 256;
 /// Most messages held per group while the roster they name has not come.
 pub const MAX_HELD: usize = 256;
+/// Most leave statements kept per group (one per membership span at most is useful).
+pub const MAX_LEAVES: usize = crate::groups::MAX_SPANS;
 
 /// Where we stand in one group.
 #[allow(dead_code)]
@@ -146,6 +148,8 @@ pub struct Group {
     /// Every id seen in a roster of this group (members, signers): `known` in the JSON.
     /// Authors are members, so they are in it too. Bounded by the membership spans.
     pub seen: BTreeSet<NodeId>,
+    /// Members' signed leaves (ours too, once we left), at most [`MAX_LEAVES`].
+    pub leaves: Vec<Leave>,
 }
 
 impl Group {
@@ -161,6 +165,7 @@ impl Group {
             receipts: BTreeMap::new(),
             removed_by: None,
             seen: BTreeSet::from([owner]),
+            leaves: Vec::new(),
         }
     }
 
@@ -383,7 +388,17 @@ impl State {
         if owner == self.own_id {
             return Err(GroupError::Phase("owned by you: hand it over first"));
         }
+        // Signed, so that every member can show it as a leave and not a removal; kept,
+        // so that it goes again with the GDEC if the owner is not there now.
+        let from = self.member(id)?.version();
+        let leave = Leave::sign(*id, self.own_id, from, self.identity.signing_key());
+        if let Some(g) = self.groups.map.get_mut(id) {
+            g.leaves.push(leave.clone());
+        }
+        self.durable
+            .submit(Op::InsertLeave(Box::new(leave.clone())), After::Nothing);
         self.set_group_phase(id, Phase::Left);
+        self.send_group_inner(&owner, Inner::GroupLeave(Box::new(leave)));
         self.send_group_inner(&owner, Inner::GroupDecline(GroupRef { group: *id }));
         Ok(())
     }
@@ -542,6 +557,13 @@ impl State {
                 Phase::Joining { from, .. } if *from == peer => {
                     out.push(Inner::GroupAccept(GroupRef { group: *id }));
                 }
+                // We left: the owner hears it again (it may have been away); repeats
+                // are harmless (a GDEC from a non-member changes nothing).
+                Phase::Left if g.owner == peer => {
+                    let ours = g.leaves.iter().filter(|l| l.member.0 == own);
+                    out.extend(ours.map(|l| Inner::GroupLeave(Box::new(l.clone()))));
+                    out.push(Inner::GroupDecline(GroupRef { group: *id }));
+                }
                 _ => {}
             }
         }
@@ -561,6 +583,7 @@ impl State {
             Inner::GroupMsg(m) => self.on_gmsg(from, *m),
             Inner::GroupSync(s) => self.on_sync(from, s),
             Inner::GroupReceipt(r) => self.on_group_receipt(from, r),
+            Inner::GroupLeave(l) => self.on_group_leave(from, *l),
             _ => {}
         }
     }
@@ -617,6 +640,7 @@ impl State {
         for r in chain {
             self.send_group_inner(&from, Inner::GroupRoster(Box::new(r)));
         }
+        self.send_leaves(&id, &from);
         if let Ok(m) = self.member(&id) {
             let summary = m.summary(&id);
             self.send_group_inner(&from, Inner::GroupSync(summary));
@@ -882,8 +906,13 @@ impl State {
             }
         }
         let sent = !out.is_empty();
+        let rosters_sent = s.v < our_v;
         for inner in out {
             self.send_group_inner(&from, inner);
+        }
+        if rosters_sent {
+            // Leaves go with the rosters: they say which removals were leaves.
+            self.send_leaves(&id, &from);
         }
         if sent || we_lack {
             if let Ok(m) = self.member(&id) {
@@ -891,6 +920,70 @@ impl State {
                 self.send_group_inner(&from, Inner::GroupSync(summary));
             }
         }
+    }
+
+    /// Sends `peer` every leave we hold of group `id` (with rosters: they say which
+    /// removals were leaves).
+    fn send_leaves(&mut self, id: &GroupId, peer: &NodeId) {
+        let leaves = self
+            .groups
+            .map
+            .get(id)
+            .map(|g| g.leaves.clone())
+            .unwrap_or_default();
+        for l in leaves {
+            self.send_group_inner(peer, Inner::GroupLeave(Box::new(l)));
+        }
+    }
+
+    /// A member's signed leave, from itself or forwarded by a member: kept, passed on
+    /// once to the members online, and its removal line now says `left`.
+    fn on_group_leave(&mut self, from: NodeId, l: Leave) {
+        let id = l.group;
+        let own = self.own_id;
+        let Some(g) = self.groups.map.get_mut(&id) else {
+            self.groups.dropped.unknown_group += 1;
+            return;
+        };
+        let Phase::Member(m) = &g.phase else {
+            return;
+        };
+        let member = l.member.0;
+        // From a member, or from the one leaving (it may be out of the roster already);
+        // about someone who was a member at the version it names.
+        let sender_ok = m.chain.is_member(&from) || from == member;
+        if !sender_ok || l.from > m.version() || !m.chain.member_at(&member, l.from, 0) {
+            self.groups.dropped.not_member += 1;
+            return;
+        }
+        if g.leaves.iter().any(|k| k.member == l.member && k.from == l.from) {
+            return;
+        }
+        if !l.verify() {
+            self.groups.dropped.bad_signature += 1;
+            return;
+        }
+        if g.leaves.len() >= MAX_LEAVES {
+            self.groups.dropped.overflow += 1;
+            return;
+        }
+        log::debug!("group {id}: {} leaves (from v{})", short(&member), l.from);
+        g.leaves.push(l.clone());
+        let to: Vec<NodeId> = m
+            .members()
+            .iter()
+            .copied()
+            .filter(|p| *p != own && *p != from && *p != member)
+            .collect();
+        self.durable
+            .submit(Op::InsertLeave(Box::new(l.clone())), After::Nothing);
+        for peer in to {
+            if self.peers.takes_groups(&peer) {
+                self.send_group_inner(&peer, Inner::GroupLeave(Box::new(l.clone())));
+            }
+        }
+        // A removal we already show turns into a leave (same line id).
+        self.relabel_leave(&id, &member);
     }
 
     /// Loads the groups from the store (at start).
@@ -939,6 +1032,8 @@ impl State {
                 // The last roster we took is the one without us.
                 group.removed_by = rosters.last().map(|r| r.roster.signer);
             }
+            group.leaves = reader.group_leaves(&g.id)?;
+            group.leaves.truncate(MAX_LEAVES);
             group.read = reader.group_read_mark(&g.id)?;
             group.unread = reader.group_unread(&g.id, &own, group.read)?;
             group.receipts = reader

@@ -377,7 +377,8 @@ impl State {
             | Inner::GroupInvite(_)
             | Inner::GroupAccept(_)
             | Inner::GroupDecline(_)
-            | Inner::GroupReceipt(_) => self.on_group_msg(id, inner, now),
+            | Inner::GroupReceipt(_)
+            | Inner::GroupLeave(_) => self.on_group_msg(id, inner, now),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

@@ -970,7 +970,7 @@ mod groups {
     //! Groups (issue 18): fan-out, sync from any member, removal, hostile members.
     use super::*;
     use crate::peer::group::{
-        Author, GroupId, GroupMsg, GroupRef, Invite, Receipt, Roster, Summary,
+        Author, GroupId, GroupMsg, GroupRef, Invite, Leave, Receipt, Roster, Summary,
     };
 
     fn who(n: u8) -> Identity {
@@ -1398,6 +1398,42 @@ mod groups {
             h.state.groups.map[&g].read,
             Some((first.lamport, first.author))
         );
+    }
+
+    #[test]
+    fn a_members_signed_leave_makes_its_removal_a_left_line_and_a_forged_one_is_dropped() {
+        let mut h = Harness::new();
+        let ui = h.ui();
+        let (g, b, c) = group_of_three(&mut h);
+        // 2 tries to leave for 3: its signature, 3's name.
+        let mut forged = Leave::sign(g, who(3).id(), 3, who(2).signing_key());
+        forged.member = Author(who(3).id());
+        h.peer_sends(&b, Inner::GroupLeave(Box::new(forged)), h.at(1.0));
+        assert_eq!(h.state.groups.dropped.bad_signature, 1);
+        // 3 leaves: its leave goes on to 2, then the owner's roster removes it.
+        let leave = Leave::sign(g, who(3).id(), 3, who(3).signing_key());
+        h.peer_sends(&c, Inner::GroupLeave(Box::new(leave.clone())), h.at(1.1));
+        assert!(b
+            .drain()
+            .iter()
+            .any(|r| matches!(r, Inner::GroupLeave(l) if **l == leave)));
+        h.peer_sends(&c, Inner::GroupDecline(GroupRef { group: g }), h.at(1.2));
+        h.commit(h.at(1.2));
+        let left: Vec<serde_json::Value> = ui
+            .try_iter()
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+            .filter(|v| v["cmd"] == "group_message" && v["message"]["change"] == "left")
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let page = h.page(&g);
+        let last = page.last().expect("lines");
+        assert_eq!(
+            (last.change.as_deref(), last.member.clone()),
+            (Some("left"), Some(crate::hex::encode(&who(3).id())))
+        );
+        // The leave is kept: after a restart the line still says so.
+        let mut h = h.restart();
+        assert_eq!(h.page(&g).last().and_then(|l| l.change.clone()).as_deref(), Some("left"));
     }
 
     #[test]

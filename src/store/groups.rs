@@ -9,7 +9,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{NodeId, Reader, StoreError};
-use crate::peer::group::{GroupId, GroupMsg, SignedRoster};
+use crate::peer::group::{Author, GroupId, GroupMsg, Leave, SignedRoster};
 
 /// Where we stand in a group, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +124,14 @@ pub(super) fn receipt(
     .execute(params![group.0, member, delivered, read])
 }
 
+pub(super) fn insert_leave(conn: &Connection, l: &Leave) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO group_leaves (grp, member, from_v, sig) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![l.group.0, l.member.0, sql_u64(l.from), l.sig])
+}
+
 pub(super) fn read_mark(
     conn: &Connection,
     group: &GroupId,
@@ -235,6 +243,38 @@ impl Reader {
                     "{}: skipping an unreadable group row",
                     self.path().display()
                 ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Members' signed leaves in a group, by member and version.
+    pub fn group_leaves(&self, group: &GroupId) -> Result<Vec<Leave>, StoreError> {
+        let err = |e| StoreError::sqlite(self.path(), e);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT member, from_v, sig FROM group_leaves WHERE grp = ?1
+                 ORDER BY member, from_v",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([group.0], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (member, from, sig) = row.map_err(err)?;
+            if let (Ok(member), Ok(from), Ok(sig)) =
+                (member.try_into(), u64::try_from(from), sig.try_into())
+            {
+                out.push(Leave {
+                    group: *group,
+                    member: Author(member),
+                    from,
+                    sig,
+                });
             }
         }
         Ok(out)
@@ -579,7 +619,7 @@ mod tests {
     }
 
     #[test]
-    fn receipts_and_the_read_mark_only_rise() {
+    fn receipts_and_the_read_mark_only_rise_and_leaves_are_kept_once() {
         let (a, b) = ([1u8; 32], [2u8; 32]);
         let g = GroupId([5; 16]);
         let db = Db::new();
@@ -614,7 +654,18 @@ mod tests {
                 author: b,
             },
         ]);
+        let leave = Leave {
+            group: g,
+            member: Author(b),
+            from: 2,
+            sig: [9; 64],
+        };
+        db.apply([
+            Op::InsertLeave(Box::new(leave.clone())),
+            Op::InsertLeave(Box::new(leave.clone())),
+        ]);
         let r = db.reader();
+        assert_eq!(r.group_leaves(&g).unwrap(), vec![leave]);
         assert_eq!(r.group_receipts(&g).unwrap(), vec![(b, 5, 5)]);
         assert_eq!(r.group_read_mark(&g).unwrap(), Some((9, b)));
         // The group row's own fields are untouched by an upsert after.

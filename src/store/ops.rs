@@ -76,6 +76,8 @@ pub enum Op {
         delivered: u64,
         read: u64,
     },
+    /// Stores a member's signed leave; a repeat is ignored.
+    InsertLeave(Box<crate::peer::group::Leave>),
     /// Moves our read mark in `group` to this display position (never back).
     GroupRead {
         group: crate::peer::group::GroupId,
@@ -104,6 +106,7 @@ impl Op {
             Op::InsertGroupMsg(_) => "InsertGroupMsg",
             Op::GroupReceipt { .. } => "GroupReceipt",
             Op::GroupRead { .. } => "GroupRead",
+            Op::InsertLeave(_) => "InsertLeave",
         }
     }
 
@@ -164,6 +167,7 @@ impl Op {
                 lamport,
                 author,
             } => super::groups::read_mark(conn, group, *lamport, author),
+            Op::InsertLeave(l) => super::groups::insert_leave(conn, l),
             Op::ForgetContacts { ids } => {
                 let mut stmt = conn.prepare_cached(
                     "DELETE FROM contacts WHERE id = ?1 AND verified = 0

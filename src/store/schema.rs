@@ -190,7 +190,16 @@ CREATE INDEX group_messages_order ON group_messages (grp, lamport, author);
 /// `groups.read_lamport`/`read_author` is our own read mark, a display position (0:
 /// nothing read). `group_rosters.taken` is when this node took a roster (Unix ms, 0 for
 /// rosters stored before v6): the time its system line shows (rosters carry no clock).
+/// `group_leaves` holds members' signed leave statements (`GLEV`): the removal that
+/// follows one is shown as `left`, and they are forwarded with the rosters.
 const V6: &str = "
+CREATE TABLE group_leaves (
+    grp    BLOB NOT NULL REFERENCES groups(id),
+    member BLOB NOT NULL CHECK (length(member) = 32),
+    from_v INTEGER NOT NULL CHECK (from_v >= 1),
+    sig    BLOB NOT NULL CHECK (length(sig) = 64),
+    PRIMARY KEY (grp, member, from_v)
+) STRICT, WITHOUT ROWID;
 CREATE TABLE group_receipts (
     grp       BLOB NOT NULL REFERENCES groups(id),
     member    BLOB NOT NULL CHECK (length(member) = 32),
@@ -527,7 +536,8 @@ mod tests {
         assert_eq!(taken, 0);
         let counts: (i64, i64) = conn
             .query_row(
-                "SELECT (SELECT count(*) FROM group_messages), (SELECT count(*) FROM group_receipts)",
+                "SELECT (SELECT count(*) FROM group_messages),
+                        (SELECT count(*) FROM group_receipts) + (SELECT count(*) FROM group_leaves)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
