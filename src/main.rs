@@ -80,9 +80,11 @@ fn main() -> ExitCode {
                 .map(Some)
                 .map_err(Into::into)
         }
-        Some(Command::GroupLeave { group }) => purr::client::groups::answer(&client, group, "leave")
-            .map(Some)
-            .map_err(Into::into),
+        Some(Command::GroupLeave { group }) => {
+            purr::client::groups::answer(&client, group, "leave")
+                .map(Some)
+                .map_err(Into::into)
+        }
         Some(Command::GroupInvite { group, member }) => {
             purr::client::groups::invite(&client, group, member)
                 .map(Some)

@@ -392,8 +392,7 @@ fn the_author_sees_who_holds_and_who_read_and_every_roster_change_is_a_line() {
     }
     // B's copy is not marked as ours, and is unread there.
     assert!(item(&b, &gid, &mid).get("delivered").is_none());
-    assert!(eventually(WAIT, || group(&b, &gid)
-        .is_some_and(|g| g["unread"] == 1)));
+    assert!(eventually(WAIT, || group(&b, &gid).is_some_and(|g| g["unread"] == 1)));
 
     // B reads it: read by 1 of 2.
     let r = post(&b, &format!("groups/{gid}/read"), &json!({"upto": mid}));
@@ -424,7 +423,9 @@ fn the_author_sees_who_holds_and_who_read_and_every_roster_change_is_a_line() {
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(eventually(WAIT, || group(&c, &gid)
-        .is_some_and(|g| g["phase"] == "removed" && g["removed_by"] == a.id)));
+        .is_some_and(
+            |g| g["phase"] == "removed" && g["removed_by"] == a.id
+        )));
     let lines = |n: &Node| -> Vec<(Value, Value, Value)> {
         items(n, &gid)
             .into_iter()
@@ -445,7 +446,8 @@ fn the_author_sees_who_holds_and_who_read_and_every_roster_change_is_a_line() {
     );
     assert_eq!(lines(&a), want);
     // One order, the same ids, on both members.
-    let all_ids = |n: &Node| -> Vec<Value> { items(n, &gid).iter().map(|m| m["id"].clone()).collect() };
+    let all_ids =
+        |n: &Node| -> Vec<Value> { items(n, &gid).iter().map(|m| m["id"].clone()).collect() };
     assert_eq!(all_ids(&a), all_ids(&b));
     // C, no longer in the roster, is still known by name to B.
     let known = group(&b, &gid).expect("group")["known"].clone();

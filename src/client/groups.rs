@@ -202,7 +202,12 @@ fn find_group(target: &Target, query: &str) -> Result<Group, ClientError> {
 }
 
 /// `POST /api/v1/groups/<id>/<what>` with `body`: the group as it is now.
-fn act(target: &Target, g: &Group, what: &str, body: serde_json::Value) -> Result<Group, ClientError> {
+fn act(
+    target: &Target,
+    g: &Group,
+    what: &str,
+    body: serde_json::Value,
+) -> Result<Group, ClientError> {
     let path = format!("/api/v1/groups/{}/{what}", g.id);
     let body = body.to_string();
     parse(&api_call(target, "POST", &path, Some(body.as_bytes()))?)
@@ -239,7 +244,11 @@ pub fn remove(args: &ClientArgs, group: &str, member: &str) -> Result<String, Cl
         }
     };
     act(&target, &g, "remove", serde_json::json!({ "member": id }))?;
-    let name = if name.is_empty() { id[..8].to_string() } else { name };
+    let name = if name.is_empty() {
+        id[..8].to_string()
+    } else {
+        name
+    };
     Ok(format!("removed {name} from {}", g.name))
 }
 
@@ -249,7 +258,11 @@ fn member_of<'a>(g: &'a Group, query: &str) -> Result<&'a GroupMember, ClientErr
     let is_hex = lower.len() >= MIN_PREFIX_HEX && lower.bytes().all(|b| b.is_ascii_hexdigit());
     let mut found: Vec<&GroupMember> = g.members.iter().filter(|m| m.id == lower).collect();
     if found.is_empty() && is_hex {
-        found = g.members.iter().filter(|m| m.id.starts_with(&lower)).collect();
+        found = g
+            .members
+            .iter()
+            .filter(|m| m.id.starts_with(&lower))
+            .collect();
     }
     if found.is_empty() {
         found = g.members.iter().filter(|m| m.name == query).collect();

@@ -180,7 +180,11 @@ impl Chain {
 
     /// The version from which `id` has been a member (its latest span), if ever.
     pub fn joined(&self, id: &NodeId) -> Option<u64> {
-        self.spans.iter().rev().find(|s| s.id == *id).map(|s| s.from)
+        self.spans
+            .iter()
+            .rev()
+            .find(|s| s.id == *id)
+            .map(|s| s.from)
     }
 
     /// Whether `id` could write a message stamped with roster `version` at `lamport`.

@@ -159,9 +159,7 @@ fn group_route(req: &Request, state: &StateHandle) -> Response {
         (
             "messages" | "invite" | "remove" | "rename" | "accept" | "decline" | "leave" | "read",
             _,
-        ) => {
-            return Response::json_error(405, "method not allowed")
-        }
+        ) => return Response::json_error(405, "method not allowed"),
         _ => return Response::json_error(404, "no such API endpoint"),
     };
     answer(state.ask(ApiRequest::GroupAct { group, action }))

@@ -284,7 +284,10 @@ impl Leave {
     /// `member`'s signed leave (its key must be `member`'s for receivers to accept).
     pub fn sign(group: GroupId, member: [u8; 32], from: u64, key: &SigningKey) -> Leave {
         let sig = key
-            .sign(&signing_input(LEAVE_DOMAIN, &Leave::body(&group, &member, from)))
+            .sign(&signing_input(
+                LEAVE_DOMAIN,
+                &Leave::body(&group, &member, from),
+            ))
             .to_bytes();
         Leave {
             group,

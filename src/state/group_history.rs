@@ -117,7 +117,12 @@ impl State {
     }
 
     /// Tells every UI of the lines a roster just taken adds (`group_message` events).
-    pub(super) fn roster_lines(&mut self, prev: Option<&SignedRoster>, r: &SignedRoster, taken: i64) {
+    pub(super) fn roster_lines(
+        &mut self,
+        prev: Option<&SignedRoster>,
+        r: &SignedRoster,
+        taken: i64,
+    ) {
         let group = r.roster.group;
         let out = {
             let chain = self.member(&group).ok().map(|m| &m.chain);
@@ -146,7 +151,8 @@ impl State {
             return;
         };
         for (_, message) in items {
-            if message.change.as_deref() == Some("left") && message.member.as_deref() == Some(&hex) {
+            if message.change.as_deref() == Some("left") && message.member.as_deref() == Some(&hex)
+            {
                 self.subs.broadcast(&Event::GroupMessage { message });
             }
         }
@@ -175,7 +181,8 @@ impl State {
             // changes across the hole.
             let follows = prev.is_some_and(|p| p.roster.version + 1 == r.roster.version);
             let version = r.roster.version;
-            let left = |m: &NodeId| is_leave(leaves, m, joined.get(m).copied().unwrap_or(1), version);
+            let left =
+                |m: &NodeId| is_leave(leaves, m, joined.get(m).copied().unwrap_or(1), version);
             let these = lines(prev.filter(|_| follows), r, *taken, &left);
             for m in &r.roster.members {
                 if !prev.is_some_and(|p| follows && p.roster.has(m)) {
@@ -185,16 +192,14 @@ impl State {
             out.extend(these);
             prev = Some(r);
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by_key(|a| a.0);
         Ok(out)
     }
 
     /// The display key of item `item` (a message or a system line id) of a group.
     fn item_key(&self, id: &GroupId, item: &str) -> Result<Key, Refusal> {
         let Ok(mid) = crate::hex::decode_array::<16>(item) else {
-            return Err(Refusal::Invalid(
-                "a message id is 32 hex characters".into(),
-            ));
+            return Err(Refusal::Invalid("a message id is 32 hex characters".into()));
         };
         match self.durable.reader.group_msg_position(id, &MsgId(mid)) {
             Ok(Some((lamport, author))) => return Ok(message_key(lamport, author)),
@@ -210,7 +215,12 @@ impl State {
     }
 
     /// A page of a group's history (messages and system lines), oldest first.
-    pub(super) fn group_page(&self, id: &GroupId, before: Option<&str>, limit: Option<u32>) -> ApiReply {
+    pub(super) fn group_page(
+        &self,
+        id: &GroupId,
+        before: Option<&str>,
+        limit: Option<u32>,
+    ) -> ApiReply {
         let limit = limit.unwrap_or(DEFAULT_GROUP_PAGE).clamp(1, MAX_GROUP_PAGE);
         let before = match before.filter(|b| !b.is_empty()) {
             None => None,
@@ -256,7 +266,7 @@ impl State {
             rows.iter()
                 .map(|m| (message_key(m.lamport, m.author), self.group_message_api(m))),
         );
-        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items.sort_by_key(|a| a.0);
         let skip = items.len().saturating_sub(limit as usize);
         let messages = items.into_iter().skip(skip).map(|(_, m)| m).collect();
         ApiReply::GroupMessages(api::GroupPage::fit(messages, api::PAGE_BYTES, cut))

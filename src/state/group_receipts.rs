@@ -47,7 +47,11 @@ impl State {
             return;
         };
         if from == own || !m.chain.is_member(&from) {
-            log::debug!("group {}: receipt from non-member {}", r.group, short(&from));
+            log::debug!(
+                "group {}: receipt from non-member {}",
+                r.group,
+                short(&from)
+            );
             self.groups.dropped.not_member += 1;
             return;
         }
@@ -121,8 +125,7 @@ impl State {
             let Ok(m) = self.member(&id) else {
                 continue;
             };
-            if author == own || !m.chain.is_member(&author) || !self.peers.takes_groups(&author)
-            {
+            if author == own || !m.chain.is_member(&author) || !self.peers.takes_groups(&author) {
                 continue;
             }
             let delivered = m.held_upto(&author);

@@ -153,7 +153,13 @@ pub struct Group {
 }
 
 impl Group {
-    fn new(name: String, owner: NodeId, inviter: Option<NodeId>, created: i64, phase: Phase) -> Group {
+    fn new(
+        name: String,
+        owner: NodeId,
+        inviter: Option<NodeId>,
+        created: i64,
+        phase: Phase,
+    ) -> Group {
         Group {
             name,
             owner,
@@ -956,7 +962,10 @@ impl State {
             self.groups.dropped.not_member += 1;
             return;
         }
-        if g.leaves.iter().any(|k| k.member == l.member && k.from == l.from) {
+        if g.leaves
+            .iter()
+            .any(|k| k.member == l.member && k.from == l.from)
+        {
             return;
         }
         if !l.verify() {
@@ -1096,7 +1105,6 @@ impl Membership {
 pub const MAX_GROUP_PAGE: u32 = 500;
 /// Messages in a page when the asker names no `limit`.
 pub const DEFAULT_GROUP_PAGE: u32 = 50;
-
 
 impl From<GroupError> for Refusal {
     fn from(e: GroupError) -> Refusal {

@@ -1254,7 +1254,10 @@ mod groups {
         h.commit(h.at(1.0));
         let (_, _) = (b.drain(), c.drain());
         let _ = receipt_events(&ui);
-        let (hex2, hex3) = (crate::hex::encode(&who(2).id()), crate::hex::encode(&who(3).id()));
+        let (hex2, hex3) = (
+            crate::hex::encode(&who(2).id()),
+            crate::hex::encode(&who(3).id()),
+        );
 
         // 2 holds it: one `delivered` event naming 2.
         h.peer_sends(&b, receipt(g, 1, 0), h.at(1.1));
@@ -1307,7 +1310,11 @@ mod groups {
         h.peer_sends(&b, receipt(GroupId([0xee; 16]), 1, 0), h.at(1.1));
         let dropped = h.state.groups.dropped;
         assert_eq!(
-            (dropped.not_member, dropped.bad_receipt, dropped.unknown_group),
+            (
+                dropped.not_member,
+                dropped.bad_receipt,
+                dropped.unknown_group
+            ),
             (1, 1, 1)
         );
         assert!(receipt_events(&ui).is_empty());
@@ -1372,9 +1379,7 @@ mod groups {
         assert_eq!(receipts(&b.drain()), vec![(1, 0)]);
         assert_eq!(h.state.groups.map[&g].unread, 2);
         // Our user reads up to the first: read 1, one unread left.
-        h.state
-            .read_group(&g, &first.id.to_string())
-            .expect("read");
+        h.state.read_group(&g, &first.id.to_string()).expect("read");
         h.state.after_turn(true, h.at(1.2));
         assert_eq!(receipts(&b.drain()), vec![(1, 1)]);
         assert_eq!(h.state.groups.map[&g].unread, 1);
@@ -1433,7 +1438,10 @@ mod groups {
         );
         // The leave is kept: after a restart the line still says so.
         let mut h = h.restart();
-        assert_eq!(h.page(&g).last().and_then(|l| l.change.clone()).as_deref(), Some("left"));
+        assert_eq!(
+            h.page(&g).last().and_then(|l| l.change.clone()).as_deref(),
+            Some("left")
+        );
     }
 
     #[test]
@@ -1479,8 +1487,7 @@ mod groups {
             before: Some(rename),
             limit: Some(2),
         };
-        let Some(crate::bus::ApiReply::GroupMessages(p)) = h.state.group_request(req, None)
-        else {
+        let Some(crate::bus::ApiReply::GroupMessages(p)) = h.state.group_request(req, None) else {
             panic!("no page");
         };
         let ids: Vec<&str> = p.messages.iter().map(|m| m.id.as_str()).collect();

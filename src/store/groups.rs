@@ -260,7 +260,11 @@ impl Reader {
             .map_err(err)?;
         let rows = stmt
             .query_map([group.0], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
             })
             .map_err(err)?;
         let mut out = Vec::new();
@@ -292,7 +296,11 @@ impl Reader {
             .map_err(err)?;
         let rows = stmt
             .query_map([group.0], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .map_err(err)?;
         let mut out = Vec::new();
@@ -314,9 +322,7 @@ impl Reader {
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
             )
             .optional()
-            .map(|row| {
-                row.and_then(|(l, a)| Some((u64::try_from(l).ok()?, a?.try_into().ok()?)))
-            })
+            .map(|row| row.and_then(|(l, a)| Some((u64::try_from(l).ok()?, a?.try_into().ok()?))))
             .map_err(|e| StoreError::sqlite(self.path(), e))
     }
 

@@ -525,9 +525,11 @@ mod tests {
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), 6);
         let row: (String, i64, Option<Vec<u8>>) = conn
-            .query_row("SELECT name, read_lamport, read_author FROM groups", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT name, read_lamport, read_author FROM groups",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .unwrap();
         assert_eq!(row, ("cats".into(), 0, None));
         let taken: i64 = conn
