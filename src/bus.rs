@@ -181,6 +181,8 @@ pub enum ApiRequest {
     GroupAct { group: String, action: GroupAction },
     /// `POST /api/v1/groups/<id>/messages`: answered once the message is committed.
     GroupSend { group: String, text: String },
+    /// `POST /api/v1/groups/<id>/read {"upto"}`: read up to this item.
+    GroupRead { group: String, upto: String },
     /// `GET /api/v1/groups/<id>/messages?before=&limit=`
     GroupMessages {
         group: String,
@@ -229,6 +231,8 @@ pub enum ApiReply {
     GroupSent(crate::api::GroupMessage),
     /// A page of a group's history.
     GroupMessages(crate::api::GroupPage),
+    /// Done, nothing to say (`204`).
+    Done,
     /// The request was refused; the HTTP layer picks the status code.
     Refused(Refusal),
 }

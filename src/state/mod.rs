@@ -35,6 +35,8 @@ pub mod dialer;
 mod doctor;
 mod durable;
 mod files;
+mod group_history;
+mod group_receipts;
 mod groups;
 mod messages;
 mod outbox;
@@ -315,6 +317,9 @@ impl State {
         if flush && self.peers.has_changes() {
             self.flush_unread();
         }
+        if flush {
+            self.flush_group_receipts();
+        }
     }
 
     /// Puts `identity.key` back if it was deleted (one `stat` a tick): the key is in
@@ -490,6 +495,7 @@ impl State {
             | ApiRequest::GroupCreate { .. }
             | ApiRequest::GroupAct { .. }
             | ApiRequest::GroupSend { .. }
+            | ApiRequest::GroupRead { .. }
             | ApiRequest::GroupMessages { .. }) => {
                 match self.group_request(req, Some(reply.clone())) {
                     Some(answer) => answer,
