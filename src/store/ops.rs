@@ -67,6 +67,13 @@ pub enum Op {
     InsertRoster(Box<crate::peer::group::SignedRoster>),
     /// Stores a group message as signed; a known id (or author and seq) is ignored.
     InsertGroupMsg(Box<crate::peer::group::GroupMsg>),
+    /// Deletes what a removed member wrote at or after the Lamport clock of the roster
+    /// that removed it: copies taken before that roster arrived (docs/PROTOCOL.md §12.2).
+    PurgeGroupMsgs {
+        group: crate::peer::group::GroupId,
+        author: NodeId,
+        from_lamport: u64,
+    },
 }
 
 impl Op {
@@ -87,6 +94,7 @@ impl Op {
             Op::UpsertGroup(_) => "UpsertGroup",
             Op::InsertRoster(_) => "InsertRoster",
             Op::InsertGroupMsg(_) => "InsertGroupMsg",
+            Op::PurgeGroupMsgs { .. } => "PurgeGroupMsgs",
         }
     }
 
@@ -136,6 +144,11 @@ impl Op {
             Op::UpsertGroup(g) => super::groups::upsert(conn, g),
             Op::InsertRoster(r) => super::groups::insert_roster(conn, r),
             Op::InsertGroupMsg(m) => super::groups::insert_message(conn, m),
+            Op::PurgeGroupMsgs {
+                group,
+                author,
+                from_lamport,
+            } => super::groups::purge_messages(conn, group, author, *from_lamport),
             Op::ForgetContacts { ids } => {
                 let mut stmt = conn.prepare_cached(
                     "DELETE FROM contacts WHERE id = ?1 AND verified = 0
