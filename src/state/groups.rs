@@ -109,6 +109,10 @@ pub struct Membership {
     next_seq: u64,
     /// Messages naming a roster we do not hold yet.
     waiting: Vec<GroupMsg>,
+    /// Members' messages taken and on their way to the store, by (author, seq): shown
+    /// already, so a second copy is neither stored nor shown again. Bounded by the
+    /// store's backlog (a peer is disconnected when the disk is far behind).
+    storing: BTreeSet<(NodeId, u64)>,
     /// Contacts we (the owner) invited who have not answered.
     invited: BTreeSet<NodeId>,
 }
@@ -799,8 +803,10 @@ impl State {
             return;
         }
         let held = m.have.get(&msg.author);
-        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq)) {
-            return; // held already
+        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq))
+            || m.storing.contains(&(msg.author, msg.seq))
+        {
+            return; // held already, or on its way to the store
         }
         match m.chain.judge(&msg) {
             Verdict::Hold => {
@@ -827,6 +833,12 @@ impl State {
             Verdict::Accept => {
                 m.lamport = m.lamport.max(msg.lamport);
                 let (author, seq) = (msg.author, msg.seq);
+                m.storing.insert((author, seq));
+                // On the screens as soon as it is verified, as a 1:1 message is (SPEC
+                // §7): waiting for the commit cost every member a disk sync. It counts
+                // as held (`have`, what sync offers) only once committed.
+                let message = group_message_api(&msg);
+                self.subs.broadcast(&Event::GroupMessage { message });
                 self.durable.submit(
                     Op::InsertGroupMsg(Box::new(msg)),
                     After::GroupMsgStored {
@@ -851,8 +863,11 @@ impl State {
         msg: Option<Box<GroupMsg>>,
         reply: Option<Sender<ApiReply>>,
     ) {
+        if let Some(m) = self.member_mut(&id) {
+            m.storing.remove(&(author, seq));
+        }
         // Stored before a roster removing its author came: the purge that roster
-        // queued deletes it after this commit; it is neither shown nor counted.
+        // queued deletes it after this commit; it is not counted.
         let void = msg.as_deref().is_some_and(|msg| {
             self.member(&id).is_ok_and(|m| {
                 msg.roster <= m.chain.version()
@@ -862,7 +877,9 @@ impl State {
         if void {
             return;
         }
-        if let Some(msg) = &msg {
+        // Ours is shown once committed (the API answers then); a member's was shown
+        // when it came (`on_gmsg`).
+        if let (Some(msg), None) = (&msg, from) {
             let message = group_message_api(msg);
             if let Some(reply) = reply {
                 let _ = reply.try_send(ApiReply::GroupSent(message.clone()));
@@ -997,6 +1014,7 @@ impl Membership {
             lamport,
             next_seq,
             waiting: Vec::new(),
+            storing: BTreeSet::new(),
             invited: BTreeSet::new(),
         }
     }

@@ -1310,4 +1310,45 @@ mod groups {
             .expect("read");
         assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
     }
+
+    /// Found by benches/groups.rs: a member's message reached the other screens only
+    /// after each receiver's commit (a disk sync: 45× the 1:1 latency, which shows on
+    /// authentication, SPEC §7). Now it shows once verified, and a second copy before
+    /// the commit is neither shown nor stored again.
+    #[test]
+    fn a_members_message_shows_before_its_commit_and_a_second_copy_does_not() {
+        let mut h = Harness::new();
+        let (g, b, c) = group_of_three(&mut h);
+        let (ui_tx, ui) = bounded(crate::bus::UI_QUEUE_LEN);
+        let sub = SubId::next();
+        let closer = None;
+        h.state.handle(
+            Command::Subscribe {
+                sub,
+                tx: ui_tx,
+                closer,
+            },
+            h.at(1.0),
+        );
+        let shown = |ui: &crossbeam_channel::Receiver<std::sync::Arc<str>>| {
+            ui.try_iter()
+                .filter(|e| e.contains("\"group_message\"") && e.contains("\"3/1\""))
+                .count()
+        };
+        let m = signed(3, g, 1, 4, 3);
+        h.peer_sends(&c, Inner::GroupMsg(Box::new(m.clone())), h.at(1.1));
+        assert_eq!(shown(&ui), 1, "on the screen before the commit");
+        // The same message forwarded by 2 before the commit.
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(m)), h.at(1.1));
+        h.commit(h.at(1.2));
+        assert_eq!(shown(&ui), 0, "shown once only");
+        assert_eq!(h.have(&g, 3), 1);
+        let stored = h
+            .state
+            .durable
+            .reader
+            .group_messages_after(&g, &who(3).id(), 0, 10)
+            .expect("read");
+        assert_eq!(stored.len(), 1);
+    }
 }
