@@ -49,6 +49,10 @@ pub const SYNC_BATCH: u32 = 256;
 pub const MAX_HELD: usize = 256;
 /// Most leave statements kept per group (one per membership span at most is useful).
 pub const MAX_LEAVES: usize = crate::groups::MAX_SPANS;
+/// Most invitations one contact may have waiting for our answer: without it, one
+/// contact's flood of invitations would fill all [`MAX_GROUPS`] (the user could then
+/// neither create nor be invited to a group).
+pub const MAX_PENDING_INVITES: usize = 16;
 
 /// Where we stand in one group.
 #[allow(dead_code)]
@@ -107,6 +111,10 @@ pub struct Membership {
     pub(super) next_seq: u64,
     /// Messages naming a roster we do not hold yet.
     waiting: Vec<GroupMsg>,
+    /// Members' messages taken and on their way to the store, by (author, seq): shown
+    /// already, so a second copy is neither stored nor shown again. Bounded by the
+    /// store's backlog (a peer is disconnected when the disk is far behind).
+    storing: BTreeSet<(NodeId, u64)>,
     /// Contacts we (the owner) invited who have not answered.
     invited: BTreeSet<NodeId>,
 }
@@ -195,9 +203,13 @@ pub struct Dropped {
     pub not_member: u64,
     pub unknown_group: u64,
     pub bad_roster: u64,
+    /// Rosters older than ours that differ from the one we hold at their version.
+    pub rollback: u64,
     pub overflow: u64,
     /// Receipts naming a seq of ours we never wrote.
     pub bad_receipt: u64,
+    /// Invitations refused (a stranger's, a forged owner, too many pending, table full).
+    pub invitations: u64,
 }
 
 /// Every group we know, and the drop counters.
@@ -601,9 +613,25 @@ impl State {
                 "invitation from {} ignored (not a contact, or not the owner)",
                 short(&from)
             );
+            self.groups.dropped.invitations += 1;
             return;
         }
-        if self.groups.map.contains_key(&inv.group) || self.groups.map.len() >= MAX_GROUPS {
+        if self.groups.map.contains_key(&inv.group) {
+            return; // a repeat (the owner sends it again on every session)
+        }
+        let pending = self
+            .groups
+            .map
+            .values()
+            .filter(|g| matches!(g.phase, Phase::Invited { from: f } if f == from))
+            .count();
+        if pending >= MAX_PENDING_INVITES || self.groups.map.len() >= MAX_GROUPS {
+            log::debug!(
+                "invitation from {} dropped: {pending} pending, {} groups",
+                short(&from),
+                self.groups.map.len()
+            );
+            self.groups.dropped.invitations += 1;
             return;
         }
         let now = self.clock.now_ms();
@@ -717,8 +745,30 @@ impl State {
             self.groups.dropped.not_member += 1;
             return;
         }
+        let hash = r.hash();
         match self.take_roster(&id, r, &from) {
-            Ok(()) | Err(RosterError::Stale { .. }) => {}
+            Ok(()) => {}
+            Err(RosterError::Stale { got, .. }) => {
+                // A repeat of a roster we hold is harmless (two members' syncs cross);
+                // another roster at a version we passed is a rollback, counted.
+                let ours = self
+                    .durable
+                    .reader
+                    .rosters(&id, got.saturating_sub(1), 1)
+                    .ok()
+                    .and_then(|rs| rs.into_iter().next())
+                    .filter(|o| o.roster.version == got)
+                    .or_else(|| {
+                        self.durable
+                            .uncommitted_rosters(&id)
+                            .into_iter()
+                            .find(|o| o.roster.version == got)
+                    });
+                if ours.is_none_or(|o| o.hash() != hash) {
+                    log::debug!("group {id}: rollback to v{got} from {}", short(&from));
+                    self.groups.dropped.rollback += 1;
+                }
+            }
             Err(RosterError::Gap { .. }) => {
                 // Ask for what is between: the peer answers our summary with rosters.
                 if let Ok(m) = self.member(&id) {
@@ -760,6 +810,7 @@ impl State {
             r.roster.members.len()
         );
         let still = r.roster.has(&own);
+        let (r_members, r_lamport) = (r.roster.members.clone(), r.roster.lamport);
         let waiting = std::mem::take(&mut m.waiting);
         if !still {
             g.removed_by = Some(r.roster.signer);
@@ -773,10 +824,60 @@ impl State {
             self.set_group_phase(id, Phase::Removed);
             return Ok(());
         }
+        for gone in before.roster.members.iter().filter(|b| !r_members.contains(b)) {
+            self.purge_removed(id, *gone, r_lamport);
+        }
         for msg in waiting {
             self.on_gmsg(*from, msg);
         }
         Ok(())
+    }
+
+    /// A roster removed `author` at Lamport clock `lamport`: what it wrote from then on
+    /// is not the group's ([`Chain::judge`] drops it), but copies may have come in
+    /// before the roster did (a member in a partition with it, holding the old roster).
+    /// They are deleted, so every member ends with the same messages, and `have` is
+    /// recounted from what stays (the summary must not offer what we no longer hold).
+    fn purge_removed(&mut self, id: &GroupId, author: NodeId, lamport: u64) {
+        let held = match self
+            .durable
+            .reader
+            .group_messages_after(id, &author, 0, u32::MAX)
+        {
+            Ok(msgs) => msgs,
+            Err(e) => {
+                log::warn!(
+                    "group {id}: reading {}'s messages failed: {e}",
+                    short(&author)
+                );
+                return;
+            }
+        };
+        let (late, kept): (Vec<GroupMsg>, Vec<GroupMsg>) =
+            held.into_iter().partition(|m| m.lamport >= lamport);
+        if late.is_empty() {
+            return;
+        }
+        log::info!(
+            "group {id}: {} messages of {} written after its removal deleted",
+            late.len(),
+            short(&author)
+        );
+        self.durable.submit(
+            Op::PurgeGroupMsgs {
+                group: *id,
+                author,
+                from_lamport: lamport,
+            },
+            After::Nothing,
+        );
+        if let Some(m) = self.member_mut(id) {
+            let mut h = Held::default();
+            for msg in &kept {
+                h.add(msg.seq);
+            }
+            m.have.insert(author, h);
+        }
     }
 
     fn on_gmsg(&mut self, from: NodeId, msg: GroupMsg) {
@@ -792,8 +893,10 @@ impl State {
             return;
         }
         let held = m.have.get(&msg.author);
-        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq)) {
-            return; // held already
+        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq))
+            || m.storing.contains(&(msg.author, msg.seq))
+        {
+            return; // held already, or on its way to the store
         }
         match m.chain.judge(&msg) {
             Verdict::Hold => {
@@ -820,6 +923,12 @@ impl State {
             Verdict::Accept => {
                 m.lamport = m.lamport.max(msg.lamport);
                 let (author, seq) = (msg.author, msg.seq);
+                m.storing.insert((author, seq));
+                // On the screens as soon as it is verified, as a 1:1 message is (SPEC
+                // §7): waiting for the commit cost every member a disk sync. It counts
+                // as held (`have`, what sync offers) only once committed.
+                let message = self.group_message_api(&msg);
+                self.subs.broadcast(&Event::GroupMessage { message });
                 self.durable.submit(
                     Op::InsertGroupMsg(Box::new(msg)),
                     After::GroupMsgStored {
@@ -844,7 +953,23 @@ impl State {
         msg: Option<Box<GroupMsg>>,
         reply: Option<Sender<ApiReply>>,
     ) {
-        if let Some(msg) = &msg {
+        if let Some(m) = self.member_mut(&id) {
+            m.storing.remove(&(author, seq));
+        }
+        // Stored before a roster removing its author came: the purge that roster
+        // queued deletes it after this commit; it is not counted.
+        let void = msg.as_deref().is_some_and(|msg| {
+            self.member(&id).is_ok_and(|m| {
+                msg.roster <= m.chain.version()
+                    && !m.chain.member_at(&msg.author, msg.roster, msg.lamport)
+            })
+        });
+        if void {
+            return;
+        }
+        // Ours is shown once committed (the API answers then); a member's was shown
+        // when it came (`on_gmsg`).
+        if let (Some(msg), None) = (&msg, from) {
             let message = self.group_message_api(msg);
             if let Some(reply) = reply {
                 let _ = reply.try_send(ApiReply::GroupSent(message.clone()));
@@ -1065,6 +1190,7 @@ impl Membership {
             lamport,
             next_seq,
             waiting: Vec::new(),
+            storing: BTreeSet::new(),
             invited: BTreeSet::new(),
         }
     }

@@ -1498,4 +1498,174 @@ mod groups {
         assert!(group.known.iter().any(|k| Some(k.id.clone()) == hex(3)));
         assert_eq!(group.removed_by, None);
     }
+
+    /// Found by the hostile-member test (tests/groups_hostile.rs): one contact's
+    /// 10,000 invitations filled all 256 places in the group table, and the user could
+    /// then neither create a group nor accept anyone else's invitation.
+    #[test]
+    fn one_contacts_invitations_are_capped_and_the_rest_counted() {
+        use super::super::groups::MAX_PENDING_INVITES;
+        use crate::peer::group::Invite;
+        let mut h = Harness::new();
+        let b = h.member_up(2, h.at(0.0));
+        let invite = |n: u8, i: u8| {
+            Inner::GroupInvite(Invite {
+                group: GroupId([i; 16]),
+                name: format!("spam {i}"),
+                owner: Author(who(n).id()),
+            })
+        };
+        for i in 0..100 {
+            h.peer_sends(&b, invite(2, i), h.at(0.1));
+        }
+        assert_eq!(h.state.groups.map.len(), MAX_PENDING_INVITES);
+        assert_eq!(
+            h.state.groups.dropped.invitations,
+            100 - MAX_PENDING_INVITES as u64
+        );
+        // A repeat of a pending one is no refusal; another contact still invites us.
+        h.peer_sends(&b, invite(2, 0), h.at(0.2));
+        let c = h.member_up(3, h.at(0.2));
+        h.peer_sends(&c, invite(3, 200), h.at(0.3));
+        assert_eq!(h.state.groups.map.len(), MAX_PENDING_INVITES + 1);
+        assert_eq!(
+            h.state.groups.dropped.invitations,
+            100 - MAX_PENDING_INVITES as u64
+        );
+        h.state.create_group("mine").expect("create");
+    }
+
+    /// A roster older than ours is counted as a rollback unless it is the one we hold.
+    #[test]
+    fn a_rollback_is_counted_and_a_repeat_is_not() {
+        let mut h = Harness::new();
+        let (g, b, _c) = group_of_three(&mut h);
+        h.commit(h.at(0.5));
+        let held = h.state.durable.reader.rosters(&g, 0, 8).expect("rosters");
+        assert_eq!(held.len(), 3);
+        for r in &held {
+            h.peer_sends(&b, Inner::GroupRoster(Box::new(r.clone())), h.at(0.6));
+        }
+        assert_eq!(
+            h.state.groups.dropped.rollback, 0,
+            "repeats are no rollback"
+        );
+        let mut other = held[1].roster.clone();
+        other.name = "rolled back".into();
+        let forged = other.sign(h.state.identity.signing_key());
+        h.peer_sends(&b, Inner::GroupRoster(Box::new(forged)), h.at(0.7));
+        assert_eq!(h.state.groups.dropped.rollback, 1);
+        assert!(h.state.peers.is_online(&who(2).id()));
+    }
+
+    /// Found by tests/groups_netns.rs (removal under partition): a member in a
+    /// partition with the removed one took its later messages before the roster
+    /// removing it came, kept them while every other member dropped them, and offered
+    /// them in every sync after. Now they are deleted when the roster comes.
+    #[test]
+    fn a_removal_that_comes_late_deletes_what_the_removed_member_wrote_after_it() {
+        use crate::peer::group::{Invite, Roster};
+        let mut h = Harness::new();
+        let (b, c) = (h.member_up(2, h.at(0.0)), h.member_up(3, h.at(0.0)));
+        let (g, owner) = (GroupId([0x42; 16]), who(2));
+        let invite = Invite {
+            group: g,
+            name: "late".into(),
+            owner: Author(owner.id()),
+        };
+        h.peer_sends(&b, Inner::GroupInvite(invite), h.at(0.1));
+        h.state.accept_group(&g).expect("accept");
+        let mut members = vec![owner.id(), h.state.own_id, who(3).id()];
+        members.sort();
+        let v1 = Roster {
+            group: g,
+            version: 1,
+            lamport: 1,
+            signer: owner.id(),
+            owner: owner.id(),
+            prev: [0; 32],
+            name: "late".into(),
+            members: vec![owner.id()],
+        }
+        .sign(owner.signing_key());
+        let v2 = Roster {
+            version: 2,
+            lamport: 2,
+            prev: v1.hash(),
+            members: members.clone(),
+            ..v1.roster.clone()
+        }
+        .sign(owner.signing_key());
+        for r in [&v1, &v2] {
+            h.peer_sends(&b, Inner::GroupRoster(Box::new(r.clone())), h.at(0.2));
+        }
+        h.commit(h.at(0.2));
+        // 3 writes #1 at clock 3, then #2..#4 at clocks 10..12, all stamped v2.
+        for (seq, lamport) in [(1, 3), (2, 10), (3, 11), (4, 12)] {
+            let m = signed(3, g, seq, lamport, 2);
+            h.peer_sends(&c, Inner::GroupMsg(Box::new(m)), h.at(0.3));
+        }
+        h.commit(h.at(0.3));
+        assert_eq!(h.have(&g, 3), 4);
+        // The owner removed 3 at clock 5, before 3's #2; that roster comes only now.
+        let v3 = Roster {
+            version: 3,
+            lamport: 5,
+            prev: v2.hash(),
+            members: members.into_iter().filter(|m| *m != who(3).id()).collect(),
+            ..v2.roster.clone()
+        }
+        .sign(owner.signing_key());
+        h.peer_sends(&b, Inner::GroupRoster(Box::new(v3)), h.at(0.4));
+        h.commit(h.at(0.4));
+        assert_eq!(h.have(&g, 3), 1, "the summary offers only what stays");
+        let left = h
+            .state
+            .durable
+            .reader
+            .group_messages_after(&g, &who(3).id(), 0, 100)
+            .expect("read");
+        assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
+    }
+
+    /// Found by benches/groups.rs: a member's message reached the other screens only
+    /// after each receiver's commit (a disk sync: 45× the 1:1 latency, which shows on
+    /// authentication, SPEC §7). Now it shows once verified, and a second copy before
+    /// the commit is neither shown nor stored again.
+    #[test]
+    fn a_members_message_shows_before_its_commit_and_a_second_copy_does_not() {
+        let mut h = Harness::new();
+        let (g, b, c) = group_of_three(&mut h);
+        let (ui_tx, ui) = bounded(crate::bus::UI_QUEUE_LEN);
+        let sub = SubId::next();
+        let closer = None;
+        h.state.handle(
+            Command::Subscribe {
+                sub,
+                tx: ui_tx,
+                closer,
+            },
+            h.at(1.0),
+        );
+        let shown = |ui: &crossbeam_channel::Receiver<std::sync::Arc<str>>| {
+            ui.try_iter()
+                .filter(|e| e.contains("\"group_message\"") && e.contains("\"3/1\""))
+                .count()
+        };
+        let m = signed(3, g, 1, 4, 3);
+        h.peer_sends(&c, Inner::GroupMsg(Box::new(m.clone())), h.at(1.1));
+        assert_eq!(shown(&ui), 1, "on the screen before the commit");
+        // The same message forwarded by 2 before the commit.
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(m)), h.at(1.1));
+        h.commit(h.at(1.2));
+        assert_eq!(shown(&ui), 0, "shown once only");
+        assert_eq!(h.have(&g, 3), 1);
+        let stored = h
+            .state
+            .durable
+            .reader
+            .group_messages_after(&g, &who(3).id(), 0, 10)
+            .expect("read");
+        assert_eq!(stored.len(), 1);
+    }
 }

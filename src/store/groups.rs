@@ -160,6 +160,19 @@ pub(super) fn insert_message(conn: &Connection, m: &GroupMsg) -> rusqlite::Resul
     .execute(params![m.id.0, m.group.0, m.author, seq, lamport, body])
 }
 
+pub(super) fn purge_messages(
+    conn: &Connection,
+    group: &GroupId,
+    author: &NodeId,
+    from_lamport: u64,
+) -> rusqlite::Result<usize> {
+    let from = i64::try_from(from_lamport).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "DELETE FROM group_messages WHERE grp = ?1 AND author = ?2 AND lamport >= ?3",
+    )?
+    .execute(params![group.0, author, from])
+}
+
 impl Reader {
     /// Every group we know, by creation time.
     pub fn groups(&self) -> Result<Vec<StoredGroup>, StoreError> {

@@ -84,6 +84,13 @@ pub enum Op {
         lamport: u64,
         author: NodeId,
     },
+    /// Deletes what a removed member wrote at or after the Lamport clock of the roster
+    /// that removed it: copies taken before that roster arrived (docs/PROTOCOL.md §12.2).
+    PurgeGroupMsgs {
+        group: crate::peer::group::GroupId,
+        author: NodeId,
+        from_lamport: u64,
+    },
 }
 
 impl Op {
@@ -107,6 +114,7 @@ impl Op {
             Op::GroupReceipt { .. } => "GroupReceipt",
             Op::GroupRead { .. } => "GroupRead",
             Op::InsertLeave(_) => "InsertLeave",
+            Op::PurgeGroupMsgs { .. } => "PurgeGroupMsgs",
         }
     }
 
@@ -168,6 +176,11 @@ impl Op {
                 author,
             } => super::groups::read_mark(conn, group, *lamport, author),
             Op::InsertLeave(l) => super::groups::insert_leave(conn, l),
+            Op::PurgeGroupMsgs {
+                group,
+                author,
+                from_lamport,
+            } => super::groups::purge_messages(conn, group, author, *from_lamport),
             Op::ForgetContacts { ids } => {
                 let mut stmt = conn.prepare_cached(
                     "DELETE FROM contacts WHERE id = ?1 AND verified = 0
