@@ -38,8 +38,9 @@ function mergeOne(old: GroupItem, m: GroupMessage): GroupItem {
 
 /**
  * Merges messages into the ordered list, deduplicated by id; the same array if nothing
- * changed. With `markLate`, a new message that sorts before the newest one already held
- * gets the "arrived later" mark (pages of older history are not late: pass false).
+ * changed. With `markLate` (a live `group_message` event), a new message that sorts
+ * before the newest one already held gets the "arrived later" mark: it was inserted
+ * above a message the screen already had. History pages pass false.
  */
 export function mergeGroupItems(existing: GroupItem[], incoming: GroupMessage[], markLate: boolean): GroupItem[] {
   if (incoming.length === 0) return existing;

@@ -274,9 +274,9 @@ function onGroupPage(c: GroupConv, page: GroupItem[], request: HistoryRequest | 
   const full = mine && isFullPage(page, request.limit, truncated);
   const newestPage = mine && request.before === undefined;
   const gap = newestPage && groupPageLeavesGap(c.items, page, full);
-  // New items of a newest page that land above what we showed arrived later (we were
-  // disconnected, or a member carried them late); an older page is just older.
-  const items = mergeGroupItems(gap ? [] : c.items, page, newestPage);
+  // A page marks nothing "arrived later": what we held may be only the list's preview,
+  // so a page cannot tell late from not yet loaded. Only live events can (below).
+  const items = mergeGroupItems(gap ? [] : c.items, page, false);
   const complete = (c.complete && !gap) || (mine && !full);
   const loading = mine ? false : c.loading;
   if (items === c.items && complete === c.complete && loading === c.loading && c.error === null) return c;
