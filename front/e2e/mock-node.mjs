@@ -154,7 +154,7 @@ if (!EMPTY) {
   gText(lab, sam.id, 'on it — tcpdump says meow every 5 s', t0 + 3 * H + 4 * 60_000);
   gSystem(lab, meId, 'removed', t0 + 3.5 * H, { member: eveId });
   gText(lab, meId, 'thanks all 🎉 see you at 7', now - 6 * 60_000, { delivered: [bob.id, carol.id], read: [bob.id] });
-  lab.late = { author: dave.id, text: 'sorry, was offline — the beacon is fine here too', ts: t0 + 3 * H + 6 * 60_000 };
+  lab.late = { author: dave.id, after: sam.id, text: 'sorry, was offline — the beacon is fine here too', ts: t0 + 3 * H + 6 * 60_000, id: hex(16) };
 
   const coffee = mkGroup('Coffee ☕', carol.id, 'member', [member(carol), meMember(), member(bob)], { unread: 3, created: now - 40 * H });
   gText(coffee, carol.id, 'beans are here', now - 50 * 60_000);
@@ -201,16 +201,14 @@ function groupCmd(ws, c, err) {
       const limit = Math.min(c.limit ?? 50, 500);
       setTimeout(() => sendTo(ws, { cmd: 'group_history', group: g.id, messages: list.slice(Math.max(0, end - limit), end), truncated: false }), 120);
       // A member carries a message written a while ago: the UI marks it "arrived later".
-      if (g.late && c.limit !== 1) {
-        const { author, text, ts } = g.late;
-        g.late = null;
-        setTimeout(() => {
-          const mid = list.findIndex((m) => m.kind === 'text' && m.author === peers[2].id);
-          const m = { id: hex(16), group: g.id, kind: 'text', author, seq: 0, lamport: (list[mid]?.lamport ?? 0) + 0, ts, text };
-          list.push(m);
-          sortItems(list);
-          broadcast({ cmd: 'group_message', message: m });
-        }, 900);
+      // Sent to each socket once, after its first page, and never stored, so every
+      // screenshot run sees it arrive (a reload shows the group without it).
+      if (g.late && c.limit !== 1 && !ws.lateSent) {
+        ws.lateSent = true;
+        const at = list.findIndex((m) => m.kind === 'text' && m.author === g.late.after);
+        const m = { id: hex(16), group: g.id, kind: 'text', seq: 0, lamport: list[at]?.lamport ?? 1, ...g.late };
+        delete m.after;
+        setTimeout(() => sendTo(ws, { cmd: 'group_message', message: m }), 900);
       }
       break;
     }

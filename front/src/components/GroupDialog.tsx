@@ -40,6 +40,11 @@ export function ContactPicker({
                     <WarnIcon /> unverified
                   </span>
                 )}
+                {p.name_conflict && (
+                  <span className="pick-unverified" title="Another contact uses the same name: tell them apart by fingerprint">
+                    <WarnIcon /> same name as another
+                  </span>
+                )}
               </span>
               <Fingerprint value={p.fingerprint} />
             </span>
