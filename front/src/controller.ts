@@ -4,9 +4,9 @@
 // commands in order, so a FIFO tells which request an answer or `error` belongs to),
 // when to send `read`, and when to notify.
 
-import { HISTORY_PAGE, type Message, type ServerEvent, isOwn } from './api';
+import { HISTORY_PAGE, type ServerEvent, isOwn } from './api';
 import { type Uploader, makeThumb, xhrUpload } from './files';
-import { newestText } from './groups';
+import { nameOf, newestText } from './groups';
 import { type HistoryRequest, oldestSeq } from './state';
 import type { Store } from './store';
 import type { PurrClient } from './ws';
@@ -17,8 +17,9 @@ const PREVIEW_PEERS = 100;
 export interface Env {
   /** The tab is shown (Page Visibility API). */
   visible(): boolean;
-  /** A new incoming message arrived while the tab was hidden. */
-  notify(message: Message, peerName: string): void;
+  /** A new incoming message arrived while the tab was hidden: `peer` is the conversation
+   * to open on a click (a peer's or a group's id), `title` its name. */
+  notify(message: { text: string; peer: string }, title: string): void;
 }
 
 interface PendingHistory extends HistoryRequest {
@@ -385,12 +386,19 @@ export class Controller {
       }
       case 'group_message': {
         const m = ev.message;
-        if (m.author === getState().me?.id && m.kind === 'text') {
+        const own = m.author === getState().me?.id;
+        if (own && m.kind === 'text') {
           const i = this.groupSends.findIndex((s) => s.group === m.group && s.text === m.text);
           if (i >= 0) this.groupSends.splice(i, 1);
         }
+        const known = getState().gconvs[m.group]?.items.some((x) => x.id === m.id) ?? false;
         dispatch({ type: 'event', event: ev });
         if (getState().open === m.group) this.markGroupRead(m.group);
+        if (!own && !known && m.kind === 'text' && !this.env.visible()) {
+          const s = getState();
+          const g = s.groups[m.group];
+          this.env.notify({ text: `${nameOf(m.author, g, s.peers, s.me?.id)}: ${m.text}`, peer: m.group }, g?.name ?? 'purr');
+        }
         return;
       }
       default:

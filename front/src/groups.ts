@@ -101,16 +101,17 @@ export function onlineCount(group: Group, peers: Record<string, Peer>, me: strin
   return { online, total: group.members.length };
 }
 
-/** A member's name as this screen knows it: "You", the roster, former members, contacts,
+/** A member's name as this screen knows it: "You", the contact's live name (a rename
+ * arrives as a `peer` event before the group's copy changes), the roster, former members,
  * else a short id. */
 export function nameOf(id: string, group: Group | undefined, peers: Record<string, Peer>, me: string | undefined): string {
   if (id === me) return 'You';
+  const peer = peers[id]?.name;
+  if (peer) return peer;
   const fromRoster = group?.members.find((m) => m.id === id)?.name;
   if (fromRoster) return fromRoster;
   const known = group?.known.find((k) => k.id === id)?.name;
   if (known) return known;
-  const peer = peers[id]?.name;
-  if (peer) return peer;
   return id.slice(0, 8) || 'someone';
 }
 

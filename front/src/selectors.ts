@@ -64,10 +64,13 @@ export function lastGroupItem(state: AppState, group: string): GroupItem | undef
  * ones we left, were removed from or declined. */
 const PHASE_RANK: Record<Group['phase'], number> = { invited: 0, joining: 1, member: 1, removed: 2, left: 2, declined: 3 };
 
-/** Groups in list order: by phase, then latest activity first, then name. */
-export function sortedGroups(state: AppState): Group[] {
+/** Groups in list order: by phase, then latest activity first, then name; filtered by
+ * name or id. */
+export function sortedGroups(state: AppState, query = ''): Group[] {
+  const q = query.trim().toLowerCase();
   const activity = (g: Group): number => lastGroupItem(state, g.id)?.ts ?? g.created;
-  return Object.values(state.groups).sort(
+  const list = Object.values(state.groups).filter((g) => q === '' || g.name.toLowerCase().includes(q) || g.id.startsWith(q));
+  return list.sort(
     (a, b) =>
       PHASE_RANK[a.phase] - PHASE_RANK[b.phase] ||
       activity(b) - activity(a) ||

@@ -298,8 +298,9 @@ function onGroupEvent(state: AppState, ev: ServerEvent, request: HistoryRequest 
       if (state.groupRename.pending !== null && g.name === state.groupRename.pending) {
         next.groupRename = { pending: null, error: null };
       }
-      // A group that was not there, owned by us, with the name we asked for: created.
-      if (state.groupCreate.pending !== null && !old && g.name === state.groupCreate.pending && g.owner === state.me?.id) {
+      // A group that was not there, owned by us, while a create waits: created (the name
+      // is not compared: the node may have normalised it).
+      if (state.groupCreate.pending !== null && !old && g.owner === state.me?.id) {
         next.groupCreate = { pending: null, error: null };
         next.open = g.id;
       }

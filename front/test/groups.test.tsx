@@ -283,3 +283,25 @@ describe('group screens', () => {
     expect(within(panel).getByRole('button', { name: 'Leave group' })).toBeTruthy();
   });
 });
+
+describe('group notifications', () => {
+  beforeEach(() => FakeSocket.reset());
+
+  it('a member’s new message while the tab is hidden notifies once, named by author and group', () => {
+    const store = createStore();
+    const client = new PurrClient({ url: 'ws://x/ws', factory });
+    const notify = vi.fn();
+    new Controller(client, store, { visible: () => false, notify });
+    client.start();
+    const sock = FakeSocket.last();
+    sock.open();
+    sock.receive({ cmd: 'me', ...ME });
+    sock.receive({ cmd: 'groups', groups: [group()] });
+    const m = gm(BOB, 3, { text: 'psst' });
+    sock.receive({ cmd: 'group_message', message: m });
+    sock.receive({ cmd: 'group_message', message: m });
+    sock.receive({ cmd: 'group_message', message: gm(ME.id, 4, { text: 'mine' }) });
+    expect(notify).toHaveBeenCalledTimes(1);
+    expect(notify).toHaveBeenCalledWith({ text: 'bob: psst', peer: GID }, 'cats');
+  });
+});

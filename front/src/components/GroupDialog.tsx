@@ -85,11 +85,14 @@ export function GroupDialog({ mode, group, contacts, members = 1, connected, pen
 
   useEffect(() => {
     first.current?.focus();
+    // Captured and stopped: Escape closes the dialog only, not the phone drawer under it.
     const onKey = (e: KeyboardEvent): void => {
-      if (e.key === 'Escape') onClose();
+      if (e.key !== 'Escape') return;
+      e.stopPropagation();
+      onClose();
     };
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
+    window.addEventListener('keydown', onKey, true);
+    return () => window.removeEventListener('keydown', onKey, true);
   }, [onClose]);
 
   // Created: the node's `group` event ended the wait without an error (and opened it).

@@ -22,7 +22,8 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
   const total = Object.keys(state.peers).length;
   const me = state.me;
   const { store } = useApp();
-  const groups = sortedGroups(state);
+  const groups = sortedGroups(state, query);
+  const anyGroup = Object.keys(state.groups).length > 0;
   const people = contacts(state);
   const [creating, setCreating] = useState(false);
   const closeDialog = useCallback(() => {
@@ -55,7 +56,7 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
           <input
             type="search"
             placeholder="Search by name or id"
-            aria-label="Search peers by name or id"
+            aria-label="Search peers and groups by name or id"
             aria-controls="peer-list"
             value={query}
             onChange={(e) => setQuery(e.target.value)}
@@ -75,7 +76,7 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
       )}
 
       <div className="side-scroll">
-      {(groups.length > 0 || people.length > 0) && (
+      {(anyGroup || people.length > 0) && (
         <section className="side-section" aria-labelledby="groups-title">
           <div className="side-section-head">
             <h2 id="groups-title" className="side-section-title">
@@ -93,11 +94,11 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
           {groups.length > 0 ? (
             <GroupList state={state} groups={groups} onSelect={onSelect} />
           ) : (
-            <p className="side-section-empty">No groups yet.</p>
+            <p className="side-section-empty">{query.trim() === '' ? 'No groups yet.' : 'No group matches.'}</p>
           )}
         </section>
       )}
-      {(groups.length > 0 || people.length > 0) && total > 0 && <h2 className="side-section-title people-title">People</h2>}
+      {(anyGroup || people.length > 0) && total > 0 && <h2 className="side-section-title people-title">People</h2>}
       {!state.peersLoaded && total === 0 ? (
         <div className="list-placeholder" aria-hidden="true">
           <div className="skeleton-row" />
