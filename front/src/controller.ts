@@ -149,11 +149,13 @@ export class Controller {
 
   /** Sends `group_read` up to the newest message of an open, visible group, once per
    * newest message. Nodes without it answer an error, which is not shown. */
-  markGroupRead(group: string): void {
+  markGroupRead(group: string, again = false): void {
     const s = this.store.getState();
     if (s.open !== group || !this.env.visible() || !this.client.isOpen) return;
     const upto = newestText(s.gconvs[group]?.items ?? [])?.id;
-    if (upto === undefined || this.readUpto.get(group) === upto) return;
+    // `again`: the node still counts unread after our last `group_read` (it may have
+    // counted before that arrived): say it once more.
+    if (upto === undefined || (this.readUpto.get(group) === upto && !again)) return;
     if (this.client.send({ cmd: 'group_read', group, upto })) {
       this.readUpto.set(group, upto);
       this.store.dispatch({ type: 'groupReadSent', group });
@@ -372,7 +374,7 @@ export class Controller {
           this.freshGroups.delete(ev.group.id);
           this.openGroup(ev.group.id);
         } else if (getState().open === ev.group.id && (ev.group.unread ?? 0) > 0) {
-          this.markGroupRead(ev.group.id);
+          this.markGroupRead(ev.group.id, true);
         }
         return;
       }

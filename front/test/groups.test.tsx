@@ -201,6 +201,18 @@ describe('group controller', () => {
     expect(sock.cmds().filter((c) => c.cmd === 'group_read').at(-1)).toEqual({ cmd: 'group_read', group: GID, upto: next.id });
   });
 
+  it('sends group_read again when the node still counts unread for the open group', () => {
+    const { ctl, sock } = setup();
+    sock.receive({ cmd: 'groups', groups: [group()] });
+    ctl.open(GID);
+    sock.receive({ cmd: 'group_history', group: GID, messages: [gm(BOB, 2)] });
+    sock.receive({ cmd: 'group', group: group() });
+    const reads = () => sock.cmds().filter((c) => c.cmd === 'group_read').length;
+    expect(reads()).toBe(1);
+    sock.receive({ cmd: 'group', group: group({ unread: 1 }) });
+    expect(reads()).toBe(2);
+  });
+
   it('a refused group_send gives the text back to its group', () => {
     const { store, ctl, sock } = setup();
     sock.receive({ cmd: 'groups', groups: [group()] });
