@@ -116,6 +116,18 @@ export const GROUP_STEPS = {
       const authors = await B.locator('.group-conv .msg-author').allTextContents();
       assert(authors.length >= 1, `author names shown on B (${authors.join(', ')})`);
       await shoot(A, ctx.out, 'group-desktop-light');
+      // B at phone width: the group from the drawer, no horizontal scroll.
+      const phone = await ctx.newPage('gB-phone', 'phone', 'light');
+      pages.push(phone);
+      await phone.goto(ctx.uiUrl(b, 'localhost'));
+      await phone.waitForSelector('.drawer-open .group-row');
+      await groupRow(phone, name).click();
+      await expectText(phone, '.group-conv .msg .text', lines[2]);
+      await phone.waitForSelector('.app:not(.drawer-open)');
+      await phone.waitForTimeout(400); // the drawer's slide
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+      assert(!overflow, 'no horizontal scroll in a group at phone width');
+      await shoot(phone, ctx.out, 'group-phone-light');
 
       // A removes C in the members panel (a second click confirms).
       await A.getByRole('button', { name: `Members of ${name}` }).click();
