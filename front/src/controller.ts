@@ -6,7 +6,7 @@
 
 import { HISTORY_PAGE, type ServerEvent, isOwn } from './api';
 import { type Uploader, makeThumb, xhrUpload } from './files';
-import { nameOf, newestText } from './groups';
+import { nameOf, newestItem } from './groups';
 import { type HistoryRequest, oldestSeq } from './state';
 import type { Store } from './store';
 import type { PurrClient } from './ws';
@@ -147,12 +147,12 @@ export class Controller {
     return this.client.send({ cmd: 'group_leave', group });
   }
 
-  /** Sends `group_read` up to the newest message of an open, visible group, once per
-   * newest message. Nodes without it answer an error, which is not shown. */
+  /** Sends `group_read` up to the newest item of an open, visible group, once per
+   * newest item. Nodes without it answer an error, which is not shown. */
   markGroupRead(group: string, again = false): void {
     const s = this.store.getState();
     if (s.open !== group || !this.env.visible() || !this.client.isOpen) return;
-    const upto = newestText(s.gconvs[group]?.items ?? [])?.id;
+    const upto = newestItem(s.gconvs[group]?.items ?? [])?.id;
     // `again`: the node still counts unread after our last `group_read` (it may have
     // counted before that arrived): say it once more.
     if (upto === undefined || (this.readUpto.get(group) === upto && !again)) return;

@@ -14,10 +14,12 @@ export interface GroupItem extends GroupMessage {
   late?: boolean;
 }
 
-/** The node's display order: Lamport clock, then author id (then id, for a total order). */
+/** The node's display order: Lamport clock, then author id (a system line's `by`), a
+ * system line before a message with the same pair (then id, for a total order). */
 export function compareGroupItems(a: GroupMessage, b: GroupMessage): number {
   if (a.lamport !== b.lamport) return a.lamport - b.lamport;
   if (a.author !== b.author) return a.author < b.author ? -1 : 1;
+  if (a.kind !== b.kind) return a.kind === 'system' ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
@@ -28,12 +30,23 @@ function union(a: string[] | undefined, b: string[] | undefined): string[] | und
   return extra.length === 0 ? a : [...a, ...extra];
 }
 
-/** One message seen twice (an event, then a page): receipts only grow, the mark stays. */
+/**
+ * One item seen twice (an event, then a page): the newer copy replaces the old (the node
+ * turns a removal line into `left` when the member's leave arrives later), except that
+ * receipts only grow and the "arrived later" mark stays.
+ */
 function mergeOne(old: GroupItem, m: GroupMessage): GroupItem {
   const delivered = union(old.delivered, m.delivered);
   const read = union(old.read, m.read);
-  if (delivered === old.delivered && read === old.read) return old;
-  return { ...old, ...(delivered ? { delivered } : {}), ...(read ? { read } : {}) };
+  const same =
+    old.kind === m.kind && old.change === m.change && old.member === m.member && old.name === m.name && old.text === m.text;
+  if (same && delivered === old.delivered && read === old.read) return old;
+  return {
+    ...m,
+    ...(delivered ? { delivered } : {}),
+    ...(read ? { read } : {}),
+    ...(old.late ? { late: true } : {}),
+  };
 }
 
 /**
@@ -158,13 +171,9 @@ export function receipts(
   return { text, delivered: delivered.map(name), read: read.map(name) };
 }
 
-/** The newest text message, for `group_read {upto}`. */
-export function newestText(items: GroupItem[]): GroupItem | undefined {
-  for (let i = items.length - 1; i >= 0; i--) {
-    const m = items[i] as GroupItem;
-    if (m.kind === 'text') return m;
-  }
-  return undefined;
+/** The newest item (message or system line), for `group_read {upto}`. */
+export function newestItem(items: GroupItem[]): GroupItem | undefined {
+  return items[items.length - 1];
 }
 
 /** Why the composer is off, for every phase but `member`. */

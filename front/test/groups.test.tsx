@@ -74,6 +74,17 @@ describe('group order and the arrived-later mark', () => {
     expect([a, b, c].sort(compareGroupItems).map((m) => m.lamport)).toEqual([2, 5, 5]);
   });
 
+  it('puts a system line before a message with the same (lamport, author), and replaces an item seen again', () => {
+    const text = gm(BOB, 4);
+    const line = gm(BOB, 4, { kind: 'system', text: '', change: 'removed', member: CAROL, id: 'f'.repeat(32) });
+    let s = ev(withMe, { cmd: 'group_history', group: GID, messages: [line, text] });
+    s = ev(s, { cmd: 'group_message', message: text });
+    expect(s.gconvs[GID]?.items.map((m) => m.kind)).toEqual(['system', 'text']);
+    // The member's leave arrives later: the same line becomes "left".
+    s = ev(s, { cmd: 'group_message', message: { ...line, by: BOB, change: 'left' } });
+    expect(s.gconvs[GID]?.items.map((m) => m.change ?? m.kind)).toEqual(['left', 'text']);
+  });
+
   it('marks a live message inserted above one already shown, and only that one', () => {
     let s = ev(withMe, { cmd: 'group_history', group: GID, messages: [gm(BOB, 1), gm(CAROL, 4)] });
     s = ev(s, { cmd: 'group_message', message: gm(DAVE, 2) });
