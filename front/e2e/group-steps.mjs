@@ -1,10 +1,10 @@
 // Group conversations (issue 18) in three browsers on three real nodes: node C
 // ("carol") joins A and B by address (--no-discovery, loopback). A group is created in
 // A's browser, B and C accept in theirs, every message is seen by the three in one
-// order, then A removes C: C's browser shows the removed banner and a disabled
-// composer, B sees the system line (newer nodes) or C gone from the roster, and what A
-// writes afterwards reaches B and never C. A on 127.0.0.1, B on localhost, C on [::1]
-// (one cookie per host).
+// order, with system lines for the roster and receipts under A's message (both read it:
+// their screens were open), then A removes C: C's browser shows "You were removed by A"
+// and a disabled composer, B sees the system line, and what A writes afterwards reaches
+// B and never C. A on 127.0.0.1, B on localhost, C on [::1] (one cookie per host).
 
 import { assert, expectText, shoot, waitFor } from './util.mjs';
 
@@ -115,6 +115,12 @@ export const GROUP_STEPS = {
       }, 'one order on the three screens', 10_000);
       const authors = await B.locator('.group-conv .msg-author').allTextContents();
       assert(authors.length >= 1, `author names shown on B (${authors.join(', ')})`);
+      for (const line of ['created the group', `added ${nb}`, `added ${nc}`]) await expectText(A, '.system-line', line);
+      await expectText(C, '.system-line', 'added you');
+      // Receipts: B and C had the group open and visible, so both stored and read it.
+      await expectText(A, '.msg.own .receipts-btn', 'delivered to 2/2 · read by 2', 20_000);
+      const who = await A.locator('.msg.own .receipts-btn').first().getAttribute('title');
+      assert(who.includes(nb) && who.includes(nc), `receipt names on hover: ${who}`);
       await shoot(A, ctx.out, 'group-desktop-light');
       // B at phone width: the group from the drawer, no horizontal scroll.
       const phone = await ctx.newPage('gB-phone', 'phone', 'light');
@@ -133,18 +139,13 @@ export const GROUP_STEPS = {
       await A.getByRole('button', { name: `Members of ${name}` }).click();
       await A.getByRole('button', { name: `Remove ${nc}` }).click();
       await A.getByRole('button', { name: `Confirm: remove ${nc}` }).click();
-      await expectText(C, '.group-notice', 'You were removed', 30_000);
+      await expectText(C, '.group-notice', `You were removed by ${names[a.id]}`, 30_000);
       const disabled = await C.locator('.composer-input').isDisabled();
       assert(disabled, "the removed member's composer is disabled");
       await shoot(C, ctx.out, 'group-removed-desktop-light');
-      // B: the system line when the node sends one, else C is gone from the roster.
-      await until(async () => {
-        const system = await B.locator('.system-line').allTextContents();
-        if (system.some((s) => s.includes(`removed ${nc}`))) return true;
-        return (await B.locator('.conv-title .presence').textContent())?.includes('/2 online');
-      }, 'B sees the removal');
-      const system = await B.locator('.system-line').allTextContents();
-      console.log(`  B sees the removal as ${system.some((s) => s.includes('removed')) ? 'a system line' : 'a roster of two'}`);
+      // B: the system line, and a roster of two.
+      await expectText(B, '.system-line', `${names[a.id]} removed ${nc}`, 20_000);
+      await expectText(B, '.conv-title .presence', '2/2 online');
       const after = `after the removal ${Date.now()}`;
       await say(A, after);
       await until(async () => (await texts(B)).includes(after), 'B gets what A wrote after the removal');
