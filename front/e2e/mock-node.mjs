@@ -114,10 +114,8 @@ function mkGroup(name, owner, phase, members, over = {}) {
   return g;
 }
 
-function sortItems(list) {
-  list.sort((a, b) => a.lamport - b.lamport || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0));
-}
-
+// Items are appended in the node's order ((lamport, author or by)): each takes the next
+// clock, as an author's does.
 function gText(g, author, text, ts, over = {}) {
   const m = { id: hex(16), group: g.id, kind: 'text', author, seq: 0, lamport: ++lamport, ts, text, ...over };
   if (author === meId) Object.assign(m, { delivered: [], read: [], ...over });
@@ -126,7 +124,7 @@ function gText(g, author, text, ts, over = {}) {
 }
 
 function gSystem(g, by, change, ts, over = {}) {
-  const m = { id: hex(16), group: g.id, kind: 'system', author: by, by, change, version: g.version, lamport: ++lamport, ts, ...over };
+  const m = { id: hex(16), group: g.id, kind: 'system', by, change, version: g.version, lamport: ++lamport, ts, ...over };
   gitems.get(g.id).push(m);
   return m;
 }
