@@ -824,7 +824,12 @@ impl State {
             self.set_group_phase(id, Phase::Removed);
             return Ok(());
         }
-        for gone in before.roster.members.iter().filter(|b| !r_members.contains(b)) {
+        for gone in before
+            .roster
+            .members
+            .iter()
+            .filter(|b| !r_members.contains(b))
+        {
             self.purge_removed(id, *gone, r_lamport);
         }
         for msg in waiting {
