@@ -292,11 +292,14 @@ impl State {
             };
             since_flush += 1;
             let flush = rx.is_empty() || since_flush >= UNREAD_BATCH;
+            let handled = started.elapsed();
             self.after_turn(flush, Instant::now());
             // Everything else waits meanwhile (UIs, peers): a slow turn is worth a line.
             let took = started.elapsed();
             if took >= SLOW_TURN {
-                log::info!("state: a turn took {took:.1?} ({what}, then the turn's end)");
+                log::info!(
+                    "state: a turn took {took:.1?} ({what}: {handled:.1?}, then the turn's end)"
+                );
             }
             if flush {
                 since_flush = 0;
