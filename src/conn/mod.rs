@@ -24,12 +24,14 @@
 //! - [`peer`]: an established connection's reader, and the incoming handshake;
 //! - [`writer`]: the writer thread and its batches;
 //! - [`dial`]: outgoing connections;
-//! - [`deadline`]: a stream view whose reads and writes share one deadline.
+//! - [`deadline`]: a stream view whose reads and writes share one deadline;
+//! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN).
 
 mod deadline;
 pub mod dial;
 pub mod handshake;
 pub mod peer;
+pub mod tcp;
 mod writer;
 
 use std::time::{Duration, Instant};
