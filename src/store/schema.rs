@@ -26,7 +26,7 @@ use super::StoreError;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
 /// the CHECKs refuse statuses that do not fit the direction.
@@ -213,6 +213,18 @@ ALTER TABLE groups ADD COLUMN read_author BLOB
 ALTER TABLE group_rosters ADD COLUMN taken INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// v7: files in a conversation's history, and ends the peer has not heard of (issue 17).
+/// `cancel_unsent` marks a transfer we ended (declined, cancelled, expired, failed)
+/// whose `FCAN` could not be queued to the peer: it goes out when the peer is back, and
+/// the flag is cleared once it is queued. `transfers_by_peer` serves the history page's
+/// files (a peer's transfers by time).
+const V7: &str = "
+ALTER TABLE transfers ADD COLUMN cancel_unsent INTEGER NOT NULL DEFAULT 0
+    CHECK (cancel_unsent IN (0, 1));
+CREATE INDEX transfers_unsent_cancel ON transfers (peer) WHERE cancel_unsent = 1;
+CREATE INDEX transfers_by_peer ON transfers (peer, created);
+";
+
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
 const WRITER_CACHE_KIB: i64 = -4 * 1024;
 /// The reader's page cache, in KiB (SQLite's default is 2,000). Its queries are small
@@ -376,7 +388,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 6);
+        assert_eq!(SCHEMA_VERSION, 7);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
