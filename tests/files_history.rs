@@ -230,3 +230,119 @@ fn a_decline_and_a_cancel_made_while_the_other_side_is_away_reach_it_when_it_is_
     assert_eq!(find(&page, &two)["state"], "ended");
     assert_eq!(find(&page, &one)["reason"], "ended by the peer: declined");
 }
+
+mod hostile {
+    //! Captions and ends from a peer that is a test, not a purr node.
+
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use purr::peer::files::{Cancel, Offer};
+    use purr::peer::inner::{Inner, MsgId};
+
+    use super::support::fake_peer::{id_hex, FakePeer};
+    use super::support::files::{make_file, post, transfer, wait_state};
+    use super::support::{Node, BIN};
+    use serde_json::json;
+
+    const SEED: [u8; 32] = [0x7c; 32];
+
+    fn until<T>(peer: &mut FakePeer, mut f: impl FnMut(Inner) -> Option<T>) -> T {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Some(t) = peer.recv().and_then(&mut f) {
+                return t;
+            }
+        }
+        panic!("the node did not answer in time");
+    }
+
+    fn offer(id: MsgId, caption: Option<String>) -> Inner {
+        Inner::FileOffer(Offer {
+            id,
+            name: "a.bin".into(),
+            size: 10,
+            mime: "application/octet-stream".into(),
+            chunk: 131_072,
+            thumb: None,
+            caption,
+        })
+    }
+
+    #[test]
+    fn captions_are_cleaned_and_ends_are_said_again_and_taken_once() {
+        let node = Node::start();
+        let mut evil = FakePeer::connect(node.addr(), SEED, "evil");
+        evil.send(&Inner::Caps(vec!["files".into()])).unwrap();
+
+        // A caption with a bidi override, a NUL and 5,000 characters: kept cleaned, cut.
+        let one = MsgId([1; 16]);
+        let caption = format!("see\u{202e}gpj.exe\u{0}\n{}", "é".repeat(5000));
+        evil.send(&offer(one, Some(caption))).unwrap();
+        let t = wait_state(&node, &one.to_string(), "offered", Duration::from_secs(10));
+        let kept = t["caption"].as_str().expect("caption");
+        assert!(kept.starts_with("seegpj.exe\n"), "{kept:?}");
+        assert_eq!(kept.chars().count(), 1024);
+
+        // Declined while the peer is here; the peer missed it and offers again: the
+        // node acknowledges and says again that it was declined.
+        let r = post(&node, &format!("files/{one}/decline"), &json!({}));
+        assert_eq!(r.status, 200, "{}", r.text());
+        until(&mut evil, |m| matches!(m, Inner::FileCancel(c) if c.id == one).then_some(()));
+        evil.send(&offer(one, None)).unwrap();
+        let again = until(&mut evil, |m| match m {
+            Inner::FileCancel(Cancel { id, reason }) if id == one => Some(reason),
+            _ => None,
+        });
+        assert_eq!(again, "declined");
+
+        // An FCAN is taken once: the same one again, or one for an unknown id, changes
+        // nothing and closes nothing.
+        let two = MsgId([2; 16]);
+        evil.send(&offer(two, None)).unwrap();
+        wait_state(&node, &two.to_string(), "offered", Duration::from_secs(10));
+        for reason in ["first", "second"] {
+            let c = Cancel {
+                id: two,
+                reason: reason.into(),
+            };
+            evil.send(&Inner::FileCancel(c)).unwrap();
+        }
+        let c = Cancel {
+            id: MsgId([9; 16]),
+            reason: "nothing".into(),
+        };
+        evil.send(&Inner::FileCancel(c)).unwrap();
+        let t = wait_state(&node, &two.to_string(), "ended", Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(200));
+        let t2 = transfer(&node, &two.to_string()).expect("known");
+        assert_eq!(t["reason"], "ended by the peer: first");
+        assert_eq!(t2["reason"], "ended by the peer: first");
+
+        // `purr send-file --caption`: the words travel in the offer.
+        let dir = tempfile::tempdir().unwrap();
+        let src = make_file(dir.path(), "c.bin", 100);
+        let to = id_hex(SEED);
+        let run = |extra: &[&str]| {
+            Command::new(BIN)
+                .args(["send-file", &to, src.to_str().unwrap()])
+                .args(extra)
+                .arg("--data-dir")
+                .arg(&node.data_dir)
+                .output()
+                .unwrap()
+        };
+        let out = run(&["--caption", "for you\nboth lines"]);
+        assert!(out.status.success(), "{out:?}");
+        let got = until(&mut evil, |m| match m {
+            Inner::FileOffer(o) => Some(o.caption),
+            _ => None,
+        });
+        assert_eq!(got.as_deref(), Some("for you\nboth lines"));
+        // A caption that would hide a name is refused before anything is offered.
+        let out = run(&["--caption", "x\u{202e}y"]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invisible character"), "{err}");
+    }
+}
