@@ -92,10 +92,7 @@ pub fn validate_caption(caption: &str) -> Result<(), String> {
             "the caption has {chars} characters (at most {MAX_CAPTION_CHARS})"
         ));
     }
-    if caption
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
+    if caption.chars().any(refused_in_caption_control) {
         return Err("the caption contains a control character".into());
     }
     if caption.chars().any(is_refused_format) {
@@ -107,6 +104,11 @@ pub fn validate_caption(caption: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A control character a caption may not hold: all but line breaks and tabs.
+fn refused_in_caption_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
 /// A peer's caption as it is kept: what [`validate_caption`] would refuse is dropped
 /// (controls but line breaks and tabs, invisible characters), cut to
 /// [`MAX_CAPTION_CHARS`], trimmed; `None` when nothing is left. An offer is never refused
@@ -114,7 +116,7 @@ pub fn validate_caption(caption: &str) -> Result<(), String> {
 pub fn clean_caption(caption: &str) -> Option<String> {
     let kept: String = caption
         .chars()
-        .filter(|&c| !(c.is_control() && c != '\n' && c != '\t') && !is_refused_format(c))
+        .filter(|&c| !refused_in_caption_control(c) && !is_refused_format(c))
         .take(MAX_CAPTION_CHARS)
         .collect();
     let kept = kept.trim();

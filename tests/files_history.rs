@@ -288,7 +288,9 @@ mod hostile {
         // node acknowledges and says again that it was declined.
         let r = post(&node, &format!("files/{one}/decline"), &json!({}));
         assert_eq!(r.status, 200, "{}", r.text());
-        until(&mut evil, |m| matches!(m, Inner::FileCancel(c) if c.id == one).then_some(()));
+        until(&mut evil, |m| {
+            matches!(m, Inner::FileCancel(c) if c.id == one).then_some(())
+        });
         evil.send(&offer(one, None)).unwrap();
         let again = until(&mut evil, |m| match m {
             Inner::FileCancel(Cancel { id, reason }) if id == one => Some(reason),

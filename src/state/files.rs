@@ -195,8 +195,11 @@ pub struct Transfers {
 }
 
 impl State {
+    /// `<data-dir>/files/outgoing`, absolute as the offered paths are (`prepare` makes
+    /// them so; a `--data-dir` may be relative).
     fn outgoing_dir(&self) -> PathBuf {
-        files::outgoing_dir(self.data_dir.path())
+        let dir = files::outgoing_dir(self.data_dir.path());
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
     /// Loads unfinished transfers and ended ones whose `FCAN` is still to go (at
