@@ -173,6 +173,29 @@ fn upload_copies_go_when_their_transfer_ends_and_files_stay_in_history_after_a_r
         .collect();
     assert!(created.windows(2).all(|w| w[0] <= w[1]), "{created:?}");
     assert!(a.api(&format!("messages?peer={}", b.id)).is_array());
+    // `purr history` shows them among the messages, one line each.
+    let out = std::process::Command::new(support::BIN)
+        .args(["history", &b.id, "--data-dir"])
+        .arg(&a.data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].ends_with("me: here they come  [delivered]"),
+        "{text}"
+    );
+    assert!(
+        lines[1].ends_with("me: [file] cat.png (3.0 kB) done — look at him ⏎ hi"),
+        "{text}"
+    );
+    assert!(
+        lines[2].ends_with("me: [file] dog.bin (100 B) ended: ended by the peer: declined"),
+        "{text}"
+    );
+    assert!(lines[3].contains("[file] mine.bin"), "{text}");
 
     // The receiver's side, over the WebSocket: the history event carries the files,
     // the received one done and its content there.
