@@ -264,6 +264,7 @@ mod hostile {
     use purr::peer::inner::{Inner, MsgId};
 
     use super::support::fake_peer::{id_hex, FakePeer};
+    use super::support::faults::{hello, wait_event};
     use super::support::files::{make_file, post, transfer, wait_state};
     use super::support::{Node, BIN};
     use serde_json::json;
@@ -295,6 +296,7 @@ mod hostile {
     #[test]
     fn captions_are_cleaned_and_ends_are_said_again_and_taken_once() {
         let node = Node::start();
+        let mut ws = hello(&node);
         let mut evil = FakePeer::connect(node.addr(), SEED, "evil");
         evil.send(&Inner::Caps(vec!["files".into()])).unwrap();
 
@@ -303,6 +305,10 @@ mod hostile {
         let caption = format!("see\u{202e}gpj.exe\u{0}\n{}", "é".repeat(5000));
         evil.send(&offer(one, Some(caption))).unwrap();
         let t = wait_state(&node, &one.to_string(), "offered", Duration::from_secs(10));
+        // The offer made the stranger a contact, and the UIs hear it.
+        wait_event(&mut ws, "evil as a contact", |v| {
+            v["cmd"] == "peer" && v["peer"]["id"] == id_hex(SEED) && v["peer"]["stranger"] == false
+        });
         let kept = t["caption"].as_str().expect("caption");
         assert!(kept.starts_with("seegpj.exe\n"), "{kept:?}");
         assert_eq!(kept.chars().count(), 1024);

@@ -2,6 +2,7 @@
 // run them with `node e2e/run.mjs` (all steps) or `--only=<step>,...`.
 // Node A ("alice") is opened on 127.0.0.1, node B ("bob") on localhost (see uiUrl).
 
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { assert, expectText, shoot, waitFor } from './util.mjs';
@@ -31,7 +32,10 @@ async function shootFiles(ctx, pages) {
       await shoot(page, ctx.out, name);
       if (process.env.E2E_DOCS_SHOTS === '1') {
         mkdirSync(DOCS_SHOTS, { recursive: true });
-        copyFileSync(join(ctx.out, `${name}.png`), join(DOCS_SHOTS, `${name}.png`));
+        const dest = join(DOCS_SHOTS, `${name}.png`);
+        copyFileSync(join(ctx.out, `${name}.png`), dest);
+        // Committed files stay small: 256 colours where pngquant is installed (~25 KB).
+        spawnSync('pngquant', ['--quality=70-95', '--skip-if-larger', '--force', '--output', dest, '--', dest]);
       }
     }
     await page.setViewportSize(DESKTOP);

@@ -350,6 +350,11 @@ impl State {
         // row that refers to it.
         if self.peers.promote(&peer, "a file goes to it") {
             self.save_contact(&peer);
+            // The UIs stop showing it as a stranger now, as for a first message.
+            self.push_peer(&peer);
+        }
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.messaged = true;
         }
         self.durable.submit(
             Op::InsertTransfer(meta.clone()),
@@ -605,6 +610,11 @@ impl State {
         // As a message would: the offer makes a stranger a contact, stored first.
         if self.peers.promote(&peer, "a file came from it") {
             self.save_contact(&peer);
+            // The UIs stop showing it as a stranger now, as for a first message.
+            self.push_peer(&peer);
+        }
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.messaged = true;
         }
         let meta = StoredTransfer {
             id,
