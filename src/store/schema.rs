@@ -535,7 +535,8 @@ mod tests {
         tx.commit().unwrap();
         drop(conn);
         let conn = open_writer(&path, BUSY).unwrap();
-        assert_eq!(version(&conn), 6);
+        // Migrated through v6 (and any later version).
+        assert_eq!(version(&conn), SCHEMA_VERSION);
         let row: (String, i64, Option<Vec<u8>>) = conn
             .query_row(
                 "SELECT name, read_lamport, read_author FROM groups",
@@ -631,5 +632,44 @@ mod tests {
             open_reader(&missing, BUSY),
             Err(StoreError::Sqlite { .. })
         ));
+    }
+
+    /// v6 → v7: a transfer is kept, with no `FCAN` owed; the history's index is there.
+    #[test]
+    fn v6_transfers_migrate_to_v7_with_nothing_owed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO contacts (peer, id, name, first_seen) VALUES (1, zeroblob(32), 'bob', 1);
+             INSERT INTO transfers (id, peer, direction, name, size, mime, chunk, created, phase,
+                 reason)
+                 VALUES (zeroblob(16), 1, 'in', 'a.bin', 3, 'x/y', 131072, 7, 'ended',
+                     'declined');
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        drop(conn);
+        let conn = open_writer(&path, BUSY).unwrap();
+        assert_eq!(version(&conn), 7);
+        let row: (String, i64) = conn
+            .query_row("SELECT reason, cancel_unsent FROM transfers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("declined".into(), 0));
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'transfers_by_peer'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
     }
 }
