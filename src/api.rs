@@ -311,6 +311,9 @@ pub const PAGE_BYTES: usize = 1 << 20;
 pub struct HistoryPage {
     pub messages: Vec<Message>,
     pub truncated: bool,
+    /// The files of the page's time span (issue 17), oldest first: from its oldest
+    /// message (from the start when the page reaches it) to the next newer message.
+    pub files: Vec<Transfer>,
 }
 
 impl HistoryPage {
@@ -321,6 +324,7 @@ impl HistoryPage {
         HistoryPage {
             messages,
             truncated: cut || dropped > 0,
+            files: Vec::new(),
         }
     }
 }
@@ -401,6 +405,10 @@ pub struct Transfer {
     /// Ours: chunks read and queued for the peer by this run (re-sent ones included).
     #[serde(default)]
     pub sent_chunks: u64,
+    /// `GET /api/v1/files/<id>/content` has the bytes: theirs once received; ours until
+    /// it ended, and after delivery unless it was an upload copy (deleted then).
+    #[serde(default)]
+    pub content: bool,
     /// Why it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -542,6 +550,10 @@ pub enum Event {
         /// The page stopped before `limit` at [`PAGE_BYTES`]: older messages follow,
         /// ask with `before` set to the oldest `seq` here.
         truncated: bool,
+        /// The files among these messages ([`HistoryPage::files`]; not in SPEC §5: an
+        /// extra field).
+        #[serde(default)]
+        files: Vec<Transfer>,
     },
     Message {
         message: Message,

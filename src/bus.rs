@@ -159,6 +159,11 @@ pub enum ApiRequest {
         source: crate::files::Source,
         /// A small preview image (checked to be one, at most 32 KiB).
         thumb: Option<Vec<u8>>,
+        /// Words under the file (checked: `rules::validate_caption`).
+        caption: Option<String>,
+        /// The file is the node's own upload copy (`<data-dir>/files/outgoing`), not a
+        /// path the user named.
+        upload: bool,
     },
     /// `GET /api/v1/files`
     Files,

@@ -171,6 +171,9 @@ pub enum Command {
         peer: String,
         /// The file
         path: PathBuf,
+        /// Words shown under the file (at most 1,024 characters; line breaks allowed)
+        #[arg(long, value_name = "TEXT")]
+        caption: Option<String>,
         /// Wait until the peer has the whole file, showing progress on a terminal; exit 1
         /// with the reason if the transfer ends without it
         #[arg(long)]

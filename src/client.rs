@@ -496,12 +496,17 @@ pub fn history(
         groups::Dest::Peer(p) => p,
         groups::Dest::Group(g) => return groups::history(&target, &g, limit, json),
     };
-    let path = format!("/api/v1/messages?peer={}&limit={limit}", to.id);
+    let path = format!("/api/v1/messages?peer={}&limit={limit}&files=1", to.id);
     let body = api_call(&target, "GET", &path, None)?;
-    let page: Vec<crate::api::Message> =
-        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-    let mut out = Vec::with_capacity(page.len());
+    let (page, files) = history_page(&body)?;
+    let mut out = Vec::with_capacity(page.len() + files.len());
+    // Text: the page's files among the messages by time, as the UI shows them. JSON
+    // lines stay Messages only (scripts parse them so; files: `purr files`, the API).
+    let mut files = files.iter().peekable();
     for m in &page {
+        while let Some(f) = files.next_if(|f| !json && f.created <= m.ts) {
+            out.push(file_line(f, &to.name));
+        }
         if json {
             out.push(serde_json::to_string(m).map_err(|e| ClientError::Protocol(e.to_string()))?);
         } else {
@@ -519,7 +524,50 @@ pub fn history(
             out.push(format!("{}  {who}: {text}  [{status}]", m.ts));
         }
     }
+    if !json {
+        out.extend(files.map(|f| file_line(f, &to.name)));
+    }
     Ok(out.join("\n"))
+}
+
+/// A history page with its files (`files=1`), or the plain array of an older node.
+fn history_page(
+    body: &[u8],
+) -> Result<(Vec<crate::api::Message>, Vec<crate::api::Transfer>), ClientError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Page {
+        WithFiles {
+            messages: Vec<crate::api::Message>,
+            #[serde(default)]
+            files: Vec<crate::api::Transfer>,
+        },
+        Plain(Vec<crate::api::Message>),
+    }
+    match serde_json::from_slice(body).map_err(|e| ClientError::Protocol(e.to_string()))? {
+        Page::WithFiles { messages, files } => Ok((messages, files)),
+        Page::Plain(messages) => Ok((messages, Vec::new())),
+    }
+}
+
+/// `1764115200000  alice: [file] cat.png (1.2 MB) done — look at him`.
+fn file_line(f: &crate::api::Transfer, peer_name: &str) -> String {
+    let who = if f.direction == "in" { peer_name } else { "me" };
+    let state = match &f.reason {
+        Some(reason) => format!("{}: {reason}", f.state),
+        None => f.state.clone(),
+    };
+    let caption = f
+        .caption
+        .as_ref()
+        .map(|c| format!(" — {}", c.replace('\n', " ⏎ ")))
+        .unwrap_or_default();
+    format!(
+        "{}  {who}: [file] {} ({}) {state}{caption}",
+        f.created,
+        f.name,
+        files::human_bytes(f.size)
+    )
 }
 
 /// The running node of `args`: its port and token, for the WebSocket commands.

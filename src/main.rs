@@ -39,12 +39,17 @@ fn main() -> ExitCode {
         Some(Command::SendFile {
             peer,
             path,
+            caption,
             wait,
             timeout,
         }) => {
             let wait = wait.then_some(std::time::Duration::from_secs(*timeout));
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            purr::client::files::send_file(&client, peer, path, wait, progress)
+            let file = purr::client::files::Offer {
+                path,
+                caption: caption.as_deref(),
+            };
+            purr::client::files::send_file(&client, peer, file, wait, progress)
                 .map(Some)
                 .map_err(Into::into)
         }

@@ -73,6 +73,56 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Longest caption a node sends with a file, in characters (issue 17). The wire allows
+/// more (`FOFR.caption` ≤ 65,536 bytes, docs/PROTOCOL.md §6); a longer one from a peer
+/// is cut to this.
+pub const MAX_CAPTION_CHARS: usize = 1024;
+
+/// Checks the user's caption for a file: 1..=[`MAX_CAPTION_CHARS`] characters, not
+/// blank, no control characters but line breaks and tabs, none of the invisible ones a
+/// name may not hold ([`is_refused_format`]): a caption sits under a file's name, where
+/// a bidi override could make `cat.png` read as another name.
+pub fn validate_caption(caption: &str) -> Result<(), String> {
+    if caption.trim().is_empty() {
+        return Err("the caption is empty".into());
+    }
+    let chars = caption.chars().count();
+    if chars > MAX_CAPTION_CHARS {
+        return Err(format!(
+            "the caption has {chars} characters (at most {MAX_CAPTION_CHARS})"
+        ));
+    }
+    if caption.chars().any(refused_in_caption_control) {
+        return Err("the caption contains a control character".into());
+    }
+    if caption.chars().any(is_refused_format) {
+        return Err(
+            "the caption contains an invisible character (a bidi override or a zero-width space)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// A control character a caption may not hold: all but line breaks and tabs.
+fn refused_in_caption_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// A peer's caption as it is kept: what [`validate_caption`] would refuse is dropped
+/// (controls but line breaks and tabs, invisible characters), cut to
+/// [`MAX_CAPTION_CHARS`], trimmed; `None` when nothing is left. An offer is never refused
+/// for its caption.
+pub fn clean_caption(caption: &str) -> Option<String> {
+    let kept: String = caption
+        .chars()
+        .filter(|&c| !refused_in_caption_control(c) && !is_refused_format(c))
+        .take(MAX_CAPTION_CHARS)
+        .collect();
+    let kept = kept.trim();
+    (!kept.is_empty()).then(|| kept.to_string())
+}
+
 /// Invisible characters a name may not contain (issue 16, point 9), on every path: a
 /// peer's `HAND`, `NAME` and `LIST`, the user's `rename` and `--name`.
 ///
@@ -345,5 +395,21 @@ mod tests {
         let mut id = [0u8; 32];
         id[..4].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(short_id(&id), "deadbeef");
+    }
+
+    #[test]
+    fn captions_keep_line_breaks_and_lose_what_hides_a_name() {
+        assert!(validate_caption("look\nat this 👩‍💻").is_ok());
+        assert!(validate_caption("  ").is_err());
+        assert!(validate_caption("a\u{1b}[31m").is_err());
+        assert!(validate_caption("cat\u{202e}gnp.exe").is_err());
+        assert!(validate_caption(&"x".repeat(MAX_CAPTION_CHARS + 1)).is_err());
+        assert_eq!(
+            clean_caption(" a\u{202e}b\u{0}\nc ").as_deref(),
+            Some("ab\nc")
+        );
+        assert_eq!(clean_caption("\u{200b}"), None);
+        let long = clean_caption(&"é".repeat(70_000)).unwrap();
+        assert_eq!(long.chars().count(), MAX_CAPTION_CHARS);
     }
 }

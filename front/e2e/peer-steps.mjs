@@ -2,7 +2,45 @@
 // run them with `node e2e/run.mjs` (all steps) or `--only=<step>,...`.
 // Node A ("alice") is opened on 127.0.0.1, node B ("bob") on localhost (see uiUrl).
 
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { assert, expectText, shoot, waitFor } from './util.mjs';
+
+/** The file bubbles' screenshots go to docs/screenshots too with E2E_DOCS_SHOTS=1 (they
+ * are committed; an ordinary run leaves the docs alone). */
+const DOCS_SHOTS = new URL('../../docs/screenshots/', import.meta.url).pathname;
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+/** Screenshots of A's and B's conversations with the file bubbles in view, at desktop
+ * (1280×800) and phone (390×844) width. */
+async function shootFiles(ctx, pages) {
+  for (const [who, page] of Object.entries(pages)) {
+    for (const [size, viewport] of [
+      ['desktop', DESKTOP],
+      ['phone', PHONE],
+    ]) {
+      await page.setViewportSize(viewport);
+      await page.waitForTimeout(300); // layout and transitions settle
+      await page.evaluate(() => {
+        const el = document.querySelector('.messages');
+        if (el) el.scrollTop = el.scrollHeight;
+      });
+      await waitFor(page, () => [...document.querySelectorAll('.file-thumb')].every((i) => i.complete && i.naturalWidth > 0), 'thumbnails drawn');
+      const name = `files-${who}-${size}`;
+      await shoot(page, ctx.out, name);
+      if (process.env.E2E_DOCS_SHOTS === '1') {
+        mkdirSync(DOCS_SHOTS, { recursive: true });
+        const dest = join(DOCS_SHOTS, `${name}.png`);
+        copyFileSync(join(ctx.out, `${name}.png`), dest);
+        // Committed files stay small: 256 colours where pngquant is installed (~25 KB).
+        spawnSync('pngquant', ['--quality=70-95', '--skip-if-larger', '--force', '--output', dest, '--', dest]);
+      }
+    }
+    await page.setViewportSize(DESKTOP);
+  }
+}
 
 async function pages(ctx) {
   if (!ctx.pageA || ctx.pageA.isClosed()) {
@@ -182,15 +220,32 @@ export const PEER_STEPS = {
   async files(ctx) {
     const { A, B } = await pages(ctx);
     await openConv(A, nameB(ctx));
+    // A picture with something to see in the screenshots: sky, sun, hills.
     const pngB64 = await A.evaluate(() => {
       const c = document.createElement('canvas');
-      c.width = 64;
-      c.height = 48;
+      c.width = 640;
+      c.height = 480;
       const g = c.getContext('2d');
-      g.fillStyle = '#e91e63';
-      g.fillRect(0, 0, 64, 48);
+      const sky = g.createLinearGradient(0, 0, 0, 480);
+      sky.addColorStop(0, '#ff9a8b');
+      sky.addColorStop(1, '#e91e63');
+      g.fillStyle = sky;
+      g.fillRect(0, 0, 640, 480);
+      g.fillStyle = '#ffe082';
+      g.beginPath();
+      g.arc(450, 170, 80, 0, 2 * Math.PI);
+      g.fill();
+      g.fillStyle = '#4a148c';
+      g.beginPath();
+      g.moveTo(0, 480);
+      g.quadraticCurveTo(160, 250, 330, 400);
+      g.quadraticCurveTo(480, 300, 640, 380);
+      g.lineTo(640, 480);
+      g.fill();
       return c.toDataURL('image/png').split(',')[1];
     });
+    // What is typed when files are attached goes with the first as its caption.
+    await A.locator('.composer-input').fill('Sunset from the balcony');
     const html = '<!doctype html><script>alert("ran")</script><p>evil</p>';
     await A.locator('[data-testid="file-picker"]').setInputFiles([
       { name: 'pink.png', mimeType: 'image/png', buffer: Buffer.from(pngB64, 'base64') },
@@ -210,7 +265,21 @@ export const PEER_STEPS = {
       'both received on B',
     );
     await expectText(A, '.msg.file .file-status', 'Sent');
+    // The thumbnail A's browser made arrives in B's browser: a JPEG of at most 320 px.
     await waitFor(B, () => [...document.querySelectorAll('.file-thumb')].some((i) => i.complete && i.naturalWidth > 0), 'thumbnail shown');
+    const thumb = await B.evaluate(() => {
+      const i = document.querySelector('.file-thumb');
+      return { w: i.naturalWidth, h: i.naturalHeight, src: i.getAttribute('src') };
+    });
+    assert(thumb.w === 320 && thumb.h === 240, `thumbnail scaled to 320×240 (got ${thumb.w}×${thumb.h})`);
+    const thumbType = await B.evaluate(async (src) => (await fetch(src)).headers.get('content-type'), thumb.src);
+    assert(thumbType === 'image/jpeg', `the thumbnail is the sender's JPEG (${thumbType})`);
+    await expectText(B, '.msg.file .file-caption', 'Sunset from the balcony');
+    await expectText(A, '.msg.file .file-caption', 'Sunset from the balcony');
+    assert((await A.locator('.composer-input').inputValue()) === '', 'the caption left the composer');
+    // A's upload copy is deleted once delivered: its bubble keeps the preview, no link.
+    await waitFor(A, () => [...document.querySelectorAll('.msg.file.own')].every((b) => b.querySelector('.file-name a') === null), 'sent files unlinked');
+    await shootFiles(ctx, { sender: A, receiver: B });
     await shoot(B, ctx.out, 'files-received');
     const ids = await B.evaluate(() =>
       Object.fromEntries([...document.querySelectorAll('.msg.file')].map((b) => [b.querySelector('.file-name').textContent, b.dataset.id])),
@@ -238,7 +307,7 @@ export const PEER_STEPS = {
     const [img] = await Promise.all([B.waitForEvent('popup'), B.evaluate((id) => window.open(`/api/v1/files/${id}/content`), ids['pink.png'])]);
     await img.waitForLoadState();
     const shown = await img.evaluate(() => document.querySelector('img')?.naturalWidth ?? 0);
-    assert(shown === 64, `the full image shows in a tab (width ${shown})`);
+    assert(shown === 640, `the full image shows in a tab (width ${shown})`);
     await img.close();
     const [download] = await Promise.all([
       B.waitForEvent('download'),
@@ -250,9 +319,23 @@ export const PEER_STEPS = {
   },
 
   async reloadKeepsHistory(ctx) {
-    const { B } = await pages(ctx);
+    const { A, B } = await pages(ctx);
     await B.reload();
     await openConv(B, nameA(ctx));
     await expectText(B, '.msg .text', 'bulk 199', 15_000);
+    // The files come back with the history page, in their final state.
+    await waitFor(
+      B,
+      () => [...document.querySelectorAll('.msg.file')].filter((b) => b.textContent.includes('Received')).length === 2,
+      'both files received after a reload',
+    );
+    await expectText(B, '.msg.file .file-caption', 'Sunset from the balcony');
+    await A.reload();
+    await openConv(A, nameB(ctx));
+    await waitFor(
+      A,
+      () => [...document.querySelectorAll('.msg.file.own')].filter((b) => b.textContent.includes('Sent')).length === 2,
+      'both files sent after a reload',
+    );
   },
 };

@@ -84,6 +84,11 @@ export interface Transfer {
   bytes: number;
   /** Why it ended. */
   reason?: string;
+  /** Words the sender put under the file. */
+  caption?: string;
+  /** `/api/v1/files/<id>/content` has the bytes (theirs once received; ours until it is
+   * over, and after unless it was an upload copy, which the node deletes then). */
+  content: boolean;
 }
 
 // ---- Groups (issue 18; docs/HTTP.md "Groups") ----------------------------------------
@@ -185,7 +190,7 @@ export type ServerEvent =
   | { cmd: 'peer'; peer: Peer }
   /** `truncated`: the node's byte bound (about 1 MiB) cut the page short of `limit`;
    * older messages follow (page on with `before`). Absent from older nodes. */
-  | { cmd: 'history'; peer: string; messages: Message[]; truncated?: boolean }
+  | { cmd: 'history'; peer: string; messages: Message[]; truncated?: boolean; files?: Transfer[] }
   | { cmd: 'message'; message: Message }
   | { cmd: 'status'; id: string; status: Status }
   | { cmd: 'error'; error: string; request?: string }
@@ -268,6 +273,8 @@ export function toTransfer(v: unknown): Transfer | null {
     state: v.state as TransferState,
     bytes: isNum(v.bytes) ? Math.min(Math.max(v.bytes, 0), size) : 0,
     ...(isStr(v.reason) ? { reason: v.reason } : {}),
+    ...(isStr(v.caption) && v.caption !== '' ? { caption: v.caption } : {}),
+    content: v.content === true,
   };
 }
 
@@ -368,7 +375,15 @@ export function parseEvent(text: string): ServerEvent | null {
     case 'history': {
       const messages = list(v.messages, toMessage);
       if (!messages || !isStr(v.peer)) return null;
-      return { cmd: 'history', peer: v.peer, messages, ...(v.truncated === true ? { truncated: true } : {}) };
+      // The files of the page's time span (an extra field: absent from older nodes).
+      const files = list(v.files, toTransfer);
+      return {
+        cmd: 'history',
+        peer: v.peer,
+        messages,
+        ...(v.truncated === true ? { truncated: true } : {}),
+        ...(files && files.length > 0 ? { files } : {}),
+      };
     }
     case 'message': {
       const message = toMessage(v.message);

@@ -212,14 +212,19 @@ export class Controller {
 
   /** Offers files to `peer`: each is uploaded to our node (with a preview if it is an
    * image), which then offers it. Progress and failures show in the conversation. */
-  sendFiles(peer: string, files: Iterable<File>): void {
-    for (const file of files) void this.sendFile(peer, file);
+  sendFiles(peer: string, files: Iterable<File>, caption?: string): void {
+    // The caption goes with the first file only.
+    let words = caption;
+    for (const file of files) {
+      void this.sendFile(peer, file, words);
+      words = undefined;
+    }
   }
 
-  private async sendFile(peer: string, file: File): Promise<void> {
+  private async sendFile(peer: string, file: File, caption?: string): Promise<void> {
     const { dispatch } = this.store;
     const key = `u${++this.uploadSeq}`;
-    dispatch({ type: 'uploadStarted', key, peer, name: file.name, size: file.size });
+    dispatch({ type: 'uploadStarted', key, peer, name: file.name, size: file.size, ...(caption ? { caption } : {}) });
     try {
       const thumb = await makeThumb(file);
       let last = 0;
@@ -227,6 +232,7 @@ export class Controller {
         to: peer,
         file,
         thumb,
+        ...(caption ? { caption } : {}),
         onProgress: (loaded) => {
           // A few updates a second are enough for a progress bar.
           const now = Date.now();

@@ -39,6 +39,8 @@ export interface UploadJob {
   to: string;
   file: File;
   thumb: Uint8Array | null;
+  /** Words under the file (the composer's text when the file was attached). */
+  caption?: string;
   onProgress(loaded: number): void;
 }
 
@@ -46,13 +48,14 @@ export interface UploadJob {
 export type Uploader = (job: UploadJob) => Promise<Transfer>;
 
 /** The real uploader: XMLHttpRequest, for its upload progress events. */
-export const xhrUpload: Uploader = ({ to, file, thumb, onProgress }) =>
+export const xhrUpload: Uploader = ({ to, file, thumb, caption, onProgress }) =>
   new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', '/api/v1/files');
     xhr.setRequestHeader('Content-Type', 'application/octet-stream');
     xhr.setRequestHeader('X-Purr-To', to);
     xhr.setRequestHeader('X-Purr-File-Name', encodeURIComponent(file.name));
+    if (caption) xhr.setRequestHeader('X-Purr-Caption', encodeURIComponent(caption));
     const thumbLen = thumb?.byteLength ?? 0;
     xhr.setRequestHeader('X-Purr-Thumbnail-Length', String(thumbLen));
     xhr.upload.onprogress = (e) => onProgress(Math.max(0, e.loaded - thumbLen));

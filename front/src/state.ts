@@ -53,6 +53,7 @@ export interface Upload {
   size: number;
   loaded: number;
   error: string | null;
+  caption?: string;
 }
 
 export interface AppState {
@@ -111,7 +112,7 @@ export type Action =
   | { type: 'toast'; text: string }
   | { type: 'dismissToast' }
   | { type: 'dismissConnect' }
-  | { type: 'uploadStarted'; key: string; peer: string; name: string; size: number }
+  | { type: 'uploadStarted'; key: string; peer: string; name: string; size: number; caption?: string }
   | { type: 'uploadProgress'; key: string; loaded: number }
   | { type: 'uploadDone'; key: string }
   | { type: 'uploadFailed'; key: string; error: string };
@@ -243,6 +244,16 @@ function withFile(state: AppState, t: Transfer): AppState {
   return { ...state, files: { ...state.files, [t.id]: next } };
 }
 
+/** Transfers merged in by id: a `files` list (this run's) or a history page's files
+ * (finished ones from before a restart) never drops one the UI already shows. */
+function withFiles(state: AppState, ts: readonly Transfer[]): AppState {
+  if (ts.length === 0) return state;
+  const now = Date.now();
+  const files = { ...state.files };
+  for (const t of ts) files[t.id] = nextFile(files[t.id], t, now);
+  return { ...state, files };
+}
+
 // ---- Reducer ----------------------------------------------------------------------
 
 function conv(state: AppState, peer: string): Conversation {
@@ -355,7 +366,7 @@ function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | nul
       return next;
     }
     case 'history':
-      return withConv(state, ev.peer, (c) => {
+      return withConv(withFiles(state, ev.files ?? []), ev.peer, (c) => {
         const mine = request !== null;
         const truncated = ev.truncated === true;
         const gap =
@@ -394,12 +405,8 @@ function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | nul
       return { ...state, toast: { id: ++toastSeq, text: ev.error } };
     case 'file':
       return withFile(state, ev.file);
-    case 'files': {
-      const now = Date.now();
-      const files: Record<string, FileItem> = {};
-      for (const t of ev.files) files[t.id] = nextFile(state.files[t.id], t, now);
-      return { ...state, files };
-    }
+    case 'files':
+      return withFiles(state, ev.files);
     default:
       return state;
   }
@@ -481,8 +488,9 @@ export function reducer(state: AppState, action: Action): AppState {
     case 'dismissToast':
       return state.toast ? { ...state, toast: null } : state;
     case 'uploadStarted': {
-      const { key, peer, name, size } = action;
-      return { ...state, uploads: { ...state.uploads, [key]: { key, peer, name, size, loaded: 0, error: null } } };
+      const { key, peer, name, size, caption } = action;
+      const u: Upload = { key, peer, name, size, loaded: 0, error: null, ...(caption ? { caption } : {}) };
+      return { ...state, uploads: { ...state.uploads, [key]: u } };
     }
     case 'uploadProgress': {
       const u = state.uploads[action.key];

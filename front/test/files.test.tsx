@@ -28,6 +28,7 @@ function transfer(over: Partial<Transfer> = {}): Transfer {
     created: T0,
     state: 'sending',
     bytes: 0,
+    content: false,
     ...over,
   };
 }
@@ -70,7 +71,7 @@ describe('file events', () => {
     s = reducer(s, ev({ cmd: 'file', file: transfer({ state: 'done', bytes: 10_000_000 }) }));
     expect(s.files[transfer().id]?.rate).toBeNull();
     expect(secondsLeft(s.files[transfer().id] as FileItem)).toBeNull();
-    // `files` replaces the set; peerFiles sorts a peer's by time.
+    // `files` merges into the set; peerFiles sorts a peer's by time.
     const other = transfer({ id: 'e'.repeat(32), created: T0 - 5, peer: BOB });
     const carol = transfer({ id: 'd'.repeat(32), peer: CAROL });
     s = reducer(s, ev({ cmd: 'files', files: [transfer(), other, carol] }));
@@ -97,6 +98,40 @@ describe('file events', () => {
       .filter((r) => r.kind !== 'day')
       .map((r) => (r.kind === 'msg' ? r.m.seq : r.kind === 'file' ? r.f.t.id.slice(0, 1) : ''));
     expect(kinds).toEqual([1, 'f', 2, 'a']);
+  });
+});
+
+describe('files in history (after a restart or a reload)', () => {
+  const page = (files: unknown[]): string =>
+    JSON.stringify({ cmd: 'history', peer: BOB, messages: [msg(BOB, 1, { ts: T0 })], files });
+
+  it('parses the files of a history page, dropping bad ones', () => {
+    const done = transfer({ state: 'done', caption: 'look', content: true });
+    const e = parseEvent(page([done, { id: 3 }]));
+    expect(e).toMatchObject({ cmd: 'history', files: [{ id: done.id, caption: 'look', content: true }] });
+    // An older node sends none: the page is still a page.
+    expect(parseEvent(page([]))).not.toHaveProperty('files');
+  });
+
+  it('keeps a finished file from a history page in its place, even after a `files` list without it', () => {
+    const before = transfer({ id: 'b'.repeat(32), state: 'ended', reason: 'ended by the peer: declined', created: T0 - 10 });
+    const after = transfer({ id: 'a'.repeat(32), state: 'done', direction: 'in', created: T0 + 10, content: true });
+    const e = parseEvent(page([before, after])) as ServerEvent;
+    let s = reducer(initialState, { type: 'event', event: e, request: { limit: 50 } });
+    // A node after a restart lists only this run's transfers: the old ones stay.
+    s = reducer(s, ev({ cmd: 'files', files: [] }));
+    const files = peerFiles(s, BOB);
+    expect(files.map((f) => [f.t.state, f.t.reason ?? null])).toEqual([
+      ['ended', 'ended by the peer: declined'],
+      ['done', null],
+    ]);
+    const kinds = rows(s.convs[BOB]?.messages ?? [], T0, files)
+      .filter((r) => r.kind !== 'day')
+      .map((r) => (r.kind === 'msg' ? r.m.seq : r.kind === 'file' ? r.f.t.state : ''));
+    expect(kinds).toEqual(['ended', 1, 'done']);
+    const { container } = renderWithApp(<FileBubble file={files[0] as FileItem} />);
+    expect(screen.getByRole('alert').textContent).toBe('Failed: ended by the peer: declined');
+    expect(container.querySelector('a')).toBeNull();
   });
 });
 
@@ -133,7 +168,7 @@ describe('file bubble', () => {
   });
 
   it('shows a received image as its thumbnail, opening the full image from /content', () => {
-    const t = transfer({ direction: 'in', state: 'done', thumb: true, bytes: 10_000_000 });
+    const t = transfer({ direction: 'in', state: 'done', thumb: true, bytes: 10_000_000, content: true });
     const { container } = renderWithApp(<FileBubble file={item(t)} />);
     const img = container.querySelector('img');
     expect(img?.getAttribute('src')).toBe(`/api/v1/files/${t.id}/thumb`);
@@ -143,6 +178,20 @@ describe('file bubble', () => {
     expect(link?.getAttribute('rel')).toBe('noopener noreferrer');
     expect(container.querySelector('progress')).toBeNull();
     expect(screen.queryByRole('button')).toBeNull();
+  });
+
+  it('shows the caption as text under the file', () => {
+    const t = transfer({ direction: 'in', state: 'offered', caption: 'for <b>you</b>\nsecond line' });
+    const { container } = renderWithApp(<FileBubble file={item(t)} />);
+    expect(container.querySelector('.file-caption')?.textContent).toBe('for <b>you</b>\nsecond line');
+    expect(container.querySelector('b')).toBeNull();
+  });
+
+  it('links our own sent file only while the node still has it', () => {
+    const sent = transfer({ state: 'done', thumb: true, bytes: 10_000_000, content: false });
+    const { container } = renderWithApp(<FileBubble file={item(sent)} />);
+    expect(container.querySelector('img')?.getAttribute('src')).toBe(`/api/v1/files/${sent.id}/thumb`);
+    expect(container.querySelector('a')).toBeNull();
   });
 
   it('does not link a file still coming in, and says why one failed', () => {
@@ -189,5 +238,46 @@ describe('offering files', () => {
     expect(spy).toHaveBeenCalledTimes(3);
     for (const call of spy.mock.calls) expect(call).toEqual([BOB, [file]]);
     act(() => undefined);
+  });
+
+  it('the composer text goes with an attached file as its caption', () => {
+    const { controller } = renderWithApp(<Composer peer={peer(BOB)} connected failed={null} />);
+    const spy = vi.spyOn(controller, 'sendFiles').mockImplementation(() => {});
+    const box = screen.getByRole('textbox') as HTMLTextAreaElement;
+    fireEvent.change(box, { target: { value: 'our cat\n' } });
+    const file = new File(['x'], 'x.png', { type: 'image/png' });
+    fireEvent.change(screen.getByTestId('file-picker'), { target: { files: [file] } });
+    expect(spy).toHaveBeenLastCalledWith(BOB, [file], 'our cat');
+    expect(box.value).toBe('');
+    // Too long for a caption: the text stays a draft, the file goes without one.
+    fireEvent.change(box, { target: { value: 'x'.repeat(1025) } });
+    fireEvent.change(screen.getByTestId('file-picker'), { target: { files: [file] } });
+    expect(spy).toHaveBeenLastCalledWith(BOB, [file]);
+    expect(box.value).toHaveLength(1025);
+  });
+
+  it('the caption goes to the node with the first file only, and shows while it uploads', async () => {
+    FakeSocket.reset();
+    const store = createStore();
+    const client = new PurrClient({ url: 'ws://x/ws', factory });
+    const seen: (string | undefined)[] = [];
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const uploader: Uploader = async ({ to, file, caption }) => {
+      seen.push(caption);
+      await gate;
+      const id = (file.name === 'a.png' ? 'a' : 'b').repeat(32);
+      return transfer({ id, peer: to, name: file.name, state: 'offered', ...(caption ? { caption } : {}) });
+    };
+    const ctl = new Controller(client, store, { visible: () => true, notify: vi.fn() }, uploader);
+    client.start();
+    FakeSocket.last().open();
+    ctl.sendFiles(BOB, [new File(['a'], 'a.png'), new File(['b'], 'b.png')], 'two cats');
+    expect(peerUploads(store.getState(), BOB).map((u) => u.caption ?? null)).toEqual(['two cats', null]);
+    await vi.waitFor(() => expect(seen).toEqual(['two cats', undefined]));
+    release();
+    await vi.waitFor(() => expect(peerFiles(store.getState(), BOB)).toHaveLength(2));
   });
 });

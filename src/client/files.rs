@@ -18,15 +18,28 @@ const POLL: Duration = Duration::from_millis(200);
 /// The speed shown is over about this long.
 const SPEED_WINDOW: Duration = Duration::from_secs(3);
 
-/// `purr send-file PEER PATH`: offers the file; with `wait`, returns once the peer has it
-/// (or fails with the reason the transfer ended, or after `wait`).
+/// What `send-file` offers: a path, and words to go with it.
+#[derive(Debug, Clone, Copy)]
+pub struct Offer<'a> {
+    pub path: &'a Path,
+    pub caption: Option<&'a str>,
+}
+
+/// `purr send-file PEER PATH [--caption TEXT]`: offers the file; with `wait`, returns
+/// once the peer has it (or fails with the reason the transfer ended, or after `wait`).
 pub fn send_file(
     args: &ClientArgs,
     peer: &str,
-    path: &Path,
+    Offer { path, caption }: Offer<'_>,
     wait: Option<Duration>,
     progress: bool,
 ) -> Result<String, ClientError> {
+    if let Some(Err(why)) = caption.map(crate::rules::validate_caption) {
+        return Err(ClientError::File {
+            path: "--caption".into(),
+            why,
+        });
+    }
     let (target, _) = Target::find(args)?;
     let to = find_peer(&target, peer)?;
     let abs = std::path::absolute(path).map_err(|e| ClientError::File {
@@ -39,7 +52,11 @@ pub fn send_file(
             why: e.to_string(),
         })?
         .len();
-    let body = serde_json::json!({ "to": to.id, "path": abs.display().to_string() }).to_string();
+    let mut body = serde_json::json!({ "to": to.id, "path": abs.display().to_string() });
+    if let Some(caption) = caption {
+        body["caption"] = caption.into();
+    }
+    let body = body.to_string();
     // The node reads the whole file once before it answers (its root hash).
     let patience = Duration::from_secs(10) + Duration::from_secs(size / (20 << 20));
     let answer = api_call_within(
@@ -241,6 +258,7 @@ mod tests {
             state: state.into(),
             bytes,
             sent_chunks: 0,
+            content: false,
             reason: None,
         }
     }

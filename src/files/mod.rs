@@ -61,6 +61,71 @@ pub const MAX_FILE_SIZE: u64 = 64 << 30;
 pub const MAX_RECEIVING: usize = 4;
 /// The folder of `.part` files (and of received files by default) in the data dir.
 pub const FILES_DIR: &str = "files";
+/// The folder of the node's own copies of uploaded files, under [`FILES_DIR`]: the
+/// browser cannot name a path, so `POST /api/v1/files` with a body stores the file here
+/// first. Everything in it is the node's: a copy is deleted when its transfer ends for
+/// good, and at start whatever no unfinished transfer sends from (`sweep_outgoing`).
+/// A user's own file is never in it (an offer by path into it is refused).
+pub const OUTGOING: &str = "outgoing";
+
+/// `<data-dir>/files/outgoing`.
+pub fn outgoing_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join(FILES_DIR).join(OUTGOING)
+}
+
+/// Whether `path` (absolute, as offered) is a file in the `outgoing` folder `outgoing`:
+/// the node's own upload copy, which it deletes once the transfer is over.
+pub fn is_upload_copy(outgoing: &Path, path: &Path) -> bool {
+    path.parent() == Some(outgoing)
+}
+
+/// Deletes an upload copy on a short thread of its own (the state thread does no file
+/// I/O). A copy that cannot be deleted now is left to the next start's sweep.
+pub fn remove_upload(path: PathBuf) {
+    let spawned =
+        crate::threads::spawn("file-cleanup", move || match std::fs::remove_file(&path) {
+            Ok(()) => log::info!("deleted the upload copy {}", path.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!("cannot delete the upload copy {}: {e}", path.display()),
+        });
+    if let Err(e) = spawned {
+        log::warn!("cannot start a thread to delete an upload copy (the next start will): {e}");
+    }
+}
+
+/// At start (before any upload can begin): deletes the files in `outgoing` that no
+/// unfinished transfer sends from, known by path or by inode (`keep`), left by
+/// transfers that ended while the node was down, by uploads cut off by a crash, or by
+/// an offer the state never stored. Returns how many it deleted.
+pub fn sweep_outgoing(outgoing: &Path, keep: &[(PathBuf, u64)]) -> usize {
+    let Ok(entries) = std::fs::read_dir(outgoing) else {
+        return 0;
+    };
+    let mut deleted = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let kept = keep
+            .iter()
+            .any(|(p, ino)| *p == path || (*ino != 0 && *ino == meta.ino()));
+        if kept || !meta.is_file() {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => deleted += 1,
+            Err(e) => log::warn!("cannot delete the leftover upload {}: {e}", path.display()),
+        }
+    }
+    if deleted > 0 {
+        log::info!(
+            "deleted {deleted} leftover upload copies in {}",
+            outgoing.display()
+        );
+    }
+    deleted
+}
 
 /// A file the user offers, as read once before the offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +272,26 @@ mod tests {
         let empty: [u8; 32] = Sha256::digest(Sha256::digest(b"")).into();
         assert_eq!(s.root, empty);
         assert!(matches!(prepare(dir.path()), Err(SourceError::NotAFile(_))));
+    }
+
+    #[test]
+    fn the_sweep_keeps_what_unfinished_transfers_send_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c) = (
+            dir.path().join("aa"),
+            dir.path().join("bb"),
+            dir.path().join("cc"),
+        );
+        for p in [&a, &b, &c] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        let ino = std::fs::metadata(&c).unwrap().ino();
+        let keep = [(a.clone(), 0), (PathBuf::from("/elsewhere/link"), ino)];
+        assert_eq!(sweep_outgoing(dir.path(), &keep), 1);
+        assert!(a.exists() && !b.exists() && c.exists());
+        assert_eq!(sweep_outgoing(&dir.path().join("none"), &[]), 0);
+        assert!(is_upload_copy(dir.path(), &a));
+        assert!(!is_upload_copy(dir.path(), &dir.path().join("x").join("y")));
     }
 
     #[test]

@@ -207,13 +207,15 @@ fn group_messages(req: &Request, state: &StateHandle, group: String) -> Response
 struct OfferBody {
     to: String,
     path: String,
+    #[serde(default)]
+    caption: Option<String>,
 }
 
 /// How long `POST /api/v1/files` waits for the offer to be stored (after reading the
 /// file, which takes as long as the file is large).
 const OFFER_PATIENCE: Duration = Duration::from_secs(10);
 
-/// `POST /api/v1/files {"to","path"}`: this thread reads the file once (identity and
+/// `POST /api/v1/files {"to","path"[,"caption"]}`: this thread reads the file once (identity and
 /// root hash), then the state stores and sends the offer.
 fn offer_file(req: &Request, state: &StateHandle) -> Response {
     if let Err(e) = crate::api::check_depth(&req.body) {
@@ -223,6 +225,9 @@ fn offer_file(req: &Request, state: &StateHandle) -> Response {
         Ok(b) => b,
         Err(e) => return Response::json_error(400, &format!("bad JSON body: {e}")),
     };
+    if let Some(Err(e)) = body.caption.as_deref().map(crate::rules::validate_caption) {
+        return Response::json_error(400, &e);
+    }
     let source = match crate::files::prepare(std::path::Path::new(&body.path)) {
         Ok(s) => s,
         Err(e) => return Response::json_error(400, &e.to_string()),
@@ -231,6 +236,8 @@ fn offer_file(req: &Request, state: &StateHandle) -> Response {
         to: body.to,
         source,
         thumb: None,
+        caption: body.caption,
+        upload: false,
     };
     match state.ask_within(q, OFFER_PATIENCE) {
         Some(ApiReply::File(t)) => Response::json(201, &t),
@@ -317,8 +324,25 @@ fn status_of(why: &Refusal) -> u16 {
 /// [`crate::api::PAGE_BYTES`] cut
 /// short names the next one in a `Link` header (RFC 8288, `rel="next"`): a client that
 /// pages by count alone would take a short page for the oldest.
+///
+/// With `files=1` the body is an object instead, `{"messages":[...],"files":[...],
+/// "truncated":bool}`: the page's messages and the files of their time span (issue 17).
 fn history_response(req: &Request, page: &HistoryPage) -> Response {
-    let resp = Response::json(200, &page.messages);
+    let resp = if req
+        .query_param("files")
+        .is_some_and(|v| v == "1" || v == "true")
+    {
+        Response::json(
+            200,
+            &serde_json::json!({
+                "messages": page.messages,
+                "files": page.files,
+                "truncated": page.truncated,
+            }),
+        )
+    } else {
+        Response::json(200, &page.messages)
+    };
     let Some(oldest) = page.messages.first().filter(|_| page.truncated) else {
         return resp;
     };

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   head: Content-Type: application/octet-stream, X-Purr-To: <peer id>,
-//!         X-Purr-File-Name: <percent-encoded UTF-8>, [X-Purr-Thumbnail-Length: n]
+//!         X-Purr-File-Name: <percent-encoded UTF-8>, [X-Purr-Thumbnail-Length: n],
+//!         [X-Purr-Caption: <percent-encoded UTF-8>]
 //!   body: [n bytes of thumbnail: PNG/JPEG/GIF/WebP ≤ 32 KiB] file bytes
 //! ```
 //!
@@ -34,8 +35,6 @@ use crate::bus::{ApiReply, ApiRequest, StateHandle};
 const PIECE: usize = 64 * 1024;
 /// Free space an upload must leave on the data dir's disk.
 pub const SPARE: u64 = 64 << 20;
-/// The folder of uploads, under the data dir's `files`.
-pub const OUTGOING: &str = "outgoing";
 /// How long the state gets to store the offer (after the upload and the hash).
 const OFFER_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -53,6 +52,7 @@ struct Head {
     name: String,
     thumb_len: usize,
     file_len: u64,
+    caption: Option<String>,
 }
 
 fn parse_head(req: &Request) -> Result<Head, String> {
@@ -71,6 +71,14 @@ fn parse_head(req: &Request) -> Result<Head, String> {
             .filter(|n| *n <= crate::peer::files::MAX_THUMB)
             .ok_or("X-Purr-Thumbnail-Length must be 0..=32768")?,
     };
+    let caption = match req.header("x-purr-caption").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(raw) => {
+            let text = percent_decode(raw).ok_or("X-Purr-Caption must be percent-encoded UTF-8")?;
+            crate::rules::validate_caption(&text)?;
+            Some(text)
+        }
+    };
     let file_len = (req.body_len() as u64)
         .checked_sub(thumb_len as u64)
         .ok_or("the body is shorter than the thumbnail")?;
@@ -79,6 +87,7 @@ fn parse_head(req: &Request) -> Result<Head, String> {
         name: crate::files::names::sanitize(&name),
         thumb_len,
         file_len,
+        caption,
     })
 }
 
@@ -96,7 +105,7 @@ pub fn receive<S: TimedRead>(
         Ok(h) => h,
         Err(e) => return Response::json_error(400, &e),
     };
-    let dir = files_dir.join(OUTGOING);
+    let dir = files_dir.join(crate::files::OUTGOING);
     if let Err(e) = std::fs::create_dir_all(&dir) {
         return Response::json_error(500, &format!("{}: {e}", dir.display()));
     }
@@ -143,6 +152,8 @@ fn offer(path: &Path, head: Head, thumb: Option<Vec<u8>>, state: &StateHandle) -
         to: head.to,
         source,
         thumb,
+        caption: head.caption,
+        upload: true,
     };
     match state.ask_within(q, OFFER_PATIENCE) {
         Some(ApiReply::File(t)) => Response::json(201, &t),

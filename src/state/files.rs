@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::durable::After;
+use super::peers::Queued;
 use super::State;
 use crate::api::{Event, Transfer as ApiTransfer};
 use crate::bus::{ApiReply, FileAction, FileEvent, Refusal};
@@ -34,6 +35,8 @@ use crate::store::{Direction, Op, Phase as Stored, StoredTransfer};
 
 /// Progress events per transfer at most this often.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Most files in one history page (the newest of its time span).
+pub(super) const FILES_PER_PAGE: u32 = 100;
 /// An offer not accepted within this is dropped.
 const OFFER_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
@@ -104,9 +107,48 @@ pub struct Transfer {
     /// Ours: credits the receiver returned since its last `FREQ`, one per chunk it
     /// wrote; with `held` (its `FREQ.have`) this is the progress the sender shows.
     credited: u64,
+    /// Ours, sent from the node's own upload copy (`files::OUTGOING`): deleted when the
+    /// transfer ends for good.
+    owned: bool,
+    /// We ended it and could not queue the `FCAN` (the peer was away): it goes out on
+    /// the peer's next session (stored: `cancel_unsent`).
+    cancel_unsent: bool,
 }
 
 impl Transfer {
+    /// A transfer as stored, in the phase its stored one resumes in.
+    fn from_stored(meta: StoredTransfer, held: Ranges, outgoing: &std::path::Path) -> Transfer {
+        let phase = match (meta.direction, meta.phase) {
+            (_, Stored::Done) => Phase::Done,
+            (_, Stored::Ended) => Phase::Ended {
+                reason: meta.reason.clone().unwrap_or_default(),
+            },
+            (Direction::Out, Stored::Offered) => Phase::OutOffered { acked: false },
+            (Direction::Out, Stored::Accepted) => Phase::OutOffered { acked: true },
+            (Direction::In, Stored::Offered) => Phase::InOffered,
+            (Direction::In, Stored::Accepted) => Phase::Receiving {
+                worker: None,
+                granted: 0,
+                written: held.clone(),
+            },
+        };
+        let owned = meta.direction == Direction::Out
+            && meta
+                .path
+                .as_deref()
+                .is_some_and(|p| files::is_upload_copy(outgoing, std::path::Path::new(p)));
+        Transfer {
+            meta,
+            phase,
+            held,
+            last_event: None,
+            sent: 0,
+            credited: 0,
+            owned,
+            cancel_unsent: false,
+        }
+    }
+
     fn api(&self) -> ApiTransfer {
         let m = &self.meta;
         let chunks = match m.direction {
@@ -130,6 +172,14 @@ impl Transfer {
             state: self.phase.word().into(),
             bytes,
             sent_chunks: self.sent,
+            // What `GET /api/v1/files/<id>/content` serves: theirs once stored, ours
+            // while it goes (and after, unless it was our upload copy, now deleted).
+            content: match (m.direction, &self.phase) {
+                (Direction::In, Phase::Done) => m.path.is_some(),
+                (Direction::In, _) | (Direction::Out, Phase::Ended { .. }) => false,
+                (Direction::Out, Phase::Done) => !self.owned,
+                (Direction::Out, _) => true,
+            },
             reason: match &self.phase {
                 Phase::Ended { reason } => Some(reason.clone()),
                 _ => None,
@@ -145,30 +195,36 @@ pub struct Transfers {
 }
 
 impl State {
-    /// Loads unfinished transfers (at start).
+    /// `<data-dir>/files/outgoing`, absolute as the offered paths are (`prepare` makes
+    /// them so; a `--data-dir` may be relative).
+    fn outgoing_dir(&self) -> PathBuf {
+        let dir = files::outgoing_dir(self.data_dir.path());
+        std::path::absolute(&dir).unwrap_or(dir)
+    }
+
+    /// Loads unfinished transfers and ended ones whose `FCAN` is still to go (at
+    /// start), and deletes the upload copies nothing sends from any more. Runs before
+    /// the HTTP listener accepts, so no upload is being written meanwhile.
     pub(super) fn load_transfers(&mut self) -> Result<(), crate::store::StoreError> {
+        let outgoing = self.outgoing_dir();
         for meta in self.durable.reader.active_transfers()? {
             let held = Ranges::from_ranges(self.durable.reader.held(&meta.id)?);
-            let phase = match (meta.direction, meta.phase) {
-                (Direction::Out, Stored::Offered) => Phase::OutOffered { acked: false },
-                (Direction::Out, _) => Phase::OutOffered { acked: true },
-                (Direction::In, Stored::Offered) => Phase::InOffered,
-                (Direction::In, _) => Phase::Receiving {
-                    worker: None,
-                    granted: 0,
-                    written: held.clone(),
-                },
-            };
-            let t = Transfer {
-                meta,
-                phase,
-                held,
-                last_event: None,
-                sent: 0,
-                credited: 0,
-            };
+            let t = Transfer::from_stored(meta, held, &outgoing);
             self.transfers.map.insert(t.meta.id, t);
         }
+        for meta in self.durable.reader.unsent_cancels()? {
+            let mut t = Transfer::from_stored(meta, Ranges::default(), &outgoing);
+            t.cancel_unsent = true;
+            self.transfers.map.insert(t.meta.id, t);
+        }
+        let keep: Vec<(PathBuf, u64)> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.meta.direction == Direction::Out && !t.phase.finished())
+            .filter_map(|t| Some((PathBuf::from(t.meta.path.as_ref()?), t.meta.src_ino)))
+            .collect();
+        files::sweep_outgoing(&outgoing, &keep);
         Ok(())
     }
 
@@ -187,6 +243,12 @@ impl State {
         // Dropping a worker's sender ends it (a receiver syncs first).
         t.phase = new;
         t.last_event = None;
+        if t.owned && t.phase.finished() {
+            // Over for good: nothing will read our upload copy again.
+            if let Some(path) = &t.meta.path {
+                files::remove_upload(PathBuf::from(path));
+            }
+        }
         if let Some((phase, reason)) = stored {
             let op = Op::UpdateTransfer {
                 id: *id,
@@ -223,9 +285,9 @@ impl State {
             .and_then(|l| l.files)
     }
 
-    fn send_to(&mut self, peer: &NodeId, inner: Inner) {
+    fn send_to(&mut self, peer: &NodeId, inner: Inner) -> Queued {
         let now = self.clock.now_ms();
-        self.peers.send(peer, inner, now);
+        self.peers.send(peer, inner, now)
     }
 
     fn offer_of(meta: &StoredTransfer) -> Offer {
@@ -246,9 +308,17 @@ impl State {
         &mut self,
         peer: NodeId,
         source: files::Source,
-        thumb: Option<Vec<u8>>,
+        (thumb, caption, upload): (Option<Vec<u8>>, Option<String>, bool),
         reply: Sender<ApiReply>,
     ) -> Option<ApiReply> {
+        let owned = files::is_upload_copy(&self.outgoing_dir(), &source.path);
+        if owned != upload {
+            // A path the user names is never one the node deletes afterwards.
+            return Some(ApiReply::Refused(Refusal::Invalid(format!(
+                "{} is in purr's own upload folder; offer a file from somewhere else",
+                source.path.display()
+            ))));
+        }
         if self.peer_takes_files(&peer) == Some(false) {
             return Some(ApiReply::Refused(Refusal::Invalid(
                 "that peer's purr is too old to receive files (it did not announce `files`)".into(),
@@ -265,7 +335,7 @@ impl State {
             size: source.size,
             mime: source.mime,
             chunk: files::CHUNK,
-            caption: None,
+            caption,
             thumb,
             created: self.clock.now_ms(),
             path: Some(source.path.display().to_string()),
@@ -280,6 +350,11 @@ impl State {
         // row that refers to it.
         if self.peers.promote(&peer, "a file goes to it") {
             self.save_contact(&peer);
+            // The UIs stop showing it as a stranger now, as for a first message.
+            self.push_peer(&peer);
+        }
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.messaged = true;
         }
         self.durable.submit(
             Op::InsertTransfer(meta.clone()),
@@ -294,6 +369,8 @@ impl State {
                 last_event: None,
                 sent: 0,
                 credited: 0,
+                owned,
+                cancel_unsent: false,
             },
         );
         None
@@ -316,6 +393,9 @@ impl State {
     /// or the user hears that its purr is too old.
     pub(super) fn files_cap_known(&mut self, peer: NodeId, takes: bool) {
         self.peers.set_files_cap(&peer, takes);
+        if takes {
+            self.send_unsent_cancels(&peer);
+        }
         let ids: Vec<MsgId> = self
             .transfers
             .map
@@ -341,6 +421,31 @@ impl State {
                 (Phase::Receiving { worker: None, .. }, true) => self.start_receiver(id, false),
                 _ => {}
             }
+        }
+    }
+
+    /// The `FCAN`s `peer` missed while it was away (a decline, a cancel, an expiry).
+    fn send_unsent_cancels(&mut self, peer: &NodeId) {
+        let unsent: Vec<(MsgId, String)> = self
+            .transfers
+            .map
+            .values()
+            .filter(|t| t.meta.peer == *peer && t.cancel_unsent)
+            .filter_map(|t| match &t.phase {
+                Phase::Ended { reason } => Some((t.meta.id, reason.clone())),
+                _ => None,
+            })
+            .collect();
+        for (id, reason) in unsent {
+            if self.send_to(peer, Inner::FileCancel(Cancel { id, reason })) != Queued::Sent {
+                return;
+            }
+            log::info!("transfer {id}: the peer is told it ended");
+            if let Some(t) = self.transfers.map.get_mut(&id) {
+                t.cancel_unsent = false;
+            }
+            self.durable
+                .submit(Op::SetCancelUnsent { id, unsent: false }, After::Nothing);
         }
     }
 
@@ -447,14 +552,50 @@ impl State {
         }
     }
 
+    /// A peer asks about a transfer not in this run's map (`FREQ`, or `FOFR` again):
+    /// if we finished it in an earlier run, it hears the end again (`FCAN` or `FDON`),
+    /// which it takes once and ignores after. `offer`: acknowledge the offer too.
+    fn tell_finished_again(&mut self, peer: NodeId, id: MsgId, offer: bool) {
+        let stored = match self.durable.reader.transfer(&id) {
+            Ok(Some(t)) if t.peer == peer => t,
+            Ok(_) => return,
+            Err(e) => return log::warn!("cannot read transfer {id}: {e}"),
+        };
+        if offer && stored.direction == Direction::In {
+            self.send_to(&peer, Inner::Ackn(vec![id]));
+        }
+        match stored.phase {
+            Stored::Ended => {
+                let reason = stored.reason.unwrap_or_default();
+                self.send_to(&peer, Inner::FileCancel(Cancel { id, reason }));
+            }
+            Stored::Done if stored.direction == Direction::In => {
+                self.send_to(&peer, Inner::FileDone(Done { id }));
+            }
+            _ => {}
+        }
+    }
+
     fn on_offer(&mut self, peer: NodeId, offer: Offer) {
         let id = offer.id;
         if let Some(t) = self.transfers.map.get(&id) {
-            // Sent again (our ACKN was lost): acknowledge again.
+            // Sent again (our ACKN was lost): acknowledge again, and if we ended it
+            // meanwhile (a decline while the sender was away), say so again.
             if t.meta.peer == peer && t.meta.direction == Direction::In {
+                let ended = match &t.phase {
+                    Phase::Ended { reason } => Some(reason.clone()),
+                    _ => None,
+                };
                 self.send_to(&peer, Inner::Ackn(vec![id]));
+                if let Some(reason) = ended {
+                    self.send_to(&peer, Inner::FileCancel(Cancel { id, reason }));
+                }
             }
             return;
+        }
+        if self.durable.reader.transfer(&id).ok().flatten().is_some() {
+            // Finished in an earlier run (or an id taken): never a new offer.
+            return self.tell_finished_again(peer, id, true);
         }
         if offer.size > files::MAX_FILE_SIZE {
             let reason = format!(
@@ -469,6 +610,11 @@ impl State {
         // As a message would: the offer makes a stranger a contact, stored first.
         if self.peers.promote(&peer, "a file came from it") {
             self.save_contact(&peer);
+            // The UIs stop showing it as a stranger now, as for a first message.
+            self.push_peer(&peer);
+        }
+        if let Some(c) = self.peers.get_mut(&peer) {
+            c.messaged = true;
         }
         let meta = StoredTransfer {
             id,
@@ -478,7 +624,10 @@ impl State {
             size: offer.size,
             mime: offer.mime.chars().filter(|c| !c.is_control()).collect(),
             chunk: offer.chunk,
-            caption: offer.caption,
+            caption: offer
+                .caption
+                .as_deref()
+                .and_then(crate::rules::clean_caption),
             thumb: offer.thumb,
             created: self.clock.now_ms(),
             path: None,
@@ -501,6 +650,8 @@ impl State {
                 last_event: None,
                 sent: 0,
                 credited: 0,
+                owned: false,
+                cancel_unsent: false,
             },
         );
         self.file_event(&id, true);
@@ -557,6 +708,48 @@ impl State {
             Some(t) => ApiReply::File(t.api()),
             None => ApiReply::Refused(Refusal::Invalid("gone".into())),
         }
+    }
+
+    /// A history page's files (issue 17: a conversation shows its files after a
+    /// restart, in their place): `peer`'s transfers created at `from` or later and not
+    /// after the message `before` (the page's newer neighbour), as this run knows them
+    /// or else as stored, at most [`FILES_PER_PAGE`] (the newest), oldest first.
+    pub(super) fn page_files(
+        &self,
+        peer: &NodeId,
+        from: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<ApiTransfer>, String> {
+        let outgoing = self.outgoing_dir();
+        let stored = self
+            .durable
+            .reader
+            .transfers_for_page(peer, from, before, FILES_PER_PAGE)
+            .map_err(|e| e.to_string())?;
+        let mut out: Vec<ApiTransfer> = stored
+            .into_iter()
+            .map(|meta| match self.transfers.map.get(&meta.id) {
+                Some(live) => live.api(),
+                None => Transfer::from_stored(meta, Ranges::default(), &outgoing).api(),
+            })
+            .collect();
+        if before.is_none() {
+            // The newest page: offers of a moment ago whose row is still on its way.
+            let known: std::collections::HashSet<String> =
+                out.iter().map(|t| t.id.clone()).collect();
+            out.extend(
+                self.transfers
+                    .map
+                    .values()
+                    .filter(|t| t.meta.peer == *peer && t.meta.created >= from)
+                    .map(Transfer::api)
+                    .filter(|t| !known.contains(&t.id)),
+            );
+            out.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+            let extra = out.len().saturating_sub(FILES_PER_PAGE as usize);
+            out.drain(..extra);
+        }
+        Ok(out)
     }
 
     pub(super) fn files_api(&self) -> ApiReply {
@@ -621,6 +814,14 @@ impl State {
             Direction::In if done => None,
             Direction::In => return not_found("the file is not received yet"),
             Direction::Out if ended => return not_found("the transfer ended"),
+            Direction::Out
+                if done
+                    && meta.path.as_deref().is_some_and(|p| {
+                        files::is_upload_copy(&self.outgoing_dir(), std::path::Path::new(p))
+                    }) =>
+            {
+                return not_found("the upload copy is deleted once the file is delivered")
+            }
             Direction::Out => Some((meta.src_mtime, meta.src_ino)),
         };
         let Some(path) = meta.path.as_ref() else {
@@ -672,11 +873,26 @@ impl State {
             self.durable
                 .submit(Op::DropHeld { id: *id }, After::Nothing);
         }
-        if tell {
-            let reason = reason.clone();
-            self.send_to(&peer, Inner::FileCancel(Cancel { id: *id, reason }));
+        // A peer away now hears it on its next session (stored, so a restart of
+        // ours in between loses nothing); one that cannot take files never had it.
+        let unsent = tell
+            && self.peer_takes_files(&peer) != Some(false)
+            && self.send_to(
+                &peer,
+                Inner::FileCancel(Cancel {
+                    id: *id,
+                    reason: reason.clone(),
+                }),
+            ) != Queued::Sent;
+        if let Some(t) = self.transfers.map.get_mut(id) {
+            t.cancel_unsent = unsent;
         }
         self.set_phase(id, Phase::Ended { reason });
+        if unsent {
+            log::info!("transfer {id}: the peer is away; it hears of the end when it is back");
+            self.durable
+                .submit(Op::SetCancelUnsent { id: *id, unsent }, After::Nothing);
+        }
     }
 
     /// `FREQ`: the receiver holds `have`; send the rest within `window`.
@@ -687,9 +903,18 @@ impl State {
             .get(&req.id)
             .filter(|t| t.meta.peer == peer)
         else {
-            return;
+            // Ended in an earlier run: the receiver missed our FCAN; say it again.
+            return self.tell_finished_again(peer, req.id, false);
         };
-        if t.meta.direction != Direction::Out || t.phase.finished() {
+        if t.meta.direction != Direction::Out {
+            return;
+        }
+        if let Phase::Ended { reason } = &t.phase {
+            let reason = reason.clone();
+            self.send_to(&peer, Inner::FileCancel(Cancel { id: req.id, reason }));
+            return;
+        }
+        if t.phase.finished() {
             return;
         }
         let total = chunk_count(t.meta.size, t.meta.chunk);

@@ -335,7 +335,16 @@ impl State {
         rows.dedup_by(|a, b| a.id == b.id);
         let skip = rows.len().saturating_sub(limit);
         let messages = rows[skip..].iter().map(|m| self.api_message(m)).collect();
-        Ok(HistoryPage::fit(messages, PAGE_BYTES, cut))
+        let mut page = HistoryPage::fit(messages, PAGE_BYTES, cut);
+        // The page's files: from its oldest message on, or from the start when it
+        // holds the conversation's first message (a short page that nothing cut).
+        let first = page.messages.len() < limit && !page.truncated;
+        let from = match page.messages.iter().map(|m| m.ts).min() {
+            Some(ts) if !first => ts,
+            _ => i64::MIN,
+        };
+        page.files = self.page_files(peer, from, before)?;
+        Ok(page)
     }
 
     /// Sends `peer` the READs it does not have yet, as its session confirms them
@@ -554,6 +563,7 @@ impl State {
                     peer: crate::hex::encode(&peer),
                     messages: page.messages,
                     truncated: page.truncated,
+                    files: page.files,
                 },
             ),
             Err(e) => self.subs.send(

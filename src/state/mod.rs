@@ -481,12 +481,20 @@ impl State {
                 },
                 None => ApiReply::Refused(Refusal::UnknownPeer(to)),
             },
-            ApiRequest::OfferFile { to, source, thumb } => match self.known_peer(&to) {
+            ApiRequest::OfferFile {
+                to,
+                source,
+                thumb,
+                caption,
+                upload,
+            } => match self.known_peer(&to) {
                 // Answered once stored (After::OfferStored).
-                Some(id) => match self.offer_file(id, source, thumb, reply.clone()) {
-                    None => return,
-                    Some(refused) => refused,
-                },
+                Some(id) => {
+                    match self.offer_file(id, source, (thumb, caption, upload), reply.clone()) {
+                        None => return,
+                        Some(refused) => refused,
+                    }
+                }
                 None => ApiReply::Refused(Refusal::UnknownPeer(to)),
             },
             ApiRequest::Files => self.files_api(),

@@ -42,6 +42,8 @@
 //! transfers(id BLOB PK (16 bytes), peer → contacts(peer), direction, name, size,
 //!           mime, chunk, caption, thumb, created, path, src_mtime, src_ino, root,
 //!           phase 'offered'|'accepted'|'done'|'ended', reason)        (v4)
+//!           + cancel_unsent 0|1 (our FCAN still to send); indexes: unsent cancels
+//!           per peer, (peer, created) for a history page's files        (v7)
 //! transfer_chunks(id → transfers(id), start, end): chunk ranges held durably (v4)
 //! groups(id BLOB PK (16 bytes), name, phase 'invited'|'member'|'declined'|'left'|
 //!        'removed', owner, inviter, created)                         (v5)

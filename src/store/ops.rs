@@ -57,6 +57,9 @@ pub enum Op {
     AddHeld { id: MsgId, ranges: Vec<(u64, u64)> },
     /// Forgets a finished transfer's ranges.
     DropHeld { id: MsgId },
+    /// Marks (or, once it is queued, unmarks) a transfer whose `FCAN` the peer has not
+    /// been sent yet (schema v7).
+    SetCancelUnsent { id: MsgId, unsent: bool },
     /// Deletes these contacts if they are strangers: not verified and without a single
     /// message (rows nodes before issue 16 stored for every peer that handshook). A
     /// contact with messages or verified is never deleted, whatever the caller thought.
@@ -107,6 +110,7 @@ impl Op {
             Op::UpdateTransfer { .. } => "UpdateTransfer",
             Op::AddHeld { .. } => "AddHeld",
             Op::DropHeld { .. } => "DropHeld",
+            Op::SetCancelUnsent { .. } => "SetCancelUnsent",
             Op::ForgetContacts { .. } => "ForgetContacts",
             Op::UpsertGroup(_) => "UpsertGroup",
             Op::InsertRoster(..) => "InsertRoster",
@@ -161,6 +165,9 @@ impl Op {
             ),
             Op::AddHeld { id, ranges } => super::transfers::add_held(conn, id, ranges),
             Op::DropHeld { id } => super::transfers::drop_held(conn, id),
+            Op::SetCancelUnsent { id, unsent } => {
+                super::transfers::set_cancel_unsent(conn, id, *unsent)
+            }
             Op::UpsertGroup(g) => super::groups::upsert(conn, g),
             Op::InsertRoster(r, taken) => super::groups::insert_roster(conn, r, *taken),
             Op::InsertGroupMsg(m) => super::groups::insert_message(conn, m),

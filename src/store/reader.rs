@@ -188,13 +188,15 @@ impl Reader {
         Ok(rows.into_iter().collect())
     }
 
-    /// Peers with at least one message either way: the contacts a user has talked to,
-    /// as opposed to strangers who only ever handshook.
+    /// Peers with at least one message or file either way: the contacts a user has
+    /// talked to, as opposed to strangers who only ever handshook (a conversation of
+    /// files only is one too: it must survive a restart).
     pub fn peers_with_messages(&self) -> Result<HashSet<NodeId>, StoreError> {
         let rows = self.list(
             "contacts",
             "SELECT c.id FROM contacts AS c
-             WHERE EXISTS (SELECT 1 FROM messages AS m WHERE m.peer = c.peer)",
+             WHERE EXISTS (SELECT 1 FROM messages AS m WHERE m.peer = c.peer)
+                OR EXISTS (SELECT 1 FROM transfers AS t WHERE t.peer = c.peer)",
             [],
             |row| Ok(row.get(0)?),
         )?;

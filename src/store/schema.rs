@@ -26,7 +26,7 @@ use super::StoreError;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
 /// the CHECKs refuse statuses that do not fit the direction.
@@ -213,6 +213,18 @@ ALTER TABLE groups ADD COLUMN read_author BLOB
 ALTER TABLE group_rosters ADD COLUMN taken INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// v7: files in a conversation's history, and ends the peer has not heard of (issue 17).
+/// `cancel_unsent` marks a transfer we ended (declined, cancelled, expired, failed)
+/// whose `FCAN` could not be queued to the peer: it goes out when the peer is back, and
+/// the flag is cleared once it is queued. `transfers_by_peer` serves the history page's
+/// files (a peer's transfers by time).
+const V7: &str = "
+ALTER TABLE transfers ADD COLUMN cancel_unsent INTEGER NOT NULL DEFAULT 0
+    CHECK (cancel_unsent IN (0, 1));
+CREATE INDEX transfers_unsent_cancel ON transfers (peer) WHERE cancel_unsent = 1;
+CREATE INDEX transfers_by_peer ON transfers (peer, created);
+";
+
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
 const WRITER_CACHE_KIB: i64 = -4 * 1024;
 /// The reader's page cache, in KiB (SQLite's default is 2,000). Its queries are small
@@ -376,7 +388,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 6);
+        assert_eq!(SCHEMA_VERSION, 7);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
@@ -523,7 +535,8 @@ mod tests {
         tx.commit().unwrap();
         drop(conn);
         let conn = open_writer(&path, BUSY).unwrap();
-        assert_eq!(version(&conn), 6);
+        // Migrated through v6 (and any later version).
+        assert_eq!(version(&conn), SCHEMA_VERSION);
         let row: (String, i64, Option<Vec<u8>>) = conn
             .query_row(
                 "SELECT name, read_lamport, read_author FROM groups",
@@ -619,5 +632,44 @@ mod tests {
             open_reader(&missing, BUSY),
             Err(StoreError::Sqlite { .. })
         ));
+    }
+
+    /// v6 → v7: a transfer is kept, with no `FCAN` owed; the history's index is there.
+    #[test]
+    fn v6_transfers_migrate_to_v7_with_nothing_owed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..6] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO contacts (peer, id, name, first_seen) VALUES (1, zeroblob(32), 'bob', 1);
+             INSERT INTO transfers (id, peer, direction, name, size, mime, chunk, created, phase,
+                 reason)
+                 VALUES (zeroblob(16), 1, 'in', 'a.bin', 3, 'x/y', 131072, 7, 'ended',
+                     'declined');
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        drop(conn);
+        let conn = open_writer(&path, BUSY).unwrap();
+        assert_eq!(version(&conn), 7);
+        let row: (String, i64) = conn
+            .query_row("SELECT reason, cancel_unsent FROM transfers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(row, ("declined".into(), 0));
+        let index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'transfers_by_peer'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 1);
     }
 }

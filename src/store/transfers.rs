@@ -154,6 +154,15 @@ pub(super) fn add_held(
     Ok(n)
 }
 
+pub(super) fn set_cancel_unsent(
+    conn: &Connection,
+    id: &MsgId,
+    unsent: bool,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached("UPDATE transfers SET cancel_unsent = ?2 WHERE id = ?1")?
+        .execute(params![id.0, i64::from(unsent)])
+}
+
 pub(super) fn drop_held(conn: &Connection, id: &MsgId) -> rusqlite::Result<usize> {
     conn.prepare_cached("DELETE FROM transfer_chunks WHERE id = ?1")?
         .execute([id.0])
@@ -196,6 +205,31 @@ impl Reader {
         self.transfers_where("t.phase IN ('offered', 'accepted')", [])
     }
 
+    /// Transfers we ended whose `FCAN` is still to be sent (schema v7), oldest first.
+    pub fn unsent_cancels(&self) -> Result<Vec<StoredTransfer>, StoreError> {
+        self.transfers_where("t.cancel_unsent = 1 AND t.phase = 'ended'", [])
+    }
+
+    /// A history page's files: `peer`'s transfers created at `from` or later and, when
+    /// `before_seq` names a message, not after that message's time; the newest `limit`
+    /// of them, oldest first.
+    pub fn transfers_for_page(
+        &self,
+        peer: &NodeId,
+        from: i64,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<StoredTransfer>, StoreError> {
+        let mut newest_first = self.transfers_where_ordered(
+            "c.id = ?1 AND t.created >= ?2
+             AND t.created <= coalesce((SELECT ts FROM messages WHERE seq = ?3), 9223372036854775807)",
+            params![peer, from, before_seq, limit],
+            "t.created DESC, t.id DESC LIMIT ?4",
+        )?;
+        newest_first.reverse();
+        Ok(newest_first)
+    }
+
     /// One transfer by id.
     pub fn transfer(&self, id: &MsgId) -> Result<Option<StoredTransfer>, StoreError> {
         Ok(self
@@ -229,10 +263,19 @@ impl Reader {
         filter: &str,
         params: P,
     ) -> Result<Vec<StoredTransfer>, StoreError> {
+        self.transfers_where_ordered(filter, params, "t.created, t.id")
+    }
+
+    fn transfers_where_ordered<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        params: P,
+        order: &str,
+    ) -> Result<Vec<StoredTransfer>, StoreError> {
         let err = |e| StoreError::sqlite(self.path(), e);
         let sql = format!(
             "SELECT {COLUMNS} FROM transfers AS t JOIN contacts AS c ON c.peer = t.peer
-             WHERE {filter} ORDER BY t.created, t.id"
+             WHERE {filter} ORDER BY {order}"
         );
         let mut stmt = self.conn().prepare_cached(&sql).map_err(err)?;
         let rows = stmt.query_map(params, row).map_err(err)?;

@@ -14,6 +14,9 @@ import { utf8Bytes } from '../lib/text';
 import type { Conversation } from '../state';
 import { ClipIcon, SendIcon } from './Icons';
 
+/** Longest caption the node takes (`rules::MAX_CAPTION_CHARS`). */
+export const MAX_CAPTION_CHARS = 1024;
+
 /** The byte counter appears from this share of the limit on. */
 const COUNTER_FROM = 0.9;
 const MAX_HEIGHT = 200;
@@ -109,7 +112,14 @@ export function Composer({ peer, connected, failed, onSend, noFiles = false, dis
       setHint('Not connected to your node — files can be sent once it is back.');
       return true;
     }
-    controller.sendFiles(peer.id, Array.from(files));
+    // What is typed goes with the file as its caption (if it fits one), not as a message.
+    const caption = body !== '' && Array.from(body).length <= MAX_CAPTION_CHARS ? body : undefined;
+    if (caption) {
+      controller.sendFiles(peer.id, Array.from(files), caption);
+      setText('');
+    } else {
+      controller.sendFiles(peer.id, Array.from(files));
+    }
     return true;
   };
   const hasFiles = (e: DragEvent): boolean => Array.from(e.dataTransfer?.types ?? []).includes('Files');

@@ -45,8 +45,9 @@ export const FileBubble = memo(function FileBubble({ file }: Props): ReactElemen
   const done = t.state === 'done';
   const ended = t.state === 'ended';
   const pct = t.size > 0 ? Math.floor((t.bytes * 100) / t.size) : done ? 100 : 0;
-  // Ours is served from our own copy; theirs once it has all arrived.
-  const viewable = done || (own && !ended);
+  // The node says whether it has the bytes: theirs once all arrived; ours while it goes
+  // (an upload copy is deleted once delivered, then only the preview is left).
+  const viewable = t.content;
   const image = t.mime.startsWith('image/');
   const preview = t.thumb ? <img className="file-thumb" src={api(t.id, 'thumb')} alt={`Preview of ${t.name}`} /> : null;
   return (
@@ -70,6 +71,7 @@ export const FileBubble = memo(function FileBubble({ file }: Props): ReactElemen
           )}
         </span>
         <span className="file-size">{humanBytes(t.size)}</span>
+        {t.caption && <span className="file-caption">{t.caption}</span>}
         {!done && !ended && t.state !== 'offered' && (
           <progress className="file-progress" max={100} value={pct} aria-label={`${t.name}: ${pct}%`} />
         )}
@@ -113,6 +115,7 @@ export function UploadBubble({ upload: u }: { upload: Upload }): ReactElement {
       <div className="bubble">
         <span className="file-name">{u.name}</span>
         <span className="file-size">{humanBytes(u.size)}</span>
+        {u.caption && <span className="file-caption">{u.caption}</span>}
         {u.error ? (
           <>
             <span className="file-status file-error" role="alert">
