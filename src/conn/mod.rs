@@ -24,12 +24,14 @@
 //! - [`peer`]: an established connection's reader, and the incoming handshake;
 //! - [`writer`]: the writer thread and its batches;
 //! - [`dial`]: outgoing connections;
-//! - [`deadline`]: a stream view whose reads and writes share one deadline.
+//! - [`deadline`]: a stream view whose reads and writes share one deadline;
+//! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake).
 
 mod deadline;
 pub mod dial;
 pub mod handshake;
 pub mod peer;
+pub mod probe;
 mod writer;
 
 use std::time::{Duration, Instant};

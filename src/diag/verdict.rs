@@ -310,7 +310,13 @@ fn contact(c: &ContactFacts) -> Check {
     };
     if c.online {
         let path = c.path.as_deref().unwrap_or("?");
-        return check(Verdict::Ok, format!("online via {path}"));
+        return check(
+            Verdict::Ok,
+            match &c.route {
+                Some(route) => format!("online via {route} ({path})"),
+                None => format!("online via {path}"),
+            },
+        );
     }
     let waiting = if c.outbox > 0 {
         format!("; {} message(s) wait for it", c.outbox)
@@ -624,6 +630,13 @@ mod tests {
         assert_eq!(k.verdict, Verdict::Ok);
         assert!(k.says.contains("online via 10.0.0.3:41000"), "{k}");
         assert!(k.subject.starts_with("bob ("), "{k}");
+        r.contacts[0].route = Some("VPN wg0 10.0.0.3".into());
+        let k = find(&checks(&r), "contact").clone();
+        assert!(
+            k.says
+                .contains("online via VPN wg0 10.0.0.3 (10.0.0.3:41000)"),
+            "{k}"
+        );
 
         r.contacts[0].online = false;
         r.contacts[0].attempts = vec![attempt("timed_out", "timed out")];
