@@ -94,7 +94,7 @@ describe('verdicts', () => {
     expect(heard.textContent).toContain('bob');
     expect(heard.textContent).toContain('192.168.1.31:35035: 24 heard, last 3 s ago');
     const contacts = screen.getByRole('region', { name: 'Contacts' });
-    expect(contacts.textContent).toContain('Path: LAN 192.168.1.31 192.168.1.31:35035');
+    expect(contacts.textContent).toContain('Path: LAN 192.168.1.31 (192.168.1.31:35035)');
     const carol = within(contacts).getByRole('list', { name: 'Addresses of carol' });
     expect(carol.textContent).toContain('10.0.0.7:35035 from manual, 10 min ago');
     expect(contacts.textContent).toContain('Next try in 40 s.');
