@@ -325,8 +325,10 @@ fn read_some(stream: &TcpStream, until: Instant, into: &mut Vec<u8>) -> Heard {
             Ok(n) => {
                 let room = KEEP - into.len();
                 into.extend_from_slice(&buf[..n.min(room)]);
-                // Enough to name it; a little more for an HTTP head's Server line.
-                if into.len() >= KEEP || (n > 0 && !into.starts_with(b"HTTP/")) {
+                // Enough to name it; an HTTP head (or what may become one: "HT" of a
+                // split read) is read on to its Server line.
+                let http = into.starts_with(b"HTTP/") || b"HTTP/".starts_with(into);
+                if into.len() >= KEEP || !http {
                     return Heard::Bytes;
                 }
                 if into.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -399,6 +401,25 @@ mod tests {
         );
         assert_eq!(p.answer, Answer::Purr);
         assert!(p.says.contains("unsupported version 2"), "{}", p.says);
+    }
+
+    #[test]
+    fn an_http_head_split_across_reads_is_read_to_its_end() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"HT").unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            s.write_all(b"TP/1.0 200 OK\r\nServer: x\r\n\r\n").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        let c = TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        let heard = read_some(&c, Instant::now() + Duration::from_secs(2), &mut got);
+        assert!(matches!(heard, Heard::Bytes));
+        assert_eq!(http_banner(&got), "HTTP/1.0 200 OK (Server: x)");
+        server.join().unwrap();
     }
 
     #[test]

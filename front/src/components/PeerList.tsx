@@ -89,6 +89,7 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
             role="option"
             aria-selected={selected}
             aria-label={label}
+            title={p.online && p.path ? `online via ${p.path}` : undefined}
             className={`peer${selected ? ' selected' : ''}${p.id === activeId ? ' active' : ''}`}
             onClick={() => {
               setActive(p.id);
