@@ -275,6 +275,10 @@ pub struct Peer {
     /// memory only, bounded; docs/SECURITY.md §2.6). Not in SPEC §5: an extra field.
     #[serde(default)]
     pub stranger: bool,
+    /// How the live connection reaches it, in words (`LAN 192.168.1.20`, `loopback
+    /// 127.0.0.1`, `VPN tailscale0 100.101.1.2`); `null` when offline. Not in SPEC §5.
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 /// Delivery state of a message (SPEC §5).

@@ -394,6 +394,10 @@ pub struct PeerUp {
     pub role: Role,
     /// The socket's remote address.
     pub addr: SocketAddr,
+    /// How it is reached, in words (`LAN 10.0.0.2`, `VPN wg0 10.8.0.2`): named by the
+    /// connection thread ([`crate::diag::path::describe`]), which may read the
+    /// interface list; the state thread must not.
+    pub path: String,
     /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
     pub tx: Sender<Inner>,
     /// Its bulk lane for file chunks ([`BULK_QUEUE_LEN`]), drained after `tx`.

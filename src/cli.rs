@@ -280,6 +280,11 @@ pub enum Command {
         /// The whole report as JSON (GET /api/v1/diag), for scripts
         #[arg(long)]
         json: bool,
+        /// Instead: what answers at HOST:PORT (purr with its id and fingerprint, an HTTP
+        /// server, something else, nothing), with connect and handshake times, within 5 s
+        /// (exit 0 only if purr answered)
+        #[arg(long, value_name = "HOST:PORT")]
+        peer: Option<String>,
     },
 }
 

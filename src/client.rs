@@ -277,8 +277,9 @@ pub fn url(args: &ClientArgs) -> Result<String, ClientError> {
     ))
 }
 
-/// `purr peers`: one line per peer (after a header line when `header`, for people at a
-/// terminal), or with `json` the API's array as it came.
+/// `purr peers`: one line per peer — id, status, path (how it is reached), fingerprint,
+/// name — after a header line when `header` (for people at a terminal), or with `json`
+/// the API's array as it came.
 pub fn peers(args: &ClientArgs, json: bool, header: bool) -> Result<String, ClientError> {
     let (target, _) = Target::find(args)?;
     let body = api_call(&target, "GET", "/api/v1/peers", None)?;
@@ -290,15 +291,17 @@ pub fn peers(args: &ClientArgs, json: bool, header: bool) -> Result<String, Clie
     let mut out = String::new();
     if header {
         out.push_str(&format!(
-            "{:<64}  {:<7}  {:<35}  NAME\n",
-            "ID", "STATUS", "FINGERPRINT"
+            "{:<64}  {:<7}  {:<26}  {:<35}  NAME\n",
+            "ID", "STATUS", "PATH", "FINGERPRINT"
         ));
     }
     for p in peers {
         out.push_str(&format!(
-            "{}  {:<7}  {}  {}\n",
+            "{}  {:<7}  {:<26}  {}  {}\n",
             p.id,
             if p.online { "online" } else { "offline" },
+            // How it is reached (`LAN 10.0.0.2`); `-` when offline.
+            p.path.as_deref().unwrap_or("-"),
             p.fingerprint,
             p.name
         ));
@@ -660,6 +663,7 @@ mod tests {
             verified: false,
             name_conflict: false,
             stranger: false,
+            path: None,
         }
     }
 

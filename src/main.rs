@@ -112,7 +112,30 @@ fn main() -> ExitCode {
         Some(Command::Restore { file }) => purr::client::restore(&client.data_dir, file)
             .map(Some)
             .map_err(Into::into),
-        Some(Command::Doctor { json }) => match purr::client::doctor(&client, *json) {
+        Some(Command::Doctor {
+            json,
+            peer: Some(target),
+        }) => {
+            let probe = purr::conn::probe::probe(target);
+            let purr_answered =
+                probe.answer == purr::conn::probe::Answer::Purr && probe.id.is_some();
+            let out = if *json {
+                match serde_json::to_string_pretty(&probe) {
+                    Ok(s) => s,
+                    Err(e) => e.to_string(),
+                }
+            } else {
+                probe.to_string()
+            };
+            let printed = print_out(&out);
+            // Exit 1 unless a purr node completed the handshake there.
+            return if purr_answered {
+                printed
+            } else {
+                ExitCode::FAILURE
+            };
+        }
+        Some(Command::Doctor { json, peer: None }) => match purr::client::doctor(&client, *json) {
             // Exit 1 when a check failed, after printing every check.
             Ok((out, worst)) => {
                 let printed = print_out(&out);

@@ -53,9 +53,9 @@ function mkPeer(name, over = {}) {
 const peers = EMPTY
   ? []
   : [
-      mkPeer('bob', { online: true, addr: '192.168.1.23:35035', last_seen: now, verified: true }),
+      mkPeer('bob', { online: true, addr: '192.168.1.23:35035', last_seen: now, verified: true, path: 'LAN 192.168.1.23' }),
       mkPeer('carol@kitchen-pi', { online: false, addr: '192.168.1.40:35035', last_seen: now - 3 * H }),
-      mkPeer('sam', { online: true, addr: '192.168.1.51:35035', last_seen: now, name_conflict: true, unread: 2 }),
+      mkPeer('sam', { online: true, addr: '100.101.1.51:35035', last_seen: now, name_conflict: true, unread: 2, path: 'VPN tailscale0 100.101.1.51' }),
       mkPeer('sam', { online: false, addr: '10.0.0.7:35035', last_seen: now - 50 * H, name_conflict: true }),
       mkPeer('dave', { online: false, addr: null, last_seen: null }),
     ];
@@ -275,11 +275,67 @@ function groupCmd(ws, c, err) {
   }
 }
 
+// ---- GET /api/v1/diag (docs/HTTP.md): a LAN where bob is heard, sam is over a VPN,
+// carol refuses, and the VPN interface carries no multicast. ---------------------------
+
+function diag() {
+  const up = Math.floor((Date.now() - now) / 1000) + 600;
+  const named = (n) => peers.find((p) => p.name === n);
+  const contact = (p, over) => ({ id: p.id, name: p.name, online: p.online, path: p.online ? p.addr : null, route: p.path ?? null, addrs: [], backoff_s: null, attempts: [], outbox: 0, ...over });
+  const contacts = EMPTY
+    ? []
+    : [
+        contact(named('bob'), { addrs: [{ addr: '192.168.1.23:35035', source: 'beacon', s_ago: 2 }] }),
+        contact(named('sam'), { addrs: [{ addr: '100.101.1.51:35035', source: 'list', s_ago: 40 }, { addr: '192.168.1.51:35035', source: 'stored', s_ago: null }] }),
+        contact(named('carol@kitchen-pi'), {
+          addrs: [{ addr: '192.168.1.40:35035', source: 'manual', s_ago: 3 * 3600 }],
+          backoff_s: 52,
+          outbox: 2,
+          attempts: [
+            { target: '192.168.1.40:35035', s_ago: 8, outcome: 'refused', reason: 'connection refused (nothing listens on that port: is purr running there, on that port?)' },
+            { target: '192.168.1.40:35035', s_ago: 68, outcome: 'timed_out', reason: 'timed out (no answer within 5 s: host off, or a firewall drops it)' },
+          ],
+        }),
+      ];
+  const checks = [
+    { verdict: 'OK', area: 'node', subject: '', says: `running as "${me.name}", listening on [::]:${PORT}, discovery on (a beacon every 5 s)`, next: null },
+    { verdict: 'OK', area: 'interface', subject: 'eth0', says: 'ethernet, 192.168.1.20: 240 beacons sent, no send errors', next: null },
+    { verdict: 'WARN', area: 'interface', subject: 'tailscale0', says: 'VPN, 100.101.1.2: carries no multicast: peers there are found by address or from other peers', next: 'give their address: purr --connect HOST:PORT, or the connect form' },
+    { verdict: 'OK', area: 'beacons', subject: '', says: 'heard 1 other node (bob on eth0)', next: null },
+  ];
+  if (!EMPTY) {
+    checks.push(
+      { verdict: 'OK', area: 'contact', subject: `bob (${named('bob').id.slice(0, 8)})`, says: 'online via LAN 192.168.1.23 (192.168.1.23:35035)', next: null },
+      { verdict: 'OK', area: 'contact', subject: `sam (${named('sam').id.slice(0, 8)})`, says: 'online via VPN tailscale0 100.101.1.51 (100.101.1.51:35035)', next: null },
+      { verdict: 'FAIL', area: 'contact', subject: `carol@kitchen-pi (${named('carol@kitchen-pi').id.slice(0, 8)})`, says: 'offline: connection refused at 192.168.1.40:35035; 2 message(s) wait for it', next: 'check that purr runs on that machine and listens on 35035 (purr doctor --peer 192.168.1.40:35035)' },
+    );
+  }
+  checks.push({ verdict: 'OK', area: 'host', subject: '', says: 'data dir writable, 41.2 GB free, database 1.3 MB, WAL 98 KB', next: null });
+  return {
+    node: { running: true, id: meId, name: me.name, listen: `[::]:${PORT}`, port: PORT, discovery: true, beacon_interval_s: 5, uptime_s: up },
+    interfaces: [
+      { name: 'lo', kind: 'loopback', up: true, multicast: false, addrs: ['127.0.0.1', '::1'], used: false, beacons_sent: 0, send_errors: 0, last_error: null, last_error_s_ago: null },
+      { name: 'eth0', kind: 'ethernet', up: true, multicast: true, addrs: ['192.168.1.20', 'fe80::1e69:7aff:fe0c:1d2e'], used: true, beacons_sent: 240, send_errors: 0, last_error: null, last_error_s_ago: null },
+      { name: 'tailscale0', kind: 'vpn', up: true, multicast: false, addrs: ['100.101.1.2'], used: false, beacons_sent: 0, send_errors: 0, last_error: null, last_error_s_ago: null },
+    ],
+    beacons: { sending_for_s: up, sent: 240, heard: EMPTY ? [] : [{ id: named('bob').id, iface: 'eth0', addr: '192.168.1.23:35035', count: 118, first_s_ago: up - 10, last_s_ago: 2 }] },
+    targets: [],
+    contacts,
+    host: { data_dir: '/home/alice/.local/share/purr', exists: true, writable: true, free_bytes: 41_200_000_000, db_bytes: 1_300_000, wal_bytes: 98_000, outbox: 2 },
+    groups: { known: groups.length, dropped: { bad_signature: 0, not_member: 0, unknown_group: 0, bad_roster: 0, rollback: 0, overflow: 0, invitations: 0 } },
+    checks,
+  };
+}
+
 // ---- Server ---------------------------------------------------------------------------
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
 const server = createServer((req, res) => {
   const path = new URL(req.url, 'http://x').pathname;
+  if (path === '/api/v1/diag') {
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(JSON.stringify(diag()));
+    return;
+  }
   let file = join(DIST, path === '/' ? 'index.html' : path);
   if (!file.startsWith(DIST)) file = join(DIST, 'index.html');
   try {

@@ -288,6 +288,25 @@ const FOUNDATION = {
     await shoot(ctx.pageA, OUT, 'me-desktop-dark');
     await ctx.pageA.emulateMedia({ colorScheme: 'light' });
   },
+
+  async network(ctx) {
+    // The Network page (issue 20) on a real node: opened from the "me" screen, it shows
+    // the node's own check line from GET /api/v1/diag, and bob reached over loopback
+    // (the Peer's `path`, also in the peer list).
+    const page = await ctx.newPage('net', 'desktop', 'light');
+    await page.goto(uiUrl(ctx.a, '127.0.0.1'));
+    await waitFor(page, () => document.querySelector('.me-btn-name')?.textContent !== '…', 'me event');
+    await page.waitForSelector(`[role="option"][aria-label*="online via loopback 127.0.0.1"]`, { timeout: 20_000 });
+    const t0 = Date.now();
+    await page.getByRole('button', { name: 'Network' }).click();
+    await expectText(page, '.check[data-verdict="OK"]', `node: running as "${ctx.a.name}"`);
+    console.log(`  Network page shows the node's check ${Date.now() - t0} ms after the click`);
+    await expectText(page, '.checks', 'online via loopback 127.0.0.1');
+    const verdicts = await page.locator('.check .verdict').allTextContents();
+    assert(verdicts.length > 0 && verdicts.every((v) => ['OK', 'WARN', 'FAIL'].includes(v)), `verdicts in words: ${verdicts}`);
+    await shoot(page, OUT, 'network-desktop-light');
+    await page.close();
+  },
 };
 
 /** The status of a raw WebSocket upgrade with the given Origin (Node's fetch cannot). */

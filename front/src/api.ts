@@ -33,6 +33,9 @@ export interface Peer {
   /** Only authenticated, never messaged or verified (docs/SECURITY.md §2.6): listed after
    * the contacts, and only the most recent few are sent. */
   stranger: boolean;
+  /** How the live connection reaches it (`LAN 192.168.1.20`, `VPN tailscale0 100.101.1.2`);
+   * null when offline, absent from older nodes. */
+  path?: string | null;
 }
 
 /** Outgoing: pending → delivered → read. Incoming: received → read. */
@@ -227,6 +230,8 @@ export function toPeer(v: unknown): Peer | null {
     verified: v.verified === true,
     name_conflict: v.name_conflict === true,
     stranger: v.stranger === true,
+    // Bounded: it is shown in one line.
+    path: isStr(v.path) ? v.path.slice(0, 120) : null,
   };
 }
 

@@ -25,12 +25,14 @@
 //! - [`writer`]: the writer thread and its batches;
 //! - [`dial`]: outgoing connections;
 //! - [`deadline`]: a stream view whose reads and writes share one deadline;
-//! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN).
+//! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN);
+//! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake).
 
 mod deadline;
 pub mod dial;
 pub mod handshake;
 pub mod peer;
+pub mod probe;
 pub mod tcp;
 mod writer;
 

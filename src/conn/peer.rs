@@ -72,6 +72,8 @@ pub(super) fn run_established(
         "{conn}: peer {short}… ({}) at {addr} authenticated",
         est.peer_name
     );
+    // Read here, not on the state thread: it asks the kernel for the interface list.
+    let path = crate::diag::path::describe(&stream, addr);
     let up = PeerUp {
         conn,
         id: est.peer_id,
@@ -80,6 +82,7 @@ pub(super) fn run_established(
         port: est.peer_port,
         role: est.role,
         addr,
+        path,
         tx,
         bulk,
     };

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod host;
+pub mod path;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -187,6 +188,10 @@ pub struct ContactFacts {
     pub online: bool,
     /// The remote address of the live connection.
     pub path: Option<String>,
+    /// How that connection reaches it, in words (`LAN 10.0.0.3`, `VPN wg0 10.8.0.2`;
+    /// the Peer's `path`).
+    #[serde(default)]
+    pub route: Option<String>,
     pub addrs: Vec<AddrFacts>,
     pub backoff_s: Option<u64>,
     pub attempts: Vec<AttemptFacts>,

@@ -293,7 +293,18 @@ fn target(t: &TargetFacts) -> Check {
         if failed == 1 { "" } else { "s" },
         retry(t.backoff_s)
     );
-    check(Verdict::Fail, says).next(next_step(&last.outcome))
+    let mut next = next_step(&last.outcome).to_string();
+    // When something may answer there that is not the purr we expect, say how to see it.
+    if matches!(
+        last.outcome.as_str(),
+        "handshake" | "other_key" | "timed_out"
+    ) {
+        next.push_str(&format!(
+            " (`purr doctor --peer {}` says what answers there)",
+            t.target
+        ));
+    }
+    check(Verdict::Fail, says).next(next)
 }
 
 fn contact(c: &ContactFacts) -> Check {
@@ -310,7 +321,13 @@ fn contact(c: &ContactFacts) -> Check {
     };
     if c.online {
         let path = c.path.as_deref().unwrap_or("?");
-        return check(Verdict::Ok, format!("online via {path}"));
+        return check(
+            Verdict::Ok,
+            match &c.route {
+                Some(route) => format!("online via {route} ({path})"),
+                None => format!("online via {path}"),
+            },
+        );
     }
     let waiting = if c.outbox > 0 {
         format!("; {} message(s) wait for it", c.outbox)
@@ -602,7 +619,16 @@ mod tests {
             let c = checks(&r);
             let next = find(&c, "target").next.clone().unwrap_or_default();
             assert!(next.contains(step), "{outcome}: {next}");
+            let probe = next.contains("purr doctor --peer 10.0.0.7:35035");
+            let wanted = matches!(outcome, "timed_out" | "other_key");
+            assert_eq!(probe, wanted, "{outcome}: {next}");
         }
+        r.targets[0].attempts = vec![attempt("handshake", "handshake failed")];
+        let next = find(&checks(&r), "target").next.clone().unwrap_or_default();
+        assert!(
+            next.contains("`purr doctor --peer 10.0.0.7:35035`"),
+            "{next}"
+        );
 
         r.targets[0].online = true;
         r.targets[0].owner = Some("ab".repeat(32));
@@ -624,6 +650,13 @@ mod tests {
         assert_eq!(k.verdict, Verdict::Ok);
         assert!(k.says.contains("online via 10.0.0.3:41000"), "{k}");
         assert!(k.subject.starts_with("bob ("), "{k}");
+        r.contacts[0].route = Some("VPN wg0 10.0.0.3".into());
+        let k = find(&checks(&r), "contact").clone();
+        assert!(
+            k.says
+                .contains("online via VPN wg0 10.0.0.3 (10.0.0.3:41000)"),
+            "{k}"
+        );
 
         r.contacts[0].online = false;
         r.contacts[0].attempts = vec![attempt("timed_out", "timed out")];

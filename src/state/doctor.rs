@@ -191,6 +191,7 @@ impl State {
                     name: c.name.clone(),
                     online: c.is_online(),
                     path: c.link().map(|l| l.remote.to_string()),
+                    route: c.link().map(|l| l.path.clone()),
                     addrs,
                     backoff_s: backoff.filter(|_| !c.is_online()).map(|d| secs(d).max(1)),
                     attempts,

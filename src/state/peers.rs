@@ -78,6 +78,8 @@ pub struct Link {
     pub role: Role,
     /// The socket's remote address.
     pub remote: SocketAddr,
+    /// How it is reached, in words (`PeerUp::path`).
+    pub path: String,
     /// Its bulk lane for file chunks.
     pub bulk: Sender<Inner>,
     /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
@@ -489,6 +491,7 @@ impl PeerTable {
             tx: up.tx,
             role: up.role,
             remote: up.addr,
+            path: up.path,
             bulk: up.bulk,
             files: None,
             groups: None,
@@ -1087,6 +1090,7 @@ mod tests {
             port: 4000,
             role,
             addr: "10.0.0.5:51000".parse().unwrap(),
+            path: "LAN 10.0.0.5".into(),
             tx,
             bulk: bounded(1).0,
         };

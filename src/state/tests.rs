@@ -138,6 +138,7 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: format!("10.0.0.{n}:50000").parse().expect("address"),
+            path: format!("LAN 10.0.0.{n}"),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
         };
@@ -531,6 +532,7 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
         port: 35035,
         role: Role::Initiator,
         addr,
+        path: "LAN 10.0.0.5".into(),
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
     };
@@ -597,6 +599,7 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: addr.parse().expect("address"),
+            path: format!("LAN {addr}"),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
         };

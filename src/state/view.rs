@@ -52,6 +52,7 @@ pub fn peer(c: &Contact, name_conflict: bool) -> api::Peer {
         verified: c.verified,
         name_conflict,
         stranger: c.is_stranger(),
+        path: c.link().map(|l| l.path.clone()),
     }
 }
 

@@ -6,6 +6,7 @@ import { ConnBanner } from './ConnBanner';
 import { Conversation } from './Conversation';
 import { GroupConversation } from './GroupConversation';
 import { MePanel } from './MePanel';
+import { NetworkPage } from './NetworkPage';
 import { Sidebar } from './Sidebar';
 import { Toast } from './Toast';
 
@@ -15,6 +16,8 @@ export function App(): ReactElement {
   const narrow = useNarrow();
   // On a phone the peer list is a drawer; it starts open when no conversation is.
   const [drawer, setDrawer] = useState(state.open === null);
+  // The Network page (issue 20), opened from the "me" screen or by the #network link.
+  const [network, setNetwork] = useState(() => typeof location !== 'undefined' && location.hash === '#network');
   const unread = totalUnread(state);
   const drawerShown = narrow && drawer;
 
@@ -42,6 +45,7 @@ export function App(): ReactElement {
     (peer: string | null) => {
       controller.open(peer);
       setDrawer(false);
+      setNetwork(false);
     },
     [controller],
   );
@@ -56,12 +60,14 @@ export function App(): ReactElement {
         <Sidebar state={state} onSelect={select} hidden={narrow && !drawer} />
         {drawerShown && <div className="scrim" onClick={() => setDrawer(false)} aria-hidden="true" />}
         <main className="main" inert={drawerShown}>
-          {group ? (
+          {network ? (
+            <NetworkPage state={state} onMenu={openDrawer} onClose={() => setNetwork(false)} />
+          ) : group ? (
             <GroupConversation key={group.id} state={state} group={group} onMenu={openDrawer} />
           ) : peer ? (
             <Conversation key={peer.id} state={state} peer={peer} onMenu={openDrawer} />
           ) : (
-            <MePanel state={state} onMenu={openDrawer} />
+            <MePanel state={state} onMenu={openDrawer} onNetwork={() => setNetwork(true)} />
           )}
         </main>
       </div>

@@ -29,7 +29,10 @@ export function ConversationHeader({ peer, onMenu, safetyOpen, onToggleSafety }:
             </span>
           )}
         </h1>
-        <p className={peer.online ? 'presence online' : 'presence'}>{peer.online ? 'online' : lastSeen(peer.last_seen, now)}</p>
+        <p className={peer.online ? 'presence online' : 'presence'}>
+          {peer.online ? 'online' : lastSeen(peer.last_seen, now)}
+          {peer.online && peer.path && <span className="presence-path"> · {peer.path}</span>}
+        </p>
       </div>
       <button
         type="button"

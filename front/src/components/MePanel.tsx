@@ -9,13 +9,18 @@ import { PencilIcon } from './Icons';
 import { TopBar } from './TopBar';
 
 /** The "me" screen: who this node is (name, fingerprint, port) and connect-by-address. */
-export function MePanel({ state, onMenu }: { state: AppState; onMenu: () => void }): ReactElement {
+export function MePanel({ state, onMenu, onNetwork }: { state: AppState; onMenu: () => void; onNetwork?: () => void }): ReactElement {
   const me = state.me;
   const peers = Object.keys(state.peers).length;
   return (
     <div className="pane me-pane">
       <TopBar onMenu={onMenu}>
-        <h1 className="topbar-title">Me</h1>
+        <h1 className="topbar-title network-title">Me</h1>
+        {onNetwork && (
+          <button type="button" className="btn btn-small btn-secondary" onClick={onNetwork} title="Why can't I see my peer?">
+            Network
+          </button>
+        )}
       </TopBar>
       <div className="pane-scroll">
         <div className="me-content">

@@ -65,7 +65,7 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
         const last = lastMessage(state, p.id);
         const selected = p.id === state.open;
         const time = last ? listTime(last.ts, now) : '';
-        const presence = p.online ? 'online' : lastSeen(p.last_seen, now);
+        const presence = p.online ? (p.path ? `online · ${p.path}` : 'online') : lastSeen(p.last_seen, now);
         const sub = last
           ? `${isOwn(last) ? 'You: ' : ''}${preview(last.text)}`
           : p.stranger
@@ -73,7 +73,7 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
             : presence;
         const label = [
           p.name,
-          p.online ? 'online' : 'offline',
+          p.online ? (p.path ? `online via ${p.path}` : 'online') : 'offline',
           p.verified ? 'verified' : '',
           p.stranger ? 'stranger: never messaged' : '',
           p.name_conflict ? 'name shared with another contact' : '',
@@ -89,6 +89,7 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
             role="option"
             aria-selected={selected}
             aria-label={label}
+            title={p.online && p.path ? `online via ${p.path}` : undefined}
             className={`peer${selected ? ' selected' : ''}${p.id === activeId ? ' active' : ''}`}
             onClick={() => {
               setActive(p.id);
