@@ -14,6 +14,9 @@
 //!   the run reaches the top (filled) ──────────────────────▶ out of it:    `group` event
 //! ```
 //!
+//! When a gap passes its grace, every member online is asked for it (a `GSYN`) once:
+//! the one that forwarded the message above the gap may not hold those below it.
+//!
 //! The tick only looks at groups with an open gap (`Groups::gappy`), so it costs
 //! nothing while every run is whole.
 
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::identity::NodeId;
 use crate::peer::group::GroupId;
+use crate::peer::inner::Inner;
 
 use super::groups::{Held, Phase};
 use super::State;
@@ -132,15 +136,27 @@ impl State {
             return;
         };
         let m = &mut **m;
+        let before: BTreeSet<NodeId> = m.gaps.shown.iter().map(|g| g.author).collect();
         let changed = m.gaps.refresh(&m.have, &m.storing, now, now_ms).is_some();
         if m.gaps.open() {
             self.groups.gappy.insert(*id);
         } else {
             self.groups.gappy.remove(id);
         }
-        if changed {
-            log::debug!("group {id}: missing {:?}", m.gaps.shown());
-            self.push_group(id);
+        if !changed {
+            return;
+        }
+        log::debug!("group {id}: missing {:?}", m.gaps.shown());
+        let new_gap = m.gaps.shown.iter().any(|g| !before.contains(&g.author));
+        let ask = new_gap.then(|| (m.summary(id), m.members().to_vec()));
+        self.push_group(id);
+        if let Some((summary, members)) = ask {
+            let own = self.own_id;
+            for peer in members.iter().filter(|p| **p != own) {
+                if self.peers.takes_groups(peer) {
+                    self.send_group_inner(peer, Inner::GroupSync(summary.clone()));
+                }
+            }
         }
     }
 

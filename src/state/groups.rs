@@ -1227,7 +1227,7 @@ impl Membership {
     }
 
     /// Our `GSYN` for this group (the authors with the most held first if over the cap).
-    fn summary(&self, id: &GroupId) -> Summary {
+    pub(super) fn summary(&self, id: &GroupId) -> Summary {
         let mut have: Vec<(Author, u64)> = self
             .have
             .iter()

@@ -1693,7 +1693,7 @@ mod groups {
     fn a_gap_is_missing_in_the_group_only_after_the_grace_and_not_once_filled() {
         use super::super::group_gaps::GAP_GRACE;
         let mut h = Harness::new();
-        let (g, b, _c) = group_of_three(&mut h);
+        let (g, b, c) = group_of_three(&mut h);
         let ui = h.ui();
         let (hex2, hex3) = (
             crate::hex::encode(&who(2).id()),
@@ -1727,15 +1727,26 @@ mod groups {
         h.state.on_tick(h.at(1.0 + grace - 0.5));
         assert_eq!(missing(&h), vec![]);
         assert!(missing_events(&ui).iter().all(|m| m.is_empty()));
-        // Past it: both, with their counts, in a `group` event.
+        let syncs = |link: &FakeLink| {
+            let records = link.drain();
+            records
+                .iter()
+                .filter(|r| matches!(r, Inner::GroupSync(s) if s.group == g))
+                .count()
+        };
+        assert_eq!(syncs(&c), 0);
+        // Past it: both, with their counts, in a `group` event; every member online is
+        // asked once (3 may hold what 2 did not).
         h.state.on_tick(h.at(1.0 + grace + 0.5));
+        assert_eq!((syncs(&b), syncs(&c)), (1, 1));
         let mut want = vec![(hex2.clone(), 3), (hex3.clone(), 1)];
         want.sort();
         assert_eq!(missing(&h), want);
         assert_eq!(missing_events(&ui), vec![want]);
-        // Another tick with nothing new: no event.
+        // Another tick with nothing new: no event, no sync.
         h.state.on_tick(h.at(1.0 + grace + 1.5));
         assert!(missing_events(&ui).is_empty());
+        assert_eq!((syncs(&b), syncs(&c)), (0, 0));
         // 3's #1 comes: 3 leaves `missing` at once (at its commit, no tick needed).
         h.peer_sends(
             &b,
