@@ -455,6 +455,21 @@ pub struct Group {
     /// how a UI names someone who is no longer in the roster.
     #[serde(default)]
     pub known: Vec<KnownMember>,
+    /// Authors whose run has had a gap for longer than a short grace (10 s): messages
+    /// of theirs not yet received, below later ones we hold and show. Empty when none.
+    #[serde(default)]
+    pub missing: Vec<MissingRun>,
+}
+
+/// Messages of one author not yet received (`Group.missing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissingRun {
+    /// The author (64 hex).
+    pub author: String,
+    /// How many of its seqs are missing below the highest one we hold.
+    pub count: u64,
+    /// Unix ms when this node noticed the gap.
+    pub since: i64,
 }
 
 /// An id that appears in a group and its name (`Group.known`).
@@ -533,6 +548,9 @@ pub struct GroupPage {
     pub truncated: bool,
 }
 
+/// Most ids in one `group_message_removed` event (more go in several).
+pub const MAX_REMOVED_IDS: usize = 500;
+
 /// An event from the node to UIs (SPEC §5, node → client).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
@@ -599,6 +617,14 @@ pub enum Event {
         message: String,
         member: String,
         kind: String,
+    },
+    /// Messages the UIs may show that are no longer the group's (written by a member
+    /// after the roster removing it, which came later): drop them. At most
+    /// [`MAX_REMOVED_IDS`] ids an event.
+    #[serde(rename = "group_message_removed")]
+    GroupMessageRemoved {
+        group: String,
+        ids: Vec<String>,
     },
     /// A page of a group's history (the answer to `group_history`).
     #[serde(rename = "group_history")]

@@ -303,6 +303,8 @@ fn a_member_removed_during_a_partition_gets_nothing_from_its_removal_on() {
         m.say(&gid, &format!("before {}", m.name));
     }
     wait_converged(&refs(&members), &gid, 5, WAIT);
+    // D's UI: what it shows of E's, and what the node tells it to drop.
+    let d_ui = Watch::new(d.ws(), &["group_message", "group_message_removed"]);
 
     lan.split(&[3, 4]); // D and E hold the old roster
     let g = a.post(
@@ -360,6 +362,42 @@ fn a_member_removed_during_a_partition_gets_nothing_from_its_removal_on() {
         );
     }
     std::thread::sleep(Duration::from_millis(1500)); // time for any stray copy
+                                                     // D's UI showed E's messages from the split as they came; those D then deleted
+                                                     // (written after the removal) were taken off it by `group_message_removed`, and
+                                                     // nothing D keeps was.
+    let events = d_ui.finish();
+    let of = |cmd: &'static str| {
+        events
+            .iter()
+            .map(|(_, v)| v)
+            .filter(move |v| v["cmd"] == cmd)
+    };
+    let shown: HashSet<String> = of("group_message")
+        .filter(|v| v["message"]["author"] == e.id.as_str())
+        .filter_map(|v| v["message"]["id"].as_str().map(String::from))
+        .collect();
+    let removed: HashSet<String> = of("group_message_removed")
+        .flat_map(|v| v["ids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|id| id.as_str().map(String::from))
+        .collect();
+    let kept: HashSet<String> = d.ids(&gid).into_iter().collect();
+    let purged: HashSet<&String> = shown.iter().filter(|id| !kept.contains(*id)).collect();
+    assert!(
+        !purged.is_empty(),
+        "D's UI showed none of E's voided messages"
+    );
+    assert!(
+        purged.iter().all(|id| removed.contains(*id)),
+        "still on D's screen: {:?}",
+        purged
+            .iter()
+            .filter(|id| !removed.contains(**id))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        removed.is_disjoint(&kept),
+        "D's UI was told to drop kept messages"
+    );
     let rows = stored(&e.data);
     let late: Vec<_> = rows.iter().filter(|m| m.roster >= removal).collect();
     assert!(

@@ -128,6 +128,16 @@ export interface Group {
   removed_by?: string | null;
   /** Names of ids no longer in the roster (authors of old messages, removed members). */
   known: { id: string; name: string }[];
+  /** Authors with messages not yet received below later ones (a gap that outlasted the
+   * node's grace); empty when none or from nodes that do not say. */
+  missing: MissingRun[];
+}
+
+/** `count` messages of `author` not yet received, since `since` (Unix ms). */
+export interface MissingRun {
+  author: string;
+  count: number;
+  since: number;
 }
 
 /** What a system line says happened to the roster. */
@@ -203,7 +213,8 @@ export type ServerEvent =
   | { cmd: 'group'; group: Group }
   | { cmd: 'group_message'; message: GroupMessage }
   | { cmd: 'group_history'; group: string; messages: GroupMessage[]; truncated?: boolean }
-  | { cmd: 'group_receipt'; group: string; message: string; member: string; kind: 'delivered' | 'read' };
+  | { cmd: 'group_receipt'; group: string; message: string; member: string; kind: 'delivered' | 'read' }
+  | { cmd: 'group_message_removed'; group: string; ids: string[] };
 
 // ---- Validation -------------------------------------------------------------------
 // The node is trusted, but a UI that renders a half-shaped object crashes: every frame
@@ -297,6 +308,10 @@ export function toGroup(v: unknown): Group | null {
     .filter(isObj)
     .filter((k) => isStr(k.id) && isStr(k.name))
     .map((k) => ({ id: k.id as string, name: k.name as string }));
+  const missing = (Array.isArray(v.missing) ? v.missing : [])
+    .filter(isObj)
+    .filter((r) => isStr(r.author) && isNum(r.count) && r.count >= 1)
+    .map((r) => ({ author: r.author as string, count: Math.floor(r.count as number), since: isNum(r.since) ? r.since : 0 }));
   return {
     id: v.id,
     name: v.name,
@@ -309,6 +324,7 @@ export function toGroup(v: unknown): Group | null {
     ...(isNum(v.unread) ? { unread: Math.max(0, Math.floor(v.unread)) } : {}),
     ...(isStr(v.removed_by) || v.removed_by === null ? { removed_by: v.removed_by } : {}),
     known,
+    missing,
   };
 }
 
@@ -425,6 +441,11 @@ export function parseEvent(text: string): ServerEvent | null {
       if (!isStr(v.group) || !isStr(v.message) || !isStr(v.member)) return null;
       if (v.kind !== 'delivered' && v.kind !== 'read') return null;
       return { cmd: 'group_receipt', group: v.group, message: v.message, member: v.member, kind: v.kind };
+    case 'group_message_removed': {
+      const removed = ids(v.ids);
+      if (!isStr(v.group) || !removed) return null;
+      return { cmd: 'group_message_removed', group: v.group, ids: removed };
+    }
     case 'error':
       return {
         cmd: 'error',

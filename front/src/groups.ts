@@ -171,6 +171,15 @@ export function receipts(
   return { text, delivered: delivered.map(name), read: read.map(name) };
 }
 
+/** "1 message from Bob not yet received", "3 messages from Bob not yet received": one
+ * line per author whose gap outlasted the node's grace (`Group.missing`). */
+export function missingText(group: Group, name: NameFn): string[] {
+  return group.missing.map(({ author, count }) => {
+    const who = name(author);
+    return `${count} ${count === 1 ? 'message' : 'messages'} from ${who === 'You' ? 'you' : who} not yet received`;
+  });
+}
+
 /** The newest item (message or system line), for `group_read {upto}`. */
 export function newestItem(items: GroupItem[]): GroupItem | undefined {
   return items[items.length - 1];

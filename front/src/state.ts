@@ -326,6 +326,14 @@ function onGroupEvent(state: AppState, ev: ServerEvent, request: HistoryRequest 
         const failed = own && c.failed?.text === ev.message.text ? null : c.failed;
         return items === c.items && failed === c.failed ? c : { ...c, items, failed };
       });
+    case 'group_message_removed': {
+      // Purged by the node (written after their author's removal): gone from the screen.
+      const gone = new Set(ev.ids);
+      return withGroupConv(state, ev.group, (c) => {
+        const items = c.items.filter((m) => !gone.has(m.id));
+        return items.length === c.items.length ? c : { ...c, items };
+      });
+    }
     case 'group_receipt':
       return withGroupConv(state, ev.group, (c) => {
         const i = c.items.findIndex((m) => m.id === ev.message);

@@ -6,7 +6,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Group, type GroupMessage, parseEvent } from '../src/api';
 import { App } from '../src/components/App';
 import { Controller } from '../src/controller';
-import { compareGroupItems, mergeGroupItems, onlineCount, phaseNotice, receipts, systemText, withReceipt } from '../src/groups';
+import {
+  compareGroupItems,
+  mergeGroupItems,
+  missingText,
+  onlineCount,
+  phaseNotice,
+  receipts,
+  systemText,
+  withReceipt,
+} from '../src/groups';
 import { sortedGroups, totalUnread } from '../src/selectors';
 import { type AppState, initialState, reducer } from '../src/state';
 import { createStore } from '../src/store';
@@ -33,6 +42,7 @@ function group(over: Partial<Group> = {}): Group {
     version: 1,
     created: 1_700_000_000_000,
     known: [],
+    missing: [],
     ...over,
   };
 }
@@ -173,6 +183,40 @@ describe('group list and phases', () => {
   });
 });
 
+describe('messages not yet received, and messages the node purged', () => {
+  const name = (id: string) => (id === ME.id ? 'You' : id === BOB ? 'Bob' : id === CAROL ? 'carol' : id);
+
+  it('"1 message from Bob" and "3 messages from carol" not yet received, one line each', () => {
+    const g = group({ missing: [{ author: BOB, count: 1, since: 1 }, { author: CAROL, count: 3, since: 2 }] });
+    expect(missingText(g, name)).toEqual(['1 message from Bob not yet received', '3 messages from carol not yet received']);
+    expect(missingText(group(), name)).toEqual([]);
+  });
+
+  it('takes `missing` from the group event, drops bad runs, and clears it with the next event', () => {
+    let s = ev(withMe, {
+      cmd: 'group',
+      group: { ...group(), missing: [{ author: BOB, count: 2, since: 5 }, { author: CAROL, count: 0 }, { count: 1 }, 'x'] },
+    });
+    expect(s.groups[GID]?.missing).toEqual([{ author: BOB, count: 2, since: 5 }]);
+    s = ev(s, { cmd: 'group', group: { ...group(), missing: [] } });
+    expect(s.groups[GID]?.missing).toEqual([]);
+    // An older node sends no `missing`: nothing is missing.
+    const { missing: _m, ...old } = group();
+    s = ev(s, { cmd: 'group', group: old });
+    expect(s.groups[GID]?.missing).toEqual([]);
+  });
+
+  it('group_message_removed drops those messages at once and keeps the others', () => {
+    const [keep, gone1, gone2] = [gm(CAROL, 2), gm(CAROL, 7), gm(CAROL, 8)];
+    let s = ev(withMe, { cmd: 'group_history', group: GID, messages: [keep, gone1, gone2] });
+    s = ev(s, { cmd: 'group_message_removed', group: GID, ids: [gone1.id, gone2.id, 'f'.repeat(32)] });
+    expect(s.gconvs[GID]?.items.map((m) => m.id)).toEqual([keep.id]);
+    // Nothing to drop: the same state.
+    expect(ev(s, { cmd: 'group_message_removed', group: GID, ids: [gone1.id] })).toBe(s);
+    expect(parseEvent(JSON.stringify({ cmd: 'group_message_removed', group: GID }))).toBeNull();
+  });
+});
+
 describe('group controller', () => {
   beforeEach(() => FakeSocket.reset());
   afterEach(() => vi.useRealTimers());
@@ -286,6 +330,32 @@ describe('group screens', () => {
     const box = screen.getByRole('textbox', { name: 'Message to cats' }) as HTMLTextAreaElement;
     expect(box.disabled).toBe(true);
     expect((screen.getByRole('button', { name: 'Send' }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
+  it('says how many messages from whom are not yet received, under later ones, until the gap fills', () => {
+    const { sock, controller } = app([group()]);
+    act(() => controller.open(GID));
+    act(() => sock.receive({ cmd: 'group_history', group: GID, messages: [gm(BOB, 1, { text: 'one' }), gm(BOB, 4, { text: 'four' })] }));
+    expect(screen.queryByText(/not yet received/)).toBeNull();
+    act(() => sock.receive({ cmd: 'group', group: group({ missing: [{ author: BOB, count: 2, since: 1 }] }) }));
+    expect(document.querySelector('.group-missing')?.textContent).toBe('2 messages from bob not yet received');
+    // Later messages are shown all along.
+    expect(screen.getByText('four')).toBeTruthy();
+    act(() => sock.receive({ cmd: 'group', group: group({ missing: [{ author: BOB, count: 1, since: 1 }] }) }));
+    expect(screen.getByText('1 message from bob not yet received')).toBeTruthy();
+    act(() => sock.receive({ cmd: 'group', group: group() }));
+    expect(screen.queryByText(/not yet received/)).toBeNull();
+  });
+
+  it('a message the node purged leaves the screen without a reload', () => {
+    const { sock, controller } = app([group()]);
+    act(() => controller.open(GID));
+    const late = gm(DAVE, 5, { text: 'written after removal' });
+    act(() => sock.receive({ cmd: 'group_history', group: GID, messages: [gm(BOB, 1, { text: 'stays' }), late] }));
+    expect(screen.getByText('written after removal')).toBeTruthy();
+    act(() => sock.receive({ cmd: 'group_message_removed', group: GID, ids: [late.id] }));
+    expect(screen.queryByText('written after removal')).toBeNull();
+    expect(screen.getByText('stays')).toBeTruthy();
   });
 
   it('a member sees authors, the owner marked in the roster, and receipts that open on tap', () => {

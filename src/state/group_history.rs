@@ -313,6 +313,21 @@ impl State {
         Ok(())
     }
 
+    /// Tells every UI to drop messages it may show (purged: written by a member after
+    /// its removal), in events of at most [`api::MAX_REMOVED_IDS`] ids. Their unread
+    /// count is recounted at the end of the turn.
+    pub(super) fn unshow_group_msgs(&mut self, id: &GroupId, ids: &[MsgId]) {
+        for chunk in ids.chunks(api::MAX_REMOVED_IDS) {
+            let ids = chunk.iter().map(ToString::to_string).collect();
+            let group = id.to_string();
+            self.subs
+                .broadcast(&Event::GroupMessageRemoved { group, ids });
+        }
+        if !ids.is_empty() {
+            self.groups.dirty.insert(*id);
+        }
+    }
+
     /// Recounts the unread messages of the groups that changed and tells every UI.
     pub(super) fn flush_dirty_groups(&mut self) {
         let dirty = std::mem::take(&mut self.groups.dirty);

@@ -104,7 +104,7 @@ impl Phase {
 pub struct Membership {
     pub(super) chain: Chain,
     /// Per author: committed messages held (see [`Held`]).
-    have: BTreeMap<NodeId, Held>,
+    pub(super) have: BTreeMap<NodeId, Held>,
     /// Our Lamport clock for this group.
     lamport: u64,
     /// Our next own seq.
@@ -114,16 +114,18 @@ pub struct Membership {
     /// Members' messages taken and on their way to the store, by (author, seq): shown
     /// already, so a second copy is neither stored nor shown again. Bounded by the
     /// store's backlog (a peer is disconnected when the disk is far behind).
-    storing: BTreeSet<(NodeId, u64)>,
+    pub(super) storing: BTreeSet<(NodeId, u64)>,
     /// Contacts we (the owner) invited who have not answered.
     invited: BTreeSet<NodeId>,
+    /// Gaps in authors' runs and since when we know them (`group_gaps`).
+    pub(super) gaps: super::group_gaps::Gaps,
 }
 
 /// One author's messages we hold durably: every seq up to `upto`, and some above.
 #[derive(Debug, Default, Clone)]
-struct Held {
-    upto: u64,
-    above: BTreeSet<u64>,
+pub(super) struct Held {
+    pub(super) upto: u64,
+    pub(super) above: BTreeSet<u64>,
 }
 
 impl Held {
@@ -223,6 +225,9 @@ pub struct Groups {
     /// Groups whose unread count changed: recounted and pushed to the UIs at the end of
     /// the turn.
     pub dirty: BTreeSet<GroupId>,
+    /// Groups where an author's run may have a gap: the tick looks at these only
+    /// (`group_gaps`).
+    pub gappy: BTreeSet<GroupId>,
 }
 
 /// Why a group command was refused (the user's words come from `Display`).
@@ -876,6 +881,9 @@ impl State {
             },
             After::Nothing,
         );
+        // The screens showing them drop them now, not at their next reload.
+        let ids: Vec<MsgId> = late.iter().map(|m| m.id).collect();
+        self.unshow_group_msgs(id, &ids);
         if let Some(m) = self.member_mut(id) {
             let mut h = Held::default();
             for msg in &kept {
@@ -883,6 +891,8 @@ impl State {
             }
             m.have.insert(author, h);
         }
+        // The recount may open or close a gap of that author's.
+        self.groups.gappy.insert(*id);
     }
 
     fn on_gmsg(&mut self, from: NodeId, msg: GroupMsg) {
@@ -948,7 +958,9 @@ impl State {
         }
     }
 
-    /// A group message is committed: it counts as held; a gap left asks for a sync.
+    /// A group message is committed: it counts as held; a gap left asks for a sync
+    /// (and is shown as missing if it lasts: `group_gaps`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn group_msg_stored(
         &mut self,
         id: GroupId,
@@ -957,6 +969,7 @@ impl State {
         from: Option<NodeId>,
         msg: Option<Box<GroupMsg>>,
         reply: Option<Sender<ApiReply>>,
+        now: Instant,
     ) {
         if let Some(m) = self.member_mut(&id) {
             m.storing.remove(&(author, seq));
@@ -970,6 +983,10 @@ impl State {
             })
         });
         if void {
+            // It was on the screens since it came (`on_gmsg`): off them now.
+            if let Some(msg) = &msg {
+                self.unshow_group_msgs(&id, &[msg.id]);
+            }
             return;
         }
         // Ours is shown once committed (the API answers then); a member's was shown
@@ -995,6 +1012,10 @@ impl State {
         if let (true, Some(from)) = (gap, from) {
             let s = m.summary(&id);
             self.send_group_inner(&from, Inner::GroupSync(s));
+        }
+        // A gap opened or filled: noted now (a filled one leaves the screens at once).
+        if gap || self.groups.gappy.contains(&id) {
+            self.refresh_gaps(&id, now);
         }
     }
 
@@ -1155,6 +1176,10 @@ impl State {
                         .group_max_lamport(&g.id)?
                         .max(chain.current().roster.lamport);
                     let next_seq = have.get(&self.own_id).map_or(0, |h| h.upto) + 1;
+                    if have.values().any(|h| !h.above.is_empty()) {
+                        // A gap left when we stopped: the tick notes it.
+                        self.groups.gappy.insert(g.id);
+                    }
                     let mut m = Membership::new(chain, lamport, next_seq);
                     m.have = have;
                     Phase::Member(Box::new(m))
@@ -1197,11 +1222,12 @@ impl Membership {
             waiting: Vec::new(),
             storing: BTreeSet::new(),
             invited: BTreeSet::new(),
+            gaps: Default::default(),
         }
     }
 
     /// Our `GSYN` for this group (the authors with the most held first if over the cap).
-    fn summary(&self, id: &GroupId) -> Summary {
+    pub(super) fn summary(&self, id: &GroupId) -> Summary {
         let mut have: Vec<(Author, u64)> = self
             .have
             .iter()
@@ -1260,15 +1286,24 @@ impl From<GroupError> for Refusal {
 impl State {
     /// A group as the UI and the API see it.
     fn group_api(&self, id: &GroupId, g: &Group) -> api::Group {
-        let (members, version) = match &g.phase {
+        let (members, version, missing) = match &g.phase {
             Phase::Member(m) => (
                 m.members()
                     .iter()
                     .map(|peer| self.group_member_api(peer))
                     .collect(),
                 m.version(),
+                m.gaps
+                    .shown()
+                    .iter()
+                    .map(|gap| api::MissingRun {
+                        author: crate::hex::encode(&gap.author),
+                        count: gap.count,
+                        since: gap.since,
+                    })
+                    .collect(),
             ),
-            _ => (Vec::new(), 0),
+            _ => (Vec::new(), 0, Vec::new()),
         };
         let known = g
             .seen
@@ -1289,6 +1324,7 @@ impl State {
             unread: g.unread,
             removed_by: g.removed_by.map(|r| crate::hex::encode(&r)),
             known,
+            missing,
         }
     }
 

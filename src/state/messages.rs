@@ -457,7 +457,7 @@ impl State {
                         Op::InsertGroupMsg(m) if !duplicates.contains(&token) => Some(m),
                         _ => None,
                     };
-                    self.group_msg_stored(group, author, seq, from, msg, reply)
+                    self.group_msg_stored(group, author, seq, from, msg, reply, now)
                 }
                 _ => {}
             }

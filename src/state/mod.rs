@@ -15,6 +15,7 @@
 //!   signal handler ──Shutdown──────────────┘      ▲
 //!                                    tick (1 s) ──┘  redials, configured addresses,
 //!                                                    store retries, identity.key there,
+//!                                                    group gaps past their grace,
 //!                                                    malloc_trim every 10 s
 //! ```
 //!
@@ -35,6 +36,7 @@ pub mod dialer;
 mod doctor;
 mod durable;
 mod files;
+mod group_gaps;
 mod group_history;
 mod group_receipts;
 mod groups;

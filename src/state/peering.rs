@@ -486,6 +486,7 @@ impl State {
             }
         }
         self.end_overdue_probes(now);
+        self.tick_gaps(now);
         // A peer whose CAPS did not follow its LIST is an older purr: its READs go out
         // the old way.
         for id in self.peers.caps_overdue(now, CAPS_WAIT) {

@@ -976,6 +976,7 @@ mod groups {
     use crate::peer::group::{
         Author, GroupId, GroupMsg, GroupRef, Invite, Leave, Receipt, Roster, Summary,
     };
+    use std::collections::BTreeSet;
 
     fn who(n: u8) -> Identity {
         Identity::from_secret(&[n; 32])
@@ -1564,11 +1565,14 @@ mod groups {
     /// Found by tests/groups_netns.rs (removal under partition): a member in a
     /// partition with the removed one took its later messages before the roster
     /// removing it came, kept them while every other member dropped them, and offered
-    /// them in every sync after. Now they are deleted when the roster comes.
+    /// them in every sync after. Now they are deleted when the roster comes, and the
+    /// screens that showed them are told to drop them (`group_message_removed`).
     #[test]
     fn a_removal_that_comes_late_deletes_what_the_removed_member_wrote_after_it() {
         use crate::peer::group::{Invite, Roster};
-        let mut h = Harness::new();
+        // A slow disk, so that #5 below is still on its way when the roster comes.
+        let mut h = Harness::slow_disk(Duration::from_millis(150));
+        let ui = h.ui();
         let (b, c) = (h.member_up(2, h.at(0.0)), h.member_up(3, h.at(0.0)));
         let (g, owner) = (GroupId([0x42; 16]), who(2));
         let invite = Invite {
@@ -1610,6 +1614,10 @@ mod groups {
         }
         h.commit(h.at(0.3));
         assert_eq!(h.have(&g, 3), 4);
+        // #5 is on the screens and on its way to the store when the roster comes.
+        let m5 = signed(3, g, 5, 13, 2);
+        h.peer_sends(&c, Inner::GroupMsg(Box::new(m5)), h.at(0.35));
+        assert!(removed_events(&ui).is_empty());
         // The owner removed 3 at clock 5, before 3's #2; that roster comes only now.
         let v3 = Roster {
             version: 3,
@@ -1622,6 +1630,19 @@ mod groups {
         h.peer_sends(&b, Inner::GroupRoster(Box::new(v3)), h.at(0.4));
         h.commit(h.at(0.4));
         assert_eq!(h.have(&g, 3), 1, "the summary offers only what stays");
+        // #2..#5 leave the screens (#2..#4 read from the store, #5 once committed); #1
+        // (written before the removal) stays.
+        let removed: BTreeSet<String> = removed_events(&ui)
+            .into_iter()
+            .flat_map(|(group, ids)| {
+                assert_eq!(group, g.to_string());
+                ids
+            })
+            .collect();
+        let late: BTreeSet<String> = (2..=5)
+            .map(|seq| signed(3, g, seq, 0, 2).id.to_string())
+            .collect();
+        assert_eq!(removed, late);
         let left = h
             .state
             .durable
@@ -1629,6 +1650,135 @@ mod groups {
             .group_messages_after(&g, &who(3).id(), 0, 100)
             .expect("read");
         assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
+    }
+
+    /// The `group_message_removed` events in `events`, as (group, ids).
+    fn removed_events(events: &Receiver<Arc<str>>) -> Vec<(String, Vec<String>)> {
+        events
+            .try_iter()
+            .filter_map(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e).ok()?;
+                (v["cmd"] == "group_message_removed").then(|| {
+                    let ids = v["ids"].as_array().into_iter().flatten();
+                    let ids = ids.filter_map(|i| i.as_str().map(String::from)).collect();
+                    (v["group"].as_str().unwrap_or_default().to_string(), ids)
+                })
+            })
+            .collect()
+    }
+
+    /// The `missing` of the `group` events in `events`, each as (author, count).
+    fn missing_events(events: &Receiver<Arc<str>>) -> Vec<Vec<(String, u64)>> {
+        events
+            .try_iter()
+            .filter_map(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e).ok()?;
+                (v["cmd"] == "group").then(|| {
+                    let runs = v["group"]["missing"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    runs.iter()
+                        .map(|r| {
+                            let author = r["author"].as_str().unwrap_or_default().to_string();
+                            (author, r["count"].as_u64().unwrap_or_default())
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    }
+
+    /// Issue 18: "a gap in an author's sequence is fetched, and after a while the UI
+    /// says '1 message from Bob not yet received'". A gap shows only once it has lasted
+    /// the grace (most close within a sync round trip), and leaves when filled.
+    #[test]
+    fn a_gap_is_missing_in_the_group_only_after_the_grace_and_not_once_filled() {
+        use super::super::group_gaps::GAP_GRACE;
+        let mut h = Harness::new();
+        let (g, b, c) = group_of_three(&mut h);
+        let ui = h.ui();
+        let (hex2, hex3) = (
+            crate::hex::encode(&who(2).id()),
+            crate::hex::encode(&who(3).id()),
+        );
+        let missing = |h: &Harness| -> Vec<(String, u64)> {
+            let group = h.state.groups_list().remove(0);
+            group
+                .missing
+                .into_iter()
+                .map(|r| (r.author, r.count))
+                .collect()
+        };
+        // 3's #2 without #1, and 2's #4 without #1..#3: gaps, shown at once (later
+        // messages are never hidden), and a sync asked for.
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(3, g, 2, 9, 3))),
+            h.at(1.0),
+        );
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(2, g, 4, 10, 3))),
+            h.at(1.0),
+        );
+        h.commit(h.at(1.0));
+        assert!(b.drain().iter().any(|r| matches!(r, Inner::GroupSync(_))));
+        assert_eq!(missing(&h), vec![]);
+        // Within the grace: nothing said.
+        let grace = GAP_GRACE.as_secs_f64();
+        h.state.on_tick(h.at(1.0 + grace - 0.5));
+        assert_eq!(missing(&h), vec![]);
+        assert!(missing_events(&ui).iter().all(|m| m.is_empty()));
+        let syncs = |link: &FakeLink| {
+            let records = link.drain();
+            records
+                .iter()
+                .filter(|r| matches!(r, Inner::GroupSync(s) if s.group == g))
+                .count()
+        };
+        assert_eq!(syncs(&c), 0);
+        // Past it: both, with their counts, in a `group` event; every member online is
+        // asked once (3 may hold what 2 did not).
+        h.state.on_tick(h.at(1.0 + grace + 0.5));
+        assert_eq!((syncs(&b), syncs(&c)), (1, 1));
+        let mut want = vec![(hex2.clone(), 3), (hex3.clone(), 1)];
+        want.sort();
+        assert_eq!(missing(&h), want);
+        assert_eq!(missing_events(&ui), vec![want]);
+        // Another tick with nothing new: no event, no sync.
+        h.state.on_tick(h.at(1.0 + grace + 1.5));
+        assert!(missing_events(&ui).is_empty());
+        assert_eq!((syncs(&b), syncs(&c)), (0, 0));
+        // 3's #1 comes: 3 leaves `missing` at once (at its commit, no tick needed).
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(3, g, 1, 8, 3))),
+            h.at(20.0),
+        );
+        h.commit(h.at(20.0));
+        assert_eq!(missing(&h), vec![(hex2.clone(), 3)]);
+        assert_eq!(missing_events(&ui).last(), Some(&vec![(hex2.clone(), 3)]));
+        // 2's #2 narrows its gap to 2 (#1 and #3); then #1 and #3 fill it.
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(2, g, 2, 8, 3))),
+            h.at(21.0),
+        );
+        h.commit(h.at(21.0));
+        assert_eq!(missing(&h), vec![(hex2.clone(), 2)]);
+        for (seq, lamport) in [(1, 5), (3, 9)] {
+            let m = signed(2, g, seq, lamport, 3);
+            h.peer_sends(&b, Inner::GroupMsg(Box::new(m)), h.at(22.0));
+        }
+        h.commit(h.at(22.0));
+        assert_eq!(missing(&h), vec![]);
+        assert_eq!(missing_events(&ui).last(), Some(&vec![]));
+        assert!(
+            h.state.groups.gappy.is_empty(),
+            "the tick has nothing to look at"
+        );
+        assert_eq!(h.have(&g, 2), 4);
     }
 
     /// Found by benches/groups.rs: a member's message reached the other screens only

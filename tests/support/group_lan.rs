@@ -143,7 +143,9 @@ impl Member {
             .unwrap_or_default()
     }
 
-    /// The group's messages in display order (all of them: pages of 500 walked back).
+    /// The group's messages in display order (all of them: pages of 500 walked back),
+    /// without the system lines of roster changes the pages also carry (the tests count
+    /// and order what members wrote).
     pub fn messages(&self, gid: &str) -> Vec<Value> {
         let mut all: Vec<Value> = Vec::new();
         let mut before = String::new();
@@ -168,6 +170,7 @@ impl Member {
                 break;
             }
         }
+        all.retain(|m| m["kind"] != "system");
         all
     }
 

@@ -1,7 +1,7 @@
 import { type ReactElement, useCallback, useState } from 'react';
 import type { Group } from '../api';
 import { useApp } from '../context';
-import { nameOf, onlineCount, phaseNotice } from '../groups';
+import { missingText, nameOf, onlineCount, phaseNotice } from '../groups';
 import { contacts } from '../selectors';
 import { type AppState, emptyGroupConv } from '../state';
 import { Avatar } from './Avatar';
@@ -31,6 +31,7 @@ export function GroupConversation({ state, group, onMenu }: Props): ReactElement
   const name = (id: string): string => nameOf(id, group, state.peers, me);
   const { online, total } = onlineCount(group, state.peers, me);
   const notice = phaseNotice(group, name);
+  const missing = group.phase === 'member' ? missingText(group, name) : [];
   const member = group.phase === 'member';
   const inRoster = new Set(group.members.map((m) => m.id));
 
@@ -96,6 +97,11 @@ export function GroupConversation({ state, group, onMenu }: Props): ReactElement
           peers={state.peers}
           onLoadOlder={() => controller.loadOlderGroup(group.id)}
         />
+      )}
+      {missing.length > 0 && (
+        <p className="notice notice-info group-notice group-missing" role="status" title="Later messages are shown; these come when a member who holds them is online">
+          {missing.join(' · ')}
+        </p>
       )}
       {notice && group.phase !== 'invited' && (
         <p className={group.phase === 'removed' ? 'notice notice-error group-notice' : 'notice notice-info group-notice'} role="status">
