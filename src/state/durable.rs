@@ -64,14 +64,19 @@ pub enum After {
     },
     /// A group message is stored: it counts as held (and in our `GSYN`); `from` is the
     /// member it came from (none for ours), asked for a sync if a gap is left.
-    GroupMsgStored {
-        group: crate::peer::group::GroupId,
-        author: NodeId,
-        seq: u64,
-        from: Option<NodeId>,
-        /// `POST /api/v1/groups/<id>/messages` waiting for the commit (ours only).
-        reply: Option<Sender<ApiReply>>,
-    },
+    GroupMsgStored(GroupCommit),
+}
+
+/// Which group message a commit stored, and who waits for it.
+#[derive(Debug)]
+pub struct GroupCommit {
+    pub group: crate::peer::group::GroupId,
+    pub author: NodeId,
+    pub seq: u64,
+    /// The member it came from (none for ours).
+    pub from: Option<NodeId>,
+    /// `POST /api/v1/groups/<id>/messages` waiting for the commit (ours only).
+    pub reply: Option<Sender<ApiReply>>,
 }
 
 pub struct Inflight {

@@ -38,7 +38,7 @@ use crossbeam_channel::Sender;
 use crate::api::{self, Event};
 use crate::bus::{ApiReply, ApiRequest, GroupAction, Refusal};
 
-use super::durable::After;
+use super::durable::{After, GroupCommit};
 use super::State;
 
 /// Most groups a node knows (issue 18), whatever their phase.
@@ -529,13 +529,13 @@ impl State {
         let to: Vec<NodeId> = m.chain.current().roster.members.clone();
         self.durable.submit(
             Op::InsertGroupMsg(Box::new(msg.clone())),
-            After::GroupMsgStored {
+            After::GroupMsgStored(GroupCommit {
                 group: *id,
                 author: own,
                 seq: msg.seq,
                 from: None,
                 reply,
-            },
+            }),
         );
         for peer in to.iter().filter(|p| **p != own) {
             if self.peers.takes_groups(peer) {
@@ -946,13 +946,13 @@ impl State {
                 self.subs.broadcast(&Event::GroupMessage { message });
                 self.durable.submit(
                     Op::InsertGroupMsg(Box::new(msg)),
-                    After::GroupMsgStored {
+                    After::GroupMsgStored(GroupCommit {
                         group: id,
                         author,
                         seq,
                         from: Some(from),
                         reply: None,
-                    },
+                    }),
                 );
             }
         }
@@ -960,17 +960,19 @@ impl State {
 
     /// A group message is committed: it counts as held; a gap left asks for a sync
     /// (and is shown as missing if it lasts: `group_gaps`).
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn group_msg_stored(
         &mut self,
-        id: GroupId,
-        author: NodeId,
-        seq: u64,
-        from: Option<NodeId>,
+        commit: GroupCommit,
         msg: Option<Box<GroupMsg>>,
-        reply: Option<Sender<ApiReply>>,
         now: Instant,
     ) {
+        let GroupCommit {
+            group: id,
+            author,
+            seq,
+            from,
+            reply,
+        } = commit;
         if let Some(m) = self.member_mut(&id) {
             m.storing.remove(&(author, seq));
         }

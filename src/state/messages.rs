@@ -443,21 +443,12 @@ impl State {
                 }
                 (After::OfferStored { id, reply }, _) => self.after_offer_stored(id, reply),
                 (After::HeldStored { id, ranges }, _) => self.after_held_stored(id, ranges),
-                (
-                    After::GroupMsgStored {
-                        group,
-                        author,
-                        seq,
-                        from,
-                        reply,
-                    },
-                    op,
-                ) => {
+                (After::GroupMsgStored(commit), op) => {
                     let msg = match op {
                         Op::InsertGroupMsg(m) if !duplicates.contains(&token) => Some(m),
                         _ => None,
                     };
-                    self.group_msg_stored(group, author, seq, from, msg, reply, now)
+                    self.group_msg_stored(commit, msg, now)
                 }
                 _ => {}
             }
