@@ -44,6 +44,12 @@ impl Batch {
         let mut next = Some(first);
         let mut count = 0;
         while let Some(msg) = next.take() {
+            if let Inner::FileChunk(c) = &msg {
+                // One line per chunk put on the wire: the count of chunks sent more
+                // than once survives a `kill -9` in the log (tests/files_kill_rounds.rs,
+                // the files bench). Off unless RUST_LOG asks for debug.
+                log::debug!("transfer {}: chunk {} sent", c.id, c.index);
+            }
             self.plain.clear();
             msg.encode(&mut self.plain);
             send.seal(&self.plain, &mut self.wire)?;

@@ -328,7 +328,10 @@ impl State {
                 continue;
             };
             match (&t.phase, takes) {
-                (Phase::OutOffered { acked: false }, true) => {
+                // Acknowledged offers too: if the transfer ended on the receiver while
+                // we were away (its FDON or FCAN lost with the session, or we were
+                // restarted), the offer again is how we hear of it (`on_offer`).
+                (Phase::OutOffered { .. }, true) => {
                     let offer = Self::offer_of(&t.meta);
                     self.send_to(&peer, Inner::FileOffer(offer));
                 }
@@ -430,6 +433,30 @@ impl State {
         }
     }
 
+    /// How a transfer ended: `Some(None)` done, `Some(Some(reason))` ended, `None`
+    /// not over.
+    fn outcome(phase: &Phase) -> Option<Option<String>> {
+        match phase {
+            Phase::Done => Some(None),
+            Phase::Ended { reason } => Some(Some(reason.clone())),
+            _ => None,
+        }
+    }
+
+    /// `FCAN` with `reason` cut to the protocol's limit (a path or an OS error in it
+    /// could make it longer, and the peer would close the session on a longer one).
+    fn cancel(id: MsgId, mut reason: String) -> Inner {
+        let max = crate::peer::files::MAX_REASON;
+        if reason.len() > max {
+            let mut cut = max;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        Inner::FileCancel(Cancel { id, reason })
+    }
+
     fn phase_mut(&mut self, peer: &NodeId, id: &MsgId) -> Option<&mut Phase> {
         self.transfers
             .map
@@ -449,10 +476,35 @@ impl State {
 
     fn on_offer(&mut self, peer: NodeId, offer: Offer) {
         let id = offer.id;
-        if let Some(t) = self.transfers.map.get(&id) {
-            // Sent again (our ACKN was lost): acknowledge again.
-            if t.meta.peer == peer && t.meta.direction == Direction::In {
+        // Known already: sent again because our ACKN was lost, or because the sender
+        // (restarted, or back after a cut) still waits for the end of a transfer that
+        // ended while it was away. This run's transfers are in the map; one finished in
+        // an earlier run only in the store.
+        let known = match self.transfers.map.get(&id) {
+            Some(t) => Some((t.meta.peer, t.meta.direction, Self::outcome(&t.phase))),
+            None => match self.durable.reader.transfer(&id) {
+                Ok(found) => found.map(|m| {
+                    let outcome = match m.phase {
+                        Stored::Done => Some(None),
+                        Stored::Ended => Some(Some(m.reason.unwrap_or_default())),
+                        _ => None,
+                    };
+                    (m.peer, m.direction, outcome)
+                }),
+                Err(e) => {
+                    log::warn!("offer {id}: cannot look it up: {e}");
+                    return;
+                }
+            },
+        };
+        if let Some((owner, direction, outcome)) = known {
+            if owner == peer && direction == Direction::In {
                 self.send_to(&peer, Inner::Ackn(vec![id]));
+                match outcome {
+                    Some(None) => self.send_to(&peer, Inner::FileDone(Done { id })),
+                    Some(Some(reason)) => self.send_to(&peer, Self::cancel(id, reason)),
+                    None => {}
+                }
             }
             return;
         }
@@ -673,8 +725,7 @@ impl State {
                 .submit(Op::DropHeld { id: *id }, After::Nothing);
         }
         if tell {
-            let reason = reason.clone();
-            self.send_to(&peer, Inner::FileCancel(Cancel { id: *id, reason }));
+            self.send_to(&peer, Self::cancel(*id, reason.clone()));
         }
         self.set_phase(id, Phase::Ended { reason });
     }
