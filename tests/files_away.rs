@@ -100,8 +100,7 @@ fn a_receiver_answers_an_offer_it_finished_while_the_sender_was_away() {
             node.stop_within(Duration::from_secs(10)).expect("stops");
             node = Node::builder().data_dir(&data_dir).start();
         }
-        assert!(eventually(Duration::from_secs(5), || !node
-            .sees_online(&id_hex(SEED))));
+        assert!(eventually(Duration::from_secs(5), || !node.sees_online(&id_hex(SEED))));
         let mut sender = connect(&node);
         sender.send(&offer_of(done_id, &data)).unwrap();
         sender.send(&offer_of(declined_id, &data)).unwrap();

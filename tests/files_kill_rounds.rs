@@ -27,8 +27,9 @@ const MIB: u64 = 1024 * 1024;
 /// not yet held, plus the window of 16 chunks in flight (the bench target).
 const MAX_RESENT_CHUNKS: u64 = 8 * MIB / CHUNK + 16;
 const ROUNDS: usize = 21;
-/// Whole test, kills and restarts included.
-const BUDGET: Duration = Duration::from_secs(110);
+/// Whole test, kills and restarts included: a hard stop for a run gone wrong (it takes
+/// about a minute in a debug build on a busy 2-core machine).
+const BUDGET: Duration = Duration::from_secs(240);
 
 /// splitmix64: a seeded sequence, enough to place kills.
 struct Rng(u64);
@@ -146,7 +147,8 @@ fn state(node: &Node, id: &str) -> Option<(String, u64, Option<String>)> {
 }
 
 fn finished(s: &Option<(String, u64, Option<String>)>) -> bool {
-    s.as_ref().is_some_and(|(st, ..)| st == "done" || st == "ended")
+    s.as_ref()
+        .is_some_and(|(st, ..)| st == "done" || st == "ended")
 }
 
 #[test]
@@ -181,8 +183,9 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
             started.elapsed() < BUDGET,
             "out of time after {round} rounds"
         );
-        // 12..24 MiB: past the bound, so a resume that fetched everything again fails.
-        let len = (12 * MIB + rng.below(12 * MIB)) as usize;
+        // 10..20 MiB: a resume that fetched everything again goes past the bound after
+        // a kill late in the bigger ones.
+        let len = (10 * MIB + rng.below(10 * MIB)) as usize;
         let chunks = (len as u64).div_ceil(CHUNK);
         let name = format!("round{round}.bin");
         let src = make_file(src_dir.path(), &name, len);
@@ -254,17 +257,18 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
             }
             other => panic!("round {round}: not finished within 60 s: {other:?}"),
         }
-        assert!(
-            ss.0 != "done" || rs.0 == "done",
-            "round {round}: the sender says delivered, the receiver {}",
-            rs.0
-        );
+        // Both sides agree: "delivered" on the sender means received and checked on
+        // the receiver, and the receiver's "done" reaches the sender.
+        assert_eq!(ss.0, rs.0, "round {round}: sender and receiver disagree");
         assert!(
             resent <= MAX_RESENT_CHUNKS,
             "round {round}: {resent} chunks sent again after one kill (bound {MAX_RESENT_CHUNKS})"
         );
         if rs.0 == "done" {
-            assert!(sent >= chunks, "round {round}: {sent} < {chunks} chunks logged");
+            assert!(
+                sent >= chunks,
+                "round {round}: {sent} < {chunks} chunks logged"
+            );
         }
     }
     eprintln!(
@@ -276,5 +280,8 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
     );
     // Nothing here makes a transfer fail: ending them all "with a reason" is no pass.
     assert!(failed.is_empty(), "transfers ended: {failed:?}");
-    assert!(mid_transfer >= ROUNDS / 2, "only {mid_transfer} kills landed mid-transfer");
+    assert!(
+        mid_transfer >= ROUNDS / 2,
+        "only {mid_transfer} kills landed mid-transfer"
+    );
 }

@@ -80,22 +80,33 @@ fn a_transfer_resumes_by_itself_after_the_link_was_cut_and_comes_back() {
         .api(&r, "POST", &format!("files/{id}/accept"), Some(json!({})))
         .expect("accept");
     assert_eq!(status, 200, "{t}");
-    wait_for(hr, &r, &id, Duration::from_secs(30), "a quarter in", |_, b| {
-        b >= len as u64 / 4
-    });
+    wait_for(
+        hr,
+        &r,
+        &id,
+        Duration::from_secs(30),
+        "a quarter in",
+        |_, b| b >= len as u64 / 4,
+    );
 
     // Cut: the receiver's cable goes dead (administratively down) mid-transfer.
     lan.set_up(1, false);
     let cut = Instant::now();
     let (_, held_at_cut) = state_bytes(hr, &r, &id);
-    assert!(held_at_cut < len as u64, "the file was through before the cut");
+    assert!(
+        held_at_cut < len as u64,
+        "the file was through before the cut"
+    );
     // Down until both sides have given the session up: what comes next is a new one.
     let gone = support::eventually(Duration::from_secs(70), || {
         !hs.online(&s).contains(&r.id) && !hr.online(&r).contains(&s.id)
     });
     assert!(gone, "the session outlived 70 s of a dead link");
     let (state, held) = state_bytes(hr, &r, &id);
-    assert_eq!(state, "paused", "the receiver pauses while its peer is away");
+    assert_eq!(
+        state, "paused",
+        "the receiver pauses while its peer is away"
+    );
     eprintln!(
         "sessions gone {:.1} s after the cut; the receiver held {held} of {len} bytes",
         cut.elapsed().as_secs_f64()
@@ -108,9 +119,14 @@ fn a_transfer_resumes_by_itself_after_the_link_was_cut_and_comes_back() {
     });
     let (state, _) = state_bytes(hr, &r, &id);
     assert_eq!(state, "done");
-    wait_for(hs, &s, &id, Duration::from_secs(10), "done (sender)", |st, _| {
-        st == "done"
-    });
+    wait_for(
+        hs,
+        &s,
+        &id,
+        Duration::from_secs(10),
+        "done (sender)",
+        |st, _| st == "done",
+    );
     assert_eq!(
         sha256(&r.data_dir.join("files").join("cut.bin")),
         sha256(&src)
