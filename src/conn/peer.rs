@@ -48,6 +48,10 @@ pub(super) fn run_established(
         return;
     };
     let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
+    // Best effort: a kernel without these options still carries the session.
+    let sock = socket2::SockRef::from(&stream);
+    let _ = sock.set_tcp_notsent_lowat(super::NOTSENT_LOWAT);
+    let _ = sock.set_recv_buffer_size(super::RECV_BUFFER);
     let (send, recv) = est.session.split();
     let conn = ConnId::next();
     let (tx, rx) = bounded::<Inner>(PEER_QUEUE_LEN);
