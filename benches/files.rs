@@ -70,7 +70,7 @@ const CONSTANTS: &[(&str, &str)] = &[
         "the re-send bound in KiB: RESENT_MIB + WINDOW chunks",
     ),
     ("9", "`kill -9`"),
-    ("7", "the section's number in docs/BENCHMARKS.md"),
+    ("8", "the section's number in docs/BENCHMARKS.md"),
     ("256", "SHA-256, AES-256"),
 ];
 
@@ -300,7 +300,7 @@ fn render(f: &Figures) -> String {
     let growth = |i: usize| f.peak_rss[i].saturating_sub(f.idle_rss[i]);
     let rss_ok = (0..2).all(|i| growth(i) <= RSS_GROWTH_MIB * 1024);
     let resent_bound = RESENT_MIB * MIB / CHUNK + WINDOW;
-    let _ = writeln!(o, "### 7. Files: {mib} MiB between two nodes on loopback\n");
+    let _ = writeln!(o, "### 8. Files: {mib} MiB between two nodes on loopback\n");
     let _ = writeln!(
         o,
         "Command: `cargo bench --bench files`. Node A offers a file of {mib} MiB to node B \

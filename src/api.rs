@@ -74,6 +74,10 @@ pub enum ClientCmd {
     /// Write to a group.
     #[serde(rename = "group_send")]
     GroupSend { group: String, text: String },
+    /// Everything in the group up to the message `upto` (a message or system line id)
+    /// in display order is read by our user.
+    #[serde(rename = "group_read")]
+    GroupRead { group: String, upto: String },
     /// A page of a group's history: answered by a `group_history` event.
     #[serde(rename = "group_history")]
     GroupHistory {
@@ -184,6 +188,7 @@ const KNOWN_CMDS: &[&str] = &[
     "group_rename",
     "group_send",
     "group_history",
+    "group_read",
 ];
 
 impl ClientCmd {
@@ -233,6 +238,7 @@ impl ClientCmd {
             ClientCmd::GroupRename { .. } => "group_rename",
             ClientCmd::GroupSend { .. } => "group_send",
             ClientCmd::GroupHistory { .. } => "group_history",
+            ClientCmd::GroupRead { .. } => "group_read",
         }
     }
 }
@@ -426,24 +432,85 @@ pub struct Group {
     pub version: u64,
     /// Unix ms when we created it or were invited.
     pub created: i64,
+    /// Messages of others after our read mark.
+    #[serde(default)]
+    pub unread: u64,
+    /// Who removed us (64 hex) when `phase` is `removed`, else `null`.
+    #[serde(default)]
+    pub removed_by: Option<String>,
+    /// Every id that appears in the group as a member, author or system line's `by` /
+    /// `member`, with the name we know for it (empty when it is not a contact of ours):
+    /// how a UI names someone who is no longer in the roster.
+    #[serde(default)]
+    pub known: Vec<KnownMember>,
 }
 
-/// A group message (`group_message` event, `GET /api/v1/groups/<id>/messages`).
+/// An id that appears in a group and its name (`Group.known`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownMember {
+    /// 64 hex.
+    pub id: String,
+    /// Ours for us, the contact's name, or empty.
+    pub name: String,
+}
+
+fn text_kind() -> String {
+    "text".into()
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An item of a group's history (`group_message` event, `GET
+/// /api/v1/groups/<id>/messages`): a message (`kind` `text`) or a system line for a
+/// roster change (`kind` `system`). Fields of the other kind are left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMessage {
-    /// 32 hex.
+    /// 32 hex (a system line's: from its roster's hash and its place in that roster).
     pub id: String,
     /// The group (32 hex).
     pub group: String,
-    /// The author (64 hex).
+    /// `text` or `system`.
+    #[serde(default = "text_kind")]
+    pub kind: String,
+    /// The author (64 hex); text only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub author: String,
-    /// The author's per-group number.
+    /// The author's per-group number; text only.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub seq: u64,
-    /// The author's Lamport clock: with `author`, the display order.
+    /// The author's (a system line's: the roster's) Lamport clock: with `author` (`by`),
+    /// the display order.
     pub lamport: u64,
-    /// The author's wall clock, ms (display only).
+    /// The author's wall clock, ms (display only); a system line's: when this node took
+    /// the roster.
     pub ts: i64,
+    /// Text only.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
+    /// Our messages only: members (not us) that hold it, sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered: Option<Vec<String>>,
+    /// Our messages only: members (not us) that have read it (each also in
+    /// `delivered`), sorted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Vec<String>>,
+    /// System only: `created`, `added`, `removed`, `left`, `renamed`, `owner`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<String>,
+    /// System only: who made the change (the roster's signer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// System only: who was added, removed, left, or became owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// System only: the new name (`renamed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// System only: the roster version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// A page of a group's history, in display order, and whether [`PAGE_BYTES`] (or the
@@ -508,6 +575,14 @@ pub enum Event {
     #[serde(rename = "group_message")]
     GroupMessage {
         message: GroupMessage,
+    },
+    /// A member told us it holds (`delivered`) or has read (`read`) one of our messages.
+    #[serde(rename = "group_receipt")]
+    GroupReceipt {
+        group: String,
+        message: String,
+        member: String,
+        kind: String,
     },
     /// A page of a group's history (the answer to `group_history`).
     #[serde(rename = "group_history")]

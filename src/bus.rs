@@ -21,6 +21,10 @@
 //! `rename`, read by connection threads for their `HAND`; a lock held only to clone an
 //! `Arc`, never across I/O).
 
+mod intake;
+
+pub use intake::{Charge, Intake, Stalled, INTAKE_BYTES};
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -66,7 +70,13 @@ pub enum Command {
     /// A peer authenticated (incoming or dialled; `dialed` names the dial target).
     PeerUp { up: PeerUp, dialed: Option<String> },
     /// A record from a peer (not PING/PONG, which the connection answers itself).
-    PeerMsg { conn: ConnId, inner: Inner },
+    /// `charge` holds the record's bytes against the connection's [`Intake`] until the
+    /// state drops the command.
+    PeerMsg {
+        conn: ConnId,
+        inner: Inner,
+        charge: Charge,
+    },
     /// A peer connection ended.
     PeerDown { conn: ConnId },
     /// A dial produced no connection.
@@ -171,6 +181,8 @@ pub enum ApiRequest {
     GroupAct { group: String, action: GroupAction },
     /// `POST /api/v1/groups/<id>/messages`: answered once the message is committed.
     GroupSend { group: String, text: String },
+    /// `POST /api/v1/groups/<id>/read {"upto"}`: read up to this item.
+    GroupRead { group: String, upto: String },
     /// `GET /api/v1/groups/<id>/messages?before=&limit=`
     GroupMessages {
         group: String,
@@ -219,6 +231,8 @@ pub enum ApiReply {
     GroupSent(crate::api::GroupMessage),
     /// A page of a group's history.
     GroupMessages(crate::api::GroupPage),
+    /// Done, nothing to say (`204`).
+    Done,
     /// The request was refused; the HTTP layer picks the status code.
     Refused(Refusal),
 }
@@ -255,6 +269,26 @@ impl std::fmt::Display for Refusal {
             | Refusal::Store(why)
             | Refusal::Forbidden(why)
             | Refusal::Conflict(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Command {
+    /// The variant's name, for logs that must not show what a command carries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Subscribe { .. } => "Subscribe",
+            Command::Unsubscribe { .. } => "Unsubscribe",
+            Command::Ui { .. } => "Ui",
+            Command::Api { .. } => "Api",
+            Command::PeerUp { .. } => "PeerUp",
+            Command::PeerMsg { .. } => "PeerMsg",
+            Command::PeerDown { .. } => "PeerDown",
+            Command::DialFailed { .. } => "DialFailed",
+            Command::Discovered { .. } => "Discovered",
+            Command::File(_) => "File",
+            Command::DiscoveryStats(_) => "DiscoveryStats",
+            Command::Shutdown => "Shutdown",
         }
     }
 }

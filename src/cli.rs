@@ -206,7 +206,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List groups, one line each: id, phase, name, members
+    /// List groups, one line each: id, phase, name, members, unread
     Groups {
         /// The API's JSON array instead of lines
         #[arg(long)]
@@ -218,6 +218,35 @@ pub enum Command {
         name: String,
         /// Contacts to invite
         members: Vec<String>,
+    },
+    /// Accept an invitation to GROUP (id, id prefix or name, as for send)
+    GroupAccept {
+        /// The group: full id, unique id prefix (4+ hex) or exact name
+        group: String,
+    },
+    /// Decline an invitation to GROUP
+    GroupDecline {
+        /// The group: full id, unique id prefix (4+ hex) or exact name
+        group: String,
+    },
+    /// Leave GROUP (its owner cannot)
+    GroupLeave {
+        /// The group: full id, unique id prefix (4+ hex) or exact name
+        group: String,
+    },
+    /// Invite a contact to GROUP (owner only)
+    GroupInvite {
+        /// The group: full id, unique id prefix (4+ hex) or exact name
+        group: String,
+        /// The contact: id, id prefix or name, as for send
+        member: String,
+    },
+    /// Remove a member from GROUP (owner only)
+    GroupRemove {
+        /// The group: full id, unique id prefix (4+ hex) or exact name
+        group: String,
+        /// The member: a contact as for send, or a member's id, id prefix or name
+        member: String,
     },
     /// Ask the running node to connect to HOST:PORT; prints the peer that answered
     Connect {

@@ -123,6 +123,12 @@ pub enum ClientError {
     /// `accept`/`decline`: no transfer has that id.
     #[error("no transfer matches {0:?} (see: purr files)")]
     NoSuchTransfer(String),
+    /// GROUP matches no group.
+    #[error("no group matches {0:?} (see: purr groups)")]
+    NoSuchGroup(String),
+    /// `group-remove`: MEMBER is no member of the group.
+    #[error("{member:?} is not a member of {group} (see: purr groups)")]
+    NotInGroup { member: String, group: String },
 }
 
 /// The data dir a client reads: it must exist and be a directory.

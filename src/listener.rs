@@ -362,7 +362,8 @@ fn dispatch(w: Waiting, first: [u8; 4], ctx: &Arc<ConnContext>) {
     {
         return;
     }
-    let _ = stream.set_nodelay(true);
+    // Every accepted socket: which are peers is known only after the sniff.
+    crate::conn::tcp::tune(&stream);
     let ctx = ctx.clone();
     let spawned = std::thread::Builder::new()
         .name("conn".into())

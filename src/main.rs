@@ -70,6 +70,31 @@ fn main() -> ExitCode {
                 .map(Some)
                 .map_err(Into::into)
         }
+        Some(Command::GroupAccept { group }) => {
+            purr::client::groups::answer(&client, group, "accept")
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::GroupDecline { group }) => {
+            purr::client::groups::answer(&client, group, "decline")
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::GroupLeave { group }) => {
+            purr::client::groups::answer(&client, group, "leave")
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::GroupInvite { group, member }) => {
+            purr::client::groups::invite(&client, group, member)
+                .map(Some)
+                .map_err(Into::into)
+        }
+        Some(Command::GroupRemove { group, member }) => {
+            purr::client::groups::remove(&client, group, member)
+                .map(Some)
+                .map_err(Into::into)
+        }
         Some(Command::Connect { addr }) => purr::follow::connect(&client, addr)
             .map(Some)
             .map_err(Into::into),

@@ -1,7 +1,8 @@
 //! Group conversations between three real nodes on loopback (issue 18): created over
 //! the JSON API, every message seen once and in the same order by every member, a
 //! member stopped catches up from the others on restart, a removed member gets nothing
-//! written after its removal.
+//! written after its removal; the author sees per member who holds and who has read
+//! each message, and every roster change is a system line naming who made it.
 
 mod support;
 
@@ -33,15 +34,21 @@ fn phase(node: &Node, id: &str) -> String {
         .unwrap_or_default()
 }
 
-/// The ids of a group's messages as `node` shows them, in display order.
+/// The ids of a group's messages (not its system lines) as `node` shows them, in
+/// display order.
 fn ids(node: &Node, id: &str) -> Vec<String> {
+    items(node, id)
+        .iter()
+        .filter(|m| m["kind"] == "text")
+        .filter_map(|m| m["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Every item of a group's history (messages and system lines), in display order.
+fn items(node: &Node, id: &str) -> Vec<Value> {
     node.api(&format!("groups/{id}/messages?limit=500"))
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|m| m["id"].as_str().map(str::to_string))
-                .collect()
-        })
+        .cloned()
         .unwrap_or_default()
 }
 
@@ -259,6 +266,12 @@ fn a_ui_drives_a_group_over_the_websocket() {
     assert_eq!(g["group"]["phase"], "member");
     let gid = g["group"]["id"].as_str().expect("id").to_string();
 
+    // Creating it was a roster change: its system line comes first.
+    let created = ws.recv_cmd("group_message");
+    assert_eq!(
+        (&created["message"]["kind"], &created["message"]["change"]),
+        (&json!("system"), &json!("created"))
+    );
     ws.send(json!({"cmd": "group_send", "group": gid, "text": "hello"}));
     let m = ws.recv_cmd("group_message");
     assert_eq!(
@@ -269,7 +282,12 @@ fn a_ui_drives_a_group_over_the_websocket() {
     ws.send(json!({"cmd": "group_history", "group": gid}));
     let h = ws.recv_cmd("group_history");
     assert_eq!(h["group"], gid);
-    assert_eq!(h["messages"][0]["id"], m["message"]["id"]);
+    assert_eq!(h["messages"][0]["id"], created["message"]["id"]);
+    assert_eq!(h["messages"][1]["id"], m["message"]["id"]);
+    // Our user reads it: no answer but an updated group (nothing unread: it is ours).
+    ws.send(json!({"cmd": "group_read", "group": gid, "upto": m["message"]["id"]}));
+    let g = ws.recv_cmd("group");
+    assert_eq!(g["group"]["unread"], 0);
 
     ws.send(json!({"cmd": "groups"}));
     let all = ws.recv_cmd("groups");
@@ -288,4 +306,156 @@ fn a_ui_drives_a_group_over_the_websocket() {
         e["error"].as_str().unwrap_or("").contains("no such group"),
         "{e}"
     );
+}
+
+/// The item `id` of a group's history as `node` shows it.
+fn item(node: &Node, group: &str, id: &str) -> Value {
+    items(node, group)
+        .into_iter()
+        .find(|m| m["id"] == id)
+        .unwrap_or(Value::Null)
+}
+
+fn sorted(mut ids: Vec<&str>) -> Value {
+    ids.sort();
+    json!(ids)
+}
+
+/// Delivered to 2 of 2, then read by 1 of 2, seen by the author in history and as
+/// `group_receipt` events; the reader's unread count follows its read mark; system
+/// lines name who created, added and removed, the same on every member; the removed
+/// member is told who removed it.
+#[test]
+fn the_author_sees_who_holds_and_who_read_and_every_roster_change_is_a_line() {
+    let a = Node::start();
+    let b = Node::builder()
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", a.port))
+        .start();
+    let c = Node::builder()
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", a.port))
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(
+        eventually(WAIT, || connected(&a, &b)
+            && connected(&a, &c)
+            && connected(&b, &c)),
+        "the three did not connect"
+    );
+    for (x, y) in [(&a, &b), (&b, &a), (&a, &c), (&c, &a), (&b, &c), (&c, &b)] {
+        befriend(x, y);
+    }
+    let r = post(
+        &a,
+        "groups",
+        &json!({"name": "receipts", "members": [b.id, c.id]}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let gid = serde_json::from_str::<Value>(&r.text()).expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    for n in [&b, &c] {
+        assert!(eventually(WAIT, || phase(n, &gid) == "invited"));
+        let r = post(n, &format!("groups/{gid}/accept"), &json!({}));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for n in [&a, &b, &c] {
+        assert!(
+            eventually(WAIT, || group(n, &gid)
+                .is_some_and(|g| g["members"].as_array().map(Vec::len) == Some(3))),
+            "not all three members"
+        );
+    }
+    let mut ws = a.ws();
+    ws.send(json!({"cmd": "hello"}));
+    ws.recv_cmd("peers");
+
+    let m = say(&a, &gid, "did you get this?");
+    let mid = m["id"].as_str().expect("id").to_string();
+    assert_eq!(m["kind"], "text");
+    assert_eq!((&m["delivered"], &m["read"]), (&json!([]), &json!([])));
+    // Delivered to both (2/2), read by none.
+    let both = sorted(vec![&b.id, &c.id]);
+    assert!(
+        eventually(WAIT, || item(&a, &gid, &mid)["delivered"] == both),
+        "not delivered to both: {}",
+        item(&a, &gid, &mid)
+    );
+    assert_eq!(item(&a, &gid, &mid)["read"], json!([]));
+    for _ in 0..2 {
+        let e = ws.recv_cmd("group_receipt");
+        assert_eq!((&e["group"], &e["message"]), (&json!(gid), &json!(mid)));
+        assert_eq!(e["kind"], "delivered", "{e}");
+    }
+    // B's copy is not marked as ours, and is unread there.
+    assert!(item(&b, &gid, &mid).get("delivered").is_none());
+    assert!(eventually(WAIT, || group(&b, &gid).is_some_and(|g| g["unread"] == 1)));
+
+    // B reads it: read by 1 of 2.
+    let r = post(&b, &format!("groups/{gid}/read"), &json!({"upto": mid}));
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert!(
+        eventually(WAIT, || item(&a, &gid, &mid)["read"] == json!([b.id])),
+        "not read by B: {}",
+        item(&a, &gid, &mid)
+    );
+    assert_eq!(item(&a, &gid, &mid)["delivered"], both);
+    let e = ws.recv_cmd("group_receipt");
+    assert_eq!((&e["member"], &e["kind"]), (&json!(b.id), &json!("read")));
+    assert_eq!(group(&b, &gid).expect("group")["unread"], 0);
+    assert_eq!(group(&c, &gid).expect("group")["unread"], 1);
+    // A read mark naming nothing of the group is refused.
+    let r = post(
+        &b,
+        &format!("groups/{gid}/read"),
+        &json!({"upto": "00".repeat(16)}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+
+    // A removes C: one more line; C is told who did it.
+    let r = post(
+        &a,
+        &format!("groups/{gid}/remove"),
+        &json!({"member": c.id}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(eventually(WAIT, || group(&c, &gid)
+        .is_some_and(
+            |g| g["phase"] == "removed" && g["removed_by"] == a.id
+        )));
+    let lines = |n: &Node| -> Vec<(Value, Value, Value)> {
+        items(n, &gid)
+            .into_iter()
+            .filter(|m| m["kind"] == "system")
+            .map(|m| (m["change"].clone(), m["by"].clone(), m["member"].clone()))
+            .collect()
+    };
+    let want = vec![
+        (json!("created"), json!(a.id), Value::Null),
+        (json!("added"), json!(a.id), json!(b.id)),
+        (json!("added"), json!(a.id), json!(c.id)),
+        (json!("removed"), json!(a.id), json!(c.id)),
+    ];
+    assert!(
+        eventually(WAIT, || lines(&b) == want),
+        "B's lines: {:?}",
+        lines(&b)
+    );
+    assert_eq!(lines(&a), want);
+    // One order, the same ids, on both members.
+    let all_ids =
+        |n: &Node| -> Vec<Value> { items(n, &gid).iter().map(|m| m["id"].clone()).collect() };
+    assert_eq!(all_ids(&a), all_ids(&b));
+    // C, no longer in the roster, is still known by name to B.
+    let known = group(&b, &gid).expect("group")["known"].clone();
+    assert!(
+        known
+            .as_array()
+            .is_some_and(|k| k.iter().any(|x| x["id"] == c.id && x["name"] != "")),
+        "{known}"
+    );
+    assert_eq!(group(&b, &gid).expect("group")["removed_by"], Value::Null);
 }

@@ -63,7 +63,7 @@ fn check_store(dir: &Path, expect: &Value) {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .expect("user_version");
     assert_eq!(version, store::SCHEMA_VERSION);
-    assert_eq!(store::SCHEMA_VERSION, 5);
+    assert_eq!(store::SCHEMA_VERSION, 6);
     // v4: the transfer tables exist, empty.
     assert!(reader.active_transfers().expect("transfers").is_empty());
     // v5: the group tables exist, empty.

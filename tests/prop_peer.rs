@@ -149,7 +149,7 @@ fn inner() -> impl Strategy<Value = Inner> {
     ]
 }
 
-const KNOWN: [[u8; 4]; 23] = [
+const KNOWN: [[u8; 4]; 25] = [
     kind::AUTH,
     kind::LIST,
     kind::MESS,
@@ -173,6 +173,8 @@ const KNOWN: [[u8; 4]; 23] = [
     kind::GINV,
     kind::GACC,
     kind::GDEC,
+    kind::GRCP,
+    kind::GLEV,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

@@ -98,6 +98,183 @@ if (!EMPTY) {
   addMessage(sam, false, 'do you have the wifi password?', now - 29 * 60_000, 'received');
 }
 
+// ---- Groups (issue 18): the shapes of docs/HTTP.md, with the fields newer nodes add
+// (`kind`, system lines, `delivered`/`read`, `unread`, `removed_by`, `known`) -----------
+
+const groups = [];
+const gitems = new Map(); // group id → items in display order (lamport, author)
+let lamport = 0;
+const member = (p) => ({ id: p.id, name: p.name, online: p.online });
+const meMember = () => ({ id: meId, name: me.name, online: true });
+
+function mkGroup(name, owner, phase, members, over = {}) {
+  const g = { id: hex(16), name, owner, phase, members, version: members.length ? 1 : 0, created: now - 30 * H, unread: 0, removed_by: null, known: [], ...over };
+  groups.push(g);
+  gitems.set(g.id, []);
+  return g;
+}
+
+// Items are appended in the node's order ((lamport, author or by)): each takes the next
+// clock, as an author's does.
+function gText(g, author, text, ts, over = {}) {
+  const m = { id: hex(16), group: g.id, kind: 'text', author, seq: 0, lamport: ++lamport, ts, text, ...over };
+  if (author === meId) Object.assign(m, { delivered: [], read: [], ...over });
+  gitems.get(g.id).push(m);
+  return m;
+}
+
+function gSystem(g, by, change, ts, over = {}) {
+  const m = { id: hex(16), group: g.id, kind: 'system', by, change, version: g.version, lamport: ++lamport, ts, ...over };
+  gitems.get(g.id).push(m);
+  return m;
+}
+
+const gById = (id) => groups.find((g) => g.id === id);
+
+if (!EMPTY) {
+  const [bob, carol, sam, , dave] = peers;
+  const eveId = hex(32);
+  const lab = mkGroup('Lab 3', meId, 'member', [meMember(), member(bob), member(carol), member(sam), member(dave)], {
+    known: [{ id: eveId, name: 'eve' }],
+    version: 6,
+  });
+  const t0 = now - 5 * H;
+  gSystem(lab, meId, 'created', t0, { name: 'Lab 3' });
+  for (const p of [bob, carol, sam, dave]) gSystem(lab, meId, 'added', t0 + 1000, { member: p.id });
+  gSystem(lab, meId, 'added', t0 + 2000, { member: eveId });
+  gText(lab, bob.id, 'morning! who has the key to the server room?', t0 + 60 * 60_000);
+  gText(lab, carol.id, 'I do — in the drawer under the printer 🔑', t0 + 62 * 60_000);
+  gText(lab, carol.id, 'and please put it back this time', t0 + 62.5 * 60_000);
+  gText(lab, meId, 'can someone check that the beacon shows up on the kitchen box?', t0 + 3 * H, {
+    delivered: [bob.id, carol.id, sam.id, dave.id],
+    read: [bob.id, carol.id],
+  });
+  gText(lab, sam.id, 'on it — tcpdump says meow every 5 s', t0 + 3 * H + 4 * 60_000);
+  gSystem(lab, meId, 'removed', t0 + 3.5 * H, { member: eveId });
+  gText(lab, meId, 'thanks all 🎉 see you at 7', now - 6 * 60_000, { delivered: [bob.id, carol.id], read: [bob.id] });
+  lab.late = { author: dave.id, after: sam.id, text: 'sorry, was offline — the beacon is fine here too', ts: t0 + 3 * H + 6 * 60_000, id: hex(16) };
+
+  const coffee = mkGroup('Coffee ☕', carol.id, 'member', [member(carol), meMember(), member(bob)], { unread: 3, created: now - 40 * H });
+  gText(coffee, carol.id, 'beans are here', now - 50 * 60_000);
+  gText(coffee, bob.id, 'finally', now - 45 * 60_000);
+  gText(coffee, carol.id, 'first cup at 10?', now - 40 * 60_000);
+
+  mkGroup('Book club', bob.id, 'invited', [], { created: now - 10 * 60_000 });
+
+  const old = mkGroup('Old project', bob.id, 'removed', [], { removed_by: bob.id, created: now - 90 * H });
+  gText(old, bob.id, 'wrapping this up, thanks everyone', now - 80 * H);
+  gSystem(old, bob.id, 'removed', now - 79 * H, { member: meId });
+}
+
+/** Our message reaches the members online one by one, then they read it. */
+function receiptsFor(g, m) {
+  const others = g.members.filter((x) => x.id !== meId && peerById(x.id)?.online);
+  others.forEach((x, i) => {
+    setTimeout(() => {
+      m.delivered.push(x.id);
+      broadcast({ cmd: 'group_receipt', group: g.id, message: m.id, member: x.id, kind: 'delivered' });
+    }, 300 + i * 250);
+    setTimeout(() => {
+      m.read.push(x.id);
+      broadcast({ cmd: 'group_receipt', group: g.id, message: m.id, member: x.id, kind: 'read' });
+    }, 1500 + i * 400);
+  });
+}
+
+function groupCmd(ws, c, err) {
+  const g = gById(c.group);
+  if (c.cmd !== 'group_create' && !g) return err(`no such group "${c.group}"`);
+  const push = () => broadcast({ cmd: 'group', group: g });
+  const roster = (change, over) => {
+    g.version++;
+    const m = gSystem(g, meId, change, Date.now(), over);
+    push();
+    broadcast({ cmd: 'group_message', message: m });
+  };
+  switch (c.cmd) {
+    case 'group_history': {
+      const list = gitems.get(g.id);
+      const end = c.before === undefined ? list.length : list.findIndex((m) => m.id === c.before);
+      if (end < 0) return err('no such message');
+      const limit = Math.min(c.limit ?? 50, 500);
+      setTimeout(() => sendTo(ws, { cmd: 'group_history', group: g.id, messages: list.slice(Math.max(0, end - limit), end), truncated: false }), 120);
+      // A member carries a message written a while ago: the UI marks it "arrived later".
+      // Sent to each socket once, after its first page, and never stored, so every
+      // screenshot run sees it arrive (a reload shows the group without it).
+      if (g.late && c.limit !== 1 && !ws.lateSent) {
+        ws.lateSent = true;
+        const at = list.findIndex((m) => m.kind === 'text' && m.author === g.late.after);
+        const m = { id: hex(16), group: g.id, kind: 'text', seq: 0, lamport: list[at]?.lamport ?? 1, ...g.late };
+        delete m.after;
+        setTimeout(() => sendTo(ws, { cmd: 'group_message', message: m }), 900);
+      }
+      break;
+    }
+    case 'group_send': {
+      if (g.phase !== 'member') return err('not a member of this group');
+      const m = gText(g, meId, c.text, Date.now());
+      m.lamport = Math.max(...gitems.get(g.id).map((x) => x.lamport)) + 1;
+      lamport = Math.max(lamport, m.lamport);
+      broadcast({ cmd: 'group_message', message: m });
+      receiptsFor(g, m);
+      break;
+    }
+    case 'group_read':
+      g.unread = 0;
+      push();
+      break;
+    case 'group_create': {
+      if (typeof c.name !== 'string' || !c.name.trim()) return err('a name is 1 to 64 characters');
+      const ng = mkGroup(c.name.trim(), meId, 'member', [meMember(), ...c.members.map(peerById).filter(Boolean).map(member)], { created: Date.now() });
+      gSystem(ng, meId, 'created', Date.now(), { name: ng.name });
+      for (const id of c.members) gSystem(ng, meId, 'added', Date.now(), { member: id });
+      setTimeout(() => broadcast({ cmd: 'group', group: ng }), 200);
+      break;
+    }
+    case 'group_accept':
+      if (g.phase !== 'invited') return err('not invited');
+      g.phase = 'member';
+      g.members = [member(peerById(g.owner)), meMember(), member(peers[1])];
+      g.version = 3;
+      gSystem(g, g.owner, 'created', g.created, { name: g.name });
+      gSystem(g, g.owner, 'added', g.created, { member: meId });
+      push();
+      break;
+    case 'group_decline':
+      g.phase = 'declined';
+      push();
+      break;
+    case 'group_leave':
+      if (g.owner === meId) return err('the owner cannot leave');
+      g.phase = 'left';
+      g.members = [];
+      push();
+      break;
+    case 'group_invite': {
+      const p = peerById(c.member);
+      if (!p) return err('unknown peer');
+      if (!g.members.some((m) => m.id === p.id)) g.members.push(member(p));
+      roster('added', { member: p.id });
+      break;
+    }
+    case 'group_remove': {
+      const gone = g.members.find((m) => m.id === c.member);
+      if (!gone) return err('not a member');
+      g.members = g.members.filter((m) => m.id !== c.member);
+      g.known.push({ id: gone.id, name: gone.name });
+      roster('removed', { member: gone.id });
+      break;
+    }
+    case 'group_rename':
+      if (typeof c.name !== 'string' || !c.name.trim()) return err('a name is 1 to 64 characters');
+      g.name = c.name.trim();
+      roster('renamed', { name: g.name });
+      break;
+    default:
+      err(`unknown cmd \`${c.cmd}\``);
+  }
+}
+
 // ---- Server ---------------------------------------------------------------------------
 
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
@@ -195,7 +372,17 @@ wss.on('connection', (ws) => {
       case 'connect':
         setTimeout(() => err(`could not connect to ${c.addr}: connection refused`), 300);
         break;
+      case 'files':
+        sendTo(ws, { cmd: 'files', files: [] });
+        break;
+      case 'groups':
+        sendTo(ws, { cmd: 'groups', groups });
+        break;
       default:
+        if (typeof c.cmd === 'string' && c.cmd.startsWith('group_')) {
+          groupCmd(ws, c, err);
+          break;
+        }
         err(`unknown cmd \`${c.cmd}\``);
     }
   });

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Screenshots of every screen against the mock node (e2e/mock-node.mjs), in both themes
 // and both sizes, into ../target/e2e/mock-*.png. Needs `npm run build` first.
+// `--docs` also writes the light group screens into ../docs/screenshots/ (committed).
 //
-//   node e2e/mock-shots.mjs
+//   node e2e/mock-shots.mjs [--docs]
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +15,8 @@ import { shoot } from './util.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const OUT = resolve(HERE, '../../target/e2e');
+const DOCS = resolve(HERE, '../../docs/screenshots');
+const docs = process.argv.includes('--docs');
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 function startMock(port, extra = []) {
@@ -72,6 +75,38 @@ try {
     await shoot(m, OUT, `mock-conv-phone-${scheme}`);
     await m.close();
 
+    // Groups (issue 18): the conversation (a member's message arrives late), the members
+    // panel with a message's receipts opened, the New group dialog, a removed group.
+    const openGroup = async (p, name) => {
+      await p.locator('.group-row', { hasText: name }).click();
+      await p.waitForSelector('.group-conv .msg, .group-conv .system-line');
+      await p.waitForTimeout(1500);
+    };
+    const g = await page(1280, 800, scheme);
+    await openGroup(g, 'Lab 3');
+    await shoot(g, OUT, `mock-group-desktop-${scheme}`);
+    await g.getByRole('button', { name: 'Members of Lab 3' }).click();
+    await g.locator('.receipts-btn').last().click();
+    await g.waitForTimeout(300);
+    await shoot(g, OUT, `mock-group-members-desktop-${scheme}`);
+    await g.getByRole('button', { name: /New group/ }).click();
+    await g.locator('#group-name').fill('Friday lunch');
+    await g.getByRole('checkbox', { name: /^bob,/ }).check();
+    await g.getByRole('checkbox', { name: /^carol@kitchen-pi,/ }).check();
+    await g.waitForTimeout(200);
+    await shoot(g, OUT, `mock-group-new-desktop-${scheme}`);
+    await g.keyboard.press('Escape');
+    await openGroup(g, 'Old project');
+    await shoot(g, OUT, `mock-group-removed-desktop-${scheme}`);
+    await g.close();
+    const gp = await page(390, 844, scheme);
+    await openGroup(gp, 'Lab 3');
+    await shoot(gp, OUT, `mock-group-phone-${scheme}`);
+    await gp.getByRole('button', { name: 'Show peers' }).click();
+    await gp.waitForTimeout(300);
+    await shoot(gp, OUT, `mock-group-list-phone-${scheme}`);
+    await gp.close();
+
     const e = await page(1280, 800, scheme, 'http://127.0.0.1:8798/');
     await shoot(e, OUT, `mock-empty-desktop-${scheme}`);
     await e.close();
@@ -94,6 +129,13 @@ try {
   await shoot(s, OUT, 'mock-reconnecting-desktop-light');
   await ctx.close();
   if (errors.length) console.log(`page errors:\n  ${errors.join('\n  ')}`);
+  if (docs) {
+    mkdirSync(DOCS, { recursive: true });
+    for (const n of ['group-desktop', 'group-members-desktop', 'group-new-desktop', 'group-removed-desktop', 'group-phone', 'group-list-phone']) {
+      copyFileSync(join(OUT, `mock-${n}-light.png`), join(DOCS, `${n}-light.png`));
+    }
+    console.log(`group screenshots copied to ${DOCS}`);
+  }
 } finally {
   for (const p of procs) p.kill('SIGTERM');
   rmSync(profile, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// End-to-end harness: two real purr nodes, one headless Chromium, one page per node.
+// End-to-end harness: two real purr nodes (a third for the group step), one headless
+// Chromium, one page per node.
 //
 //   node e2e/run.mjs                     every step
 //   node e2e/run.mjs --only=foundation   the steps the current node supports
@@ -18,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { GROUP_STEPS } from './group-steps.mjs';
 import { PEER_STEPS } from './peer-steps.mjs';
 import { assert, expectText, shoot, waitFor } from './util.mjs';
 
@@ -313,7 +315,7 @@ async function rawUpgradeStatus(port, origin, token) {
 const VIEWPORTS = { desktop: { width: 1280, height: 800 }, phone: { width: 360, height: 740 } };
 
 async function main() {
-  const steps = { ...FOUNDATION, ...PEER_STEPS };
+  const steps = { ...FOUNDATION, ...PEER_STEPS, ...GROUP_STEPS };
   const names =
     only === 'foundation'
       ? Object.keys(FOUNDATION)

@@ -86,6 +86,69 @@ export interface Transfer {
   reason?: string;
 }
 
+// ---- Groups (issue 18; docs/HTTP.md "Groups") ----------------------------------------
+
+/** Largest group, ourselves included. */
+export const MAX_GROUP_MEMBERS = 64;
+
+/** Where we stand in a group. */
+export type GroupPhase = 'invited' | 'joining' | 'member' | 'declined' | 'left' | 'removed';
+
+export interface GroupMember {
+  /** 64 hex. */
+  id: string;
+  /** The contact's name (ours for us; empty when not a contact). */
+  name: string;
+  online: boolean;
+}
+
+export interface Group {
+  /** 32 hex. */
+  id: string;
+  name: string;
+  /** The owner's id (64 hex). */
+  owner: string;
+  phase: GroupPhase;
+  /** The current roster, ourselves included; empty until we are a member. */
+  members: GroupMember[];
+  version: number;
+  /** Unix ms when we created it or were invited. */
+  created: number;
+  /** Unread messages; absent from nodes that do not count them. */
+  unread?: number;
+  /** Who removed us (phase `removed`); absent or null when unknown. */
+  removed_by?: string | null;
+  /** Names of ids no longer in the roster (authors of old messages, removed members). */
+  known: { id: string; name: string }[];
+}
+
+/** What a system line says happened to the roster. */
+export type RosterChange = 'created' | 'added' | 'removed' | 'left' | 'renamed' | 'owner';
+
+/** A message or a system line of a group, in the node's display order (lamport, author). */
+export interface GroupMessage {
+  /** 32 hex. */
+  id: string;
+  group: string;
+  kind: 'text' | 'system';
+  /** The writer; for a system line, who made the change (`by`). */
+  author: string;
+  /** The author's per-group number (0 for system lines). */
+  seq: number;
+  lamport: number;
+  ts: number;
+  /** Empty for system lines. */
+  text: string;
+  /** Ours only, on newer nodes: members who hold it / have read it (ids). */
+  delivered?: string[];
+  read?: string[];
+  /** System lines. */
+  change?: RosterChange;
+  member?: string;
+  name?: string;
+  version?: number;
+}
+
 /** Client → node. */
 export type ClientCmd =
   | { cmd: 'hello' }
@@ -99,7 +162,19 @@ export type ClientCmd =
   | { cmd: 'files' }
   | { cmd: 'accept_file'; id: string }
   | { cmd: 'decline_file'; id: string }
-  | { cmd: 'cancel_file'; id: string };
+  | { cmd: 'cancel_file'; id: string }
+  | { cmd: 'groups' }
+  | { cmd: 'group_create'; name: string; members: string[] }
+  | { cmd: 'group_invite'; group: string; member: string }
+  | { cmd: 'group_remove'; group: string; member: string }
+  | { cmd: 'group_accept'; group: string }
+  | { cmd: 'group_decline'; group: string }
+  | { cmd: 'group_leave'; group: string }
+  | { cmd: 'group_rename'; group: string; name: string }
+  | { cmd: 'group_send'; group: string; text: string }
+  | { cmd: 'group_history'; group: string; before?: string; limit?: number }
+  /** Everything up to this message id is read (newer nodes; older ones answer an error). */
+  | { cmd: 'group_read'; group: string; upto: string };
 
 export type CmdName = ClientCmd['cmd'];
 
@@ -115,7 +190,12 @@ export type ServerEvent =
   | { cmd: 'status'; id: string; status: Status }
   | { cmd: 'error'; error: string; request?: string }
   | { cmd: 'file'; file: Transfer }
-  | { cmd: 'files'; files: Transfer[] };
+  | { cmd: 'files'; files: Transfer[] }
+  | { cmd: 'groups'; groups: Group[] }
+  | { cmd: 'group'; group: Group }
+  | { cmd: 'group_message'; message: GroupMessage }
+  | { cmd: 'group_history'; group: string; messages: GroupMessage[]; truncated?: boolean }
+  | { cmd: 'group_receipt'; group: string; message: string; member: string; kind: 'delivered' | 'read' };
 
 // ---- Validation -------------------------------------------------------------------
 // The node is trusted, but a UI that renders a half-shaped object crashes: every frame
@@ -191,6 +271,61 @@ export function toTransfer(v: unknown): Transfer | null {
   };
 }
 
+const PHASES: readonly string[] = ['invited', 'joining', 'member', 'declined', 'left', 'removed'];
+const CHANGES: readonly string[] = ['created', 'added', 'removed', 'left', 'renamed', 'owner'];
+const ids = (v: unknown): string[] | undefined => (Array.isArray(v) ? v.filter(isStr) : undefined);
+
+export function toGroup(v: unknown): Group | null {
+  if (!isObj(v) || !isStr(v.id) || !isStr(v.name) || !isStr(v.phase) || !PHASES.includes(v.phase)) return null;
+  const members = (Array.isArray(v.members) ? v.members : [])
+    .filter(isObj)
+    .filter((m) => isStr(m.id))
+    .map((m) => ({ id: m.id as string, name: isStr(m.name) ? m.name : '', online: m.online === true }));
+  const known = (Array.isArray(v.known) ? v.known : [])
+    .filter(isObj)
+    .filter((k) => isStr(k.id) && isStr(k.name))
+    .map((k) => ({ id: k.id as string, name: k.name as string }));
+  return {
+    id: v.id,
+    name: v.name,
+    owner: isStr(v.owner) ? v.owner : '',
+    phase: v.phase as GroupPhase,
+    members,
+    version: isNum(v.version) ? v.version : 0,
+    created: isNum(v.created) ? v.created : 0,
+    // Absent from nodes that do not send them: then the UI says nothing that depends on them.
+    ...(isNum(v.unread) ? { unread: Math.max(0, Math.floor(v.unread)) } : {}),
+    ...(isStr(v.removed_by) || v.removed_by === null ? { removed_by: v.removed_by } : {}),
+    known,
+  };
+}
+
+export function toGroupMessage(v: unknown): GroupMessage | null {
+  if (!isObj(v) || !isStr(v.id) || !isStr(v.group)) return null;
+  const system = v.kind === 'system';
+  if (system ? !isStr(v.change) || !CHANGES.includes(v.change) : !isStr(v.text)) return null;
+  // A system line names who made the change as `by`; it sorts as if they wrote it.
+  const author = isStr(v.author) ? v.author : isStr(v.by) ? v.by : '';
+  const delivered = ids(v.delivered);
+  const read = ids(v.read);
+  return {
+    id: v.id,
+    group: v.group,
+    kind: system ? 'system' : 'text',
+    author,
+    seq: isNum(v.seq) ? v.seq : 0,
+    lamport: isNum(v.lamport) ? v.lamport : 0,
+    ts: isNum(v.ts) ? v.ts : Date.now(),
+    text: isStr(v.text) ? v.text : '',
+    ...(delivered ? { delivered } : {}),
+    ...(read ? { read } : {}),
+    ...(system ? { change: v.change as RosterChange } : {}),
+    ...(system && isStr(v.member) ? { member: v.member } : {}),
+    ...(system && isStr(v.name) ? { name: v.name } : {}),
+    ...(system && isNum(v.version) ? { version: v.version } : {}),
+  };
+}
+
 function list<T>(v: unknown, f: (x: unknown) => T | null): T[] | null {
   if (!Array.isArray(v)) return null;
   const out: T[] = [];
@@ -249,6 +384,27 @@ export function parseEvent(text: string): ServerEvent | null {
       const files = list(v.files, toTransfer);
       return files && { cmd: 'files', files };
     }
+    case 'groups': {
+      const groups = list(v.groups, toGroup);
+      return groups && { cmd: 'groups', groups };
+    }
+    case 'group': {
+      const group = toGroup(v.group);
+      return group && { cmd: 'group', group };
+    }
+    case 'group_message': {
+      const message = toGroupMessage(v.message);
+      return message && { cmd: 'group_message', message };
+    }
+    case 'group_history': {
+      const messages = list(v.messages, toGroupMessage);
+      if (!messages || !isStr(v.group)) return null;
+      return { cmd: 'group_history', group: v.group, messages, ...(v.truncated === true ? { truncated: true } : {}) };
+    }
+    case 'group_receipt':
+      if (!isStr(v.group) || !isStr(v.message) || !isStr(v.member)) return null;
+      if (v.kind !== 'delivered' && v.kind !== 'read') return null;
+      return { cmd: 'group_receipt', group: v.group, message: v.message, member: v.member, kind: v.kind };
     case 'error':
       return {
         cmd: 'error',

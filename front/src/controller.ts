@@ -4,8 +4,9 @@
 // commands in order, so a FIFO tells which request an answer or `error` belongs to),
 // when to send `read`, and when to notify.
 
-import { HISTORY_PAGE, type Message, type ServerEvent, isOwn } from './api';
+import { HISTORY_PAGE, type ServerEvent, isOwn } from './api';
 import { type Uploader, makeThumb, xhrUpload } from './files';
+import { nameOf, newestItem } from './groups';
 import { type HistoryRequest, oldestSeq } from './state';
 import type { Store } from './store';
 import type { PurrClient } from './ws';
@@ -16,13 +17,23 @@ const PREVIEW_PEERS = 100;
 export interface Env {
   /** The tab is shown (Page Visibility API). */
   visible(): boolean;
-  /** A new incoming message arrived while the tab was hidden. */
-  notify(message: Message, peerName: string): void;
+  /** A new incoming message arrived while the tab was hidden: `peer` is the conversation
+   * to open on a click (a peer's or a group's id), `title` its name. */
+  notify(message: { text: string; peer: string }, title: string): void;
 }
 
 interface PendingHistory extends HistoryRequest {
   peer: string;
 }
+
+interface PendingGroupHistory {
+  group: string;
+  before?: string;
+  limit: number;
+}
+
+/** Phases in which a group has history to show. */
+const WITH_HISTORY: readonly string[] = ['member', 'left', 'removed'];
 
 export class Controller {
   private history: PendingHistory[] = [];
@@ -30,6 +41,13 @@ export class Controller {
   /** Conversations whose latest page was fetched on this socket. */
   private fresh = new Set<string>();
   private previewed = new Set<string>();
+  // The same for groups (their commands are answered in order too).
+  private groupHistory: PendingGroupHistory[] = [];
+  private groupSends: { group: string; text: string }[] = [];
+  private freshGroups = new Set<string>();
+  private previewedGroups = new Set<string>();
+  /** The `upto` of the last `group_read` per group, so it is sent once per new message. */
+  private readUpto = new Map<string, string>();
 
   private uploadSeq = 0;
 
@@ -53,12 +71,110 @@ export class Controller {
 
   // ---- Intents ----------------------------------------------------------------------
 
-  /** Opens a conversation (null: the "me" screen). */
+  /** Opens a conversation, a peer's or a group's (null: the "me" screen). */
   open(peer: string | null): void {
     this.store.dispatch({ type: 'open', peer });
     if (peer === null) return;
+    if (this.store.getState().groups[peer]) {
+      this.openGroup(peer);
+      return;
+    }
     if (!this.fresh.has(peer)) this.requestHistory(peer, undefined);
     this.markRead(peer);
+  }
+
+  // ---- Groups ---------------------------------------------------------------------
+
+  private openGroup(group: string): void {
+    const g = this.store.getState().groups[group];
+    if (g && WITH_HISTORY.includes(g.phase) && !this.freshGroups.has(group)) this.requestGroupHistory(group, undefined);
+    this.markGroupRead(group);
+  }
+
+  /** The page before the oldest loaded item of a group, unless one is on its way. */
+  loadOlderGroup(group: string): void {
+    const c = this.store.getState().gconvs[group];
+    const before = c?.items[0]?.id;
+    if (!c || c.loading || c.complete || before === undefined) return;
+    this.requestGroupHistory(group, before);
+  }
+
+  private requestGroupHistory(group: string, before: string | undefined): void {
+    const limit = HISTORY_PAGE;
+    if (!this.client.send({ cmd: 'group_history', group, limit, ...(before === undefined ? {} : { before }) })) return;
+    this.groupHistory.push({ group, before, limit });
+    if (before === undefined) this.freshGroups.add(group);
+    this.store.dispatch({ type: 'groupHistoryRequested', group });
+  }
+
+  /** Creates a group and invites these contacts; the dialog waits for the `group` event. */
+  createGroup(name: string, members: string[]): boolean {
+    if (!this.client.send({ cmd: 'group_create', name, members })) return false;
+    this.store.dispatch({ type: 'groupCreateRequested', name });
+    return true;
+  }
+
+  sendToGroup(group: string, text: string): boolean {
+    if (!this.client.send({ cmd: 'group_send', group, text })) return false;
+    this.groupSends.push({ group, text });
+    return true;
+  }
+
+  /** Invites contacts, one command each (a refusal is a toast naming the command). */
+  inviteToGroup(group: string, members: string[]): boolean {
+    return members.every((member) => this.client.send({ cmd: 'group_invite', group, member }));
+  }
+
+  removeFromGroup(group: string, member: string): boolean {
+    return this.client.send({ cmd: 'group_remove', group, member });
+  }
+
+  renameGroup(group: string, name: string): boolean {
+    if (!this.client.send({ cmd: 'group_rename', group, name })) return false;
+    this.store.dispatch({ type: 'groupRenameRequested', name });
+    return true;
+  }
+
+  acceptGroup(group: string): boolean {
+    return this.client.send({ cmd: 'group_accept', group });
+  }
+
+  declineGroup(group: string): boolean {
+    return this.client.send({ cmd: 'group_decline', group });
+  }
+
+  leaveGroup(group: string): boolean {
+    return this.client.send({ cmd: 'group_leave', group });
+  }
+
+  /** Sends `group_read` up to the newest item of an open, visible group, once per
+   * newest item. Nodes without it answer an error, which is not shown. */
+  markGroupRead(group: string, again = false): void {
+    const s = this.store.getState();
+    if (s.open !== group || !this.env.visible() || !this.client.isOpen) return;
+    const upto = newestItem(s.gconvs[group]?.items ?? [])?.id;
+    // `again`: the node still counts unread after our last `group_read` (it may have
+    // counted before that arrived): say it once more.
+    if (upto === undefined || (this.readUpto.get(group) === upto && !again)) return;
+    if (this.client.send({ cmd: 'group_read', group, upto })) {
+      this.readUpto.set(group, upto);
+      this.store.dispatch({ type: 'groupReadSent', group });
+    }
+  }
+
+  /** One item per group with history, for the list's preview and order. */
+  private fetchGroupPreviews(): void {
+    const s = this.store.getState();
+    let n = 0;
+    for (const g of Object.values(s.groups)) {
+      if (n >= PREVIEW_PEERS) break;
+      if (!WITH_HISTORY.includes(g.phase) || this.previewedGroups.has(g.id) || this.freshGroups.has(g.id)) continue;
+      this.previewedGroups.add(g.id);
+      if (this.client.send({ cmd: 'group_history', group: g.id, limit: 1 })) {
+        this.groupHistory.push({ group: g.id, limit: 1 });
+        n++;
+      }
+    }
   }
 
   /** Fetches the page before the oldest loaded message, unless one is on its way. */
@@ -151,7 +267,10 @@ export class Controller {
   /** The tab became visible: catch up on reading, and do not wait out a backoff. */
   onVisible(): void {
     const open = this.store.getState().open;
-    if (open) this.markRead(open);
+    if (open) {
+      this.markRead(open);
+      this.markGroupRead(open);
+    }
     this.client.retryNow();
   }
 
@@ -174,10 +293,18 @@ export class Controller {
     this.sends = [];
     this.fresh.clear();
     this.previewed.clear();
+    this.groupHistory = [];
+    this.groupSends = [];
+    this.freshGroups.clear();
+    this.previewedGroups.clear();
+    this.readUpto.clear();
     // `hello` is already sent by the client; reload the open conversation after it.
     this.client.send({ cmd: 'files' });
+    this.client.send({ cmd: 'groups' });
     const open = this.store.getState().open;
-    if (open) {
+    if (open && this.store.getState().groups[open]) {
+      this.openGroup(open);
+    } else if (open) {
       this.requestHistory(open, undefined);
       this.markRead(open);
     }
@@ -186,6 +313,8 @@ export class Controller {
   private onClosed(): void {
     this.history = [];
     this.sends = [];
+    this.groupHistory = [];
+    this.groupSends = [];
   }
 
   private requestHistory(peer: string, before: number | undefined): void {
@@ -233,6 +362,47 @@ export class Controller {
         dispatch({ type: 'event', event: ev });
         if (ev.peer.unread > 0 && getState().open === ev.peer.id) this.markRead(ev.peer.id);
         return;
+      case 'groups':
+        dispatch({ type: 'event', event: ev });
+        this.fetchGroupPreviews();
+        return;
+      case 'group': {
+        const was = getState().groups[ev.group.id]?.phase;
+        dispatch({ type: 'event', event: ev });
+        // Just joined (or the history became readable): load what is there.
+        if (getState().open === ev.group.id && was !== ev.group.phase && WITH_HISTORY.includes(ev.group.phase)) {
+          this.freshGroups.delete(ev.group.id);
+          this.openGroup(ev.group.id);
+        } else if (getState().open === ev.group.id && (ev.group.unread ?? 0) > 0) {
+          this.markGroupRead(ev.group.id, true);
+        }
+        return;
+      }
+      case 'group_history': {
+        const i = this.groupHistory.findIndex((h) => h.group === ev.group);
+        const req = i >= 0 ? this.groupHistory.splice(i, 1)[0] : undefined;
+        const request = req ? { limit: req.limit, ...(req.before === undefined ? {} : { before: req.before }) } : null;
+        dispatch({ type: 'event', event: ev, request });
+        if (getState().open === ev.group) this.markGroupRead(ev.group);
+        return;
+      }
+      case 'group_message': {
+        const m = ev.message;
+        const own = m.author === getState().me?.id;
+        if (own && m.kind === 'text') {
+          const i = this.groupSends.findIndex((s) => s.group === m.group && s.text === m.text);
+          if (i >= 0) this.groupSends.splice(i, 1);
+        }
+        const known = getState().gconvs[m.group]?.items.some((x) => x.id === m.id) ?? false;
+        dispatch({ type: 'event', event: ev });
+        if (getState().open === m.group) this.markGroupRead(m.group);
+        if (!own && !known && m.kind === 'text' && !this.env.visible()) {
+          const s = getState();
+          const g = s.groups[m.group];
+          this.env.notify({ text: `${nameOf(m.author, g, s.peers, s.me?.id)}: ${m.text}`, peer: m.group }, g?.name ?? 'purr');
+        }
+        return;
+      }
       default:
         dispatch({ type: 'event', event: ev });
     }
@@ -277,7 +447,25 @@ export class Controller {
         return;
       }
       case 'read':
-        return; // The next open or visibility change tries again.
+      case 'group_read':
+        return; // The next open or visibility change tries again (older nodes lack it).
+      case 'group_history': {
+        const req = this.groupHistory.shift();
+        if (req && req.limit > 1) dispatch({ type: 'groupHistoryFailed', group: req.group, error });
+        return;
+      }
+      case 'group_send': {
+        const req = this.groupSends.shift();
+        if (req) dispatch({ type: 'groupSendFailed', group: req.group, text: req.text, error });
+        else dispatch({ type: 'toast', text: `Message not sent: ${error}` });
+        return;
+      }
+      case 'group_create':
+        dispatch({ type: 'groupCreateFailed', error });
+        return;
+      case 'group_rename':
+        dispatch({ type: 'groupRenameFailed', error });
+        return;
       default:
         dispatch({ type: 'toast', text: error });
     }

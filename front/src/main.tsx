@@ -10,6 +10,7 @@ import { PurrClient, defaultUrl } from './ws';
 import './styles/base.css';
 import './styles/sidebar.css';
 import './styles/conversation.css';
+import './styles/groups.css';
 import './styles/phone.css';
 
 const store = createStore();

@@ -2,7 +2,8 @@
 // the node's events are the source of truth, the few local changes (a conversation opened,
 // a `read` sent) are optimistic and get confirmed by the node's next `peer` event.
 
-import { type Me, type Message, type Peer, type ServerEvent, type Status, type Transfer, isOwn } from './api';
+import { type Group, type Me, type Message, type Peer, type ServerEvent, type Status, type Transfer, isOwn } from './api';
+import { type GroupItem, groupPageLeavesGap, mergeGroupItems, withReceipt } from './groups';
 import type { ConnInfo } from './ws';
 
 export interface Conversation {
@@ -16,6 +17,23 @@ export interface Conversation {
   error: string | null;
   /** The last `send` failed: its text (for the composer) and why. */
   failed: { text: string; error: string; at: number } | null;
+}
+
+/** A group's conversation: like [`Conversation`], in the node's display order. */
+export interface GroupConv {
+  /** Ordered by (lamport, author); unique by id. */
+  items: GroupItem[];
+  complete: boolean;
+  loading: boolean;
+  error: string | null;
+  failed: { text: string; error: string; at: number } | null;
+}
+
+/** A form of the group screens waiting for the node (create, rename). */
+export interface GroupForm {
+  /** What was asked (the new name), while it waits. */
+  pending: string | null;
+  error: string | null;
 }
 
 /** A transfer as the UI shows it: the node's view plus a measured speed. */
@@ -44,7 +62,13 @@ export interface AppState {
   /** The first `peers` answer arrived (until then the list shows a placeholder). */
   peersLoaded: boolean;
   convs: Record<string, Conversation>;
-  /** The open conversation, or null for the "me" screen. */
+  /** Groups by id (every phase). */
+  groups: Record<string, Group>;
+  groupsLoaded: boolean;
+  gconvs: Record<string, GroupConv>;
+  groupCreate: GroupForm;
+  groupRename: GroupForm;
+  /** The open conversation (a peer's or a group's id), or null for the "me" screen. */
   open: string | null;
   rename: { pending: boolean; error: string | null };
   connect: { pending: string | null; error: string | null; ok: string | null };
@@ -58,7 +82,7 @@ export interface AppState {
 
 /** What a `history` answer was the answer to (null when this UI did not ask). */
 export interface HistoryRequest {
-  before?: number;
+  before?: number | string;
   limit: number;
 }
 
@@ -67,6 +91,15 @@ export type Action =
   | { type: 'event'; event: ServerEvent; request?: HistoryRequest | null }
   | { type: 'open'; peer: string | null }
   | { type: 'historyRequested'; peer: string }
+  | { type: 'groupHistoryRequested'; group: string }
+  | { type: 'groupHistoryFailed'; group: string; error: string }
+  | { type: 'groupReadSent'; group: string }
+  | { type: 'groupSendFailed'; group: string; text: string; error: string }
+  | { type: 'groupCreateRequested'; name: string }
+  | { type: 'groupCreateFailed'; error: string }
+  | { type: 'groupCreateDone' }
+  | { type: 'groupRenameRequested'; name: string }
+  | { type: 'groupRenameFailed'; error: string }
   | { type: 'historyFailed'; peer: string; error: string }
   | { type: 'readSent'; peer: string }
   | { type: 'renameRequested' }
@@ -89,6 +122,11 @@ export const initialState: AppState = {
   peers: {},
   peersLoaded: false,
   convs: {},
+  groups: {},
+  groupsLoaded: false,
+  gconvs: {},
+  groupCreate: { pending: null, error: null },
+  groupRename: { pending: null, error: null },
   open: null,
   rename: { pending: false, error: null },
   connect: { pending: null, error: null, ok: null },
@@ -104,6 +142,8 @@ export const emptyConversation: Conversation = {
   error: null,
   failed: null,
 };
+
+export const emptyGroupConv: GroupConv = { items: [], complete: false, loading: false, error: null, failed: null };
 
 // ---- Messages ---------------------------------------------------------------------
 
@@ -155,7 +195,7 @@ export function mergeMessages(existing: Message[], incoming: Message[]): Message
 
 /** A page that may have older messages behind it: as long as asked, or cut short by
  * the node's byte bound (`truncated`). */
-export function isFullPage(page: Message[], limit: number, truncated = false): boolean {
+export function isFullPage(page: readonly unknown[], limit: number, truncated = false): boolean {
   return truncated || page.length >= limit;
 }
 
@@ -222,9 +262,80 @@ function withPeer(state: AppState, id: string, f: (p: Peer) => Peer): AppState {
   return next === old ? state : { ...state, peers: { ...state.peers, [id]: next } };
 }
 
+function withGroupConv(state: AppState, group: string, f: (c: GroupConv) => GroupConv): AppState {
+  const old = state.gconvs[group] ?? emptyGroupConv;
+  const next = f(old);
+  return next === old ? state : { ...state, gconvs: { ...state.gconvs, [group]: next } };
+}
+
+/** A group page: merged; a newest page that does not reach what we held replaces it. */
+function onGroupPage(c: GroupConv, page: GroupItem[], request: HistoryRequest | null, truncated: boolean): GroupConv {
+  const mine = request !== null;
+  const full = mine && isFullPage(page, request.limit, truncated);
+  const newestPage = mine && request.before === undefined;
+  const gap = newestPage && groupPageLeavesGap(c.items, page, full);
+  // A page marks nothing "arrived later": what we held may be only the list's preview,
+  // so a page cannot tell late from not yet loaded. Only live events can (below).
+  const items = mergeGroupItems(gap ? [] : c.items, page, false);
+  const complete = (c.complete && !gap) || (mine && !full);
+  const loading = mine ? false : c.loading;
+  if (items === c.items && complete === c.complete && loading === c.loading && c.error === null) return c;
+  return { ...c, items, complete, loading, error: mine ? null : c.error };
+}
+
+function onGroupEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | null): AppState | null {
+  switch (ev.cmd) {
+    case 'groups': {
+      const groups: Record<string, Group> = {};
+      for (const g of ev.groups) groups[g.id] = g;
+      return { ...state, groups, groupsLoaded: true };
+    }
+    case 'group': {
+      const g = ev.group;
+      const old = state.groups[g.id];
+      const next: AppState = { ...state, groups: { ...state.groups, [g.id]: g } };
+      // A rename we asked for is done when the group carries the new name.
+      if (state.groupRename.pending !== null && g.name === state.groupRename.pending) {
+        next.groupRename = { pending: null, error: null };
+      }
+      // A group that was not there, owned by us, while a create waits: created (the name
+      // is not compared: the node may have normalised it).
+      if (state.groupCreate.pending !== null && !old && g.owner === state.me?.id) {
+        next.groupCreate = { pending: null, error: null };
+        next.open = g.id;
+      }
+      return next;
+    }
+    case 'group_history':
+      return withGroupConv(state, ev.group, (c) => onGroupPage(c, ev.messages, request, ev.truncated === true));
+    case 'group_message':
+      return withGroupConv(state, ev.message.group, (c) => {
+        const items = mergeGroupItems(c.items, [ev.message], true);
+        const own = ev.message.author === state.me?.id;
+        const failed = own && c.failed?.text === ev.message.text ? null : c.failed;
+        return items === c.items && failed === c.failed ? c : { ...c, items, failed };
+      });
+    case 'group_receipt':
+      return withGroupConv(state, ev.group, (c) => {
+        const i = c.items.findIndex((m) => m.id === ev.message);
+        const old = c.items[i];
+        if (!old) return c;
+        const next = withReceipt(old, ev.member, ev.kind);
+        if (next === old) return c;
+        const items = c.items.slice();
+        items[i] = next;
+        return { ...c, items };
+      });
+    default:
+      return null;
+  }
+}
+
 let toastSeq = 0;
 
 function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | null): AppState {
+  const grouped = onGroupEvent(state, ev, request);
+  if (grouped) return grouped;
   switch (ev.cmd) {
     case 'me': {
       const { cmd: _cmd, ...me } = ev;
@@ -289,6 +400,8 @@ function onEvent(state: AppState, ev: ServerEvent, request: HistoryRequest | nul
       for (const t of ev.files) files[t.id] = nextFile(state.files[t.id], t, now);
       return { ...state, files };
     }
+    default:
+      return state;
   }
 }
 
@@ -299,10 +412,15 @@ export function reducer(state: AppState, action: Action): AppState {
       // Requests in flight died with the socket: nothing will answer them.
       const convs: Record<string, Conversation> = {};
       for (const [id, c] of Object.entries(state.convs)) convs[id] = c.loading ? { ...c, loading: false } : c;
+      const gconvs: Record<string, GroupConv> = {};
+      for (const [id, c] of Object.entries(state.gconvs)) gconvs[id] = c.loading ? { ...c, loading: false } : c;
       return {
         ...state,
         conn: action.info,
         convs,
+        gconvs,
+        groupCreate: { ...state.groupCreate, pending: null },
+        groupRename: { ...state.groupRename, pending: null },
         rename: { ...state.rename, pending: false },
         connect: { ...state.connect, pending: null },
       };
@@ -315,6 +433,30 @@ export function reducer(state: AppState, action: Action): AppState {
       return withConv(state, action.peer, (c) => ({ ...c, loading: true, error: null }));
     case 'historyFailed':
       return withConv(state, action.peer, (c) => ({ ...c, loading: false, error: action.error }));
+    case 'groupHistoryRequested':
+      return withGroupConv(state, action.group, (c) => ({ ...c, loading: true, error: null }));
+    case 'groupHistoryFailed':
+      return withGroupConv(state, action.group, (c) => ({ ...c, loading: false, error: action.error }));
+    case 'groupReadSent': {
+      const g = state.groups[action.group];
+      if (!g || !g.unread) return state;
+      return { ...state, groups: { ...state.groups, [g.id]: { ...g, unread: 0 } } };
+    }
+    case 'groupSendFailed':
+      return withGroupConv(state, action.group, (c) => ({
+        ...c,
+        failed: { text: action.text, error: action.error, at: Date.now() },
+      }));
+    case 'groupCreateRequested':
+      return { ...state, groupCreate: { pending: action.name, error: null } };
+    case 'groupCreateFailed':
+      return { ...state, groupCreate: { pending: null, error: action.error } };
+    case 'groupCreateDone':
+      return { ...state, groupCreate: { pending: null, error: null } };
+    case 'groupRenameRequested':
+      return { ...state, groupRename: { pending: action.name, error: null } };
+    case 'groupRenameFailed':
+      return { ...state, groupRename: { pending: null, error: action.error } };
     case 'readSent':
       return withPeer(state, action.peer, (p) => (p.unread === 0 ? p : { ...p, unread: 0 }));
     case 'renameRequested':

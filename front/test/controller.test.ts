@@ -18,8 +18,8 @@ function setup(visible = true) {
   return { store, client, env, ctl, sock };
 }
 
-/** What was sent besides the greeting every socket starts with (`hello`, `files`). */
-const cmds = (s: FakeSocket) => s.cmds().filter((c) => c.cmd !== 'hello' && c.cmd !== 'files');
+/** What was sent besides the greeting every socket starts with (`hello`, `files`, `groups`). */
+const cmds = (s: FakeSocket) => s.cmds().filter((c) => c.cmd !== 'hello' && c.cmd !== 'files' && c.cmd !== 'groups');
 
 describe('Controller', () => {
   beforeEach(() => {
@@ -111,7 +111,7 @@ describe('Controller', () => {
     const next = FakeSocket.last();
     expect(next).not.toBe(sock);
     next.open();
-    expect(next.cmds()).toEqual([{ cmd: 'hello' }, { cmd: 'files' }, { cmd: 'history', peer: BOB, limit: 50 }]);
+    expect(next.cmds()).toEqual([{ cmd: 'hello' }, { cmd: 'files' }, { cmd: 'groups' }, { cmd: 'history', peer: BOB, limit: 50 }]);
   });
 
   it('a refused send gives its text back to the conversation', () => {

@@ -170,6 +170,17 @@ pub fn every_inner_kind() -> Vec<Inner> {
         }),
         Inner::GroupAccept(group::GroupRef { group: GROUP }),
         Inner::GroupDecline(group::GroupRef { group: GROUP }),
+        Inner::GroupReceipt(group::Receipt {
+            group: GROUP,
+            delivered: 2,
+            read: 1,
+        }),
+        Inner::GroupLeave(Box::new(group::Leave::sign(
+            GROUP,
+            responder_key().verifying_key().to_bytes(),
+            1,
+            &responder_key(),
+        ))),
         Inner::Unknown(*b"XTRA"),
     ]
 }

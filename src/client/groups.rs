@@ -1,5 +1,6 @@
-//! Groups in the CLI (issue 18): `purr groups`, `purr group-create`, and a GROUP where
-//! `purr send` and `purr history` take a PEER.
+//! Groups in the CLI (issue 18): `purr groups`, `purr group-create`, the rest of a
+//! group's life (`purr group-accept`, `group-decline`, `group-leave`, `group-invite`,
+//! `group-remove`), and a GROUP where `purr send` and `purr history` take a PEER.
 //!
 //! What a PEER-or-GROUP argument names: contacts are matched as for `purr send` (full
 //! id, unique id prefix of 4+ hex, exact name), then groups the same way (full group id,
@@ -7,7 +8,7 @@
 //! contact; when only a group matches, the group; when both do, nothing is sent: exit 2
 //! listing both (use more of the id).
 
-use crate::api::{Group, GroupMessage, Peer};
+use crate::api::{Group, GroupMember, GroupMessage, Peer};
 use crate::cli::ClientArgs;
 
 use super::{api_call, find_peer, ClientError, Target, MIN_PREFIX_HEX};
@@ -94,27 +95,52 @@ pub(super) fn history(
     let page: Vec<GroupMessage> = parse(&api_call(target, "GET", &path, None)?)?;
     let me: crate::api::Me = parse(&api_call(target, "GET", "/api/v1/me", None)?)?;
     let mut out = Vec::with_capacity(page.len());
+    // Names for ids no longer in the roster come from `known`.
+    let name = |id: &str| -> String {
+        if id == me.id {
+            return "me".to_string();
+        }
+        g.members
+            .iter()
+            .map(|m| (&m.id, &m.name))
+            .chain(g.known.iter().map(|k| (&k.id, &k.name)))
+            .find(|(x, name)| *x == id && !name.is_empty())
+            .map(|(_, name)| name.clone())
+            .unwrap_or_else(|| id.chars().take(8).collect())
+    };
     for m in &page {
         if json {
             out.push(serde_json::to_string(m).map_err(|e| ClientError::Protocol(e.to_string()))?);
-            continue;
-        }
-        let who = if m.author == me.id {
-            "me".to_string()
+        } else if m.kind == "system" {
+            out.push(format!("{}  * {}", m.ts, system_line(m, &name)));
         } else {
-            g.members
-                .iter()
-                .find(|x| x.id == m.author && !x.name.is_empty())
-                .map(|x| x.name.clone())
-                .unwrap_or_else(|| m.author.chars().take(8).collect())
-        };
-        let text = m.text.replace('\n', " ⏎ ");
-        out.push(format!("{}  {who}: {text}", m.ts));
+            let text = m.text.replace('\n', " ⏎ ");
+            out.push(format!("{}  {}: {text}", m.ts, name(&m.author)));
+        }
     }
     Ok(out.join("\n"))
 }
 
-/// `purr groups`: one line each (id, phase, name, members), or the API's JSON array.
+/// A roster change in words: "alice added bob".
+fn system_line(m: &GroupMessage, name: &dyn Fn(&str) -> String) -> String {
+    let by = name(m.by.as_deref().unwrap_or_default());
+    let member = name(m.member.as_deref().unwrap_or_default());
+    match m.change.as_deref().unwrap_or_default() {
+        "created" => format!("{by} created the group"),
+        "added" => format!("{by} added {member}"),
+        "removed" => format!("{by} removed {member}"),
+        "left" => format!("{member} left"),
+        "renamed" => format!(
+            "{by} renamed the group to {}",
+            m.name.as_deref().unwrap_or_default()
+        ),
+        "owner" => format!("{by} handed the group over to {member}"),
+        other => format!("{by}: {other}"),
+    }
+}
+
+/// `purr groups`: one line each (id, phase, name, members, unread), or the API's JSON
+/// array.
 pub fn groups(args: &ClientArgs, json: bool) -> Result<String, ClientError> {
     let (target, _) = Target::find(args)?;
     let groups = list(&target)?;
@@ -125,8 +151,12 @@ pub fn groups(args: &ClientArgs, json: bool) -> Result<String, ClientError> {
         .iter()
         .map(|g| {
             let names: Vec<&str> = g.members.iter().map(|m| m.name.as_str()).collect();
+            let unread = match g.unread {
+                0 => String::new(),
+                n => format!("  {n} unread"),
+            };
             format!(
-                "{}  {:<8}  {}  [{}]",
+                "{}  {:<8}  {}  [{}]{unread}",
                 g.id,
                 g.phase,
                 g.name,
@@ -160,4 +190,96 @@ pub fn create(args: &ClientArgs, name: &str, members: &[String]) -> Result<Strin
         g.name,
         names.join(", ")
     ))
+}
+
+/// The one group GROUP names (as `purr send` resolves a group), or why not.
+fn find_group(target: &Target, query: &str) -> Result<Group, ClientError> {
+    let groups = list(target)?;
+    match resolve_group(&groups, query) {
+        Some(found) => found.cloned(),
+        None => Err(ClientError::NoSuchGroup(query.to_string())),
+    }
+}
+
+/// `POST /api/v1/groups/<id>/<what>` with `body`: the group as it is now.
+fn act(
+    target: &Target,
+    g: &Group,
+    what: &str,
+    body: serde_json::Value,
+) -> Result<Group, ClientError> {
+    let path = format!("/api/v1/groups/{}/{what}", g.id);
+    let body = body.to_string();
+    parse(&api_call(target, "POST", &path, Some(body.as_bytes()))?)
+}
+
+/// `purr group-accept`, `group-decline`, `group-leave GROUP`: what the group is now.
+pub fn answer(args: &ClientArgs, group: &str, what: &str) -> Result<String, ClientError> {
+    let (target, _) = Target::find(args)?;
+    let g = find_group(&target, group)?;
+    let now = act(&target, &g, what, serde_json::json!({}))?;
+    Ok(format!("{} {}: {}", now.id, now.phase, now.name))
+}
+
+/// `purr group-invite GROUP MEMBER` (MEMBER: a contact, as `purr send` takes a PEER).
+pub fn invite(args: &ClientArgs, group: &str, member: &str) -> Result<String, ClientError> {
+    let (target, _) = Target::find(args)?;
+    let g = find_group(&target, group)?;
+    let p = find_peer(&target, member)?;
+    act(&target, &g, "invite", serde_json::json!({ "member": p.id }))?;
+    Ok(format!("invited {} to {}", p.name, g.name))
+}
+
+/// `purr group-remove GROUP MEMBER`: MEMBER as a contact is found, or else among the
+/// group's members (id, unique id prefix, exact name): a member need not be a contact.
+pub fn remove(args: &ClientArgs, group: &str, member: &str) -> Result<String, ClientError> {
+    let (target, _) = Target::find(args)?;
+    let g = find_group(&target, group)?;
+    let (id, name) = match find_peer(&target, member) {
+        Ok(p) if g.members.iter().any(|m| m.id == p.id) => (p.id, p.name),
+        Err(e @ ClientError::Ambiguous { .. }) => return Err(e),
+        _ => {
+            let m = member_of(&g, member)?;
+            (m.id.clone(), m.name.clone())
+        }
+    };
+    act(&target, &g, "remove", serde_json::json!({ "member": id }))?;
+    let name = if name.is_empty() {
+        id[..8].to_string()
+    } else {
+        name
+    };
+    Ok(format!("removed {name} from {}", g.name))
+}
+
+/// The one member of `g` that `query` names: full id, unique id prefix, or exact name.
+fn member_of<'a>(g: &'a Group, query: &str) -> Result<&'a GroupMember, ClientError> {
+    let lower = query.to_ascii_lowercase();
+    let is_hex = lower.len() >= MIN_PREFIX_HEX && lower.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut found: Vec<&GroupMember> = g.members.iter().filter(|m| m.id == lower).collect();
+    if found.is_empty() && is_hex {
+        found = g
+            .members
+            .iter()
+            .filter(|m| m.id.starts_with(&lower))
+            .collect();
+    }
+    if found.is_empty() {
+        found = g.members.iter().filter(|m| m.name == query).collect();
+    }
+    match found.as_slice() {
+        [one] => Ok(one),
+        [] => Err(ClientError::NotInGroup {
+            member: query.to_string(),
+            group: g.name.clone(),
+        }),
+        many => Err(ClientError::Ambiguous {
+            query: query.to_string(),
+            candidates: many
+                .iter()
+                .map(|m| format!("  {}  {}", m.id, m.name))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+    }
 }

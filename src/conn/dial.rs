@@ -51,7 +51,7 @@ fn connect_and_handshake(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        super::tcp::tune(&stream);
         let mut io = Deadlined {
             stream: &stream,
             deadline: Instant::now() + ctx.handshake_timeout,

@@ -24,12 +24,14 @@
 //! - [`peer`]: an established connection's reader, and the incoming handshake;
 //! - [`writer`]: the writer thread and its batches;
 //! - [`dial`]: outgoing connections;
-//! - [`deadline`]: a stream view whose reads and writes share one deadline.
+//! - [`deadline`]: a stream view whose reads and writes share one deadline;
+//! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN).
 
 mod deadline;
 pub mod dial;
 pub mod handshake;
 pub mod peer;
+pub mod tcp;
 mod writer;
 
 use std::time::{Duration, Instant};
@@ -45,14 +47,6 @@ pub const SILENCE_LIMIT: Duration = Duration::from_secs(45);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a TCP connect may take.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Bytes a peer socket may hold written but not yet sent (`TCP_NOTSENT_LOWAT`), and
-/// bytes it may hold received but not yet read (`SO_RCVBUF`, the kernel doubles it for
-/// its bookkeeping). A chat record queued behind a file waits for what the kernels
-/// already hold; kept small, the rest of the credit window waits in the writer's bulk
-/// lane, which every ordinary record overtakes (issue 17: chat never waits behind a
-/// file). 256 KiB per round trip still fills a gigabit LAN at a 2 ms RTT.
-pub const NOTSENT_LOWAT: u32 = 128 * 1024;
-pub const RECV_BUFFER: usize = 256 * 1024;
 
 /// Milliseconds since an arbitrary process-wide origin, for the shared "last received".
 pub(crate) fn now_ms(origin: Instant) -> u64 {

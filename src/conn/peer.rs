@@ -13,7 +13,7 @@ use super::deadline::Deadlined;
 use super::writer::writer;
 use super::{now_ms, SILENCE_LIMIT, WRITE_TIMEOUT};
 use crate::bus::{
-    Command, ConnId, PeerContext, PeerUp, StateHandle, BULK_QUEUE_LEN, PEER_QUEUE_LEN,
+    Command, ConnId, Intake, PeerContext, PeerUp, StateHandle, BULK_QUEUE_LEN, PEER_QUEUE_LEN,
 };
 use crate::conn::handshake as driver;
 use crate::peer::frame::{self, FrameError};
@@ -48,10 +48,7 @@ pub(super) fn run_established(
         return;
     };
     let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
-    // Best effort: a kernel without these options still carries the session.
-    let sock = socket2::SockRef::from(&stream);
-    let _ = sock.set_tcp_notsent_lowat(super::NOTSENT_LOWAT);
-    let _ = sock.set_recv_buffer_size(super::RECV_BUFFER);
+    super::tcp::tune_session(&stream);
     let (send, recv) = est.session.split();
     let conn = ConnId::next();
     let (tx, rx) = bounded::<Inner>(PEER_QUEUE_LEN);
@@ -105,6 +102,7 @@ fn reader(
     origin: Instant,
     last_rx: &AtomicU64,
 ) -> String {
+    let intake = Intake::for_this_thread();
     let mut input = BufReader::with_capacity(
         64 * 1024,
         Deadlined {
@@ -131,10 +129,12 @@ fn reader(
             Ok(p) => p,
             Err(e) => return format!("bad record: {e}"),
         };
+        let size = plain.len();
         let inner = match Inner::parse(&plain) {
             Ok(i) => i,
             Err(e) => return format!("malformed inner message: {e}"),
         };
+        drop(plain);
         match inner {
             Inner::Ping => {
                 // A full control queue means pongs are already on their way.
@@ -144,10 +144,117 @@ fn reader(
             Inner::Unknown(_) => {}
             Inner::Auth(_) => return "AUTH after the handshake".into(),
             other => {
-                if !state.send(Command::PeerMsg { conn, inner: other }) {
+                // Waits while this peer's earlier records still fill its share of the
+                // state's queue: the socket is not read meanwhile, so TCP slows the peer.
+                let charge = match intake.charge(size, SILENCE_LIMIT) {
+                    Ok(c) => c,
+                    Err(s) => {
+                        return format!(
+                            "the node took none of its {} KiB of records for {SILENCE_LIMIT:?}",
+                            s.waiting / 1024
+                        )
+                    }
+                };
+                let msg = Command::PeerMsg {
+                    conn,
+                    inner: other,
+                    charge,
+                };
+                if !state.send(msg) {
                     return "node shutting down".into();
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::INTAKE_BYTES;
+    use crate::peer::files::Chunk;
+    use crate::peer::inner::MsgId;
+    use crate::peer::session::{Keys, Role, Session};
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    const CHUNKS: usize = 100;
+    const CHUNK: usize = 128 * 1024;
+
+    /// A peer floods 100 chunks (12.5 MiB) at a node whose state thread takes nothing:
+    /// the reader hands on at most its intake and waits; once the state catches up,
+    /// the rest follow. Without the intake all 100 sat in the command queue.
+    #[test]
+    fn a_flooding_peer_fills_only_its_share_of_the_state_queue() {
+        let keys = Keys::from_okm(&[7u8; 128]);
+        let (mut send, _) = Session::new(&keys, Role::Initiator).split();
+        let (_, recv) = Session::new(&keys, Role::Responder).split();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (state, commands) = StateHandle::channel();
+        let (ctrl, _ctrl_rx) = bounded(4);
+        let reader_thread = std::thread::spawn(move || {
+            let last_rx = AtomicU64::new(0);
+            let conn = ConnId::for_tests();
+            reader(&server, recv, conn, &ctrl, &state, Instant::now(), &last_rx)
+        });
+        client
+            .set_write_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let flooder = std::thread::spawn(move || {
+            let (mut plain, mut wire) = (Vec::new(), Vec::new());
+            for i in 0..CHUNKS {
+                let chunk = Inner::FileChunk(Chunk {
+                    id: MsgId([9; 16]),
+                    index: i as u64,
+                    hash: [0; 32],
+                    data: vec![i as u8; CHUNK],
+                });
+                plain.clear();
+                wire.clear();
+                chunk.encode(&mut plain);
+                send.seal(&plain, &mut wire).unwrap();
+                if client.write_all(&wire).is_err() {
+                    return i;
+                }
+            }
+            CHUNKS
+        });
+
+        // The state takes nothing for a while: the intake fills (bounded wait: the
+        // flooder seals slowly in a debug build on a busy machine), then stays full.
+        let full = INTAKE_BYTES / CHUNK - 1;
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while commands.len() < full && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let queued = commands.len();
+        assert!(queued >= full, "only {queued} queued");
+        assert!(
+            queued * CHUNK <= INTAKE_BYTES + CHUNK,
+            "{queued} chunks of 128 KiB wait for the state"
+        );
+
+        // The state catches up: every chunk arrives, in order.
+        let mut got = 0;
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while got < CHUNKS && Instant::now() < give_up {
+            if let Ok(Command::PeerMsg { inner, .. }) =
+                commands.recv_timeout(Duration::from_millis(100))
+            {
+                match inner {
+                    Inner::FileChunk(c) => assert_eq!(c.index, got as u64),
+                    other => panic!("unexpected {other:?}"),
+                }
+                got += 1;
+            }
+        }
+        assert_eq!(got, CHUNKS);
+        assert_eq!(flooder.join().unwrap(), CHUNKS);
+        drop(commands);
+        let _ = reader_thread.join();
     }
 }

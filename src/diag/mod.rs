@@ -35,6 +35,9 @@ pub struct Report {
     pub targets: Vec<TargetFacts>,
     pub contacts: Vec<ContactFacts>,
     pub host: HostFacts,
+    /// Groups known, and group records dropped (issue 18).
+    #[serde(default)]
+    pub groups: GroupFacts,
     /// The verdicts, computed from the facts above ([`verdict::checks`]).
     #[serde(default)]
     pub checks: Vec<Check>,
@@ -215,6 +218,38 @@ pub struct HostFacts {
     pub outbox: Option<u64>,
 }
 
+/// Groups as the report shows them: how many this node knows, and the group records
+/// it refused by reason. A hostile or broken member shows up here: every refusal of
+/// a well-formed record is counted and the session goes on (docs/PROTOCOL.md §12).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupFacts {
+    /// Groups this node knows, every phase (at most 256).
+    pub known: u64,
+    pub dropped: GroupDrops,
+}
+
+/// Group records refused, by reason (counted since the node started).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupDrops {
+    /// Messages whose author's signature does not verify (forged authors included).
+    pub bad_signature: u64,
+    /// Records from a peer not in our roster, or messages by an author who was not a
+    /// member at the roster version they name (or wrote after its removal).
+    pub not_member: u64,
+    /// Rosters, messages and summaries for a group we are not a member of.
+    pub unknown_group: u64,
+    /// Rosters that do not follow ours: a bad chain, a signer who is not the owner, a
+    /// bad signature.
+    pub bad_roster: u64,
+    /// Rosters older than ours that are not a repeat of what we hold (rollbacks).
+    pub rollback: u64,
+    /// Messages naming a roster we lack, once 256 of the group are waiting for it.
+    pub overflow: u64,
+    /// Invitations refused: from a peer with too many pending already, or with the
+    /// group table full.
+    pub invitations: u64,
+}
+
 /// What the state thread contributes to a [`Report`] (`ApiReply::Diag`): the rest is
 /// read by the HTTP thread.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -227,6 +262,7 @@ pub struct StateFacts {
     pub targets: Vec<TargetFacts>,
     pub contacts: Vec<ContactFacts>,
     pub outbox: u64,
+    pub groups: GroupFacts,
 }
 
 /// Puts a report together from the state's facts, the interfaces and the host, and
@@ -249,6 +285,7 @@ pub fn assemble(
         beacons: state.beacons,
         targets: state.targets,
         contacts: state.contacts,
+        groups: state.groups,
         host: HostFacts {
             outbox: Some(state.outbox),
             ..host

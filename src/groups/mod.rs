@@ -21,6 +21,8 @@
 //! clock) at or after the roster that removed it, which is what makes a removal stop
 //! every later message even from a member who stamps an old version.
 
+pub mod lines;
+
 use crate::identity::NodeId;
 use crate::peer::group::{GroupMsg, SignedRoster};
 
@@ -174,6 +176,15 @@ impl Chain {
         self.hash = next.hash();
         self.current = next;
         Ok(())
+    }
+
+    /// The version from which `id` has been a member (its latest span), if ever.
+    pub fn joined(&self, id: &NodeId) -> Option<u64> {
+        self.spans
+            .iter()
+            .rev()
+            .find(|s| s.id == *id)
+            .map(|s| s.from)
     }
 
     /// Whether `id` could write a message stamped with roster `version` at `lamport`.

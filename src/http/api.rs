@@ -86,6 +86,11 @@ struct MemberBody {
 }
 
 #[derive(Deserialize)]
+struct UptoBody {
+    upto: String,
+}
+
+#[derive(Deserialize)]
 struct NameBody {
     name: String,
 }
@@ -104,7 +109,7 @@ fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, Response> {
         .map_err(|e| Response::json_error(400, &format!("bad JSON body: {e}")))
 }
 
-/// `/api/v1/groups/<id>/{messages,invite,remove,accept,decline,leave,rename}`.
+/// `/api/v1/groups/<id>/{messages,invite,remove,accept,decline,leave,rename,read}`.
 fn group_route(req: &Request, state: &StateHandle) -> Response {
     let rest = req.path.trim_start_matches("/api/v1/groups/");
     let Some((group, what)) = rest.split_once('/') else {
@@ -139,12 +144,22 @@ fn group_route(req: &Request, state: &StateHandle) -> Response {
             Ok(b) => GroupAction::Rename(b.name),
             Err(resp) => return resp,
         },
+        ("read", true) => {
+            return match body::<UptoBody>(req) {
+                Ok(b) => answer(state.ask(ApiRequest::GroupRead {
+                    group,
+                    upto: b.upto,
+                })),
+                Err(resp) => resp,
+            }
+        }
         ("accept", true) => GroupAction::Accept,
         ("decline", true) => GroupAction::Decline,
         ("leave", true) => GroupAction::Leave,
-        ("messages" | "invite" | "remove" | "rename" | "accept" | "decline" | "leave", _) => {
-            return Response::json_error(405, "method not allowed")
-        }
+        (
+            "messages" | "invite" | "remove" | "rename" | "accept" | "decline" | "leave" | "read",
+            _,
+        ) => return Response::json_error(405, "method not allowed"),
         _ => return Response::json_error(404, "no such API endpoint"),
     };
     answer(state.ask(ApiRequest::GroupAct { group, action }))
@@ -260,6 +275,7 @@ pub(super) fn answer(reply: Option<ApiReply>) -> Response {
         Some(ApiReply::Group(g)) => Response::json(200, &g),
         Some(ApiReply::GroupSent(m)) => Response::json(201, &m),
         Some(ApiReply::GroupMessages(page)) => Response::json(200, &page.messages),
+        Some(ApiReply::Done) => Response::empty(204),
         Some(ApiReply::Diag(_) | ApiReply::Content(_) | ApiReply::Thumb(_)) => {
             Response::json_error(500, "unexpected answer")
         }

@@ -13,6 +13,10 @@
 //!   GINV  {"group","name","owner"}    an invitation (to a contact)
 //!   GACC  {"group"}                   the invitee accepts (to the owner)
 //!   GDEC  {"group"}                   declines an invitation or leaves (to the owner)
+//!   GRCP  {"group","delivered","read"} a member to an author: of your messages here I
+//!                                     hold every seq ≤ delivered, have read ≤ read
+//!   GLEV  {"group","member","from","sig"}  a member's signed "I leave" (any member
+//!                                     forwards it: the removal that follows shows as `left`)
 //! ```
 //!
 //! Roster body (all integers big-endian):
@@ -86,6 +90,8 @@ const MSG_HEAD: usize = 100;
 pub const ROSTER_DOMAIN: &[u8] = b"purr/1 roster\0";
 /// Signing domain of group messages.
 pub const GMSG_DOMAIN: &[u8] = b"purr/1 gmsg\0";
+/// Signing domain of leave statements.
+pub const LEAVE_DOMAIN: &[u8] = b"purr/1 leave\0";
 
 /// A group id: 16 random bytes, 32 lowercase hex characters in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -230,6 +236,84 @@ pub struct Invite {
 pub struct GroupRef {
     /// The group.
     pub group: GroupId,
+}
+
+/// `GRCP`: a member tells an author how far it holds and has read the author's
+/// messages in a group (seqs, high-water marks). Its member is the session's peer: a
+/// receipt is never forwarded, so nobody can speak for another member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The group.
+    pub group: GroupId,
+    /// Every message of the receiver's with `seq` ≤ this is stored by the sender.
+    pub delivered: u64,
+    /// Every message of the receiver's with `seq` ≤ this is read by the sender's user
+    /// (≤ `delivered`: read implies delivered).
+    pub read: u64,
+}
+
+/// `GLEV`: a member's own statement that it leaves a group, made while it held roster
+/// version `from`. Signed by `member` over [`LEAVE_DOMAIN`] `|| group(16) || member(32)
+/// || from (u64 BE)`, so any member can forward it and nobody can leave for another.
+/// It names the first roster after `from` without `member` as a leave, not a removal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    /// The group.
+    pub group: GroupId,
+    /// Who leaves (and signed).
+    pub member: Author,
+    /// The roster version it held when it left.
+    pub from: u64,
+    /// Ed25519 signature of `member`.
+    #[serde(
+        serialize_with = "json::ser_hex",
+        deserialize_with = "json::hex_array::<64, _>"
+    )]
+    pub sig: [u8; 64],
+}
+
+impl Leave {
+    fn body(group: &GroupId, member: &[u8; 32], from: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(56);
+        out.extend_from_slice(&group.0);
+        out.extend_from_slice(member);
+        out.extend_from_slice(&from.to_be_bytes());
+        out
+    }
+
+    /// `member`'s signed leave (its key must be `member`'s for receivers to accept).
+    pub fn sign(group: GroupId, member: [u8; 32], from: u64, key: &SigningKey) -> Leave {
+        let sig = key
+            .sign(&signing_input(
+                LEAVE_DOMAIN,
+                &Leave::body(&group, &member, from),
+            ))
+            .to_bytes();
+        Leave {
+            group,
+            member: Author(member),
+            from,
+            sig,
+        }
+    }
+
+    /// Whether `member` signed it.
+    pub fn verify(&self) -> bool {
+        verify(
+            &self.member.0,
+            LEAVE_DOMAIN,
+            &Leave::body(&self.group, &self.member.0, self.from),
+            &self.sig,
+        )
+    }
+}
+
+/// Checks a `GRCP`: `read` ≤ `delivered` (otherwise malformed).
+pub fn validate_receipt(r: &Receipt) -> Result<(), InnerError> {
+    if r.read > r.delivered {
+        return Err(bad(kind::GRCP, "read above delivered"));
+    }
+    Ok(())
 }
 
 fn de_have<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(Author, u64)>, D::Error> {
@@ -657,6 +741,20 @@ mod tests {
         assert!(GroupMsg::parse(&out).is_err());
         let zero = GroupMsg { seq: 0, ..m };
         assert!(zero.validate().is_err());
+    }
+
+    #[test]
+    fn a_leave_verifies_only_for_its_member_and_round_trips_as_json() {
+        let (a, b) = (ids(1), ids(2));
+        let leave = Leave::sign(GroupId([7; 16]), a.id(), 3, a.signing_key());
+        assert!(leave.verify());
+        let mut out = Vec::new();
+        json::write(&mut out, &leave);
+        let back: Leave = serde_json::from_slice(&out).expect("parses");
+        assert_eq!(back, leave);
+        // b cannot leave for a, nor move a's leave to another version.
+        assert!(!Leave::sign(GroupId([7; 16]), a.id(), 3, b.signing_key()).verify());
+        assert!(!Leave { from: 4, ..leave }.verify());
     }
 
     #[test]

@@ -46,7 +46,8 @@ pub mod caps {
     pub const READ_ACK: &str = "read-ack";
     /// "I take files: `FOFR`, `FREQ`, `FACK`, `FCHK`, `FEND`, `FDON`, `FCAN`."
     pub const FILES: &str = "files";
-    /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`" (issue 18).
+    /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`, `GRCP`, `GLEV`"
+    /// (issue 18).
     pub const GROUPS: &str = "groups";
     /// What this version announces.
     pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS];
@@ -100,6 +101,10 @@ pub mod kind {
     pub const GACC: [u8; 4] = *b"GACC";
     /// The invitee declines, or a member leaves.
     pub const GDEC: [u8; 4] = *b"GDEC";
+    /// A member's delivery and read marks for the receiver's messages in a group.
+    pub const GRCP: [u8; 4] = *b"GRCP";
+    /// A member's signed statement that it leaves a group.
+    pub const GLEV: [u8; 4] = *b"GLEV";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -210,6 +215,10 @@ pub enum Inner {
     GroupAccept(group::GroupRef),
     /// Declined, or left.
     GroupDecline(group::GroupRef),
+    /// A member's delivery and read marks for our messages in a group.
+    GroupReceipt(group::Receipt),
+    /// A member's signed leave.
+    GroupLeave(Box<group::Leave>),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -336,6 +345,8 @@ impl Inner {
             b"GINV" => Inner::GroupInvite(parse_json(kind, body)?),
             b"GACC" => Inner::GroupAccept(parse_json(kind, body)?),
             b"GDEC" => Inner::GroupDecline(parse_json(kind, body)?),
+            b"GRCP" => Inner::GroupReceipt(parse_json(kind, body)?),
+            b"GLEV" => Inner::GroupLeave(Box::new(parse_json(kind, body)?)),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -384,6 +395,8 @@ impl Inner {
             Inner::GroupSync(s) => group::validate_sync(s),
             Inner::GroupInvite(i) => group::validate_invite(i),
             Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
+            Inner::GroupReceipt(r) => group::validate_receipt(r),
+            Inner::GroupLeave(_) => Ok(()),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -414,6 +427,8 @@ impl Inner {
             Inner::GroupInvite(_) => kind::GINV,
             Inner::GroupAccept(_) => kind::GACC,
             Inner::GroupDecline(_) => kind::GDEC,
+            Inner::GroupReceipt(_) => kind::GRCP,
+            Inner::GroupLeave(_) => kind::GLEV,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -443,6 +458,8 @@ impl Inner {
             Inner::GroupSync(s) => json::write(out, s),
             Inner::GroupInvite(i) => json::write(out, i),
             Inner::GroupAccept(g) | Inner::GroupDecline(g) => json::write(out, g),
+            Inner::GroupReceipt(r) => json::write(out, r),
+            Inner::GroupLeave(l) => json::write(out, l),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

@@ -307,11 +307,21 @@ impl Dialer {
     /// Forgets backoff state that ended long ago, so addresses learned from hostile LISTs
     /// or beacons cannot grow these maps for as long as the node runs. An address seen
     /// again starts from the first delay, which the in-flight cap still bounds.
+    ///
+    /// An entry without failures whose delay is over says nothing an absent one does
+    /// not, so it goes at once: every peer that disconnects leaves one in `by_id`, and a
+    /// stranger minting an identity a second kept thousands for ten minutes (the soak's
+    /// RSS slope). A table a burst grew is given back once it is mostly empty.
     pub fn prune(&mut self, now: Instant) {
-        let stale = |b: &Backoff| now.saturating_duration_since(b.next_at) > PRUNE_AFTER;
+        let stale = |b: &Backoff| {
+            (b.failures == 0 && b.next_at <= now)
+                || now.saturating_duration_since(b.next_at) > PRUNE_AFTER
+        };
         self.by_target
             .retain(|t, b| self.in_flight.contains_key(t) || !stale(b));
         self.by_id.retain(|_, b| !stale(b));
+        shrink_if_sparse(&mut self.by_target);
+        shrink_if_sparse(&mut self.by_id);
     }
 
     /// Backoff entries kept (for tests).
@@ -331,6 +341,14 @@ impl Dialer {
         self.jitter ^= self.jitter << 17;
         let permille = 800 + (self.jitter % 401); // 0.8 ..= 1.2
         base.saturating_mul(permille as u32) / 1000
+    }
+}
+
+/// Gives a map's table back when under a quarter of it is used (never below 64 slots):
+/// `retain` keeps the capacity of the largest burst for as long as the node runs.
+fn shrink_if_sparse<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() < map.capacity() / 4 {
+        map.shrink_to(map.len().max(16) * 2);
     }
 }
 
@@ -496,6 +514,23 @@ mod tests {
         assert_eq!(d.remembered(), 100, "recent failures are kept");
         d.prune(t + Duration::from_secs(3600));
         assert_eq!(d.remembered(), 0);
+    }
+
+    #[test]
+    fn a_disconnected_peer_is_forgotten_once_its_redial_delay_is_over() {
+        let mut d = Dialer::new_for_tests(12);
+        let t = Instant::now();
+        for i in 0..5_000u32 {
+            let mut id = [0u8; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            d.disconnected(&id, t);
+        }
+        assert_eq!(d.remembered(), 5_000);
+        d.prune(t);
+        assert_eq!(d.remembered(), 5_000, "the redial delay still holds");
+        d.prune(t + BACKOFF_MIN);
+        assert_eq!(d.remembered(), 0);
+        assert!(d.by_id.capacity() <= 64, "{}", d.by_id.capacity());
     }
 
     #[test]

@@ -97,6 +97,24 @@ impl State {
             targets: self.target_facts(now),
             contacts: self.contact_facts(&outbox, now),
             outbox: outbox.values().sum(),
+            groups: self.group_facts(),
+        }
+    }
+
+    /// Groups known and group records dropped, for the report.
+    fn group_facts(&self) -> crate::diag::GroupFacts {
+        let d = self.groups.dropped;
+        crate::diag::GroupFacts {
+            known: self.groups.map.len() as u64,
+            dropped: crate::diag::GroupDrops {
+                bad_signature: d.bad_signature,
+                not_member: d.not_member,
+                unknown_group: d.unknown_group,
+                bad_roster: d.bad_roster,
+                rollback: d.rollback,
+                overflow: d.overflow,
+                invitations: d.invitations,
+            },
         }
     }
 

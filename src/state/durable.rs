@@ -263,7 +263,32 @@ impl Durable {
         self.inflight
             .values()
             .filter_map(|i| match &i.op {
-                Op::InsertRoster(r) if r.roster.group == *group => Some((**r).clone()),
+                Op::InsertRoster(r, _) if r.roster.group == *group => Some((**r).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Seqs and ids of `author`'s group messages with `after < seq ≤ upto` in ops not
+    /// yet committed (a receipt may come back before our own insert commits).
+    pub fn uncommitted_group_ids(
+        &self,
+        group: &crate::peer::group::GroupId,
+        author: &NodeId,
+        after: u64,
+        upto: u64,
+    ) -> Vec<(u64, MsgId)> {
+        self.inflight
+            .values()
+            .filter_map(|i| match &i.op {
+                Op::InsertGroupMsg(m)
+                    if m.group == *group
+                        && m.author == *author
+                        && m.seq > after
+                        && m.seq <= upto =>
+                {
+                    Some((m.seq, m.id))
+                }
                 _ => None,
             })
             .collect()

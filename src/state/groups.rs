@@ -26,8 +26,8 @@ use std::time::Instant;
 use crate::groups::{Chain, DropReason, RosterError, Verdict};
 use crate::identity::NodeId;
 use crate::peer::group::{
-    valid_group_name, Author, GroupId, GroupMsg, GroupRef, Invite, Roster, SignedRoster, Summary,
-    MAX_GROUP_TEXT, MAX_MEMBERS, MAX_SYNC_AUTHORS,
+    valid_group_name, Author, GroupId, GroupMsg, GroupRef, Invite, Leave, Roster, SignedRoster,
+    Summary, MAX_GROUP_TEXT, MAX_MEMBERS, MAX_SYNC_AUTHORS,
 };
 use crate::peer::inner::{Inner, MsgId};
 use crate::rules::short_id as short;
@@ -47,6 +47,12 @@ pub const MAX_GROUPS: usize = 256;
 pub const SYNC_BATCH: u32 = 256;
 /// Most messages held per group while the roster they name has not come.
 pub const MAX_HELD: usize = 256;
+/// Most leave statements kept per group (one per membership span at most is useful).
+pub const MAX_LEAVES: usize = crate::groups::MAX_SPANS;
+/// Most invitations one contact may have waiting for our answer: without it, one
+/// contact's flood of invitations would fill all [`MAX_GROUPS`] (the user could then
+/// neither create nor be invited to a group).
+pub const MAX_PENDING_INVITES: usize = 16;
 
 /// Where we stand in one group.
 #[allow(dead_code)]
@@ -96,15 +102,19 @@ impl Phase {
 #[allow(dead_code)]
 #[derive(Debug)]
 pub struct Membership {
-    chain: Chain,
+    pub(super) chain: Chain,
     /// Per author: committed messages held (see [`Held`]).
     have: BTreeMap<NodeId, Held>,
     /// Our Lamport clock for this group.
     lamport: u64,
     /// Our next own seq.
-    next_seq: u64,
+    pub(super) next_seq: u64,
     /// Messages naming a roster we do not hold yet.
     waiting: Vec<GroupMsg>,
+    /// Members' messages taken and on their way to the store, by (author, seq): shown
+    /// already, so a second copy is neither stored nor shown again. Bounded by the
+    /// store's backlog (a peer is disconnected when the disk is far behind).
+    storing: BTreeSet<(NodeId, u64)>,
     /// Contacts we (the owner) invited who have not answered.
     invited: BTreeSet<NodeId>,
 }
@@ -135,6 +145,55 @@ pub struct Group {
     pub inviter: Option<NodeId>,
     pub created: i64,
     pub phase: Phase,
+    /// Our read mark: the display position read up to (`None`: nothing read).
+    pub read: Option<(u64, NodeId)>,
+    /// Committed messages of others after `read` (recounted when the group is dirty).
+    pub unread: u64,
+    /// Per member: how far it holds and has read OUR messages (seq marks).
+    pub receipts: BTreeMap<NodeId, (u64, u64)>,
+    /// Who removed us (phase `removed`).
+    pub removed_by: Option<NodeId>,
+    /// Every id seen in a roster of this group (members, signers): `known` in the JSON.
+    /// Authors are members, so they are in it too. Bounded by the membership spans.
+    pub seen: BTreeSet<NodeId>,
+    /// Members' signed leaves (ours too, once we left), at most [`MAX_LEAVES`].
+    pub leaves: Vec<Leave>,
+}
+
+impl Group {
+    fn new(
+        name: String,
+        owner: NodeId,
+        inviter: Option<NodeId>,
+        created: i64,
+        phase: Phase,
+    ) -> Group {
+        Group {
+            name,
+            owner,
+            inviter,
+            created,
+            phase,
+            read: None,
+            unread: 0,
+            receipts: BTreeMap::new(),
+            removed_by: None,
+            seen: BTreeSet::from([owner]),
+            leaves: Vec::new(),
+        }
+    }
+
+    /// Notes every id a roster names.
+    fn saw(&mut self, r: &Roster) {
+        saw(&mut self.seen, r);
+    }
+}
+
+/// Notes every id roster `r` names in `seen`.
+fn saw(seen: &mut BTreeSet<NodeId>, r: &Roster) {
+    seen.extend(r.members.iter().copied());
+    seen.insert(r.signer);
+    seen.insert(r.owner);
 }
 
 /// What was dropped, by reason (hostile or broken members; the session goes on).
@@ -144,7 +203,13 @@ pub struct Dropped {
     pub not_member: u64,
     pub unknown_group: u64,
     pub bad_roster: u64,
+    /// Rosters older than ours that differ from the one we hold at their version.
+    pub rollback: u64,
     pub overflow: u64,
+    /// Receipts naming a seq of ours we never wrote.
+    pub bad_receipt: u64,
+    /// Invitations refused (a stranger's, a forged owner, too many pending, table full).
+    pub invitations: u64,
 }
 
 /// Every group we know, and the drop counters.
@@ -152,6 +217,12 @@ pub struct Dropped {
 pub struct Groups {
     pub map: HashMap<GroupId, Group>,
     pub dropped: Dropped,
+    /// (group, author): our receipt for that author's messages is due (sent at the end
+    /// of the turn, so a batch of stored messages makes one `GRCP`).
+    pub due_receipts: BTreeSet<(GroupId, NodeId)>,
+    /// Groups whose unread count changed: recounted and pushed to the UIs at the end of
+    /// the turn.
+    pub dirty: BTreeSet<GroupId>,
 }
 
 /// Why a group command was refused (the user's words come from `Display`).
@@ -221,7 +292,7 @@ impl State {
         self.push_group(id);
     }
 
-    fn member(&self, id: &GroupId) -> Result<&Membership, GroupError> {
+    pub(super) fn member(&self, id: &GroupId) -> Result<&Membership, GroupError> {
         match &self.groups.map.get(id).ok_or(GroupError::Unknown)?.phase {
             Phase::Member(m) => Ok(m),
             p => Err(GroupError::Phase(p.name())),
@@ -257,20 +328,21 @@ impl State {
         }
         .sign(self.identity.signing_key());
         let chain = Chain::start(genesis.clone()).map_err(|_| GroupError::Rng)?;
-        self.groups.map.insert(
-            id,
-            Group {
-                name: name.to_string(),
-                owner: self.own_id,
-                inviter: None,
-                created: self.clock.now_ms(),
-                phase: Phase::Member(Box::new(Membership::new(chain, 1, 1))),
-            },
+        let now = self.clock.now_ms();
+        let mut group = Group::new(
+            name.to_string(),
+            self.own_id,
+            None,
+            now,
+            Phase::Member(Box::new(Membership::new(chain, 1, 1))),
         );
+        group.saw(&genesis.roster);
+        self.groups.map.insert(id, group);
         log::info!("group {id} created");
         self.save_group(&id);
+        self.roster_lines(None, &genesis, now);
         self.durable
-            .submit(Op::InsertRoster(Box::new(genesis)), After::Nothing);
+            .submit(Op::InsertRoster(Box::new(genesis), now), After::Nothing);
         Ok(id)
     }
 
@@ -334,7 +406,17 @@ impl State {
         if owner == self.own_id {
             return Err(GroupError::Phase("owned by you: hand it over first"));
         }
+        // Signed, so that every member can show it as a leave and not a removal; kept,
+        // so that it goes again with the GDEC if the owner is not there now.
+        let from = self.member(id)?.version();
+        let leave = Leave::sign(*id, self.own_id, from, self.identity.signing_key());
+        if let Some(g) = self.groups.map.get_mut(id) {
+            g.leaves.push(leave.clone());
+        }
+        self.durable
+            .submit(Op::InsertLeave(Box::new(leave.clone())), After::Nothing);
         self.set_group_phase(id, Phase::Left);
+        self.send_group_inner(&owner, Inner::GroupLeave(Box::new(leave)));
         self.send_group_inner(&owner, Inner::GroupDecline(GroupRef { group: *id }));
         Ok(())
     }
@@ -458,7 +540,7 @@ impl State {
         Ok(msg_id)
     }
 
-    fn send_group_inner(&mut self, peer: &NodeId, inner: Inner) {
+    pub(super) fn send_group_inner(&mut self, peer: &NodeId, inner: Inner) {
         let now = self.clock.now_ms();
         self.peers.send(peer, inner, now);
     }
@@ -472,10 +554,16 @@ impl State {
         }
         let own = self.own_id;
         let mut out = Vec::new();
+        let mut due = Vec::new();
         for (id, g) in &self.groups.map {
             match &g.phase {
                 Phase::Member(m) if m.chain.is_member(&peer) => {
                     out.push(Inner::GroupSync(m.summary(id)));
+                    if m.held_upto(&peer) > 0 {
+                        // What it may have missed of our receipts (they are marks:
+                        // repeating one is harmless).
+                        due.push((*id, peer));
+                    }
                 }
                 Phase::Member(m) if m.invited.contains(&peer) => {
                     out.push(Inner::GroupInvite(Invite {
@@ -487,12 +575,20 @@ impl State {
                 Phase::Joining { from, .. } if *from == peer => {
                     out.push(Inner::GroupAccept(GroupRef { group: *id }));
                 }
+                // We left: the owner hears it again (it may have been away); repeats
+                // are harmless (a GDEC from a non-member changes nothing).
+                Phase::Left if g.owner == peer => {
+                    let ours = g.leaves.iter().filter(|l| l.member.0 == own);
+                    out.extend(ours.map(|l| Inner::GroupLeave(Box::new(l.clone()))));
+                    out.push(Inner::GroupDecline(GroupRef { group: *id }));
+                }
                 _ => {}
             }
         }
         for inner in out {
             self.send_group_inner(&peer, inner);
         }
+        self.groups.due_receipts.extend(due);
     }
 
     /// A group kind from `from`.
@@ -504,6 +600,8 @@ impl State {
             Inner::GroupRoster(r) => self.on_roster(from, *r),
             Inner::GroupMsg(m) => self.on_gmsg(from, *m),
             Inner::GroupSync(s) => self.on_sync(from, s),
+            Inner::GroupReceipt(r) => self.on_group_receipt(from, r),
+            Inner::GroupLeave(l) => self.on_group_leave(from, *l),
             _ => {}
         }
     }
@@ -515,20 +613,31 @@ impl State {
                 "invitation from {} ignored (not a contact, or not the owner)",
                 short(&from)
             );
+            self.groups.dropped.invitations += 1;
             return;
         }
-        if self.groups.map.contains_key(&inv.group) || self.groups.map.len() >= MAX_GROUPS {
+        if self.groups.map.contains_key(&inv.group) {
+            return; // a repeat (the owner sends it again on every session)
+        }
+        let pending = self
+            .groups
+            .map
+            .values()
+            .filter(|g| matches!(g.phase, Phase::Invited { from: f } if f == from))
+            .count();
+        if pending >= MAX_PENDING_INVITES || self.groups.map.len() >= MAX_GROUPS {
+            log::debug!(
+                "invitation from {} dropped: {pending} pending, {} groups",
+                short(&from),
+                self.groups.map.len()
+            );
+            self.groups.dropped.invitations += 1;
             return;
         }
+        let now = self.clock.now_ms();
         self.groups.map.insert(
             inv.group,
-            Group {
-                name: inv.name,
-                owner: from,
-                inviter: Some(from),
-                created: self.clock.now_ms(),
-                phase: Phase::Invited { from },
-            },
+            Group::new(inv.name, from, Some(from), now, Phase::Invited { from }),
         );
         log::debug!("group {}: invited by {}", inv.group, short(&from));
         self.save_group(&inv.group);
@@ -565,6 +674,7 @@ impl State {
         for r in chain {
             self.send_group_inner(&from, Inner::GroupRoster(Box::new(r)));
         }
+        self.send_leaves(&id, &from);
         if let Ok(m) = self.member(&id) {
             let summary = m.summary(&id);
             self.send_group_inner(&from, Inner::GroupSync(summary));
@@ -607,8 +717,10 @@ impl State {
                 self.groups.dropped.bad_roster += 1;
                 return;
             }
+            saw(&mut g.seen, &r.roster);
+            let now = self.clock.now_ms();
             self.durable
-                .submit(Op::InsertRoster(Box::new(r)), After::Nothing);
+                .submit(Op::InsertRoster(Box::new(r), now), After::Nothing);
             let joined = chain.as_ref().is_some_and(|c| c.is_member(&self.own_id));
             if joined {
                 if let Phase::Joining { chain: Some(c), .. } =
@@ -633,8 +745,30 @@ impl State {
             self.groups.dropped.not_member += 1;
             return;
         }
+        let hash = r.hash();
         match self.take_roster(&id, r, &from) {
-            Ok(()) | Err(RosterError::Stale { .. }) => {}
+            Ok(()) => {}
+            Err(RosterError::Stale { got, .. }) => {
+                // A repeat of a roster we hold is harmless (two members' syncs cross);
+                // another roster at a version we passed is a rollback, counted.
+                let ours = self
+                    .durable
+                    .reader
+                    .rosters(&id, got.saturating_sub(1), 1)
+                    .ok()
+                    .and_then(|rs| rs.into_iter().next())
+                    .filter(|o| o.roster.version == got)
+                    .or_else(|| {
+                        self.durable
+                            .uncommitted_rosters(&id)
+                            .into_iter()
+                            .find(|o| o.roster.version == got)
+                    });
+                if ours.is_none_or(|o| o.hash() != hash) {
+                    log::debug!("group {id}: rollback to v{got} from {}", short(&from));
+                    self.groups.dropped.rollback += 1;
+                }
+            }
             Err(RosterError::Gap { .. }) => {
                 // Ask for what is between: the peer answers our summary with rosters.
                 if let Ok(m) = self.member(&id) {
@@ -663,10 +797,12 @@ impl State {
         let Phase::Member(m) = &mut g.phase else {
             return Err(RosterError::WrongGroup);
         };
+        let before = m.chain.current().clone();
         m.chain.apply(r.clone())?;
         m.lamport = m.lamport.max(r.roster.lamport);
         g.name = r.roster.name.clone();
         g.owner = r.roster.owner;
+        saw(&mut g.seen, &r.roster);
         log::info!(
             "group {id}: roster v{} by {}: {} members",
             r.roster.version,
@@ -674,18 +810,79 @@ impl State {
             r.roster.members.len()
         );
         let still = r.roster.has(&own);
+        let (r_members, r_lamport) = (r.roster.members.clone(), r.roster.lamport);
         let waiting = std::mem::take(&mut m.waiting);
+        if !still {
+            g.removed_by = Some(r.roster.signer);
+        }
+        let now = self.clock.now_ms();
+        self.roster_lines(Some(&before), &r, now);
         self.durable
-            .submit(Op::InsertRoster(Box::new(r)), After::Nothing);
+            .submit(Op::InsertRoster(Box::new(r), now), After::Nothing);
         self.save_group(id);
         if !still {
             self.set_group_phase(id, Phase::Removed);
             return Ok(());
         }
+        for gone in before
+            .roster
+            .members
+            .iter()
+            .filter(|b| !r_members.contains(b))
+        {
+            self.purge_removed(id, *gone, r_lamport);
+        }
         for msg in waiting {
             self.on_gmsg(*from, msg);
         }
         Ok(())
+    }
+
+    /// A roster removed `author` at Lamport clock `lamport`: what it wrote from then on
+    /// is not the group's ([`Chain::judge`] drops it), but copies may have come in
+    /// before the roster did (a member in a partition with it, holding the old roster).
+    /// They are deleted, so every member ends with the same messages, and `have` is
+    /// recounted from what stays (the summary must not offer what we no longer hold).
+    fn purge_removed(&mut self, id: &GroupId, author: NodeId, lamport: u64) {
+        let held = match self
+            .durable
+            .reader
+            .group_messages_after(id, &author, 0, u32::MAX)
+        {
+            Ok(msgs) => msgs,
+            Err(e) => {
+                log::warn!(
+                    "group {id}: reading {}'s messages failed: {e}",
+                    short(&author)
+                );
+                return;
+            }
+        };
+        let (late, kept): (Vec<GroupMsg>, Vec<GroupMsg>) =
+            held.into_iter().partition(|m| m.lamport >= lamport);
+        if late.is_empty() {
+            return;
+        }
+        log::info!(
+            "group {id}: {} messages of {} written after its removal deleted",
+            late.len(),
+            short(&author)
+        );
+        self.durable.submit(
+            Op::PurgeGroupMsgs {
+                group: *id,
+                author,
+                from_lamport: lamport,
+            },
+            After::Nothing,
+        );
+        if let Some(m) = self.member_mut(id) {
+            let mut h = Held::default();
+            for msg in &kept {
+                h.add(msg.seq);
+            }
+            m.have.insert(author, h);
+        }
     }
 
     fn on_gmsg(&mut self, from: NodeId, msg: GroupMsg) {
@@ -701,8 +898,10 @@ impl State {
             return;
         }
         let held = m.have.get(&msg.author);
-        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq)) {
-            return; // held already
+        if held.is_some_and(|h| msg.seq <= h.upto || h.above.contains(&msg.seq))
+            || m.storing.contains(&(msg.author, msg.seq))
+        {
+            return; // held already, or on its way to the store
         }
         match m.chain.judge(&msg) {
             Verdict::Hold => {
@@ -729,6 +928,12 @@ impl State {
             Verdict::Accept => {
                 m.lamport = m.lamport.max(msg.lamport);
                 let (author, seq) = (msg.author, msg.seq);
+                m.storing.insert((author, seq));
+                // On the screens as soon as it is verified, as a 1:1 message is (SPEC
+                // §7): waiting for the commit cost every member a disk sync. It counts
+                // as held (`have`, what sync offers) only once committed.
+                let message = self.group_message_api(&msg);
+                self.subs.broadcast(&Event::GroupMessage { message });
                 self.durable.submit(
                     Op::InsertGroupMsg(Box::new(msg)),
                     After::GroupMsgStored {
@@ -753,12 +958,33 @@ impl State {
         msg: Option<Box<GroupMsg>>,
         reply: Option<Sender<ApiReply>>,
     ) {
-        if let Some(msg) = &msg {
-            let message = group_message_api(msg);
+        if let Some(m) = self.member_mut(&id) {
+            m.storing.remove(&(author, seq));
+        }
+        // Stored before a roster removing its author came: the purge that roster
+        // queued deletes it after this commit; it is not counted.
+        let void = msg.as_deref().is_some_and(|msg| {
+            self.member(&id).is_ok_and(|m| {
+                msg.roster <= m.chain.version()
+                    && !m.chain.member_at(&msg.author, msg.roster, msg.lamport)
+            })
+        });
+        if void {
+            return;
+        }
+        // Ours is shown once committed (the API answers then); a member's was shown
+        // when it came (`on_gmsg`).
+        if let (Some(msg), None) = (&msg, from) {
+            let message = self.group_message_api(msg);
             if let Some(reply) = reply {
                 let _ = reply.try_send(ApiReply::GroupSent(message.clone()));
             }
             self.subs.broadcast(&Event::GroupMessage { message });
+        }
+        if author != self.own_id && self.groups.map.contains_key(&id) {
+            // Unread may have grown; the author is owed our receipt.
+            self.groups.dirty.insert(id);
+            self.groups.due_receipts.insert((id, author));
         }
         let Some(m) = self.member_mut(&id) else {
             return;
@@ -816,8 +1042,13 @@ impl State {
             }
         }
         let sent = !out.is_empty();
+        let rosters_sent = s.v < our_v;
         for inner in out {
             self.send_group_inner(&from, inner);
+        }
+        if rosters_sent {
+            // Leaves go with the rosters: they say which removals were leaves.
+            self.send_leaves(&id, &from);
         }
         if sent || we_lack {
             if let Ok(m) = self.member(&id) {
@@ -827,18 +1058,86 @@ impl State {
         }
     }
 
+    /// Sends `peer` every leave we hold of group `id` (with rosters: they say which
+    /// removals were leaves).
+    fn send_leaves(&mut self, id: &GroupId, peer: &NodeId) {
+        let leaves = self
+            .groups
+            .map
+            .get(id)
+            .map(|g| g.leaves.clone())
+            .unwrap_or_default();
+        for l in leaves {
+            self.send_group_inner(peer, Inner::GroupLeave(Box::new(l)));
+        }
+    }
+
+    /// A member's signed leave, from itself or forwarded by a member: kept, passed on
+    /// once to the members online, and its removal line now says `left`.
+    fn on_group_leave(&mut self, from: NodeId, l: Leave) {
+        let id = l.group;
+        let own = self.own_id;
+        let Some(g) = self.groups.map.get_mut(&id) else {
+            self.groups.dropped.unknown_group += 1;
+            return;
+        };
+        let Phase::Member(m) = &g.phase else {
+            return;
+        };
+        let member = l.member.0;
+        // From a member, or from the one leaving (it may be out of the roster already);
+        // about someone who was a member at the version it names.
+        let sender_ok = m.chain.is_member(&from) || from == member;
+        if !sender_ok || l.from > m.version() || !m.chain.member_at(&member, l.from, 0) {
+            self.groups.dropped.not_member += 1;
+            return;
+        }
+        if g.leaves
+            .iter()
+            .any(|k| k.member == l.member && k.from == l.from)
+        {
+            return;
+        }
+        if !l.verify() {
+            self.groups.dropped.bad_signature += 1;
+            return;
+        }
+        if g.leaves.len() >= MAX_LEAVES {
+            self.groups.dropped.overflow += 1;
+            return;
+        }
+        log::debug!("group {id}: {} leaves (from v{})", short(&member), l.from);
+        g.leaves.push(l.clone());
+        let to: Vec<NodeId> = m
+            .members()
+            .iter()
+            .copied()
+            .filter(|p| *p != own && *p != from && *p != member)
+            .collect();
+        self.durable
+            .submit(Op::InsertLeave(Box::new(l.clone())), After::Nothing);
+        for peer in to {
+            if self.peers.takes_groups(&peer) {
+                self.send_group_inner(&peer, Inner::GroupLeave(Box::new(l.clone())));
+            }
+        }
+        // A removal we already show turns into a leave (same line id).
+        self.relabel_leave(&id, &member);
+    }
+
     /// Loads the groups from the store (at start).
     pub(super) fn load_groups(&mut self) -> Result<(), crate::store::StoreError> {
         let reader = &self.durable.reader;
+        let own = self.own_id;
         for g in reader.groups()? {
+            let rosters = reader.rosters(&g.id, 0, u32::MAX)?;
             let phase = match g.phase {
                 GroupPhase::Invited => match g.inviter {
                     Some(from) => Phase::Invited { from },
                     None => continue,
                 },
                 GroupPhase::Member => {
-                    let rosters = reader.rosters(&g.id, 0, u32::MAX)?;
-                    let mut it = rosters.into_iter();
+                    let mut it = rosters.iter().cloned();
                     let Some(Ok(mut chain)) = it.next().map(Chain::start) else {
                         log::warn!("group {}: no valid first roster stored; skipped", g.id);
                         continue;
@@ -864,16 +1163,24 @@ impl State {
                 GroupPhase::Left => Phase::Left,
                 GroupPhase::Removed => Phase::Removed,
             };
-            self.groups.map.insert(
-                g.id,
-                Group {
-                    name: g.name,
-                    owner: g.owner,
-                    inviter: g.inviter,
-                    created: g.created,
-                    phase,
-                },
-            );
+            let mut group = Group::new(g.name, g.owner, g.inviter, g.created, phase);
+            for r in &rosters {
+                group.saw(&r.roster);
+            }
+            if matches!(group.phase, Phase::Removed) {
+                // The last roster we took is the one without us.
+                group.removed_by = rosters.last().map(|r| r.roster.signer);
+            }
+            group.leaves = reader.group_leaves(&g.id)?;
+            group.leaves.truncate(MAX_LEAVES);
+            group.read = reader.group_read_mark(&g.id)?;
+            group.unread = reader.group_unread(&g.id, &own, group.read)?;
+            group.receipts = reader
+                .group_receipts(&g.id)?
+                .into_iter()
+                .map(|(m, d, r)| (m, (d, r)))
+                .collect();
+            self.groups.map.insert(g.id, group);
         }
         Ok(())
     }
@@ -888,6 +1195,7 @@ impl Membership {
             lamport,
             next_seq,
             waiting: Vec::new(),
+            storing: BTreeSet::new(),
             invited: BTreeSet::new(),
         }
     }
@@ -929,19 +1237,6 @@ pub const MAX_GROUP_PAGE: u32 = 500;
 /// Messages in a page when the asker names no `limit`.
 pub const DEFAULT_GROUP_PAGE: u32 = 50;
 
-/// A group message as the UI and the API see it.
-fn group_message_api(m: &GroupMsg) -> api::GroupMessage {
-    api::GroupMessage {
-        id: m.id.to_string(),
-        group: m.group.to_string(),
-        author: crate::hex::encode(&m.author),
-        seq: m.seq,
-        lamport: m.lamport,
-        ts: m.ts,
-        text: m.text.clone(),
-    }
-}
-
 impl From<GroupError> for Refusal {
     fn from(e: GroupError) -> Refusal {
         let why = e.to_string();
@@ -975,6 +1270,14 @@ impl State {
             ),
             _ => (Vec::new(), 0),
         };
+        let known = g
+            .seen
+            .iter()
+            .map(|peer| api::KnownMember {
+                id: crate::hex::encode(peer),
+                name: self.group_member_api(peer).name,
+            })
+            .collect();
         api::Group {
             id: id.to_string(),
             name: g.name.clone(),
@@ -983,6 +1286,9 @@ impl State {
             members,
             version,
             created: g.created,
+            unread: g.unread,
+            removed_by: g.removed_by.map(|r| crate::hex::encode(&r)),
+            known,
         }
     }
 
@@ -1015,7 +1321,7 @@ impl State {
     }
 
     /// Tells every UI that a group changed.
-    fn push_group(&mut self, id: &GroupId) {
+    pub(super) fn push_group(&mut self, id: &GroupId) {
         if let Some(g) = self.groups.map.get(id) {
             let group = self.group_api(id, g);
             self.subs.broadcast(&Event::Group { group });
@@ -1140,39 +1446,17 @@ impl State {
                 };
                 Some(self.group_page(&id, before.as_deref(), limit))
             }
-            _ => None,
-        }
-    }
-
-    fn group_page(&self, id: &GroupId, before: Option<&str>, limit: Option<u32>) -> ApiReply {
-        let limit = limit.unwrap_or(DEFAULT_GROUP_PAGE).clamp(1, MAX_GROUP_PAGE);
-        let reader = &self.durable.reader;
-        let position = match before.filter(|b| !b.is_empty()) {
-            None => None,
-            Some(b) => {
-                let Ok(mid) = crate::hex::decode_array::<16>(b) else {
-                    return ApiReply::Refused(Refusal::Invalid(
-                        "`before` must be a message id (32 hex)".into(),
-                    ));
+            ApiRequest::GroupRead { group, upto } => {
+                let id = match self.parse_group(&group) {
+                    Ok(id) => id,
+                    Err(r) => return refused(r),
                 };
-                match reader.group_msg_position(id, &MsgId(mid)) {
-                    Ok(Some(p)) => Some(p),
-                    Ok(None) => {
-                        return ApiReply::Refused(Refusal::NotFound(
-                            "`before` names no message of this group".into(),
-                        ))
-                    }
-                    Err(e) => return ApiReply::Refused(Refusal::Store(e.to_string())),
+                match self.read_group(&id, &upto) {
+                    Ok(()) => Some(ApiReply::Done),
+                    Err(r) => refused(r),
                 }
             }
-        };
-        match reader.group_page(id, position, limit, api::PAGE_BYTES) {
-            Ok((rows, cut)) => {
-                let messages = rows.iter().map(group_message_api).collect();
-                let page = api::GroupPage::fit(messages, api::PAGE_BYTES, cut);
-                ApiReply::GroupMessages(page)
-            }
-            Err(e) => ApiReply::Refused(Refusal::Store(e.to_string())),
+            _ => None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub mod dialer;
 mod doctor;
 mod durable;
 mod files;
+mod group_history;
+mod group_receipts;
 mod groups;
 mod messages;
 mod outbox;
@@ -239,6 +241,9 @@ impl Clock {
     }
 }
 
+/// A turn of the state loop longer than this is logged: every UI and peer waited.
+const SLOW_TURN: Duration = Duration::from_millis(50);
+
 impl State {
     fn run(
         mut self,
@@ -258,28 +263,44 @@ impl State {
             } else {
                 never()
             };
-            select! {
+            let started = Instant::now();
+            let what = select! {
                 recv(rx) -> cmd => match cmd {
                     Ok(Command::Shutdown) | Err(_) => break Stopped::Shutdown,
-                    Ok(cmd) => self.handle(cmd, Instant::now()),
+                    Ok(cmd) => {
+                        let kind = cmd.kind();
+                        self.handle(cmd, started);
+                        kind
+                    }
                 },
                 recv(committed) -> done => match done {
-                    Ok(done) => self.on_committed(done, Instant::now()),
+                    Ok(done) => {
+                        self.on_committed(done, started);
+                        "Committed"
+                    }
                     Err(_) => break Stopped::StoreWriterGone,
                 },
                 recv(ticker) -> _ => {
                     assert!(!self.panic_at_first_tick, "fault injected by --fault-panic state");
-                    let now = Instant::now();
                     self.durable.resubmit();
                     self.keep_identity_file();
-                    self.on_tick(now);
-                    self.trimmer.tick(now);
+                    self.on_tick(started);
+                    self.trimmer.tick(started);
+                    "tick"
                 }
-                recv(backlog_wait) -> _ => {}
-            }
+                recv(backlog_wait) -> _ => "backlog",
+            };
             since_flush += 1;
             let flush = rx.is_empty() || since_flush >= UNREAD_BATCH;
+            let handled = started.elapsed();
             self.after_turn(flush, Instant::now());
+            // Everything else waits meanwhile (UIs, peers): a slow turn is worth a line.
+            let took = started.elapsed();
+            if took >= SLOW_TURN {
+                log::info!(
+                    "state: a turn took {took:.1?} ({what}: {handled:.1?}, then the turn's end)"
+                );
+            }
             if flush {
                 since_flush = 0;
             }
@@ -298,6 +319,9 @@ impl State {
         self.refill_outboxes();
         if flush && self.peers.has_changes() {
             self.flush_unread();
+        }
+        if flush {
+            self.flush_group_receipts();
         }
     }
 
@@ -412,7 +436,15 @@ impl State {
             Command::Ui { sub, cmd } => self.on_ui(sub, cmd, now),
             Command::Api { req, reply } => self.on_api(req, reply, now),
             Command::PeerUp { up, dialed } => self.on_peer_up(up, dialed, now),
-            Command::PeerMsg { conn, inner } => self.on_peer_msg(conn, inner, now),
+            Command::PeerMsg {
+                conn,
+                inner,
+                charge,
+            } => {
+                self.on_peer_msg(conn, inner, now);
+                // Handled: the connection may hand on that many bytes more.
+                drop(charge);
+            }
             Command::PeerDown { conn } => self.on_peer_down(conn, now),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
@@ -466,6 +498,7 @@ impl State {
             | ApiRequest::GroupCreate { .. }
             | ApiRequest::GroupAct { .. }
             | ApiRequest::GroupSend { .. }
+            | ApiRequest::GroupRead { .. }
             | ApiRequest::GroupMessages { .. }) => {
                 match self.group_request(req, Some(reply.clone())) {
                     Some(answer) => answer,

@@ -376,7 +376,9 @@ impl State {
             | Inner::GroupSync(_)
             | Inner::GroupInvite(_)
             | Inner::GroupAccept(_)
-            | Inner::GroupDecline(_) => self.on_group_msg(id, inner, now),
+            | Inner::GroupDecline(_)
+            | Inner::GroupReceipt(_)
+            | Inner::GroupLeave(_) => self.on_group_msg(id, inner, now),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

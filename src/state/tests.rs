@@ -12,7 +12,7 @@ use super::outbox::{OUTBOX_WINDOW, STALL_LIMIT};
 use super::peers::Outbox;
 use super::*;
 use crate::api;
-use crate::bus::{ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
+use crate::bus::{Charge, ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::peer::session::Role;
 use crate::store::Committed;
@@ -156,6 +156,7 @@ impl Harness {
             Command::PeerMsg {
                 conn: link.conn,
                 inner,
+                charge: Charge::free(),
             },
             now,
         );
@@ -969,7 +970,9 @@ fn a_probed_link_that_ends_hands_over_at_once() {
 mod groups {
     //! Groups (issue 18): fan-out, sync from any member, removal, hostile members.
     use super::*;
-    use crate::peer::group::{Author, GroupId, GroupMsg, GroupRef, Summary};
+    use crate::peer::group::{
+        Author, GroupId, GroupMsg, GroupRef, Invite, Leave, Receipt, Roster, Summary,
+    };
 
     fn who(n: u8) -> Identity {
         Identity::from_secret(&[n; 32])
@@ -1180,5 +1183,489 @@ mod groups {
         // The sessions stay.
         assert!(h.state.peers.is_online(&who(2).id()));
         assert!(h.state.peers.is_online(&who(3).id()));
+    }
+
+    fn receipts(records: &[Inner]) -> Vec<(u64, u64)> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Inner::GroupReceipt(r) => Some((r.delivered, r.read)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn receipt(g: GroupId, delivered: u64, read: u64) -> Inner {
+        Inner::GroupReceipt(Receipt {
+            group: g,
+            delivered,
+            read,
+        })
+    }
+
+    impl Harness {
+        /// A UI's end: every event from now on.
+        fn ui(&mut self) -> Receiver<Arc<str>> {
+            let (tx, rx) = bounded(crate::bus::UI_QUEUE_LEN);
+            self.state.handle(
+                Command::Subscribe {
+                    sub: SubId::next(),
+                    tx,
+                    closer: None,
+                },
+                self.at(0.0),
+            );
+            rx
+        }
+
+        /// A page of a group's history as the API gives it.
+        fn page(&mut self, g: &GroupId) -> Vec<api::GroupMessage> {
+            let req = crate::bus::ApiRequest::GroupMessages {
+                group: g.to_string(),
+                before: None,
+                limit: None,
+            };
+            match self.state.group_request(req, None) {
+                Some(crate::bus::ApiReply::GroupMessages(p)) => p.messages,
+                other => panic!("no page: {other:?}"),
+            }
+        }
+    }
+
+    /// The `group_receipt` events in `events`, as (message, member, kind).
+    fn receipt_events(events: &Receiver<Arc<str>>) -> Vec<(String, String, String)> {
+        events
+            .try_iter()
+            .filter_map(|e| {
+                let v: serde_json::Value = serde_json::from_str(&e).ok()?;
+                (v["cmd"] == "group_receipt").then(|| {
+                    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+                    (s("message"), s("member"), s("kind"))
+                })
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_author_learns_per_member_delivery_then_read_once_and_keeps_it() {
+        let mut h = Harness::new();
+        let ui = h.ui();
+        let (g, b, c) = group_of_three(&mut h);
+        let ours = h.state.send_group(&g, "hello".into()).expect("send");
+        h.commit(h.at(1.0));
+        let (_, _) = (b.drain(), c.drain());
+        let _ = receipt_events(&ui);
+        let (hex2, hex3) = (
+            crate::hex::encode(&who(2).id()),
+            crate::hex::encode(&who(3).id()),
+        );
+
+        // 2 holds it: one `delivered` event naming 2.
+        h.peer_sends(&b, receipt(g, 1, 0), h.at(1.1));
+        assert_eq!(
+            receipt_events(&ui),
+            vec![(ours.to_string(), hex2.clone(), "delivered".into())]
+        );
+        // The same receipt again, or a lower one: nothing new.
+        h.peer_sends(&b, receipt(g, 1, 0), h.at(1.2));
+        h.peer_sends(&b, receipt(g, 0, 0), h.at(1.2));
+        assert!(receipt_events(&ui).is_empty());
+        // 3 holds and has read it at once: both events.
+        h.peer_sends(&c, receipt(g, 1, 1), h.at(1.3));
+        assert_eq!(
+            receipt_events(&ui),
+            vec![
+                (ours.to_string(), hex3.clone(), "delivered".into()),
+                (ours.to_string(), hex3.clone(), "read".into()),
+            ]
+        );
+        h.commit(h.at(1.3));
+        let page = h.page(&g);
+        let m = page.iter().find(|m| m.kind == "text").expect("our message");
+        assert_eq!(m.delivered, Some(vec![hex2.clone(), hex3.clone()]));
+        assert_eq!(m.read, Some(vec![hex3.clone()]));
+        assert_eq!(h.state.groups.dropped.bad_receipt, 0);
+
+        // Kept across a restart.
+        let mut h = h.restart();
+        let page = h.page(&g);
+        let m = page.iter().find(|m| m.kind == "text").expect("our message");
+        assert_eq!(m.delivered, Some(vec![hex2, hex3.clone()]));
+        assert_eq!(m.read, Some(vec![hex3]));
+    }
+
+    #[test]
+    fn receipts_from_non_members_for_unwritten_messages_or_unknown_groups_are_dropped() {
+        let mut h = Harness::new();
+        let ui = h.ui();
+        let (g, b, _c) = group_of_three(&mut h);
+        h.state.send_group(&g, "hello".into()).expect("send");
+        h.commit(h.at(1.0));
+        let _ = receipt_events(&ui);
+        // 4 is a contact that takes groups but is not in the roster.
+        let d = h.member_up(4, h.at(1.0));
+        h.peer_sends(&d, receipt(g, 1, 1), h.at(1.1));
+        // 2 claims our seq 5: we wrote one message.
+        h.peer_sends(&b, receipt(g, 5, 0), h.at(1.1));
+        // A group we do not know.
+        h.peer_sends(&b, receipt(GroupId([0xee; 16]), 1, 0), h.at(1.1));
+        let dropped = h.state.groups.dropped;
+        assert_eq!(
+            (
+                dropped.not_member,
+                dropped.bad_receipt,
+                dropped.unknown_group
+            ),
+            (1, 1, 1)
+        );
+        assert!(receipt_events(&ui).is_empty());
+        assert!(h.state.groups.map[&g].receipts.is_empty());
+        // The sessions stay.
+        assert!(h.state.peers.is_online(&who(2).id()));
+        assert!(h.state.peers.is_online(&who(4).id()));
+    }
+
+    /// We are a member of 2's group (roster v1: 1 and 2).
+    fn joined_group_of_two(h: &mut Harness) -> (GroupId, FakeLink) {
+        let g = GroupId([0x42; 16]);
+        let b = h.member_up(2, h.at(0.0));
+        h.peer_sends(
+            &b,
+            Inner::GroupInvite(Invite {
+                group: g,
+                name: "dogs".into(),
+                owner: Author(who(2).id()),
+            }),
+            h.at(0.1),
+        );
+        h.state.accept_group(&g).expect("accept");
+        let mut members = vec![who(1).id(), who(2).id()];
+        members.sort();
+        let genesis = Roster {
+            group: g,
+            version: 1,
+            lamport: 1,
+            signer: who(2).id(),
+            owner: who(2).id(),
+            prev: [0; 32],
+            name: "dogs".into(),
+            members,
+        }
+        .sign(who(2).signing_key());
+        h.peer_sends(&b, Inner::GroupRoster(Box::new(genesis)), h.at(0.2));
+        h.commit(h.at(0.2));
+        assert!(h.state.member(&g).is_ok(), "not a member");
+        let _ = b.drain();
+        (g, b)
+    }
+
+    #[test]
+    fn a_member_tells_the_author_once_it_stores_and_once_its_user_has_read() {
+        let mut h = Harness::new();
+        let (g, b) = joined_group_of_two(&mut h);
+        let first = signed(2, g, 1, 2, 1);
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(first.clone())), h.at(1.0));
+        // Not before it is stored.
+        assert!(receipts(&b.drain()).is_empty());
+        h.commit(h.at(1.0));
+        assert_eq!(receipts(&b.drain()), vec![(1, 0)]);
+        assert_eq!(h.state.groups.map[&g].unread, 1);
+        // Seq 3 leaves a gap: still "up to 1".
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(2, g, 3, 4, 1))),
+            h.at(1.1),
+        );
+        h.commit(h.at(1.1));
+        assert_eq!(receipts(&b.drain()), vec![(1, 0)]);
+        assert_eq!(h.state.groups.map[&g].unread, 2);
+        // Our user reads up to the first: read 1, one unread left.
+        h.state.read_group(&g, &first.id.to_string()).expect("read");
+        h.state.after_turn(true, h.at(1.2));
+        assert_eq!(receipts(&b.drain()), vec![(1, 1)]);
+        assert_eq!(h.state.groups.map[&g].unread, 1);
+        // A mark behind the current one changes nothing; an unknown id is refused.
+        h.state
+            .read_group(&g, &first.id.to_string())
+            .expect("read again");
+        h.state.after_turn(true, h.at(1.3));
+        assert!(receipts(&b.drain()).is_empty());
+        assert!(h.state.read_group(&g, &"ab".repeat(16)).is_err());
+        // 2 comes back: it hears our marks again.
+        h.commit(h.at(1.3));
+        h.peer_down(&b, h.at(2.0));
+        let b = h.member_up(2, h.at(3.0));
+        h.state.after_turn(true, h.at(3.0));
+        assert_eq!(receipts(&b.drain()), vec![(1, 1)]);
+        // And the mark survives a restart.
+        let h = h.restart();
+        assert_eq!(h.state.groups.map[&g].unread, 1);
+        assert_eq!(
+            h.state.groups.map[&g].read,
+            Some((first.lamport, first.author))
+        );
+    }
+
+    #[test]
+    fn a_members_signed_leave_makes_its_removal_a_left_line_and_a_forged_one_is_dropped() {
+        let mut h = Harness::new();
+        let ui = h.ui();
+        let (g, b, c) = group_of_three(&mut h);
+        // 2 tries to leave for 3: its signature, 3's name.
+        let mut forged = Leave::sign(g, who(3).id(), 3, who(2).signing_key());
+        forged.member = Author(who(3).id());
+        h.peer_sends(&b, Inner::GroupLeave(Box::new(forged)), h.at(1.0));
+        assert_eq!(h.state.groups.dropped.bad_signature, 1);
+        // 3 leaves: its leave goes on to 2, then the owner's roster removes it.
+        let leave = Leave::sign(g, who(3).id(), 3, who(3).signing_key());
+        h.peer_sends(&c, Inner::GroupLeave(Box::new(leave.clone())), h.at(1.1));
+        assert!(b
+            .drain()
+            .iter()
+            .any(|r| matches!(r, Inner::GroupLeave(l) if **l == leave)));
+        h.peer_sends(&c, Inner::GroupDecline(GroupRef { group: g }), h.at(1.2));
+        h.commit(h.at(1.2));
+        let left: Vec<serde_json::Value> = ui
+            .try_iter()
+            .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+            .filter(|v| v["cmd"] == "group_message" && v["message"]["change"] == "left")
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        let page = h.page(&g);
+        let last = page.last().expect("lines");
+        assert_eq!(
+            (last.change.as_deref(), last.member.clone()),
+            (Some("left"), Some(crate::hex::encode(&who(3).id())))
+        );
+        // The leave is kept: after a restart the line still says so.
+        let mut h = h.restart();
+        assert_eq!(
+            h.page(&g).last().and_then(|l| l.change.clone()).as_deref(),
+            Some("left")
+        );
+    }
+
+    #[test]
+    fn history_has_a_system_line_for_every_roster_change_in_display_order() {
+        let mut h = Harness::new();
+        let (g, _b, _c) = group_of_three(&mut h);
+        h.state.send_group(&g, "hi".into()).expect("send");
+        h.state.rename_group(&g, "lions").expect("rename");
+        h.state.remove_from_group(&g, who(3).id()).expect("remove");
+        h.commit(h.at(1.0));
+        let page = h.page(&g);
+        let lines: Vec<(String, Option<String>)> = page
+            .iter()
+            .map(|m| match m.kind.as_str() {
+                "system" => (
+                    m.change.clone().unwrap_or_default(),
+                    m.member.clone().or(m.name.clone()),
+                ),
+                _ => ("text".into(), Some(m.text.clone())),
+            })
+            .collect();
+        let hex = |n: u8| Some(crate::hex::encode(&who(n).id()));
+        assert_eq!(
+            lines,
+            vec![
+                ("created".into(), None),
+                ("added".into(), hex(2)),
+                ("added".into(), hex(3)),
+                ("text".into(), Some("hi".into())),
+                ("renamed".into(), Some("lions".into())),
+                ("removed".into(), hex(3)),
+            ]
+        );
+        let own = crate::hex::encode(&h.state.own_id);
+        assert!(page
+            .iter()
+            .filter(|m| m.kind == "system")
+            .all(|m| m.by.as_deref() == Some(own.as_str())));
+        // A page before a system line ends just before it.
+        let rename = page[4].id.clone();
+        let req = crate::bus::ApiRequest::GroupMessages {
+            group: g.to_string(),
+            before: Some(rename),
+            limit: Some(2),
+        };
+        let Some(crate::bus::ApiReply::GroupMessages(p)) = h.state.group_request(req, None) else {
+            panic!("no page");
+        };
+        let ids: Vec<&str> = p.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, vec![page[2].id.as_str(), page[3].id.as_str()]);
+        // Everyone who appeared is known by name or id, the removed member too.
+        let group = h.state.groups_list().remove(0);
+        assert!(group.known.iter().any(|k| Some(k.id.clone()) == hex(3)));
+        assert_eq!(group.removed_by, None);
+    }
+
+    /// Found by the hostile-member test (tests/groups_hostile.rs): one contact's
+    /// 10,000 invitations filled all 256 places in the group table, and the user could
+    /// then neither create a group nor accept anyone else's invitation.
+    #[test]
+    fn one_contacts_invitations_are_capped_and_the_rest_counted() {
+        use super::super::groups::MAX_PENDING_INVITES;
+        use crate::peer::group::Invite;
+        let mut h = Harness::new();
+        let b = h.member_up(2, h.at(0.0));
+        let invite = |n: u8, i: u8| {
+            Inner::GroupInvite(Invite {
+                group: GroupId([i; 16]),
+                name: format!("spam {i}"),
+                owner: Author(who(n).id()),
+            })
+        };
+        for i in 0..100 {
+            h.peer_sends(&b, invite(2, i), h.at(0.1));
+        }
+        assert_eq!(h.state.groups.map.len(), MAX_PENDING_INVITES);
+        assert_eq!(
+            h.state.groups.dropped.invitations,
+            100 - MAX_PENDING_INVITES as u64
+        );
+        // A repeat of a pending one is no refusal; another contact still invites us.
+        h.peer_sends(&b, invite(2, 0), h.at(0.2));
+        let c = h.member_up(3, h.at(0.2));
+        h.peer_sends(&c, invite(3, 200), h.at(0.3));
+        assert_eq!(h.state.groups.map.len(), MAX_PENDING_INVITES + 1);
+        assert_eq!(
+            h.state.groups.dropped.invitations,
+            100 - MAX_PENDING_INVITES as u64
+        );
+        h.state.create_group("mine").expect("create");
+    }
+
+    /// A roster older than ours is counted as a rollback unless it is the one we hold.
+    #[test]
+    fn a_rollback_is_counted_and_a_repeat_is_not() {
+        let mut h = Harness::new();
+        let (g, b, _c) = group_of_three(&mut h);
+        h.commit(h.at(0.5));
+        let held = h.state.durable.reader.rosters(&g, 0, 8).expect("rosters");
+        assert_eq!(held.len(), 3);
+        for r in &held {
+            h.peer_sends(&b, Inner::GroupRoster(Box::new(r.clone())), h.at(0.6));
+        }
+        assert_eq!(
+            h.state.groups.dropped.rollback, 0,
+            "repeats are no rollback"
+        );
+        let mut other = held[1].roster.clone();
+        other.name = "rolled back".into();
+        let forged = other.sign(h.state.identity.signing_key());
+        h.peer_sends(&b, Inner::GroupRoster(Box::new(forged)), h.at(0.7));
+        assert_eq!(h.state.groups.dropped.rollback, 1);
+        assert!(h.state.peers.is_online(&who(2).id()));
+    }
+
+    /// Found by tests/groups_netns.rs (removal under partition): a member in a
+    /// partition with the removed one took its later messages before the roster
+    /// removing it came, kept them while every other member dropped them, and offered
+    /// them in every sync after. Now they are deleted when the roster comes.
+    #[test]
+    fn a_removal_that_comes_late_deletes_what_the_removed_member_wrote_after_it() {
+        use crate::peer::group::{Invite, Roster};
+        let mut h = Harness::new();
+        let (b, c) = (h.member_up(2, h.at(0.0)), h.member_up(3, h.at(0.0)));
+        let (g, owner) = (GroupId([0x42; 16]), who(2));
+        let invite = Invite {
+            group: g,
+            name: "late".into(),
+            owner: Author(owner.id()),
+        };
+        h.peer_sends(&b, Inner::GroupInvite(invite), h.at(0.1));
+        h.state.accept_group(&g).expect("accept");
+        let mut members = vec![owner.id(), h.state.own_id, who(3).id()];
+        members.sort();
+        let v1 = Roster {
+            group: g,
+            version: 1,
+            lamport: 1,
+            signer: owner.id(),
+            owner: owner.id(),
+            prev: [0; 32],
+            name: "late".into(),
+            members: vec![owner.id()],
+        }
+        .sign(owner.signing_key());
+        let v2 = Roster {
+            version: 2,
+            lamport: 2,
+            prev: v1.hash(),
+            members: members.clone(),
+            ..v1.roster.clone()
+        }
+        .sign(owner.signing_key());
+        for r in [&v1, &v2] {
+            h.peer_sends(&b, Inner::GroupRoster(Box::new(r.clone())), h.at(0.2));
+        }
+        h.commit(h.at(0.2));
+        // 3 writes #1 at clock 3, then #2..#4 at clocks 10..12, all stamped v2.
+        for (seq, lamport) in [(1, 3), (2, 10), (3, 11), (4, 12)] {
+            let m = signed(3, g, seq, lamport, 2);
+            h.peer_sends(&c, Inner::GroupMsg(Box::new(m)), h.at(0.3));
+        }
+        h.commit(h.at(0.3));
+        assert_eq!(h.have(&g, 3), 4);
+        // The owner removed 3 at clock 5, before 3's #2; that roster comes only now.
+        let v3 = Roster {
+            version: 3,
+            lamport: 5,
+            prev: v2.hash(),
+            members: members.into_iter().filter(|m| *m != who(3).id()).collect(),
+            ..v2.roster.clone()
+        }
+        .sign(owner.signing_key());
+        h.peer_sends(&b, Inner::GroupRoster(Box::new(v3)), h.at(0.4));
+        h.commit(h.at(0.4));
+        assert_eq!(h.have(&g, 3), 1, "the summary offers only what stays");
+        let left = h
+            .state
+            .durable
+            .reader
+            .group_messages_after(&g, &who(3).id(), 0, 100)
+            .expect("read");
+        assert_eq!(left.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
+    }
+
+    /// Found by benches/groups.rs: a member's message reached the other screens only
+    /// after each receiver's commit (a disk sync: 45× the 1:1 latency, which shows on
+    /// authentication, SPEC §7). Now it shows once verified, and a second copy before
+    /// the commit is neither shown nor stored again.
+    #[test]
+    fn a_members_message_shows_before_its_commit_and_a_second_copy_does_not() {
+        let mut h = Harness::new();
+        let (g, b, c) = group_of_three(&mut h);
+        let (ui_tx, ui) = bounded(crate::bus::UI_QUEUE_LEN);
+        let sub = SubId::next();
+        let closer = None;
+        h.state.handle(
+            Command::Subscribe {
+                sub,
+                tx: ui_tx,
+                closer,
+            },
+            h.at(1.0),
+        );
+        let shown = |ui: &crossbeam_channel::Receiver<std::sync::Arc<str>>| {
+            ui.try_iter()
+                .filter(|e| e.contains("\"group_message\"") && e.contains("\"3/1\""))
+                .count()
+        };
+        let m = signed(3, g, 1, 4, 3);
+        h.peer_sends(&c, Inner::GroupMsg(Box::new(m.clone())), h.at(1.1));
+        assert_eq!(shown(&ui), 1, "on the screen before the commit");
+        // The same message forwarded by 2 before the commit.
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(m)), h.at(1.1));
+        h.commit(h.at(1.2));
+        assert_eq!(shown(&ui), 0, "shown once only");
+        assert_eq!(h.have(&g, 3), 1);
+        let stored = h
+            .state
+            .durable
+            .reader
+            .group_messages_after(&g, &who(3).id(), 0, 10)
+            .expect("read");
+        assert_eq!(stored.len(), 1);
     }
 }

@@ -60,7 +60,8 @@ impl State {
             | ClientCmd::GroupLeave { .. }
             | ClientCmd::GroupRename { .. }
             | ClientCmd::GroupSend { .. }
-            | ClientCmd::GroupHistory { .. } => self.ui_group(sub, cmd),
+            | ClientCmd::GroupHistory { .. }
+            | ClientCmd::GroupRead { .. } => self.ui_group(sub, cmd),
             ClientCmd::Read { peer } => {
                 if let Some(id) = self.contact_id(sub, &peer, "read") {
                     self.mark_read(id);
@@ -87,6 +88,7 @@ impl State {
             ClientCmd::GroupLeave { group } => act(group, GroupAction::Leave),
             ClientCmd::GroupRename { group, name } => act(group, GroupAction::Rename(name)),
             ClientCmd::GroupSend { group, text } => ApiRequest::GroupSend { group, text },
+            ClientCmd::GroupRead { group, upto } => ApiRequest::GroupRead { group, upto },
             ClientCmd::GroupHistory {
                 group,
                 before,

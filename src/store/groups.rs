@@ -1,6 +1,7 @@
 //! Groups on disk (schema v5, issue 18): one row per group we know, its signed rosters,
 //! and its messages as signed (the `GMSG` body), so they can be forwarded to any member
-//! and their author checked again by whoever receives them.
+//! and their author checked again by whoever receives them. Since v6 also the receipts
+//! members sent for our messages (per member: seq marks) and our own read mark.
 //!
 //! Rows whose bytes do not parse (an edited file) are skipped with a warning; what the
 //! store hands out has passed the same parser as the wire.
@@ -8,7 +9,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{NodeId, Reader, StoreError};
-use crate::peer::group::{GroupId, GroupMsg, SignedRoster};
+use crate::peer::group::{Author, GroupId, GroupMsg, Leave, SignedRoster};
 
 /// Where we stand in a group, as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,15 +85,66 @@ pub(super) fn upsert(conn: &Connection, g: &StoredGroup) -> rusqlite::Result<usi
     ])
 }
 
-pub(super) fn insert_roster(conn: &Connection, r: &SignedRoster) -> rusqlite::Result<usize> {
+pub(super) fn insert_roster(
+    conn: &Connection,
+    r: &SignedRoster,
+    taken: i64,
+) -> rusqlite::Result<usize> {
     let mut body = Vec::new();
     r.encode(&mut body);
     let version = i64::try_from(r.roster.version).unwrap_or(i64::MAX);
     conn.prepare_cached(
-        "INSERT INTO group_rosters (grp, version, roster) VALUES (?1, ?2, ?3)
+        "INSERT INTO group_rosters (grp, version, roster, taken) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO NOTHING",
     )?
-    .execute(params![r.roster.group.0, version, body])
+    .execute(params![r.roster.group.0, version, body, taken])
+}
+
+fn sql_u64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(super) fn receipt(
+    conn: &Connection,
+    group: &GroupId,
+    member: &NodeId,
+    delivered: u64,
+    read: u64,
+) -> rusqlite::Result<usize> {
+    // Marks only rise (a receipt that arrives late changes nothing); read implies
+    // delivered, so `delivered` is raised to at least `read`.
+    let read = sql_u64(read);
+    let delivered = sql_u64(delivered).max(read);
+    conn.prepare_cached(
+        "INSERT INTO group_receipts (grp, member, delivered, read) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (grp, member) DO UPDATE SET
+             delivered = max(delivered, excluded.delivered),
+             read = max(read, excluded.read)",
+    )?
+    .execute(params![group.0, member, delivered, read])
+}
+
+pub(super) fn insert_leave(conn: &Connection, l: &Leave) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "INSERT INTO group_leaves (grp, member, from_v, sig) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+    )?
+    .execute(params![l.group.0, l.member.0, sql_u64(l.from), l.sig])
+}
+
+pub(super) fn read_mark(
+    conn: &Connection,
+    group: &GroupId,
+    lamport: u64,
+    author: &NodeId,
+) -> rusqlite::Result<usize> {
+    let lamport = sql_u64(lamport);
+    conn.prepare_cached(
+        "UPDATE groups SET read_lamport = ?2, read_author = ?3 WHERE id = ?1
+         AND (read_lamport < ?2 OR (read_lamport = ?2
+              AND (read_author IS NULL OR read_author < ?3)))",
+    )?
+    .execute(params![group.0, lamport, author])
 }
 
 pub(super) fn insert_message(conn: &Connection, m: &GroupMsg) -> rusqlite::Result<usize> {
@@ -106,6 +158,19 @@ pub(super) fn insert_message(conn: &Connection, m: &GroupMsg) -> rusqlite::Resul
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     )?
     .execute(params![m.id.0, m.group.0, m.author, seq, lamport, body])
+}
+
+pub(super) fn purge_messages(
+    conn: &Connection,
+    group: &GroupId,
+    author: &NodeId,
+    from_lamport: u64,
+) -> rusqlite::Result<usize> {
+    let from = i64::try_from(from_lamport).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "DELETE FROM group_messages WHERE grp = ?1 AND author = ?2 AND lamport >= ?3",
+    )?
+    .execute(params![group.0, author, from])
 }
 
 impl Reader {
@@ -168,6 +233,184 @@ impl Reader {
             params![group.0, after, limit],
             |b| SignedRoster::parse(b).ok(),
         )
+    }
+
+    /// Every roster of a group in version order, with when we took it (Unix ms).
+    pub fn rosters_taken(&self, group: &GroupId) -> Result<Vec<(SignedRoster, i64)>, StoreError> {
+        let err = |e| StoreError::sqlite(self.path(), e);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT roster, taken FROM group_rosters WHERE grp = ?1 ORDER BY version",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([group.0], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?)))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, taken) = row.map_err(err)?;
+            match SignedRoster::parse(&body) {
+                Ok(r) => out.push((r, taken)),
+                Err(_) => log::warn!(
+                    "{}: skipping an unreadable group row",
+                    self.path().display()
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Members' signed leaves in a group, by member and version.
+    pub fn group_leaves(&self, group: &GroupId) -> Result<Vec<Leave>, StoreError> {
+        let err = |e| StoreError::sqlite(self.path(), e);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT member, from_v, sig FROM group_leaves WHERE grp = ?1
+                 ORDER BY member, from_v",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([group.0], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (member, from, sig) = row.map_err(err)?;
+            if let (Ok(member), Ok(from), Ok(sig)) =
+                (member.try_into(), u64::try_from(from), sig.try_into())
+            {
+                out.push(Leave {
+                    group: *group,
+                    member: Author(member),
+                    from,
+                    sig,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per member: how far it holds and has read our messages in a group (seq marks).
+    pub fn group_receipts(&self, group: &GroupId) -> Result<Vec<(NodeId, u64, u64)>, StoreError> {
+        let err = |e| StoreError::sqlite(self.path(), e);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT member, delivered, read FROM group_receipts WHERE grp = ?1
+                 ORDER BY member",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([group.0], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (member, d, r) = row.map_err(err)?;
+            if let (Ok(m), Ok(d), Ok(r)) = (member.try_into(), u64::try_from(d), u64::try_from(r)) {
+                out.push((m, d, r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Our read mark in a group: the display position read up to (none: nothing read).
+    pub fn group_read_mark(&self, group: &GroupId) -> Result<Option<(u64, NodeId)>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT read_lamport, read_author FROM groups WHERE id = ?1",
+                [group.0],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)),
+            )
+            .optional()
+            .map(|row| row.and_then(|(l, a)| Some((u64::try_from(l).ok()?, a?.try_into().ok()?))))
+            .map_err(|e| StoreError::sqlite(self.path(), e))
+    }
+
+    /// Messages of others than `own` after the display position `mark` (unread).
+    pub fn group_unread(
+        &self,
+        group: &GroupId,
+        own: &NodeId,
+        mark: Option<(u64, NodeId)>,
+    ) -> Result<u64, StoreError> {
+        let (lamport, author) = mark.unwrap_or((0, [0; 32]));
+        self.conn()
+            .query_row(
+                "SELECT count(*) FROM group_messages WHERE grp = ?1 AND author != ?2
+                 AND (lamport > ?3 OR (lamport = ?3 AND author > ?4))",
+                params![group.0, own, sql_u64(lamport), author],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| StoreError::sqlite(self.path(), e))
+    }
+
+    /// The highest seq of `author`'s messages at or before the display position `mark`
+    /// (0 when none). An author's clock rises with its seq, so these are a seq prefix
+    /// of what we hold.
+    pub fn group_seq_upto(
+        &self,
+        group: &GroupId,
+        author: &NodeId,
+        mark: (u64, NodeId),
+    ) -> Result<u64, StoreError> {
+        let (lamport, by) = mark;
+        self.conn()
+            .query_row(
+                "SELECT coalesce(max(seq), 0) FROM group_messages WHERE grp = ?1
+                 AND author = ?2 AND (lamport < ?3 OR (lamport = ?3 AND author <= ?4))",
+                params![group.0, author, sql_u64(lamport), by],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| StoreError::sqlite(self.path(), e))
+    }
+
+    /// Ids of `author`'s messages with `after < seq ≤ upto`, newest `limit` of them.
+    pub fn group_ids_by_seq(
+        &self,
+        group: &GroupId,
+        author: &NodeId,
+        after: u64,
+        upto: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, crate::peer::inner::MsgId)>, StoreError> {
+        let err = |e| StoreError::sqlite(self.path(), e);
+        let mut stmt = self
+            .conn()
+            .prepare_cached(
+                "SELECT seq, id FROM group_messages WHERE grp = ?1 AND author = ?2
+                 AND seq > ?3 AND seq <= ?4 ORDER BY seq DESC LIMIT ?5",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(
+                params![group.0, author, sql_u64(after), sql_u64(upto), limit],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, id) = row.map_err(err)?;
+            if let (Ok(seq), Ok(id)) = (u64::try_from(seq), id.try_into()) {
+                out.push((seq, crate::peer::inner::MsgId(id)));
+            }
+        }
+        out.reverse();
+        Ok(out)
     }
 
     /// An author's messages in a group with `seq > after`, by seq, at most `limit`.
@@ -375,20 +618,84 @@ mod tests {
         let db = Db::new();
         db.apply([
             Op::UpsertGroup(group.clone()),
-            Op::InsertRoster(Box::new(roster.clone())),
-            Op::InsertRoster(Box::new(roster.clone())),
+            Op::InsertRoster(Box::new(roster.clone()), 11),
+            Op::InsertRoster(Box::new(roster.clone()), 12),
             Op::InsertGroupMsg(Box::new(msg(2, 5))),
             Op::InsertGroupMsg(Box::new(msg(1, 3))),
             Op::InsertGroupMsg(Box::new(msg(1, 3))),
         ]);
         let r = db.reader();
         assert_eq!(r.groups().unwrap(), vec![group]);
-        assert_eq!(r.rosters(&g, 0, 10).unwrap(), vec![roster]);
+        assert_eq!(r.rosters(&g, 0, 10).unwrap(), vec![roster.clone()]);
         assert!(r.rosters(&g, 1, 10).unwrap().is_empty());
         let after = r.group_messages_after(&g, &a.id(), 0, 10).unwrap();
         assert_eq!(after, vec![msg(1, 3), msg(2, 5)]);
         assert_eq!(r.group_history(&g, 1).unwrap(), vec![msg(2, 5)]);
         assert_eq!(r.group_seqs(&g).unwrap(), vec![(a.id(), 1), (a.id(), 2)]);
         assert_eq!(r.group_max_lamport(&g).unwrap(), 5);
+        // The first insert's time is kept.
+        assert_eq!(r.rosters_taken(&g).unwrap(), vec![(roster, 11)]);
+    }
+
+    #[test]
+    fn receipts_and_the_read_mark_only_rise_and_leaves_are_kept_once() {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        let g = GroupId([5; 16]);
+        let db = Db::new();
+        let receipt = |delivered, read| Op::GroupReceipt {
+            group: g,
+            member: b,
+            delivered,
+            read,
+        };
+        db.apply([
+            Op::UpsertGroup(StoredGroup {
+                id: g,
+                name: "cats".into(),
+                phase: GroupPhase::Member,
+                owner: a,
+                inviter: None,
+                created: 7,
+            }),
+            receipt(3, 1),
+            // Late and lower: changes nothing.
+            receipt(2, 0),
+            // Read above delivered raises both.
+            receipt(3, 5),
+            Op::GroupRead {
+                group: g,
+                lamport: 9,
+                author: b,
+            },
+            Op::GroupRead {
+                group: g,
+                lamport: 4,
+                author: b,
+            },
+        ]);
+        let leave = Leave {
+            group: g,
+            member: Author(b),
+            from: 2,
+            sig: [9; 64],
+        };
+        db.apply([
+            Op::InsertLeave(Box::new(leave.clone())),
+            Op::InsertLeave(Box::new(leave.clone())),
+        ]);
+        let r = db.reader();
+        assert_eq!(r.group_leaves(&g).unwrap(), vec![leave]);
+        assert_eq!(r.group_receipts(&g).unwrap(), vec![(b, 5, 5)]);
+        assert_eq!(r.group_read_mark(&g).unwrap(), Some((9, b)));
+        // The group row's own fields are untouched by an upsert after.
+        db.apply([Op::UpsertGroup(StoredGroup {
+            id: g,
+            name: "dogs".into(),
+            phase: GroupPhase::Member,
+            owner: a,
+            inviter: None,
+            created: 7,
+        })]);
+        assert_eq!(db.reader().group_read_mark(&g).unwrap(), Some((9, b)));
     }
 }

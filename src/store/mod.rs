@@ -48,6 +48,9 @@
 //! group_rosters(grp → groups(id), version, roster (GROS body)): PK (grp, version) (v5)
 //! group_messages(id BLOB PK, grp → groups(id), author, seq, lamport, body (GMSG
 //!        body, signed)), UNIQUE (grp, author, seq); index (grp, lamport, author) (v5)
+//! groups + read_lamport, read_author (our read mark); group_rosters + taken (v6)
+//! group_receipts(grp → groups(id), member, delivered, read): PK (grp, member) (v6)
+//! group_leaves(grp → groups(id), member, from_v, sig): PK (grp, member, from_v) (v6)
 //! ```
 //! v3 keeps ids as bytes and peers by an integer key (v1/v2: hex text in every row and
 //! index entry): a random message id is a 16-byte index key instead of 32 characters,

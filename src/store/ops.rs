@@ -63,10 +63,34 @@ pub enum Op {
     ForgetContacts { ids: Vec<NodeId> },
     /// Inserts a group, or updates its name, phase and owner.
     UpsertGroup(super::groups::StoredGroup),
-    /// Stores a signed roster; a version already stored is left as it is.
-    InsertRoster(Box<crate::peer::group::SignedRoster>),
+    /// Stores a signed roster and when we took it (Unix ms); a version already stored
+    /// is left as it is.
+    InsertRoster(Box<crate::peer::group::SignedRoster>, i64),
     /// Stores a group message as signed; a known id (or author and seq) is ignored.
     InsertGroupMsg(Box<crate::peer::group::GroupMsg>),
+    /// Raises what `member` holds (`delivered`) and has read of our messages in
+    /// `group` (seq marks; never lowered; `read` ≤ `delivered`).
+    GroupReceipt {
+        group: crate::peer::group::GroupId,
+        member: NodeId,
+        delivered: u64,
+        read: u64,
+    },
+    /// Stores a member's signed leave; a repeat is ignored.
+    InsertLeave(Box<crate::peer::group::Leave>),
+    /// Moves our read mark in `group` to this display position (never back).
+    GroupRead {
+        group: crate::peer::group::GroupId,
+        lamport: u64,
+        author: NodeId,
+    },
+    /// Deletes what a removed member wrote at or after the Lamport clock of the roster
+    /// that removed it: copies taken before that roster arrived (docs/PROTOCOL.md §12.2).
+    PurgeGroupMsgs {
+        group: crate::peer::group::GroupId,
+        author: NodeId,
+        from_lamport: u64,
+    },
 }
 
 impl Op {
@@ -85,8 +109,12 @@ impl Op {
             Op::DropHeld { .. } => "DropHeld",
             Op::ForgetContacts { .. } => "ForgetContacts",
             Op::UpsertGroup(_) => "UpsertGroup",
-            Op::InsertRoster(_) => "InsertRoster",
+            Op::InsertRoster(..) => "InsertRoster",
             Op::InsertGroupMsg(_) => "InsertGroupMsg",
+            Op::GroupReceipt { .. } => "GroupReceipt",
+            Op::GroupRead { .. } => "GroupRead",
+            Op::InsertLeave(_) => "InsertLeave",
+            Op::PurgeGroupMsgs { .. } => "PurgeGroupMsgs",
         }
     }
 
@@ -134,8 +162,25 @@ impl Op {
             Op::AddHeld { id, ranges } => super::transfers::add_held(conn, id, ranges),
             Op::DropHeld { id } => super::transfers::drop_held(conn, id),
             Op::UpsertGroup(g) => super::groups::upsert(conn, g),
-            Op::InsertRoster(r) => super::groups::insert_roster(conn, r),
+            Op::InsertRoster(r, taken) => super::groups::insert_roster(conn, r, *taken),
             Op::InsertGroupMsg(m) => super::groups::insert_message(conn, m),
+            Op::GroupReceipt {
+                group,
+                member,
+                delivered,
+                read,
+            } => super::groups::receipt(conn, group, member, *delivered, *read),
+            Op::GroupRead {
+                group,
+                lamport,
+                author,
+            } => super::groups::read_mark(conn, group, *lamport, author),
+            Op::InsertLeave(l) => super::groups::insert_leave(conn, l),
+            Op::PurgeGroupMsgs {
+                group,
+                author,
+                from_lamport,
+            } => super::groups::purge_messages(conn, group, author, *from_lamport),
             Op::ForgetContacts { ids } => {
                 let mut stmt = conn.prepare_cached(
                     "DELETE FROM contacts WHERE id = ?1 AND verified = 0

@@ -26,7 +26,7 @@ use super::StoreError;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// v1: contacts and messages. STRICT tables make SQLite refuse values of the wrong type;
 /// the CHECKs refuse statuses that do not fit the direction.
@@ -182,6 +182,35 @@ CREATE TABLE group_messages (
     UNIQUE (grp, author, seq)
 ) STRICT;
 CREATE INDEX group_messages_order ON group_messages (grp, lamport, author);
+";
+
+/// v6: receipts and read marks in groups (issue 18). `group_receipts` holds, per group
+/// and member, how far that member has told us it holds (`delivered`) and has read
+/// (`read`) OUR messages there: high-water marks of our per-group seq, never lowered.
+/// `groups.read_lamport`/`read_author` is our own read mark, a display position (0:
+/// nothing read). `group_rosters.taken` is when this node took a roster (Unix ms, 0 for
+/// rosters stored before v6): the time its system line shows (rosters carry no clock).
+/// `group_leaves` holds members' signed leave statements (`GLEV`): the removal that
+/// follows one is shown as `left`, and they are forwarded with the rosters.
+const V6: &str = "
+CREATE TABLE group_leaves (
+    grp    BLOB NOT NULL REFERENCES groups(id),
+    member BLOB NOT NULL CHECK (length(member) = 32),
+    from_v INTEGER NOT NULL CHECK (from_v >= 1),
+    sig    BLOB NOT NULL CHECK (length(sig) = 64),
+    PRIMARY KEY (grp, member, from_v)
+) STRICT, WITHOUT ROWID;
+CREATE TABLE group_receipts (
+    grp       BLOB NOT NULL REFERENCES groups(id),
+    member    BLOB NOT NULL CHECK (length(member) = 32),
+    delivered INTEGER NOT NULL CHECK (delivered >= 0),
+    read      INTEGER NOT NULL CHECK (read >= 0 AND read <= delivered),
+    PRIMARY KEY (grp, member)
+) STRICT, WITHOUT ROWID;
+ALTER TABLE groups ADD COLUMN read_lamport INTEGER NOT NULL DEFAULT 0 CHECK (read_lamport >= 0);
+ALTER TABLE groups ADD COLUMN read_author BLOB
+    CHECK (read_author IS NULL OR length(read_author) = 32);
+ALTER TABLE group_rosters ADD COLUMN taken INTEGER NOT NULL DEFAULT 0;
 ";
 
 /// The writer's page cache, in KiB (as SQLite takes it: negative).
@@ -347,7 +376,7 @@ mod tests {
         let path = dir.path().join("purr.db");
         let conn = open_writer(&path, BUSY).unwrap();
         assert_eq!(version(&conn), SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 5);
+        assert_eq!(SCHEMA_VERSION, 6);
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
@@ -469,6 +498,60 @@ mod tests {
             )
             .unwrap();
         assert_eq!(index, 1);
+    }
+
+    /// v5 → v6: a group, its roster and its message are kept; the roster's time is
+    /// unknown (0), nothing is read, no receipts.
+    #[test]
+    fn v5_groups_migrate_to_v6_with_receipts_and_read_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.execute_batch(
+            "INSERT INTO groups VALUES (x'00112233445566778899aabbccddeeff', 'cats', 'member',
+                 zeroblob(32), NULL, 5);
+             INSERT INTO group_rosters VALUES (x'00112233445566778899aabbccddeeff', 1, x'01');
+             INSERT INTO group_messages VALUES (zeroblob(16),
+                 x'00112233445566778899aabbccddeeff', zeroblob(32), 1, 2, x'02');
+             PRAGMA user_version = 5;",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        drop(conn);
+        let conn = open_writer(&path, BUSY).unwrap();
+        assert_eq!(version(&conn), 6);
+        let row: (String, i64, Option<Vec<u8>>) = conn
+            .query_row(
+                "SELECT name, read_lamport, read_author FROM groups",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("cats".into(), 0, None));
+        let taken: i64 = conn
+            .query_row("SELECT taken FROM group_rosters", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(taken, 0);
+        let counts: (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM group_messages),
+                        (SELECT count(*) FROM group_receipts) + (SELECT count(*) FROM group_leaves)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(counts, (1, 0));
+        // The marks' rule holds in the table itself.
+        assert!(conn
+            .execute(
+                "INSERT INTO group_receipts VALUES (x'00112233445566778899aabbccddeeff', zeroblob(32), 1, 2)",
+                [],
+            )
+            .is_err());
     }
 
     #[test]

@@ -199,6 +199,51 @@ impl Lan {
         ]);
     }
 
+    /// Splits the LAN in two: the bridge ports of the hosts in `side` move to a second
+    /// bridge (`br1`), so they reach one another and nothing on `br0`, and back. Links
+    /// stay up and TCP connections across the split stay open (their packets are lost
+    /// until [`Lan::heal`]), as when a switch between two rooms fails.
+    pub fn split(&self, side: &[usize]) {
+        let has_br1 = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.bridge.name,
+                "ip",
+                "link",
+                "show",
+                "br1",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_br1 {
+            self.bridge.exec(&[
+                "ip",
+                "link",
+                "add",
+                "br1",
+                "type",
+                "bridge",
+                "mcast_snooping",
+                "0",
+            ]);
+            self.bridge.exec(&["ip", "link", "set", "br1", "up"]);
+        }
+        for &i in side {
+            let port = &self.hosts[i].bridge_port;
+            self.bridge
+                .exec(&["ip", "link", "set", "dev", port, "master", "br1"]);
+        }
+    }
+
+    /// Ends a [`Lan::split`]: every host's bridge port is on `br0` again.
+    pub fn heal(&self) {
+        for h in &self.hosts {
+            self.bridge
+                .exec(&["ip", "link", "set", "dev", &h.bridge_port, "master", "br0"]);
+        }
+    }
+
     /// Plugs host `i` in again, on a new interface with a new name and index.
     pub fn plug(&mut self, i: usize) {
         let config = self.config;

@@ -5,6 +5,7 @@
 pub mod fake_peer;
 pub mod faults;
 pub mod files;
+pub mod group_lan;
 pub mod lan;
 pub mod netns;
 
@@ -110,7 +111,10 @@ impl NodeBuilder {
             None => Command::new(BIN),
         };
         cmd.arg("--data-dir").arg(&dir).args(&self.args);
-        cmd.env("RUST_LOG", "debug");
+        // `PURR_TEST_LOG` (a benchmark sets `warn`): a node logging at debug level to a
+        // pipe is a slower node.
+        let level = std::env::var("PURR_TEST_LOG").unwrap_or_else(|_| "debug".into());
+        cmd.env("RUST_LOG", level);
         let stderr_to = match &self.stderr_log {
             Some(path) => std::fs::OpenOptions::new()
                 .create(true)
@@ -419,6 +423,11 @@ impl Ws {
             }
             Err(_) => Err(0),
         }
+    }
+
+    /// Wraps a WebSocket already upgraded (one opened inside a network namespace).
+    pub fn from_socket(ws: WebSocket<TcpStream>) -> Ws {
+        Ws { ws }
     }
 
     pub fn send(&mut self, v: Value) {

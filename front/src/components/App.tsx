@@ -4,6 +4,7 @@ import { useNarrow } from '../lib/hooks';
 import { totalUnread } from '../selectors';
 import { ConnBanner } from './ConnBanner';
 import { Conversation } from './Conversation';
+import { GroupConversation } from './GroupConversation';
 import { MePanel } from './MePanel';
 import { Sidebar } from './Sidebar';
 import { Toast } from './Toast';
@@ -46,7 +47,8 @@ export function App(): ReactElement {
   );
   const openDrawer = useCallback(() => setDrawer(true), []);
 
-  const peer = state.open ? state.peers[state.open] : undefined;
+  const group = state.open ? state.groups[state.open] : undefined;
+  const peer = state.open && !group ? state.peers[state.open] : undefined;
   return (
     <div className={`app${drawerShown ? ' drawer-open' : ''}${state.conn.phase === 'open' ? '' : ' disconnected'}`}>
       <ConnBanner conn={state.conn} />
@@ -54,7 +56,9 @@ export function App(): ReactElement {
         <Sidebar state={state} onSelect={select} hidden={narrow && !drawer} />
         {drawerShown && <div className="scrim" onClick={() => setDrawer(false)} aria-hidden="true" />}
         <main className="main" inert={drawerShown}>
-          {peer ? (
+          {group ? (
+            <GroupConversation key={group.id} state={state} group={group} onMenu={openDrawer} />
+          ) : peer ? (
             <Conversation key={peer.id} state={state} peer={peer} onMenu={openDrawer} />
           ) : (
             <MePanel state={state} onMenu={openDrawer} />

@@ -8,7 +8,7 @@ import {
   useRef,
   useState,
 } from 'react';
-import { MAX_TEXT_BYTES, type Peer } from '../api';
+import { MAX_TEXT_BYTES } from '../api';
 import { useApp } from '../context';
 import { utf8Bytes } from '../lib/text';
 import type { Conversation } from '../state';
@@ -22,9 +22,16 @@ const MAX_HEIGHT = 200;
 const drafts = new Map<string, string>();
 
 interface Props {
-  peer: Peer;
+  /** Who the text goes to: a peer, or a group (drafts are kept per id). */
+  peer: { id: string; name: string };
   connected: boolean;
   failed: Conversation['failed'];
+  /** Sends the text; false when disconnected. Default: a 1:1 `send` to `peer`. */
+  onSend?: (text: string) => boolean;
+  /** No file button, drop or paste (groups carry no files yet). */
+  noFiles?: boolean;
+  /** Why nothing can be written here (a group we were removed from); null: enabled. */
+  disabled?: string | null;
 }
 
 const fmt = new Intl.NumberFormat();
@@ -34,7 +41,7 @@ export function outgoing(text: string): string {
   return text.replace(/^(?:[ \t]*\r?\n)+/, '').trimEnd();
 }
 
-export function Composer({ peer, connected, failed }: Props): ReactElement {
+export function Composer({ peer, connected, failed, onSend, noFiles = false, disabled = null }: Props): ReactElement {
   const { controller } = useApp();
   const [text, setText] = useState(() => drafts.get(peer.id) ?? '');
   const [hint, setHint] = useState<string | null>(null);
@@ -42,7 +49,7 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
   const bytes = utf8Bytes(text);
   const over = bytes > MAX_TEXT_BYTES;
   const body = outgoing(text);
-  const canSend = connected && body !== '' && utf8Bytes(body) <= MAX_TEXT_BYTES;
+  const canSend = connected && disabled === null && body !== '' && utf8Bytes(body) <= MAX_TEXT_BYTES;
 
   useEffect(() => {
     drafts.set(peer.id, text);
@@ -76,7 +83,8 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
       if (!connected && body !== '') setHint('Not connected to your node — your message is kept here until it is back.');
       return;
     }
-    if (controller.send(peer.id, body)) {
+    if (disabled !== null) return;
+    if (onSend ? onSend(body) : controller.send(peer.id, body)) {
       setText('');
       setHint(null);
     } else {
@@ -96,7 +104,7 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
   const picker = useRef<HTMLInputElement>(null);
   const [dragging, setDragging] = useState(false);
   const offer = (files: FileList | null | undefined): boolean => {
-    if (!files || files.length === 0) return false;
+    if (!files || files.length === 0 || noFiles || disabled !== null) return false;
     if (!connected) {
       setHint('Not connected to your node — files can be sent once it is back.');
       return true;
@@ -147,6 +155,7 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
             e.target.value = '';
           }}
         />
+        {!noFiles && (
         <button
           type="button"
           className="attach-btn"
@@ -157,13 +166,15 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
         >
           <ClipIcon />
         </button>
+        )}
         <textarea
           ref={area}
           className="composer-input"
           rows={1}
           value={text}
-          placeholder={`Message ${peer.name}`}
+          placeholder={disabled ?? `Message ${peer.name}`}
           aria-label={`Message to ${peer.name}`}
+          disabled={disabled !== null}
           aria-describedby={showCounter ? 'composer-counter' : undefined}
           aria-invalid={over ? true : undefined}
           onChange={(e) => setText(e.target.value)}
@@ -175,7 +186,7 @@ export function Composer({ peer, connected, failed }: Props): ReactElement {
           className="send-btn"
           disabled={!canSend}
           aria-label="Send"
-          title={!connected ? 'Not connected to your node' : over ? 'Too long to send' : 'Send (Enter)'}
+          title={disabled ?? (!connected ? 'Not connected to your node' : over ? 'Too long to send' : 'Send (Enter)')}
         >
           <SendIcon />
         </button>

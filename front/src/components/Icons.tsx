@@ -100,3 +100,14 @@ export function Ticks({ status }: { status: 'pending' | 'delivered' | 'read' }):
     </span>
   );
 }
+export const UsersIcon = (p: P) => (
+  <Svg {...p}>
+    <circle {...stroke} cx="9" cy="8" r="3.5" />
+    <path {...stroke} d="M2.5 20c.6-3.6 3.2-5.5 6.5-5.5s5.9 1.9 6.5 5.5M16 4.8a3.5 3.5 0 0 1 0 6.4M18.5 14.8c1.7.8 2.7 2.5 3 5.2" />
+  </Svg>
+);
+export const PlusIcon = (p: P) => (
+  <Svg {...p}>
+    <path {...stroke} d="M12 5v14M5 12h14" />
+  </Svg>
+);

@@ -1,5 +1,6 @@
-import { type ReactElement, useCallback, useLayoutEffect, useRef, useState } from 'react';
+import { type ReactElement, useLayoutEffect } from 'react';
 import { type Message, type Peer, isOwn } from '../api';
+import { useLogScroll } from '../lib/logScroll';
 import { dayKey, dayLabel } from '../lib/time';
 import type { Conversation, FileItem, Upload } from '../state';
 import { FileBubble, UploadBubble } from './FileBubble';
@@ -8,10 +9,6 @@ import { MessageBubble } from './MessageBubble';
 
 /** Messages closer than this from the same side form one visual group. */
 const GROUP_MS = 5 * 60_000;
-/** Start fetching the older page this close to the top. */
-const LOAD_MARGIN = 400;
-/** "At the bottom" tolerance for sticking to new messages. */
-const STICK_MARGIN = 80;
 
 interface Props {
   peer: Peer;
@@ -64,64 +61,15 @@ export function rows(messages: Message[], now: number, files: FileItem[] = []): 
  * older page when the user scrolls near the top (or the loaded page does not fill it).
  */
 export function MessageList({ peer, conv, files = [], uploads = [], onLoadOlder }: Props): ReactElement {
-  const scroller = useRef<HTMLDivElement>(null);
-  const atBottom = useRef(true);
-  const prev = useRef<{ first?: string; last?: string; height: number; top: number }>({ height: 0, top: 0 });
-  const [unseen, setUnseen] = useState(0);
   const { messages, complete, loading } = conv;
-
-  const maybeLoad = useCallback(() => {
-    const el = scroller.current;
-    if (!el || complete || loading || messages.length === 0) return;
-    if (el.scrollTop < LOAD_MARGIN) onLoadOlder();
-  }, [complete, loading, messages.length, onLoadOlder]);
-
-  useLayoutEffect(() => {
-    const el = scroller.current;
-    if (!el) return;
-    const first = messages[0]?.id;
-    const last = messages[messages.length - 1]?.id;
-    const p = prev.current;
-    if (p.last === undefined || !atBottom.current) {
-      if (p.last === undefined) {
-        el.scrollTop = el.scrollHeight;
-      } else if (first !== p.first && last === p.last) {
-        // An older page went on top: keep what the user is looking at where it was.
-        el.scrollTop = p.top + (el.scrollHeight - p.height);
-      } else if (last !== p.last) {
-        const newest = messages[messages.length - 1];
-        if (newest && isOwn(newest)) el.scrollTop = el.scrollHeight;
-        else setUnseen((n) => n + 1);
-      }
-    } else {
-      el.scrollTop = el.scrollHeight;
-    }
-    prev.current = { first, last, height: el.scrollHeight, top: el.scrollTop };
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_MARGIN;
-    maybeLoad();
-  }, [messages, maybeLoad]);
+  const { scroller, atBottom, onScroll, unseen, toBottom } = useLogScroll({ items: messages, isOwn, complete, loading, onLoadOlder });
 
   // A new file or upload at the end: follow it down if the user is at the bottom.
   const fileCount = files.length + uploads.length;
   useLayoutEffect(() => {
     const el = scroller.current;
     if (el && atBottom.current && fileCount > 0) el.scrollTop = el.scrollHeight;
-  }, [fileCount]);
-
-  const onScroll = (): void => {
-    const el = scroller.current;
-    if (!el) return;
-    atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < STICK_MARGIN;
-    if (atBottom.current && unseen > 0) setUnseen(0);
-    prev.current = { ...prev.current, height: el.scrollHeight, top: el.scrollTop };
-    maybeLoad();
-  };
-
-  const toBottom = (): void => {
-    const el = scroller.current;
-    if (el) el.scrollTo({ top: el.scrollHeight, behavior: 'smooth' });
-    setUnseen(0);
-  };
+  }, [fileCount, scroller, atBottom]);
 
   const now = Date.now();
   return (

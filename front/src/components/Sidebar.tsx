@@ -1,8 +1,11 @@
-import { type ReactElement, useRef, useState } from 'react';
-import { sortedPeers } from '../selectors';
+import { type ReactElement, useCallback, useRef, useState } from 'react';
+import { useApp } from '../context';
+import { contacts, sortedGroups, sortedPeers } from '../selectors';
 import type { AppState } from '../state';
 import { Avatar } from './Avatar';
-import { PawIcon, SearchIcon } from './Icons';
+import { GroupDialog } from './GroupDialog';
+import { GroupList } from './GroupList';
+import { PawIcon, PlusIcon, SearchIcon } from './Icons';
 import { PeerList } from './PeerList';
 
 interface Props {
@@ -18,6 +21,15 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
   const peers = sortedPeers(state, query);
   const total = Object.keys(state.peers).length;
   const me = state.me;
+  const { store } = useApp();
+  const groups = sortedGroups(state, query);
+  const anyGroup = Object.keys(state.groups).length > 0;
+  const people = contacts(state);
+  const [creating, setCreating] = useState(false);
+  const closeDialog = useCallback(() => {
+    setCreating(false);
+    store.dispatch({ type: 'groupCreateDone' });
+  }, [store]);
 
   return (
     <aside className="sidebar" aria-label="Conversations" inert={hidden}>
@@ -44,7 +56,7 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
           <input
             type="search"
             placeholder="Search by name or id"
-            aria-label="Search peers by name or id"
+            aria-label="Search peers and groups by name or id"
             aria-controls="peer-list"
             value={query}
             onChange={(e) => setQuery(e.target.value)}
@@ -63,6 +75,30 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
         </div>
       )}
 
+      <div className="side-scroll">
+      {(anyGroup || people.length > 0) && (
+        <section className="side-section" aria-labelledby="groups-title">
+          <div className="side-section-head">
+            <h2 id="groups-title" className="side-section-title">
+              Groups
+            </h2>
+            <button
+              type="button"
+              className="btn btn-small btn-secondary new-group-btn"
+              disabled={state.conn.phase !== 'open'}
+              onClick={() => setCreating(true)}
+            >
+              <PlusIcon /> New group
+            </button>
+          </div>
+          {groups.length > 0 ? (
+            <GroupList state={state} groups={groups} onSelect={onSelect} />
+          ) : (
+            <p className="side-section-empty">{query.trim() === '' ? 'No groups yet.' : 'No group matches.'}</p>
+          )}
+        </section>
+      )}
+      {(anyGroup || people.length > 0) && total > 0 && <h2 className="side-section-title people-title">People</h2>}
       {!state.peersLoaded && total === 0 ? (
         <div className="list-placeholder" aria-hidden="true">
           <div className="skeleton-row" />
@@ -87,6 +123,17 @@ export function Sidebar({ state, onSelect, hidden }: Props): ReactElement {
         <p className="empty-text empty-search">No peer matches “{query}”.</p>
       ) : (
         <PeerList ref={listRef} state={state} peers={peers} onSelect={onSelect} />
+      )}
+      </div>
+      {creating && (
+        <GroupDialog
+          mode="create"
+          contacts={people}
+          connected={state.conn.phase === 'open'}
+          pending={state.groupCreate.pending !== null}
+          error={state.groupCreate.error}
+          onClose={closeDialog}
+        />
       )}
     </aside>
   );
