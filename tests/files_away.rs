@@ -6,6 +6,9 @@
 //! offer it knows with how it ended: `FDON`, or `FCAN` with its reason, also after its
 //! own restart (the finished transfer then lives only in its store).
 //! (Found by tests/files_kill_rounds.rs: a sender killed while the receiver verified.)
+//! Likewise a receiver whose session was replaced by a newer connection (no "peer
+//! down" in between) asks again for what it lacks on the new one (found by
+//! tests/files_link_cut.rs, where both nodes dial on the heal).
 
 mod support;
 
@@ -163,4 +166,52 @@ fn a_sender_offers_again_on_a_new_session_until_the_transfer_is_over() {
     offered(&mut receiver).expect("the acknowledged offer, again on the new session");
     receiver.send(&Inner::FileDone(Done { id })).unwrap();
     wait_state(&node, &id.to_string(), "done", Duration::from_secs(5));
+}
+
+#[test]
+fn a_receiver_asks_again_on_a_connection_that_took_over_from_the_one_it_asked_on() {
+    let node = Node::start();
+    let id = MsgId([0x7a; 16]);
+    let data = vec![0x42u8; 200_000];
+    let mut first = connect(&node);
+    first.send(&offer_of(id, &data)).unwrap();
+    until(&mut first, |m| match m {
+        Inner::Ackn(ids) if ids.contains(&id) => Some(()),
+        _ => None,
+    })
+    .expect("ACKN of the offer");
+    accept(&node, &id.to_string());
+    until(&mut first, |m| match m {
+        Inner::FileRequest(r) if r.id == id => Some(()),
+        _ => None,
+    })
+    .expect("FREQ on the first connection");
+    // A second connection of the same peer while the first stays open and silent: the
+    // node probes the first, hears nothing for PROBE_WAIT (3 s), and the second takes
+    // over — the first never "went down". The node must ask again on the second.
+    let mut second = connect(&node);
+    let request = until(&mut second, |m| match m {
+        Inner::FileRequest(r) if r.id == id => Some(r),
+        _ => None,
+    });
+    drop(first);
+    let request = request.expect("FREQ again on the connection that took over");
+    assert!(request.have.is_empty(), "{request:?}");
+    // And the file completes on it.
+    let chunk = 131_072;
+    let mut root = Sha256::new();
+    for (index, part) in data.chunks(chunk).enumerate() {
+        let hash: [u8; 32] = Sha256::digest(part).into();
+        root.update(hash);
+        let c = Chunk {
+            id,
+            index: index as u64,
+            hash,
+            data: part.to_vec(),
+        };
+        second.send(&Inner::FileChunk(c)).unwrap();
+    }
+    let root = root.finalize().into();
+    second.send(&Inner::FileEnd(End { id, root })).unwrap();
+    wait_state(&node, &id.to_string(), "done", Duration::from_secs(10));
 }

@@ -1,9 +1,11 @@
 //! Issue 17: a link cut mid-transfer. Two hosts on a private LAN (network namespaces, a
 //! bridge, discovery on inside them); the receiver's interface goes down while a file
-//! is on its way and stays down until both nodes have given the session up (keep-alive,
-//! PROTOCOL §7: 45 s of silence), then comes back. The nodes find each other again by
-//! themselves, the receiver asks for what it lacks, and the file arrives identical,
-//! with only the unsynced tail and the window sent again.
+//! is on its way and stays down until both nodes have given the session up, then comes
+//! back. The nodes find each other again by themselves, the receiver asks for what it
+//! lacks, and the file arrives identical, with only the unsynced tail and the window
+//! sent again; a message typed during the cut arrives too. (Both nodes dial on the
+//! heal: when the connection the receiver resumed on lost that race, it used to wait
+//! for ever on the lost one's credit — tests/files_away.rs has that case alone.)
 
 mod support;
 
@@ -92,14 +94,31 @@ fn a_transfer_resumes_by_itself_after_the_link_was_cut_and_comes_back() {
     // Cut: the receiver's cable goes dead (administratively down) mid-transfer.
     lan.set_up(1, false);
     let cut = Instant::now();
+    // A message typed during the cut: it must arrive after the heal, and it gives the
+    // sender's writer something to write into the dead link.
+    let (status, m) = hs
+        .api(
+            &s,
+            "POST",
+            "messages",
+            Some(json!({"to": r.id, "text": "typed during the cut"})),
+        )
+        .expect("send");
+    assert_eq!(status, 201, "{m}");
     let (_, held_at_cut) = state_bytes(hr, &r, &id);
     assert!(
         held_at_cut < len as u64,
         "the file was through before the cut"
     );
-    // Down until both sides have given the session up: what comes next is a new one.
+    // Down until both sides have given the session up (their retransmissions time out,
+    // or 45 s of silence, PROTOCOL §7): what comes next is a new session. Offline only
+    // when the node says so (a node that does not answer says nothing).
+    let online = |host: &Host, node: &Node, peer: &str| {
+        host.peers(node)
+            .map(|list| list.iter().any(|p| p["id"] == peer && p["online"] == true))
+    };
     let gone = support::eventually(Duration::from_secs(70), || {
-        !hs.online(&s).contains(&r.id) && !hr.online(&r).contains(&s.id)
+        online(hs, &s, &r.id) == Some(false) && online(hr, &r, &s.id) == Some(false)
     });
     assert!(gone, "the session outlived 70 s of a dead link");
     let (state, held) = state_bytes(hr, &r, &id);
@@ -130,6 +149,16 @@ fn a_transfer_resumes_by_itself_after_the_link_was_cut_and_comes_back() {
     assert_eq!(
         sha256(&r.data_dir.join("files").join("cut.bin")),
         sha256(&src)
+    );
+    let mid = m["id"].as_str().expect("message id").to_string();
+    let (_, history) = hr
+        .api(&r, "GET", &format!("messages?peer={}", s.id), None)
+        .expect("history");
+    assert!(
+        history
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["id"] == mid.as_str())),
+        "the message typed during the cut did not arrive: {history}"
     );
     let sent = chunks_sent(&send_log, &id);
     let resent = sent.saturating_sub(chunks);

@@ -342,6 +342,26 @@ impl State {
                     self.set_phase(&id, Phase::Ended { reason });
                 }
                 (Phase::Receiving { worker: None, .. }, true) => self.start_receiver(id, false),
+                // A new session while chunks were coming on one whose end we never saw
+                // (a newer connection took over the peer): what was in flight went
+                // with it, and the sender waits for a FREQ. Pause and resume, as after
+                // a session that ended.
+                (
+                    Phase::Receiving {
+                        worker: Some(_), ..
+                    }
+                    | Phase::Preparing { .. },
+                    true,
+                ) => {
+                    let written = t.held.clone();
+                    let paused = Phase::Receiving {
+                        worker: None,
+                        granted: 0,
+                        written,
+                    };
+                    self.set_phase(&id, paused);
+                    self.start_receiver(id, false);
+                }
                 _ => {}
             }
         }
