@@ -181,7 +181,7 @@ fn main() {
         );
         support::report::self_test();
         // The text from two invented sets of figures may share only declared numbers
-        // (invented, not this run's, so that no figure matches another by chance).
+        // (invented ones, so that no figure matches another by chance).
         let (a, b) = (render(&invented(1)), render(&invented(2)));
         support::report::assert_measured_only("files", &a, &b, CONSTANTS);
     }

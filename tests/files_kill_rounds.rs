@@ -272,8 +272,9 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
         }
     }
     eprintln!(
-        "{ROUNDS} rounds in {:.1} s: {identical} identical, {} ended with a reason {failed:?}; \
-         {mid_transfer} kills mid-transfer; at most {worst} chunks ({} KiB) sent again after a kill",
+        "{ROUNDS} rounds in {:.1} s: {identical} identical, {} ended with a reason \
+         {failed:?}; {mid_transfer} kills before the end; at most {worst} chunks ({} KiB) \
+         sent again after a kill",
         started.elapsed().as_secs_f64(),
         failed.len(),
         worst * CHUNK / 1024
@@ -282,6 +283,6 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
     assert!(failed.is_empty(), "transfers ended: {failed:?}");
     assert!(
         mid_transfer >= ROUNDS / 2,
-        "only {mid_transfer} kills landed mid-transfer"
+        "only {mid_transfer} kills landed before the end"
     );
 }
