@@ -96,6 +96,7 @@ test: prereqs
 	$(CARGO) test --bench footprint -- --quick
 	$(CARGO) test --bench discovery -- --quick
 	$(CARGO) test --bench groups -- --quick
+	$(CARGO) test --bench files -- --quick
 	# A 20 s soak (five nodes, churn, kill -9s, a flood) and its end-of-run checks.
 	SOAK_SECONDS=20 $(CARGO) test --test soak -- --ignored
 	$(MAKE) e2e

@@ -36,14 +36,18 @@ pub const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 pub const MAX_ARENAS: i32 = 2;
 
 /// Allocations this big or bigger get their own `mmap` and go back to the kernel the
-/// moment they are freed.
-pub const MMAP_THRESHOLD: i32 = 128 * 1024;
+/// moment they are freed. Above a file chunk's buffers (128 KiB of data, a few dozen
+/// bytes more sealed): a transfer allocates and frees several per chunk, thousands a
+/// second, and at glibc's 128 KiB each was a fresh mapping, faulted in page by page
+/// and unmapped again. The files bench (benches/files.rs) measured 1 GiB in 5.2 s at
+/// 128 KiB; the figure at this value is in docs/BENCHMARKS.md.
+pub const MMAP_THRESHOLD: i32 = 192 * 1024;
 
 /// Fixes glibc's mmap threshold at [`MMAP_THRESHOLD`] (its starting value). Left alone,
 /// glibc raises the threshold to the size of each mmapped block freed (up to 32 MiB),
 /// so after one big table or batch buffer was freed, later ones of that size are carved
 /// from the arenas: `make soak` saw a flooded node's brk heap swing between 4 and 17 MB
-/// and its arenas keep the holes. Big blocks are rare (hundreds a minute on a flooded
+/// and its arenas keep the holes. Blocks this big are rare (hundreds a minute on a flooded
 /// node), so their `mmap`/`munmap` costs nothing measurable. `false` if glibc refused
 /// (or is not the C library).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

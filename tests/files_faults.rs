@@ -8,23 +8,10 @@ mod support;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::files::{accept, make_file, offer, sha256, transfer, wait_state};
+use support::files::{accept, make_file, offer, sha256, transfer, wait_bytes, wait_state};
 use support::{eventually, read_response, Node};
-
-/// Waits (bounded) until the receiver holds at least `bytes` of `id`.
-fn wait_bytes(node: &Node, id: &str, bytes: u64) {
-    let end = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < end {
-        let t = transfer(node, id).expect("known");
-        if t["bytes"].as_u64().unwrap_or(0) >= bytes || t["state"] == "done" {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("{id} never reached {bytes} bytes");
-}
 
 #[test]
 fn a_sender_killed_mid_transfer_resumes_after_a_restart() {

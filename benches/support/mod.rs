@@ -143,6 +143,17 @@ impl Node {
             .unwrap_or(0)
     }
 
+    /// Waits (at most 5 s) for the process to end, e.g. after a `kill -9`.
+    pub fn wait_exit(&mut self) {
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// SIGTERM, then waits up to 5 s (SIGKILL after that).
     pub fn stop(mut self) {
         self.terminate();

@@ -48,6 +48,7 @@ pub(super) fn run_established(
         return;
     };
     let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
+    super::tcp::tune_session(&stream);
     let (send, recv) = est.session.split();
     let conn = ConnId::next();
     let (tx, rx) = bounded::<Inner>(PEER_QUEUE_LEN);

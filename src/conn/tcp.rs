@@ -23,6 +23,25 @@ pub fn tune(stream: &TcpStream) -> bool {
     cap_retransmit_wait(stream)
 }
 
+/// Bytes a peer session's socket may hold written but not yet sent
+/// (`TCP_NOTSENT_LOWAT`), and received but not yet read (`SO_RCVBUF`; the kernel doubles
+/// it for its bookkeeping). A chat record queued behind a file waits for what the two
+/// kernels already hold; kept small, the rest of the credit window waits in the
+/// writer's bulk lane, which every ordinary record overtakes (issue 17: chat never
+/// waits behind a file). 256 KiB per round trip still fills a gigabit LAN at a 2 ms RTT.
+pub const NOTSENT_LOWAT: u32 = 128 * 1024;
+/// See [`NOTSENT_LOWAT`].
+pub const RECV_BUFFER: usize = 256 * 1024;
+
+/// After the handshake, on peer sessions only (the local API's uploads keep the
+/// kernel's autotuned buffers): the small kernel queues of [`NOTSENT_LOWAT`]. Best
+/// effort: a kernel without these options still carries the session.
+pub fn tune_session(stream: &TcpStream) {
+    let sock = socket2::SockRef::from(stream);
+    let _ = sock.set_tcp_notsent_lowat(NOTSENT_LOWAT);
+    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+}
+
 #[allow(unsafe_code)]
 fn cap_retransmit_wait(stream: &TcpStream) -> bool {
     let ms = RTO_MAX_MS as libc::c_int;

@@ -408,7 +408,10 @@ impl State {
                 continue;
             };
             match (&t.phase, takes) {
-                (Phase::OutOffered { acked: false }, true) => {
+                // Acknowledged offers too: if the transfer ended on the receiver while
+                // we were away (its FDON or FCAN lost with the session, or we were
+                // restarted), the offer again is how we hear of it (`on_offer`).
+                (Phase::OutOffered { .. }, true) => {
                     let offer = Self::offer_of(&t.meta);
                     self.send_to(&peer, Inner::FileOffer(offer));
                 }
@@ -419,6 +422,26 @@ impl State {
                     self.set_phase(&id, Phase::Ended { reason });
                 }
                 (Phase::Receiving { worker: None, .. }, true) => self.start_receiver(id, false),
+                // A new session while chunks were coming on one whose end we never saw
+                // (a newer connection took over the peer): what was in flight went
+                // with it, and the sender waits for a FREQ. Pause and resume, as after
+                // a session that ended.
+                (
+                    Phase::Receiving {
+                        worker: Some(_), ..
+                    }
+                    | Phase::Preparing { .. },
+                    true,
+                ) => {
+                    let written = t.held.clone();
+                    let paused = Phase::Receiving {
+                        worker: None,
+                        granted: 0,
+                        written,
+                    };
+                    self.set_phase(&id, paused);
+                    self.start_receiver(id, false);
+                }
                 _ => {}
             }
         }
@@ -535,6 +558,30 @@ impl State {
         }
     }
 
+    /// How a transfer ended: `Some(None)` done, `Some(Some(reason))` ended, `None`
+    /// not over.
+    fn outcome(phase: &Phase) -> Option<Option<String>> {
+        match phase {
+            Phase::Done => Some(None),
+            Phase::Ended { reason } => Some(Some(reason.clone())),
+            _ => None,
+        }
+    }
+
+    /// `FCAN` with `reason` cut to the protocol's limit (a path or an OS error in it
+    /// could make it longer, and the peer would close the session on a longer one).
+    fn cancel(id: MsgId, mut reason: String) -> Inner {
+        let max = crate::peer::files::MAX_REASON;
+        if reason.len() > max {
+            let mut cut = max;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        Inner::FileCancel(Cancel { id, reason })
+    }
+
     fn phase_mut(&mut self, peer: &NodeId, id: &MsgId) -> Option<&mut Phase> {
         self.transfers
             .map
@@ -552,22 +599,19 @@ impl State {
         }
     }
 
-    /// A peer asks about a transfer not in this run's map (`FREQ`, or `FOFR` again):
-    /// if we finished it in an earlier run, it hears the end again (`FCAN` or `FDON`),
-    /// which it takes once and ignores after. `offer`: acknowledge the offer too.
-    fn tell_finished_again(&mut self, peer: NodeId, id: MsgId, offer: bool) {
+    /// A peer asks (`FREQ`) about a transfer not in this run's map: if we finished it
+    /// in an earlier run, it hears the end again (`FCAN` or `FDON`), which it takes
+    /// once and ignores after. (An `FOFR` sent again is answered in `on_offer`.)
+    fn tell_finished_again(&mut self, peer: NodeId, id: MsgId) {
         let stored = match self.durable.reader.transfer(&id) {
             Ok(Some(t)) if t.peer == peer => t,
             Ok(_) => return,
             Err(e) => return log::warn!("cannot read transfer {id}: {e}"),
         };
-        if offer && stored.direction == Direction::In {
-            self.send_to(&peer, Inner::Ackn(vec![id]));
-        }
         match stored.phase {
             Stored::Ended => {
                 let reason = stored.reason.unwrap_or_default();
-                self.send_to(&peer, Inner::FileCancel(Cancel { id, reason }));
+                self.send_to(&peer, Self::cancel(id, reason));
             }
             Stored::Done if stored.direction == Direction::In => {
                 self.send_to(&peer, Inner::FileDone(Done { id }));
@@ -578,24 +622,40 @@ impl State {
 
     fn on_offer(&mut self, peer: NodeId, offer: Offer) {
         let id = offer.id;
-        if let Some(t) = self.transfers.map.get(&id) {
-            // Sent again (our ACKN was lost): acknowledge again, and if we ended it
-            // meanwhile (a decline while the sender was away), say so again.
-            if t.meta.peer == peer && t.meta.direction == Direction::In {
-                let ended = match &t.phase {
-                    Phase::Ended { reason } => Some(reason.clone()),
-                    _ => None,
-                };
+        // Known already: sent again because our ACKN was lost, or because the sender
+        // (restarted, or back after a cut) still waits for the end of a transfer that
+        // ended while it was away. This run's transfers are in the map; one finished in
+        // an earlier run only in the store.
+        let known = match self.transfers.map.get(&id) {
+            Some(t) => Some((t.meta.peer, t.meta.direction, Self::outcome(&t.phase))),
+            None => match self.durable.reader.transfer(&id) {
+                Ok(found) => found.map(|m| {
+                    let outcome = match m.phase {
+                        Stored::Done => Some(None),
+                        Stored::Ended => Some(Some(m.reason.unwrap_or_default())),
+                        _ => None,
+                    };
+                    (m.peer, m.direction, outcome)
+                }),
+                Err(e) => {
+                    log::warn!("offer {id}: cannot look it up: {e}");
+                    return;
+                }
+            },
+        };
+        if let Some((owner, direction, outcome)) = known {
+            if owner == peer && direction == Direction::In {
                 self.send_to(&peer, Inner::Ackn(vec![id]));
-                if let Some(reason) = ended {
-                    self.send_to(&peer, Inner::FileCancel(Cancel { id, reason }));
+                let end = match outcome {
+                    Some(None) => Some(Inner::FileDone(Done { id })),
+                    Some(Some(reason)) => Some(Self::cancel(id, reason)),
+                    None => None,
+                };
+                if let Some(end) = end {
+                    self.send_to(&peer, end);
                 }
             }
             return;
-        }
-        if self.durable.reader.transfer(&id).ok().flatten().is_some() {
-            // Finished in an earlier run (or an id taken): never a new offer.
-            return self.tell_finished_again(peer, id, true);
         }
         if offer.size > files::MAX_FILE_SIZE {
             let reason = format!(
@@ -877,13 +937,7 @@ impl State {
         // ours in between loses nothing); one that cannot take files never had it.
         let unsent = tell
             && self.peer_takes_files(&peer) != Some(false)
-            && self.send_to(
-                &peer,
-                Inner::FileCancel(Cancel {
-                    id: *id,
-                    reason: reason.clone(),
-                }),
-            ) != Queued::Sent;
+            && self.send_to(&peer, Self::cancel(*id, reason.clone())) != Queued::Sent;
         if let Some(t) = self.transfers.map.get_mut(id) {
             t.cancel_unsent = unsent;
         }
@@ -904,7 +958,7 @@ impl State {
             .filter(|t| t.meta.peer == peer)
         else {
             // Ended in an earlier run: the receiver missed our FCAN; say it again.
-            return self.tell_finished_again(peer, req.id, false);
+            return self.tell_finished_again(peer, req.id);
         };
         if t.meta.direction != Direction::Out {
             return;

@@ -85,3 +85,27 @@ pub fn make_file(dir: &Path, name: &str, len: usize) -> PathBuf {
 pub fn sha256(path: &Path) -> [u8; 32] {
     Sha256::digest(std::fs::read(path).expect("read")).into()
 }
+
+/// Waits (bounded, 60 s) until `node` holds at least `bytes` of `id` (or it is done).
+pub fn wait_bytes(node: &Node, id: &str, bytes: u64) {
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end {
+        let t = transfer(node, id).expect("known");
+        if t["bytes"].as_u64().unwrap_or(0) >= bytes || t["state"] == "done" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("{id} never reached {bytes} bytes");
+}
+
+/// How many chunks of transfer `id` the node whose stderr is `log` put on the wire, over
+/// all its runs: the writer logs one line per chunk at debug level, and a log appended
+/// by every run (`NodeBuilder::stderr_log`) keeps them through a `kill -9`.
+pub fn chunks_sent(log: &Path, id: &str) -> u64 {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let needle = format!("transfer {id}: chunk ");
+    text.lines()
+        .filter(|l| l.contains(&needle) && l.ends_with(" sent"))
+        .count() as u64
+}

@@ -331,6 +331,37 @@ impl Host {
         })
     }
 
+    /// `method /api/v1/<path>` of `node` (which runs in this host) with an optional JSON
+    /// body, from inside the host's namespace: the status and the JSON answer (`Null`
+    /// if not JSON), or `None` if the node does not answer.
+    pub fn api(
+        &self,
+        node: &Node,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<(u16, Value)> {
+        let port = node.port;
+        let token = node.token();
+        let (method, path) = (method.to_string(), path.to_string());
+        self.ns.run(move || {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            let body = body.map(|b| b.to_string()).unwrap_or_default();
+            let req = format!(
+                "{method} /api/v1/{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+                 Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(req.as_bytes()).ok()?;
+            let r = read_response(&mut s).ok()?;
+            let v = serde_json::from_slice::<Value>(&r.body).unwrap_or(Value::Null);
+            Some((r.status, v))
+        })
+    }
+
     /// Ids of the peers `node` lists as online (empty if it does not answer).
     pub fn online(&self, node: &Node) -> Vec<String> {
         self.peers(node)
