@@ -250,6 +250,8 @@ pub struct GroupDrops {
     pub rollback: u64,
     /// Messages naming a roster we lack, once 256 of the group are waiting for it.
     pub overflow: u64,
+    /// Receipts naming a seq of ours we never wrote.
+    pub bad_receipt: u64,
     /// Invitations refused: from a peer with too many pending already, or with the
     /// group table full.
     pub invitations: u64,

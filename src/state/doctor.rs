@@ -103,18 +103,9 @@ impl State {
 
     /// Groups known and group records dropped, for the report.
     fn group_facts(&self) -> crate::diag::GroupFacts {
-        let d = self.groups.dropped;
         crate::diag::GroupFacts {
             known: self.groups.map.len() as u64,
-            dropped: crate::diag::GroupDrops {
-                bad_signature: d.bad_signature,
-                not_member: d.not_member,
-                unknown_group: d.unknown_group,
-                bad_roster: d.bad_roster,
-                rollback: d.rollback,
-                overflow: d.overflow,
-                invitations: d.invitations,
-            },
+            dropped: self.groups.dropped,
         }
     }
 

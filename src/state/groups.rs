@@ -198,21 +198,9 @@ fn saw(seen: &mut BTreeSet<NodeId>, r: &Roster) {
     seen.insert(r.owner);
 }
 
-/// What was dropped, by reason (hostile or broken members; the session goes on).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Dropped {
-    pub bad_signature: u64,
-    pub not_member: u64,
-    pub unknown_group: u64,
-    pub bad_roster: u64,
-    /// Rosters older than ours that differ from the one we hold at their version.
-    pub rollback: u64,
-    pub overflow: u64,
-    /// Receipts naming a seq of ours we never wrote.
-    pub bad_receipt: u64,
-    /// Invitations refused (a stranger's, a forged owner, too many pending, table full).
-    pub invitations: u64,
-}
+/// What was dropped, by reason (hostile or broken members; the session goes on): the
+/// counters `GET /api/v1/diag` shows as they are.
+pub use crate::diag::GroupDrops as Dropped;
 
 /// Every group we know, and the drop counters.
 #[derive(Debug, Default)]
