@@ -2,14 +2,17 @@
 //! sent or received, on threads of its own, so the state thread never does file I/O.
 //!
 //! ```text
-//!   HTTP thread: prepare(path) ── stat + hash every chunk ──▶ Source ──▶ state (offer)
+//!   HTTP thread: prepare(path) ── stat (nothing read) ──▶ Source ──▶ state (offer)
 //!
 //!   state ──SendJob{chunks, out}──▶ sender worker ── read, hash, check source ──▶
-//!                                   (one per transfer)      FCHK into the peer's bulk lane
-//!   state ──RecvJob::Chunk──▶ receiver worker ── hash check, pwrite at offset ──▶
+//!                                   (one per transfer)      FCHK into the peer's bulk lane;
+//!                                                           each hash into <id>.hashes
+//!   state ──SendJob::End──▶ sender worker ── root over <id>.hashes ──▶ FEND
+//!   state ──RecvJob::Chunk──▶ receiver worker ── hash check, pwrite at offset (and the
+//!                                                 hash into <id>.hashes) ──▶
 //!                             (one per transfer)    Written (credit back), fdatasync every
 //!                                                   SYNC_BYTES or SYNC_EVERY ──▶ Synced
-//!   state ──RecvJob::Complete──▶ receiver worker ── root over the chunk hashes, link the
+//!   state ──RecvJob::Complete──▶ receiver worker ── root over <id>.hashes, link the
 //!                                                   .part to its name ──▶ Completed
 //! ```
 //!
@@ -18,15 +21,13 @@
 //! chunks, a sender reads one chunk at a time into a bulk lane of
 //! [`crate::bus::BULK_QUEUE_LEN`] records.
 
+pub mod hashes;
 pub mod names;
 pub mod ranges;
 mod worker;
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 pub use worker::{spawn_receiver, spawn_sender, RecvJob, RecvSpec, SendJob, SendSpec};
 
@@ -34,6 +35,7 @@ pub use worker::{spawn_receiver, spawn_sender, RecvJob, RecvSpec, SendJob, SendS
 pub fn worker_recv_spec(
     id: crate::peer::inner::MsgId,
     part: PathBuf,
+    hashes: PathBuf,
     size: u64,
     chunk: u32,
     fresh: bool,
@@ -41,6 +43,7 @@ pub fn worker_recv_spec(
     RecvSpec {
         id,
         part,
+        hashes,
         size,
         chunk,
         fresh,
@@ -82,14 +85,19 @@ pub fn is_upload_copy(outgoing: &Path, path: &Path) -> bool {
 /// Deletes an upload copy on a short thread of its own (the state thread does no file
 /// I/O). A copy that cannot be deleted now is left to the next start's sweep.
 pub fn remove_upload(path: PathBuf) {
+    remove_in_background(path, "the upload copy");
+}
+
+/// Deletes `path` (`what` it is, for the log) on a short thread of its own.
+pub fn remove_in_background(path: PathBuf, what: &'static str) {
     let spawned =
         crate::threads::spawn("file-cleanup", move || match std::fs::remove_file(&path) {
-            Ok(()) => log::info!("deleted the upload copy {}", path.display()),
+            Ok(()) => log::info!("deleted {what} {}", path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => log::warn!("cannot delete the upload copy {}: {e}", path.display()),
+            Err(e) => log::warn!("cannot delete {what} {}: {e}", path.display()),
         });
     if let Err(e) = spawned {
-        log::warn!("cannot start a thread to delete an upload copy (the next start will): {e}");
+        log::warn!("cannot start a thread to delete {what}: {e}");
     }
 }
 
@@ -142,8 +150,6 @@ pub struct Source {
     pub ino: u64,
     /// Media type guessed from the name.
     pub mime: String,
-    /// SHA-256 over the chunk hashes.
-    pub root: [u8; 32],
 }
 
 /// Why a file cannot be offered or read.
@@ -171,8 +177,9 @@ pub fn identity_of(meta: &std::fs::Metadata) -> (u64, i64, u64) {
     (meta.len(), mtime, meta.ino())
 }
 
-/// Reads `path` once: its identity, and the root hash over its chunks. Blocking (the
-/// whole file is read): call it on a connection thread, never the state thread.
+/// `path`'s identity (size, mtime, inode) and name, for an offer. Nothing is read: the
+/// sender worker hashes each chunk as it sends it (`hashes`), so the first byte leaves
+/// at once whatever the size. Blocking (a stat): never on the state thread.
 pub fn prepare(path: &Path) -> Result<Source, SourceError> {
     let shown = path.display().to_string();
     let io = |source| SourceError::Io {
@@ -180,24 +187,12 @@ pub fn prepare(path: &Path) -> Result<Source, SourceError> {
         source,
     };
     let path = std::path::absolute(path).map_err(io)?;
-    let mut file = std::fs::File::open(&path).map_err(io)?;
+    let file = std::fs::File::open(&path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
     if !meta.is_file() {
         return Err(SourceError::NotAFile(shown));
     }
     let (size, mtime, ino) = identity_of(&meta);
-    let mut root = Sha256::new();
-    let mut buf = vec![0u8; CHUNK as usize];
-    let chunks = crate::peer::files::chunk_count(size, CHUNK);
-    for index in 0..chunks {
-        let len = chunk_len(size, CHUNK, index);
-        file.read_exact(&mut buf[..len]).map_err(io)?;
-        root.update(Sha256::digest(&buf[..len]));
-    }
-    let after = file.metadata().map_err(io)?;
-    if identity_of(&after) != (size, mtime, ino) {
-        return Err(SourceError::Changed(shown));
-    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -209,7 +204,6 @@ pub fn prepare(path: &Path) -> Result<Source, SourceError> {
         size,
         mtime,
         ino,
-        root: root.finalize().into(),
     })
 }
 
@@ -255,22 +249,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prepare_hashes_chunks_into_the_root() {
+    fn prepare_reads_nothing_so_a_big_file_is_offered_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
-        let data: Vec<u8> = (0..CHUNK as usize + 1).map(|i| i as u8).collect();
-        std::fs::write(&path, &data).unwrap();
+        let path = dir.path().join("big.bin");
+        // 16 GiB, sparse: hashing it (as prepare once did) takes a minute here.
+        let f = std::fs::File::create(&path).unwrap();
+        f.set_len(16 << 30).unwrap();
+        let started = std::time::Instant::now();
         let s = prepare(&path).unwrap();
-        let mut root = Sha256::new();
-        root.update(Sha256::digest(&data[..CHUNK as usize]));
-        root.update(Sha256::digest(&data[CHUNK as usize..]));
-        assert_eq!(s.root, <[u8; 32]>::from(root.finalize()));
-        assert_eq!((s.size, s.name.as_str()), (data.len() as u64, "a.bin"));
-        // An empty file is one empty chunk.
-        std::fs::write(&path, b"").unwrap();
-        let s = prepare(&path).unwrap();
-        let empty: [u8; 32] = Sha256::digest(Sha256::digest(b"")).into();
-        assert_eq!(s.root, empty);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+        assert_eq!((s.size, s.name.as_str()), (16 << 30, "big.bin"));
         assert!(matches!(prepare(dir.path()), Err(SourceError::NotAFile(_))));
     }
 

@@ -249,6 +249,12 @@ impl State {
                 files::remove_upload(PathBuf::from(path));
             }
         }
+        let sent_hashes = (t.meta.direction == Direction::Out && t.phase.finished())
+            .then(|| files::hashes::path_for(&self.data_dir.path().join(files::FILES_DIR), id));
+        if let Some(path) = sent_hashes {
+            // The sender's chunk hashes: the root was made (or never will be).
+            files::remove_in_background(path, "the chunk hashes");
+        }
         if let Some((phase, reason)) = stored {
             let op = Op::UpdateTransfer {
                 id: *id,
@@ -341,7 +347,8 @@ impl State {
             path: Some(source.path.display().to_string()),
             src_mtime: source.mtime,
             src_ino: source.ino,
-            root: Some(source.root),
+            // Made by the sender worker as the chunks go out (`files::hashes`).
+            root: None,
             phase: Stored::Offered,
             reason: None,
         };
@@ -895,6 +902,10 @@ impl State {
         })
     }
 
+    fn hashes_path(&self, id: &MsgId) -> PathBuf {
+        files::hashes::path_for(&self.data_dir.path().join(files::FILES_DIR), id)
+    }
+
     fn part_path(&self, id: &MsgId) -> PathBuf {
         self.data_dir
             .path()
@@ -907,8 +918,14 @@ impl State {
         let Some(t) = self.transfers.map.get(&id) else {
             return;
         };
-        let spec =
-            files::worker_recv_spec(id, self.part_path(&id), t.meta.size, t.meta.chunk, fresh);
+        let spec = files::worker_recv_spec(
+            id,
+            self.part_path(&id),
+            self.hashes_path(&id),
+            t.meta.size,
+            t.meta.chunk,
+            fresh,
+        );
         match files::spawn_receiver(spec, self.peer_ctx.state.clone()) {
             Ok(worker) => self.set_phase(&id, Phase::Preparing { worker }),
             Err(e) => self.end(&id, format!("cannot start a file thread: {e}"), true),
@@ -981,7 +998,7 @@ impl State {
             mtime: t.meta.src_mtime,
             ino: t.meta.src_ino,
             chunk: t.meta.chunk,
-            root: t.meta.root.unwrap_or_default(),
+            hashes: self.hashes_path(&req.id),
         };
         let worker = match &t.phase {
             Phase::Sending { worker, .. } => worker.clone(),
@@ -1194,7 +1211,8 @@ impl State {
                         path: Some(path.display().to_string()),
                         root: None,
                     };
-                    self.durable.submit(op, After::Nothing);
+                    let leftovers = vec![self.part_path(&id), self.hashes_path(&id)];
+                    self.durable.submit(op, After::ReceivedStored { leftovers });
                     self.durable.submit(Op::DropHeld { id }, After::Nothing);
                     self.send_to(&peer, Inner::FileDone(Done { id }));
                     self.set_phase(&id, Phase::Done);

@@ -443,6 +443,11 @@ impl State {
                 }
                 (After::OfferStored { id, reply }, _) => self.after_offer_stored(id, reply),
                 (After::HeldStored { id, ranges }, _) => self.after_held_stored(id, ranges),
+                (After::ReceivedStored { leftovers }, _) => {
+                    for path in leftovers {
+                        crate::files::remove_in_background(path, "a finished transfer's");
+                    }
+                }
                 (After::GroupMsgStored(commit), op) => {
                     let msg = match op {
                         Op::InsertGroupMsg(m) if !duplicates.contains(&token) => Some(m),
