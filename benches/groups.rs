@@ -356,9 +356,9 @@ fn limits(size: usize, cores: usize, l: &Latency) -> String {
          takes {ratio:.2}× that{}. On a LAN each member has its own machine. After a heal, \
          the connections across the split are the ones from before it (a split shorter \
          than the 45 s silence limit closes none): what waits in them goes out at TCP's \
-         next retransmission, at most a second apart on a peer socket (`conn::tcp`, \
-         Linux 6.15+; the kernel's default backoff doubles to two minutes, so a longer \
-         split healed later).\n",
+         next retransmission, at most a second apart on a peer socket (`conn::tcp`; the \
+         kernel's default backoff doubles to two minutes, so a longer split healed \
+         later).\n",
         size - 1,
         size - 1,
         ms(l.fan),
