@@ -6,7 +6,7 @@
 //!   and again after they stop, the better of the two), and through a plain loopback
 //!   TCP connection (a thread writes them in 128 KiB pieces, another reads);
 //! - **transfer**: node A offers the file to node B (`--connect`ed), B accepts; the rate
-//!   is bytes / (accept → B says "done", its read-back check included); the data phase
+//!   is bytes / (accept → B says "done", its final root check included); the data phase
 //!   alone is accept → A has credit back for every chunk;
 //! - **first byte**: accept → A's API shows the first chunk written by B (its credit
 //!   came back), polled every millisecond: an upper bound on the first byte's arrival;
@@ -318,7 +318,7 @@ fn render(f: &Figures) -> String {
     let _ = writeln!(o, "|---|---|---|---|---|");
     let _ = writeln!(
         o,
-        "| transfer, accept → done (read-back check included) | **{rate:.0} MB/s** ({:.1} s), file {} | record layer seal+open {:.0} MB/s; plain TCP {:.0} MB/s | **≥{RATE_TARGET}× the record layer** ({ratio:.2}×) | {} |",
+        "| transfer, accept → done (final root check included) | **{rate:.0} MB/s** ({:.1} s), file {} | record layer seal+open {:.0} MB/s; plain TCP {:.0} MB/s | **≥{RATE_TARGET}× the record layer** ({ratio:.2}×) | {} |",
         f.done_secs,
         if f.identical { "identical" } else { "DIFFERENT" },
         f.record_mbs,
@@ -395,7 +395,7 @@ fn render(f: &Figures) -> String {
          A: {}; B: {}. Over the same time the threads of A ran {:.0} % and waited, \
          runnable, for a CPU {:.0} % (summed over threads, /proc schedstat); those of B \
          ran {:.0} % and waited {:.0} %; the machine's 1-minute load average was \
-         {:.2} on {} cores. The read-back check at the end took {:.2} s.\n",
+         {:.2} on {} cores. The final check (the root over the recorded chunk hashes, and the link to the file's name) took {:.2} s.\n",
         cpu(0),
         cpu(1),
         f.waited[0].1,
@@ -411,11 +411,12 @@ fn render(f: &Figures) -> String {
         "**What limits us.** Per chunk the bytes are read from the source file and hashed \
          (SHA-256) by A's file thread, sealed (AES-256-CBC, HMAC-SHA256) by A's peer \
          writer, opened by B's peer reader, hashed again and written at their offset by \
-         B's file thread, and B fdatasyncs every 4 MiB or 1 second; at the end B reads the \
-         whole file back to check the root hash. The record-layer baseline does only the \
-         sealing and opening, in one thread; the nodes spread the work over threads in \
-         two processes, but CBC encryption is serial and each byte is hashed three times \
-         more (A once, B twice). The credit window ({WINDOW} chunks, 2 MiB) bounds the \
+         B's file thread, and B fdatasyncs every 4 MiB or 1 second; each side records \
+         every chunk's hash as it goes, so the root at the end is made from those, not \
+         by reading the file again. The record-layer baseline does only the sealing and \
+         opening, in one thread; the nodes spread the work over threads in two \
+         processes, but CBC encryption is serial and each byte is hashed twice more \
+         (A once, B once). The credit window ({WINDOW} chunks, 2 MiB) bounds the \
          bytes in flight, so a round trip of credit is the most the pipe waits.\n"
     );
     let (ran, waited) = (f.waited[0].1 + f.waited[1].1, f.waited[0].0 + f.waited[1].0);
@@ -449,8 +450,7 @@ fn render(f: &Figures) -> String {
          alone: with all {} cores to themselves and no stall, they could move at most \
          {:.0} MB/s ({:.2}× the record layer). What the nodes add is the two SHA-256 \
          passes of the data phase, the copies between file, record and socket, the \
-         system calls, and the hand-offs between threads; the read-back check adds a \
-         third hash pass after it.\n",
+         system calls, and the hand-offs between threads.\n",
         f.cores,
         f.cores as f64 * 1e3 / node_ns.max(1e-9),
         f.cores as f64 / times.max(1e-9),
