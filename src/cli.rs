@@ -91,6 +91,13 @@ pub struct NodeArgs {
     /// Serve the UI without the token (single-user boxes)
     #[arg(long)]
     pub no_ui_auth: bool,
+    /// Where received files are saved [default: <data-dir>/files]
+    #[arg(long, value_name = "DIR")]
+    pub downloads: Option<PathBuf>,
+    /// Accept images (PNG, JPEG, GIF, WebP by their offered type) up to this many MiB
+    /// from verified contacts without asking; 0 always asks
+    #[arg(long, value_name = "MIB", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1024))]
+    pub auto_accept_images: u64,
     /// Maximum simultaneous connections of all kinds
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = parse_max_connections)]
     pub max_connections: usize,

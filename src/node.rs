@@ -144,6 +144,8 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             ..Default::default()
         },
         strangers_per_minute: args.strangers_per_minute,
+        downloads: args.downloads.clone(),
+        auto_accept_images: args.auto_accept_images << 20,
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

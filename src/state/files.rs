@@ -704,6 +704,7 @@ impl State {
             phase: Stored::Offered,
             reason: None,
         };
+        let auto = self.auto_accepts(&peer, &meta.mime, meta.size);
         self.durable.submit(
             Op::InsertTransfer(meta.clone()),
             After::Incoming { peer, id },
@@ -722,6 +723,24 @@ impl State {
             },
         );
         self.file_event(&id, true);
+        if auto {
+            log::info!("transfer {id}: an image from a verified contact, accepted without asking");
+            // Four files already coming: it waits for the user like any other offer.
+            let _ = self.file_action(&id.to_string(), FileAction::Accept);
+        }
+    }
+
+    /// Whether an offer is taken without asking (`--auto-accept-images`): an image by
+    /// its offered type, within the size, from a contact whose fingerprint the user
+    /// verified. The type is the peer's word: what is saved is served as an image only
+    /// if its bytes are one (`http/content.rs`), else as a download.
+    fn auto_accepts(&self, peer: &NodeId, mime: &str, size: u64) -> bool {
+        let image = matches!(
+            mime,
+            "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+        );
+        let verified = self.peers.get(peer).is_some_and(|c| c.verified);
+        self.auto_accept_images > 0 && image && verified && size <= self.auto_accept_images
     }
 
     /// The user's accept, decline or cancel.

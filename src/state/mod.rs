@@ -91,6 +91,11 @@ pub struct StateConfig {
     /// New strangers admitted per source network per minute (hidden
     /// `--strangers-per-minute`; [`peers::DEFAULT_STRANGERS_PER_MINUTE`]).
     pub strangers_per_minute: u32,
+    /// `--downloads`: where received files go (else `<data-dir>/files`).
+    pub downloads: Option<std::path::PathBuf>,
+    /// `--auto-accept-images` in bytes: images up to this size from verified contacts
+    /// are accepted without asking (0: never).
+    pub auto_accept_images: u64,
 }
 
 /// The state owned by the thread.
@@ -125,6 +130,8 @@ struct State {
     groups: groups::Groups,
     /// Where received files are saved.
     downloads: std::path::PathBuf,
+    /// Images up to this many bytes from verified contacts are accepted without asking.
+    auto_accept_images: u64,
     /// See [`StateConfig::about`].
     about: crate::diag::NodeFacts,
     /// When the state started (the node's uptime).
@@ -185,7 +192,10 @@ impl State {
             .map(u64::from_le_bytes)
             .unwrap_or(1);
         let (writer, reader) = config.store;
-        let downloads = config.data_dir.path().join(crate::files::FILES_DIR);
+        let downloads = config
+            .downloads
+            .clone()
+            .unwrap_or_else(|| config.data_dir.path().join(crate::files::FILES_DIR));
         let mut state = State {
             own_id: config.identity.id(),
             identity: config.identity,
@@ -206,6 +216,7 @@ impl State {
             transfers: files::Transfers::default(),
             groups: groups::Groups::default(),
             downloads,
+            auto_accept_images: config.auto_accept_images,
             about: config.about,
             started: Instant::now(),
             discovery_stats: None,

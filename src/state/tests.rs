@@ -110,6 +110,8 @@ impl Harness {
             panic_at_first_tick: false,
             about: Default::default(),
             strangers_per_minute: super::peers::DEFAULT_STRANGERS_PER_MINUTE,
+            downloads: None,
+            auto_accept_images: 0,
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
