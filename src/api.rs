@@ -44,6 +44,12 @@ pub enum ClientCmd {
     /// Stop a transfer either way.
     #[serde(rename = "cancel_file")]
     CancelFile { id: String },
+    /// Pause a file coming to us (its sender stops once its credit is used).
+    #[serde(rename = "pause_file")]
+    PauseFile { id: String },
+    /// Resume a file we paused.
+    #[serde(rename = "resume_file")]
+    ResumeFile { id: String },
     /// Every group we know: answered by a `groups` event.
     Groups,
     /// Create a group and invite these contacts (full ids).
@@ -228,6 +234,8 @@ impl ClientCmd {
             ClientCmd::AcceptFile { .. } => "accept_file",
             ClientCmd::DeclineFile { .. } => "decline_file",
             ClientCmd::CancelFile { .. } => "cancel_file",
+            ClientCmd::PauseFile { .. } => "pause_file",
+            ClientCmd::ResumeFile { .. } => "resume_file",
             ClientCmd::Groups => "groups",
             ClientCmd::GroupCreate { .. } => "group_create",
             ClientCmd::GroupInvite { .. } => "group_invite",
@@ -413,6 +421,10 @@ pub struct Transfer {
     /// it ended, and after delivery unless it was an upload copy (deleted then).
     #[serde(default)]
     pub content: bool,
+    /// Paused by our user (`pause_file`): `resume_file` goes on. A `paused` transfer
+    /// without it waits for the other side to be back.
+    #[serde(default)]
+    pub paused_by_user: bool,
     /// Why it ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

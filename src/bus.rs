@@ -136,6 +136,9 @@ pub enum FileAction {
     Accept,
     Decline,
     Cancel,
+    /// Hold back the credit of a file coming to us (the sender stops).
+    Pause,
+    Resume,
 }
 
 /// Requests of the local JSON API (SPEC §6).

@@ -92,6 +92,9 @@ export interface Transfer {
   /** `/api/v1/files/<id>/content` has the bytes (theirs once received; ours until it is
    * over, and after unless it was an upload copy, which the node deletes then). */
   content: boolean;
+  /** Paused by our user (`pause_file`); a `paused` file without it waits for the other
+   * side to be back. */
+  pausedByUser: boolean;
 }
 
 // ---- Groups (issue 18; docs/HTTP.md "Groups") ----------------------------------------
@@ -181,6 +184,8 @@ export type ClientCmd =
   | { cmd: 'accept_file'; id: string }
   | { cmd: 'decline_file'; id: string }
   | { cmd: 'cancel_file'; id: string }
+  | { cmd: 'pause_file'; id: string }
+  | { cmd: 'resume_file'; id: string }
   | { cmd: 'groups' }
   | { cmd: 'group_create'; name: string; members: string[] }
   | { cmd: 'group_invite'; group: string; member: string }
@@ -291,6 +296,7 @@ export function toTransfer(v: unknown): Transfer | null {
     ...(isStr(v.reason) ? { reason: v.reason } : {}),
     ...(isStr(v.caption) && v.caption !== '' ? { caption: v.caption } : {}),
     content: v.content === true,
+    pausedByUser: v.paused_by_user === true,
   };
 }
 

@@ -265,6 +265,14 @@ export class Controller {
     return this.client.send({ cmd: 'cancel_file', id });
   }
 
+  pauseFile(id: string): boolean {
+    return this.client.send({ cmd: 'pause_file', id });
+  }
+
+  resumeFile(id: string): boolean {
+    return this.client.send({ cmd: 'resume_file', id });
+  }
+
   /** Reconnects now instead of waiting out the backoff. */
   retry(): void {
     this.client.retryNow();

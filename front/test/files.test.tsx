@@ -1,4 +1,4 @@
-import { act, fireEvent, screen } from '@testing-library/react';
+import { act, cleanup, fireEvent, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { type ServerEvent, type Transfer, parseEvent } from '../src/api';
 import { Composer } from '../src/components/Composer';
@@ -29,6 +29,7 @@ function transfer(over: Partial<Transfer> = {}): Transfer {
     state: 'sending',
     bytes: 0,
     content: false,
+    pausedByUser: false,
     ...over,
   };
 }
@@ -147,6 +148,27 @@ describe('file bubble', () => {
       { cmd: 'accept_file', id: t.id },
       { cmd: 'decline_file', id: t.id },
     ]);
+  });
+
+  it('pauses a file coming to us and resumes it; a pause for an absent sender has no Resume', () => {
+    const t = transfer({ direction: 'in', state: 'receiving', bytes: 1_000_000 });
+    const { sock } = renderWithApp(<FileBubble file={item(t)} />);
+    fireEvent.click(screen.getByText('Pause'));
+    expect(sock.cmds().at(-1)).toEqual({ cmd: 'pause_file', id: t.id });
+    cleanup();
+    const paused = transfer({ direction: 'in', state: 'paused', pausedByUser: true });
+    const r = renderWithApp(<FileBubble file={item(paused)} />);
+    expect(screen.getByText(/^Paused/).textContent).toBe('Paused');
+    fireEvent.click(screen.getByText('Resume'));
+    expect(r.sock.cmds().at(-1)).toEqual({ cmd: 'resume_file', id: paused.id });
+    cleanup();
+    renderWithApp(<FileBubble file={item(transfer({ direction: 'in', state: 'paused' }))} />);
+    expect(screen.queryByText('Resume')).toBeNull();
+    expect(screen.getByText(/the sender is offline/)).toBeTruthy();
+    // The sender's side has neither.
+    cleanup();
+    renderWithApp(<FileBubble file={item(transfer({ state: 'sending' }))} />);
+    expect(screen.queryByText('Pause')).toBeNull();
   });
 
   it('shows progress, speed and time left while sending, and cancels', () => {

@@ -259,6 +259,7 @@ mod tests {
             bytes,
             sent_chunks: 0,
             content: false,
+            paused_by_user: false,
             reason: None,
         }
     }

@@ -258,7 +258,9 @@ fn file_route(req: &Request, state: &StateHandle) -> Response {
         (Some("accept"), "POST") => FileAction::Accept,
         (Some("decline"), "POST") => FileAction::Decline,
         (Some("cancel"), "POST") => FileAction::Cancel,
-        (None | Some("accept" | "decline" | "cancel"), _) => {
+        (Some("pause"), "POST") => FileAction::Pause,
+        (Some("resume"), "POST") => FileAction::Resume,
+        (None | Some("accept" | "decline" | "cancel" | "pause" | "resume"), _) => {
             return Response::json_error(405, "method not allowed")
         }
         _ => return Response::json_error(404, "no such API endpoint"),

@@ -65,6 +65,10 @@ pub enum Phase {
         granted: u32,
         /// Written chunks (not all synced); `held` (the transfer's) is what is stored.
         written: Ranges,
+        /// Paused by the user: the credit of chunks written since, held back (the
+        /// sender stops once what it was granted has come). `None`: not paused. A
+        /// pause lasts as long as the session: a new one asks for the rest again.
+        withheld: Option<u32>,
     },
     /// Theirs, the worker checks the root and names the file.
     Verifying,
@@ -80,7 +84,10 @@ impl Phase {
             Phase::OutOffered { .. } | Phase::InOffered => "offered",
             Phase::Sending { .. } => "sending",
             Phase::Preparing { .. } => "preparing",
-            Phase::Receiving { worker: None, .. } => "paused",
+            Phase::Receiving { worker: None, .. }
+            | Phase::Receiving {
+                withheld: Some(_), ..
+            } => "paused",
             Phase::Receiving { .. } => "receiving",
             Phase::Verifying => "verifying",
             Phase::Done => "done",
@@ -130,6 +137,7 @@ impl Transfer {
                 worker: None,
                 granted: 0,
                 written: held.clone(),
+                withheld: None,
             },
         };
         let owned = meta.direction == Direction::Out
@@ -184,6 +192,13 @@ impl Transfer {
                 Phase::Ended { reason } => Some(reason.clone()),
                 _ => None,
             },
+            paused_by_user: matches!(
+                self.phase,
+                Phase::Receiving {
+                    withheld: Some(_),
+                    ..
+                }
+            ),
         }
     }
 }
@@ -445,6 +460,7 @@ impl State {
                         worker: None,
                         granted: 0,
                         written,
+                        withheld: None,
                     };
                     self.set_phase(&id, paused);
                     self.start_receiver(id, false);
@@ -505,6 +521,7 @@ impl State {
                             worker: None,
                             granted: 0,
                             written,
+                            withheld: None,
                         },
                     )
                 }
@@ -730,6 +747,36 @@ impl State {
         }
     }
 
+    /// The user pauses (`pause`) or resumes a file coming to us: flow control, not a
+    /// new state of the protocol. Paused, the credit of each chunk written is held back,
+    /// so the sender stops once what it was granted has come; resumed, that credit goes
+    /// out at once.
+    fn hold_credit(&mut self, id: &MsgId, pause: bool) {
+        let Some(t) = self.transfers.map.get(id) else {
+            return;
+        };
+        let Phase::Receiving {
+            worker,
+            granted,
+            written,
+            withheld,
+        } = &t.phase
+        else {
+            return;
+        };
+        let (peer, back) = (t.meta.peer, withheld.unwrap_or(0));
+        let next = Phase::Receiving {
+            worker: worker.clone(),
+            granted: if pause { *granted } else { granted + back },
+            written: written.clone(),
+            withheld: pause.then_some(0),
+        };
+        self.set_phase(id, next);
+        if !pause && back > 0 {
+            self.send_to(&peer, Inner::FileCredit(Credit { id: *id, n: back }));
+        }
+    }
+
     /// Whether an offer is taken without asking (`--auto-accept-images`): an image by
     /// its offered type, within the size, from a contact whose fingerprint the user
     /// verified. The type is the peer's word: what is saved is served as an image only
@@ -780,6 +827,20 @@ impl State {
                 self.start_receiver(id, true);
             }
             (FileAction::Decline, Phase::InOffered) => self.end(&id, "declined".into(), true),
+            (
+                FileAction::Pause,
+                Phase::Receiving {
+                    worker: Some(_),
+                    withheld: None,
+                    ..
+                },
+            ) => self.hold_credit(&id, true),
+            (
+                FileAction::Resume,
+                Phase::Receiving {
+                    withheld: Some(_), ..
+                },
+            ) => self.hold_credit(&id, false),
             (FileAction::Cancel, p) if !p.finished() => {
                 self.end(&id, "cancelled by the user".into(), true)
             }
@@ -1117,6 +1178,7 @@ impl State {
             worker: Some(worker),
             granted,
             written,
+            ..
         } = &mut t.phase
         else {
             log::debug!("chunk for transfer {id} ({}) dropped", t.phase.word());
@@ -1167,6 +1229,7 @@ impl State {
                                 worker: Some(worker),
                                 granted: files::WINDOW,
                                 written,
+                                withheld: None,
                             },
                         );
                         let req = Request {
@@ -1188,10 +1251,17 @@ impl State {
                     return;
                 };
                 if let Phase::Receiving {
-                    granted, written, ..
+                    granted,
+                    written,
+                    withheld,
+                    ..
                 } = &mut t.phase
                 {
                     written.insert_one(index);
+                    if let Some(held_back) = withheld {
+                        *held_back += 1;
+                        return;
+                    }
                     *granted += 1;
                     let peer = t.meta.peer;
                     self.send_to(&peer, Inner::FileCredit(Credit { id, n: 1 }));

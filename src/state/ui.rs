@@ -48,6 +48,8 @@ impl State {
             ClientCmd::AcceptFile { id } => self.ui_file(sub, &id, FileAction::Accept),
             ClientCmd::DeclineFile { id } => self.ui_file(sub, &id, FileAction::Decline),
             ClientCmd::CancelFile { id } => self.ui_file(sub, &id, FileAction::Cancel),
+            ClientCmd::PauseFile { id } => self.ui_file(sub, &id, FileAction::Pause),
+            ClientCmd::ResumeFile { id } => self.ui_file(sub, &id, FileAction::Resume),
             ClientCmd::Groups => {
                 let groups = self.groups_list();
                 self.subs.send(sub, &Event::Groups { groups });
@@ -125,6 +127,8 @@ impl State {
                 FileAction::Accept => "accept_file",
                 FileAction::Decline => "decline_file",
                 FileAction::Cancel => "cancel_file",
+                FileAction::Pause => "pause_file",
+                FileAction::Resume => "resume_file",
             };
             self.subs
                 .send(sub, &Event::error(why.to_string(), Some(request.into())));

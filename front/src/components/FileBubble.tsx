@@ -14,6 +14,7 @@ export function fileStatus(f: FileItem): string {
     case 'preparing':
       return 'Starting…';
     case 'paused':
+      if (t.pausedByUser) return 'Paused';
       return own ? 'Paused — they are offline' : 'Paused — the sender is offline';
     case 'verifying':
       return 'Checking…';
@@ -89,6 +90,16 @@ export const FileBubble = memo(function FileBubble({ file }: Props): ReactElemen
                 Decline
               </button>
             </>
+          )}
+          {!own && t.state === 'receiving' && (
+            <button type="button" className="btn btn-small btn-secondary" onClick={() => controller.pauseFile(t.id)}>
+              Pause
+            </button>
+          )}
+          {!own && t.state === 'paused' && t.pausedByUser && (
+            <button type="button" className="btn btn-small" onClick={() => controller.resumeFile(t.id)}>
+              Resume
+            </button>
           )}
           {!done && !ended && (own || t.state !== 'offered') && (
             <button type="button" className="btn btn-small btn-secondary" onClick={() => controller.cancelFile(t.id)}>
