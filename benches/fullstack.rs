@@ -113,8 +113,21 @@ fn ws(node: &Node) -> WebSocket<TcpStream> {
         format!("Bearer {}", node.token).parse().expect("header"),
     );
     let (mut ws, _) = tungstenite::client::client(req, stream).expect("ws handshake");
+    // Every read is bounded: a lost event fails the run with a message instead of
+    // hanging it (a smoke run of this bench once waited for ever).
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("read timeout");
     ws.send(Message::text(json!({"cmd": "hello"}).to_string()))
         .expect("hello");
+    // The answer to hello comes after the node has subscribed this UI: only then are
+    // all its events ours (a message that came before would have been missed).
+    loop {
+        let v = next_json(&mut ws).expect("the answer to hello");
+        if v["cmd"] == "peers" {
+            break;
+        }
+    }
     ws
 }
 
