@@ -57,7 +57,12 @@ fn hostile_offers_and_chunks_end_their_transfer_and_nothing_else() {
     // Names are cleaned up, never paths.
     let bidi = "invoice_\u{202e}gpj.exe";
     let long = "n".repeat(10_000);
-    for (i, name) in [(2u8, "../../etc/passwd"), (3, bidi), (4, long.as_str())] {
+    for (i, name) in [
+        (2u8, "../../etc/passwd"),
+        (3, bidi),
+        (4, long.as_str()),
+        (5, "con"),
+    ] {
         evil.send(&offer(i, name, 10)).unwrap();
         until(&mut evil, |m| match m {
             Inner::Ackn(ids) if ids.contains(&MsgId([i; 16])) => Some(()),
@@ -73,6 +78,7 @@ fn hostile_offers_and_chunks_end_their_transfer_and_nothing_else() {
     assert_eq!(name(2), "etcpasswd");
     assert_eq!(name(3), "invoice_gpj.exe");
     assert!(name(4).len() <= 200);
+    assert_eq!(name(5), "_con");
 
     // A chunk whose data does not match its hash ends that transfer.
     let id = MsgId([2; 16]);

@@ -36,9 +36,23 @@ pub fn sanitize(name: &str) -> String {
     };
     if cleaned.is_empty() {
         "file".into()
+    } else if reserved_on_windows(&cleaned) {
+        format!("_{cleaned}")
     } else {
         cleaned
     }
+}
+
+/// Names Windows keeps for devices, with any extension (`con`, `NUL.txt`, `com1.log`):
+/// harmless here, but a file so named cannot be opened or copied on Windows, where a
+/// received file may well go next (a share, a USB stick).
+fn reserved_on_windows(name: &str) -> bool {
+    let stem = name.split('.').next().unwrap_or("").trim_end();
+    let up = stem.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        up.len() == 4 && up.starts_with(prefix) && matches!(up.as_bytes()[3], b'1'..=b'9')
+    };
+    matches!(up.as_str(), "CON" | "PRN" | "AUX" | "NUL") || numbered("COM") || numbered("LPT")
 }
 
 /// `name` for `n == 0`, else `stem (n).ext`.
@@ -60,6 +74,23 @@ fn split_ext(name: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_windows_keeps_for_devices_get_a_prefix() {
+        for (given, kept) in [
+            ("con", "_con"),
+            ("NUL.txt", "_NUL.txt"),
+            ("com1.log", "_com1.log"),
+            ("LPT9", "_LPT9"),
+            ("console.txt", "console.txt"),
+            ("com0", "com0"),
+            ("com10", "com10"),
+            ("my con", "my con"),
+        ] {
+            assert_eq!(sanitize(given), kept, "{given}");
+        }
+    }
+
     use super::*;
 
     #[test]
