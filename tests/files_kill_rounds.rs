@@ -177,6 +177,8 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
     }
 
     let (mut identical, mut failed, mut mid_transfer) = (0, Vec::new(), 0);
+    // Receivers killed before their accept was stored, accepted again after the restart.
+    let mut accepted_again = 0;
     let mut worst = 0;
     for (round, &victim) in victims.iter().enumerate() {
         assert!(
@@ -213,12 +215,20 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
         pair.kill(victim);
         let t_back = Instant::now();
 
-        // Both sides end: done or ended (a reason), within a bound.
+        // Both sides end: done or ended (a reason), within a bound. A receiver killed
+        // before its accept was stored (within milliseconds of it) offers the file to
+        // its user again, who accepts again: nothing was written, nothing is lost.
         let end = Instant::now() + Duration::from_secs(60);
         let (mut rs, mut ss) = (None, None);
+        let mut asked_again = false;
         while Instant::now() < end {
             rs = state(&pair.r, &id);
             ss = state(&pair.s, &id);
+            if !asked_again && rs.as_ref().is_some_and(|(s, _, _)| s == "offered") {
+                asked_again = true;
+                accepted_again += 1;
+                accept(&pair.r, &id);
+            }
             if finished(&rs) && finished(&ss) {
                 break;
             }
@@ -274,7 +284,7 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
     eprintln!(
         "{ROUNDS} rounds in {:.1} s: {identical} identical, {} ended with a reason \
          {failed:?}; {mid_transfer} kills before the end; at most {worst} chunks ({} KiB) \
-         sent again after a kill",
+         sent again after a kill; {accepted_again} accepts lost to a kill and given again",
         started.elapsed().as_secs_f64(),
         failed.len(),
         worst * CHUNK / 1024
