@@ -100,15 +100,7 @@ pub fn spawn_receiver(spec: RecvSpec, state: StateHandle) -> io::Result<Sender<R
                 return;
             }
         };
-        let mut w = Receiving {
-            spec,
-            file,
-            hashes,
-            state,
-            unsynced: Vec::new(),
-            unsynced_bytes: 0,
-            since: None,
-        };
+        let mut w = Receiving::new(spec, file, hashes, state);
         loop {
             let wait = w.since.map_or(Duration::from_secs(3600), |t| {
                 (t + SYNC_EVERY).saturating_duration_since(Instant::now())
@@ -194,6 +186,19 @@ struct Receiving {
 }
 
 impl Receiving {
+    /// A receiver with nothing written yet this run.
+    fn new(spec: RecvSpec, file: File, hashes: Hashes, state: StateHandle) -> Receiving {
+        Receiving {
+            spec,
+            file,
+            hashes,
+            state,
+            unsynced: Vec::new(),
+            unsynced_bytes: 0,
+            since: None,
+        }
+    }
+
     fn write(&mut self, c: Chunk) {
         let id = self.spec.id;
         let want = chunk_len(self.spec.size, self.spec.chunk, c.index);
@@ -446,15 +451,7 @@ mod tests {
         let count = chunk_count(spec.size, chunk);
         let hashes = Hashes::open(&spec.hashes, count, true).unwrap();
         let (state, _commands) = StateHandle::channel();
-        let mut w = Receiving {
-            spec,
-            file,
-            hashes,
-            state,
-            unsynced: Vec::new(),
-            unsynced_bytes: 0,
-            since: None,
-        };
+        let mut w = Receiving::new(spec, file, hashes, state);
         for index in 0..count {
             let at = (index * u64::from(chunk)) as usize;
             let bytes = data[at..(at + chunk as usize).min(data.len())].to_vec();
