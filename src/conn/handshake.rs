@@ -4,6 +4,23 @@
 //! between any `Read + Write` (a `TcpStream` in production, a `UnixStream` in tests) and
 //! the I/O-free [`Handshake`]. Deadlines stay with the caller, who sets
 //! [`HANDSHAKE_TIMEOUT`] on the socket before calling.
+//!
+//! Typical use by a connection thread (deadlines set on the socket first):
+//!
+//! ```no_run
+//! # use purr::conn::handshake as driver;
+//! # use purr::peer::{inner::Inner, frame};
+//! # fn demo(stream: &mut std::net::TcpStream, identity: &ed25519_dalek::SigningKey)
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! let mut est = driver::run_initiator(stream, identity, 35035, "alice@pi")?;
+//! let (mut plain, mut wire) = (Vec::new(), Vec::new());
+//! Inner::Ping.encode(&mut plain);
+//! est.session.seal(&plain, &mut wire)?;
+//! frame::write_bytes(stream, &wire)?;
+//! let reply = frame::read_frame(stream)?;
+//! let inner = Inner::parse(&est.session.open(&reply.payload)?)?;
+//! # let _ = inner; Ok(()) }
+//! ```
 
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -1,11 +1,10 @@
 //! The peer protocol, `purr/1` (SPEC §7; byte-level description in `docs/PROTOCOL.md`).
 //!
 //! Everything here is pure: it takes bytes and returns bytes, checked values or errors,
-//! and never opens a socket or knows node state or the listener. Only [`frame`] reads
-//! and writes one frame through any `Read`/`Write` the caller hands it. The loop that
-//! runs a handshake over a stream (`crate::conn::handshake`), connection threads and
-//! their timers (PING after 15 s, close after 45 s) live in `crate::conn`; who is
-//! online, in `crate::state`.
+//! and never opens a socket or knows who is connected. Only [`frame`] reads and writes
+//! one frame through any `Read`/`Write` the caller hands it; running a handshake over a
+//! stream, deadlines and keep-alive timers belong to the connection code that uses
+//! this module.
 //!
 //! Layers, outermost first, one module each:
 //!
@@ -15,7 +14,8 @@
 //! - [`auth`]: the bytes the handshake hashes, agrees on and signs;
 //! - [`session`]: key derivation and the `DATA` record layer;
 //! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …);
-//! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`).
+//! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`);
+//! - [`group`]: the group kinds (`GROS`, `GMSG`, `GSYN`, `GRCP`, …) and their signatures.
 //!
 //! The handshake, as states of [`Handshake`] (both roles share them):
 //!
@@ -35,23 +35,6 @@
 //!                      └───────────────── bad signature,    │ signature verifies
 //!                                         own id            ▼
 //!                                                   Step::Done(Established)
-//! ```
-//!
-//! Typical use by a connection thread (deadlines set on the socket first):
-//!
-//! ```no_run
-//! # use purr::conn::handshake as driver;
-//! # use purr::peer::{inner::Inner, frame};
-//! # fn demo(stream: &mut std::net::TcpStream, identity: &ed25519_dalek::SigningKey)
-//! #     -> Result<(), Box<dyn std::error::Error>> {
-//! let mut est = driver::run_initiator(stream, identity, 35035, "alice@pi")?;
-//! let (mut plain, mut wire) = (Vec::new(), Vec::new());
-//! Inner::Ping.encode(&mut plain);
-//! est.session.seal(&plain, &mut wire)?;
-//! frame::write_bytes(stream, &wire)?;
-//! let reply = frame::read_frame(stream)?;
-//! let inner = Inner::parse(&est.session.open(&reply.payload)?)?;
-//! # let _ = inner; Ok(()) }
 //! ```
 #![warn(missing_docs)]
 
