@@ -347,13 +347,17 @@ impl Reader {
         mark: Option<(u64, NodeId)>,
     ) -> Result<u64, StoreError> {
         let (lamport, author) = mark.unwrap_or((0, [0; 32]));
+        self.one_u64(
+            "SELECT count(*) FROM group_messages WHERE grp = ?1 AND author != ?2
+             AND (lamport > ?3 OR (lamport = ?3 AND author > ?4))",
+            params![group.0, own, sql_u64(lamport), author],
+        )
+    }
+
+    /// The one integer a query answers (a count, a max), never negative.
+    fn one_u64(&self, sql: &str, args: impl rusqlite::Params) -> Result<u64, StoreError> {
         self.conn()
-            .query_row(
-                "SELECT count(*) FROM group_messages WHERE grp = ?1 AND author != ?2
-                 AND (lamport > ?3 OR (lamport = ?3 AND author > ?4))",
-                params![group.0, own, sql_u64(lamport), author],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row(sql, args, |r| r.get::<_, i64>(0))
             .map(|n| u64::try_from(n).unwrap_or(0))
             .map_err(|e| StoreError::sqlite(self.path(), e))
     }
@@ -368,15 +372,11 @@ impl Reader {
         mark: (u64, NodeId),
     ) -> Result<u64, StoreError> {
         let (lamport, by) = mark;
-        self.conn()
-            .query_row(
-                "SELECT coalesce(max(seq), 0) FROM group_messages WHERE grp = ?1
-                 AND author = ?2 AND (lamport < ?3 OR (lamport = ?3 AND author <= ?4))",
-                params![group.0, author, sql_u64(lamport), by],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .map_err(|e| StoreError::sqlite(self.path(), e))
+        self.one_u64(
+            "SELECT coalesce(max(seq), 0) FROM group_messages WHERE grp = ?1
+             AND author = ?2 AND (lamport < ?3 OR (lamport = ?3 AND author <= ?4))",
+            params![group.0, author, sql_u64(lamport), by],
+        )
     }
 
     /// Ids of `author`'s messages with `after < seq ≤ upto`, newest `limit` of them.
