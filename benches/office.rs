@@ -294,6 +294,9 @@ struct Run {
     session_threads: Vec<u64>,
     /// When each node first listed every other.
     full_at: Vec<Duration>,
+    /// The node that listed every other last: how many others it was missing at its
+    /// poll before that.
+    slowest_missing: usize,
     /// Idle CPU per node, % of one core, from the ticks.
     cpu: Vec<f64>,
     /// Idle CPU per node, % of one core, exact (schedstat, threads alive at the end).
@@ -369,6 +372,7 @@ fn office(cfg: &Config, nodes: usize) -> Result<Run, String> {
     let limit = cfg.mesh_limit(nodes);
     let mut full_at: Vec<Option<Duration>> = vec![None; nodes];
     let mut best = vec![0usize; nodes];
+    let mut missing: Vec<Vec<usize>> = vec![Vec::new(); nodes];
     while t0.elapsed() < limit && full_at.iter().any(Option::is_none) {
         for i in 0..nodes {
             if full_at[i].is_some() {
@@ -378,10 +382,23 @@ fn office(cfg: &Config, nodes: usize) -> Result<Run, String> {
                 best[i] = best[i].max(others_listed(i, &l));
                 if best[i] == nodes - 1 {
                     full_at[i] = Some(t0.elapsed());
+                } else {
+                    missing[i] = (0..nodes)
+                        .filter(|j| *j != i && !l.shown.contains_key(ids[*j]))
+                        .collect();
                 }
             }
         }
         std::thread::sleep(POLL_PAUSE);
+    }
+    // Who waited long for whom (on stderr: for whoever looks into a slow mesh).
+    for (i, t) in full_at.iter().enumerate() {
+        if t.is_none_or(|t| t > Duration::from_secs(3)) {
+            eprintln!(
+                "office {nodes}: node {i} listed every other at {t:?}; missing before: {:?}",
+                missing[i]
+            );
+        }
     }
     let mesh = if full_at.iter().all(Option::is_some) {
         full_at.iter().flatten().max().copied()
@@ -447,6 +464,9 @@ fn office(cfg: &Config, nodes: usize) -> Result<Run, String> {
         full_nodes: full_at.iter().filter(|t| t.is_some()).count(),
         fewest: best.iter().copied().min().unwrap_or(0),
         full_at: full_at.iter().flatten().copied().collect(),
+        slowest_missing: (0..nodes)
+            .max_by_key(|i| full_at[*i].unwrap_or(Duration::MAX))
+            .map_or(0, |i| missing[i].len()),
         online,
         nearby,
         still_full,
@@ -543,7 +563,14 @@ fn table(half: &Run, full: &Run, idle: Duration) {
         med_full(full)
     );
     println!(
-        "| of which: start until every node printed its startup lines | {} | {} | {} | — |",
+        "| the last node to list every other: others it did not list at its poll before | {} of {} | {} of {} | — | — |",
+        half.slowest_missing,
+        h - 1,
+        full.slowest_missing,
+        f - 1
+    );
+    println!(
+        "| start until every node printed its startup lines | {} | {} | {} | — |",
         secs(half.started),
         secs(full.started),
         ratio(full.started.as_secs_f64(), half.started.as_secs_f64())
@@ -697,6 +724,7 @@ fn check_limits_paragraph() {
         threads: vec![7 + 3 * k, 9 + 3 * k],
         session_threads: vec![3 * k, 4 * k],
         full_at: vec![Duration::from_millis(700 * k)],
+        slowest_missing: 2 * k as usize,
         cpu: vec![0.13 * k as f64, 0.37 * k as f64],
         exact: vec![0.17 * k as f64, 0.19 * k as f64],
         parts: HashMap::from([
