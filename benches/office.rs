@@ -7,8 +7,10 @@
 //!   have no `presence` field, `"online": true`), and how many listings were which;
 //! - RSS (and its peak) and threads per node, median and max, once the office is idle;
 //! - idle CPU per node (% of one core over an idle window, from utime + stime in
-//!   `/proc/<pid>/stat`), split by thread: the discovery thread (the beacons), the state
-//!   thread, the session threads (`conn`, `peer-writer`, `dial`) and the rest;
+//!   `/proc/<pid>/stat`), and exactly from each thread's run time
+//!   (`/proc/<pid>/task/<tid>/schedstat`), split by thread: the discovery thread (the
+//!   beacons), the state thread, the session threads (`conn`, `peer-writer`, `dial`)
+//!   and the rest;
 //!
 //! for N and for N/2 in the same run, with the ratio: what grows with the office.
 //!
