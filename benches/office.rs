@@ -73,6 +73,9 @@ struct Config {
     idle: Duration,
     /// From the full mesh to the start of the idle window.
     settle: Duration,
+    /// Offices of each size, one after the other: the time to list every other varies
+    /// from one to the next, so the report gives the median and every run.
+    runs: usize,
     quick: bool,
 }
 
@@ -102,6 +105,7 @@ impl Config {
             nodes,
             idle: secs(1, 10),
             settle: secs(0, 3),
+            runs: if quick { 1 } else { 3 },
             quick,
         })
     }
@@ -279,8 +283,10 @@ struct Run {
     nodes: usize,
     /// Until every node had printed its startup lines.
     started: Duration,
-    /// Until every node listed every other (`None`: not within the limit).
+    /// Until every node listed every other (`None`: not within the limit); with several
+    /// runs, the median, and each run's in `meshes`.
     mesh: Option<Duration>,
+    meshes: Vec<Option<Duration>>,
     limit: Duration,
     /// Nodes that listed every other at some poll, and the fewest others a node listed.
     full_nodes: usize,
@@ -462,6 +468,7 @@ fn office(cfg: &Config, nodes: usize) -> Result<Run, String> {
         nodes,
         started,
         mesh,
+        meshes: vec![mesh],
         limit,
         full_nodes: full_at.iter().filter(|t| t.is_some()).count(),
         fewest: best.iter().copied().min().unwrap_or(0),
@@ -488,7 +495,7 @@ fn office(cfg: &Config, nodes: usize) -> Result<Run, String> {
 
 /// [`office`], with a panic of the set-up (a namespace, a node that did not start)
 /// turned into the reason nothing was measured. The guards inside have cleaned up.
-fn measure(cfg: &Config, nodes: usize) -> Result<Run, String> {
+fn measure_one(cfg: &Config, nodes: usize) -> Result<Run, String> {
     std::panic::catch_unwind(AssertUnwindSafe(|| office(cfg, nodes))).unwrap_or_else(|e| {
         let why = e
             .downcast_ref::<String>()
@@ -496,6 +503,63 @@ fn measure(cfg: &Config, nodes: usize) -> Result<Run, String> {
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "a panic".into());
         Err(why)
+    })
+}
+
+/// `cfg.runs` offices of `nodes`, combined: the median time to list every other (every
+/// run's kept), the per-node figures of every node of every run, the CPU parts averaged
+/// over the runs, the listings of the last run.
+fn measure(cfg: &Config, nodes: usize) -> Result<Run, String> {
+    let mut runs = Vec::new();
+    for _ in 0..cfg.runs {
+        runs.push(measure_one(cfg, nodes)?);
+    }
+    let meshes: Vec<Option<Duration>> = runs.iter().map(|r| r.mesh).collect();
+    let mesh = match meshes.iter().copied().collect::<Option<Vec<Duration>>>() {
+        Some(all) => median(&all),
+        None => None,
+    };
+    let started: Vec<Duration> = runs.iter().map(|r| r.started).collect();
+    let n = runs.len() as f64;
+    let mut parts: HashMap<Part, f64> = HashMap::new();
+    for r in &runs {
+        for (p, v) in &r.parts {
+            *parts.entry(*p).or_default() += v / n;
+        }
+    }
+    let cat = |f: fn(&Run) -> &Vec<u64>| runs.iter().flat_map(f).copied().collect::<Vec<u64>>();
+    let catf = |f: fn(&Run) -> &Vec<f64>| runs.iter().flat_map(f).copied().collect::<Vec<f64>>();
+    // The run that did not mesh, if one did not, speaks for the office.
+    let worst = runs.iter().find(|r| r.mesh.is_none());
+    let last = runs.last().ok_or("no run")?;
+    let base = worst.unwrap_or(last);
+    Ok(Run {
+        nodes,
+        started: median(&started).unwrap_or_default(),
+        mesh,
+        meshes,
+        limit: base.limit,
+        full_nodes: base.full_nodes,
+        fewest: base.fewest,
+        full_at: runs
+            .iter()
+            .flat_map(|r| r.full_at.iter())
+            .copied()
+            .collect(),
+        most_missed: runs.iter().map(|r| r.most_missed).max().unwrap_or((0, 0)),
+        online: last.online,
+        nearby: last.nearby,
+        still_full: last.still_full,
+        left_out_max: runs.iter().map(|r| r.left_out_max).max().unwrap_or(0),
+        rss_kib: cat(|r| &r.rss_kib),
+        hwm_kib: cat(|r| &r.hwm_kib),
+        threads: cat(|r| &r.threads),
+        session_threads: cat(|r| &r.session_threads),
+        cpu: catf(|r| &r.cpu),
+        exact: catf(|r| &r.exact),
+        parts,
+        idle: last.idle,
+        beacon_interval: runs.iter().find_map(|r| r.beacon_interval),
     })
 }
 
@@ -525,6 +589,15 @@ fn verdict(ok: bool) -> &'static str {
 
 fn mesh_text(r: &Run) -> String {
     match r.mesh {
+        Some(t) if r.meshes.len() > 1 => {
+            let each: Vec<String> = r.meshes.iter().flatten().map(|t| secs(*t)).collect();
+            format!(
+                "{} (median of {}: {})",
+                secs(t),
+                r.meshes.len(),
+                each.join(", ")
+            )
+        }
         Some(t) => secs(t),
         None => format!(
             "no full mesh in {} s ({} of {} nodes listed every other; fewest listed: {} of {})",
@@ -561,25 +634,25 @@ fn table(half: &Run, full: &Run, idle: Duration) {
     );
     let med_full = |r: &Run| median(&r.full_at).map_or("—".into(), secs);
     println!(
-        "| start until the median node listed every other | {} | {} | — | — |",
+        "| start until the median node listed every other (all runs) | {} | {} | — | — |",
         med_full(half),
         med_full(full)
     );
     println!(
-        "| the node missing longest: from how many lists at their last poll before they listed every other / how many others it did not list then | {} / {} | {} / {} | — | — |",
+        "| the node missing longest (the worst run): from how many lists at their last poll before they listed every other / how many others it did not list then | {} / {} | {} / {} | — | — |",
         half.most_missed.0,
         half.most_missed.1,
         full.most_missed.0,
         full.most_missed.1
     );
     println!(
-        "| start until every node printed its startup lines | {} | {} | {} | — |",
+        "| start until every node printed its startup lines (median of the runs) | {} | {} | {} | — |",
         secs(half.started),
         secs(full.started),
         ratio(full.started.as_secs_f64(), half.started.as_secs_f64())
     );
     println!(
-        "| listings after the idle window, all nodes: online / nearby (nodes listing every other) | {} / {} ({} of {h}) | {} / {} ({} of {f}) | — | — |",
+        "| listings after the idle window (last run), all nodes: online / nearby (nodes listing every other) | {} / {} ({} of {h}) | {} / {} ({} of {f}) | — | — |",
         half.online, half.nearby, half.still_full, full.online, full.nearby, full.still_full
     );
     let rss_med = |r: &Run| median(&r.rss_kib).unwrap_or(0) as f64;
@@ -683,10 +756,14 @@ fn limits(half: &Run, full: &Run) -> String {
     let rss = |r: &Run| median(&r.rss_kib).unwrap_or(0);
     let thr = |r: &Run| median(&r.threads).unwrap_or(0);
     // Listings that wait for a later beacon come whole beacon intervals late.
-    let waits = match (full.beacon_interval, full.mesh, median(&full.full_at)) {
+    let waits = match (
+        full.beacon_interval,
+        max(&full.full_at),
+        median(&full.full_at),
+    ) {
         (Some(bi), Some(last), Some(mid)) if bi > 0 => format!(
             " At {} nodes the median node listed every other {:.1} beacon intervals \
-             ({bi} s each) after the start, the last one {:.1}.",
+             ({bi} s each) after the start, the last one of all runs {:.1}.",
             full.nodes,
             mid.as_secs_f64() / bi as f64,
             last.as_secs_f64() / bi as f64
@@ -726,6 +803,7 @@ fn check_limits_paragraph() {
         nodes,
         started: Duration::from_millis(300 * k),
         mesh: Some(Duration::from_millis(900 * k)),
+        meshes: vec![Some(Duration::from_millis(900 * k))],
         limit: Duration::from_secs(60),
         full_nodes: nodes,
         fewest: nodes - 1,
@@ -816,19 +894,22 @@ fn main() {
     }
     // The nodes' logs go to a pipe: at debug level that would slow them down.
     std::env::set_var("PURR_TEST_LOG", "warn");
-    let (full_n, half_n) = (cfg.nodes, (cfg.nodes / 2).max(2));
+    let (full_n, half_n, runs) = (cfg.nodes, (cfg.nodes / 2).max(2), cfg.runs);
     println!("### 9. Office\n");
     println!(
         "Command: `cargo bench --bench office` (`-- --nodes N` or `OFFICE_NODES=N` for \
-         another office). Release nodes, {half_n} and then {full_n}, each in its own \
+         another office). Release nodes, {runs} offices of {half_n} and then {runs} of \
+         {full_n}, one after the other, each node in its own \
          network namespace (IPv4 and IPv6) on one bridge, discovery on with the node's \
          default beacon interval and no `--connect`, started all at once: the time until \
          every node lists every other in `GET /api/v1/peers` as `presence` `online` or \
          `nearby` (or `\"online\": true` where the node has no `presence` field; polled \
          through each node's API from inside its namespace, {} ms apart); then, after \
          {} s of quiet, idle CPU per node over {} s from utime + stime in \
-         `/proc/<pid>/stat` (by thread from `/proc/<pid>/task`), RSS and threads at its \
-         end, and what every node lists then.\n",
+         `/proc/<pid>/stat` (exactly, and by thread, from `/proc/<pid>/task/*/schedstat`), \
+         RSS and threads at its end, and what every node lists then. The time is the \
+         median of the runs; per-node figures are over the nodes of every run, the CPU \
+         split averaged over the runs, the listings those of the last run.\n",
         POLL_PAUSE.as_millis(),
         cfg.settle.as_secs(),
         cfg.idle.as_secs()
