@@ -96,7 +96,11 @@ fn strangers_are_nearby_without_sessions_until_they_talk_and_idle_sessions_close
     assert!(
         eventually(Duration::from_secs(10), everyone_nearby),
         "not every node lists every other as nearby: {:?}",
-        hosts.iter().zip(&all).map(|(h, n)| h.peers(n)).collect::<Vec<_>>()
+        hosts
+            .iter()
+            .zip(&all)
+            .map(|(h, n)| h.peers(n))
+            .collect::<Vec<_>>()
     );
     // Beacons come every second: three rounds more and still no session anywhere.
     std::thread::sleep(Duration::from_secs(3));
@@ -162,7 +166,9 @@ fn strangers_are_nearby_without_sessions_until_they_talk_and_idle_sessions_close
         "the idle on-demand session A–C was not closed"
     );
     let closed_after = opened.elapsed();
-    eprintln!("on-demand session A–C closed {closed_after:?} after it opened (idle period {IDLE_SECS} s)");
+    eprintln!(
+        "on-demand session A–C closed {closed_after:?} after it opened (idle period {IDLE_SECS} s)"
+    );
     assert!(
         closed_after >= Duration::from_secs(IDLE_SECS - 1),
         "closed before the idle period: {closed_after:?}"
