@@ -119,6 +119,7 @@ impl State {
             }
         }
         self.save_contact(&id);
+        self.session_up(&id, dialed.is_none(), at);
         if renamed {
             self.peers.send(&id, Inner::Name(self.name.clone()), now);
         }

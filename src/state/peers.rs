@@ -95,6 +95,9 @@ pub struct Link {
     /// We queued traffic since the last tick (made `active` by
     /// [`PeerTable::settle_traffic`]: `send` has no `Instant`).
     pub sent_traffic: bool,
+    /// The peer dialled us again right after we closed its idle session: it keeps a
+    /// session with us (we are its contact), so this one is not closed when idle.
+    pub wanted_by_peer: bool,
 }
 
 /// Where a contact stands. See the module docs for the transitions.
@@ -198,6 +201,9 @@ pub struct Contact {
     /// A message has gone either way between us (loaded from the store at start).
     pub messaged: bool,
     pub unread: u64,
+    /// When we last closed an idle on-demand session with it (`sessions`): if it dials
+    /// again right after, it wants the session, and the next one is kept.
+    pub idle_closed: Option<Instant>,
     /// Where it stands; changed only through [`PeerTable`].
     presence: Presence,
     /// Contact or stranger; changed only through [`PeerTable`].
@@ -216,6 +222,7 @@ impl Contact {
             verified: false,
             messaged: false,
             unread: 0,
+            idle_closed: None,
             presence: Presence::Offline,
             standing: Standing::Contact,
         }
@@ -471,13 +478,27 @@ impl PeerTable {
         }
     }
 
+    /// Marks `id`'s session as one the peer wants kept (see [`Link::wanted_by_peer`]).
+    pub fn wanted_by_peer(&mut self, id: &NodeId) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            log::debug!(
+                "peer {}: dialled again after an idle close: kept",
+                short(id)
+            );
+            link.wanted_by_peer = true;
+        }
+    }
+
     /// When `id`'s session last carried traffic (`None` when offline).
     pub fn active_since(&self, id: &NodeId) -> Option<Instant> {
         self.contacts.get(id)?.link().map(|l| l.active)
     }
 
     /// Whether `id` has work on its session that an idle close must not cut: records
-    /// waiting in its queues, an outbox being re-sent, or a probe under way.
+    /// waiting in its queues, an outbox being re-sent, or a probe under way; or the peer
+    /// wants the session kept ([`Link::wanted_by_peer`]).
     pub fn busy(&self, id: &NodeId) -> bool {
         match self.contacts.get(id).map(|c| &c.presence) {
             Some(Presence::Online {
@@ -486,7 +507,8 @@ impl PeerTable {
                 probe,
                 ..
             }) => {
-                !link.tx.is_empty()
+                link.wanted_by_peer
+                    || !link.tx.is_empty()
                     || !link.bulk.is_empty()
                     || matches!(outbox, Outbox::Resending { .. })
                     || probe.is_some()
@@ -580,6 +602,7 @@ impl PeerTable {
             groups: None,
             active: at,
             sent_traffic: false,
+            wanted_by_peer: false,
         };
         let why = if contact.is_online() {
             "a newer connection wins"

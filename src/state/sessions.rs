@@ -15,6 +15,9 @@
 //!   sends to it (which makes it a contact: from then on it is kept), or when it dials
 //!   us; it closes after [`DEFAULT_IDLE_SESSION`] without traffic (`--idle-session-secs`),
 //!   never while records wait in its queues, its outbox is re-sent or a probe runs.
+//!   A peer that dials us again within [`REDIAL_WANTS_SESSION`] of such a close keeps
+//!   its session from then on: we are its contact (it verified us or gave our address)
+//!   though it is not ours, and closing would only make it redial every period.
 //!
 //! ```text
 //!   beacon ──▶ nearby ──open / send / it dials us──▶ online (on demand)
@@ -41,6 +44,11 @@ use super::State;
 /// enough for a conversation's pauses, short enough that a busy office holds sessions
 /// only for what is being talked about.
 pub const DEFAULT_IDLE_SESSION: Duration = Duration::from_secs(180);
+
+/// A peer that dials us again within this of our closing its idle session wants the
+/// session (we are its contact: it verified us or gave our address, and we never
+/// talked): the new one is kept rather than closed and redialled every idle period.
+pub const REDIAL_WANTS_SESSION: Duration = Duration::from_secs(30);
 
 /// Whether a record is traffic that keeps an on-demand session open: what the user
 /// does (messages, receipts, files, groups), not what the session does by itself.
@@ -106,6 +114,17 @@ impl State {
         self.peers.insert_stranger(c, now);
     }
 
+    /// A session with `id` came up at `now` (`dialled_us`: it dialled us). One the peer
+    /// opened again right after we closed it for idleness is kept.
+    pub(super) fn session_up(&mut self, id: &NodeId, dialled_us: bool, now: Instant) {
+        let closed = self.peers.get(id).and_then(|c| c.idle_closed);
+        if dialled_us
+            && closed.is_some_and(|t| now.saturating_duration_since(t) < REDIAL_WANTS_SESSION)
+        {
+            self.peers.wanted_by_peer(id);
+        }
+    }
+
     /// Opens a session with `id` now, if it has none: the user opened its conversation
     /// or sends to it. A session already up counts as used. False when no dial could
     /// start (no address known, or one was tried moments ago).
@@ -157,6 +176,9 @@ impl State {
                     self.idle_session.as_secs()
                 );
                 self.drop_peer(id, &why, now);
+                if let Some(c) = self.peers.get_mut(&id) {
+                    c.idle_closed = Some(now);
+                }
             }
         }
         for (id, heard) in self.peers.expire_nearby(now) {

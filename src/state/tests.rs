@@ -1118,6 +1118,31 @@ mod nearby {
         assert!(h.state.peers.is_online(&id(9)), "kept for the period");
         h.tick_heard(9, h.at(10.0 + idle()));
         assert!(!h.state.peers.is_online(&id(9)), "then closed");
+        // It dials again at once: it wants the session (we are its contact, it is not
+        // ours), so this one is kept rather than closed every period.
+        let again = h.peer_up(9, h.at(12.0 + idle()));
+        again.drain();
+        h.tick_heard(9, h.at(12.0 + 3.0 * idle()));
+        assert!(
+            h.state.peers.is_online(&id(9)),
+            "closed though it redialled at once"
+        );
+        assert!(dialled().is_empty(), "we never dialled it");
+    }
+
+    #[test]
+    fn a_nearby_peer_that_dials_again_much_later_is_closed_again_when_idle() {
+        let mut h = Harness::new();
+        h.beacon(9, h.at(0.0));
+        let first = h.peer_up(9, h.at(0.0));
+        first.drain();
+        h.tick_heard(9, h.at(idle()));
+        assert!(!h.state.peers.is_online(&id(9)));
+        let later = h.at(idle() + 120.0);
+        let second = h.peer_up(9, later);
+        second.drain();
+        h.tick_heard(9, h.at(2.0 * idle() + 121.0));
+        assert!(!h.state.peers.is_online(&id(9)), "closed again");
     }
 
     #[test]
