@@ -88,6 +88,11 @@ impl Nearby {
         self.map.contains_key(id)
     }
 
+    /// How many ids are nearby now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
     /// Every id nearby now, with what it said.
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Heard)> {
         self.map.iter()

@@ -446,6 +446,11 @@ impl PeerTable {
         self.nearby.get(id)
     }
 
+    /// How many ids are heard by beacon lately.
+    pub fn nearby_count(&self) -> usize {
+        self.nearby.len()
+    }
+
     /// Whether `id` is heard by beacon lately.
     pub fn is_nearby(&self, id: &NodeId) -> bool {
         self.nearby.contains(id)

@@ -37,7 +37,7 @@ use crate::peer::inner::Inner;
 
 use super::dialer::Source;
 use super::groups::Phase;
-use super::peers::Contact;
+use super::peers::{Contact, MAX_STRANGERS_SHOWN};
 use super::State;
 
 /// How long an on-demand session stays up without traffic (issue 21: "2–5 min"): long
@@ -93,10 +93,18 @@ impl State {
         now: Instant,
     ) -> bool {
         let online = self.peers.is_online(&id);
-        if self.peers.heard(id, addr, now) && !online {
+        if self.peers.heard(id, addr, now) && !online && self.tell_uis_of(&id) {
             self.push_peer(&id);
         }
         self.wants_session(&id)
+    }
+
+    /// Whether a change of `id`'s nearby presence is pushed to the UIs as it happens: a
+    /// peer in the table always; one only heard by beacon while no more are heard than a
+    /// `peers` answer shows strangers, so a flood of forged beacons (one new id each)
+    /// does not become a flood of events (the next `peers` answer is bounded anyway).
+    fn tell_uis_of(&self, id: &NodeId) -> bool {
+        self.peers.get(id).is_some() || self.peers.nearby_count() <= MAX_STRANGERS_SHOWN
     }
 
     /// A peer only heard by beacon gets an entry in the peer table (a stranger, with
@@ -181,10 +189,14 @@ impl State {
                 }
             }
         }
-        for (id, heard) in self.peers.expire_nearby(now) {
+        let quiet = self.peers.expire_nearby(now);
+        // As many as were heard before these went: more than a `peers` answer shows, and
+        // their arrival was not pushed either.
+        let told = self.peers.nearby_count() + quiet.len() <= MAX_STRANGERS_SHOWN;
+        for (id, heard) in quiet {
             if self.peers.get(&id).is_some() {
                 self.push_peer(&id);
-            } else {
+            } else if told {
                 // Only ever heard, and no longer: the UIs see it offline (and a new
                 // `peers` list leaves it out).
                 let peer = super::view::heard_peer(&id, &heard, false);

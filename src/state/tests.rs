@@ -1039,6 +1039,41 @@ mod nearby {
     }
 
     #[test]
+    fn a_flood_of_beacons_is_bounded_in_the_table_the_list_and_the_events() {
+        let mut h = Harness::new();
+        let (tx, ui) = bounded(crate::bus::UI_QUEUE_LEN);
+        h.state.handle(
+            Command::Subscribe {
+                sub: SubId::next(),
+                tx,
+                closer: None,
+            },
+            h.at(0.0),
+        );
+        for i in 0..1000u32 {
+            let mut forged = [0u8; 32];
+            forged[..4].copy_from_slice(&i.to_be_bytes());
+            forged[31] = 0xee;
+            let addr = "10.0.0.66:35035".parse().expect("address");
+            h.state.handle(
+                Command::Discovered { id: forged, addr },
+                h.at(0.001 * f64::from(i)),
+            );
+        }
+        h.state.after_turn(true, h.at(1.0));
+        assert!(dialled().is_empty());
+        let events = ui.try_iter().count();
+        assert!(events <= 33, "{events} events for 1,000 forged ids");
+        let (listed, left_out) = h.state.peers.all_api();
+        assert_eq!(listed.len(), 32);
+        assert_eq!(left_out, super::super::nearby::MAX_NEARBY - 32);
+        // They go quiet: no event for each either.
+        h.state.on_tick(h.at(60.0));
+        assert_eq!(ui.try_iter().count(), 0);
+        assert!(h.state.peers.all_api().0.is_empty());
+    }
+
+    #[test]
     fn a_contact_heard_by_beacon_is_dialled() {
         let mut h = Harness::new();
         let mut c = super::super::peers::Contact::new(id(6), "six".into(), 0);
