@@ -287,12 +287,12 @@ fn main() {
         median / base_median.max(0.001)
     );
     println!(
-        "\n**What limits us.** Each node beacons as soon as it listens, and the nodes already \
-         running dial it at once; the LIST each side sends on connect introduces the rest. So \
-         the mesh forms in start-up, handshakes and LISTs, like the `--connect` baseline \
-         ({:.2}× it here), not in beacon intervals: only a lost first beacon would cost a \
-         wait for the next one (`--beacon-interval`, 1 s here). Start-up of four processes \
-         (each fsyncs a new identity and database) is most of it.\n",
+        "\n**What limits us.** Each node beacons as soon as it listens, so the nodes already \
+         running list it at once; but it hears those only at their next beacon, up to one \
+         `--beacon-interval` (1 s here) later. Strangers are not dialled (issue 21: listed \
+         nearby, a session on demand), so no handshake or LIST is on this path: the figure \
+         ({:.2}× the `--connect` baseline, which meshes by handshakes and LISTs) is \
+         start-up plus at most one beacon interval.\n",
         median / base_median.max(0.001)
     );
 }
