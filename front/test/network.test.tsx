@@ -232,3 +232,24 @@ describe('the connect form', () => {
     expect(again.container.textContent).toBe('');
   });
 });
+
+describe('a nearby peer (issue 21)', () => {
+  it('is listed as nearby, by the start of its id when no name came, and opening it opens its session', () => {
+    const { sock } = renderWithApp(<App />);
+    act(() => {
+      sock.receive({ cmd: 'me', ...ME });
+      sock.receive({
+        cmd: 'peers',
+        peers: [peer(BOB, { online: false, presence: 'nearby', stranger: true, name: '' }), peer(CAROL, { online: false })],
+      });
+    });
+    const near = screen.getByRole('option', { name: new RegExp(`^${BOB.slice(0, 8)},`) });
+    expect(near.getAttribute('aria-label')).toContain('nearby');
+    expect(near.textContent).toContain('stranger · nearby');
+    expect(near.className).toContain('nearby');
+    expect(screen.getByRole('option', { name: /^carol,/ }).getAttribute('aria-label')).toContain('offline');
+    sock.sent = [];
+    fireEvent.click(near);
+    expect(sock.cmds()).toContainEqual({ cmd: 'open', peer: BOB });
+  });
+});
