@@ -174,6 +174,9 @@ pub fn check_depth(json: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The names [`ClientCmd::parse`] accepts, so that an unknown name is told apart from a
+/// known one with bad fields; every variant of [`ClientCmd`] must be here (the test
+/// `every_command_the_ui_sends_parses` checks a sample of each).
 const KNOWN_CMDS: &[&str] = &[
     "hello",
     "peers",
@@ -188,6 +191,8 @@ const KNOWN_CMDS: &[&str] = &[
     "accept_file",
     "decline_file",
     "cancel_file",
+    "pause_file",
+    "resume_file",
     "groups",
     "group_create",
     "group_invite",
@@ -706,6 +711,53 @@ mod tests {
                 before: None,
                 limit: Some(5)
             })
+        );
+    }
+
+    /// Every command the UI sends (front/src/api.ts `ClientCmd`) is known and parses to
+    /// its own name: a variant missing from [`KNOWN_CMDS`] is refused as unknown.
+    #[test]
+    fn every_command_the_ui_sends_parses() {
+        let samples = [
+            r#"{"cmd":"hello"}"#,
+            r#"{"cmd":"peers"}"#,
+            r#"{"cmd":"history","peer":"ab"}"#,
+            r#"{"cmd":"send","to":"ab","text":"hi"}"#,
+            r#"{"cmd":"read","peer":"ab"}"#,
+            r#"{"cmd":"connect","addr":"10.0.0.1:35035"}"#,
+            r#"{"cmd":"open","peer":"ab"}"#,
+            r#"{"cmd":"rename","name":"x"}"#,
+            r#"{"cmd":"verify","peer":"ab","verified":true}"#,
+            r#"{"cmd":"files"}"#,
+            r#"{"cmd":"accept_file","id":"f"}"#,
+            r#"{"cmd":"decline_file","id":"f"}"#,
+            r#"{"cmd":"cancel_file","id":"f"}"#,
+            r#"{"cmd":"pause_file","id":"f"}"#,
+            r#"{"cmd":"resume_file","id":"f"}"#,
+            r#"{"cmd":"groups"}"#,
+            r#"{"cmd":"group_create","name":"g","members":[]}"#,
+            r#"{"cmd":"group_invite","group":"g","member":"ab"}"#,
+            r#"{"cmd":"group_remove","group":"g","member":"ab"}"#,
+            r#"{"cmd":"group_accept","group":"g"}"#,
+            r#"{"cmd":"group_decline","group":"g"}"#,
+            r#"{"cmd":"group_leave","group":"g"}"#,
+            r#"{"cmd":"group_rename","group":"g","name":"h"}"#,
+            r#"{"cmd":"group_send","group":"g","text":"hi"}"#,
+            r#"{"cmd":"group_history","group":"g"}"#,
+            r#"{"cmd":"group_read","group":"g","upto":"m"}"#,
+        ];
+        for text in samples {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let cmd = value["cmd"].as_str().unwrap();
+            match ClientCmd::parse(text) {
+                Ok(parsed) => assert_eq!(parsed.name(), cmd, "{text}"),
+                Err(e) => panic!("{text}: {e}"),
+            }
+        }
+        assert_eq!(
+            samples.len(),
+            KNOWN_CMDS.len(),
+            "a command without a sample here"
         );
     }
 
