@@ -146,6 +146,10 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         strangers_per_minute: args.strangers_per_minute,
         downloads: args.downloads.clone(),
         auto_accept_images: args.auto_accept_images << 20,
+        announce: state::announce::Setup {
+            listen: local.ip(),
+            advertise: args.advertise.clone(),
+        },
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -28,9 +28,12 @@
 //! - `peers`: the peer table and each contact's `Presence` (its state machine);
 //! - `durable`: the ops on their way to the store; `dialer`: the backoff policy, with
 //!   `dial_log` (attempts and learned addresses) and `doctor` (the facts of
-//!   `GET /api/v1/diag`);
+//!   `GET /api/v1/diag`); `announce`: our addresses (`ADDR`) and peers' announced ones;
+//!   `addr_order`: which of a peer's addresses is dialled first;
 //!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON.
 
+mod addr_order;
+pub mod announce;
 mod dial_log;
 pub mod dialer;
 mod doctor;
@@ -96,6 +99,8 @@ pub struct StateConfig {
     /// `--auto-accept-images` in bytes: images up to this size from verified contacts
     /// are accepted without asking (0: never).
     pub auto_accept_images: u64,
+    /// What we announce to peers besides our interfaces (`--advertise`, `--listen`).
+    pub announce: announce::Setup,
 }
 
 /// The state owned by the thread.
@@ -138,6 +143,8 @@ struct State {
     started: Instant,
     /// Discovery's latest counters (`Command::DiscoveryStats`).
     discovery_stats: Option<Box<crate::bus::DiscoveryStats>>,
+    /// Our addresses, as we announce them (`ADDR`).
+    announcer: announce::Announcer,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -220,6 +227,7 @@ impl State {
             about: config.about,
             started: Instant::now(),
             discovery_stats: None,
+            announcer: announce::Announcer::new(config.announce, config.port),
         };
         state
             .peers
@@ -434,7 +442,7 @@ impl State {
         let op = crate::store::Op::UpsertContact(crate::store::Contact {
             id: c.id,
             name: c.name.clone(),
-            addrs: c.addrs.clone(),
+            addrs: c.stored_addrs(),
             first_seen: c.first_seen,
             last_seen: c.last_seen,
             verified: c.verified,
@@ -463,6 +471,7 @@ impl State {
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
             Command::File(event) => self.on_file_event(event),
             Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
+            Command::OwnAddrs(own) => self.on_own_addrs(own, now),
             Command::Shutdown => {}
         }
     }

@@ -112,6 +112,7 @@ impl Harness {
             strangers_per_minute: super::peers::DEFAULT_STRANGERS_PER_MINUTE,
             downloads: None,
             auto_accept_images: 0,
+            announce: Default::default(),
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
@@ -140,6 +141,7 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: format!("10.0.0.{n}:50000").parse().expect("address"),
+            local: Some("10.0.0.100:35035".parse().expect("address")),
             path: format!("LAN 10.0.0.{n}"),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
@@ -534,6 +536,7 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
         port: 35035,
         role: Role::Initiator,
         addr,
+        local: None,
         path: "LAN 10.0.0.5".into(),
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
@@ -601,6 +604,7 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: addr.parse().expect("address"),
+            local: None,
             path: format!("LAN {addr}"),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
