@@ -1828,3 +1828,6 @@ mod groups {
         assert_eq!(stored.len(), 1);
     }
 }
+
+// ---- Address announcements (issue 20, point 3) ----
+mod announce;
