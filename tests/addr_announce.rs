@@ -135,3 +135,103 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
     eprintln!("B's dials to A: {attempts}");
     drop((a, b));
 }
+
+/// A host namespace with IPv6 off (so that only the addresses the test gives exist).
+fn host(label: &str) -> Host {
+    let ns = support::netns::Netns::new(label);
+    ns.sh("echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; \
+           echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6");
+    Host {
+        ns,
+        ifname: String::new(),
+        bridge_port: String::new(),
+        v4: None,
+        v6: None,
+    }
+}
+
+/// Two subnets joined by a router, whose nodes cannot hear each other's beacons, and a
+/// node on two links, one to a node of each side, that neither side can route to:
+///
+/// ```text
+///   C 10.10.0.2 ──── R (router) ──── 10.20.0.2 D       C and D reach each other only
+///   10.30.0.2                          10.40.0.2         through R, by the addresses
+///        └──── 10.30.0.1 M 10.40.0.1 ────┘               on its two subnets
+/// ```
+///
+/// M meets C and D by beacon, on links R does not route: the addresses M saw them at
+/// lead nowhere from the other side. Their announcements, passed on in M's `LIST`s,
+/// carry the routed ones: C and D connect through R.
+#[test]
+fn a_dual_homed_nodes_lists_carry_announced_addresses_across_a_router() {
+    require_netns!();
+    let (c, r, d, m) = (host("c"), host("r"), host("d"), host("m"));
+    support::netns::link(&c.ns, "10.10.0.2/24", &r.ns, "10.10.0.254/24");
+    support::netns::link(&d.ns, "10.20.0.2/24", &r.ns, "10.20.0.254/24");
+    support::netns::link(&c.ns, "10.30.0.2/24", &m.ns, "10.30.0.1/24");
+    support::netns::link(&d.ns, "10.40.0.2/24", &m.ns, "10.40.0.1/24");
+    r.ns.sh("echo 1 > /proc/sys/net/ipv4/ip_forward");
+    c.ns.exec(&["ip", "route", "add", "default", "via", "10.10.0.254"]);
+    d.ns.exec(&["ip", "route", "add", "default", "via", "10.20.0.254"]);
+
+    let start = Instant::now();
+    let node = |h: &Host| {
+        Node::builder()
+            .netns(&h.ns.name)
+            .discovery()
+            .arg("--beacon-interval")
+            .arg("1")
+            .start()
+    };
+    let (nm, nc, nd) = (node(&m), node(&c), node(&d));
+    let sees = |h: &Host, n: &Node, id: &str| {
+        h.peers(n)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p["id"] == id && p["online"] == true)
+    };
+    let met = eventually(Duration::from_secs(20), || {
+        sees(&c, &nc, &nd.id) && sees(&d, &nd, &nc.id)
+    });
+    let took = start.elapsed();
+    eprintln!(
+        "C knows D at {}",
+        diag_contact(&c, &nc, &nd.id)["addrs"]
+    );
+    assert!(
+        met,
+        "C and D did not meet across the router: C sees {:?}, D sees {:?}",
+        c.online(&nc),
+        d.online(&nd)
+    );
+    eprintln!("C and D connected through the router {took:?} after the nodes started");
+    assert!(sees(&c, &nc, &nm.id) && sees(&d, &nd, &nm.id));
+    // Through R, by a routed address that came in M's LIST (C and D never heard of each
+    // other otherwise).
+    let path = path_of(&c, &nc, &nd.id);
+    assert!(
+        path == "LAN 10.20.0.2" || path_of(&d, &nd, &nc.id) == "LAN 10.10.0.2",
+        "C reaches D by {path}"
+    );
+    let listed = diag_contact(&c, &nc, &nd.id)["addrs"]
+        .as_array()
+        .is_some_and(|a| {
+            a.iter().any(|x| {
+                x["addr"] == format!("10.20.0.2:{}", nd.port).as_str() && x["source"] == "list"
+            })
+        });
+    let listed_back = diag_contact(&d, &nd, &nc.id)["addrs"]
+        .as_array()
+        .is_some_and(|a| {
+            a.iter().any(|x| {
+                x["addr"] == format!("10.10.0.2:{}", nc.port).as_str() && x["source"] == "list"
+            })
+        });
+    assert!(
+        listed || listed_back,
+        "the routed address came from M's list: C knows D at {}, D knows C at {}",
+        diag_contact(&c, &nc, &nd.id)["addrs"],
+        diag_contact(&d, &nd, &nc.id)["addrs"]
+    );
+    drop((nm, nc, nd));
+}
