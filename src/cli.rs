@@ -580,10 +580,23 @@ mod tests {
 
     #[test]
     fn advertise_takes_dialable_ip_and_port_only() {
-        let c = parse(&["purr", "--advertise", "203.0.113.7:4000", "--advertise", "[2001:db8::7]:1"])
-            .unwrap();
+        let c = parse(&[
+            "purr",
+            "--advertise",
+            "203.0.113.7:4000",
+            "--advertise",
+            "[2001:db8::7]:1",
+        ])
+        .unwrap();
         assert_eq!(c.node.advertise.len(), 2);
-        for bad in ["host.example:1", "10.0.0.1", "10.0.0.1:0", "0.0.0.0:1", "127.0.0.1:1", "224.0.0.1:1"] {
+        for bad in [
+            "host.example:1",
+            "10.0.0.1",
+            "10.0.0.1:0",
+            "0.0.0.0:1",
+            "127.0.0.1:1",
+            "224.0.0.1:1",
+        ] {
             let e = parse(&["purr", "--advertise", bad]).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
         }

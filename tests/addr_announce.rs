@@ -57,7 +57,17 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
     let t = tag();
     let (wa, wb) = (format!("wg{t}a"), format!("wg{t}b"));
     ip(&[
-        "link", "add", &wa, "netns", &ha.ns.name, "type", "veth", "peer", "name", &wb, "netns",
+        "link",
+        "add",
+        &wa,
+        "netns",
+        &ha.ns.name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &wb,
+        "netns",
         &hb.ns.name,
     ]);
     for (host, dev, cidr) in [(ha, &wa, "10.99.0.1/24"), (hb, &wb, "10.99.0.2/24")] {
@@ -72,7 +82,7 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
     let b = hb.node().arg("--connect").arg(&a_lan).start();
     assert!(
         eventually(Duration::from_secs(10), || {
-            path_of(hb, &b, &a.id) == Value::from(format!("LAN 10.88.0.1"))
+            path_of(hb, &b, &a.id) == "LAN 10.88.0.1"
         }),
         "B did not reach A over the LAN: {}",
         path_of(hb, &b, &a.id)
@@ -87,9 +97,7 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
             })
     };
     assert!(
-        eventually(Duration::from_secs(10), || announced(
-            hb, &b, &a.id, &a_vpn
-        )),
+        eventually(Duration::from_secs(10), || announced(hb, &b, &a.id, &a_vpn)),
         "A's tunnel address never reached B: {}",
         diag_contact(hb, &b, &a.id)
     );
@@ -108,7 +116,7 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
     lan.set_up(1, false);
     let down = Instant::now();
     let b_sees = eventually(RECONNECT_WITHIN + Duration::from_secs(5), || {
-        path_of(hb, &b, &a.id) == Value::from(format!("VPN {wb} 10.99.0.1"))
+        path_of(hb, &b, &a.id) == format!("VPN {wb} 10.99.0.1").as_str()
     });
     let b_took = down.elapsed();
     assert!(
@@ -119,7 +127,7 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
     );
     // A takes the new connection too (its old one is probed, silent, replaced).
     let a_sees = eventually(Duration::from_secs(10), || {
-        path_of(ha, &a, &b.id) == Value::from(format!("VPN {wa} 10.99.0.2"))
+        path_of(ha, &a, &b.id) == format!("VPN {wa} 10.99.0.2").as_str()
     });
     let a_took = down.elapsed();
     eprintln!(
@@ -194,10 +202,7 @@ fn a_dual_homed_nodes_lists_carry_announced_addresses_across_a_router() {
         sees(&c, &nc, &nd.id) && sees(&d, &nd, &nc.id)
     });
     let took = start.elapsed();
-    eprintln!(
-        "C knows D at {}",
-        diag_contact(&c, &nc, &nd.id)["addrs"]
-    );
+    eprintln!("C knows D at {}", diag_contact(&c, &nc, &nd.id)["addrs"]);
     assert!(
         met,
         "C and D did not meet across the router: C sees {:?}, D sees {:?}",

@@ -166,8 +166,7 @@ fn a_flood_of_forged_announcements_costs_each_address_no_more_than_the_dial_limi
 
     // The forger goes; the node redials its contact at everything it was told.
     drop(forger);
-    assert!(support::eventually(Duration::from_secs(5), || !node
-        .sees_online(&forger_id)));
+    assert!(support::eventually(Duration::from_secs(5), || !node.sees_online(&forger_id)));
     let gone = Instant::now();
     std::thread::sleep(COUNT_FOR);
     let counts = counters.counts();

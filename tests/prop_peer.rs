@@ -67,7 +67,11 @@ fn msg_id() -> impl Strategy<Value = MsgId> {
 }
 
 fn addr_kind() -> impl Strategy<Value = AddrKind> {
-    prop_oneof![Just(AddrKind::Lan), Just(AddrKind::Vpn), Just(AddrKind::Other)]
+    prop_oneof![
+        Just(AddrKind::Lan),
+        Just(AddrKind::Vpn),
+        Just(AddrKind::Other)
+    ]
 }
 
 fn list_entry() -> impl Strategy<Value = ListEntry> {

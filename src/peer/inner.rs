@@ -413,7 +413,9 @@ impl Inner {
             Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
             Inner::GroupReceipt(r) => group::validate_receipt(r),
             Inner::GroupLeave(_) => Ok(()),
-            Inner::Addr(a) => check_count("announced addresses", a.addrs.len(), addrs::MAX_ANNOUNCED),
+            Inner::Addr(a) => {
+                check_count("announced addresses", a.addrs.len(), addrs::MAX_ANNOUNCED)
+            }
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -510,7 +512,11 @@ fn list_without_bad_names(mut entries: Vec<ListEntry>) -> Vec<ListEntry> {
 fn validate_entry(entry: &ListEntry) -> Result<(), InnerError> {
     validate_name(&entry.name).map_err(InnerError::BadName)?;
     check_count("addresses in a LIST entry", entry.addrs.len(), MAX_ADDRS)?;
-    check_count("address kinds in a LIST entry", entry.kinds.len(), MAX_ADDRS)?;
+    check_count(
+        "address kinds in a LIST entry",
+        entry.kinds.len(),
+        MAX_ADDRS,
+    )?;
     match entry.addrs.iter().find(|a| a.port() == 0) {
         Some(addr) => Err(InnerError::ZeroPort(*addr)),
         None => Ok(()),

@@ -99,10 +99,7 @@ mod tests {
     }
 
     fn ann(s: &str, kind: AddrKind) -> Announced {
-        Announced {
-            addr: sa(s),
-            kind,
-        }
+        Announced { addr: sa(s), kind }
     }
 
     #[test]
@@ -120,7 +117,12 @@ mod tests {
         ] {
             assert_eq!(g(lan), AddrKind::Lan, "{lan}");
         }
-        for vpn in ["100.64.0.1", "100.101.1.2", "100.127.255.1", "fd7a:115c:a1e0::5"] {
+        for vpn in [
+            "100.64.0.1",
+            "100.101.1.2",
+            "100.127.255.1",
+            "fd7a:115c:a1e0::5",
+        ] {
             assert_eq!(g(vpn), AddrKind::Vpn, "{vpn}");
         }
         for other in ["100.63.0.1", "100.128.0.1", "8.8.8.8", "2001:db8::1"] {

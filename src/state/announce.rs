@@ -419,11 +419,17 @@ mod tests {
     fn a_link_is_lost_when_its_local_address_leaves_the_interfaces_that_are_up() {
         let mut a = Announcer::new(Setup::default(), 1);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(!a.lost(ip("192.168.1.20")), "no list yet: nothing is known lost");
+        assert!(
+            !a.lost(ip("192.168.1.20")),
+            "no list yet: nothing is known lost"
+        );
         a.set_own(interfaces());
         assert!(!a.lost(ip("192.168.1.20")));
         assert!(!a.lost(ip("::ffff:192.168.1.20")));
-        assert!(!a.lost(ip("172.17.0.1")), "a container bridge is still ours");
+        assert!(
+            !a.lost(ip("172.17.0.1")),
+            "a container bridge is still ours"
+        );
         assert!(a.lost(ip("192.168.1.99")));
         assert!(!a.lost(ip("127.0.0.1")), "never loopback");
         a.set_own(Vec::new());

@@ -46,7 +46,9 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::api;
 use crate::bus::{ConnId, PeerUp};
 use crate::identity::NodeId;
-use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_ADDRS as MAX_LIST_ADDRS, MAX_LIST_ENTRIES};
+use crate::peer::inner::{
+    hint_addr_ok, Inner, ListEntry, MAX_ADDRS as MAX_LIST_ADDRS, MAX_LIST_ENTRIES,
+};
 use crate::peer::{keep_existing, Role};
 use crate::rules::short_id as short;
 use crate::rules::{name_skeleton, normalize_name};
@@ -84,8 +86,9 @@ pub struct Link {
     pub bulk: Sender<Inner>,
     /// The socket's local address: the link is dropped when it leaves our interfaces.
     pub local: Option<SocketAddr>,
-    /// Whether it takes our `ADDR`, and the pace of its own (`state/announce.rs`).
-    pub announce: super::announce::LinkAnnounce,
+    /// Whether it takes our `ADDR`, and the pace of its own (`state/announce.rs`);
+    /// boxed, so that an offline `Presence` stays small.
+    pub announce: Box<super::announce::LinkAnnounce>,
     /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
     pub files: Option<bool>,
     /// Whether the peer announced `groups` in `CAPS` (`None`: no `CAPS` yet).
