@@ -197,11 +197,19 @@ fn an_offline_contact_is_redialled_lan_first_then_vpn_with_the_dialers_backoff()
         h.at(0.0),
     );
     h.peer_down(&a, h.at(0.5));
-    // Seen 10.0.0.1 (its HAND port), then the announced LAN one, then the VPN one; then
-    // the first again once its backoff (2 s ± 20 %) is over.
+    // Seen 10.0.0.1 (its HAND port), then the announced LAN one, then the VPN one, each
+    // tried first in that order; one whose backoff (2 s ± 20 % after a failure) is over
+    // comes again in its turn.
     let dialled = h.redials(1, 6);
+    let mut first_tries: Vec<String> = Vec::new();
+    for t in &dialled {
+        if !first_tries.contains(t) {
+            first_tries.push(t.clone());
+        }
+    }
+    assert_eq!(dialled[0], "10.0.0.1:35035", "{dialled:?}");
     assert_eq!(
-        dialled[..3],
+        first_tries,
         [
             "10.0.0.1:35035".to_string(),
             "192.168.5.1:35035".into(),
