@@ -272,3 +272,62 @@ fn our_addresses_go_to_peers_that_take_them_and_a_link_whose_local_address_is_go
     );
     assert!(!vpn.drain().iter().any(|r| matches!(r, Inner::Addr(_))));
 }
+
+#[test]
+fn a_listed_peer_is_dialled_lan_first_by_the_kinds_its_entry_carries() {
+    let mut h = Harness::new();
+    let a = h.peer_up(1, h.at(0.0));
+    DIALLED.with(|d| d.borrow_mut().clear());
+    let entry = crate::peer::inner::ListEntry {
+        id: id(9),
+        addrs: vec![
+            "10.8.0.9:35035".parse().expect("address"),
+            "192.168.1.9:35035".parse().expect("address"),
+        ],
+        name: "nine".into(),
+        // The lister knows 10.8.0.9 is a VPN address, though it looks like a LAN one.
+        kinds: vec![AddrKind::Vpn, AddrKind::Lan],
+    };
+    h.peer_sends(&a, Inner::List(vec![entry.clone()]), h.at(0.0));
+    assert_eq!(
+        DIALLED.with(|d| d.borrow().clone()),
+        ["192.168.1.9:35035"],
+        "the LAN address first"
+    );
+    // From an older lister (no kinds), both look like the LAN: its order is kept.
+    DIALLED.with(|d| d.borrow_mut().clear());
+    let old = crate::peer::inner::ListEntry {
+        id: id(10),
+        kinds: Vec::new(),
+        ..entry
+    };
+    h.peer_sends(&a, Inner::List(vec![old]), h.at(0.1));
+    assert_eq!(DIALLED.with(|d| d.borrow().clone()), ["10.8.0.9:35035"]);
+}
+
+#[test]
+fn announced_addresses_are_stored_with_the_contact_and_dialled_after_a_restart() {
+    let mut h = Harness::new();
+    let a = h.peer_up(1, h.at(0.0));
+    h.send(1, "a contact now", h.at(0.0)).expect("sent");
+    h.peer_sends(
+        &a,
+        addr_msg(&[ann("100.101.1.2:35035", AddrKind::Vpn)]),
+        h.at(0.0),
+    );
+    h.commit(h.at(0.0));
+    let mut h = h.restart();
+    let stored = h.state.peers.get(&id(1)).map(|c| c.addrs.clone());
+    assert_eq!(
+        stored,
+        Some(vec![
+            "10.0.0.1:35035".parse().expect("address"),
+            "100.101.1.2:35035".parse().expect("address")
+        ])
+    );
+    let dialled = h.redials(1, 3);
+    assert!(
+        dialled.iter().any(|t| t == "100.101.1.2:35035"),
+        "{dialled:?}"
+    );
+}
