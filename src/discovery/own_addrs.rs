@@ -1,5 +1,5 @@
 //! This node's own addresses, for address announcements (issue 20, point 3): every
-//! address of an interface that is up and running, loopback aside. The discovery thread
+//! address of an interface that is up and running, but 127/8 and ::1. The discovery thread
 //! lists them every [`POLL`] and tells the state when they change
 //! ([`Command::OwnAddrs`](crate::bus::Command::OwnAddrs)); the state decides what to
 //! announce (`state/announce.rs`) and drops links whose local address is gone.
@@ -18,12 +18,14 @@ use crate::diag::IfaceKind;
 /// coming up is seen within this (one netlink round trip each time, no socket).
 pub const POLL: Duration = Duration::from_secs(1);
 
-/// Our addresses on `links`: those of interfaces up and running, not loopback, in the
-/// kernel's order, at most [`MAX_OWN_ADDRS`]. Each with its interface's name and kind.
+/// Our addresses on `links`: those of interfaces up and running, but 127/8 and ::1, in
+/// the kernel's order, at most [`MAX_OWN_ADDRS`]. Each with its interface's name and
+/// kind. Another address on `lo` (a router's) is ours too: the state never announces it
+/// (its kind is loopback) but must not take a link over it for lost.
 pub fn of_links(links: &[Link]) -> Vec<OwnAddr> {
     links
         .iter()
-        .filter(|l| l.up && l.running && !l.loopback)
+        .filter(|l| l.up && l.running)
         .flat_map(|l| {
             let kind = IfaceKind::guess(&l.name, l.loopback);
             let v4 = l.v4.iter().map(|ip| std::net::IpAddr::V4(*ip));
@@ -72,7 +74,11 @@ mod tests {
     #[test]
     fn addresses_of_interfaces_up_and_running_are_ours_with_their_kind() {
         let links = [
-            link("lo", true, true, [127, 0, 0, 1]),
+            Link {
+                v4: vec![Ipv4Addr::LOCALHOST, Ipv4Addr::new(10, 255, 0, 1)],
+                v6: vec![std::net::Ipv6Addr::LOCALHOST],
+                ..link("lo", true, true, [127, 0, 0, 1])
+            },
             link("eth0", true, true, [10, 0, 0, 2]),
             link("wlan0", true, false, [10, 0, 1, 2]),
             link("eth1", false, false, [10, 0, 2, 2]),
@@ -85,12 +91,13 @@ mod tests {
         assert_eq!(
             got,
             [
+                "lo 10.255.0.1 loopback",
                 "eth0 10.0.0.2 ethernet",
                 "eth0 fd00::2 ethernet",
                 "wg0 10.8.0.2 VPN",
                 "wg0 fd00::2 VPN",
             ],
-            "loopback, a link without carrier and one down are left out"
+            "127/8, ::1, a link without carrier and one down are left out"
         );
     }
 
