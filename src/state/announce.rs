@@ -343,6 +343,7 @@ mod tests {
             own("169.254.7.7", "wlan0", IfaceKind::Wifi),
             own("100.101.1.2", "tailscale0", IfaceKind::Vpn),
             own("172.17.0.1", "docker0", IfaceKind::Container),
+            own("10.255.0.1", "lo", IfaceKind::Loopback),
         ]
     }
 
@@ -430,6 +431,7 @@ mod tests {
             !a.lost(ip("172.17.0.1")),
             "a container bridge is still ours"
         );
+        assert!(!a.lost(ip("10.255.0.1")), "so is a router's address on lo");
         assert!(a.lost(ip("192.168.1.99")));
         assert!(!a.lost(ip("127.0.0.1")), "never loopback");
         a.set_own(Vec::new());
