@@ -90,6 +90,10 @@ pub enum Command {
     /// Discovery's counters (beacons sent and failed per interface, beacons heard),
     /// after each round of beacons: what `GET /api/v1/diag` shows.
     DiscoveryStats(Box<DiscoveryStats>),
+    /// This node's addresses on interfaces that are up now (at most
+    /// [`MAX_OWN_ADDRS`]), from the discovery thread when they change: what the node
+    /// announces (`ADDR`), and which links lost their local address.
+    OwnAddrs(Vec<OwnAddr>),
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
 }
@@ -300,6 +304,7 @@ impl Command {
             Command::Discovered { .. } => "Discovered",
             Command::File(_) => "File",
             Command::DiscoveryStats(_) => "DiscoveryStats",
+            Command::OwnAddrs(_) => "OwnAddrs",
             Command::Shutdown => "Shutdown",
         }
     }
@@ -401,6 +406,9 @@ pub struct PeerUp {
     pub role: Role,
     /// The socket's remote address.
     pub addr: SocketAddr,
+    /// The socket's local address (`None` if the kernel did not say): a link whose
+    /// local address leaves every interface that is up is dead (issue 20, point 3).
+    pub local: Option<SocketAddr>,
     /// How it is reached, in words (`LAN 10.0.0.2`, `VPN wg0 10.8.0.2`): named by the
     /// connection thread ([`crate::diag::path::describe`]), which may read the
     /// interface list; the state thread must not.
@@ -476,6 +484,20 @@ pub struct DiscoveryStats {
     pub ifaces: Vec<IfaceStats>,
     /// Per source id and interface, the most recently heard first.
     pub heard: Vec<HeardStats>,
+}
+
+/// Addresses in one [`Command::OwnAddrs`].
+pub const MAX_OWN_ADDRS: usize = 64;
+
+/// One of this node's addresses, on an interface that is up and running (not
+/// loopback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnAddr {
+    pub ip: std::net::IpAddr,
+    /// The interface's name.
+    pub iface: String,
+    /// What the interface probably is, from its name.
+    pub kind: crate::diag::IfaceKind,
 }
 
 /// Interfaces counted in [`DiscoveryStats`].

@@ -83,6 +83,7 @@ pub(super) fn run_established(
         port: est.peer_port,
         role: est.role,
         addr,
+        local: stream.local_addr().ok().map(crate::net::canonical),
         path,
         tx,
         bulk,

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::addrs;
 use super::files;
 use super::group;
 use super::json;
@@ -49,8 +50,10 @@ pub mod caps {
     /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`, `GRCP`, `GLEV`"
     /// (issue 18).
     pub const GROUPS: &str = "groups";
+    /// "I take `ADDR`: tell me every address you can be reached at" (issue 20).
+    pub const ADDR: &str = "addr";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS];
+    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS, ADDR];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
@@ -105,6 +108,8 @@ pub mod kind {
     pub const GRCP: [u8; 4] = *b"GRCP";
     /// A member's signed statement that it leaves a group.
     pub const GLEV: [u8; 4] = *b"GLEV";
+    /// Every address the sender can be reached at (capability `addr`).
+    pub const ADDR: [u8; 4] = *b"ADDR";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -142,7 +147,7 @@ impl<'de> Deserialize<'de> for MsgId {
     }
 }
 
-/// One peer in a `LIST`: `{"id":hex,"addrs":["ip:port",...],"name":str}`.
+/// One peer in a `LIST`: `{"id":hex,"addrs":["ip:port",...],"name":str[,"kinds":[...]]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListEntry {
     /// The peer's Ed25519 public key.
@@ -153,6 +158,14 @@ pub struct ListEntry {
     pub addrs: Vec<SocketAddr>,
     /// The peer's display name as the sender knows it.
     pub name: String,
+    /// What carries each address, in the order of `addrs` (since 2026-12; absent from
+    /// older senders, and ignored unless it has one kind per address).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_kinds"
+    )]
+    pub kinds: Vec<addrs::AddrKind>,
 }
 
 /// A chat message: `{"id":hex32,"ts":ms,"text":str}`, fields serialized in that order.
@@ -219,6 +232,8 @@ pub enum Inner {
     GroupReceipt(group::Receipt),
     /// A member's signed leave.
     GroupLeave(Box<group::Leave>),
+    /// Every address the sender can be reached at.
+    Addr(addrs::Addrs),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -347,6 +362,7 @@ impl Inner {
             b"GDEC" => Inner::GroupDecline(parse_json(kind, body)?),
             b"GRCP" => Inner::GroupReceipt(parse_json(kind, body)?),
             b"GLEV" => Inner::GroupLeave(Box::new(parse_json(kind, body)?)),
+            b"ADDR" => Inner::Addr(parse_json(kind, body)?),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -397,6 +413,9 @@ impl Inner {
             Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
             Inner::GroupReceipt(r) => group::validate_receipt(r),
             Inner::GroupLeave(_) => Ok(()),
+            Inner::Addr(a) => {
+                check_count("announced addresses", a.addrs.len(), addrs::MAX_ANNOUNCED)
+            }
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -429,6 +448,7 @@ impl Inner {
             Inner::GroupDecline(_) => kind::GDEC,
             Inner::GroupReceipt(_) => kind::GRCP,
             Inner::GroupLeave(_) => kind::GLEV,
+            Inner::Addr(_) => kind::ADDR,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -460,6 +480,7 @@ impl Inner {
             Inner::GroupAccept(g) | Inner::GroupDecline(g) => json::write(out, g),
             Inner::GroupReceipt(r) => json::write(out, r),
             Inner::GroupLeave(l) => json::write(out, l),
+            Inner::Addr(a) => json::write(out, a),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }
@@ -491,6 +512,11 @@ fn list_without_bad_names(mut entries: Vec<ListEntry>) -> Vec<ListEntry> {
 fn validate_entry(entry: &ListEntry) -> Result<(), InnerError> {
     validate_name(&entry.name).map_err(InnerError::BadName)?;
     check_count("addresses in a LIST entry", entry.addrs.len(), MAX_ADDRS)?;
+    check_count(
+        "address kinds in a LIST entry",
+        entry.kinds.len(),
+        MAX_ADDRS,
+    )?;
     match entry.addrs.iter().find(|a| a.port() == 0) {
         Some(addr) => Err(InnerError::ZeroPort(*addr)),
         None => Ok(()),
@@ -570,6 +596,10 @@ fn de_caps<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 
 fn de_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MsgId>, D::Error> {
     json::bounded(d, MAX_IDS, "ids")
+}
+
+fn de_kinds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<addrs::AddrKind>, D::Error> {
+    json::bounded(d, MAX_ADDRS, "address kinds in a LIST entry")
 }
 
 fn de_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {

@@ -15,7 +15,8 @@
 //! - [`session`]: key derivation and the `DATA` record layer;
 //! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …);
 //! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`);
-//! - [`group`]: the group kinds (`GROS`, `GMSG`, `GSYN`, `GRCP`, …) and their signatures.
+//! - [`group`]: the group kinds (`GROS`, `GMSG`, `GSYN`, `GRCP`, …) and their signatures;
+//! - [`addrs`]: address announcements (`ADDR`) and what a receiver keeps of them.
 //!
 //! The handshake, as states of [`Handshake`] (both roles share them):
 //!
@@ -38,6 +39,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod addrs;
 pub mod auth;
 pub mod files;
 pub mod frame;

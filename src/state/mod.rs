@@ -28,11 +28,14 @@
 //! - `peers`: the peer table and each contact's `Presence` (its state machine);
 //! - `durable`: the ops on their way to the store; `dialer`: the backoff policy, with
 //!   `dial_log` (attempts and learned addresses) and `doctor` (the facts of
-//!   `GET /api/v1/diag`);
+//!   `GET /api/v1/diag`); `announce`: our addresses (`ADDR`) and peers' announced ones;
+//!   `addr_order`: which of a peer's addresses is dialled first;
 //!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON;
 //! - `sessions`: which peers keep a session and which are only `nearby` (heard by
 //!   beacon, the `nearby` table), on-demand sessions and their idle close.
 
+mod addr_order;
+pub mod announce;
 mod dial_log;
 pub mod dialer;
 mod doctor;
@@ -103,6 +106,8 @@ pub struct StateConfig {
     /// How long an on-demand session stays up without traffic (hidden
     /// `--idle-session-secs`; [`sessions::DEFAULT_IDLE_SESSION`]).
     pub idle_session: Duration,
+    /// What we announce to peers besides our interfaces (`--advertise`, `--listen`).
+    pub announce: announce::Setup,
 }
 
 /// The state owned by the thread.
@@ -147,6 +152,8 @@ struct State {
     discovery_stats: Option<Box<crate::bus::DiscoveryStats>>,
     /// See [`StateConfig::idle_session`].
     idle_session: Duration,
+    /// Our addresses, as we announce them (`ADDR`).
+    announcer: announce::Announcer,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -230,6 +237,7 @@ impl State {
             started: Instant::now(),
             discovery_stats: None,
             idle_session: config.idle_session,
+            announcer: announce::Announcer::new(config.announce, config.port),
         };
         if let Some(s) = state.about.beacon_interval_s {
             state.peers.set_beacon_interval(Duration::from_secs(s));
@@ -447,7 +455,7 @@ impl State {
         let op = crate::store::Op::UpsertContact(crate::store::Contact {
             id: c.id,
             name: c.name.clone(),
-            addrs: c.addrs.clone(),
+            addrs: c.stored_addrs(),
             first_seen: c.first_seen,
             last_seen: c.last_seen,
             verified: c.verified,
@@ -476,6 +484,7 @@ impl State {
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
             Command::File(event) => self.on_file_event(event),
             Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
+            Command::OwnAddrs(own) => self.on_own_addrs(own, now),
             Command::Shutdown => {}
         }
     }

@@ -356,6 +356,7 @@ impl State {
                 self.continue_outbox(id);
             }
             Inner::Read(ids) => self.on_receipt(id, ids, crate::store::Status::Read),
+            Inner::Addr(body) => self.on_addr(id, body, now),
             Inner::Caps(caps) => {
                 let reads = if caps.iter().any(|c| c == caps::READ_ACK) {
                     Reads::Confirmed { sent_up_to: 0 }
@@ -366,6 +367,7 @@ impl State {
                 self.send_unsent_reads(id);
                 self.files_cap_known(id, Self::caps_have_files(&caps));
                 self.groups_cap_known(id, caps.iter().any(|c| c == caps::GROUPS));
+                self.announce_cap_known(id, caps.iter().any(|c| c == caps::ADDR));
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
             Inner::FileOffer(_)
@@ -402,13 +404,15 @@ impl State {
                 continue;
             }
             let before = entry.addrs.len();
-            let targets: Vec<String> = entry
-                .addrs
+            // LAN first, then VPN (the entry's kinds, or guessed).
+            let listed = super::addr_order::listed(&entry.addrs, &entry.kinds);
+            let targets: Vec<String> = super::addr_order::dial_order(&[], &listed)
                 .iter()
+                .map(|(a, _)| *a)
                 .filter(|a| hint_addr_ok(a, from_loopback))
-                .map(ToString::to_string)
+                .map(|a| a.to_string())
                 .collect();
-            refused += before - targets.len();
+            refused += before.saturating_sub(targets.len());
             for t in &targets {
                 self.dialer.log.learned(entry.id, t, AddrSource::List, now);
             }
@@ -474,13 +478,15 @@ impl State {
             .flat_map(|c| c.addrs.first().copied())
             .collect();
         // Strangers are not redialled: a beacon or a LIST brings them back if they matter.
+        // Each in turn, LAN first, then VPN, then the rest: seen and announced (`ADDR`).
         let offline: Vec<(NodeId, Vec<String>)> = self
             .peers
             .contacts()
             .filter(|c| !c.is_online() && !c.is_stranger())
             .map(|c| {
-                let free = c.addrs.iter().filter(|a| !taken.contains(a));
-                (c.id, free.map(ToString::to_string).collect())
+                let order = super::addr_order::dial_order(&c.addrs, &c.announced);
+                let free = order.into_iter().filter(|(a, _)| !taken.contains(a));
+                (c.id, free.map(|(a, _)| a.to_string()).collect())
             })
             .collect();
         for (id, targets) in offline {
@@ -496,6 +502,7 @@ impl State {
         self.end_overdue_probes(now);
         self.tick_sessions(now);
         self.tick_gaps(now);
+        self.tick_announce(now);
         // A peer whose CAPS did not follow its LIST is an older purr: its READs go out
         // the old way.
         for id in self.peers.caps_overdue(now, CAPS_WAIT) {

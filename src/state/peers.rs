@@ -46,7 +46,9 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::api;
 use crate::bus::{ConnId, PeerUp};
 use crate::identity::NodeId;
-use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
+use crate::peer::inner::{
+    hint_addr_ok, Inner, ListEntry, MAX_ADDRS as MAX_LIST_ADDRS, MAX_LIST_ENTRIES,
+};
 use crate::peer::{keep_existing, Role};
 use crate::rules::short_id as short;
 use crate::rules::{name_skeleton, normalize_name};
@@ -84,6 +86,11 @@ pub struct Link {
     pub path: String,
     /// Its bulk lane for file chunks.
     pub bulk: Sender<Inner>,
+    /// The socket's local address: the link is dropped when it leaves our interfaces.
+    pub local: Option<SocketAddr>,
+    /// Whether it takes our `ADDR`, and the pace of its own (`state/announce.rs`);
+    /// boxed, so that an offline `Presence` stays small.
+    pub announce: Box<super::announce::LinkAnnounce>,
     /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
     pub files: Option<bool>,
     /// Whether the peer announced `groups` in `CAPS` (`None`: no `CAPS` yet).
@@ -109,7 +116,8 @@ pub enum Presence {
     /// A live session, how its outbox is being sent, and how our `READ`s to it are
     /// confirmed.
     Online {
-        link: Link,
+        /// Boxed: an offline contact (most of them) then costs a pointer, not a link.
+        link: Box<Link>,
         outbox: Outbox,
         reads: Reads,
         /// A newer connection held while this link is probed (see [`Probe`]).
@@ -195,6 +203,9 @@ pub struct Contact {
     pub name: String,
     /// Where it can be dialled: its IP as we saw it, with the port from its `HAND`.
     pub addrs: Vec<SocketAddr>,
+    /// The addresses it announced (`ADDR`, at most 16), its latest word; dialled with
+    /// `addrs` when it is offline (`state/addr_order.rs`).
+    pub announced: Vec<crate::peer::addrs::Announced>,
     pub first_seen: i64,
     pub last_seen: Option<i64>,
     pub verified: bool,
@@ -217,6 +228,7 @@ impl Contact {
             id,
             name,
             addrs: Vec::new(),
+            announced: Vec::new(),
             first_seen: now_ms,
             last_seen: None,
             verified: false,
@@ -257,6 +269,18 @@ impl Contact {
             Presence::Online { outbox, .. } => Some(*outbox),
             Presence::Offline => None,
         }
+    }
+
+    /// What the store keeps of its addresses: those seen, then those it announced (a
+    /// restarted node can then reach it on its VPN too); loaded back as seen ones.
+    pub fn stored_addrs(&self) -> Vec<SocketAddr> {
+        let mut all = self.addrs.clone();
+        for a in &self.announced {
+            if !all.contains(&a.addr) {
+                all.push(a.addr);
+            }
+        }
+        all
     }
 
     /// Remembers `addr` as the most recent dialable address.
@@ -380,6 +404,15 @@ impl PeerTable {
 
     pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Contact> {
         self.contacts.get_mut(id)
+    }
+
+    /// The live link of `id`, to note what its session said (`CAPS`, `ADDR`); its
+    /// [`Presence`] still changes only through the methods below.
+    pub fn link_mut(&mut self, id: &NodeId) -> Option<&mut Link> {
+        match &mut self.contacts.get_mut(id)?.presence {
+            Presence::Online { link, .. } => Some(link),
+            Presence::Offline => None,
+        }
     }
 
     /// Adds a contact known from before (the store), offline.
@@ -603,6 +636,8 @@ impl PeerTable {
             remote: up.addr,
             path: up.path,
             bulk: up.bulk,
+            local: up.local,
+            announce: Default::default(),
             files: None,
             groups: None,
             active: at,
@@ -617,7 +652,7 @@ impl PeerTable {
         let old = Self::set_presence(
             contact,
             Presence::Online {
-                link,
+                link: Box::new(link),
                 outbox: Outbox::Idle,
                 reads: Reads::AwaitingCaps { since: at },
                 probe: None,
@@ -630,7 +665,7 @@ impl PeerTable {
                 if let Some(p) = probe {
                     self.conns.remove(&p.candidate.conn);
                 }
-                Some(link)
+                Some(*link)
             }
             Presence::Offline => None,
         };
@@ -1067,16 +1102,18 @@ impl PeerTable {
         ranked
             .into_iter()
             .filter_map(|(_, _, c)| {
-                let addrs: Vec<SocketAddr> = c
-                    .addrs
-                    .iter()
-                    .filter(|a| hint_addr_ok(a, to_loopback))
-                    .copied()
-                    .collect();
+                // Seen and announced addresses, LAN first, each with its kind.
+                let (addrs, kinds): (Vec<SocketAddr>, Vec<_>) =
+                    super::addr_order::dial_order(&c.addrs, &c.announced)
+                        .into_iter()
+                        .filter(|(a, _)| hint_addr_ok(a, to_loopback))
+                        .take(MAX_LIST_ADDRS)
+                        .unzip();
                 (!addrs.is_empty()).then(|| ListEntry {
                     id: c.id,
                     addrs,
                     name: c.name.clone(),
+                    kinds,
                 })
             })
             .take(MAX_LIST_ENTRIES)
@@ -1234,6 +1271,7 @@ mod tests {
             port: 4000,
             role,
             addr: "10.0.0.5:51000".parse().unwrap(),
+            local: None,
             path: "LAN 10.0.0.5".into(),
             tx,
             bulk: bounded(1).0,

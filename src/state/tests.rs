@@ -113,6 +113,7 @@ impl Harness {
             downloads: None,
             auto_accept_images: 0,
             idle_session: super::sessions::DEFAULT_IDLE_SESSION,
+            announce: Default::default(),
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
@@ -141,6 +142,7 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: format!("10.0.0.{n}:50000").parse().expect("address"),
+            local: Some("10.0.0.100:35035".parse().expect("address")),
             path: format!("LAN 10.0.0.{n}"),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
@@ -535,6 +537,7 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
         port: 35035,
         role: Role::Initiator,
         addr,
+        local: None,
         path: "LAN 10.0.0.5".into(),
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
@@ -602,6 +605,7 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: addr.parse().expect("address"),
+            local: None,
             path: format!("LAN {addr}"),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
@@ -1223,6 +1227,7 @@ mod nearby {
             id: id(n),
             addrs: vec![format!("10.0.0.{n}:35035").parse().expect("address")],
             name: format!("p{n}"),
+            kinds: Vec::new(),
         };
         h.peer_sends(&from, Inner::List(vec![entry(13), entry(14)]), h.at(0.5));
         assert_eq!(dialled(), ["10.0.0.14:35035"]);
@@ -2081,3 +2086,6 @@ mod groups {
         assert_eq!(stored.len(), 1);
     }
 }
+
+// ---- Address announcements (issue 20, point 3) ----
+mod announce;
