@@ -168,7 +168,9 @@ fn host(label: &str) -> Host {
 /// ```
 ///
 /// M meets C and D by beacon, on links R does not route: the addresses M saw them at
-/// lead nowhere from the other side. Their announcements, passed on in M's `LIST`s,
+/// lead nowhere from the other side. M writes to both (they become its contacts, with
+/// sessions; C and D stay strangers to each other, and each is beyond the other's
+/// beacons, so a LIST entry for the other is dialled and its session kept). Their announcements, passed on in M's `LIST`s,
 /// carry the routed ones: C and D connect through R.
 #[test]
 fn a_dual_homed_nodes_lists_carry_announced_addresses_across_a_router() {
@@ -198,6 +200,30 @@ fn a_dual_homed_nodes_lists_carry_announced_addresses_across_a_router() {
             .iter()
             .any(|p| p["id"] == id && p["online"] == true)
     };
+    // M hears C and D by beacon: strangers, nearby without a session (issue 21) until M
+    // writes to them, which makes them M's contacts and opens the sessions whose LISTs
+    // tell C and D of each other.
+    for n in [&nc, &nd] {
+        let heard = eventually(Duration::from_secs(10), || {
+            m.peers(&nm)
+                .unwrap_or_default()
+                .iter()
+                .any(|p| p["id"] == n.id.as_str())
+        });
+        assert!(heard, "M does not list {} (heard by beacon)", n.id);
+        let sent = m.api(
+            &nm,
+            "POST",
+            "messages",
+            Some(serde_json::json!({"to": n.id, "text": "hello from M"})),
+        );
+        assert_eq!(
+            sent.map(|(status, _)| status),
+            Some(201),
+            "M's message to {}",
+            n.id
+        );
+    }
     let met = eventually(Duration::from_secs(20), || {
         sees(&c, &nc, &nd.id) && sees(&d, &nd, &nc.id)
     });
