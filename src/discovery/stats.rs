@@ -25,8 +25,20 @@ impl Counters {
                 since,
                 ifaces: Vec::new(),
                 heard: Vec::new(),
+                unicast: Default::default(),
+                mdns: Default::default(),
             },
         }
+    }
+
+    /// Unicast discovery's counters, to update in place.
+    pub fn unicast(&mut self) -> &mut crate::bus::UnicastStats {
+        &mut self.stats.unicast
+    }
+
+    /// mDNS browsing's counters, to update in place.
+    pub fn mdns(&mut self) -> &mut crate::bus::MdnsStats {
+        &mut self.stats.mdns
     }
 
     /// A beacon was sent on `iface` at `now` (`Ok`), or could not be.
@@ -64,6 +76,12 @@ impl Counters {
         now: Instant,
     ) {
         let iface = iface_of(from, ifaces).unwrap_or_else(|| "?".to_string());
+        self.heard_on(id, &iface, addr, now);
+    }
+
+    /// A valid beacon of `id` came in on `iface` (a name, or a label such as
+    /// `(unicast)`), dialable at `addr`.
+    pub fn heard_on(&mut self, id: NodeId, iface: &str, addr: SocketAddr, now: Instant) {
         let heard = &mut self.stats.heard;
         if let Some(h) = heard.iter_mut().find(|h| h.id == id && h.iface == iface) {
             h.count = h.count.saturating_add(1);
@@ -78,7 +96,7 @@ impl Counters {
             }
             heard.push(HeardStats {
                 id,
-                iface,
+                iface: iface.to_string(),
                 addr,
                 count: 1,
                 first: now,

@@ -511,8 +511,14 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
 
     // A peer heard by beacon, then connecting to us: both sources, and its path.
     let addr: std::net::SocketAddr = "10.0.0.5:35035".parse().unwrap();
-    h.state
-        .handle(Command::Discovered { id: id(5), addr }, h.at(2.0));
+    h.state.handle(
+        Command::Discovered {
+            id: id(5),
+            addr,
+            via: crate::bus::Heard::Multicast,
+        },
+        h.at(2.0),
+    );
     let _link = h.peer_up(5, h.at(2.5));
     let facts = h.state.diag_facts(h.at(3.0));
     let c = facts
@@ -567,6 +573,8 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
             last_error: None,
         }],
         heard: Vec::new(),
+        unicast: Default::default(),
+        mdns: Default::default(),
     };
     h.state
         .handle(Command::DiscoveryStats(Box::new(stats)), h.at(30.0));
