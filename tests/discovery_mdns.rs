@@ -80,7 +80,11 @@ impl Avahi {
         let up = eventually(Duration::from_secs(15), || {
             avahi.log_text().contains("successfully established")
         });
-        assert!(up, "avahi did not publish the service: {}", avahi.log_text());
+        assert!(
+            up,
+            "avahi did not publish the service: {}",
+            avahi.log_text()
+        );
         avahi
     }
 
@@ -99,7 +103,9 @@ impl Drop for Avahi {
 /// Why this test cannot run here, if it cannot.
 fn no_avahi() -> Option<String> {
     if !Path::new(AVAHI).exists() {
-        return Some(format!("{AVAHI} is not installed (apt-get install avahi-daemon)"));
+        return Some(format!(
+            "{AVAHI} is not installed (apt-get install avahi-daemon)"
+        ));
     }
     let unshare = Command::new("unshare").arg("--version").output();
     if !unshare.is_ok_and(|o| o.status.success()) {
@@ -138,7 +144,10 @@ fn a_node_published_by_avahi_is_found_by_mdns_and_connected() {
     let x = Node::builder().netns(&h0.ns.name).start();
     let service = service_file(&x);
     assert!(service.contains("<type>_purr._tcp</type>"), "{service}");
-    assert!(service.contains(&format!("<port>{}</port>", x.port)), "{service}");
+    assert!(
+        service.contains(&format!("<port>{}</port>", x.port)),
+        "{service}"
+    );
     assert!(service.contains(&format!("<txt-record>id={}</txt-record>", x.id)));
 
     // Without avahi, Y (discovery on) does not find X.
@@ -172,7 +181,10 @@ fn a_node_published_by_avahi_is_found_by_mdns_and_connected() {
     // Discovery's counters reach the state with its next beacon (every second here).
     let mut d = d;
     let counted = eventually(Duration::from_secs(5), || {
-        d = h1.api(&y, "GET", "diag", None).map(|r| r.1).unwrap_or(Value::Null);
+        d = h1
+            .api(&y, "GET", "diag", None)
+            .map(|r| r.1)
+            .unwrap_or(Value::Null);
         d["beacons"]["mdns"]["found"].as_u64() >= Some(1)
     });
     let m = &d["beacons"]["mdns"];
