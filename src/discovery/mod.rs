@@ -12,10 +12,17 @@
 //!   every interval ───▶ │ send `meow:<id>:<port>` on each interface │──▶ 239.255.77.77:35035
 //!   (and at start)      │   (IPv4 and IPv6)                         │──▶ [ff02::7075:7272]:35035
 //!   every minute  ───▶  │ re-list interfaces, join new ones         │
-//!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr}──▶ state
-//!                       └───────────────────────────────────────────┘       │ on_discovered
+//!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr, via}──▶ state
+//!   --scan sweeps ───▶  │ the same beacon by unicast to each host   │──▶ <host>:35035 (256/s)
+//!   unicast :35035 ──▶  │ parse ─▶ answer once (limits) ─▶ Reports  │       │ on_discovered
+//!   every 60 s ─────▶   │ mDNS query _purr._tcp ─▶ answers (mdns)   │       │
+//!                       └───────────────────────────────────────────┘       ▼
 //!                                                                dialer (backoff, cap) ──▶ dial thread
 //! ```
+//!
+//! Beyond the segment (issue 20.4, 20.5): a unicast beacon (`scan`) and an mDNS answer
+//! (`mdns`) become the same `Discovered` as a multicast beacon, tagged with how they
+//! were heard ([`Heard`]); what to dial is still the dialer's decision.
 //!
 //! Nothing here is fatal (the issue's "never fatal"): no usable interface, no IPv6, a
 //! port held without `SO_REUSEPORT`, an interface that vanishes between two sends; each
