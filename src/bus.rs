@@ -480,16 +480,6 @@ pub enum Heard {
     Mdns,
 }
 
-impl Heard {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Heard::Multicast => "beacon",
-            Heard::Unicast => "scan",
-            Heard::Mdns => "mdns",
-        }
-    }
-}
-
 /// Unicast discovery's counters (`--scan`, and unicast beacons heard and answered).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnicastStats {

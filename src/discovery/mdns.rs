@@ -23,7 +23,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use simple_dns::rdata::RData;
-use simple_dns::{Name, Packet, Question, CLASS, TYPE};
+use simple_dns::{Name, Packet};
 
 use crate::identity::NodeId;
 
@@ -58,17 +58,23 @@ pub enum MdnsError {
     OtherQuery { got: u16, want: u16 },
 }
 
-/// The one-shot query for `_purr._tcp.local` PTR, with message id `id`.
+/// The one-shot query for `_purr._tcp.local` PTR, with message id `id`: a fixed message
+/// (RFC 1035 §4.1), written out here rather than built with the crate's writer, which
+/// would bring its serialiser into the binary for 34 bytes that never change.
 pub fn query(id: u16) -> Vec<u8> {
-    let mut p = Packet::new_query(id);
-    p.questions.push(Question::new(
-        Name::new_unchecked(SERVICE),
-        TYPE::PTR.into(),
-        CLASS::IN.into(),
-        false,
-    ));
-    // Building a fixed, valid question cannot fail; an empty datagram would be ignored.
-    p.build_bytes_vec().unwrap_or_default()
+    let mut q = Vec::with_capacity(34);
+    q.extend_from_slice(&id.to_be_bytes());
+    // Flags 0 (a standard query), one question, no other records.
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in SERVICE.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    // QTYPE PTR (12), QCLASS IN (1) with the unicast-response bit clear: the answer
+    // comes back by unicast anyway, since we do not ask from port 5353.
+    q.extend_from_slice(&[0, 12, 0, 1]);
+    q
 }
 
 /// Lower-case text of a name, for comparisons (DNS names are case-insensitive).
@@ -178,7 +184,7 @@ fn txt_id(t: &simple_dns::rdata::TXT<'_>) -> Option<NodeId> {
 mod tests {
     use super::*;
     use simple_dns::rdata::{PTR, SRV, TXT};
-    use simple_dns::ResourceRecord;
+    use simple_dns::{ResourceRecord, CLASS, TYPE};
 
     const HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
@@ -226,6 +232,7 @@ mod tests {
     #[test]
     fn the_query_asks_for_purrs_ptr_records() {
         let q = query(0x1234);
+        assert_eq!(q.len(), 34);
         let p = Packet::parse(&q).unwrap();
         assert_eq!(p.id(), 0x1234);
         assert!(!p.has_flags(simple_dns::PacketFlag::RESPONSE));

@@ -421,7 +421,6 @@ impl Discovery {
                 continue;
             };
             self.counters.mdns().found += 1;
-            self.counters.heard_on(f.id, "(mdns)", addr, now);
             let Some(addr) = self.reports.heard(f.id, addr, now) else {
                 continue;
             };
@@ -618,10 +617,10 @@ impl Discovery {
         }
         let addr = dial_addr(from, beacon.port);
         let now = Instant::now();
+        // `heard` is the multicast beacons' (purr doctor tells "multicast filtered" by
+        // it); unicast ones are counted apart, and their sources show as `scan`.
         if via == Heard::Unicast {
             self.on_unicast(from, now);
-            // The interface is not known for a beacon that may have crossed routers.
-            self.counters.heard_on(beacon.id, "(unicast)", addr, now);
         } else {
             self.counters
                 .heard(beacon.id, from, addr, &self.ifaces, now);

@@ -76,12 +76,6 @@ impl Counters {
         now: Instant,
     ) {
         let iface = iface_of(from, ifaces).unwrap_or_else(|| "?".to_string());
-        self.heard_on(id, &iface, addr, now);
-    }
-
-    /// A valid beacon of `id` came in on `iface` (a name, or a label such as
-    /// `(unicast)`), dialable at `addr`.
-    pub fn heard_on(&mut self, id: NodeId, iface: &str, addr: SocketAddr, now: Instant) {
         let heard = &mut self.stats.heard;
         if let Some(h) = heard.iter_mut().find(|h| h.id == id && h.iface == iface) {
             h.count = h.count.saturating_add(1);
@@ -96,7 +90,7 @@ impl Counters {
             }
             heard.push(HeardStats {
                 id,
-                iface: iface.to_string(),
+                iface,
                 addr,
                 count: 1,
                 first: now,
