@@ -5,9 +5,12 @@
 //! connect, and the time from its start to connected is printed.
 //!
 //! ```text
-//!   ns a: 10.61.1.2/24 ── veth ── router: 10.61.1.1/24 | 10.61.2.1/24 ── veth ── ns b: 10.61.2.2/24
+//!   ns a: 10.61.1.2/24 ── veth ── router: 10.61.1.1/24 | 10.61.2.1/24 ── veth ── ns b: 10.61.2.254/24
 //!         default via .1.1          ip_forward=1, no mroute                  default via .2.1
 //! ```
+//!
+//! b is the last host of its /24, so a's sweep reaches it last (~0.9 s of probes at
+//! 256/s): the time printed is the worst case for a /24 (the issue's figure: 3 s).
 //!
 //! Every node runs inside a namespace the test made. Needs root and `ip`; skips otherwise.
 
@@ -42,7 +45,7 @@ fn routed() -> Routed {
     let a = Netns::new("sa");
     let b = Netns::new("sb");
     link(&a, "10.61.1.2/24", &router, "10.61.1.1/24");
-    link(&b, "10.61.2.2/24", &router, "10.61.2.1/24");
+    link(&b, "10.61.2.254/24", &router, "10.61.2.1/24");
     a.exec(&["ip", "route", "add", "default", "via", "10.61.1.1"]);
     b.exec(&["ip", "route", "add", "default", "via", "10.61.2.1"]);
     let host = |ns: Netns, v4: [u8; 4]| Host {
@@ -54,7 +57,7 @@ fn routed() -> Routed {
     };
     Routed {
         a: host(a, [10, 61, 1, 2]),
-        b: host(b, [10, 61, 2, 2]),
+        b: host(b, [10, 61, 2, 254]),
         _router: router,
     }
 }
@@ -74,7 +77,7 @@ fn nodes_on_two_subnets_meet_only_with_scan_and_within_seconds() {
     // Without --scan: beacons are heard on neither side, and nobody connects.
     let b = net.b.node().start();
     // Unicast crosses the router: b's port is reachable from a (a dial would work).
-    let to_b = std::net::SocketAddr::from(([10, 61, 2, 2], b.port));
+    let to_b = std::net::SocketAddr::from(([10, 61, 2, 254], b.port));
     let reachable = net
         .a
         .ns
@@ -109,6 +112,8 @@ fn nodes_on_two_subnets_meet_only_with_scan_and_within_seconds() {
         "no connection within 10 s of a's start with --scan"
     );
     eprintln!("--scan 10.61.2.0/24: start to connected on both sides in {took:?}");
+    // The issue's figure for a /24 (the sweep alone is ~0.86 s at 256/s).
+    assert!(took <= Duration::from_secs(3), "{took:?} > 3 s");
 
     // purr doctor's facts: a's sweep went out at the rate and b answered; b heard a
     // unicast beacon and answered it once; each knows the other from "scan".
@@ -129,8 +134,18 @@ fn nodes_on_two_subnets_meet_only_with_scan_and_within_seconds() {
         .unwrap_or(Value::Null);
     assert_eq!(check["verdict"], "OK", "{check}");
     assert_eq!(check["subject"], "10.61.2.0/24", "{check}");
-    let db = diag(&net.b, &b);
-    assert!(db["beacons"]["scan"]["heard"].as_u64() >= Some(1), "{db}");
+    // b's counters reach its state with its next beacon (every second here).
+    let mut db = Value::Null;
+    let counted = eventually(Duration::from_secs(5), || {
+        db = diag(&net.b, &b);
+        db["beacons"]["scan"]["heard"].as_u64() >= Some(1)
+    });
+    assert!(counted, "{db}");
+    assert_eq!(
+        db["beacons"]["heard"],
+        Value::Array(vec![]),
+        "no multicast heard"
+    );
     assert_eq!(
         db["beacons"]["scan"]["replies"], 1,
         "{}",
