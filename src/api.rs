@@ -28,6 +28,9 @@ pub enum ClientCmd {
     Read { peer: String },
     /// Dial an address.
     Connect { addr: String },
+    /// The user opened the conversation with `peer`: a session is opened if it has
+    /// none (a `nearby` peer, issue 21), or counts as used if it has one.
+    Open { peer: String },
     /// Change the display name.
     Rename { name: String },
     /// The user compared fingerprints (or takes that back).
@@ -178,6 +181,7 @@ const KNOWN_CMDS: &[&str] = &[
     "send",
     "read",
     "connect",
+    "open",
     "rename",
     "verify",
     "files",
@@ -228,6 +232,7 @@ impl ClientCmd {
             ClientCmd::Send { .. } => "send",
             ClientCmd::Read { .. } => "read",
             ClientCmd::Connect { .. } => "connect",
+            ClientCmd::Open { .. } => "open",
             ClientCmd::Rename { .. } => "rename",
             ClientCmd::Verify { .. } => "verify",
             ClientCmd::Files => "files",
@@ -287,6 +292,24 @@ pub struct Peer {
     /// 127.0.0.1`, `VPN tailscale0 100.101.1.2`); `null` when offline. Not in SPEC §5.
     #[serde(default)]
     pub path: Option<String>,
+    /// `online` (a session), `nearby` (heard by LAN beacon lately, no session: an
+    /// unverified presence, since a beacon's id is a claim), or `offline` (issue 21).
+    /// Not in SPEC §5: an extra field; `online` still says whether a session is up.
+    #[serde(default)]
+    pub presence: PeerPresence,
+}
+
+/// Where a peer stands for the UI (docs/UI.md: online / nearby / offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerPresence {
+    /// An authenticated session is up.
+    Online,
+    /// Heard by beacon lately, no session (opened on demand).
+    Nearby,
+    /// Neither.
+    #[default]
+    Offline,
 }
 
 /// Delivery state of a message (SPEC §5).

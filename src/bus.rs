@@ -154,6 +154,8 @@ pub enum ApiRequest {
     Me,
     /// `GET /api/v1/peers`
     Peers,
+    /// `POST /api/v1/peers/<id>/connect`: open a session with a nearby peer now.
+    OpenSession { peer: String },
     /// `GET /api/v1/messages?peer=&before=&limit=`
     Messages {
         peer: String,
@@ -223,6 +225,8 @@ pub enum ApiReply {
     Me(Me),
     /// Contacts, then a few strangers; how many strangers were left out.
     Peers(Vec<Peer>, usize),
+    /// One peer as it is now (a session being opened: `202`).
+    Peer(Peer),
     /// A history page; `truncated` when [`crate::api::PAGE_BYTES`] cut it short.
     Messages(HistoryPage),
     /// The message, stored (`201`).

@@ -139,6 +139,10 @@ pub struct NodeArgs {
     /// raise it to flood a node with minted identities from loopback
     #[arg(long, hide = true, value_name = "N", default_value_t = crate::state::peers::DEFAULT_STRANGERS_PER_MINUTE)]
     pub strangers_per_minute: u32,
+    /// Seconds an on-demand session (a peer only nearby, not a contact) stays up
+    /// without traffic; tests shorten it
+    #[arg(long, hide = true, value_name = "SECS", default_value_t = crate::state::sessions::DEFAULT_IDLE_SESSION.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_session_secs: u64,
 }
 
 /// Threads `--fault-panic` can make panic.

@@ -146,6 +146,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         strangers_per_minute: args.strangers_per_minute,
         downloads: args.downloads.clone(),
         auto_accept_images: args.auto_accept_images << 20,
+        idle_session: Duration::from_secs(args.idle_session_secs),
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -29,7 +29,9 @@
 //! - `durable`: the ops on their way to the store; `dialer`: the backoff policy, with
 //!   `dial_log` (attempts and learned addresses) and `doctor` (the facts of
 //!   `GET /api/v1/diag`);
-//!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON.
+//!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON;
+//! - `sessions`: which peers keep a session and which are only `nearby` (heard by
+//!   beacon, the `nearby` table), on-demand sessions and their idle close.
 
 mod dial_log;
 pub mod dialer;
@@ -41,9 +43,11 @@ mod group_history;
 mod group_receipts;
 mod groups;
 mod messages;
+mod nearby;
 mod outbox;
 mod peering;
 pub mod peers;
+pub mod sessions;
 mod subscribers;
 #[cfg(test)]
 mod tests;
@@ -96,6 +100,9 @@ pub struct StateConfig {
     /// `--auto-accept-images` in bytes: images up to this size from verified contacts
     /// are accepted without asking (0: never).
     pub auto_accept_images: u64,
+    /// How long an on-demand session stays up without traffic (hidden
+    /// `--idle-session-secs`; [`sessions::DEFAULT_IDLE_SESSION`]).
+    pub idle_session: Duration,
 }
 
 /// The state owned by the thread.
@@ -138,6 +145,8 @@ struct State {
     started: Instant,
     /// Discovery's latest counters (`Command::DiscoveryStats`).
     discovery_stats: Option<Box<crate::bus::DiscoveryStats>>,
+    /// See [`StateConfig::idle_session`].
+    idle_session: Duration,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -220,7 +229,11 @@ impl State {
             about: config.about,
             started: Instant::now(),
             discovery_stats: None,
+            idle_session: config.idle_session,
         };
+        if let Some(s) = state.about.beacon_interval_s {
+            state.peers.set_beacon_interval(Duration::from_secs(s));
+        }
         state
             .peers
             .set_strangers_per_minute(config.strangers_per_minute);
@@ -475,18 +488,29 @@ impl State {
                 ApiReply::Peers(peers, left_out)
             }
             ApiRequest::Diag => ApiReply::Diag(Box::new(self.diag_facts(now))),
+            ApiRequest::OpenSession { peer } => match self.known_peer(&peer, now) {
+                Some(id) if self.open_session(&id, now) => match self.peers.api(&id) {
+                    Some(p) => ApiReply::Peer(p),
+                    None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
+                },
+                Some(_) => ApiReply::Refused(Refusal::Busy(
+                    "no address to dial it, or it was tried moments ago; try again in a few seconds"
+                        .into(),
+                )),
+                None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
+            },
             ApiRequest::Messages {
                 peer,
                 before,
                 limit,
-            } => match self.known_peer(&peer) {
+            } => match self.known_peer(&peer, now) {
                 Some(id) => match self.history(&id, before, limit) {
                     Ok(m) => ApiReply::Messages(m),
                     Err(e) => ApiReply::Refused(Refusal::Store(e)),
                 },
                 None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
             },
-            ApiRequest::Send { to, text } => match self.known_peer(&to) {
+            ApiRequest::Send { to, text } => match self.known_peer(&to, now) {
                 // Answered once committed (After::Outgoing).
                 Some(id) => match self.send_message(id, text, Some(reply.clone()), now) {
                     Ok(()) => return,
@@ -500,7 +524,7 @@ impl State {
                 thumb,
                 caption,
                 upload,
-            } => match self.known_peer(&to) {
+            } => match self.known_peer(&to, now) {
                 // Answered once stored (After::OfferStored).
                 Some(id) => {
                     match self.offer_file(id, source, (thumb, caption, upload), reply.clone()) {
@@ -531,11 +555,12 @@ impl State {
         let _ = reply.try_send(answer);
     }
 
-    /// A contact by full id.
-    fn known_peer(&self, peer: &str) -> Option<NodeId> {
-        crate::hex::decode_array::<32>(peer)
-            .ok()
-            .filter(|id| self.peers.get(id).is_some())
+    /// A peer by full id: one in the table, or one heard by beacon, which is then
+    /// given an entry (`sessions::adopt_nearby`) so its conversation can be used.
+    fn known_peer(&mut self, peer: &str, now: Instant) -> Option<NodeId> {
+        let id = crate::hex::decode_array::<32>(peer).ok()?;
+        self.adopt_nearby(&id, now);
+        self.peers.get(&id).is_some().then_some(id)
     }
 
     fn me(&self) -> Me {

@@ -119,6 +119,7 @@ impl State {
             }
         }
         self.save_contact(&id);
+        self.session_up(&id, dialed.is_none(), at);
         if renamed {
             self.peers.send(&id, Inner::Name(self.name.clone()), now);
         }
@@ -331,6 +332,9 @@ impl State {
         if let Some(c) = self.peers.get_mut(&id) {
             c.last_seen = Some(self.clock.now_ms());
         }
+        if super::sessions::is_traffic(&inner) {
+            self.peers.touch(&id, now);
+        }
         match inner {
             Inner::List(entries) => self.learn(id, entries, now),
             Inner::Name(name) => {
@@ -424,7 +428,10 @@ impl State {
     /// Dials queued `LIST` hints while automatic slots are free.
     pub(super) fn dial_hints(&mut self, now: Instant) {
         while let Some((id, targets)) = self.dialer.next_hint() {
-            if id == self.own_id || self.peers.is_online(&id) {
+            // A peer we hear by beacon is dialled only if we keep a session with it
+            // (`sessions`); the LIST may have come before its beacon, and then its
+            // session is closed when idle.
+            if id == self.own_id || self.peers.is_online(&id) || self.on_demand(&id) {
                 continue;
             }
             for target in targets {
@@ -435,7 +442,8 @@ impl State {
         }
     }
 
-    /// A beacon from `id` at `addr` (SPEC §4): dial it unless it is us or already online.
+    /// A beacon from `id` at `addr` (SPEC §4): it is nearby; dial it if we keep a
+    /// session with it (a contact: `sessions`) unless it is us or already online.
     /// Beacons can be forged, so the dial goes through the dialer like any automatic one:
     /// its backoff per id and per address and its cap on dials in flight are what stop a
     /// flood of beacons from hammering an address.
@@ -449,14 +457,14 @@ impl State {
         if id == self.own_id {
             return;
         }
-        // However it was heard, a hint is dialled alike; only its source is kept.
+        // However it was heard, a hint is acted on alike; only its source is kept.
         let source = match via {
             crate::bus::Heard::Multicast => AddrSource::Beacon,
             crate::bus::Heard::Unicast => AddrSource::Scan,
             crate::bus::Heard::Mdns => AddrSource::Mdns,
         };
         self.dialer.log.learned(id, &addr.to_string(), source, now);
-        if self.peers.is_online(&id) {
+        if !self.beacon_heard(id, addr, now) || self.peers.is_online(&id) {
             return;
         }
         self.start_dial(&addr.to_string(), Some(&id), Source::Automatic, now);
@@ -496,6 +504,7 @@ impl State {
             }
         }
         self.end_overdue_probes(now);
+        self.tick_sessions(now);
         self.tick_gaps(now);
         // A peer whose CAPS did not follow its LIST is an older purr: its READs go out
         // the old way.
