@@ -1,7 +1,8 @@
 //! Unicast discovery where multicast does not reach (issue 20.4): `--scan CIDR` sends
 //! this node's ordinary beacon by unicast UDP to every host address of the range, so a
-//! node behind a router (another subnet, a VPN without multicast) hears it and dials
-//! back as it would for a multicast beacon.
+//! node behind a router (another subnet, a VPN without multicast) hears it and acts as
+//! for a multicast beacon (lists us nearby, dials us if we are its contact), and answers
+//! with its own beacon so that we hear it too.
 //!
 //! No I/O here: the ranges, the rate limiter and the sweep schedule are pure values that
 //! take `now` as an argument; the discovery thread asks [`Scanner::next`] for the next
