@@ -2,7 +2,8 @@
 //! by LAN beacons (SPEC §4) lists the other 3, each node in its own network namespace.
 //! Since issue 21 strangers are listed `nearby` from their beacons and get a session only
 //! on demand, so "lists" means online or nearby (the baseline, by `--connect` and LIST,
-//! has no beacons and still meshes: online).
+//! has no beacons and still meshes: online). Also: time until two nodes on two subnets
+//! behind a router list each other with `--scan` (issue 20.4).
 //!
 //! The namespaces are this program's own: a hub namespace holding a bridge, and four node
 //! namespaces each joined to the bridge by a veth pair (10.88.0.1-4/24), all deleted at
@@ -205,6 +206,123 @@ fn attempt(run: usize, finding: Finding) -> Result<Option<Duration>, String> {
     Ok(None)
 }
 
+/// `--scan` across a router (issue 20.4): the figure's target, for a /24.
+const SCAN_TARGET: Duration = Duration::from_secs(3);
+
+/// Two subnets joined by a router namespace (ip_forward on, no multicast routing), a
+/// node on each side: b at 10.61.2.254, the last host of its /24 (the sweep's worst
+/// case), started first; a started with `--scan 10.61.2.0/24`. Time from a's start until
+/// each lists the other (online or nearby: strangers get a session on demand, issue 21).
+fn scan_attempt(run: usize) -> Result<Option<Duration>, String> {
+    let tag = format!("{}s{run}", std::process::id() % 10_000);
+    let router = Ns::new(format!("purrb-rt-{tag}"))?;
+    router.exec(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"])?;
+    let a = Ns::new(format!("purrb-sa-{tag}"))?;
+    let b = Ns::new(format!("purrb-sb-{tag}"))?;
+    for (ns, side, addr, gw) in [
+        (&a, "a", "10.61.1.2/24", "10.61.1.1"),
+        (&b, "b", "10.61.2.254/24", "10.61.2.1"),
+    ] {
+        let (inner, outer) = (format!("pb{tag}{side}"), format!("pb{tag}r{side}"));
+        ip(&[
+            "link", "add", &inner, "netns", &ns.0, "type", "veth", "peer", "name", &outer, "netns",
+            &router.0,
+        ])?;
+        ns.exec(&["ip", "addr", "add", addr, "dev", &inner])?;
+        ns.exec(&["ip", "link", "set", &inner, "up"])?;
+        router.exec(&["ip", "addr", "add", &format!("{gw}/24"), "dev", &outer])?;
+        router.exec(&["ip", "link", "set", &outer, "up"])?;
+        ns.exec(&["ip", "route", "add", "default", "via", gw])?;
+    }
+    let dirs: Vec<tempfile::TempDir> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let node = |ns: &Ns, dir: &tempfile::TempDir, scan: bool| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns.0, &support::bin()])
+            .args(["--port", "35035", "--beacon-interval", "1", "--data-dir"])
+            .arg(dir.path());
+        if scan {
+            cmd.args(["--scan", "10.61.2.0/24"]);
+        }
+        support::spawn(cmd, dir.path())
+    };
+    let node_b = node(&b, &dirs[1], false);
+    let t0 = Instant::now();
+    let node_a = node(&a, &dirs[0], true);
+    let online = |ns: &Ns, n: &support::Node| {
+        let token = n.token();
+        ns.run(move || {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 35035));
+            support::api_get(addr, &token, "peers")
+                .and_then(|v| v.as_array().cloned())
+                .map(|a| {
+                    a.iter()
+                        .filter(|p| p["presence"] == "online" || p["presence"] == "nearby")
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+    };
+    let deadline = t0 + ATTEMPT;
+    while Instant::now() < deadline {
+        if online(&a, &node_a) >= 1 && online(&b, &node_b) >= 1 {
+            return Ok(Some(t0.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(None)
+}
+
+/// The `--scan` rows of section 6 (after the beacons' table).
+fn scan_section(runs: usize) {
+    let mut times = Vec::new();
+    for run in 0..runs {
+        match scan_attempt(run) {
+            Ok(Some(t)) => times.push(t),
+            Ok(None) => {
+                let why = format!("no connection within {} s", ATTEMPT.as_secs());
+                println!("`--scan` across a router: not measured: {why}\n");
+                println!("@summary | discovery: across a router, each lists the other with `--scan` of a /24 | not measured: {why} | ≤3 s | n/a |");
+                return;
+            }
+            Err(e) => {
+                println!("`--scan` across a router: not measured: {e}\n");
+                println!("@summary | discovery: across a router, each lists the other with `--scan` of a /24 | not measured: {e} | ≤3 s | n/a |");
+                return;
+            }
+        }
+    }
+    let list: Vec<String> = times
+        .iter()
+        .map(|t| format!("{:.0}", t.as_secs_f64() * 1000.0))
+        .collect();
+    let median = support::median_ms(times);
+    let verdict = if median <= SCAN_TARGET.as_secs_f64() * 1000.0 {
+        "met"
+    } else {
+        "MISSED"
+    };
+    println!(
+        "**Across a router** (issue 20.4): two subnets joined by a router namespace that \
+         forwards unicast and no multicast; b (discovery on, no `--scan`) at 10.61.2.254, \
+         the last host of its /24, started first; then a with `--scan 10.61.2.0/24`: time \
+         from a's start until each lists the other (nearby: strangers get a session \
+         on demand, issue 21), {runs} runs. The sweep sends \
+         256 probes a second after a burst of 32, so it reaches .254 after ~0.86 s.\n"
+    );
+    println!("| how nodes find each other | runs (ms) | median | target |");
+    println!("|---|---|---|---|");
+    println!(
+        "| `--scan` of a /24, the other node its last host | {} | **{median:.0} ms** | ≤3 s |",
+        list.join(", ")
+    );
+    println!(
+        "\n@summary | discovery: across a router, each lists the other with `--scan` of a /24, the other node its last host (median of {runs}) | {median:.0} ms | ≤3 s | {verdict} |"
+    );
+}
+
 fn not_measured(why: &str) {
     println!("### 6. Discovery\n");
     println!("not measured: {why}\n");
@@ -295,4 +413,5 @@ fn main() {
          start-up plus at most one beacon interval.\n",
         median / base_median.max(0.001)
     );
+    scan_section(runs);
 }

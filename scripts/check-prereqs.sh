@@ -45,6 +45,9 @@ command -v npm >/dev/null 2>&1 || fixes+=("install npm (it comes with Node.js)")
 [ -x /usr/bin/chromium ] || apt_need+=(chromium)
 # Namespace tests: iproute2.
 command -v ip >/dev/null 2>&1 || apt_need+=(iproute2)
+# tests/discovery_mdns.rs: Debian's avahi-daemon, run by the test in a namespace only
+# (its own config, no D-Bus); the test skips without it.
+[ -x /usr/sbin/avahi-daemon ] || apt_need+=(avahi-daemon)
 
 if [ "${#apt_need[@]}" -gt 0 ]; then
     if is_root && command -v apt-get >/dev/null 2>&1; then

@@ -84,7 +84,13 @@ pub enum Command {
     /// A valid LAN beacon (SPEC §4) from `id`, which can be dialled at `addr` (the
     /// beacon's source IP, with its scope for IPv6 link-local, and the beacon's port).
     /// From the discovery thread; anyone on the LAN can forge one, so it is only a hint.
-    Discovered { id: NodeId, addr: SocketAddr },
+    /// `via` says how it came: a multicast or a unicast (`--scan`) beacon carry the same
+    /// bytes and are acted on alike; an mDNS answer names the id in its TXT record.
+    Discovered {
+        id: NodeId,
+        addr: SocketAddr,
+        via: Heard,
+    },
     /// A file worker's report (`crate::files`).
     File(FileEvent),
     /// Discovery's counters (beacons sent and failed per interface, beacons heard),
@@ -475,6 +481,45 @@ pub enum ConnectFailure {
     Other,
 }
 
+/// How discovery came to know of a node: where a [`Command::Discovered`] hint is from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Heard {
+    /// Its beacon to the multicast group (SPEC §4).
+    Multicast,
+    /// The same beacon sent to our address: its `--scan`, or its answer to ours.
+    Unicast,
+    /// An mDNS answer for `_purr._tcp` (an Avahi service file; docs/PROTOCOL.md).
+    Mdns,
+}
+
+/// Unicast discovery's counters (`--scan`, and unicast beacons heard and answered).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnicastStats {
+    /// The `--scan` ranges (none: this node only hears and answers).
+    pub ranges: Vec<String>,
+    /// Sweeps started, probes sent, sends that failed.
+    pub sweeps: u64,
+    pub sent: u64,
+    pub errors: u64,
+    /// Distinct addresses in the ranges whose beacon came back (answers to probes).
+    pub answered: u64,
+    /// Valid unicast beacons heard from other nodes, and answers we sent to them.
+    pub heard: u64,
+    pub replies: u64,
+}
+
+/// mDNS browsing's counters (`_purr._tcp.local`, one-shot queries).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MdnsStats {
+    /// Queries sent (one per interface per round) and sends that failed.
+    pub queries: u64,
+    pub errors: u64,
+    /// Answers received, those refused as malformed, and purr nodes found in them.
+    pub answers: u64,
+    pub malformed: u64,
+    pub found: u64,
+}
+
 /// Discovery's counters, as the discovery thread reports them (bounded: at most
 /// [`MAX_STATS_IFACES`] interfaces and [`MAX_HEARD_SOURCES`] sources).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,6 +529,8 @@ pub struct DiscoveryStats {
     pub ifaces: Vec<IfaceStats>,
     /// Per source id and interface, the most recently heard first.
     pub heard: Vec<HeardStats>,
+    pub unicast: UnicastStats,
+    pub mdns: MdnsStats,
 }
 
 /// Addresses in one [`Command::OwnAddrs`].

@@ -89,6 +89,17 @@ pub struct NodeArgs {
     /// Seconds between discovery beacons
     #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub beacon_interval: u64,
+    /// Also send the beacon by unicast to every host of this IPv4 range, for peers that
+    /// multicast does not reach (another subnet, a VPN); at most a /22 (repeatable; at
+    /// start, 30 s later, then every 5 minutes; 256 probes/s)
+    #[arg(long, value_name = "CIDR", conflicts_with = "no_discovery")]
+    pub scan: Vec<String>,
+    /// Let --scan take ranges up to a /16 (65,534 hosts, ~4 minutes a sweep)
+    #[arg(long, requires = "scan")]
+    pub scan_wide: bool,
+    /// The `--scan` ranges, checked (filled in by [`Cli::try_from_args`]).
+    #[arg(skip)]
+    pub scan_ranges: Vec<crate::discovery::scan::Range>,
     /// Open the UI in the default browser
     #[arg(long)]
     pub open: bool,
@@ -289,6 +300,9 @@ pub enum Command {
         /// A file made by `purr backup`
         file: PathBuf,
     },
+    /// Print an Avahi service file that publishes this node by DNS-SD (`_purr._tcp`, its
+    /// port and id); save it as /etc/avahi/services/purr.service. The node need not run
+    AvahiService,
     /// Why can't I see my peer? Checks the running node, its network and its data dir,
     /// one line each: OK, WARN or FAIL and the next step (exit 0: no FAIL, 1: a FAIL)
     Doctor {
@@ -339,6 +353,27 @@ impl Cli {
             }
         }
         let mut cli = Self::from_arg_matches(&matches).map_err(|e| e.format(&mut cmd))?;
+        if cli.node.scan.len() > crate::discovery::scan::MAX_RANGES {
+            return Err(cmd.error(
+                clap::error::ErrorKind::TooManyValues,
+                format!(
+                    "--scan: at most {} ranges",
+                    crate::discovery::scan::MAX_RANGES
+                ),
+            ));
+        }
+        for range in &cli.node.scan {
+            match crate::discovery::scan::Range::parse(range, cli.node.scan_wide) {
+                Ok(r) if !cli.node.scan_ranges.contains(&r) => cli.node.scan_ranges.push(r),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(cmd.error(
+                        clap::error::ErrorKind::ValueValidation,
+                        format!("--scan {range}: {e}"),
+                    ))
+                }
+            }
+        }
         cli.node.port = cli.global.port.unwrap_or(DEFAULT_PORT);
         cli.node.data_dir = cli.global.data_dir.clone();
         Ok(cli)
@@ -479,6 +514,26 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scan_ranges_are_checked_and_bounded() {
+        let c = parse(&["purr", "--scan", "10.2.0.0/24", "--scan", "10.3.0.9/23"]).unwrap();
+        let got: Vec<String> = c.node.scan_ranges.iter().map(ToString::to_string).collect();
+        assert_eq!(got, ["10.2.0.0/24", "10.3.0.0/23"]);
+        // A /21 is refused with the way to allow it, and --scan-wide allows it.
+        let e = parse(&["purr", "--scan", "10.0.0.0/21"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("--scan-wide"), "{e}");
+        let c = parse(&["purr", "--scan", "10.0.0.0/21", "--scan-wide"]).unwrap();
+        assert_eq!(c.node.scan_ranges[0].prefix, 21);
+        assert!(parse(&["purr", "--scan", "10.0.0.0/8", "--scan-wide"]).is_err());
+        assert!(parse(&["purr", "--scan", "nonsense"]).is_err());
+        // Nothing to scan with discovery off; --scan-wide alone means nothing.
+        assert!(parse(&["purr", "--scan", "10.2.0.0/24", "--no-discovery"]).is_err());
+        assert!(parse(&["purr", "--scan-wide"]).is_err());
+        // A node option: not with a subcommand.
+        assert!(parse(&["purr", "--scan", "10.2.0.0/24", "peers"]).is_err());
     }
 
     #[test]

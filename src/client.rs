@@ -198,6 +198,46 @@ pub fn id(data_dir: &Option<PathBuf>, json: bool) -> Result<String, ClientError>
     Ok(format!("{}\n{fingerprint}", me.id_hex()))
 }
 
+/// Where Avahi reads static service files (`avahi-daemon(8)`), said on stderr.
+pub const AVAHI_SERVICE_HINT: &str = "save it as /etc/avahi/services/purr.service \
+     (e.g. purr avahi-service | sudo tee /etc/avahi/services/purr.service); Avahi publishes it at once";
+
+/// `purr avahi-service`: an Avahi service file that publishes this node as `_purr._tcp`
+/// on its port, with its id in the TXT record (docs/PROTOCOL.md, "DNS-SD"). The port is
+/// `--port`, else the running node's (`node.json`), else 35035. Reads the data dir
+/// only; the node need not run.
+pub fn avahi_service(args: &ClientArgs) -> Result<String, ClientError> {
+    let d = existing_dir(&args.data_dir)?;
+    let me = d
+        .read_identity()?
+        .ok_or_else(|| ClientError::NoIdentity(d.path().to_path_buf()))?;
+    let port = args
+        .port
+        .or_else(|| d.node_info().map(|i| i.port))
+        .unwrap_or(crate::cli::DEFAULT_PORT);
+    Ok(avahi_service_xml(&me.id_hex(), port))
+}
+
+/// The service file's text. `id` is 64 hex digits and `port` a number: nothing in it
+/// needs XML escaping. The instance name carries the id's first 8 digits, so that two
+/// nodes on one host publish two names.
+pub fn avahi_service_xml(id: &str, port: u16) -> String {
+    let short = id.get(..8).unwrap_or(id);
+    format!(
+        r#"<?xml version="1.0" standalone="no"?>
+<!DOCTYPE service-group SYSTEM "avahi-service.dtd">
+<!-- purr (peer-to-peer LAN messenger): this node, found by DNS-SD browsers -->
+<service-group>
+  <name replace-wildcards="yes">purr %h {short}</name>
+  <service>
+    <type>_purr._tcp</type>
+    <port>{port}</port>
+    <txt-record>id={id}</txt-record>
+  </service>
+</service-group>"#
+    )
+}
+
 /// How to reach the node of a data dir.
 struct Target {
     dir: PathBuf,

@@ -106,6 +106,17 @@ fn main() -> ExitCode {
         Some(Command::Follow { json }) => purr::follow::follow(&client, *json)
             .map(|()| None)
             .map_err(Into::into),
+        Some(Command::AvahiService) => purr::client::avahi_service(&client)
+            .map(|xml| {
+                // The file on stdout, so it can be redirected; where it goes on stderr.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "purr: {}",
+                    purr::client::AVAHI_SERVICE_HINT
+                );
+                Some(xml)
+            })
+            .map_err(Into::into),
         Some(Command::Backup { file }) => purr::client::backup(&client.data_dir, file)
             .map(Some)
             .map_err(Into::into),

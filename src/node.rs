@@ -178,12 +178,16 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     } else if crate::net::is_loopback(local.ip()) {
         // Peers on the LAN could not reach the port a beacon would announce.
         log::info!("LAN discovery is off: listening on loopback only ({local})");
+        if !args.scan_ranges.is_empty() {
+            log::warn!("--scan is ignored: listening on loopback only ({local})");
+        }
     } else {
         let config = crate::discovery::Config {
             id: identity_id,
             port,
             interval: Duration::from_secs(args.beacon_interval),
             state: state.clone(),
+            scan: args.scan_ranges.clone(),
         };
         // Never fatal: the node works without discovery, through --connect and --peers.
         if let Err(e) = crate::discovery::spawn(config) {

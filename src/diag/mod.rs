@@ -141,6 +141,38 @@ pub struct BeaconFacts {
     pub sent: u64,
     /// Per source id and interface, the most recently heard first (at most 64).
     pub heard: Vec<HeardFacts>,
+    /// Unicast beacons: `--scan` and answers (issue 20.4).
+    #[serde(default)]
+    pub scan: ScanFacts,
+    /// mDNS browsing for `_purr._tcp` (issue 20.5).
+    #[serde(default)]
+    pub mdns: MdnsFacts,
+}
+
+/// Unicast discovery: the `--scan` sweeps, and unicast beacons heard and answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanFacts {
+    /// The `--scan` ranges (empty: none given).
+    pub ranges: Vec<String>,
+    pub sweeps: u64,
+    /// Probes sent, and sends that failed.
+    pub sent: u64,
+    pub errors: u64,
+    /// Distinct addresses in the ranges whose beacon came back.
+    pub answered: u64,
+    /// Unicast beacons heard from other nodes, and answers sent to them.
+    pub heard: u64,
+    pub replies: u64,
+}
+
+/// mDNS browsing: queries sent, answers received, purr nodes found in them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MdnsFacts {
+    pub queries: u64,
+    pub errors: u64,
+    pub answers: u64,
+    pub malformed: u64,
+    pub found: u64,
 }
 
 /// Beacons of one id on one interface.
@@ -203,9 +235,9 @@ pub struct ContactFacts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AddrFacts {
     pub addr: String,
-    /// `beacon`, `list` (another peer's `LIST`), `announced` (its own `ADDR`),
-    /// `connect` (--connect/--peers), `manual` (the UI's connect), `incoming` (it
-    /// connected to us), `stored` (from an earlier run).
+    /// `beacon`, `scan` (a unicast beacon), `mdns`, `list` (another peer's `LIST`),
+    /// `announced` (its own `ADDR`), `connect` (--connect/--peers), `manual` (the UI's
+    /// connect), `incoming` (it connected to us), `stored` (from an earlier run).
     pub source: String,
     /// Seconds since it was last learned from that source (none for `stored`).
     pub s_ago: Option<u64>,

@@ -111,6 +111,8 @@ pub fn checks(r: &Report) -> Vec<Check> {
     if r.node.running {
         out.extend(interfaces(r));
         out.extend(beacons(r));
+        out.extend(scan(r));
+        out.extend(mdns(r));
         out.extend(r.targets.iter().map(target));
         out.extend(r.contacts.iter().map(contact));
     }
@@ -258,7 +260,8 @@ fn beacons(r: &Report) -> Option<Check> {
         );
         return Some(Check::new(Verdict::Warn, "beacons", "heard", says).next(
             "if another node runs on this LAN, multicast is filtered here (Wi-Fi client \
-             isolation, a firewall on UDP 35035, a switch): give a peer with --connect HOST:PORT",
+             isolation, a firewall on UDP 35035, a switch): give a peer with --connect HOST:PORT, \
+             or scan its subnet with --scan CIDR",
         ));
     }
     Some(Check::new(
@@ -266,6 +269,70 @@ fn beacons(r: &Report) -> Option<Check> {
         "beacons",
         "heard",
         format!("none yet (listening for {})", duration(b.sending_for_s)),
+    ))
+}
+
+/// `--scan` (issue 20.4): what the sweeps sent and who answered.
+fn scan(r: &Report) -> Option<Check> {
+    let s = &r.beacons.scan;
+    if !r.node.discovery || s.ranges.is_empty() {
+        return None;
+    }
+    let subject = s.ranges.join(", ");
+    let says = format!(
+        "{} sweep{}, {} probes sent, {} answered{}",
+        s.sweeps,
+        if s.sweeps == 1 { "" } else { "s" },
+        s.sent,
+        s.answered,
+        if s.errors > 0 {
+            format!(", {} could not be sent", s.errors)
+        } else {
+            String::new()
+        }
+    );
+    let check = |v, says: String| Check::new(v, "scan", &subject, says);
+    if s.sent == 0 && s.errors > 0 {
+        return Some(
+            check(Verdict::Fail, says)
+                .next("no probe goes out: is there a route to the range (ip route get ADDRESS)?"),
+        );
+    }
+    // After two sweeps (30 s) a node in the range that runs has heard one.
+    if s.answered == 0 && s.sweeps >= 2 {
+        return Some(check(Verdict::Warn, says).next(
+            "no purr answered: check the range, and that UDP 35035 is not filtered on the way",
+        ));
+    }
+    Some(check(Verdict::Ok, says))
+}
+
+/// mDNS browsing (issue 20.5): said only once something answered or a query failed.
+fn mdns(r: &Report) -> Option<Check> {
+    let m = &r.beacons.mdns;
+    if !r.node.discovery || (m.answers == 0 && m.errors == 0) {
+        return None;
+    }
+    let says = format!(
+        "{} queries, {} answers, {} purr node(s) named{}",
+        m.queries,
+        m.answers,
+        m.found,
+        if m.errors > 0 {
+            format!(", {} queries could not be sent", m.errors)
+        } else {
+            String::new()
+        }
+    );
+    Some(Check::new(
+        if m.errors > 0 && m.queries == 0 {
+            Verdict::Warn
+        } else {
+            Verdict::Ok
+        },
+        "mdns",
+        "_purr._tcp",
+        says,
     ))
 }
 
@@ -564,6 +631,7 @@ mod tests {
             sending_for_s: 125,
             sent: 25,
             heard: Vec::new(),
+            ..Default::default()
         };
         let c = checks(&r);
         let b = find(&c, "beacons");
@@ -592,6 +660,58 @@ mod tests {
         // Discovery off: no such check.
         r.node.discovery = false;
         assert!(!checks(&r).iter().any(|c| c.area == "beacons"));
+    }
+
+    #[test]
+    fn the_scan_says_what_went_out_and_warns_when_nobody_answers() {
+        let mut r = running();
+        assert!(
+            !checks(&r).iter().any(|c| c.area == "scan"),
+            "no --scan: no line"
+        );
+        r.beacons.scan = super::super::ScanFacts {
+            ranges: vec!["10.2.0.0/24".into()],
+            sweeps: 1,
+            sent: 254,
+            ..Default::default()
+        };
+        let c = checks(&r);
+        let s = find(&c, "scan");
+        assert_eq!(s.verdict, Verdict::Ok, "first sweep: too early to tell");
+        assert_eq!(s.subject, "10.2.0.0/24");
+        assert_eq!(s.says, "1 sweep, 254 probes sent, 0 answered");
+        // Two sweeps and nobody: a warning with the next step.
+        r.beacons.scan.sweeps = 2;
+        r.beacons.scan.sent = 508;
+        let c = checks(&r);
+        let s = find(&c, "scan");
+        assert_eq!(s.verdict, Verdict::Warn);
+        assert!(
+            s.next.as_deref().unwrap_or_default().contains("UDP 35035"),
+            "{s}"
+        );
+        r.beacons.scan.answered = 1;
+        assert_eq!(find(&checks(&r), "scan").verdict, Verdict::Ok);
+        // Nothing could be sent (no route): a failure.
+        r.beacons.scan.sent = 0;
+        r.beacons.scan.errors = 254;
+        let c = checks(&r);
+        let s = find(&c, "scan");
+        assert_eq!(s.verdict, Verdict::Fail);
+        assert!(s.says.ends_with("254 could not be sent"), "{s}");
+    }
+
+    #[test]
+    fn mdns_is_said_once_something_answered() {
+        let mut r = running();
+        r.beacons.mdns.queries = 3;
+        assert!(!checks(&r).iter().any(|c| c.area == "mdns"));
+        r.beacons.mdns.answers = 2;
+        r.beacons.mdns.found = 1;
+        let c = checks(&r);
+        let m = find(&c, "mdns");
+        assert_eq!(m.verdict, Verdict::Ok);
+        assert_eq!(m.says, "3 queries, 2 answers, 1 purr node(s) named");
     }
 
     #[test]

@@ -14,10 +14,17 @@
 //!   every minute  ───▶  │ re-list interfaces, join new ones         │
 //!   every second  ───▶  │ our addresses (own_addrs): on a change ───┼──OwnAddrs──▶ state
 //!                       │   re-list interfaces at once too          │
-//!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr}──▶ state
-//!                       └───────────────────────────────────────────┘       │ on_discovered
+//!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr, via}──▶ state
+//!   --scan sweeps ───▶  │ the same beacon by unicast to each host   │──▶ <host>:35035 (256/s)
+//!   unicast :35035 ──▶  │ parse ─▶ answer once (limits) ─▶ Reports  │       │ on_discovered
+//!   every 60 s ─────▶   │ mDNS query _purr._tcp ─▶ answers (mdns)   │       │
+//!                       └───────────────────────────────────────────┘       ▼
 //!                                                                dialer (backoff, cap) ──▶ dial thread
 //! ```
+//!
+//! Beyond the segment (issue 20.4, 20.5): a unicast beacon (`scan`) and an mDNS answer
+//! (`mdns`) become the same `Discovered` as a multicast beacon, tagged with how they
+//! were heard ([`Heard`]); what to dial is still the dialer's decision.
 //!
 //! Nothing here is fatal (the issue's "never fatal"): no usable interface, no IPv6, a
 //! port held without `SO_REUSEPORT`, an interface that vanishes between two sends; each
@@ -30,7 +37,9 @@
 pub mod beacon;
 pub mod ifaces;
 pub mod own_addrs;
+pub mod mdns;
 pub mod reports;
+pub mod scan;
 pub mod sockets;
 pub mod stats;
 
@@ -40,11 +49,12 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::bus::{Command, OwnAddr, StateHandle};
+use crate::bus::{Command, Heard, OwnAddr, StateHandle};
 use crate::identity::NodeId;
 use beacon::Beacon;
 use ifaces::Iface;
 use reports::Reports;
+use scan::{Replies, Scanner};
 use sockets::{Family, Warnings};
 use stats::Counters;
 
@@ -58,6 +68,18 @@ const RECV_BUF: usize = 2048;
 /// Datagrams read per wake-up before the thread looks at its clock again, so a flood
 /// cannot delay our own beacons.
 const MAX_READS_PER_WAKE: usize = 256;
+/// Probes sent per wake-up at most (the bucket's burst is smaller anyway), so that a
+/// sweep never keeps the thread from reading.
+const MAX_PROBES_PER_WAKE: usize = 64;
+/// Addresses remembered as having answered a probe (only counted for `purr doctor`).
+const MAX_ANSWERED: usize = 4096;
+/// How often the mDNS query for `_purr._tcp` goes out (and once at start). Answers are
+/// only hints for nodes Avahi publishes; a found node becomes a contact that the dialer
+/// redials by itself, so once a minute is plenty.
+pub const MDNS_EVERY: Duration = Duration::from_secs(60);
+/// The receive buffer for mDNS answers (a whole Ethernet frame's worth; RFC 6762 §17
+/// answers are at most 9000 bytes, a bigger one is cut and then fails to parse).
+const MDNS_BUF: usize = 9000;
 
 /// What discovery needs to know.
 pub struct Config {
@@ -69,6 +91,8 @@ pub struct Config {
     pub interval: Duration,
     /// Where `Discovered` goes.
     pub state: StateHandle,
+    /// `--scan`: ranges to probe with unicast beacons (none: only hear and answer them).
+    pub scan: Vec<scan::Range>,
 }
 
 /// Starts the discovery thread.
@@ -87,6 +111,19 @@ struct Discovery {
     send_v6: Option<UdpSocket>,
     listen_v4: Option<UdpSocket>,
     listen_v6: Option<UdpSocket>,
+    /// Hears beacons sent to us alone, and sends probes and answers (`scan`).
+    unicast: Option<UdpSocket>,
+    /// `--scan`'s sweeps; `None` without ranges.
+    scanner: Option<Scanner>,
+    /// Answers to unicast beacons, rate-limited.
+    replies: Replies,
+    /// Addresses in the scanned ranges whose beacon came to us (bounded).
+    answered: HashSet<std::net::Ipv4Addr>,
+    /// The mDNS query socket (an ephemeral port, never 5353), the current query's id,
+    /// and when the next query goes out.
+    mdns: Option<UdpSocket>,
+    mdns_id: u16,
+    next_mdns: Instant,
     ifaces: Vec<Iface>,
     /// Which listener has joined its group on which interface index.
     joined: HashSet<(Family, u32)>,
@@ -104,6 +141,7 @@ struct Discovery {
 impl Discovery {
     fn new(config: Config) -> Discovery {
         let now = Instant::now();
+        let scanner = (!config.scan.is_empty()).then(|| Scanner::new(config.scan.clone(), now));
         Discovery {
             beacon: Beacon {
                 id: config.id,
@@ -115,6 +153,13 @@ impl Discovery {
             send_v6: None,
             listen_v4: None,
             listen_v6: None,
+            unicast: None,
+            scanner,
+            replies: Replies::new(now),
+            answered: HashSet::new(),
+            mdns: None,
+            mdns_id: 0,
+            next_mdns: now,
             ifaces: Vec::new(),
             joined: HashSet::new(),
             warnings: Warnings::default(),
@@ -135,6 +180,17 @@ impl Discovery {
             sockets::GROUP_V6,
             port = sockets::PORT,
         );
+        if let Some(s) = &self.scanner {
+            let ranges: Vec<String> = s.ranges().iter().map(ToString::to_string).collect();
+            log::info!(
+                "LAN discovery: scanning {} by unicast beacons ({} probes/s; again after {} s, \
+                 then every {} s)",
+                ranges.join(", "),
+                scan::RATE_PER_S,
+                scan::SECOND_SWEEP.as_secs(),
+                scan::SWEEP_EVERY.as_secs(),
+            );
+        }
         loop {
             let now = Instant::now();
             if now >= self.next_own && !self.look_at_own_addrs(now) {
@@ -147,8 +203,21 @@ impl Discovery {
             if now >= self.next_beacon {
                 self.send_beacons(now);
             }
-            let next = self.next_scan.min(self.next_beacon).min(self.next_own);
-            if !self.wait_and_read(next) {
+            if now >= self.next_mdns {
+                self.query_mdns(now);
+            }
+            let mut wake = self
+                .next_scan
+                .min(self.next_beacon)
+                .min(self.next_own)
+                .min(self.next_mdns);
+            if self.scanner.is_some() {
+                self.probe(now);
+                if let Some(s) = &mut self.scanner {
+                    wake = wake.min(s.wake_at(now));
+                }
+            }
+            if !self.wait_and_read(wake) {
                 log::debug!("LAN discovery stopped: the state thread is gone");
                 return;
             }
@@ -177,7 +246,34 @@ impl Discovery {
     /// Lists the interfaces, opens the sockets a family needs once it has an interface,
     /// and joins the groups on interfaces not joined yet.
     fn rescan(&mut self, now: Instant) {
-        let found = ifaces::usable();
+        let links = match ifaces::links() {
+            Ok(links) => links,
+            Err(e) => {
+                log::warn!("cannot list network interfaces: {e}");
+                Vec::new()
+            }
+        };
+        if let Some(s) = &mut self.scanner {
+            // Never probe ourselves: every address of every interface, usable or not.
+            s.set_own(links.iter().flat_map(|l| l.v4.iter().copied()));
+        }
+        // Unicast beacons need no multicast-capable interface (a VPN has none): the
+        // listener is opened whatever the interfaces, and again if it failed.
+        if self.unicast.is_none() {
+            match sockets::unicast_listener() {
+                Ok(s) => self.unicast = Some(s),
+                Err(e) => {
+                    self.warnings.warn(
+                        "listener unicast",
+                        format_args!(
+                            "cannot listen for unicast beacons on UDP port {}: {e}",
+                            sockets::PORT
+                        ),
+                    );
+                }
+            }
+        }
+        let found: Vec<Iface> = links.into_iter().filter_map(ifaces::select).collect();
         // With nothing to send on, look at every beacon instead: a node started before
         // its network is up (or whose only cable was pulled) joins it within one interval.
         self.next_scan = now
@@ -281,6 +377,126 @@ impl Discovery {
         }
     }
 
+    fn ear(&self, ear: Ear) -> Option<&UdpSocket> {
+        match ear {
+            Ear::Group(family) => self.listener(family),
+            Ear::Unicast => self.unicast.as_ref(),
+            Ear::Mdns => self.mdns.as_ref(),
+        }
+    }
+
+    /// Sends the one-shot mDNS query for `_purr._tcp.local` on every IPv4 interface
+    /// (RFC 6762 §5.1: from an ephemeral port; answers come back to it by unicast).
+    fn query_mdns(&mut self, now: Instant) {
+        self.next_mdns = now + MDNS_EVERY;
+        if self.mdns.is_none() {
+            match sockets::mdns_querier() {
+                Ok(s) => self.mdns = Some(s),
+                Err(e) => {
+                    self.warnings.warn(
+                        "mdns socket",
+                        format_args!("cannot open a socket for mDNS queries: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
+        let Some(socket) = &self.mdns else { return };
+        // A fresh id per round: an answer must echo it (a stray or forged datagram to
+        // our port mostly will not).
+        self.mdns_id = crate::rng::bytes::<2>()
+            .map(u16::from_be_bytes)
+            .unwrap_or(self.mdns_id.wrapping_add(1));
+        let query = mdns::query(self.mdns_id);
+        let mut failed = Vec::new();
+        for iface in &self.ifaces {
+            let Some(via) = iface.v4 else { continue };
+            let m = self.counters.mdns();
+            match sockets::send_mdns(socket, via, &query) {
+                Ok(()) => m.queries += 1,
+                Err(e) => {
+                    m.errors += 1;
+                    failed.push((iface.name.clone(), e));
+                }
+            }
+        }
+        for (name, e) in failed {
+            self.warnings.warn(
+                &format!("mdns {name}"),
+                format_args!("cannot send the mDNS query on {name}: {e}"),
+            );
+        }
+    }
+
+    /// An answer on the mDNS socket. False when the state thread is gone.
+    fn on_mdns(&mut self, data: &[u8], from: SocketAddr) -> bool {
+        // A responder answers from 5353 (RFC 6762 §6.7); anything else is not one.
+        if from.port() != mdns::MDNS_PORT {
+            return true;
+        }
+        let found = match mdns::parse(data, self.mdns_id, from.ip()) {
+            Ok(found) => found,
+            Err(why) => {
+                if matches!(why, mdns::MdnsError::Malformed(_)) {
+                    self.counters.mdns().malformed += 1;
+                }
+                log::trace!("ignored an mDNS datagram from {from}: {why}");
+                return true;
+            }
+        };
+        self.counters.mdns().answers += 1;
+        let now = Instant::now();
+        for f in found {
+            if f.id == self.config.id {
+                continue;
+            }
+            // One address per node per answer: the dialer's backoff and the 2 s
+            // report limit apply as to beacons; the next answer brings the next one.
+            let Some(&addr) = f.addrs.first() else {
+                continue;
+            };
+            self.counters.mdns().found += 1;
+            let Some(addr) = self.reports.heard(f.id, addr, now) else {
+                continue;
+            };
+            log::debug!("mDNS: {} at {addr}", crate::rules::short_id(&f.id));
+            let sent = self.config.state.send(Command::Discovered {
+                id: f.id,
+                addr,
+                via: Heard::Mdns,
+            });
+            if !sent {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Sends the probes a sweep has due now (the bucket decides how many).
+    fn probe(&mut self, now: Instant) {
+        let Some(scanner) = &mut self.scanner else {
+            return;
+        };
+        let mut failed = None;
+        for _ in 0..MAX_PROBES_PER_WAKE {
+            let Some(to) = scanner.next(now) else { break };
+            let sent = match &self.unicast {
+                Some(s) => sockets::send_unicast(s, to, &self.beacon),
+                None => Err(std::io::Error::other("no unicast socket")),
+            };
+            if let Err(e) = sent {
+                scanner.failed();
+                failed = Some((to, e));
+            }
+        }
+        if let Some((to, e)) = failed {
+            self.warnings.warn(
+                "scan send",
+                format_args!("cannot send a unicast beacon to {to} (--scan): {e}"),
+            );
+        }
+    }
+
     /// Sends the beacon on every interface, in both families where it has them. A
     /// failure (an interface gone, its address removed) brings the next scan forward.
     fn send_beacons(&mut self, now: Instant) {
@@ -315,6 +531,15 @@ impl Discovery {
         }
         // The state keeps the latest for `GET /api/v1/diag`; a gone state thread is
         // noticed at the next report.
+        if let Some(s) = &self.scanner {
+            let u = self.counters.unicast();
+            u.ranges = s.ranges().iter().map(ToString::to_string).collect();
+            u.sweeps = s.counts.sweeps;
+            u.sent = s.counts.sent;
+            u.errors = s.counts.errors;
+            u.answered = self.answered.len() as u64;
+        }
+        self.counters.unicast().replies = self.replies.sent;
         let stats = Box::new(self.counters.snapshot());
         self.config.state.send(Command::DiscoveryStats(stats));
     }
@@ -323,13 +548,13 @@ impl Discovery {
     /// thread is gone.
     fn wait_and_read(&mut self, until: Instant) -> bool {
         let timeout = until.saturating_duration_since(Instant::now());
-        let ready: Vec<(Family, bool)> = {
-            let mut fds = Vec::with_capacity(2);
-            let mut families = Vec::with_capacity(2);
-            for family in [Family::V4, Family::V6] {
-                if let Some(s) = self.listener(family) {
+        let ready: Vec<(Ear, bool)> = {
+            let mut fds = Vec::with_capacity(EARS.len());
+            let mut families = Vec::with_capacity(EARS.len());
+            for ear in EARS {
+                if let Some(s) = self.ear(ear) {
                     fds.push(PollFd::new(s, PollFlags::IN));
-                    families.push(family);
+                    families.push(ear);
                 }
             }
             if fds.is_empty() {
@@ -354,38 +579,45 @@ impl Discovery {
                 .map(|(f, fd)| (f, fd.revents().contains(PollFlags::ERR)))
                 .collect()
         };
-        ready.into_iter().all(|(family, error)| {
+        ready.into_iter().all(|(ear, error)| {
             if error {
-                self.clear_error(family);
+                self.clear_error(ear);
             }
-            self.read(family)
+            self.read(ear)
         })
     }
 
     /// A pending socket error (an ICMP error, say) makes `poll` return at once until it
     /// is read; read it, so that the thread does not spin.
-    fn clear_error(&mut self, family: Family) {
-        let pending = self
-            .listener(family)
-            .and_then(|s| s.take_error().ok().flatten());
+    fn clear_error(&mut self, ear: Ear) {
+        let pending = self.ear(ear).and_then(|s| s.take_error().ok().flatten());
         if let Some(e) = pending {
             self.warnings.warn(
-                &format!("receive {family}"),
-                format_args!("the {family} listener reported: {e}"),
+                &format!("receive {ear}"),
+                format_args!("the {ear} listener reported: {e}"),
             );
         }
     }
 
-    /// Reads what is queued on `family`'s listener. False when the state thread is gone.
-    fn read(&mut self, family: Family) -> bool {
-        let mut buf = [0u8; RECV_BUF];
+    /// Reads what is queued on one listener. False when the state thread is gone.
+    fn read(&mut self, ear: Ear) -> bool {
+        let mut buf = vec![0u8; if ear == Ear::Mdns { MDNS_BUF } else { RECV_BUF }];
+        let via = match ear {
+            Ear::Group(_) => Heard::Multicast,
+            Ear::Unicast | Ear::Mdns => Heard::Unicast,
+        };
         for _ in 0..MAX_READS_PER_WAKE {
-            let Some(listener) = self.listener(family) else {
+            let Some(listener) = self.ear(ear) else {
                 return true;
             };
             match listener.recv_from(&mut buf) {
                 Ok((n, from)) => {
-                    if !self.on_datagram(&buf[..n], from) {
+                    let alive = if ear == Ear::Mdns {
+                        self.on_mdns(&buf[..n], from)
+                    } else {
+                        self.on_datagram(&buf[..n], from, via)
+                    };
+                    if !alive {
                         return false;
                     }
                 }
@@ -393,8 +625,8 @@ impl Discovery {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.warnings.warn(
-                        &format!("receive {family}"),
-                        format_args!("cannot receive {family} beacons: {e}"),
+                        &format!("receive {ear}"),
+                        format_args!("cannot receive {ear} beacons: {e}"),
                     );
                     // Whatever it is, do not spin on it.
                     std::thread::sleep(Duration::from_millis(100));
@@ -405,8 +637,9 @@ impl Discovery {
         true
     }
 
-    /// One datagram from `from`. False when the state thread is gone.
-    fn on_datagram(&mut self, data: &[u8], from: SocketAddr) -> bool {
+    /// One datagram from `from`, heard `via` the group or unicast. False when the state
+    /// thread is gone.
+    fn on_datagram(&mut self, data: &[u8], from: SocketAddr, via: Heard) -> bool {
         let beacon = match Beacon::parse(data) {
             Ok(b) => b,
             Err(why) => {
@@ -419,8 +652,14 @@ impl Discovery {
         }
         let addr = dial_addr(from, beacon.port);
         let now = Instant::now();
-        self.counters
-            .heard(beacon.id, from, addr, &self.ifaces, now);
+        // `heard` is the multicast beacons' (purr doctor tells "multicast filtered" by
+        // it); unicast ones are counted apart, and their sources show as `scan`.
+        if via == Heard::Unicast {
+            self.on_unicast(from, now);
+        } else {
+            self.counters
+                .heard(beacon.id, from, addr, &self.ifaces, now);
+        }
         let Some(addr) = self.reports.heard(beacon.id, addr, now) else {
             return true;
         };
@@ -431,7 +670,58 @@ impl Discovery {
         self.config.state.send(Command::Discovered {
             id: beacon.id,
             addr,
+            via,
         })
+    }
+
+    /// A valid unicast beacon of another node came from `from`: an answer to our probe
+    /// (counted), or a probe of theirs (answered with our beacon, within the limits).
+    fn on_unicast(&mut self, from: SocketAddr, now: Instant) {
+        self.counters.unicast().heard += 1;
+        let SocketAddr::V4(from) = from else { return };
+        let ip = *from.ip();
+        if self.scanner.as_ref().is_some_and(|s| s.covers(ip)) {
+            if self.answered.len() < MAX_ANSWERED {
+                self.answered.insert(ip);
+            }
+            return;
+        }
+        if !self.replies.should_answer(ip, now) {
+            return;
+        }
+        if let Some(s) = &self.unicast {
+            if let Err(e) = sockets::send_unicast(s, ip, &self.beacon) {
+                log::debug!("LAN discovery: cannot answer the unicast beacon of {ip}: {e}");
+            }
+        }
+    }
+}
+
+/// The sockets discovery reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ear {
+    /// A group listener (multicast beacons).
+    Group(Family),
+    /// The IPv4 unicast listener (`--scan` probes and answers).
+    Unicast,
+    /// The mDNS query socket (answers to our queries).
+    Mdns,
+}
+
+const EARS: [Ear; 4] = [
+    Ear::Group(Family::V4),
+    Ear::Group(Family::V6),
+    Ear::Unicast,
+    Ear::Mdns,
+];
+
+impl std::fmt::Display for Ear {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ear::Group(family) => write!(f, "{family}"),
+            Ear::Unicast => f.write_str("unicast"),
+            Ear::Mdns => f.write_str("mDNS"),
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //!   listeners (SO_REUSEADDR + SO_REUSEPORT, so every node on a host hears every beacon)
 //!     v4 bound to 239.255.77.77:35035, joined per interface by index
 //!     v6 bound to [::]:35035 (v6 only), joined per interface by index
+//!     unicast v4 bound to 0.0.0.0:35035, IP_MULTICAST_ALL off: beacons sent to us alone
+//!   unicast probes (--scan) go out of the v4 sender, by the routing table
 //! ```
 //!
 //! Loop stays on (the kernel's default, set anyway): nodes on one host find each other
@@ -97,6 +99,48 @@ pub fn listener(family: Family) -> io::Result<UdpSocket> {
     };
     s.bind(&addr.into())?;
     Ok(s.into())
+}
+
+/// The IPv4 socket that hears beacons sent to one of our addresses (`--scan`, issue
+/// 20.4): bound to `0.0.0.0:35035`, shared like the group listener. `IP_MULTICAST_ALL`
+/// off, so it gets no multicast at all (the group listener has those), only unicast: a
+/// beacon read here was sent to us alone. With several nodes on one host, the kernel
+/// hands each unicast datagram to one of them (`SO_REUSEPORT`).
+pub fn unicast_listener() -> io::Result<UdpSocket> {
+    let s = udp(Family::V4)?;
+    s.set_reuse_address(true)?;
+    s.set_reuse_port(true)?;
+    s.set_multicast_all_v4(false)?;
+    s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, PORT)).into())?;
+    Ok(s.into())
+}
+
+/// Sends `beacon` by unicast to `to` on the discovery port (the route decides the way).
+pub fn send_unicast(sender: &UdpSocket, to: Ipv4Addr, beacon: &[u8]) -> io::Result<()> {
+    sender.send_to(beacon, SocketAddrV4::new(to, PORT))?;
+    Ok(())
+}
+
+/// The socket for one-shot mDNS queries (RFC 6762 §5.1): an ephemeral port, never
+/// 5353, so purr never competes with Avahi for it; answers come back to this port by
+/// unicast. TTL 255 as the RFC asks (responders may check it); loop on, so a responder
+/// on this host answers too.
+pub fn mdns_querier() -> io::Result<UdpSocket> {
+    let s = udp(Family::V4)?;
+    s.set_multicast_ttl_v4(255)?;
+    s.set_multicast_loop_v4(true)?;
+    s.bind(&SocketAddr::from(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).into())?;
+    Ok(s.into())
+}
+
+/// Sends an mDNS `query` to 224.0.0.251:5353 out of the interface with address `via`.
+pub fn send_mdns(sender: &UdpSocket, via: Ipv4Addr, query: &[u8]) -> io::Result<()> {
+    SockRef::from(sender).set_multicast_if_v4(&via)?;
+    sender.send_to(
+        query,
+        SocketAddrV4::new(super::mdns::GROUP_V4, super::mdns::MDNS_PORT),
+    )?;
+    Ok(())
 }
 
 /// Joins the group of `family` on interface `index`. Already being a member (an

@@ -25,8 +25,20 @@ impl Counters {
                 since,
                 ifaces: Vec::new(),
                 heard: Vec::new(),
+                unicast: Default::default(),
+                mdns: Default::default(),
             },
         }
+    }
+
+    /// Unicast discovery's counters, to update in place.
+    pub fn unicast(&mut self) -> &mut crate::bus::UnicastStats {
+        &mut self.stats.unicast
+    }
+
+    /// mDNS browsing's counters, to update in place.
+    pub fn mdns(&mut self) -> &mut crate::bus::MdnsStats {
+        &mut self.stats.mdns
     }
 
     /// A beacon was sent on `iface` at `now` (`Ok`), or could not be.

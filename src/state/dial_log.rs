@@ -28,6 +28,10 @@ const MAX_MANUAL: usize = 64;
 pub enum AddrSource {
     /// Its LAN beacon.
     Beacon,
+    /// Its beacon sent to us by unicast (`--scan`, or its answer to our probe).
+    Scan,
+    /// An mDNS answer naming it (`_purr._tcp`).
+    Mdns,
     /// Another peer's `LIST`.
     List,
     /// `--connect` or `--peers`.
@@ -44,6 +48,8 @@ impl AddrSource {
     pub fn as_str(self) -> &'static str {
         match self {
             AddrSource::Beacon => "beacon",
+            AddrSource::Scan => "scan",
+            AddrSource::Mdns => "mdns",
             AddrSource::List => "list",
             AddrSource::Connect => "connect",
             AddrSource::Manual => "manual",

@@ -54,6 +54,22 @@ pub fn beacon_facts(stats: Option<&DiscoveryStats>, now: Instant) -> BeaconFacts
                 last_s_ago: secs(now.saturating_duration_since(h.last)),
             })
             .collect(),
+        scan: crate::diag::ScanFacts {
+            ranges: s.unicast.ranges.clone(),
+            sweeps: s.unicast.sweeps,
+            sent: s.unicast.sent,
+            errors: s.unicast.errors,
+            answered: s.unicast.answered,
+            heard: s.unicast.heard,
+            replies: s.unicast.replies,
+        },
+        mdns: crate::diag::MdnsFacts {
+            queries: s.mdns.queries,
+            errors: s.mdns.errors,
+            answers: s.mdns.answers,
+            malformed: s.mdns.malformed,
+            found: s.mdns.found,
+        },
     }
 }
 

@@ -481,7 +481,7 @@ impl State {
             }
             Command::PeerDown { conn } => self.on_peer_down(conn, now),
             Command::DialFailed { target, error } => self.on_dial_failed(target, error, now),
-            Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
+            Command::Discovered { id, addr, via } => self.on_discovered(id, addr, via, now),
             Command::File(event) => self.on_file_event(event),
             Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
             Command::OwnAddrs(own) => self.on_own_addrs(own, now),

@@ -451,13 +451,23 @@ impl State {
     /// Beacons can be forged, so the dial goes through the dialer like any automatic one:
     /// its backoff per id and per address and its cap on dials in flight are what stop a
     /// flood of beacons from hammering an address.
-    pub(super) fn on_discovered(&mut self, id: NodeId, addr: std::net::SocketAddr, now: Instant) {
+    pub(super) fn on_discovered(
+        &mut self,
+        id: NodeId,
+        addr: std::net::SocketAddr,
+        via: crate::bus::Heard,
+        now: Instant,
+    ) {
         if id == self.own_id {
             return;
         }
-        self.dialer
-            .log
-            .learned(id, &addr.to_string(), AddrSource::Beacon, now);
+        // However it was heard, a hint is acted on alike; only its source is kept.
+        let source = match via {
+            crate::bus::Heard::Multicast => AddrSource::Beacon,
+            crate::bus::Heard::Unicast => AddrSource::Scan,
+            crate::bus::Heard::Mdns => AddrSource::Mdns,
+        };
+        self.dialer.log.learned(id, &addr.to_string(), source, now);
         if !self.beacon_heard(id, addr, now) || self.peers.is_online(&id) {
             return;
         }

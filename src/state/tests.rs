@@ -514,8 +514,14 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
 
     // A peer heard by beacon, then connecting to us: both sources, and its path.
     let addr: std::net::SocketAddr = "10.0.0.5:35035".parse().unwrap();
-    h.state
-        .handle(Command::Discovered { id: id(5), addr }, h.at(2.0));
+    h.state.handle(
+        Command::Discovered {
+            id: id(5),
+            addr,
+            via: crate::bus::Heard::Multicast,
+        },
+        h.at(2.0),
+    );
     let _link = h.peer_up(5, h.at(2.5));
     let facts = h.state.diag_facts(h.at(3.0));
     let c = facts
@@ -571,6 +577,8 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
             last_error: None,
         }],
         heard: Vec::new(),
+        unicast: Default::default(),
+        mdns: Default::default(),
     };
     h.state
         .handle(Command::DiscoveryStats(Box::new(stats)), h.at(30.0));
@@ -994,8 +1002,14 @@ mod nearby {
     impl Harness {
         fn beacon(&mut self, n: u8, now: Instant) {
             let addr = beacon_addr(n);
-            self.state
-                .handle(Command::Discovered { id: id(n), addr }, now);
+            self.state.handle(
+                Command::Discovered {
+                    id: id(n),
+                    addr,
+                    via: crate::bus::Heard::Multicast,
+                },
+                now,
+            );
             self.state.after_turn(true, now);
         }
 
@@ -1060,7 +1074,11 @@ mod nearby {
             forged[31] = 0xee;
             let addr = "10.0.0.66:35035".parse().expect("address");
             h.state.handle(
-                Command::Discovered { id: forged, addr },
+                Command::Discovered {
+                    id: forged,
+                    addr,
+                    via: crate::bus::Heard::Multicast,
+                },
                 h.at(0.001 * f64::from(i)),
             );
         }
