@@ -515,21 +515,24 @@ impl State {
         .sign(identity.signing_key());
         m.next_seq += 1;
         let to: Vec<NodeId> = m.chain.current().roster.members.clone();
-        self.durable.submit(
-            Op::InsertGroupMsg(Box::new(msg.clone())),
-            After::GroupMsgStored(GroupCommit {
-                group: *id,
-                author: own,
-                seq: msg.seq,
-                from: None,
-                reply,
-            }),
-        );
+        // On the wire first, then to the store, as a 1:1 message goes (SPEC §7): the
+        // members' writers start before the store writer is woken.
         for peer in to.iter().filter(|p| **p != own) {
             if self.peers.takes_groups(peer) {
                 self.send_group_inner(peer, Inner::GroupMsg(Box::new(msg.clone())));
             }
         }
+        let seq = msg.seq;
+        self.durable.submit(
+            Op::InsertGroupMsg(Box::new(msg)),
+            After::GroupMsgStored(GroupCommit {
+                group: *id,
+                author: own,
+                seq,
+                from: None,
+                reply,
+            }),
+        );
         Ok(msg_id)
     }
 
