@@ -326,8 +326,11 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
 /// (`group_ids_by_seq`). Our queries name their index by their `WHERE`, and no
 /// database is ever `ANALYZE`d, so no plan is lost.
 fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
-        .map(|_| ())
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
 }
 
 /// Creates an empty file with mode 0600 if there is none: messages are private, and
