@@ -455,6 +455,9 @@ impl State {
                     };
                     self.group_msg_stored(commit, msg, now)
                 }
+                (After::GroupPurged(group), _) => {
+                    self.groups.dirty.insert(group);
+                }
                 _ => {}
             }
         }
