@@ -34,6 +34,7 @@ use crate::rules::short_id as short;
 use crate::store::{GroupPhase, Op, StoredGroup};
 
 use crossbeam_channel::Sender;
+use ed25519_dalek::VerifyingKey;
 
 use crate::api::{self, Event};
 use crate::bus::{ApiReply, ApiRequest, GroupAction, Refusal};
@@ -119,6 +120,9 @@ pub struct Membership {
     invited: BTreeSet<NodeId>,
     /// Gaps in authors' runs and since when we know them (`group_gaps`).
     pub(super) gaps: super::group_gaps::Gaps,
+    /// Members' identity keys, decoded once (see [`verify_cached`]): members of some
+    /// roster of the chain only, so as bounded as the chain's membership spans.
+    keys: HashMap<NodeId, VerifyingKey>,
 }
 
 /// One author's messages we hold durably: every seq up to `upto`, and some above.
@@ -189,6 +193,18 @@ impl Group {
     fn saw(&mut self, r: &Roster) {
         saw(&mut self.seen, r);
     }
+}
+
+/// Checks a member's signature on `msg` with its key decoded once and kept in `keys`.
+fn verify_cached(keys: &mut HashMap<NodeId, VerifyingKey>, msg: &GroupMsg) -> bool {
+    let key = match keys.get(&msg.author) {
+        Some(key) => *key,
+        None => match crate::peer::hand::identity_key(&msg.author) {
+            Ok(key) => *keys.entry(msg.author).or_insert(key),
+            Err(_) => return false,
+        },
+    };
+    msg.verify_with(&key)
 }
 
 /// Notes every id roster `r` names in `seen`.
@@ -914,7 +930,8 @@ impl State {
         {
             return; // held already, or on its way to the store
         }
-        match m.chain.judge(&msg) {
+        let keys = &mut m.keys;
+        match m.chain.judge_with(&msg, |msg| verify_cached(keys, msg)) {
             Verdict::Hold => {
                 if m.waiting.len() >= MAX_HELD {
                     groups.dropped.overflow += 1;
@@ -1245,6 +1262,7 @@ impl Membership {
             storing: BTreeSet::new(),
             invited: BTreeSet::new(),
             gaps: Default::default(),
+            keys: HashMap::new(),
         }
     }
 
