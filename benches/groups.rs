@@ -229,7 +229,7 @@ fn latency(size: usize, samples: usize) -> Result<Latency, String> {
     }
     let pids: Vec<u32> = nodes.iter().map(|n| n.pid).collect();
     let cpu_msgs = samples as u32;
-    let mut cpu = |group: bool| -> Result<Option<Vec<(String, Duration)>>, String> {
+    let mut cpu = |group: bool| -> Result<Option<CpuByRole>, String> {
         for w in &watches {
             while w.live.try_recv().is_ok() {}
         }
@@ -253,7 +253,7 @@ fn latency(size: usize, samples: usize) -> Result<Latency, String> {
         let Some(after) = cpu_times(&pids) else {
             return Ok(None);
         };
-        let mut roles: Vec<(String, Duration)> = after
+        let mut roles: CpuByRole = after
             .into_iter()
             .map(|(role, t)| {
                 let spent = t.saturating_sub(before.get(&role).copied().unwrap_or_default());
@@ -309,6 +309,9 @@ fn cpu_times(pids: &[u32]) -> Option<HashMap<String, Duration>> {
     Some(out)
 }
 
+/// CPU time per message by role (who spent it), most first.
+type CpuByRole = Vec<(String, Duration)>;
+
 /// Screen-to-screens p50s of one run.
 struct Latency {
     /// Until every other member's UI showed a group message.
@@ -321,7 +324,7 @@ struct Latency {
     fan: Duration,
     /// CPU per group message and per 1:1 message, by role, most first (`None`: no
     /// schedstat to read).
-    cpu: Option<(Vec<(String, Duration)>, Vec<(String, Duration)>)>,
+    cpu: Option<(CpuByRole, CpuByRole)>,
 }
 
 fn main() {
