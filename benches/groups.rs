@@ -8,10 +8,13 @@
 //! 2. Screen to screens: ten nodes on loopback, one group of ten. A message sent on one
 //!    UI WebSocket (`group_send`) until its `group_message` event has reached the UI of
 //!    every other member; alternated in the same run with 1:1 messages (`send` on A's
-//!    UI until B's UI gets its `message` event): p50 of each, and the ratio.
+//!    UI until B's UI gets its `message` event): p50 of each, and the ratio. Then what
+//!    each kind costs in CPU time, summed over every thread of the nodes and of this
+//!    program (`/proc/<pid>/task/<tid>/schedstat`), by role: the "What limits us".
 //!
-//! `cargo bench --bench groups -- [--quick]` prints a Markdown section and `@summary`
-//! lines for `scripts/bench.sh`; `--quick` (the `make test` smoke run) uses tiny counts.
+//! `cargo bench --bench groups -- [--quick] [--latency]` prints a Markdown section and
+//! `@summary` lines for `scripts/bench.sh`; `--quick` (the `make test` smoke run) uses
+//! tiny counts; `--latency` runs part 2 alone (its rows only: for profiling and repeats).
 //! The nodes and namespaces come from the integration tests' support code.
 
 #[path = "support/report.rs"]
@@ -20,6 +23,7 @@ mod report;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -30,6 +34,14 @@ use support::{eventually, files::post, Node};
 /// A figure as the report prints it.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn cpu_sum(roles: &[(String, Duration)]) -> Duration {
+    roles.iter().map(|(_, t)| *t).sum()
 }
 
 fn p50(mut v: Vec<Duration>) -> Duration {
@@ -215,6 +227,45 @@ fn latency(size: usize, samples: usize) -> Result<Latency, String> {
             while w.live.try_recv().is_ok() {}
         }
     }
+    let pids: Vec<u32> = nodes.iter().map(|n| n.pid).collect();
+    let cpu_msgs = samples as u32;
+    let mut cpu = |group: bool| -> Result<Option<CpuByRole>, String> {
+        for w in &watches {
+            while w.live.try_recv().is_ok() {}
+        }
+        let Some(before) = cpu_times(&pids) else {
+            return Ok(None);
+        };
+        for i in 0..cpu_msgs {
+            let text = format!("cpu {group} {i}");
+            if group {
+                watches[0].send(&json!({"cmd": "group_send", "group": gid, "text": text}));
+                for w in &watches[1..] {
+                    wait_for(w, "group_message", &text).ok_or("a group message was lost")?;
+                }
+            } else {
+                watches[0].send(&json!({"cmd": "send", "to": b_id, "text": text}));
+                wait_for(&watches[1], "message", &text).ok_or("a 1:1 message was lost")?;
+            }
+        }
+        // Their commits and receipts are part of what they cost.
+        std::thread::sleep(Duration::from_millis(300));
+        let Some(after) = cpu_times(&pids) else {
+            return Ok(None);
+        };
+        let mut roles: CpuByRole = after
+            .into_iter()
+            .map(|(role, t)| {
+                let spent = t.saturating_sub(before.get(&role).copied().unwrap_or_default());
+                (role, spent / cpu_msgs)
+            })
+            .filter(|(_, t)| !t.is_zero())
+            .collect();
+        roles.sort_by_key(|(_, t)| std::cmp::Reverse(*t));
+        Ok(Some(roles))
+    };
+    let cpu_group = cpu(true)?;
+    let cpu_direct = cpu(false)?;
     for w in watches.drain(..) {
         w.finish();
     }
@@ -223,8 +274,43 @@ fn latency(size: usize, samples: usize) -> Result<Latency, String> {
         each: p50(each_times),
         direct: p50(direct_times),
         fan: p50(fan_times),
+        cpu: cpu_group.zip(cpu_direct),
     })
 }
+
+/// CPU time so far of every thread of the nodes (`pids`, the first the sender) and of
+/// this process (the UI clients), by role and thread kind, from
+/// `/proc/<pid>/task/<tid>/schedstat` (nanoseconds on a CPU); `None` if unreadable.
+fn cpu_times(pids: &[u32]) -> Option<HashMap<String, Duration>> {
+    let mut out: HashMap<String, Duration> = HashMap::new();
+    let me = std::process::id();
+    for (i, pid) in pids.iter().chain([&me]).enumerate() {
+        let dir = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+        for task in dir.flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+            let Some(ns) = stat.split_whitespace().next().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let role = match (*pid == me, i, comm.trim()) {
+                (true, ..) => "this bench's UI clients",
+                (_, 0, "state") => "the sender's state thread",
+                (_, 0, "peer-writer") => "the sender's peer writers",
+                (_, 0, _) => "the sender's other threads",
+                (_, _, "state") => "the receivers' state threads",
+                (_, _, "store-writer") => "the receivers' store writers",
+                (_, _, "ws-writer") => "the receivers' WebSocket writers",
+                (_, _, "dial" | "conn") => "the receivers' connection readers",
+                _ => "the receivers' other threads",
+            };
+            *out.entry(role.to_string()).or_default() += Duration::from_nanos(ns);
+        }
+    }
+    Some(out)
+}
+
+/// CPU time per message by role (who spent it), most first.
+type CpuByRole = Vec<(String, Duration)>;
 
 /// Screen-to-screens p50s of one run.
 struct Latency {
@@ -236,10 +322,14 @@ struct Latency {
     direct: Duration,
     /// One 1:1 message to each other member at once, until the last UI showed its own.
     fan: Duration,
+    /// CPU per group message and per 1:1 message, by role, most first (`None`: no
+    /// schedstat to read).
+    cpu: Option<(CpuByRole, CpuByRole)>,
 }
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let latency_only = std::env::args().any(|a| a == "--latency");
     if quick {
         check_limits_paragraph();
     }
@@ -262,13 +352,19 @@ fn main() {
          ids compared, polled every 50 ms). (2) {size} nodes on loopback, one group of \
          {size}: {samples} group messages sent on the owner's UI WebSocket, each timed \
          until its `group_message` event reached the UI of every other member, \
-         alternated with 1:1 messages from the same UI to one member's UI.\n",
+         alternated with 1:1 messages from the same UI to one member's UI and with one \
+         1:1 message to each other member at once, each round as soon as the last one's \
+         last screen showed it. Then {samples} group and {samples} 1:1 \
+         messages back to back, for the CPU time they cost: every thread of the {size} \
+         nodes and of this program's UI clients (`/proc/*/task/*/schedstat`), their \
+         commits and receipts included.\n",
         long.as_secs()
     );
     println!("| what | figure | baseline | target |");
     println!("|---|---|---|---|");
     let convs: Vec<_> = holds
         .iter()
+        .filter(|_| !latency_only)
         .map(|hold| (*hold, convergence(total, *hold)))
         .collect();
     for (hold, conv) in &convs {
@@ -311,6 +407,15 @@ fn main() {
             ms(l.direct),
             ms(l.fan) / ms(l.direct).max(0.001)
         );
+        if let Some((group, direct)) = &l.cpu {
+            let (g, d) = (cpu_sum(group), cpu_sum(direct));
+            println!(
+                "| CPU time per message, all threads of the {size} nodes and of the UI clients: group of {size} | {:.0} µs | 1:1 {:.0} µs ({:.1}×) | — |",
+                us(g),
+                us(d),
+                us(g) / us(d).max(0.001)
+            );
+        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         println!("{}", limits(size, cores, l));
     }
@@ -347,19 +452,39 @@ fn main() {
 /// (checked by the `--quick` run: [`report::assert_measured_only`]).
 fn limits(size: usize, cores: usize, l: &Latency) -> String {
     let ratio = ms(l.all) / ms(l.fan).max(0.001);
+    let cpu = match &l.cpu {
+        Some((group, direct)) => {
+            let top: Vec<String> = group
+                .iter()
+                .take(4)
+                .map(|(role, t)| format!("{role} {:.0} µs", us(*t)))
+                .collect();
+            format!(
+                " A group message costs {:.0} µs of CPU in all (a 1:1 message {:.0} µs, \
+                 {:.1}× less), most of it in {}: {} recipients each open a record, check \
+                 the author's signature, store the message, push an event to a UI and \
+                 send a receipt, where a 1:1 message has one.",
+                us(cpu_sum(group)),
+                us(cpu_sum(direct)),
+                us(cpu_sum(group)) / us(cpu_sum(direct)).max(0.001),
+                top.join(", "),
+                size - 1
+            )
+        }
+        None => String::new(),
+    };
     format!(
-        "\n**What limits us.** Here all {size} nodes share this machine's {cores} cores: a \
-         group message wakes a writer thread per member on the sender and a reader, state \
-         and WebSocket thread on each of the {} receivers (which each check the author's \
-         Ed25519 signature), where a 1:1 message wakes one receiver. The same fan-out sent \
-         as {} separate 1:1 messages takes {:.2} ms to the last screen; the group message \
-         takes {ratio:.2}× that{}. On a LAN each member has its own machine. After a heal, \
-         the connections across the split are the ones from before it (a split shorter \
-         than the 45 s silence limit closes none): what waits in them goes out at TCP's \
-         next retransmission, at most a second apart on a peer socket (`conn::tcp`; the \
-         kernel's default backoff doubles to two minutes, so a longer split healed \
-         later).\n",
-        size - 1,
+        "\n**What limits us.** Here all {size} nodes and the {size} UI clients share this \
+         machine's {cores} cores, and a message's way from screen to screen is a chain of \
+         threads that wake each other (UI reader, state, peer writer; then on each \
+         receiver its connection reader, state and WebSocket writer).{cpu} The same \
+         fan-out sent as {} separate 1:1 messages takes {:.2} ms to the last screen; the \
+         group message takes {ratio:.2}× that{}. On a LAN each member has its own \
+         machine. After a heal, the connections across the split are the ones from before \
+         it (a split shorter than the 45 s silence limit closes none): what waits in them \
+         goes out at TCP's next retransmission, at most a second apart on a peer socket \
+         (`conn::tcp`; the kernel's default backoff doubles to two minutes, so a longer \
+         split healed later).\n",
         size - 1,
         ms(l.fan),
         if ratio <= 1.5 {
@@ -372,11 +497,29 @@ fn limits(size: usize, cores: usize, l: &Latency) -> String {
 
 /// The `--quick` run's check that [`limits`] states only what was measured.
 fn check_limits_paragraph() {
-    let lat = |all: f64, fan: f64| Latency {
-        all: Duration::from_secs_f64(all / 1000.0),
-        each: Duration::from_secs_f64(all / 2000.0),
-        direct: Duration::from_secs_f64(all / 7000.0),
-        fan: Duration::from_secs_f64(fan / 1000.0),
+    let lat = |all: f64, fan: f64| {
+        let cpu = |scale: f64| {
+            vec![
+                (
+                    "role a".to_string(),
+                    Duration::from_secs_f64(all * scale / 3.1e3),
+                ),
+                (
+                    "role b".to_string(),
+                    Duration::from_secs_f64(fan * scale / 5.3e3),
+                ),
+            ]
+        };
+        Latency {
+            all: Duration::from_secs_f64(all / 1000.0),
+            each: Duration::from_secs_f64(all / 2000.0),
+            direct: Duration::from_secs_f64(all / 7000.0),
+            fan: Duration::from_secs_f64(fan / 1000.0),
+            cpu: Some((
+                cpu(1.0),
+                vec![("role c".to_string(), Duration::from_secs_f64(fan / 17e3))],
+            )),
+        }
     };
     let allowed = [
         ("10", "the group size"),

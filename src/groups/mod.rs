@@ -198,13 +198,19 @@ impl Chain {
 
     /// What to do with `msg` (its group already matched).
     pub fn judge(&self, msg: &GroupMsg) -> Verdict {
+        self.judge_with(msg, GroupMsg::verify)
+    }
+
+    /// [`Chain::judge`], the signature checked by `verify`, which is called only for a
+    /// message of a member (so a cache of keys it fills holds members' keys only).
+    pub fn judge_with(&self, msg: &GroupMsg, verify: impl FnOnce(&GroupMsg) -> bool) -> Verdict {
         if msg.roster > self.version() {
             return Verdict::Hold;
         }
         if !self.member_at(&msg.author, msg.roster, msg.lamport) {
             return Verdict::Drop(DropReason::NotMember);
         }
-        if !msg.verify() {
+        if !verify(msg) {
             return Verdict::Drop(DropReason::BadSignature);
         }
         Verdict::Accept

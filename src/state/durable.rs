@@ -65,6 +65,9 @@ pub enum After {
     /// A group message is stored: it counts as held (and in our `GSYN`); `from` is the
     /// member it came from (none for ours), asked for a sync if a gap is left.
     GroupMsgStored(GroupCommit),
+    /// A removed member's late messages are deleted from a group: its unread count is
+    /// recounted (what was counted may be gone).
+    GroupPurged(crate::peer::group::GroupId),
     /// A received file is stored as done: its `.part` name and chunk hashes can go (a
     /// kill before this commit finds them and completes again, to the same file).
     ReceivedStored {

@@ -328,9 +328,11 @@ impl State {
         }
     }
 
-    /// Recounts the unread messages of the groups that changed and tells every UI.
+    /// Recounts the unread messages of the groups that need it, and tells every UI of
+    /// those and of the groups whose count went up in memory.
     pub(super) fn flush_dirty_groups(&mut self) {
         let dirty = std::mem::take(&mut self.groups.dirty);
+        let mut changed = std::mem::take(&mut self.groups.counted);
         let own = self.own_id;
         for id in dirty {
             let Some(read) = self.groups.map.get(&id).map(|g| g.read) else {
@@ -344,6 +346,15 @@ impl State {
                 }
                 Err(e) => log::warn!("group {id}: unread count failed: {e}"),
             }
+            // What is on its way to the store may be committed and counted already.
+            if self.member(&id).is_ok_and(|m| !m.storing.is_empty()) {
+                self.groups.unsure.insert(id);
+            } else {
+                self.groups.unsure.remove(&id);
+            }
+            changed.insert(id);
+        }
+        for id in changed {
             self.push_group(&id);
         }
     }

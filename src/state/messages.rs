@@ -460,6 +460,9 @@ impl State {
                     };
                     self.group_msg_stored(commit, msg, now)
                 }
+                (After::GroupPurged(group), _) => {
+                    self.groups.dirty.insert(group);
+                }
                 _ => {}
             }
         }

@@ -1692,6 +1692,60 @@ mod groups {
         );
     }
 
+    /// The unread count goes up in memory as members' messages are committed, and is
+    /// recounted from the store when our read mark moves. A recount that runs while a
+    /// message is committed but its commit not yet handled sees it already: its commit
+    /// then recounts rather than adding one (without `Groups::unsure`, 2 here).
+    #[test]
+    fn a_recount_that_sees_a_message_before_its_commit_is_handled_does_not_count_it_twice() {
+        let mut h = Harness::new();
+        let (g, b) = joined_group_of_two(&mut h);
+        let first = signed(2, g, 1, 2, 1);
+        h.peer_sends(&b, Inner::GroupMsg(Box::new(first.clone())), h.at(1.0));
+        h.commit(h.at(1.0));
+        assert_eq!(h.state.groups.map[&g].unread, 1);
+        // The second is committed by the store writer; the state has not heard yet.
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(2, g, 2, 3, 1))),
+            h.at(1.1),
+        );
+        let own = h.state.own_id;
+        let stored = || h.state.durable.reader.group_unread(&g, &own, None).unwrap() == 2;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !stored() {
+            assert!(
+                Instant::now() < deadline,
+                "the store did not commit in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // Our user reads the first: the recount finds the second.
+        h.state.read_group(&g, &first.id.to_string()).expect("read");
+        h.state.after_turn(true, h.at(1.2));
+        assert_eq!(h.state.groups.map[&g].unread, 1);
+        // Its commit is handled now: still one.
+        h.commit(h.at(1.3));
+        assert_eq!(h.state.groups.map[&g].unread, 1);
+        // A third, with nothing else in flight: counted in memory.
+        h.peer_sends(
+            &b,
+            Inner::GroupMsg(Box::new(signed(2, g, 3, 4, 1))),
+            h.at(1.4),
+        );
+        h.commit(h.at(1.4));
+        assert_eq!(h.state.groups.map[&g].unread, 2);
+        assert!(h.state.groups.unsure.is_empty());
+        assert_eq!(
+            h.state
+                .durable
+                .reader
+                .group_unread(&g, &own, h.state.groups.map[&g].read)
+                .unwrap(),
+            2
+        );
+    }
+
     #[test]
     fn a_members_signed_leave_makes_its_removal_a_left_line_and_a_forged_one_is_dropped() {
         let mut h = Harness::new();

@@ -249,6 +249,7 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let mut conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(busy_timeout).map_err(err)?;
+    stable_plans(&conn).map_err(err)?;
     let found = user_version(&conn, path)?;
     // A negative version is no purr's either; refuse it the same way, untouched.
     if !(0..=SCHEMA_VERSION).contains(&found) {
@@ -296,6 +297,7 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(err)?;
     conn.busy_timeout(busy_timeout).map_err(err)?;
+    stable_plans(&conn).map_err(err)?;
     conn.pragma_update(None, "cache_size", READER_CACHE_KIB)
         .map_err(err)?;
     let found = user_version(&conn, path)?;
@@ -314,6 +316,21 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
         });
     }
     Ok(conn)
+}
+
+/// Turns on SQLite's query planner stability guarantee (QPSG): a statement's plan no
+/// longer depends on the values bound to it, so a cached statement is never prepared
+/// again because a parameter changed. Without it the bundled SQLite re-prepares (parses
+/// and plans anew) every statement with a `LIMIT ?N` each time it runs with a new value
+/// bound: that was ~40 % of a group author's state thread, one receipt query per `GRCP`
+/// (`group_ids_by_seq`). Our queries name their index by their `WHERE`, and no
+/// database is ever `ANALYZE`d, so no plan is lost.
+fn stable_plans(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map(|_| ())
 }
 
 /// Creates an empty file with mode 0600 if there is none: messages are private, and
@@ -412,6 +429,33 @@ mod tests {
         // Opening again is a no-op migration.
         drop(conn);
         assert_eq!(version(&open_writer(&path, BUSY).unwrap()), SCHEMA_VERSION);
+    }
+
+    /// A cached statement with a bound `LIMIT` runs again with another limit without
+    /// being prepared again (QPSG: `stable_plans`). Without it SQLite re-prepares it at
+    /// every run (each bind of the limit expires it), and the count below is not 0.
+    #[test]
+    fn a_cached_statement_with_a_bound_limit_is_not_prepared_again() {
+        use rusqlite::StatementStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let writer = open_writer(&path, BUSY).unwrap();
+        let reader = open_reader(&path, BUSY).unwrap();
+        let sql = "SELECT seq, id FROM group_messages WHERE grp = ?1 AND author = ?2
+                   AND seq > ?3 AND seq <= ?4 ORDER BY seq DESC LIMIT ?5";
+        for conn in [&writer, &reader] {
+            for limit in [500, 1, 7] {
+                let mut stmt = conn.prepare_cached(sql).unwrap();
+                let rows = stmt
+                    .query_map(rusqlite::params![[0u8; 16], [0u8; 32], 0, 9, limit], |_| {
+                        Ok(())
+                    })
+                    .unwrap()
+                    .count();
+                assert_eq!(rows, 0);
+                assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+            }
+        }
     }
 
     /// A database as purr schema v1 wrote it, built by hand (not through `open_writer`),
