@@ -406,11 +406,13 @@ fn main() {
     );
     println!(
         "\n**What limits us.** Each node beacons as soon as it listens, so the nodes already \
-         running list it at once; but it hears those only at their next beacon, up to one \
-         `--beacon-interval` (1 s here) later. Strangers are not dialled (issue 21: listed \
-         nearby, a session on demand), so no handshake or LIST is on this path: the figure \
-         ({:.2}× the `--connect` baseline, which meshes by handshakes and LISTs) is \
-         start-up plus at most one beacon interval.\n",
+         running list it at once, and each of them greets a newly heard id with its own \
+         beacon by unicast (docs/PROTOCOL.md §13.1), so the newcomer lists them without \
+         waiting for their next beacon. Strangers are not dialled (issue 21: listed nearby, \
+         a session on demand), so no handshake or LIST is on this path: the figure \
+         ({:.2}× the `--connect` baseline, which meshes by handshakes and LISTs) is the \
+         nodes' start-up and one beacon each way; a first beacon lost (sent before the \
+         others' sockets were open) costs one `--beacon-interval` (1 s here).\n",
         median / base_median.max(0.001)
     );
     scan_section(runs);

@@ -36,8 +36,8 @@
 
 pub mod beacon;
 pub mod ifaces;
-pub mod own_addrs;
 pub mod mdns;
+pub mod own_addrs;
 pub mod reports;
 pub mod scan;
 pub mod sockets;
@@ -656,9 +656,11 @@ impl Discovery {
         // it); unicast ones are counted apart, and their sources show as `scan`.
         if via == Heard::Unicast {
             self.on_unicast(from, now);
-        } else {
-            self.counters
-                .heard(beacon.id, from, addr, &self.ifaces, now);
+        } else if self
+            .counters
+            .heard(beacon.id, from, addr, &self.ifaces, now)
+        {
+            self.greet(from, now);
         }
         let Some(addr) = self.reports.heard(beacon.id, addr, now) else {
             return true;
@@ -674,6 +676,24 @@ impl Discovery {
         })
     }
 
+    /// A node we had not heard on that interface beaconed from `from`: we answer with our
+    /// beacon by unicast, within the limits of [`Replies`], so that it lists us at once
+    /// instead of at our next beacon (up to `--beacon-interval` later). Since strangers
+    /// are only `nearby` (no session, no `LIST` to tell them of us), a node that starts
+    /// would otherwise see the office only as each desk's next beacon comes round.
+    fn greet(&mut self, from: SocketAddr, now: Instant) {
+        let SocketAddr::V4(from) = from else { return };
+        let ip = *from.ip();
+        if !self.replies.should_answer(ip, now) {
+            return;
+        }
+        if let Some(s) = &self.unicast {
+            if let Err(e) = sockets::send_unicast(s, ip, &self.beacon) {
+                log::debug!("LAN discovery: cannot greet {ip} by unicast: {e}");
+            }
+        }
+    }
+
     /// A valid unicast beacon of another node came from `from`: an answer to our probe
     /// (counted), or a probe of theirs (answered with our beacon, within the limits).
     fn on_unicast(&mut self, from: SocketAddr, now: Instant) {
@@ -686,14 +706,7 @@ impl Discovery {
             }
             return;
         }
-        if !self.replies.should_answer(ip, now) {
-            return;
-        }
-        if let Some(s) = &self.unicast {
-            if let Err(e) = sockets::send_unicast(s, ip, &self.beacon) {
-                log::debug!("LAN discovery: cannot answer the unicast beacon of {ip}: {e}");
-            }
-        }
+        self.greet(SocketAddr::V4(from), now);
     }
 }
 

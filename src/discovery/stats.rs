@@ -66,7 +66,9 @@ impl Counters {
         }
     }
 
-    /// A valid beacon of another node, `id`, came from `from` (dialable `addr`) at `now`.
+    /// A valid beacon of another node, `id`, came from `from` (dialable `addr`) at `now`;
+    /// true when this id was not in the table for that interface (heard for the first
+    /// time, or again after it was pushed out).
     pub fn heard(
         &mut self,
         id: NodeId,
@@ -74,13 +76,14 @@ impl Counters {
         addr: SocketAddr,
         ifaces: &[Iface],
         now: Instant,
-    ) {
+    ) -> bool {
         let iface = iface_of(from, ifaces).unwrap_or_else(|| "?".to_string());
         let heard = &mut self.stats.heard;
         if let Some(h) = heard.iter_mut().find(|h| h.id == id && h.iface == iface) {
             h.count = h.count.saturating_add(1);
             h.last = now;
             h.addr = addr;
+            false
         } else {
             if heard.len() >= MAX_HEARD_SOURCES {
                 let oldest = (0..heard.len()).min_by_key(|&i| heard[i].last);
@@ -96,6 +99,7 @@ impl Counters {
                 first: now,
                 last: now,
             });
+            true
         }
     }
 
