@@ -90,6 +90,13 @@ pub enum Command {
     /// Discovery's counters (beacons sent and failed per interface, beacons heard),
     /// after each round of beacons: what `GET /api/v1/diag` shows.
     DiscoveryStats(Box<DiscoveryStats>),
+    /// The dial-backs a peer asked for in `RBCK` are done (`conn::reach`); the state
+    /// answers `RBRS` on that peer's link if it is still there.
+    ReachDone {
+        peer: NodeId,
+        nonce: [u8; 16],
+        results: Vec<crate::peer::reach::Tried>,
+    },
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
 }
@@ -290,6 +297,7 @@ impl Command {
             Command::Ui { .. } => "Ui",
             Command::Api { .. } => "Api",
             Command::PeerUp { .. } => "PeerUp",
+            Command::ReachDone { .. } => "ReachDone",
             Command::PeerMsg { .. } => "PeerMsg",
             Command::PeerDown { .. } => "PeerDown",
             Command::DialFailed { .. } => "DialFailed",
@@ -401,6 +409,9 @@ pub struct PeerUp {
     /// connection thread ([`crate::diag::path::describe`]), which may read the
     /// interface list; the state thread must not.
     pub path: String,
+    /// The addresses we advertise, as the connection thread listed them (the state
+    /// thread must not read the interface list): what `RBCK` asks this peer to try.
+    pub advertised: Vec<SocketAddr>,
     /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
     pub tx: Sender<Inner>,
     /// Its bulk lane for file chunks ([`BULK_QUEUE_LEN`]), drained after `tx`.
@@ -551,6 +562,21 @@ pub struct PeerContext {
 /// target. The dial reports back with `PeerUp` or `DialFailed`; an `Err` here means it
 /// never started.
 pub type DialFn = fn(target: String, ctx: PeerContext) -> Result<(), DialError>;
+
+/// Dial-backs a peer asked for (`RBCK`), already checked by the state: only addresses
+/// it would dial for that peer anyway. Each is tried for its `HAND`, then closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachJob {
+    /// Who asked; the `HAND` that answers must name it.
+    pub peer: NodeId,
+    pub nonce: [u8; 16],
+    /// Addresses to try (at most `peer::reach::MAX_REACH_ADDRS`).
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// How the state thread starts a [`ReachJob`] (`conn::reach::spawn` in a node; unit
+/// tests record it). It reports with `Command::ReachDone`; `Err`: it never started.
+pub type ReachFn = fn(job: ReachJob, ctx: PeerContext) -> Result<(), DialError>;
 
 #[cfg(test)]
 mod tests {

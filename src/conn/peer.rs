@@ -75,6 +75,7 @@ pub(super) fn run_established(
     );
     // Read here, not on the state thread: it asks the kernel for the interface list.
     let path = crate::diag::path::describe(&stream, addr);
+    let advertised = super::reach::advertised(ctx.port);
     let up = PeerUp {
         conn,
         id: est.peer_id,
@@ -84,6 +85,7 @@ pub(super) fn run_established(
         role: est.role,
         addr,
         path,
+        advertised,
         tx,
         bulk,
     };

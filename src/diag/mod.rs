@@ -19,6 +19,7 @@
 
 pub mod host;
 pub mod path;
+pub mod reach;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -197,6 +198,27 @@ pub struct ContactFacts {
     pub attempts: Vec<AttemptFacts>,
     /// Outgoing messages waiting for it.
     pub outbox: u64,
+    /// What it found when it dialled us back on the addresses we advertise (`RBCK`,
+    /// issue 20), one per address; empty until it answered (or if it cannot: a purr
+    /// before 2026-12).
+    #[serde(default)]
+    pub reach: Vec<ReachFacts>,
+    /// Its clock minus ours, in milliseconds (from its last `RBCK`/`RBRS`; none from a
+    /// peer that sends neither).
+    #[serde(default)]
+    pub clock_skew_ms: Option<i64>,
+}
+
+/// One address we advertise, as a peer found it when it dialled us back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReachFacts {
+    pub addr: String,
+    /// `ok`, `refused`, `timed_out`, `unreachable`, `other_key`, `handshake`,
+    /// `not_known` (not tried: not an address it knows for us), `busy`, `failed`.
+    pub outcome: String,
+    /// Milliseconds its connect took (or until it gave up).
+    pub ms: u32,
+    pub s_ago: u64,
 }
 
 /// An address of a contact and where we learned it.

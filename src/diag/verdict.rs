@@ -7,7 +7,9 @@
 //!   interfaces ─ used: sends failing? ─▶ FAIL/WARN; no multicast (VPN) ─▶ WARN (--connect)
 //!   beacons ──── sent for ≥ 3 intervals, heard none ─▶ WARN (multicast filtered)
 //!   targets ──── owner online ─▶ OK; last attempt failed ─▶ FAIL with its reason
-//!   contacts ─── online ─▶ OK (path); offline, attempts failing ─▶ WARN with the reason
+//!   contacts ─── online ─▶ OK (path); offline ─▶ WARN, with the failing dial's reason
+//!   reach ────── a peer dialled us back: reached ─▶ OK; failed ─▶ FAIL if no address
+//!                worked, else WARN (reach.rs); clock skew over 2 min ─▶ WARN
 //!   host ─────── data dir missing / read-only / disk full ─▶ FAIL; low space ─▶ WARN
 //! ```
 
@@ -65,7 +67,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(verdict: Verdict, area: &str, subject: &str, says: String) -> Check {
+    pub(super) fn new(verdict: Verdict, area: &str, subject: &str, says: String) -> Check {
         Check {
             verdict,
             area: area.into(),
@@ -75,7 +77,7 @@ impl Check {
         }
     }
 
-    fn next(mut self, step: impl Into<String>) -> Check {
+    pub(super) fn next(mut self, step: impl Into<String>) -> Check {
         self.next = Some(step.into());
         self
     }
@@ -113,6 +115,7 @@ pub fn checks(r: &Report) -> Vec<Check> {
         out.extend(beacons(r));
         out.extend(r.targets.iter().map(target));
         out.extend(r.contacts.iter().map(contact));
+        out.extend(r.contacts.iter().flat_map(super::reach::checks));
     }
     out.extend(host(r));
     out
@@ -350,7 +353,11 @@ fn contact(c: &ContactFacts) -> Check {
             format!("offline, no known address{waiting}"),
         )
         .next("it is found again by its beacon or another peer's list, or give it with --connect HOST:PORT"),
-        _ => check(Verdict::Ok, format!("offline; addresses: {addrs}{waiting}")),
+        // Not dialled lately, but offline all the same: never "all OK" while a known
+        // contact cannot be reached (the issue).
+        _ => check(Verdict::Warn, format!("offline; addresses: {addrs}{waiting}")).next(
+            "if it is running, `purr doctor --peer ADDRESS` on one of them says what answers there",
+        ),
     }
 }
 
@@ -428,7 +435,7 @@ fn next_step(outcome: &str) -> &'static str {
 }
 
 /// The first 8 characters of a hex id, as the logs show it.
-fn short(hex: &str) -> &str {
+pub(super) fn short(hex: &str) -> &str {
     hex.get(..8).unwrap_or(hex)
 }
 
@@ -441,7 +448,7 @@ fn retry(backoff_s: Option<u64>) -> String {
 }
 
 /// `2 min 5 s`
-fn duration(s: u64) -> String {
+pub(super) fn duration(s: u64) -> String {
     if s >= 60 {
         format!("{} min {} s", s / 60, s % 60)
     } else {

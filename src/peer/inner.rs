@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::files;
 use super::group;
 use super::json;
+use super::reach;
 use crate::hex;
 
 pub use crate::rules::{validate_name, NameError, MAX_NAME_CHARS, MAX_TEXT_LEN};
@@ -49,8 +50,10 @@ pub mod caps {
     /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`, `GRCP`, `GLEV`"
     /// (issue 18).
     pub const GROUPS: &str = "groups";
+    /// "I answer `RBCK` with `RBRS`: ask me to dial you back" (issue 20).
+    pub const REACH: &str = "reach";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS];
+    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS, REACH];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
@@ -105,6 +108,10 @@ pub mod kind {
     pub const GRCP: [u8; 4] = *b"GRCP";
     /// A member's signed statement that it leaves a group.
     pub const GLEV: [u8; 4] = *b"GLEV";
+    /// "Dial me back at these addresses" (capability `reach`, issue 20).
+    pub const RBCK: [u8; 4] = *b"RBCK";
+    /// What the dial-backs found.
+    pub const RBRS: [u8; 4] = *b"RBRS";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -219,6 +226,10 @@ pub enum Inner {
     GroupReceipt(group::Receipt),
     /// A member's signed leave.
     GroupLeave(Box<group::Leave>),
+    /// Dial me back at these addresses.
+    ReachAsk(reach::Ask),
+    /// What the dial-backs found.
+    ReachAnswer(reach::Answer),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -347,6 +358,8 @@ impl Inner {
             b"GDEC" => Inner::GroupDecline(parse_json(kind, body)?),
             b"GRCP" => Inner::GroupReceipt(parse_json(kind, body)?),
             b"GLEV" => Inner::GroupLeave(Box::new(parse_json(kind, body)?)),
+            b"RBCK" => Inner::ReachAsk(parse_json(kind, body)?),
+            b"RBRS" => Inner::ReachAnswer(parse_json(kind, body)?),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -397,6 +410,8 @@ impl Inner {
             Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
             Inner::GroupReceipt(r) => group::validate_receipt(r),
             Inner::GroupLeave(_) => Ok(()),
+            Inner::ReachAsk(a) => reach::validate_ask(a),
+            Inner::ReachAnswer(a) => reach::validate_answer(a),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -429,6 +444,8 @@ impl Inner {
             Inner::GroupDecline(_) => kind::GDEC,
             Inner::GroupReceipt(_) => kind::GRCP,
             Inner::GroupLeave(_) => kind::GLEV,
+            Inner::ReachAsk(_) => kind::RBCK,
+            Inner::ReachAnswer(_) => kind::RBRS,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -460,6 +477,8 @@ impl Inner {
             Inner::GroupAccept(g) | Inner::GroupDecline(g) => json::write(out, g),
             Inner::GroupReceipt(r) => json::write(out, r),
             Inner::GroupLeave(l) => json::write(out, l),
+            Inner::ReachAsk(a) => json::write(out, a),
+            Inner::ReachAnswer(a) => json::write(out, a),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

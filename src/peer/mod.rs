@@ -15,7 +15,8 @@
 //! - [`session`]: key derivation and the `DATA` record layer;
 //! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …);
 //! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`);
-//! - [`group`]: the group kinds (`GROS`, `GMSG`, `GSYN`, `GRCP`, …) and their signatures.
+//! - [`group`]: the group kinds (`GROS`, `GMSG`, `GSYN`, `GRCP`, …) and their signatures;
+//! - [`reach`]: `RBCK`/`RBRS`, a peer dialling us back (issue 20).
 //!
 //! The handshake, as states of [`Handshake`] (both roles share them):
 //!
@@ -46,6 +47,7 @@ pub mod hand;
 pub mod handshake;
 pub mod inner;
 mod json;
+pub mod reach;
 pub mod session;
 
 pub use frame::{read_frame, write_frame, Frame, FrameError, MAX_FRAME_LEN};

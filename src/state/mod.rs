@@ -44,6 +44,7 @@ mod messages;
 mod outbox;
 mod peering;
 pub mod peers;
+mod reach;
 mod subscribers;
 #[cfg(test)]
 mod tests;
@@ -57,7 +58,7 @@ use crossbeam_channel::{after, never, select, tick, Receiver, Sender};
 
 use crate::api::Me;
 pub use crate::bus::{ApiReply, ApiRequest, Command, StateHandle, SubId, UI_QUEUE_LEN};
-use crate::bus::{DialFn, NameCell, PeerContext, Refusal};
+use crate::bus::{DialFn, NameCell, PeerContext, ReachFn, Refusal};
 use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
 
@@ -83,6 +84,8 @@ pub struct StateConfig {
     pub committed: Receiver<crate::store::Committed>,
     /// Starts a dial thread (`conn::spawn_dial` in a node).
     pub dial: DialFn,
+    /// Starts a peer's dial-backs (`conn::reach::spawn` in a node).
+    pub reach: ReachFn,
     /// Fault injection for tests (`--fault-panic state`): panic at the first tick.
     pub panic_at_first_tick: bool,
     /// What `node` knows of itself for `GET /api/v1/diag`: the listening address,
@@ -111,6 +114,9 @@ struct State {
     peer_ctx: PeerContext,
     /// How dials are started (see [`DialFn`]).
     dial: DialFn,
+    /// How a peer's dial-backs are started (see [`ReachFn`]), and how many run.
+    reach: ReachFn,
+    reach_jobs: usize,
     /// See [`StateConfig::panic_at_first_tick`].
     panic_at_first_tick: bool,
     /// The store and the ops on their way to it.
@@ -207,6 +213,8 @@ impl State {
             dialer: dialer::Dialer::new(seed, config.configured),
             peer_ctx,
             dial: config.dial,
+            reach: config.reach,
+            reach_jobs: 0,
             panic_at_first_tick: config.panic_at_first_tick,
             durable: durable::Durable::new(writer, reader),
             next_seq: 1,
@@ -463,6 +471,11 @@ impl State {
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
             Command::File(event) => self.on_file_event(event),
             Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
+            Command::ReachDone {
+                peer,
+                nonce,
+                results,
+            } => self.on_reach_done(peer, nonce, results),
             Command::Shutdown => {}
         }
     }

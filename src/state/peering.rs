@@ -362,6 +362,9 @@ impl State {
                 self.send_unsent_reads(id);
                 self.files_cap_known(id, Self::caps_have_files(&caps));
                 self.groups_cap_known(id, caps.iter().any(|c| c == caps::GROUPS));
+                if caps.iter().any(|c| c == caps::REACH) {
+                    self.reach_cap_known(id, now);
+                }
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
             Inner::FileOffer(_)
@@ -379,6 +382,8 @@ impl State {
             | Inner::GroupDecline(_)
             | Inner::GroupReceipt(_)
             | Inner::GroupLeave(_) => self.on_group_msg(id, inner, now),
+            Inner::ReachAsk(ask) => self.on_reach_ask(id, ask, now),
+            Inner::ReachAnswer(answer) => self.on_reach_answer(id, answer, now),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

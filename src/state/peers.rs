@@ -80,6 +80,8 @@ pub struct Link {
     pub remote: SocketAddr,
     /// How it is reached, in words (`PeerUp::path`).
     pub path: String,
+    /// The addresses we advertise, as listed when it came up (`PeerUp::advertised`).
+    pub advertised: Vec<SocketAddr>,
     /// Its bulk lane for file chunks.
     pub bulk: Sender<Inner>,
     /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
@@ -189,6 +191,8 @@ pub struct Contact {
     /// A message has gone either way between us (loaded from the store at start).
     pub messaged: bool,
     pub unread: u64,
+    /// Its reachability questions and answers, and its clock skew (`state/reach.rs`).
+    pub reach: super::reach::PeerReach,
     /// Where it stands; changed only through [`PeerTable`].
     presence: Presence,
     /// Contact or stranger; changed only through [`PeerTable`].
@@ -207,6 +211,7 @@ impl Contact {
             verified: false,
             messaged: false,
             unread: 0,
+            reach: Default::default(),
             presence: Presence::Offline,
             standing: Standing::Contact,
         }
@@ -492,6 +497,7 @@ impl PeerTable {
             role: up.role,
             remote: up.addr,
             path: up.path,
+            advertised: up.advertised,
             bulk: up.bulk,
             files: None,
             groups: None,
@@ -1091,6 +1097,7 @@ mod tests {
             role,
             addr: "10.0.0.5:51000".parse().unwrap(),
             path: "LAN 10.0.0.5".into(),
+            advertised: Vec::new(),
             tx,
             bulk: bounded(1).0,
         };
