@@ -1,16 +1,20 @@
 //! The checks of peer-assisted reachability and clock skew (issue 20): what each peer
 //! found when it dialled us back on the addresses we advertise (`RBCK`/`RBRS`), and
-//! how far its clock is from ours. A pure function of a contact's facts.
+//! how far its clock is from ours; and beacons that stopped from a peer still connected
+//! (IGMP snooping without a querier). Pure functions of the report.
 //!
 //! ```text
 //!   per address: ok ─▶ OK "bob reached you on 10.0.0.1:35035 in 2 ms"
 //!                failed ─▶ FAIL if bob reached none of them, else WARN, with the step
 //!                not_known / busy ─▶ OK, said once (nothing was learned)
 //!   clock skew > 2 min ─▶ WARN
+//!   beacons of an online contact not heard for 3 intervals, after it was heard
+//!   ─▶ WARN (a switch forgot our membership: IGMP snooping without a querier)
 //! ```
 
 use super::verdict::{duration, short, Check, Verdict};
-use super::ContactFacts;
+use super::verdict::QUIET_INTERVALS;
+use super::{ContactFacts, Report};
 
 /// A clock this far from a peer's is worth a warning: message times look wrong.
 pub const SKEW_WARN_MS: i64 = 120_000;
@@ -89,6 +93,52 @@ pub fn checks(c: &ContactFacts) -> Vec<Check> {
     out
 }
 
+/// Beacons that stopped from a peer that is still connected: the beacons are lost on
+/// the way, and the commonest cause is a switch snooping IGMP/MLD with no querier on
+/// the LAN, which forgets members a few minutes after they joined. (A peer that left
+/// stops its beacons too, but then it is offline: that is not flagged here.)
+pub fn stopped_beacons(r: &Report) -> Vec<Check> {
+    if !r.node.discovery {
+        return Vec::new();
+    }
+    let interval = r.node.beacon_interval_s.unwrap_or(5).max(1);
+    let mut out = Vec::new();
+    for c in r.contacts.iter().filter(|c| c.online) {
+        // Its newest source (it may be heard on several interfaces).
+        let Some(h) = r
+            .beacons
+            .heard
+            .iter()
+            .filter(|h| h.id == c.id)
+            .min_by_key(|h| h.last_s_ago)
+        else {
+            continue;
+        };
+        if h.last_s_ago <= QUIET_INTERVALS * interval || h.count < 2 {
+            continue;
+        }
+        let heard_for = h.first_s_ago.saturating_sub(h.last_s_ago);
+        out.push(
+            Check::new(
+                Verdict::Warn,
+                "beacons",
+                &format!("{} ({})", c.name, short(&c.id)),
+                format!(
+                    "beacons from {} on {} stopped {} ago after {} heard, while it is still                      connected",
+                    c.name,
+                    h.iface,
+                    duration(h.last_s_ago),
+                    duration(heard_for)
+                ),
+            )
+            .next(
+                "a switch snooping IGMP with no querier forgets members after a few minutes:                  purr re-joins the group every minute; if this persists, enable an IGMP querier                  on the switch or router (or turn snooping off)",
+            ),
+        );
+    }
+    out
+}
+
 fn words(outcome: &str) -> &'static str {
     match outcome {
         "refused" => "refused",
@@ -163,6 +213,40 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].verdict, Verdict::Ok);
         assert!(checks(&bob(&[])).is_empty());
+    }
+
+    #[test]
+    fn beacons_that_stop_from_a_connected_peer_are_a_warning_about_igmp_snooping() {
+        let mut r = Report {
+            node: super::super::NodeFacts {
+                running: true,
+                discovery: true,
+                beacon_interval_s: Some(5),
+                ..Default::default()
+            },
+            contacts: vec![bob(&[])],
+            ..Default::default()
+        };
+        r.beacons.heard.push(super::super::HeardFacts {
+            id: "cd".repeat(32),
+            iface: "eth0".into(),
+            count: 50,
+            first_s_ago: 300,
+            last_s_ago: 40,
+            ..Default::default()
+        });
+        let c = stopped_beacons(&r);
+        assert_eq!(c.len(), 1, "{c:#?}");
+        assert_eq!(c[0].verdict, Verdict::Warn);
+        assert!(c[0].says.contains("stopped 40 s ago after 4 min 20 s"), "{}", c[0]);
+        assert!(c[0].next.as_deref().unwrap_or_default().contains("IGMP"));
+        // Still coming: nothing to say.
+        r.beacons.heard[0].last_s_ago = 3;
+        assert!(stopped_beacons(&r).is_empty());
+        // Stopped, but the peer is gone too: it left, nothing was lost.
+        r.beacons.heard[0].last_s_ago = 40;
+        r.contacts[0].online = false;
+        assert!(stopped_beacons(&r).is_empty());
     }
 
     #[test]

@@ -113,6 +113,7 @@ pub fn checks(r: &Report) -> Vec<Check> {
     if r.node.running {
         out.extend(interfaces(r));
         out.extend(beacons(r));
+        out.extend(super::reach::stopped_beacons(r));
         out.extend(r.targets.iter().map(target));
         out.extend(r.contacts.iter().map(contact));
         out.extend(r.contacts.iter().flat_map(super::reach::checks));

@@ -12,6 +12,7 @@
 //!   every interval ───▶ │ send `meow:<id>:<port>` on each interface │──▶ 239.255.77.77:35035
 //!   (and at start)      │   (IPv4 and IPv6)                         │──▶ [ff02::7075:7272]:35035
 //!   every minute  ───▶  │ re-list interfaces, join new ones         │
+//!   12 intervals  ───▶  │ leave + join every group again (≤ 60 s)   │  (IGMP snooping)
 //!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr}──▶ state
 //!                       └───────────────────────────────────────────┘       │ on_discovered
 //!                                                                dialer (backoff, cap) ──▶ dial thread
@@ -49,6 +50,15 @@ use stats::Counters;
 /// address from a late DHCP answer) is used. Sooner after a failed send, and at every
 /// beacon while no interface is usable.
 pub const RESCAN: Duration = Duration::from_secs(60);
+/// Beacon intervals between two re-joins of the groups (at most [`REJOIN_MAX`]). A
+/// switch snooping IGMP/MLD with no querier on the LAN learns members only from their
+/// unsolicited reports and forgets them after its membership interval (260 s by
+/// default): beacons from a node then stop a few minutes after it started. Each re-join
+/// is a new report. Measured in tests/doctor_faults.rs on a Linux bridge whose members
+/// expire after 20 s: without it the beacons stop, with it they go on.
+pub const REJOIN_BEACONS: u32 = 12;
+/// The longest time between two re-joins: well inside the usual 260 s.
+pub const REJOIN_MAX: Duration = Duration::from_secs(60);
 /// The receive buffer: any datagram longer than [`beacon::MAX_LEN`] is rejected, this
 /// only has to be big enough to see that it is.
 const RECV_BUF: usize = 2048;
@@ -66,6 +76,11 @@ pub struct Config {
     pub interval: Duration,
     /// Where `Discovered` goes.
     pub state: StateHandle,
+}
+
+/// The time between two re-joins for a beacon `interval`.
+fn rejoin_every(interval: Duration) -> Duration {
+    (interval * REJOIN_BEACONS).min(REJOIN_MAX)
 }
 
 /// Starts the discovery thread.
@@ -93,11 +108,13 @@ struct Discovery {
     counters: Counters,
     next_beacon: Instant,
     next_scan: Instant,
+    next_rejoin: Instant,
 }
 
 impl Discovery {
     fn new(config: Config) -> Discovery {
         let now = Instant::now();
+        let config_interval = config.interval;
         Discovery {
             beacon: Beacon {
                 id: config.id,
@@ -116,6 +133,7 @@ impl Discovery {
             counters: Counters::new(now),
             next_beacon: now,
             next_scan: now,
+            next_rejoin: now + rejoin_every(config_interval),
         }
     }
 
@@ -135,7 +153,11 @@ impl Discovery {
             if now >= self.next_beacon {
                 self.send_beacons(now);
             }
-            if !self.wait_and_read(self.next_scan.min(self.next_beacon)) {
+            if now >= self.next_rejoin {
+                self.rejoin(now);
+            }
+            let wake = self.next_scan.min(self.next_beacon).min(self.next_rejoin);
+            if !self.wait_and_read(wake) {
                 log::debug!("LAN discovery stopped: the state thread is gone");
                 return;
             }
@@ -206,6 +228,23 @@ impl Discovery {
             log::info!("LAN discovery on: {}", names.join(", "));
         }
         self.ifaces = found;
+    }
+
+    /// Leaves and joins every group joined, so each interface reports its membership
+    /// again (see [`REJOIN_BEACONS`]). A failure is left to the next scan, which joins
+    /// what is not joined.
+    fn rejoin(&mut self, now: Instant) {
+        self.next_rejoin = now + rejoin_every(self.config.interval);
+        let joined: Vec<(Family, u32)> = self.joined.iter().copied().collect();
+        for (family, index) in joined {
+            let Some(listener) = self.listener(family) else {
+                continue;
+            };
+            if let Err(e) = sockets::rejoin(listener, family, index) {
+                log::debug!("LAN discovery: re-joining the {family} group on {index}: {e}");
+                self.joined.remove(&(family, index));
+            }
+        }
     }
 
     /// Opens the sender and listener of `family` if they are not open (again: a port
