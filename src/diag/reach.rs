@@ -23,9 +23,11 @@ pub const SKEW_WARN_MS: i64 = 120_000;
 pub fn checks(c: &ContactFacts) -> Vec<Check> {
     let who = format!("{} ({})", c.name, short(&c.id));
     let mut out = Vec::new();
+    // An offline peer's answer may be stale: what it found is shown while it is online.
+    let reach = if c.online { c.reach.as_slice() } else { &[] };
     let failed = |o: &str| !matches!(o, "ok" | "not_known" | "busy");
-    let any_ok = c.reach.iter().any(|r| r.outcome == "ok");
-    for r in &c.reach {
+    let any_ok = reach.iter().any(|r| r.outcome == "ok");
+    for r in reach {
         let check = |v, says: String| Check::new(v, "reach", &who, says);
         match r.outcome.as_str() {
             "ok" => out.push(check(
@@ -53,8 +55,7 @@ pub fn checks(c: &ContactFacts) -> Vec<Check> {
             _ => {}
         }
     }
-    let untried: Vec<&str> = c
-        .reach
+    let untried: Vec<&str> = reach
         .iter()
         .filter(|r| r.outcome == "not_known")
         .map(|r| r.addr.as_str())

@@ -338,6 +338,18 @@ fn contact(c: &ContactFacts) -> Check {
     } else {
         String::new()
     };
+    // Its address now answers with another key: the newest attempt there may since
+    // have connected (to that other node), so look past it.
+    if let Some(k) = c.attempts.iter().find(|a| a.outcome == "other_key") {
+        return check(
+            Verdict::Warn,
+            format!(
+                "offline; {} {} s ago: {}; addresses: {addrs}{waiting}",
+                k.target, k.s_ago, k.reason
+            ),
+        )
+        .next(next_step(&k.outcome));
+    }
     match c.attempts.first() {
         Some(last) if failure(last) => check(
             Verdict::Warn,
