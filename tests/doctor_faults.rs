@@ -418,7 +418,10 @@ fn igmp_snooping_that_forgets_members_is_cured_by_re_joining() {
     ]);
     let a = ha.node().start();
     let b = hb.node().start();
-    let watch = Duration::from_secs(45);
+    // Members are forgotten 20 s after their last report; measured, a listener that
+    // joined once went deaf 9 to 27 s after joining (a query the bridge sends when its
+    // querier starts can come late): 60 s leaves room.
+    let watch = Duration::from_secs(60);
     // On a host of its own: the bridge keeps members per port, and the node on host 0
     // re-joining would keep a listener there hearing too.
     let listener = join_once_listener(hc, b.id.clone(), watch);
@@ -430,7 +433,7 @@ fn igmp_snooping_that_forgets_members_is_cured_by_re_joining() {
         watch.as_secs()
     );
     assert!(
-        last_once < watch.as_secs_f64() - 10.0,
+        last_once < watch.as_secs_f64() - 15.0,
         "the fault is not there: a listener that joined once still hears B at {last_once:.1} s"
     );
     // The node on the same host, re-joining every 12 beacons, still hears B.

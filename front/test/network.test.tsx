@@ -101,6 +101,27 @@ describe('verdicts', () => {
     expect(contacts.textContent).toContain('Last dial: connection refused (20 s ago)');
     expect(contacts.textContent).toContain('2 waiting');
   });
+
+  it('shows what each online contact found dialling us back, and its clock', () => {
+    const base = report();
+    const bob = {
+      ...base.contacts[0],
+      reach: [
+        { addr: '192.168.1.20:35035', outcome: 'ok', ms: 2, s_ago: 40 },
+        { addr: '[fd00::1]:35035', outcome: 'timed_out', ms: 3001, s_ago: 40 },
+      ],
+      clock_skew_ms: -303_000,
+    };
+    renderWithApp(<DiagView report={report({ contacts: [bob, base.contacts[1]] })} peers={{ [BOB]: peer(BOB) }} />);
+    const back = screen.getByRole('list', { name: 'bob dialling you back' });
+    const lines = within(back).getAllByRole('listitem').map((l) => l.textContent);
+    expect(lines[0]).toBe('Dialling you back on 192.168.1.20:35035, bob reached you in 2 ms (40 s ago)');
+    expect(lines[1]).toBe('Dialling you back on [fd00::1]:35035, bob timed out (40 s ago)');
+    const contacts = screen.getByRole('region', { name: 'Contacts' });
+    expect(contacts.textContent).toContain('Clock: 5 min behind ours');
+    // An older node sends neither: nothing is shown.
+    expect(screen.queryByRole('list', { name: 'carol dialling you back' })).toBeNull();
+  });
 });
 
 describe('the Network page', () => {

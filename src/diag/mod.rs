@@ -243,6 +243,23 @@ pub struct HostFacts {
     pub wal_bytes: Option<u64>,
     /// Outgoing messages waiting for their peer (known only from a running node).
     pub outbox: Option<u64>,
+    /// Host firewalls whose configuration could be read ([`host::firewall`]).
+    #[serde(default)]
+    pub firewall: Vec<FirewallFacts>,
+}
+
+/// A host firewall, as far as its files can be read without root: a hint, not a
+/// verdict on what the kernel does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallFacts {
+    /// `ufw`, `firewalld`, `nftables`.
+    pub tool: String,
+    /// Whether it is on, when its files say (`None`: cannot tell).
+    pub active: Option<bool>,
+    /// Whether its rules could be read (ufw's are readable by root only).
+    pub rules_readable: bool,
+    /// Whether those rules name the node's port.
+    pub mentions_port: bool,
 }
 
 /// Groups as the report shows them: how many this node knows, and the group records

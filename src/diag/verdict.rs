@@ -423,7 +423,40 @@ fn host(r: &Report) -> Vec<Check> {
     } else {
         check(Verdict::Ok, "database", says)
     });
+    let port = r.node.port.unwrap_or(35035);
+    out.extend(h.firewall.iter().filter_map(|f| firewall(f, port)));
     out
+}
+
+/// A host firewall's configuration against our port (a hint: its files, not the kernel).
+fn firewall(f: &super::FirewallFacts, port: u16) -> Option<Check> {
+    let check = |v, says: String| Check::new(v, "host", "firewall", says);
+    let on = match f.active {
+        Some(false) => return None,
+        Some(true) => format!("{} is on", f.tool),
+        None => format!("{} is configured", f.tool),
+    };
+    Some(if !f.rules_readable {
+        check(
+            Verdict::Ok,
+            format!("{on}; its rules are readable by root only (peers that cannot reach you: allow TCP and UDP {port})"),
+        )
+    } else if f.mentions_port {
+        check(Verdict::Ok, format!("{on}; its rules name port {port}"))
+    } else {
+        let allow = match f.tool.as_str() {
+            "ufw" => format!("sudo ufw allow {port}/tcp && sudo ufw allow 35035/udp"),
+            "firewalld" => format!(
+                "sudo firewall-cmd --permanent --add-port={port}/tcp --add-port=35035/udp && sudo firewall-cmd --reload"
+            ),
+            _ => format!("accept TCP {port} and UDP 35035 in its input chain"),
+        };
+        check(
+            Verdict::Warn,
+            format!("{on}; its rules do not name port {port}: peers' connections and beacons are probably dropped"),
+        )
+        .next(allow)
+    })
 }
 
 /// Whether an attempt failed (a duplicate or a connection is not a failure).
@@ -793,6 +826,36 @@ mod tests {
         r.host.exists = false;
         let c = checks(&r);
         assert_eq!(c.iter().filter(|c| c.area == "host").count(), 1);
+    }
+
+    #[test]
+    fn a_firewall_whose_rules_do_not_name_our_port_is_a_warning_with_the_command() {
+        let mut r = running();
+        let fw = |active, readable, mentions| super::super::FirewallFacts {
+            tool: "ufw".into(),
+            active,
+            rules_readable: readable,
+            mentions_port: mentions,
+        };
+        let line = |r: &Report| {
+            checks(r)
+                .into_iter()
+                .find(|c| c.subject == "firewall")
+        };
+        r.host.firewall = vec![fw(Some(true), true, false)];
+        let c = line(&r).expect("a firewall line");
+        assert_eq!(c.verdict, Verdict::Warn);
+        assert!(c.says.contains("do not name port 35035"), "{c}");
+        assert_eq!(
+            c.next.as_deref(),
+            Some("sudo ufw allow 35035/tcp && sudo ufw allow 35035/udp")
+        );
+        r.host.firewall = vec![fw(Some(true), true, true)];
+        assert_eq!(line(&r).map(|c| c.verdict), Some(Verdict::Ok));
+        r.host.firewall = vec![fw(Some(true), false, false)];
+        assert_eq!(line(&r).map(|c| c.verdict), Some(Verdict::Ok));
+        r.host.firewall = vec![fw(Some(false), true, false)];
+        assert!(line(&r).is_none(), "off: nothing to say");
     }
 
     #[test]
