@@ -103,16 +103,17 @@ describe('verdicts', () => {
   });
 
   it('shows what each online contact found dialling us back, and its clock', () => {
-    const base = report();
+    const [first, carol] = report().contacts;
+    if (!first || !carol) throw new Error('the fixture has bob and carol');
     const bob = {
-      ...base.contacts[0],
+      ...first,
       reach: [
         { addr: '192.168.1.20:35035', outcome: 'ok', ms: 2, s_ago: 40 },
         { addr: '[fd00::1]:35035', outcome: 'timed_out', ms: 3001, s_ago: 40 },
       ],
       clock_skew_ms: -303_000,
     };
-    renderWithApp(<DiagView report={report({ contacts: [bob, base.contacts[1]] })} peers={{ [BOB]: peer(BOB) }} />);
+    renderWithApp(<DiagView report={report({ contacts: [bob, carol] })} peers={{ [BOB]: peer(BOB) }} />);
     const back = screen.getByRole('list', { name: 'bob dialling you back' });
     const lines = within(back).getAllByRole('listitem').map((l) => l.textContent);
     expect(lines[0]).toBe('Dialling you back on 192.168.1.20:35035, bob reached you in 2 ms (40 s ago)');
