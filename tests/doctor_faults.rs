@@ -84,7 +84,10 @@ fn something_unreachable(report: &Value) -> Option<String> {
         }
         for r in c["reach"].as_array().unwrap_or(&empty) {
             if !["ok", "not_known", "busy"].contains(&r["outcome"].as_str().unwrap_or("")) {
-                return Some(format!("{} could not dial us back on {}", c["name"], r["addr"]));
+                return Some(format!(
+                    "{} could not dial us back on {}",
+                    c["name"], r["addr"]
+                ));
             }
         }
     }
@@ -114,7 +117,12 @@ fn diagnose(case: &str, host: &Host, node: &Node, within: Duration, expect: &[Ex
     let checks = last["checks"].as_array().cloned().unwrap_or_default();
     let lines: Vec<String> = checks
         .iter()
-        .map(|c| format!("{} {} {}: {} -> {}", c["verdict"], c["area"], c["subject"], c["says"], c["next"]))
+        .map(|c| {
+            format!(
+                "{} {} {}: {} -> {}",
+                c["verdict"], c["area"], c["subject"], c["says"], c["next"]
+            )
+        })
         .collect();
     assert!(
         found,
@@ -144,17 +152,22 @@ fn diagnose(case: &str, host: &Host, node: &Node, within: Duration, expect: &[Ex
     assert_eq!(code, i32::from(fails), "{case}: exit code\n{text}");
     for e in expect {
         assert!(
-            text.lines().any(|l| l.starts_with(e.verdict) && l.contains(e.says)),
+            text.lines()
+                .any(|l| l.starts_with(e.verdict) && l.contains(e.says)),
             "{case}: no {} line with {:?}:\n{text}",
             e.verdict,
             e.says
         );
     }
     assert!(
-        !text.ends_with(&format!("0 FAIL, 0 WARN, {} OK", checks.len())) || something_unreachable(&last).is_none(),
+        !text.ends_with(&format!("0 FAIL, 0 WARN, {} OK", checks.len()))
+            || something_unreachable(&last).is_none(),
         "{case}: all OK:\n{text}"
     );
-    eprintln!("{case}: doctor answered within {} ms at most (running node)", slowest.as_millis());
+    eprintln!(
+        "{case}: doctor answered within {} ms at most (running node)",
+        slowest.as_millis()
+    );
     eprintln!("{case}:\n{text}");
     text
 }
@@ -171,8 +184,19 @@ fn drop_tcp_in(host: &Host, port: u16) {
     ns.exec(&["ip", "rule", "del", "pref", "0"]);
     let port = port.to_string();
     ns.exec(&[
-        "ip", "rule", "add", "pref", "10", "iif", &host.ifname, "ipproto", "tcp", "dport", &port,
-        "lookup", "77",
+        "ip",
+        "rule",
+        "add",
+        "pref",
+        "10",
+        "iif",
+        &host.ifname,
+        "ipproto",
+        "tcp",
+        "dport",
+        &port,
+        "lookup",
+        "77",
     ]);
     ns.exec(&["ip", "route", "add", "blackhole", "default", "table", "77"]);
 }
@@ -230,7 +254,10 @@ fn tcp_port_dropped_on_one_side_is_found_by_the_peer_dialling_back() {
             next: "drops incoming TCP to port",
         }],
     );
-    assert!(text.contains(&format!("could not reach you on {addr}: timed out")), "{text}");
+    assert!(
+        text.contains(&format!("could not reach you on {addr}: timed out")),
+        "{text}"
+    );
     // The other way works, and B's doctor says so.
     let b_addr = format!("{}:{}", v4(hb), b.port);
     let text = diagnose(
@@ -245,7 +272,10 @@ fn tcp_port_dropped_on_one_side_is_found_by_the_peer_dialling_back() {
             next: "",
         }],
     );
-    assert!(text.contains(&format!("reached you on {b_addr} in")), "{text}");
+    assert!(
+        text.contains(&format!("reached you on {b_addr} in")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -265,8 +295,15 @@ fn wifi_client_isolation_after_the_peers_met() {
     assert!(a.stop_within(Duration::from_secs(10)).is_some());
     // The access point now keeps its clients apart (both ports isolated).
     for h in [ha, hb] {
-        lan.bridge()
-            .exec(&["bridge", "link", "set", "dev", &h.bridge_port, "isolated", "on"]);
+        lan.bridge().exec(&[
+            "bridge",
+            "link",
+            "set",
+            "dev",
+            &h.bridge_port,
+            "isolated",
+            "on",
+        ]);
     }
     let a = ha
         .node()
@@ -309,7 +346,11 @@ fn a_wrong_port_is_refused_and_named() {
     let lan = Lan::builder(2).ipv4_only().build();
     let (ha, hb) = (&lan.hosts[0], &lan.hosts[1]);
     let b = Node::builder().netns(&hb.ns.name).start();
-    let wrong = if b.port == 65535 { b.port - 1 } else { b.port + 1 };
+    let wrong = if b.port == 65535 {
+        b.port - 1
+    } else {
+        b.port + 1
+    };
     let a = Node::builder()
         .netns(&ha.ns.name)
         .arg("--connect")
@@ -367,7 +408,11 @@ fn a_peer_whose_key_changed_is_named() {
 /// A listener of the IPv4 group in `host`'s namespace that joins once and never again
 /// (as purr did before it re-joined): the beacons of `id` it heard, in seconds since
 /// it joined.
-fn join_once_listener(host: &Host, id: String, how_long: Duration) -> std::thread::JoinHandle<Vec<f64>> {
+fn join_once_listener(
+    host: &Host,
+    id: String,
+    how_long: Duration,
+) -> std::thread::JoinHandle<Vec<f64>> {
     let via = v4(host);
     let (ready_tx, ready) = std::sync::mpsc::channel();
     let handle = host.ns.spawn(move || {
@@ -379,10 +424,12 @@ fn join_once_listener(host: &Host, id: String, how_long: Duration) -> std::threa
         .unwrap();
         s.set_reuse_address(true).unwrap();
         s.set_reuse_port(true).unwrap();
-        s.bind(&SocketAddrV4::new(GROUP_V4, UDP_PORT).into()).unwrap();
+        s.bind(&SocketAddrV4::new(GROUP_V4, UDP_PORT).into())
+            .unwrap();
         s.join_multicast_v4(&GROUP_V4, &via).unwrap();
         let s = UdpSocket::from(s);
-        s.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         ready_tx.send(()).unwrap();
         let start = Instant::now();
         let mut heard = Vec::new();
@@ -396,7 +443,9 @@ fn join_once_listener(host: &Host, id: String, how_long: Duration) -> std::threa
         }
         heard
     });
-    ready.recv_timeout(Duration::from_secs(10)).expect("listener");
+    ready
+        .recv_timeout(Duration::from_secs(10))
+        .expect("listener");
     handle
 }
 
@@ -412,9 +461,24 @@ fn igmp_snooping_that_forgets_members_is_cured_by_re_joining() {
     // longer forwarded to them. (With no querier at all, a Linux bridge floods the group
     // to every port, so it cannot show the fault: measured, beacons never stop.)
     lan.bridge().exec(&[
-        "ip", "link", "set", "br0", "type", "bridge", "mcast_snooping", "1", "mcast_querier",
-        "1", "mcast_startup_query_count", "1", "mcast_query_interval", "60000",
-        "mcast_query_response_interval", "100", "mcast_membership_interval", "2000",
+        "ip",
+        "link",
+        "set",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "1",
+        "mcast_querier",
+        "1",
+        "mcast_startup_query_count",
+        "1",
+        "mcast_query_interval",
+        "60000",
+        "mcast_query_response_interval",
+        "100",
+        "mcast_membership_interval",
+        "2000",
     ]);
     let a = ha.node().start();
     let b = hb.node().start();
@@ -469,9 +533,13 @@ fn doctor_answers_within_5_s_with_a_node_and_without_one() {
         "A and B did not meet"
     );
     let runs = 5;
-    let mut with: Vec<Duration> = (0..runs).map(|_| doctor(ha, &a.data_dir, false).2).collect();
+    let mut with: Vec<Duration> = (0..runs)
+        .map(|_| doctor(ha, &a.data_dir, false).2)
+        .collect();
     let empty = tempfile::tempdir().expect("temp dir");
-    let mut without: Vec<Duration> = (0..runs).map(|_| doctor(ha, empty.path(), false).2).collect();
+    let mut without: Vec<Duration> = (0..runs)
+        .map(|_| doctor(ha, empty.path(), false).2)
+        .collect();
     with.sort();
     without.sort();
     eprintln!(

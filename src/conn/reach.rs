@@ -139,12 +139,13 @@ pub fn advertised(port: u16) -> Vec<SocketAddr> {
         if !l.up || l.loopback || kind == crate::diag::IfaceKind::Container {
             continue;
         }
-        let v4 = l.v4.iter().filter(|a| !a.is_loopback() && !a.is_link_local());
+        let v4 =
+            l.v4.iter()
+                .filter(|a| !a.is_loopback() && !a.is_link_local());
         out.extend(v4.map(|a| SocketAddr::from((*a, port))));
-        let v6 = l
-            .v6
-            .iter()
-            .filter(|a| !a.is_loopback() && !a.is_unicast_link_local());
+        let v6 =
+            l.v6.iter()
+                .filter(|a| !a.is_loopback() && !a.is_unicast_link_local());
         out.extend(v6.map(|a| SocketAddr::from((*a, port))));
     }
     out.truncate(MAX_REACH_ADDRS);

@@ -12,8 +12,8 @@
 //!   ─▶ WARN (a switch forgot our membership: IGMP snooping without a querier)
 //! ```
 
-use super::verdict::{duration, short, Check, Verdict};
 use super::verdict::QUIET_INTERVALS;
+use super::verdict::{duration, short, Check, Verdict};
 use super::{ContactFacts, Report};
 
 /// A clock this far from a peer's is worth a warning: message times look wrong.
@@ -85,10 +85,9 @@ pub fn checks(c: &ContactFacts) -> Vec<Check> {
             if ahead { "ahead of" } else { "behind" }
         );
         if ms.abs() > SKEW_WARN_MS {
-            out.push(
-                Check::new(Verdict::Warn, "clock", &who, says)
-                    .next("set both clocks by NTP (timedatectl set-ntp true): message times look wrong"),
-            );
+            out.push(Check::new(Verdict::Warn, "clock", &who, says).next(
+                "set both clocks by NTP (timedatectl set-ntp true): message times look wrong",
+            ));
         }
     }
     out
@@ -201,11 +200,20 @@ mod tests {
 
         let c = checks(&bob(&[("10.0.0.1:35035", "timed_out")]));
         assert_eq!(c[0].verdict, Verdict::Fail);
-        assert!(c[0].says.starts_with("bob could not reach you on 10.0.0.1:35035: timed out"));
-        assert!(c[0].next.as_deref().unwrap_or_default().contains("port 35035"));
+        assert!(c[0]
+            .says
+            .starts_with("bob could not reach you on 10.0.0.1:35035: timed out"));
+        assert!(c[0]
+            .next
+            .as_deref()
+            .unwrap_or_default()
+            .contains("port 35035"));
 
         // One address works: the other is a warning, not a failure.
-        let c = checks(&bob(&[("10.0.0.1:35035", "ok"), ("[fd00::1]:35035", "refused")]));
+        let c = checks(&bob(&[
+            ("10.0.0.1:35035", "ok"),
+            ("[fd00::1]:35035", "refused"),
+        ]));
         let v: Vec<Verdict> = c.iter().map(|c| c.verdict).collect();
         assert_eq!(v, [Verdict::Ok, Verdict::Warn]);
 
@@ -239,7 +247,11 @@ mod tests {
         let c = stopped_beacons(&r);
         assert_eq!(c.len(), 1, "{c:#?}");
         assert_eq!(c[0].verdict, Verdict::Warn);
-        assert!(c[0].says.contains("stopped 40 s ago after 4 min 20 s"), "{}", c[0]);
+        assert!(
+            c[0].says.contains("stopped 40 s ago after 4 min 20 s"),
+            "{}",
+            c[0]
+        );
         assert!(c[0].next.as_deref().unwrap_or_default().contains("IGMP"));
         // Still coming: nothing to say.
         r.beacons.heard[0].last_s_ago = 3;

@@ -837,11 +837,7 @@ mod tests {
             rules_readable: readable,
             mentions_port: mentions,
         };
-        let line = |r: &Report| {
-            checks(r)
-                .into_iter()
-                .find(|c| c.subject == "firewall")
-        };
+        let line = |r: &Report| checks(r).into_iter().find(|c| c.subject == "firewall");
         r.host.firewall = vec![fw(Some(true), true, false)];
         let c = line(&r).expect("a firewall line");
         assert_eq!(c.verdict, Verdict::Warn);

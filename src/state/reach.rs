@@ -94,7 +94,10 @@ impl State {
             .answered_at
             .is_some_and(|at| now.saturating_duration_since(at) < REACH_EVERY);
         if too_soon || self.reach_jobs >= MAX_JOBS || c.reach.answering.is_some() {
-            log::debug!("RBCK from {}: busy, not dialled", crate::rules::short_id(&id));
+            log::debug!(
+                "RBCK from {}: busy, not dialled",
+                crate::rules::short_id(&id)
+            );
             let results = ask.addrs.iter().map(|a| tried(*a, Outcome::Busy)).collect();
             self.answer_reach(id, ask.nonce, results);
             return;

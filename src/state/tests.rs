@@ -1870,7 +1870,10 @@ fn a_dial_back_is_asked_only_for_addresses_the_peer_is_known_at_once_a_minute() 
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].addrs, vec![own], "only the address it is known at");
     assert_eq!(jobs[0].peer, id(5));
-    assert!(reach_answers(&link.drain()).is_empty(), "answered when done");
+    assert!(
+        reach_answers(&link.drain()).is_empty(),
+        "answered when done"
+    );
 
     // Asked again within the minute: answered `busy` at once, nothing dialled.
     h.peer_sends(
@@ -1903,7 +1906,11 @@ fn a_dial_back_is_asked_only_for_addresses_the_peer_is_known_at_once_a_minute() 
     let answers = reach_answers(&link.drain());
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].nonce, [7; 16]);
-    let outcomes: Vec<_> = answers[0].results.iter().map(|t| (t.addr, t.outcome)).collect();
+    let outcomes: Vec<_> = answers[0]
+        .results
+        .iter()
+        .map(|t| (t.addr, t.outcome))
+        .collect();
     assert_eq!(
         outcomes,
         [(foreign, Outcome::NotKnown), (own, Outcome::TimedOut)]
@@ -1939,7 +1946,8 @@ fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
     };
-    h.state.handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
+    h.state
+        .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
     let link = FakeLink { conn, rx };
     let asked = |records: &[Inner]| {
         records
