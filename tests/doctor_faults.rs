@@ -12,6 +12,7 @@
 //! | IGMP snooping, members forgotten | bridge `mcast_snooping 1`, 20 s membership | measured: a listener that joined once goes deaf; the node (re-joining) does not |
 //! | a wrong port | `--connect B:other-port` | A: FAIL target refused, is the port right |
 //! | a peer whose key changed | B restarted with a new identity | A: WARN contact offline, another node answers there |
+//! | a peer's clock 5 min ahead | `--clock-offset-ms` (loopback) | A: WARN clock, set both by NTP |
 //!
 //! Needs root, `ip` and `bridge` (iproute2); skipped otherwise.
 
@@ -551,4 +552,65 @@ fn doctor_answers_within_5_s_with_a_node_and_without_one() {
         without[runs - 1].as_millis()
     );
     assert!(with[runs - 1] < DOCTOR_LIMIT && without[runs - 1] < DOCTOR_LIMIT);
+}
+
+#[test]
+fn a_peer_whose_clock_is_five_minutes_ahead_is_a_warning() {
+    // Loopback is enough: the clock travels in RBCK/RBRS. B's clock runs 5 minutes
+    // ahead (the test clock of `--clock-offset-ms`).
+    let b = Node::builder()
+        .arg("--clock-offset-ms")
+        .arg("300000")
+        .start();
+    let mut a_connect = Node::builder()
+        .arg("--connect")
+        .arg(format!("127.0.0.1:{}", b.port))
+        .start();
+    assert!(
+        eventually(Duration::from_secs(10), || a_connect.sees_online(&b.id)),
+        "no session"
+    );
+    let mut last = Value::Null;
+    let warned = eventually(Duration::from_secs(10), || {
+        last = a_connect.api("diag");
+        last["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["area"] == "clock"))
+    });
+    assert!(warned, "no clock check: {last}");
+    let check = last["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["area"] == "clock").cloned())
+        .unwrap_or(Value::Null);
+    assert_eq!(check["verdict"], "WARN", "{check}");
+    let says = check["says"].as_str().unwrap_or_default();
+    assert!(
+        says.contains("clock is 5 min 0 s ahead of ours")
+            || says.contains("clock is 4 min 59 s ahead of ours"),
+        "{says}"
+    );
+    assert!(
+        check["next"].as_str().unwrap_or_default().contains("NTP"),
+        "{check}"
+    );
+    let skew = last["contacts"][0]["clock_skew_ms"].as_i64().unwrap_or(0);
+    eprintln!("clock skew measured: {skew} ms (B runs 300000 ms ahead)");
+    assert!((299_000..=301_000).contains(&skew), "{skew}");
+    let (code, text, took) = {
+        let start = Instant::now();
+        let out = Command::new(BIN)
+            .args(["doctor", "--data-dir"])
+            .arg(&a_connect.data_dir)
+            .output()
+            .expect("doctor");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            start.elapsed(),
+        )
+    };
+    assert!(took < DOCTOR_LIMIT, "{took:?}");
+    assert_eq!(code, 0, "a WARN is not a failure:\n{text}");
+    assert!(text.lines().any(|l| l.starts_with("WARN  clock")), "{text}");
+    a_connect.stop_within(Duration::from_secs(10));
 }
