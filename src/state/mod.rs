@@ -487,7 +487,12 @@ impl State {
                 let (peers, left_out) = self.peers.all_api();
                 ApiReply::Peers(peers, left_out)
             }
-            ApiRequest::Diag => ApiReply::Diag(Box::new(self.diag_facts(now))),
+            ApiRequest::Diag => {
+                // Someone is looking: answers older than a minute are asked for again,
+                // so the next look shows a firewall fixed meanwhile.
+                self.refresh_reach(now);
+                ApiReply::Diag(Box::new(self.diag_facts(now)))
+            }
             ApiRequest::Messages {
                 peer,
                 before,

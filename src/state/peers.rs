@@ -88,6 +88,8 @@ pub struct Link {
     pub files: Option<bool>,
     /// Whether the peer announced `groups` in `CAPS` (`None`: no `CAPS` yet).
     pub groups: Option<bool>,
+    /// Whether the peer announced `reach` in `CAPS` (it answers `RBCK`).
+    pub reach: bool,
 }
 
 /// Where a contact stands. See the module docs for the transitions.
@@ -501,6 +503,7 @@ impl PeerTable {
             bulk: up.bulk,
             files: None,
             groups: None,
+            reach: false,
         };
         let why = if contact.is_online() {
             "a newer connection wins"
@@ -807,6 +810,15 @@ impl PeerTable {
             self.contacts.get_mut(id).map(|c| &mut c.presence)
         {
             link.groups = Some(groups);
+        }
+    }
+
+    /// The peer announced `reach` in `CAPS` on its live link.
+    pub fn set_reach_cap(&mut self, id: &NodeId) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            link.reach = true;
         }
     }
 

@@ -4,7 +4,8 @@
 //! `purr doctor`.
 //!
 //! ```text
-//!   CAPS with `reach` ─▶ RBCK{nonce, ts, the addresses we advertise} (once a minute at most)
+//!   CAPS with `reach`, or a diag request ─▶ RBCK{nonce, ts, the addresses we advertise}
+//!                                           (once a minute at most)
 //!   RBCK from a peer ─▶ its clock skew; answered once a minute at most, ≤ 4 jobs at once:
 //!        each address ─ one we would dial for it anyway? ─yes─▶ ReachJob (conn::reach)
 //!                                                        └no──▶ `not_known`, not dialled
@@ -38,6 +39,8 @@ pub const MAX_JOBS: usize = 4;
 pub struct PeerReach {
     /// Our last `RBCK` to it, not answered yet: its nonce, when, and what we asked.
     asked: Option<([u8; 16], Instant, Vec<SocketAddr>)>,
+    /// When we last asked it (answered or not).
+    last_asked: Option<Instant>,
     /// Its last `RBRS`: when, and one result per address we asked.
     pub answer: Option<(Instant, Vec<Tried>)>,
     /// When we last took one of its `RBCK`s.
@@ -52,6 +55,25 @@ pub struct PeerReach {
 impl State {
     /// The peer announced `reach`: ask it to dial us back, unless we asked it lately.
     pub(super) fn reach_cap_known(&mut self, id: NodeId, now: Instant) {
+        self.peers.set_reach_cap(&id);
+        self.ask_reach(id, now);
+    }
+
+    /// Asks every online peer that takes `RBCK` again whose last question is over a
+    /// minute old (`GET /api/v1/diag`: `purr doctor` and the Network page).
+    pub(super) fn refresh_reach(&mut self, now: Instant) {
+        let due: Vec<NodeId> = self
+            .peers
+            .contacts()
+            .filter(|c| c.link().is_some_and(|l| l.reach))
+            .map(|c| c.id)
+            .collect();
+        for id in due {
+            self.ask_reach(id, now);
+        }
+    }
+
+    fn ask_reach(&mut self, id: NodeId, now: Instant) {
         let Some(c) = self.peers.get(&id) else {
             return;
         };
@@ -60,9 +82,8 @@ impl State {
         };
         let recent = c
             .reach
-            .asked
-            .as_ref()
-            .is_some_and(|(_, at, _)| now.saturating_duration_since(*at) < REACH_EVERY);
+            .last_asked
+            .is_some_and(|at| now.saturating_duration_since(at) < REACH_EVERY);
         if recent || link.advertised.is_empty() {
             return;
         }
@@ -79,6 +100,7 @@ impl State {
         self.peers.send(&id, Inner::ReachAsk(ask), now_ms);
         if let Some(c) = self.peers.get_mut(&id) {
             c.reach.asked = Some((nonce, now, addrs));
+            c.reach.last_asked = Some(now);
         }
     }
 

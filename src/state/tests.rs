@@ -1988,4 +1988,23 @@ fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked
     assert_eq!(reach[0].addr, "10.0.0.1:35035");
     assert_eq!(reach[0].outcome, "refused");
     assert_eq!(reach[0].s_ago, 2);
+
+    // Someone looks at the report: within the minute nothing is asked again, after it
+    // the peer is asked again (a fixed firewall shows at the next look).
+    let diag = |h: &mut Harness, at: Instant| {
+        let (tx, _rx) = bounded(1);
+        h.state.handle(
+            Command::Api {
+                req: ApiRequest::Diag,
+                reply: tx,
+            },
+            at,
+        );
+    };
+    let at = h.at(30.0);
+    diag(&mut h, at);
+    assert!(asked(&link.drain()).is_empty());
+    let at = h.at(62.0);
+    diag(&mut h, at);
+    assert_eq!(asked(&link.drain()).len(), 1);
 }
