@@ -32,15 +32,34 @@ pub const DEADLINE: Duration = Duration::from_secs(3);
 /// [`crate::bus::ReachFn`].
 pub fn spawn(job: ReachJob, ctx: PeerContext) -> Result<(), DialError> {
     crate::threads::spawn("reach", move || {
-        let results = run(&job, ctx.port);
-        ctx.state.send(Command::ReachDone {
-            peer: job.peer,
-            nonce: job.nonce,
-            results,
-        });
+        // Reports however the thread ends (a panic included): the state counts the
+        // jobs running, and a job that never reported would hold its slot for good.
+        let mut report = Report {
+            ctx: &ctx,
+            job: &job,
+            results: Vec::new(),
+        };
+        report.results = run(&job, ctx.port);
     })
     .map(drop)
     .map_err(|e| DialError::NoThread(e.to_string()))
+}
+
+/// Sends `ReachDone` when dropped.
+struct Report<'a> {
+    ctx: &'a PeerContext,
+    job: &'a ReachJob,
+    results: Vec<Tried>,
+}
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        self.ctx.state.send(Command::ReachDone {
+            peer: self.job.peer,
+            nonce: self.job.nonce,
+            results: std::mem::take(&mut self.results),
+        });
+    }
 }
 
 /// Tries every address of `job` at once (at most [`MAX_REACH_ADDRS`], each within
