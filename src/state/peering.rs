@@ -81,7 +81,16 @@ impl State {
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
         let before = self.peers.get(&id).map(|c| c.name.clone());
-        match self.peers.up(&self.own_id, up, now, at, chosen) {
+        let outcome = self.peers.up(&self.own_id, up, now, at, chosen);
+        if chosen && matches!(outcome, UpOutcome::Probing | UpOutcome::Duplicate) {
+            // A stranger (it dialled us first) that the user chose: `up` made it a
+            // contact, which must be stored now, as the accepted path below does; else
+            // a message to it failed its insert (NOT NULL messages.peer) and the send
+            // answered 503 (found by tests/doctor_faults.rs, a LAN where the other node
+            // heard our beacon before our --connect dial got there).
+            self.save_contact(&id);
+        }
+        match outcome {
             UpOutcome::Refused => {
                 // Dropping the queue sender (with the PeerUp) closes the connection.
                 return;

@@ -37,8 +37,8 @@ pub const MAX_JOBS: usize = 4;
 /// What we know of one peer's reachability questions and answers.
 #[derive(Debug, Default, Clone)]
 pub struct PeerReach {
-    /// Our last `RBCK` to it, not answered yet: its nonce, when, and what we asked.
-    asked: Option<([u8; 16], Instant, Vec<SocketAddr>)>,
+    /// Our last `RBCK` to it, not answered yet: its nonce, and what we asked.
+    asked: Option<([u8; 16], Vec<SocketAddr>)>,
     /// When we last asked it (answered or not).
     last_asked: Option<Instant>,
     /// Its last `RBRS`: when, and one result per address we asked.
@@ -99,7 +99,7 @@ impl State {
         let now_ms = self.clock.now_ms();
         self.peers.send(&id, Inner::ReachAsk(ask), now_ms);
         if let Some(c) = self.peers.get_mut(&id) {
-            c.reach.asked = Some((nonce, now, addrs));
+            c.reach.asked = Some((nonce, addrs));
             c.reach.last_asked = Some(now);
         }
     }
@@ -202,7 +202,7 @@ impl State {
         };
         c.reach.skew = Some((skew(answer.ts, wall), now));
         match c.reach.asked.take() {
-            Some((nonce, _, asked)) if nonce == answer.nonce => {
+            Some((nonce, asked)) if nonce == answer.nonce => {
                 let mut results = answer.results;
                 results.retain(|t| asked.contains(&t.addr));
                 results.dedup_by_key(|t| t.addr);

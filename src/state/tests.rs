@@ -2008,3 +2008,44 @@ fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked
     diag(&mut h, at);
     assert_eq!(asked(&link.drain()).len(), 1);
 }
+
+#[test]
+fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_contact() {
+    // B heard our beacon and dialled us first (a stranger), then our --connect dial to
+    // it met it too and lost the duplicate rule: it is a contact (we chose its address),
+    // and a message to it must be storable (before, its row was never written and the
+    // insert failed: NOT NULL messages.peer, the send answered 503).
+    let target = "10.0.0.5:35035";
+    let mut h = Harness::new();
+    h.state.dialer = super::dialer::Dialer::new(1, vec![target.into()]);
+    let _first = h.peer_up(5, h.at(0.0));
+    assert!(h.state.peers.get(&id(5)).is_some_and(|c| c.is_stranger()));
+    let (tx, _rx) = bounded(PEER_QUEUE_LEN);
+    let up = PeerUp {
+        conn: ConnId::for_tests(),
+        id: id(5),
+        name: "peer5".into(),
+        our_name: "me".into(),
+        port: 35035,
+        role: Role::Initiator,
+        addr: target.parse().expect("address"),
+        path: "LAN 10.0.0.5".into(),
+        advertised: Vec::new(),
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    h.state.handle(
+        Command::PeerUp {
+            up,
+            dialed: Some(target.into()),
+        },
+        h.at(1.0),
+    );
+    assert!(h.state.peers.get(&id(5)).is_some_and(|c| !c.is_stranger()));
+    h.state
+        .send_message(id(5), "see you".into(), None, h.at(2.0))
+        .expect("sent");
+    h.commit(h.at(2.0));
+    let page = h.state.history(&id(5), None, Some(10)).expect("history");
+    assert_eq!(page.messages.len(), 1, "the message was stored");
+}
