@@ -84,10 +84,16 @@ impl State {
             .reach
             .last_asked
             .is_some_and(|at| now.saturating_duration_since(at) < REACH_EVERY);
-        if recent || link.advertised.is_empty() {
+        if recent {
             return;
         }
-        let addrs = link.advertised.clone();
+        // A peer on this machine (a loopback session) tells nothing of how others reach
+        // us: it is asked for its clock only, with no address.
+        let addrs = if link.remote.ip().to_canonical().is_loopback() {
+            Vec::new()
+        } else {
+            link.advertised.clone()
+        };
         let Ok(nonce) = crate::rng::bytes::<16>() else {
             return;
         };

@@ -2049,3 +2049,37 @@ fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_co
     let page = h.state.history(&id(5), None, Some(10)).expect("history");
     assert_eq!(page.messages.len(), 1, "the message was stored");
 }
+
+#[test]
+fn a_peer_on_this_machine_is_asked_for_its_clock_only() {
+    let mut h = Harness::new();
+    let (tx, rx) = bounded(PEER_QUEUE_LEN);
+    let conn = ConnId::for_tests();
+    let up = PeerUp {
+        conn,
+        id: id(7),
+        name: "peer7".into(),
+        our_name: "me".into(),
+        port: 35035,
+        role: Role::Initiator,
+        addr: "127.0.0.1:35036".parse().unwrap(),
+        path: "loopback 127.0.0.1".into(),
+        advertised: vec!["10.0.0.1:35035".parse().unwrap()],
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    h.state
+        .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
+    let link = FakeLink { conn, rx };
+    h.peer_sends(&link, Inner::Caps(vec!["reach".into()]), h.at(1.0));
+    let asks: Vec<_> = link
+        .drain()
+        .into_iter()
+        .filter_map(|r| match r {
+            Inner::ReachAsk(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asks.len(), 1);
+    assert!(asks[0].addrs.is_empty(), "{:?}", asks[0].addrs);
+}
