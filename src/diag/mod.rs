@@ -5,15 +5,17 @@
 //! ([`crate::bus::DiscoveryStats`], reported to the state after each round of beacons);
 //! the dialer (`state/dialer.rs`) keeps, per target, the last dial attempts with their
 //! outcome and backoff, and per id the addresses learned with their source; the peer
-//! table gives each contact's live path. The HTTP thread that answers `/api/v1/diag`
-//! adds what it can read itself: the interface list ([`crate::discovery::ifaces::links`])
-//! and the data dir ([`host`]). Nothing here is I/O but [`host`]; the verdicts
-//! ([`verdict::checks`]) are a pure function of a [`Report`].
+//! table gives each contact's live path, what it found dialling us back (`RBCK`) and
+//! its clock skew (`state/reach.rs`). The HTTP thread that answers `/api/v1/diag`
+//! adds what it can read itself: the interface list ([`crate::discovery::ifaces::links`]),
+//! the data dir and the firewall's files ([`host`]). Nothing here is I/O but [`host`];
+//! the verdicts ([`verdict::checks`], [`reach::checks`]) are pure functions of a
+//! [`Report`].
 //!
 //! ```text
 //!   discovery ──DiscoveryStats──▶ state ──ApiReply::Diag(StateFacts)──▶ http thread
 //!   dialer (attempts, sources) ─────┘                                   + links, host
-//!   peer table (paths) ─────────────┘                                   = Report ──checks──▶ JSON
+//!   peer table (paths, reach) ──────┘                                   = Report ──checks──▶ JSON
 //!   purr doctor ── GET /api/v1/diag ──▶ one line per check; no node: host facts only
 //! ```
 
