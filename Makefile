@@ -6,7 +6,8 @@
 #   make lint                                 rustfmt + clippy (+ cargo deny/audit, systemd-analyze
 #                                             on contrib/*.service, where installed)
 #   make bench                                all benchmarks → docs/BENCHMARKS.md (not part of test;
-#                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine)
+#                                             BENCH_QUIET_WAIT=600: wait up to 10 min for a quiet machine;
+#                                             OFFICE_NODES=64: a bigger office than the default 32)
 #   make fuzz FUZZ_SECONDS=60                 every fuzz target in turn (not part of test)
 #   make soak SOAK_SECONDS=1800               5 nodes, churn, kill -9s and a flood for 30 min
 #                                             → target/soak/report.md (not part of test)
@@ -97,6 +98,7 @@ test: prereqs
 	$(CARGO) test --bench discovery -- --quick
 	$(CARGO) test --bench groups -- --quick
 	$(CARGO) test --bench files -- --quick
+	$(CARGO) test --bench office -- --quick
 	# A 20 s soak (five nodes, churn, kill -9s, a flood) and its end-of-run checks.
 	SOAK_SECONDS=20 $(CARGO) test --test soak -- --ignored
 	$(MAKE) e2e

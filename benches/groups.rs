@@ -50,7 +50,7 @@ fn convergence(total: usize, hold: Duration) -> Result<(Duration, usize, Duratio
         .map(|i| Member::start(&lan, i, names[i], dir.path().join(names[i])))
         .collect();
     let all: Vec<&Member> = members.iter().collect();
-    support::group_lan::wait_mesh(&lan, &all, Duration::from_secs(30));
+    support::group_lan::wait_listed(&lan, &all, Duration::from_secs(30));
     let gid = make_group(&members[0], &all[1..]);
 
     lan.split(&[3, 4]);

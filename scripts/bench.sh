@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-docs/BENCHMARKS.md}
 NOTES=docs/BENCHMARKS-NOTES.md
 LOGS=target/bench-logs
-BENCHES=(record handshake fullstack footprint discovery groups files)
+BENCHES=(record handshake fullstack footprint discovery groups files office)
 mkdir -p "$LOGS"
 t0=$(date +%s)
 

@@ -28,6 +28,9 @@ pub enum ClientCmd {
     Read { peer: String },
     /// Dial an address.
     Connect { addr: String },
+    /// The user opened the conversation with `peer`: a session is opened if it has
+    /// none (a `nearby` peer, issue 21), or counts as used if it has one.
+    Open { peer: String },
     /// Change the display name.
     Rename { name: String },
     /// The user compared fingerprints (or takes that back).
@@ -171,6 +174,9 @@ pub fn check_depth(json: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// The names [`ClientCmd::parse`] accepts, so that an unknown name is told apart from a
+/// known one with bad fields; every variant of [`ClientCmd`] must be here (the test
+/// `every_command_the_ui_sends_parses` checks a sample of each).
 const KNOWN_CMDS: &[&str] = &[
     "hello",
     "peers",
@@ -178,12 +184,15 @@ const KNOWN_CMDS: &[&str] = &[
     "send",
     "read",
     "connect",
+    "open",
     "rename",
     "verify",
     "files",
     "accept_file",
     "decline_file",
     "cancel_file",
+    "pause_file",
+    "resume_file",
     "groups",
     "group_create",
     "group_invite",
@@ -228,6 +237,7 @@ impl ClientCmd {
             ClientCmd::Send { .. } => "send",
             ClientCmd::Read { .. } => "read",
             ClientCmd::Connect { .. } => "connect",
+            ClientCmd::Open { .. } => "open",
             ClientCmd::Rename { .. } => "rename",
             ClientCmd::Verify { .. } => "verify",
             ClientCmd::Files => "files",
@@ -287,6 +297,24 @@ pub struct Peer {
     /// 127.0.0.1`, `VPN tailscale0 100.101.1.2`); `null` when offline. Not in SPEC §5.
     #[serde(default)]
     pub path: Option<String>,
+    /// `online` (a session), `nearby` (heard by LAN beacon lately, no session: an
+    /// unverified presence, since a beacon's id is a claim), or `offline` (issue 21).
+    /// Not in SPEC §5: an extra field; `online` still says whether a session is up.
+    #[serde(default)]
+    pub presence: PeerPresence,
+}
+
+/// Where a peer stands for the UI (docs/UI.md: online / nearby / offline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerPresence {
+    /// An authenticated session is up.
+    Online,
+    /// Heard by beacon lately, no session (opened on demand).
+    Nearby,
+    /// Neither.
+    #[default]
+    Offline,
 }
 
 /// Delivery state of a message (SPEC §5).
@@ -683,6 +711,53 @@ mod tests {
                 before: None,
                 limit: Some(5)
             })
+        );
+    }
+
+    /// Every command the UI sends (front/src/api.ts `ClientCmd`) is known and parses to
+    /// its own name: a variant missing from [`KNOWN_CMDS`] is refused as unknown.
+    #[test]
+    fn every_command_the_ui_sends_parses() {
+        let samples = [
+            r#"{"cmd":"hello"}"#,
+            r#"{"cmd":"peers"}"#,
+            r#"{"cmd":"history","peer":"ab"}"#,
+            r#"{"cmd":"send","to":"ab","text":"hi"}"#,
+            r#"{"cmd":"read","peer":"ab"}"#,
+            r#"{"cmd":"connect","addr":"10.0.0.1:35035"}"#,
+            r#"{"cmd":"open","peer":"ab"}"#,
+            r#"{"cmd":"rename","name":"x"}"#,
+            r#"{"cmd":"verify","peer":"ab","verified":true}"#,
+            r#"{"cmd":"files"}"#,
+            r#"{"cmd":"accept_file","id":"f"}"#,
+            r#"{"cmd":"decline_file","id":"f"}"#,
+            r#"{"cmd":"cancel_file","id":"f"}"#,
+            r#"{"cmd":"pause_file","id":"f"}"#,
+            r#"{"cmd":"resume_file","id":"f"}"#,
+            r#"{"cmd":"groups"}"#,
+            r#"{"cmd":"group_create","name":"g","members":[]}"#,
+            r#"{"cmd":"group_invite","group":"g","member":"ab"}"#,
+            r#"{"cmd":"group_remove","group":"g","member":"ab"}"#,
+            r#"{"cmd":"group_accept","group":"g"}"#,
+            r#"{"cmd":"group_decline","group":"g"}"#,
+            r#"{"cmd":"group_leave","group":"g"}"#,
+            r#"{"cmd":"group_rename","group":"g","name":"h"}"#,
+            r#"{"cmd":"group_send","group":"g","text":"hi"}"#,
+            r#"{"cmd":"group_history","group":"g"}"#,
+            r#"{"cmd":"group_read","group":"g","upto":"m"}"#,
+        ];
+        for text in samples {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let cmd = value["cmd"].as_str().unwrap();
+            match ClientCmd::parse(text) {
+                Ok(parsed) => assert_eq!(parsed.name(), cmd, "{text}"),
+                Err(e) => panic!("{text}: {e}"),
+            }
+        }
+        assert_eq!(
+            samples.len(),
+            KNOWN_CMDS.len(),
+            "a command without a sample here"
         );
     }
 

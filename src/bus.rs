@@ -90,6 +90,10 @@ pub enum Command {
     /// Discovery's counters (beacons sent and failed per interface, beacons heard),
     /// after each round of beacons: what `GET /api/v1/diag` shows.
     DiscoveryStats(Box<DiscoveryStats>),
+    /// This node's addresses on interfaces that are up now (at most
+    /// [`MAX_OWN_ADDRS`]), from the discovery thread when they change: what the node
+    /// announces (`ADDR`), and which links lost their local address.
+    OwnAddrs(Vec<OwnAddr>),
     /// The dial-backs a peer asked for in `RBCK` are done (`conn::reach`); the state
     /// answers `RBRS` on that peer's link if it is still there.
     ReachDone {
@@ -155,6 +159,8 @@ pub enum ApiRequest {
     Me,
     /// `GET /api/v1/peers`
     Peers,
+    /// `POST /api/v1/peers/<id>/connect`: open a session with a nearby peer now.
+    OpenSession { peer: String },
     /// `GET /api/v1/messages?peer=&before=&limit=`
     Messages {
         peer: String,
@@ -224,6 +230,8 @@ pub enum ApiReply {
     Me(Me),
     /// Contacts, then a few strangers; how many strangers were left out.
     Peers(Vec<Peer>, usize),
+    /// One peer as it is now (a session being opened: `202`).
+    Peer(Peer),
     /// A history page; `truncated` when [`crate::api::PAGE_BYTES`] cut it short.
     Messages(HistoryPage),
     /// The message, stored (`201`).
@@ -304,6 +312,7 @@ impl Command {
             Command::Discovered { .. } => "Discovered",
             Command::File(_) => "File",
             Command::DiscoveryStats(_) => "DiscoveryStats",
+            Command::OwnAddrs(_) => "OwnAddrs",
             Command::Shutdown => "Shutdown",
         }
     }
@@ -405,13 +414,13 @@ pub struct PeerUp {
     pub role: Role,
     /// The socket's remote address.
     pub addr: SocketAddr,
+    /// The socket's local address (`None` if the kernel did not say): a link whose
+    /// local address leaves every interface that is up is dead (issue 20, point 3).
+    pub local: Option<SocketAddr>,
     /// How it is reached, in words (`LAN 10.0.0.2`, `VPN wg0 10.8.0.2`): named by the
     /// connection thread ([`crate::diag::path::describe`]), which may read the
     /// interface list; the state thread must not.
     pub path: String,
-    /// The addresses we advertise, as the connection thread listed them (the state
-    /// thread must not read the interface list): what `RBCK` asks this peer to try.
-    pub advertised: Vec<SocketAddr>,
     /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
     pub tx: Sender<Inner>,
     /// Its bulk lane for file chunks ([`BULK_QUEUE_LEN`]), drained after `tx`.
@@ -483,6 +492,20 @@ pub struct DiscoveryStats {
     pub ifaces: Vec<IfaceStats>,
     /// Per source id and interface, the most recently heard first.
     pub heard: Vec<HeardStats>,
+}
+
+/// Addresses in one [`Command::OwnAddrs`].
+pub const MAX_OWN_ADDRS: usize = 64;
+
+/// One of this node's addresses, on an interface that is up and running (not
+/// loopback).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnAddr {
+    pub ip: std::net::IpAddr,
+    /// The interface's name.
+    pub iface: String,
+    /// What the interface probably is, from its name.
+    pub kind: crate::diag::IfaceKind,
 }
 
 /// Interfaces counted in [`DiscoveryStats`].

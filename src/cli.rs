@@ -76,6 +76,10 @@ pub struct NodeArgs {
     /// Dial this peer at start (repeatable)
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Vec<String>,
+    /// Tell peers they can also reach this node at IP:PORT (repeatable; e.g. a port
+    /// forwarded on a router). Every non-loopback interface address is told anyway
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_advertise)]
+    pub advertise: Vec<std::net::SocketAddr>,
     /// The data directory (from the global `--data-dir`).
     #[arg(skip)]
     pub data_dir: Option<PathBuf>,
@@ -128,6 +132,10 @@ pub struct NodeArgs {
     /// raise it to flood a node with minted identities from loopback
     #[arg(long, hide = true, value_name = "N", default_value_t = crate::state::peers::DEFAULT_STRANGERS_PER_MINUTE)]
     pub strangers_per_minute: u32,
+    /// Seconds an on-demand session (a peer only nearby, not a contact) stays up
+    /// without traffic; tests shorten it
+    #[arg(long, hide = true, value_name = "SECS", default_value_t = crate::state::sessions::DEFAULT_IDLE_SESSION.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_session_secs: u64,
 }
 
 /// Threads `--fault-panic` can make panic.
@@ -356,6 +364,22 @@ fn node_option_given(cmd: &clap::Command, matches: &ArgMatches) -> Option<String
         })
 }
 
+/// `--advertise`: an IP address and a port a peer could dial (no host name: peers never
+/// resolve names, docs/PROTOCOL.md §6); the first 16 are announced (one `ADDR`).
+fn parse_advertise(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = s
+        .parse()
+        .map_err(|_| "expected IP:PORT, e.g. 203.0.113.7:35035 or [2001:db8::7]:35035")?;
+    if !crate::peer::addrs::usable(&addr, false) {
+        return Err(
+            "not an address a peer could dial (port 0, unspecified, multicast, broadcast, \
+             loopback or IPv6 link-local)"
+                .into(),
+        );
+    }
+    Ok(addr)
+}
+
 /// `--max-connections`: at least room for the loopback reserve plus a few peers.
 fn parse_max_connections(s: &str) -> Result<usize, String> {
     let n: usize = s.parse().map_err(|e| format!("{e}"))?;
@@ -556,6 +580,30 @@ mod tests {
         assert_eq!(c.node.clock_offset_ms, -3_600_000);
         let help = Cli::command().render_help().to_string();
         assert!(!help.contains("clock-offset"), "{help}");
+    }
+
+    #[test]
+    fn advertise_takes_dialable_ip_and_port_only() {
+        let c = parse(&[
+            "purr",
+            "--advertise",
+            "203.0.113.7:4000",
+            "--advertise",
+            "[2001:db8::7]:1",
+        ])
+        .unwrap();
+        assert_eq!(c.node.advertise.len(), 2);
+        for bad in [
+            "host.example:1",
+            "10.0.0.1",
+            "10.0.0.1:0",
+            "0.0.0.0:1",
+            "127.0.0.1:1",
+            "224.0.0.1:1",
+        ] {
+            let e = parse(&["purr", "--advertise", bad]).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
     }
 
     #[test]

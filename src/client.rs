@@ -299,7 +299,13 @@ pub fn peers(args: &ClientArgs, json: bool, header: bool) -> Result<String, Clie
         out.push_str(&format!(
             "{}  {:<7}  {:<26}  {}  {}\n",
             p.id,
-            if p.online { "online" } else { "offline" },
+            // online / nearby (heard by beacon, no session) / offline; a node before
+            // issue 21 sends no `presence`, and `online` says it all.
+            match (p.online, p.presence) {
+                (true, _) => "online",
+                (false, crate::api::PeerPresence::Nearby) => "nearby",
+                (false, _) => "offline",
+            },
             // How it is reached (`LAN 10.0.0.2`); `-` when offline.
             p.path.as_deref().unwrap_or("-"),
             p.fingerprint,
@@ -664,6 +670,7 @@ mod tests {
             name_conflict: false,
             stranger: false,
             path: None,
+            presence: Default::default(),
         }
     }
 

@@ -147,6 +147,11 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         strangers_per_minute: args.strangers_per_minute,
         downloads: args.downloads.clone(),
         auto_accept_images: args.auto_accept_images << 20,
+        idle_session: Duration::from_secs(args.idle_session_secs),
+        announce: state::announce::Setup {
+            listen: local.ip(),
+            advertise: args.advertise.clone(),
+        },
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use support::lan::{
-    discovery_warnings, start_together, stop_and_log, wait_for_mesh, Host, Lan, GROUP_V4, GROUP_V6,
-    UDP_PORT,
+    discovery_warnings, start_together, stop_and_log, wait_for_listing, wait_for_mesh, Host, Lan,
+    GROUP_V4, GROUP_V6, UDP_PORT,
 };
-use support::Node;
+use support::{eventually, Node};
 
 /// One LAN at a time: the timings below are meant for a 2-core machine, not for two
 /// LANs fighting over it.
@@ -168,7 +168,7 @@ fn without_a_multicast_route_discovery_still_works() {
     let lan = Lan::builder(2).ipv4_only().no_multicast_route().build();
     let nodes = start_together(lan.hosts.iter().map(Host::node).collect());
     let hosts: Vec<&Host> = lan.hosts.iter().collect();
-    wait_for_mesh(
+    wait_for_listing(
         &hosts,
         &nodes.iter().collect::<Vec<_>>(),
         Duration::from_secs(10),
@@ -189,7 +189,7 @@ fn a_pulled_cable_costs_one_warning_each_and_a_new_one_is_used() {
     lan.plug(0);
     let c = lan.hosts[1].node().start();
     let hosts: Vec<&Host> = lan.hosts.iter().collect();
-    let took = wait_for_mesh(&hosts, &[&b, &c], Duration::from_secs(10));
+    let took = wait_for_listing(&hosts, &[&b, &c], Duration::from_secs(10));
     eprintln!("found on the new interface {took:?} after the new peer started");
     std::thread::sleep(Duration::from_millis(1500));
     let log = stop_and_log(b);
@@ -216,7 +216,7 @@ fn an_interface_taken_down_and_up_again_is_used_again() {
     lan.set_up(0, true);
     let c = lan.hosts[1].node().start();
     let hosts: Vec<&Host> = lan.hosts.iter().collect();
-    wait_for_mesh(&hosts, &[&b, &c], Duration::from_secs(10));
+    wait_for_listing(&hosts, &[&b, &c], Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(1500));
     let log = stop_and_log(b);
     let heard = format!("beacon from {}", &c.id[..8]);
@@ -257,7 +257,17 @@ fn a_port_held_without_reuseport_costs_a_warning_and_beacons_still_go_out() {
         .expect("squatter");
     let a = ha.node().start();
     let b = hb.node().start();
-    // The deaf node is found by the other one, which hears its beacons and dials it.
+    // The deaf node is found by the other one, which hears its beacons (a stranger:
+    // nearby) and dials it when its user opens the conversation.
+    let heard = || {
+        hb.peers(&b)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p["id"] == a.id.as_str() && p["presence"] == "nearby")
+    };
+    assert!(eventually(Duration::from_secs(10), heard), "a not heard");
+    let opened = hb.api(&b, "POST", &format!("peers/{}/connect", a.id), None);
+    assert!(opened.is_some_and(|(s, _)| s == 202), "connect refused");
     wait_for_mesh(&[ha, hb], &[&a, &b], Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(2));
     let _ = release.send(());

@@ -1,6 +1,11 @@
 //! LAN discovery (SPEC §4) between real nodes on private LANs of network namespaces
-//! (`support::lan`): a full mesh of four, a mesh on IPv6 alone, nodes sharing one host,
-//! two nodes started at the same instant (twenty times), and late joiners, timed.
+//! (`support::lan`): four nodes that all list each other, a LAN on IPv6 alone, nodes
+//! sharing one host, two contacts started at the same instant (twenty times), and late
+//! joiners, timed.
+//!
+//! Since issue 21 strangers are only listed (`nearby`, from their beacons) and contacts
+//! keep sessions: a test that needs sessions makes its nodes contacts first (a message
+//! between them), and then checks what it checked when every beacon was dialled.
 //!
 //! Every node here runs inside a namespace the test made; beacons never touch the
 //! machine's own network. Needs root and `ip`; skips otherwise.
@@ -11,7 +16,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use support::eventually;
-use support::lan::{median, start_together, wait_for_mesh, Host, Lan};
+use support::lan::{make_contacts, median, start_together, wait_for_listing, wait_for_mesh};
+use support::lan::{Host, Lan};
 
 /// One LAN at a time: the timings below are meant for a 2-core machine, not for two
 /// LANs fighting over it.
@@ -22,18 +28,18 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 #[test]
-fn four_nodes_on_a_lan_form_a_full_mesh_within_10_s() {
+fn four_nodes_on_a_lan_all_list_each_other_within_10_s() {
     require_netns!();
     let _serial = serial();
     let lan = Lan::builder(4).build();
     let nodes = start_together(lan.hosts.iter().map(Host::node).collect());
     let hosts: Vec<&Host> = lan.hosts.iter().collect();
-    let took = wait_for_mesh(
+    let took = wait_for_listing(
         &hosts,
         &nodes.iter().collect::<Vec<_>>(),
         Duration::from_secs(10),
     );
-    eprintln!("4-node mesh (IPv4 + IPv6) in {took:?}");
+    eprintln!("4 nodes (IPv4 + IPv6) all list each other in {took:?}");
 }
 
 #[test]
@@ -44,12 +50,16 @@ fn an_ipv6_only_lan_meshes_over_link_local_addresses() {
     assert!(lan.hosts.iter().all(|h| h.v4.is_none()));
     let nodes = start_together(lan.hosts.iter().map(Host::node).collect());
     let hosts: Vec<&Host> = lan.hosts.iter().collect();
-    let took = wait_for_mesh(
+    let took = wait_for_listing(
         &hosts,
         &nodes.iter().collect::<Vec<_>>(),
         Duration::from_secs(10),
     );
-    eprintln!("3-node IPv6-only mesh in {took:?}");
+    eprintln!("3 nodes on IPv6 alone all list each other in {took:?}");
+    // Node 0 talks to both others: sessions to the addresses their beacons came from.
+    for i in 1..3 {
+        make_contacts(hosts[0], &nodes[0], hosts[i], &nodes[i]);
+    }
     // The peers were reached on link-local addresses, so the scope id made it through.
     let peers = lan.hosts[0].peers(&nodes[0]).unwrap_or_default();
     assert!(
@@ -59,14 +69,22 @@ fn an_ipv6_only_lan_meshes_over_link_local_addresses() {
 }
 
 #[test]
-fn two_nodes_started_at_the_same_instant_connect_20_times_out_of_20() {
+fn two_contacts_started_at_the_same_instant_connect_20_times_out_of_20() {
     require_netns!();
     let _serial = serial();
     let lan = Lan::builder(2).build();
     let (ha, hb) = (&lan.hosts[0], &lan.hosts[1]);
+    // Contacts dial each other's beacons (strangers would only list each other): both
+    // dial at once, and SPEC §7's duplicate rule must leave one connection.
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let (da, db) = (dirs.path().join("a"), dirs.path().join("b"));
+    {
+        let nodes = start_together(vec![ha.node().data_dir(&da), hb.node().data_dir(&db)]);
+        make_contacts(ha, &nodes[0], hb, &nodes[1]);
+    }
     let mut times = Vec::new();
     for round in 0..20 {
-        let nodes = start_together(vec![ha.node(), hb.node()]);
+        let nodes = start_together(vec![ha.node().data_dir(&da), hb.node().data_dir(&db)]);
         let (a, b) = (&nodes[0], &nodes[1]);
         let took = wait_for_mesh(&[ha, hb], &[a, b], Duration::from_secs(10));
         times.push(took);
@@ -94,14 +112,21 @@ fn two_nodes_started_at_the_same_instant_connect_20_times_out_of_20() {
     );
 }
 
-/// Starts a node in `ha`, then 10 times a second one in `hb`; returns the times from the
-/// second node's spawn until both list each other online.
+/// Starts a node in `ha`, then 10 times a second one in `hb` (its contact: the same
+/// data dir each time); returns the times from the second node's spawn until both list
+/// each other online.
 fn time_late_joiners(ha: &Host, hb: &Host) -> Vec<Duration> {
     let a = ha.node().start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("b");
+    {
+        let b = hb.node().data_dir(&db).start();
+        make_contacts(ha, &a, hb, &b);
+    }
     let mut times = Vec::new();
     for _ in 0..10 {
         let start = Instant::now();
-        let b = hb.node().start();
+        let b = hb.node().data_dir(&db).start();
         let found = eventually(Duration::from_secs(10), || {
             hb.online(&b).contains(&a.id) && ha.online(&a).contains(&b.id)
         });
@@ -140,10 +165,10 @@ fn nodes_on_one_host_find_each_other_through_multicast_loop() {
     let lan = Lan::builder(1).build();
     let h = &lan.hosts[0];
     let nodes = start_together(vec![h.node(), h.node(), h.node()]);
-    let took = wait_for_mesh(
+    let took = wait_for_listing(
         &[h, h, h],
         &nodes.iter().collect::<Vec<_>>(),
         Duration::from_secs(10),
     );
-    eprintln!("3 nodes on one host meshed in {took:?}");
+    eprintln!("3 nodes on one host all list each other in {took:?}");
 }

@@ -238,10 +238,17 @@ fn tcp_port_dropped_on_one_side_is_found_by_the_peer_dialling_back() {
     let _serial = serial();
     let lan = Lan::builder(2).ipv4_only().build();
     let (ha, hb) = (&lan.hosts[0], &lan.hosts[1]);
-    let a = ha.node().start();
-    // A's firewall drops incoming TCP to its port: B cannot reach A; A reaches B.
-    drop_tcp_in(ha, a.port);
+    // A's firewall drops incoming TCP to its port: B cannot reach A; A reaches B (A
+    // gives B's address: peers heard by beacon only are listed nearby, not dialled).
+    let a_port = support::free_port();
+    drop_tcp_in(ha, a_port);
     let b = hb.node().start();
+    let a = ha
+        .node()
+        .port(a_port)
+        .arg("--connect")
+        .arg(format!("{}:{}", v4(hb), b.port))
+        .start();
     let addr = format!("{}:{}", v4(ha), a.port);
     let text = diagnose(
         "TCP to A's port dropped by A's firewall",
@@ -539,8 +546,12 @@ fn doctor_answers_within_5_s_with_a_node_and_without_one() {
     let _serial = serial();
     let lan = Lan::builder(2).ipv4_only().build();
     let (ha, hb) = (&lan.hosts[0], &lan.hosts[1]);
-    let a = ha.node().start();
-    let _b = hb.node().start();
+    let b = hb.node().start();
+    let a = ha
+        .node()
+        .arg("--connect")
+        .arg(format!("{}:{}", v4(hb), b.port))
+        .start();
     assert!(
         eventually(Duration::from_secs(10), || ha.online(&a).len() == 1),
         "A and B did not meet"

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::files::{chunks_sent, make_file, sha256};
-use support::lan::{wait_for_mesh, Host, Lan};
+use support::lan::{make_contacts, wait_for_mesh, Host, Lan};
 use support::Node;
 
 const CHUNK: u64 = 128 * 1024;
@@ -65,6 +65,8 @@ fn a_transfer_resumes_by_itself_after_the_link_was_cut_and_comes_back() {
     let (hs, hr) = (&lan.hosts[0], &lan.hosts[1]);
     let s = hs.node().stderr_log(&send_log).start();
     let r = hr.node().stderr_log(&logs.path().join("recv.log")).start();
+    // Contacts keep a session (issue 21): they talk first.
+    make_contacts(hs, &s, hr, &r);
     wait_for_mesh(&[hs, hr], &[&s, &r], Duration::from_secs(15));
 
     let src_dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::eventually;
 use support::group_lan::{
-    make_group, order_hash, stored, wait_converged, wait_mesh, Member, Rng, Watch, WAIT,
+    make_group, order_hash, stored, wait_converged, wait_listed, Member, Rng, Watch, WAIT,
 };
 use support::lan::Lan;
 
@@ -40,8 +40,8 @@ fn five(dir: &tempfile::TempDir) -> (Lan, Vec<Member>) {
         .map(|i| Member::start(&lan, i, NAMES[i], dir.path().join(NAMES[i])))
         .collect();
     let all: Vec<&Member> = members.iter().collect();
-    let took = wait_mesh(&lan, &all, WAIT);
-    eprintln!("5-node mesh in {took:?}");
+    let took = wait_listed(&lan, &all, WAIT);
+    eprintln!("5 nodes list each other in {took:?} (a mesh once they share a group)");
     (lan, members)
 }
 

@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::group_lan::{wait_mesh, Member, WAIT};
+use support::group_lan::{befriend, wait_listed, wait_mesh, Member, WAIT};
 use support::lan::Lan;
 
 /// How long the LAN is split: long enough that an uncapped backoff waits ~6 s between
@@ -26,6 +26,9 @@ fn a_message_sent_during_a_lan_outage_arrives_within_seconds_of_the_heal() {
     let dir = tempfile::tempdir().expect("tempdir");
     let a = Member::start(&lan, 0, "a", dir.path().join("a"));
     let b = Member::start(&lan, 1, "b", dir.path().join("b"));
+    // Contacts keep a session (issue 21): they talk first.
+    wait_listed(&lan, &[&a, &b], WAIT);
+    befriend(&a, &b);
     wait_mesh(&lan, &[&a, &b], WAIT);
     let mut screen = b.ws();
 

@@ -124,6 +124,7 @@ fn an_over_long_list_is_cut_and_the_session_kept() {
             id: seed(n),
             addrs: vec!["0.0.0.0:9".parse().unwrap()],
             name: format!("n{n}"),
+            kinds: Vec::new(),
         })
         .collect();
     let mut plain = b"LIST".to_vec();
@@ -178,6 +179,7 @@ fn list_hints_skip_unspecified_addresses_and_are_all_dialled_within_the_cap() {
             id: seed(1000 + i as u32),
             addrs: vec![SocketAddr::from(([127, 0, 0, 1], p.port()))],
             name: format!("h{i}"),
+            kinds: Vec::new(),
         })
         .collect();
     for (i, (p, any)) in forbidden.iter().zip(["0.0.0.0", "[::]"]).enumerate() {
@@ -187,6 +189,7 @@ fn list_hints_skip_unspecified_addresses_and_are_all_dialled_within_the_cap() {
                 id: seed(2000 + i as u32),
                 addrs: vec![format!("{any}:{}", p.port()).parse().unwrap()],
                 name: format!("f{i}"),
+                kinds: Vec::new(),
             },
         );
     }

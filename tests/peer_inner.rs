@@ -40,6 +40,7 @@ fn entry() -> ListEntry {
             "[fe80::1]:35035".parse().unwrap(),
         ],
         name: "carol@nas".into(),
+        kinds: Vec::new(),
     }
 }
 

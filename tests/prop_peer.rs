@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use ed25519_dalek::SigningKey;
 use proptest::collection::vec;
 use proptest::prelude::*;
+use purr::peer::addrs::{AddrKind, Addrs, Announced};
 use purr::peer::files;
 use purr::peer::frame::{self, FrameError, HEADER_LEN, MAX_FRAME_LEN};
 use purr::peer::hand::{Hand, MAX_HAND_LEN};
@@ -66,12 +67,30 @@ fn msg_id() -> impl Strategy<Value = MsgId> {
     any::<[u8; 16]>().prop_map(MsgId)
 }
 
+fn addr_kind() -> impl Strategy<Value = AddrKind> {
+    prop_oneof![
+        Just(AddrKind::Lan),
+        Just(AddrKind::Vpn),
+        Just(AddrKind::Other)
+    ]
+}
+
 fn list_entry() -> impl Strategy<Value = ListEntry> {
-    (any::<[u8; 32]>(), vec(socket_addr(), 0..=4), name()).prop_map(|(id, addrs, name)| ListEntry {
-        id,
-        addrs,
-        name,
-    })
+    (
+        any::<[u8; 32]>(),
+        vec((socket_addr(), addr_kind()), 0..=4),
+        name(),
+        any::<bool>(),
+    )
+        .prop_map(|(id, addrs, name, with_kinds)| ListEntry {
+            id,
+            kinds: match with_kinds {
+                true => addrs.iter().map(|a| a.1).collect(),
+                false => Vec::new(),
+            },
+            addrs: addrs.into_iter().map(|a| a.0).collect(),
+            name,
+        })
 }
 
 /// Every inner kind SPEC §7 defines, with bodies inside the limits, and unknown kinds.
@@ -144,6 +163,12 @@ fn inner() -> impl Strategy<Value = Inner> {
         msg_id().prop_map(|id| Inner::FileDone(files::Done { id })),
         (msg_id(), "(?s).{0,100}")
             .prop_map(|(id, reason)| Inner::FileCancel(files::Cancel { id, reason })),
+        vec((socket_addr(), addr_kind()), 0..=16).prop_map(|addrs| Inner::Addr(Addrs {
+            addrs: addrs
+                .into_iter()
+                .map(|(addr, kind)| Announced { addr, kind })
+                .collect()
+        })),
         (any::<[u8; 16]>(), any::<u64>(), vec(socket_addr(), 0..=16))
             .prop_map(|(nonce, ts, addrs)| Inner::ReachAsk(reach::Ask { nonce, ts, addrs })),
         (
@@ -179,7 +204,7 @@ fn inner() -> impl Strategy<Value = Inner> {
     ]
 }
 
-const KNOWN: [[u8; 4]; 27] = [
+const KNOWN: [[u8; 4]; 28] = [
     kind::AUTH,
     kind::LIST,
     kind::MESS,
@@ -205,6 +230,7 @@ const KNOWN: [[u8; 4]; 27] = [
     kind::GDEC,
     kind::GRCP,
     kind::GLEV,
+    kind::ADDR,
     kind::RBCK,
     kind::RBRS,
 ];

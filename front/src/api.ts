@@ -36,7 +36,14 @@ export interface Peer {
   /** How the live connection reaches it (`LAN 192.168.1.20`, `VPN tailscale0 100.101.1.2`);
    * null when offline, absent from older nodes. */
   path?: string | null;
+  /** online (a session), nearby (heard by LAN beacon, no session: an unverified presence,
+   * the session opens when the conversation is opened), offline. Absent from older
+   * nodes: `online` then says it all. */
+  presence?: Presence;
 }
+
+export type Presence = 'online' | 'nearby' | 'offline';
+const PRESENCES: readonly string[] = ['online', 'nearby', 'offline'];
 
 /** Outgoing: pending → delivered → read. Incoming: received → read. */
 export type Status = 'pending' | 'delivered' | 'read' | 'received';
@@ -178,6 +185,8 @@ export type ClientCmd =
   | { cmd: 'send'; to: string; text: string }
   | { cmd: 'read'; peer: string }
   | { cmd: 'connect'; addr: string }
+  /** The user opened this peer's conversation: a nearby peer gets a session. */
+  | { cmd: 'open'; peer: string }
   | { cmd: 'rename'; name: string }
   | { cmd: 'verify'; peer: string; verified: boolean }
   | { cmd: 'files' }
@@ -248,8 +257,18 @@ export function toPeer(v: unknown): Peer | null {
     stranger: v.stranger === true,
     // Bounded: it is shown in one line.
     path: isStr(v.path) ? v.path.slice(0, 120) : null,
+    presence:
+      v.online === true
+        ? 'online'
+        : isStr(v.presence) && PRESENCES.includes(v.presence)
+          ? (v.presence as Presence)
+          : 'offline',
   };
 }
+
+/** What the list calls a peer: its name, or (one only heard by beacon, which carries no
+ * name) the start of its id. */
+export const peerLabel = (p: Peer): string => p.name || p.id.slice(0, 8);
 
 export function toMessage(v: unknown): Message | null {
   if (!isObj(v) || !isStr(v.id) || !isStr(v.peer) || !isStr(v.text) || !isStatus(v.status)) {

@@ -81,6 +81,9 @@ export class Controller {
     }
     if (!this.fresh.has(peer)) this.requestHistory(peer, undefined);
     this.markRead(peer);
+    // A nearby peer has no session until its conversation is opened (docs/UI.md).
+    const p = this.store.getState().peers[peer];
+    if (p && !p.online && p.presence === 'nearby') this.client.send({ cmd: 'open', peer });
   }
 
   // ---- Groups ---------------------------------------------------------------------

@@ -53,6 +53,20 @@ describe('Controller', () => {
     expect(store.getState().open).toBe(BOB);
   });
 
+  it('opening a nearby peer opens its session; an offline or online one does not ask', () => {
+    const { sock, ctl } = setup(true);
+    sock.receive({
+      cmd: 'peers',
+      peers: [peer(BOB, { online: false, presence: 'nearby', stranger: true, name: '' }), peer(CAROL)],
+    });
+    sock.sent = [];
+    ctl.open(BOB);
+    expect(cmds(sock)).toContainEqual({ cmd: 'open', peer: BOB });
+    sock.sent = [];
+    ctl.open(CAROL);
+    expect(cmds(sock).some((c) => c.cmd === 'open')).toBe(false);
+  });
+
   it('does not send read while the tab is hidden, and notifies instead', () => {
     const { sock, ctl, env } = setup(false);
     sock.receive({ cmd: 'peers', peers: [peer(BOB, { unread: 1 })] });

@@ -6,6 +6,7 @@ import { act, fireEvent, screen, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { App } from '../src/components/App';
 import { ConversationHeader } from '../src/components/ConversationHeader';
+import { FailingTargets, TARGETS_REFRESH_MS } from '../src/components/ConnectForm';
 import { CheckLine, DiagView } from '../src/components/DiagView';
 import { NetworkPage, REFRESH_MS } from '../src/components/NetworkPage';
 import type { Check, DiagReport } from '../src/lib/diag';
@@ -203,5 +204,74 @@ describe('the path of a peer', () => {
     expect(bob.getAttribute('aria-label')).toContain('online via loopback 127.0.0.1');
     expect(bob.textContent).toContain('online · loopback 127.0.0.1');
     expect(screen.getByRole('option', { name: /^carol,/ }).getAttribute('aria-label')).not.toContain('via');
+  });
+});
+
+describe('the connect form', () => {
+  const targets: DiagReport['targets'] = [
+    { target: '10.0.0.9:35035', owner: BOB, online: true, backoff_s: null, attempts: [] },
+    {
+      target: '10.0.0.7:35035',
+      owner: null,
+      online: false,
+      backoff_s: 8,
+      attempts: [{ target: '10.0.0.7:35035', s_ago: 6, outcome: 'refused', reason: 'connection refused' }],
+    },
+  ];
+
+  it('lists the configured addresses that are not connected, with the last reason and the next try', async () => {
+    vi.useFakeTimers();
+    const fetcher = vi.fn(async () => answer(report({ targets })));
+    renderWithApp(<FailingTargets fetcher={fetcher as unknown as typeof fetch} />);
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(0);
+    });
+    const list = screen.getByRole('heading', { name: 'Addresses you gave that are not connected' }).parentElement;
+    expect(list?.textContent).toContain('10.0.0.7:35035: connection refused (6 s ago); next try in 8 s');
+    // The connected one is not listed.
+    expect(list?.textContent).not.toContain('10.0.0.9');
+
+    // Asked again later: once it connects, the list goes.
+    fetcher.mockImplementation(async () => answer(report({ targets: targets.map((t) => ({ ...t, online: true })) })));
+    await act(async () => {
+      await vi.advanceTimersByTimeAsync(TARGETS_REFRESH_MS);
+    });
+    expect(fetcher).toHaveBeenCalledTimes(2);
+    expect(screen.queryByRole('heading', { name: 'Addresses you gave that are not connected' })).toBeNull();
+  });
+
+  it('shows nothing when every address is connected or the report cannot be had', async () => {
+    const ok = vi.fn(async () => answer(report({ targets: targets.slice(0, 1) })));
+    const { container, unmount } = renderWithApp(<FailingTargets fetcher={ok as unknown as typeof fetch} />);
+    await act(async () => {});
+    expect(ok).toHaveBeenCalledTimes(1);
+    expect(container.textContent).toBe('');
+    unmount();
+    const down = vi.fn(async () => answer({}, 503));
+    const again = renderWithApp(<FailingTargets fetcher={down as unknown as typeof fetch} />);
+    await act(async () => {});
+    expect(down).toHaveBeenCalledTimes(1);
+    expect(again.container.textContent).toBe('');
+  });
+});
+
+describe('a nearby peer (issue 21)', () => {
+  it('is listed as nearby, by the start of its id when no name came, and opening it opens its session', () => {
+    const { sock } = renderWithApp(<App />);
+    act(() => {
+      sock.receive({ cmd: 'me', ...ME });
+      sock.receive({
+        cmd: 'peers',
+        peers: [peer(BOB, { online: false, presence: 'nearby', stranger: true, name: '' }), peer(CAROL, { online: false })],
+      });
+    });
+    const near = screen.getByRole('option', { name: new RegExp(`^${BOB.slice(0, 8)},`) });
+    expect(near.getAttribute('aria-label')).toContain('nearby');
+    expect(near.textContent).toContain('stranger · nearby');
+    expect(near.className).toContain('nearby');
+    expect(screen.getByRole('option', { name: /^carol,/ }).getAttribute('aria-label')).toContain('offline');
+    sock.sent = [];
+    fireEvent.click(near);
+    expect(sock.cmds()).toContainEqual({ cmd: 'open', peer: BOB });
   });
 });

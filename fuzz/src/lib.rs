@@ -17,6 +17,7 @@ use purr::conn::handshake::HANDSHAKE_MAX_FRAME;
 use purr::http::guard;
 use purr::http::request::Request;
 use purr::http::{Action, HttpContext};
+use purr::peer::addrs;
 use purr::peer::files;
 use purr::peer::frame::{self, DATA};
 use purr::peer::group;
@@ -93,11 +94,13 @@ pub fn every_inner_kind() -> Vec<Inner> {
                     "[fe80::1%2]:35036".parse().expect("addr"),
                 ],
                 name: "bob@router".into(),
+                kinds: Vec::new(),
             },
             ListEntry {
                 id: [0x11; 32],
                 addrs: vec![],
                 name: "carol".into(),
+                kinds: Vec::new(),
             },
         ]),
         Inner::Mess(Mess {
@@ -181,6 +184,18 @@ pub fn every_inner_kind() -> Vec<Inner> {
             1,
             &responder_key(),
         ))),
+        Inner::Addr(addrs::Addrs {
+            addrs: vec![
+                addrs::Announced {
+                    addr: "192.168.1.20:35036".parse().expect("addr"),
+                    kind: addrs::AddrKind::Lan,
+                },
+                addrs::Announced {
+                    addr: "100.101.1.2:35036".parse().expect("addr"),
+                    kind: addrs::AddrKind::Vpn,
+                },
+            ],
+        }),
         Inner::ReachAsk(purr::peer::reach::Ask {
             nonce: [0x52; 16],
             ts: 1_733_370_000_000,

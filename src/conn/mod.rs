@@ -27,8 +27,7 @@
 //! - [`deadline`]: a stream view whose reads and writes share one deadline;
 //! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN);
 //! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake);
-//! - [`reach`]: dial-backs a peer asked for in `RBCK` (its `HAND` only), and the
-//!   addresses we advertise in ours.
+//! - [`reach`]: dial-backs a peer asked for in `RBCK` (its `HAND` only).
 
 mod deadline;
 pub mod dial;

@@ -75,7 +75,6 @@ pub(super) fn run_established(
     );
     // Read here, not on the state thread: it asks the kernel for the interface list.
     let path = crate::diag::path::describe(&stream, addr);
-    let advertised = super::reach::advertised(ctx.port);
     let up = PeerUp {
         conn,
         id: est.peer_id,
@@ -84,8 +83,8 @@ pub(super) fn run_established(
         port: est.peer_port,
         role: est.role,
         addr,
+        local: stream.local_addr().ok().map(crate::net::canonical),
         path,
-        advertised,
         tx,
         bulk,
     };

@@ -1,5 +1,4 @@
-//! Dial-backs for a peer's `RBCK` (issue 20, peer-assisted reachability), and the
-//! addresses this node advertises for its own `RBCK`.
+//! Dial-backs for a peer's `RBCK` (issue 20, peer-assisted reachability).
 //!
 //! The state thread has already checked the job (rate, count, and that every address
 //! is one it would dial for that peer anyway, docs/SECURITY.md); this thread only dials.
@@ -144,33 +143,6 @@ fn hand_back(stream: &TcpStream, peer: &[u8; 32], our_port: u16, deadline: Insta
     }
 }
 
-/// The addresses this node advertises in its `RBCK`: every address of every interface
-/// that is up and not loopback, with our port, IPv6 link-local and container bridges
-/// left out (a peer elsewhere cannot use them), at most [`MAX_REACH_ADDRS`].
-///
-/// A stand-in until address announcements (issue 20 item 3) say which addresses a node
-/// advertises: this one function is what they replace.
-pub fn advertised(port: u16) -> Vec<SocketAddr> {
-    let links = crate::discovery::ifaces::links().unwrap_or_default();
-    let mut out = Vec::new();
-    for l in links {
-        let kind = crate::diag::IfaceKind::guess(&l.name, l.loopback);
-        if !l.up || l.loopback || kind == crate::diag::IfaceKind::Container {
-            continue;
-        }
-        let v4 =
-            l.v4.iter()
-                .filter(|a| !a.is_loopback() && !a.is_link_local());
-        out.extend(v4.map(|a| SocketAddr::from((*a, port))));
-        let v6 =
-            l.v6.iter()
-                .filter(|a| !a.is_loopback() && !a.is_unicast_link_local());
-        out.extend(v6.map(|a| SocketAddr::from((*a, port))));
-    }
-    out.truncate(MAX_REACH_ADDRS);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,13 +186,5 @@ mod tests {
         drop(closed);
         let r = run(&job(id, vec![gone]), 1);
         assert_eq!(r[0].outcome, Outcome::Refused, "{r:?}");
-    }
-
-    #[test]
-    fn advertised_addresses_have_our_port_and_no_loopback() {
-        for a in advertised(4242) {
-            assert_eq!(a.port(), 4242);
-            assert!(!a.ip().is_loopback(), "{a}");
-        }
     }
 }

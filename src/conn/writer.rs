@@ -252,6 +252,7 @@ mod tests {
                     id: [i as u8; 32],
                     addrs: addrs.clone(),
                     name: format!("node {i}"),
+                    kinds: Vec::new(),
                 })
                 .collect(),
         );

@@ -227,8 +227,9 @@ pub struct ReachFacts {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AddrFacts {
     pub addr: String,
-    /// `beacon`, `list`, `connect` (--connect/--peers), `manual` (the UI's connect),
-    /// `incoming` (it connected to us), `stored` (from an earlier run).
+    /// `beacon`, `list` (another peer's `LIST`), `announced` (its own `ADDR`),
+    /// `connect` (--connect/--peers), `manual` (the UI's connect), `incoming` (it
+    /// connected to us), `stored` (from an earlier run).
     pub source: String,
     /// Seconds since it was last learned from that source (none for `stored`).
     pub s_ago: Option<u64>,

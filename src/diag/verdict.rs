@@ -7,7 +7,7 @@
 //!   interfaces ─ used: sends failing? ─▶ FAIL/WARN; no multicast (VPN) ─▶ WARN (--connect)
 //!   beacons ──── sent for ≥ 3 intervals, heard none ─▶ WARN (multicast filtered)
 //!   targets ──── owner online ─▶ OK; last attempt failed ─▶ FAIL with its reason
-//!   contacts ─── online ─▶ OK (path); offline ─▶ WARN, with the failing dial's reason
+//!   contacts ─── online ─▶ OK (path); offline, attempts failing (or another key) ─▶ WARN
 //!   reach ────── a peer dialled us back: reached ─▶ OK; failed ─▶ FAIL if no address
 //!                worked, else WARN (reach.rs); clock skew over 2 min ─▶ WARN
 //!   host ─────── data dir missing / read-only / disk full ─▶ FAIL; low space ─▶ WARN
@@ -311,25 +311,41 @@ fn target(t: &TargetFacts) -> Check {
     check(Verdict::Fail, says).next(next)
 }
 
+/// `10.0.0.3:35035 from announced, incoming, 100.64.0.3:35035 from announced`: each
+/// address once, with every source it came from.
+fn addr_words(addrs: &[super::AddrFacts]) -> String {
+    let mut grouped: Vec<(&str, Vec<&str>)> = Vec::new();
+    for a in addrs {
+        match grouped.iter_mut().find(|(addr, _)| *addr == a.addr) {
+            Some((_, sources)) if !sources.contains(&a.source.as_str()) => sources.push(&a.source),
+            Some(_) => {}
+            None => grouped.push((&a.addr, vec![&a.source])),
+        }
+    }
+    grouped
+        .iter()
+        .map(|(addr, sources)| format!("{addr} from {}", sources.join(" and ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn contact(c: &ContactFacts) -> Check {
     let subject = format!("{} ({})", c.name, short(&c.id));
     let check = |v, says: String| Check::new(v, "contact", &subject, says);
     let addrs = if c.addrs.is_empty() {
         "no known address".to_string()
     } else {
-        c.addrs
-            .iter()
-            .map(|a| format!("{} from {}", a.addr, a.source))
-            .collect::<Vec<_>>()
-            .join(", ")
+        addr_words(&c.addrs)
     };
     if c.online {
         let path = c.path.as_deref().unwrap_or("?");
+        // Every address it may be reached at, with where each came from (issue 20):
+        // the ones a reconnect would try.
         return check(
             Verdict::Ok,
             match &c.route {
-                Some(route) => format!("online via {route} ({path})"),
-                None => format!("online via {path}"),
+                Some(route) => format!("online via {route} ({path}); addresses: {addrs}"),
+                None => format!("online via {path}; addresses: {addrs}"),
             },
         );
     }
@@ -366,11 +382,8 @@ fn contact(c: &ContactFacts) -> Check {
             format!("offline, no known address{waiting}"),
         )
         .next("it is found again by its beacon or another peer's list, or give it with --connect HOST:PORT"),
-        // Not dialled lately, but offline all the same: never "all OK" while a known
-        // contact cannot be reached (the issue).
-        _ => check(Verdict::Warn, format!("offline; addresses: {addrs}{waiting}")).next(
-            "if it is running, `purr doctor --peer ADDRESS` on one of them says what answers there",
-        ),
+        // Not dialled lately (sessions open on demand, issue 21): nothing failed.
+        _ => check(Verdict::Ok, format!("offline; addresses: {addrs}{waiting}")),
     }
 }
 
@@ -704,10 +717,23 @@ mod tests {
         assert!(k.says.contains("online via 10.0.0.3:41000"), "{k}");
         assert!(k.subject.starts_with("bob ("), "{k}");
         r.contacts[0].route = Some("VPN wg0 10.0.0.3".into());
+        let addr = |addr: &str, source: &str| crate::diag::AddrFacts {
+            addr: addr.into(),
+            source: source.into(),
+            s_ago: Some(1),
+        };
+        r.contacts[0].addrs = vec![
+            addr("10.0.0.3:35035", "announced"),
+            addr("192.168.1.3:35035", "announced"),
+            addr("10.0.0.3:35035", "incoming"),
+            addr("10.0.0.3:35035", "announced"),
+        ];
         let k = find(&checks(&r), "contact").clone();
         assert!(
-            k.says
-                .contains("online via VPN wg0 10.0.0.3 (10.0.0.3:41000)"),
+            k.says.contains(
+                "online via VPN wg0 10.0.0.3 (10.0.0.3:41000); addresses: \
+                 10.0.0.3:35035 from announced and incoming, 192.168.1.3:35035 from announced"
+            ),
             "{k}"
         );
 
@@ -722,6 +748,8 @@ mod tests {
         assert!(k.says.contains("2 message(s) wait"), "{k}");
 
         r.contacts[0].attempts.clear();
+        assert_eq!(find(&checks(&r), "contact").verdict, Verdict::Ok);
+        r.contacts[0].addrs.clear();
         assert_eq!(
             find(&checks(&r), "contact").verdict,
             Verdict::Warn,

@@ -31,6 +31,10 @@ pub struct Link {
     pub index: u32,
     pub name: String,
     pub up: bool,
+    /// `IFF_RUNNING`: the link has a carrier (a cable, an associated Wi-Fi, the other
+    /// end of a veth up). Addresses of an interface that is up but not running reach
+    /// nobody.
+    pub running: bool,
     pub loopback: bool,
     pub multicast: bool,
     pub v4: Vec<Ipv4Addr>,
@@ -66,6 +70,7 @@ pub fn links() -> Result<Vec<Link>, nix::Error> {
                     index: nix::net::if_::if_nametoindex(a.interface_name.as_str()).unwrap_or(0),
                     name: a.interface_name.clone(),
                     up: flags.contains(F::IFF_UP),
+                    running: flags.contains(F::IFF_RUNNING),
                     loopback: flags.contains(F::IFF_LOOPBACK),
                     multicast: flags.contains(F::IFF_MULTICAST),
                     v4: Vec::new(),
@@ -118,6 +123,7 @@ mod tests {
             index: 2,
             name: "eth0".into(),
             up: true,
+            running: true,
             loopback: false,
             multicast: true,
             v4: vec![Ipv4Addr::new(10, 0, 0, 2)],

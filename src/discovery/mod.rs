@@ -12,6 +12,8 @@
 //!   every interval ───▶ │ send `meow:<id>:<port>` on each interface │──▶ 239.255.77.77:35035
 //!   (and at start)      │   (IPv4 and IPv6)                         │──▶ [ff02::7075:7272]:35035
 //!   every minute  ───▶  │ re-list interfaces, join new ones         │
+//!   every second  ───▶  │ our addresses (own_addrs): on a change ───┼──OwnAddrs──▶ state
+//!                       │   re-list interfaces at once too          │
 //!   12 intervals  ───▶  │ leave + join every group again (≤ 60 s)   │  (IGMP snooping)
 //!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr}──▶ state
 //!                       └───────────────────────────────────────────┘       │ on_discovered
@@ -28,6 +30,7 @@
 
 pub mod beacon;
 pub mod ifaces;
+pub mod own_addrs;
 pub mod reports;
 pub mod sockets;
 pub mod stats;
@@ -38,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use crate::bus::{Command, StateHandle};
+use crate::bus::{Command, OwnAddr, StateHandle};
 use crate::identity::NodeId;
 use beacon::Beacon;
 use ifaces::Iface;
@@ -108,6 +111,9 @@ struct Discovery {
     counters: Counters,
     next_beacon: Instant,
     next_scan: Instant,
+    /// Our addresses as last reported to the state (`own_addrs`), and when to look.
+    own: Option<Vec<OwnAddr>>,
+    next_own: Instant,
     next_rejoin: Instant,
 }
 
@@ -133,6 +139,8 @@ impl Discovery {
             counters: Counters::new(now),
             next_beacon: now,
             next_scan: now,
+            own: None,
+            next_own: now,
             next_rejoin: now + rejoin_every(config_interval),
         }
     }
@@ -147,6 +155,10 @@ impl Discovery {
         );
         loop {
             let now = Instant::now();
+            if now >= self.next_own && !self.look_at_own_addrs(now) {
+                log::debug!("LAN discovery stopped: the state thread is gone");
+                return;
+            }
             if now >= self.next_scan {
                 self.rescan(now);
             }
@@ -156,12 +168,35 @@ impl Discovery {
             if now >= self.next_rejoin {
                 self.rejoin(now);
             }
-            let wake = self.next_scan.min(self.next_beacon).min(self.next_rejoin);
-            if !self.wait_and_read(wake) {
+            let next = self
+                .next_scan
+                .min(self.next_beacon)
+                .min(self.next_own)
+                .min(self.next_rejoin);
+            if !self.wait_and_read(next) {
                 log::debug!("LAN discovery stopped: the state thread is gone");
                 return;
             }
         }
+    }
+
+    /// Lists our addresses; when they changed, tells the state (which announces them
+    /// and drops links whose local address is gone) and looks at the interfaces for
+    /// beacons at once, so that a VPN coming up is used within a second, not a minute.
+    /// False when the state thread is gone.
+    fn look_at_own_addrs(&mut self, now: Instant) -> bool {
+        self.next_own = now + own_addrs::POLL;
+        let Some(own) = own_addrs::now() else {
+            return true;
+        };
+        if self.own.as_ref() == Some(&own) {
+            return true;
+        }
+        if self.own.is_some() {
+            self.next_scan = now;
+        }
+        self.own = Some(own.clone());
+        self.config.state.send(Command::OwnAddrs(own))
     }
 
     /// Lists the interfaces, opens the sockets a family needs once it has an interface,

@@ -30,6 +30,16 @@ pub fn route(req: &Request, state: &StateHandle) -> Response {
     match req.path.as_str() {
         "/api/v1/me" if get => answer(state.ask(ApiRequest::Me)),
         "/api/v1/peers" if get => answer(state.ask(ApiRequest::Peers)),
+        path if path.starts_with("/api/v1/peers/") => match path
+            .strip_prefix("/api/v1/peers/")
+            .and_then(|rest| rest.strip_suffix("/connect"))
+        {
+            Some(peer) if req.method == "POST" => answer(state.ask(ApiRequest::OpenSession {
+                peer: peer.to_string(),
+            })),
+            Some(_) => Response::json_error(405, "method not allowed"),
+            None => Response::json_error(404, "no such API endpoint"),
+        },
         "/api/v1/diag" if get => diag(state),
         "/api/v1/messages" if get => match messages_query(req) {
             Ok(q) => match state.ask(q) {
@@ -272,6 +282,7 @@ fn file_route(req: &Request, state: &StateHandle) -> Response {
 pub(super) fn answer(reply: Option<ApiReply>) -> Response {
     match reply {
         Some(ApiReply::Me(me)) => Response::json(200, &me),
+        Some(ApiReply::Peer(p)) => Response::json(202, &p),
         // The array stays SPEC §6's; what it leaves out is said in a header.
         Some(ApiReply::Peers(peers, left_out)) => {
             Response::json(200, &peers).with("X-Purr-Strangers-Left-Out", left_out.to_string())

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::addrs;
 use super::files;
 use super::group;
 use super::json;
@@ -50,10 +51,12 @@ pub mod caps {
     /// "I take groups: `GROS`, `GMSG`, `GSYN`, `GINV`, `GACC`, `GDEC`, `GRCP`, `GLEV`"
     /// (issue 18).
     pub const GROUPS: &str = "groups";
+    /// "I take `ADDR`: tell me every address you can be reached at" (issue 20).
+    pub const ADDR: &str = "addr";
     /// "I answer `RBCK` with `RBRS`: ask me to dial you back" (issue 20).
     pub const REACH: &str = "reach";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS, REACH];
+    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS, ADDR, REACH];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
@@ -108,6 +111,8 @@ pub mod kind {
     pub const GRCP: [u8; 4] = *b"GRCP";
     /// A member's signed statement that it leaves a group.
     pub const GLEV: [u8; 4] = *b"GLEV";
+    /// Every address the sender can be reached at (capability `addr`).
+    pub const ADDR: [u8; 4] = *b"ADDR";
     /// "Dial me back at these addresses" (capability `reach`, issue 20).
     pub const RBCK: [u8; 4] = *b"RBCK";
     /// What the dial-backs found.
@@ -149,7 +154,7 @@ impl<'de> Deserialize<'de> for MsgId {
     }
 }
 
-/// One peer in a `LIST`: `{"id":hex,"addrs":["ip:port",...],"name":str}`.
+/// One peer in a `LIST`: `{"id":hex,"addrs":["ip:port",...],"name":str[,"kinds":[...]]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListEntry {
     /// The peer's Ed25519 public key.
@@ -160,6 +165,14 @@ pub struct ListEntry {
     pub addrs: Vec<SocketAddr>,
     /// The peer's display name as the sender knows it.
     pub name: String,
+    /// What carries each address, in the order of `addrs` (since 2026-12; absent from
+    /// older senders, and ignored unless it has one kind per address).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "de_kinds"
+    )]
+    pub kinds: Vec<addrs::AddrKind>,
 }
 
 /// A chat message: `{"id":hex32,"ts":ms,"text":str}`, fields serialized in that order.
@@ -226,6 +239,8 @@ pub enum Inner {
     GroupReceipt(group::Receipt),
     /// A member's signed leave.
     GroupLeave(Box<group::Leave>),
+    /// Every address the sender can be reached at.
+    Addr(addrs::Addrs),
     /// Dial me back at these addresses.
     ReachAsk(reach::Ask),
     /// What the dial-backs found.
@@ -358,6 +373,7 @@ impl Inner {
             b"GDEC" => Inner::GroupDecline(parse_json(kind, body)?),
             b"GRCP" => Inner::GroupReceipt(parse_json(kind, body)?),
             b"GLEV" => Inner::GroupLeave(Box::new(parse_json(kind, body)?)),
+            b"ADDR" => Inner::Addr(parse_json(kind, body)?),
             b"RBCK" => Inner::ReachAsk(parse_json(kind, body)?),
             b"RBRS" => Inner::ReachAnswer(parse_json(kind, body)?),
             _ => Inner::Unknown(*kind),
@@ -410,6 +426,9 @@ impl Inner {
             Inner::GroupAccept(_) | Inner::GroupDecline(_) => Ok(()),
             Inner::GroupReceipt(r) => group::validate_receipt(r),
             Inner::GroupLeave(_) => Ok(()),
+            Inner::Addr(a) => {
+                check_count("announced addresses", a.addrs.len(), addrs::MAX_ANNOUNCED)
+            }
             Inner::ReachAsk(a) => reach::validate_ask(a),
             Inner::ReachAnswer(a) => reach::validate_answer(a),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
@@ -444,6 +463,7 @@ impl Inner {
             Inner::GroupDecline(_) => kind::GDEC,
             Inner::GroupReceipt(_) => kind::GRCP,
             Inner::GroupLeave(_) => kind::GLEV,
+            Inner::Addr(_) => kind::ADDR,
             Inner::ReachAsk(_) => kind::RBCK,
             Inner::ReachAnswer(_) => kind::RBRS,
             Inner::Unknown(kind) => *kind,
@@ -477,6 +497,7 @@ impl Inner {
             Inner::GroupAccept(g) | Inner::GroupDecline(g) => json::write(out, g),
             Inner::GroupReceipt(r) => json::write(out, r),
             Inner::GroupLeave(l) => json::write(out, l),
+            Inner::Addr(a) => json::write(out, a),
             Inner::ReachAsk(a) => json::write(out, a),
             Inner::ReachAnswer(a) => json::write(out, a),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
@@ -510,6 +531,11 @@ fn list_without_bad_names(mut entries: Vec<ListEntry>) -> Vec<ListEntry> {
 fn validate_entry(entry: &ListEntry) -> Result<(), InnerError> {
     validate_name(&entry.name).map_err(InnerError::BadName)?;
     check_count("addresses in a LIST entry", entry.addrs.len(), MAX_ADDRS)?;
+    check_count(
+        "address kinds in a LIST entry",
+        entry.kinds.len(),
+        MAX_ADDRS,
+    )?;
     match entry.addrs.iter().find(|a| a.port() == 0) {
         Some(addr) => Err(InnerError::ZeroPort(*addr)),
         None => Ok(()),
@@ -589,6 +615,10 @@ fn de_caps<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
 
 fn de_ids<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<MsgId>, D::Error> {
     json::bounded(d, MAX_IDS, "ids")
+}
+
+fn de_kinds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<addrs::AddrKind>, D::Error> {
+    json::bounded(d, MAX_ADDRS, "address kinds in a LIST entry")
 }
 
 fn de_addrs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SocketAddr>, D::Error> {

@@ -16,6 +16,7 @@
 //! - [`inner`]: the messages inside records (`AUTH`, `LIST`, `MESS`, …);
 //! - [`files`]: the file-transfer kinds inside them (`FOFR` … `FCAN`);
 //! - [`group`]: the group kinds (`GROS`, `GMSG`, `GSYN`, `GRCP`, …) and their signatures;
+//! - [`addrs`]: address announcements (`ADDR`) and what a receiver keeps of them;
 //! - [`reach`]: `RBCK`/`RBRS`, a peer dialling us back (issue 20).
 //!
 //! The handshake, as states of [`Handshake`] (both roles share them):
@@ -39,6 +40,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod addrs;
 pub mod auth;
 pub mod files;
 pub mod frame;

@@ -15,8 +15,9 @@ use crate::identity::NodeId;
 pub const ATTEMPTS_PER_TARGET: usize = 8;
 /// Targets with attempts kept.
 pub const MAX_TARGETS: usize = 256;
-/// Addresses kept per id.
-pub const ADDRS_PER_ID: usize = 8;
+/// Addresses kept per id: the 16 a peer may announce, and room for its beacon, lists
+/// and connections.
+pub const ADDRS_PER_ID: usize = 24;
 /// Ids with learned addresses kept.
 pub const MAX_IDS: usize = 256;
 /// Targets the UI asked to connect to, remembered as `manual`.
@@ -35,6 +36,8 @@ pub enum AddrSource {
     Manual,
     /// It connected to us (the address is its IP with the port from its `HAND`).
     Incoming,
+    /// It announced the address itself (`ADDR`).
+    Announced,
 }
 
 impl AddrSource {
@@ -45,6 +48,7 @@ impl AddrSource {
             AddrSource::Connect => "connect",
             AddrSource::Manual => "manual",
             AddrSource::Incoming => "incoming",
+            AddrSource::Announced => "announced",
         }
     }
 }

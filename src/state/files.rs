@@ -209,6 +209,15 @@ pub struct Transfers {
     map: HashMap<MsgId, Transfer>,
 }
 
+impl Transfers {
+    /// Whether a transfer with `peer` is not finished (its session is kept: `sessions`).
+    pub fn unfinished_with(&self, peer: &NodeId) -> bool {
+        self.map
+            .values()
+            .any(|t| t.meta.peer == *peer && !t.phase.finished())
+    }
+}
+
 impl State {
     /// `<data-dir>/files/outgoing`, absolute as the offered paths are (`prepare` makes
     /// them so; a `--data-dir` may be relative).

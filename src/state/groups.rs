@@ -1363,7 +1363,9 @@ impl State {
     }
 
     fn parse_contact(&self, peer: &str) -> Result<NodeId, Refusal> {
-        self.known_peer(peer)
+        crate::hex::decode_array::<32>(peer)
+            .ok()
+            .filter(|id| self.peers.get(id).is_some())
             .ok_or_else(|| Refusal::UnknownPeer(peer.to_string()))
     }
 

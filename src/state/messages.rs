@@ -174,6 +174,11 @@ impl State {
         };
         self.durable
             .submit(Op::InsertMessage(msg), After::Outgoing { sent_on, reply });
+        // No session (a peer only nearby, or a contact between redials): open one now
+        // rather than at the next tick; the message waits in the outbox meanwhile.
+        if !self.peers.is_online(&to) {
+            self.open_session(&to, now);
+        }
         // While the UI keeps sending, feed the outbox as the peer's queue drains rather
         // than only on its ACKNs: those come a commit later on the peer, so a sender
         // that always has a window in flight would otherwise be held to one window per

@@ -28,9 +28,14 @@
 //! - `peers`: the peer table and each contact's `Presence` (its state machine);
 //! - `durable`: the ops on their way to the store; `dialer`: the backoff policy, with
 //!   `dial_log` (attempts and learned addresses) and `doctor` (the facts of
-//!   `GET /api/v1/diag`);
-//!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON.
+//!   `GET /api/v1/diag`); `announce`: our addresses (`ADDR`) and peers' announced ones;
+//!   `addr_order`: which of a peer's addresses is dialled first;
+//!   `subscribers`: the UI queues; `view`: domain values as the UI's JSON;
+//! - `sessions`: which peers keep a session and which are only `nearby` (heard by
+//!   beacon, the `nearby` table), on-demand sessions and their idle close.
 
+mod addr_order;
+pub mod announce;
 mod dial_log;
 pub mod dialer;
 mod doctor;
@@ -41,10 +46,12 @@ mod group_history;
 mod group_receipts;
 mod groups;
 mod messages;
+mod nearby;
 mod outbox;
 mod peering;
 pub mod peers;
 mod reach;
+pub mod sessions;
 mod subscribers;
 #[cfg(test)]
 mod tests;
@@ -99,6 +106,11 @@ pub struct StateConfig {
     /// `--auto-accept-images` in bytes: images up to this size from verified contacts
     /// are accepted without asking (0: never).
     pub auto_accept_images: u64,
+    /// How long an on-demand session stays up without traffic (hidden
+    /// `--idle-session-secs`; [`sessions::DEFAULT_IDLE_SESSION`]).
+    pub idle_session: Duration,
+    /// What we announce to peers besides our interfaces (`--advertise`, `--listen`).
+    pub announce: announce::Setup,
 }
 
 /// The state owned by the thread.
@@ -144,6 +156,10 @@ struct State {
     started: Instant,
     /// Discovery's latest counters (`Command::DiscoveryStats`).
     discovery_stats: Option<Box<crate::bus::DiscoveryStats>>,
+    /// See [`StateConfig::idle_session`].
+    idle_session: Duration,
+    /// Our addresses, as we announce them (`ADDR`).
+    announcer: announce::Announcer,
 }
 
 /// Commands handled at most before the unread counts that changed are sent to the UIs:
@@ -228,7 +244,12 @@ impl State {
             about: config.about,
             started: Instant::now(),
             discovery_stats: None,
+            idle_session: config.idle_session,
+            announcer: announce::Announcer::new(config.announce, config.port),
         };
+        if let Some(s) = state.about.beacon_interval_s {
+            state.peers.set_beacon_interval(Duration::from_secs(s));
+        }
         state
             .peers
             .set_strangers_per_minute(config.strangers_per_minute);
@@ -442,7 +463,7 @@ impl State {
         let op = crate::store::Op::UpsertContact(crate::store::Contact {
             id: c.id,
             name: c.name.clone(),
-            addrs: c.addrs.clone(),
+            addrs: c.stored_addrs(),
             first_seen: c.first_seen,
             last_seen: c.last_seen,
             verified: c.verified,
@@ -471,6 +492,7 @@ impl State {
             Command::Discovered { id, addr } => self.on_discovered(id, addr, now),
             Command::File(event) => self.on_file_event(event),
             Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
+            Command::OwnAddrs(own) => self.on_own_addrs(own, now),
             Command::ReachDone {
                 peer,
                 nonce,
@@ -493,18 +515,29 @@ impl State {
                 self.refresh_reach(now);
                 ApiReply::Diag(Box::new(self.diag_facts(now)))
             }
+            ApiRequest::OpenSession { peer } => match self.known_peer(&peer, now) {
+                Some(id) if self.open_session(&id, now) => match self.peers.api(&id) {
+                    Some(p) => ApiReply::Peer(p),
+                    None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
+                },
+                Some(_) => ApiReply::Refused(Refusal::Busy(
+                    "no address to dial it, or it was tried moments ago; try again in a few seconds"
+                        .into(),
+                )),
+                None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
+            },
             ApiRequest::Messages {
                 peer,
                 before,
                 limit,
-            } => match self.known_peer(&peer) {
+            } => match self.known_peer(&peer, now) {
                 Some(id) => match self.history(&id, before, limit) {
                     Ok(m) => ApiReply::Messages(m),
                     Err(e) => ApiReply::Refused(Refusal::Store(e)),
                 },
                 None => ApiReply::Refused(Refusal::UnknownPeer(peer)),
             },
-            ApiRequest::Send { to, text } => match self.known_peer(&to) {
+            ApiRequest::Send { to, text } => match self.known_peer(&to, now) {
                 // Answered once committed (After::Outgoing).
                 Some(id) => match self.send_message(id, text, Some(reply.clone()), now) {
                     Ok(()) => return,
@@ -518,7 +551,7 @@ impl State {
                 thumb,
                 caption,
                 upload,
-            } => match self.known_peer(&to) {
+            } => match self.known_peer(&to, now) {
                 // Answered once stored (After::OfferStored).
                 Some(id) => {
                     match self.offer_file(id, source, (thumb, caption, upload), reply.clone()) {
@@ -549,11 +582,12 @@ impl State {
         let _ = reply.try_send(answer);
     }
 
-    /// A contact by full id.
-    fn known_peer(&self, peer: &str) -> Option<NodeId> {
-        crate::hex::decode_array::<32>(peer)
-            .ok()
-            .filter(|id| self.peers.get(id).is_some())
+    /// A peer by full id: one in the table, or one heard by beacon, which is then
+    /// given an entry (`sessions::adopt_nearby`) so its conversation can be used.
+    fn known_peer(&mut self, peer: &str, now: Instant) -> Option<NodeId> {
+        let id = crate::hex::decode_array::<32>(peer).ok()?;
+        self.adopt_nearby(&id, now);
+        self.peers.get(&id).is_some().then_some(id)
     }
 
     fn me(&self) -> Me {

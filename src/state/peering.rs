@@ -128,6 +128,7 @@ impl State {
             }
         }
         self.save_contact(&id);
+        self.session_up(&id, dialed.is_none(), at);
         if renamed {
             self.peers.send(&id, Inner::Name(self.name.clone()), now);
         }
@@ -340,6 +341,9 @@ impl State {
         if let Some(c) = self.peers.get_mut(&id) {
             c.last_seen = Some(self.clock.now_ms());
         }
+        if super::sessions::is_traffic(&inner) {
+            self.peers.touch(&id, now);
+        }
         match inner {
             Inner::List(entries) => self.learn(id, entries, now),
             Inner::Name(name) => {
@@ -361,6 +365,7 @@ impl State {
                 self.continue_outbox(id);
             }
             Inner::Read(ids) => self.on_receipt(id, ids, crate::store::Status::Read),
+            Inner::Addr(body) => self.on_addr(id, body, now),
             Inner::Caps(caps) => {
                 let reads = if caps.iter().any(|c| c == caps::READ_ACK) {
                     Reads::Confirmed { sent_up_to: 0 }
@@ -371,6 +376,7 @@ impl State {
                 self.send_unsent_reads(id);
                 self.files_cap_known(id, Self::caps_have_files(&caps));
                 self.groups_cap_known(id, caps.iter().any(|c| c == caps::GROUPS));
+                self.announce_cap_known(id, caps.iter().any(|c| c == caps::ADDR));
                 if caps.iter().any(|c| c == caps::REACH) {
                     self.reach_cap_known(id, now);
                 }
@@ -412,13 +418,15 @@ impl State {
                 continue;
             }
             let before = entry.addrs.len();
-            let targets: Vec<String> = entry
-                .addrs
+            // LAN first, then VPN (the entry's kinds, or guessed).
+            let listed = super::addr_order::listed(&entry.addrs, &entry.kinds);
+            let targets: Vec<String> = super::addr_order::dial_order(&[], &listed)
                 .iter()
+                .map(|(a, _)| *a)
                 .filter(|a| hint_addr_ok(a, from_loopback))
-                .map(ToString::to_string)
+                .map(|a| a.to_string())
                 .collect();
-            refused += before - targets.len();
+            refused += before.saturating_sub(targets.len());
             for t in &targets {
                 self.dialer.log.learned(entry.id, t, AddrSource::List, now);
             }
@@ -438,7 +446,10 @@ impl State {
     /// Dials queued `LIST` hints while automatic slots are free.
     pub(super) fn dial_hints(&mut self, now: Instant) {
         while let Some((id, targets)) = self.dialer.next_hint() {
-            if id == self.own_id || self.peers.is_online(&id) {
+            // A peer we hear by beacon is dialled only if we keep a session with it
+            // (`sessions`); the LIST may have come before its beacon, and then its
+            // session is closed when idle.
+            if id == self.own_id || self.peers.is_online(&id) || self.on_demand(&id) {
                 continue;
             }
             for target in targets {
@@ -449,7 +460,8 @@ impl State {
         }
     }
 
-    /// A beacon from `id` at `addr` (SPEC §4): dial it unless it is us or already online.
+    /// A beacon from `id` at `addr` (SPEC §4): it is nearby; dial it if we keep a
+    /// session with it (a contact: `sessions`) unless it is us or already online.
     /// Beacons can be forged, so the dial goes through the dialer like any automatic one:
     /// its backoff per id and per address and its cap on dials in flight are what stop a
     /// flood of beacons from hammering an address.
@@ -460,7 +472,7 @@ impl State {
         self.dialer
             .log
             .learned(id, &addr.to_string(), AddrSource::Beacon, now);
-        if self.peers.is_online(&id) {
+        if !self.beacon_heard(id, addr, now) || self.peers.is_online(&id) {
             return;
         }
         self.start_dial(&addr.to_string(), Some(&id), Source::Automatic, now);
@@ -480,13 +492,15 @@ impl State {
             .flat_map(|c| c.addrs.first().copied())
             .collect();
         // Strangers are not redialled: a beacon or a LIST brings them back if they matter.
+        // Each in turn, LAN first, then VPN, then the rest: seen and announced (`ADDR`).
         let offline: Vec<(NodeId, Vec<String>)> = self
             .peers
             .contacts()
             .filter(|c| !c.is_online() && !c.is_stranger())
             .map(|c| {
-                let free = c.addrs.iter().filter(|a| !taken.contains(a));
-                (c.id, free.map(ToString::to_string).collect())
+                let order = super::addr_order::dial_order(&c.addrs, &c.announced);
+                let free = order.into_iter().filter(|(a, _)| !taken.contains(a));
+                (c.id, free.map(|(a, _)| a.to_string()).collect())
             })
             .collect();
         for (id, targets) in offline {
@@ -500,7 +514,9 @@ impl State {
             }
         }
         self.end_overdue_probes(now);
+        self.tick_sessions(now);
         self.tick_gaps(now);
+        self.tick_announce(now);
         // A peer whose CAPS did not follow its LIST is an older purr: its READs go out
         // the old way.
         for id in self.peers.caps_overdue(now, CAPS_WAIT) {

@@ -46,10 +46,14 @@ use crossbeam_channel::{Sender, TrySendError};
 use crate::api;
 use crate::bus::{ConnId, PeerUp};
 use crate::identity::NodeId;
-use crate::peer::inner::{hint_addr_ok, Inner, ListEntry, MAX_LIST_ENTRIES};
+use crate::peer::inner::{
+    hint_addr_ok, Inner, ListEntry, MAX_ADDRS as MAX_LIST_ADDRS, MAX_LIST_ENTRIES,
+};
 use crate::peer::{keep_existing, Role};
 use crate::rules::short_id as short;
 use crate::rules::{name_skeleton, normalize_name};
+
+use super::nearby::{Heard, Nearby};
 
 /// Addresses remembered per contact (most recent first).
 const MAX_ADDRS: usize = 8;
@@ -80,14 +84,27 @@ pub struct Link {
     pub remote: SocketAddr,
     /// How it is reached, in words (`PeerUp::path`).
     pub path: String,
-    /// The addresses we advertise, as listed when it came up (`PeerUp::advertised`).
-    pub advertised: Vec<SocketAddr>,
     /// Its bulk lane for file chunks.
     pub bulk: Sender<Inner>,
+    /// The socket's local address: the link is dropped when it leaves our interfaces.
+    pub local: Option<SocketAddr>,
+    /// Whether it takes our `ADDR`, and the pace of its own (`state/announce.rs`);
+    /// boxed, so that an offline `Presence` stays small.
+    pub announce: Box<super::announce::LinkAnnounce>,
     /// Whether the peer announced `files` in `CAPS` (`None`: no `CAPS` yet).
     pub files: Option<bool>,
     /// Whether the peer announced `groups` in `CAPS` (`None`: no `CAPS` yet).
     pub groups: Option<bool>,
+    /// When the session last carried traffic either way (a message, a receipt, a file
+    /// or group record; not pings, `LIST`, `CAPS` or `NAME`), or started: what the idle
+    /// close of an on-demand session goes by (`sessions`).
+    pub active: Instant,
+    /// We queued traffic since the last tick (made `active` by
+    /// [`PeerTable::settle_traffic`]: `send` has no `Instant`).
+    pub sent_traffic: bool,
+    /// The peer dialled us again right after we closed its idle session: it keeps a
+    /// session with us (we are its contact), so this one is not closed when idle.
+    pub wanted_by_peer: bool,
     /// Whether the peer announced `reach` in `CAPS` (it answers `RBCK`).
     pub reach: bool,
 }
@@ -101,7 +118,8 @@ pub enum Presence {
     /// A live session, how its outbox is being sent, and how our `READ`s to it are
     /// confirmed.
     Online {
-        link: Link,
+        /// Boxed: an offline contact (most of them) then costs a pointer, not a link.
+        link: Box<Link>,
         outbox: Outbox,
         reads: Reads,
         /// A newer connection held while this link is probed (see [`Probe`]).
@@ -187,12 +205,18 @@ pub struct Contact {
     pub name: String,
     /// Where it can be dialled: its IP as we saw it, with the port from its `HAND`.
     pub addrs: Vec<SocketAddr>,
+    /// The addresses it announced (`ADDR`, at most 16), its latest word; dialled with
+    /// `addrs` when it is offline (`state/addr_order.rs`).
+    pub announced: Vec<crate::peer::addrs::Announced>,
     pub first_seen: i64,
     pub last_seen: Option<i64>,
     pub verified: bool,
     /// A message has gone either way between us (loaded from the store at start).
     pub messaged: bool,
     pub unread: u64,
+    /// When we last closed an idle on-demand session with it (`sessions`): if it dials
+    /// again right after, it wants the session, and the next one is kept.
+    pub idle_closed: Option<Instant>,
     /// Its reachability questions and answers, and its clock skew (`state/reach.rs`).
     pub reach: super::reach::PeerReach,
     /// Where it stands; changed only through [`PeerTable`].
@@ -208,11 +232,13 @@ impl Contact {
             id,
             name,
             addrs: Vec::new(),
+            announced: Vec::new(),
             first_seen: now_ms,
             last_seen: None,
             verified: false,
             messaged: false,
             unread: 0,
+            idle_closed: None,
             reach: Default::default(),
             presence: Presence::Offline,
             standing: Standing::Contact,
@@ -248,6 +274,18 @@ impl Contact {
             Presence::Online { outbox, .. } => Some(*outbox),
             Presence::Offline => None,
         }
+    }
+
+    /// What the store keeps of its addresses: those seen, then those it announced (a
+    /// restarted node can then reach it on its VPN too); loaded back as seen ones.
+    pub fn stored_addrs(&self) -> Vec<SocketAddr> {
+        let mut all = self.addrs.clone();
+        for a in &self.announced {
+            if !all.contains(&a.addr) {
+                all.push(a.addr);
+            }
+        }
+        all
     }
 
     /// Remembers `addr` as the most recent dialable address.
@@ -360,6 +398,8 @@ pub struct PeerTable {
     strangers: HashSet<NodeId>,
     /// The rate of new strangers per source network.
     gate: StrangerGate,
+    /// Ids heard by LAN beacon lately (issue 21): nearby, whether in `contacts` or not.
+    nearby: Nearby,
 }
 
 impl PeerTable {
@@ -369,6 +409,15 @@ impl PeerTable {
 
     pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Contact> {
         self.contacts.get_mut(id)
+    }
+
+    /// The live link of `id`, to note what its session said (`CAPS`, `ADDR`); its
+    /// [`Presence`] still changes only through the methods below.
+    pub fn link_mut(&mut self, id: &NodeId) -> Option<&mut Link> {
+        match &mut self.contacts.get_mut(id)?.presence {
+            Presence::Online { link, .. } => Some(link),
+            Presence::Offline => None,
+        }
     }
 
     /// Adds a contact known from before (the store), offline.
@@ -417,6 +466,98 @@ impl PeerTable {
             contact.presence
         );
         std::mem::replace(&mut contact.presence, new)
+    }
+
+    /// Beacons come every `interval` (`--beacon-interval`): a peer is nearby for three
+    /// of them after its last.
+    pub fn set_beacon_interval(&mut self, interval: std::time::Duration) {
+        self.nearby = Nearby::new(interval);
+    }
+
+    /// A beacon from `id` at `addr` came at `now`; true if `id` was not nearby before.
+    pub fn heard(&mut self, id: NodeId, addr: SocketAddr, now: Instant) -> bool {
+        self.nearby.heard(id, addr, now)
+    }
+
+    /// What `id`'s beacons said, if it is nearby (heard lately).
+    pub fn heard_of(&self, id: &NodeId) -> Option<&Heard> {
+        self.nearby.get(id)
+    }
+
+    /// How many ids are heard by beacon lately.
+    pub fn nearby_count(&self) -> usize {
+        self.nearby.len()
+    }
+
+    /// Whether `id` is heard by beacon lately.
+    pub fn is_nearby(&self, id: &NodeId) -> bool {
+        self.nearby.contains(id)
+    }
+
+    /// Forgets ids whose beacons stopped (see [`Nearby::expire`]); returns them.
+    pub fn expire_nearby(&mut self, now: Instant) -> Vec<(NodeId, Heard)> {
+        self.nearby.expire(now)
+    }
+
+    /// Notes traffic on `id`'s session at `now` (what keeps an on-demand session open).
+    pub fn touch(&mut self, id: &NodeId, now: Instant) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            link.active = link.active.max(now);
+        }
+    }
+
+    /// Sessions we queued traffic on since the last call count as active at `now`.
+    pub fn settle_traffic(&mut self, now: Instant) {
+        for id in self.conns.values() {
+            if let Some(Presence::Online { link, .. }) =
+                self.contacts.get_mut(id).map(|c| &mut c.presence)
+            {
+                if std::mem::take(&mut link.sent_traffic) {
+                    link.active = link.active.max(now);
+                }
+            }
+        }
+    }
+
+    /// Marks `id`'s session as one the peer wants kept (see [`Link::wanted_by_peer`]).
+    pub fn wanted_by_peer(&mut self, id: &NodeId) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            log::debug!(
+                "peer {}: dialled again after an idle close: kept",
+                short(id)
+            );
+            link.wanted_by_peer = true;
+        }
+    }
+
+    /// When `id`'s session last carried traffic (`None` when offline).
+    pub fn active_since(&self, id: &NodeId) -> Option<Instant> {
+        self.contacts.get(id)?.link().map(|l| l.active)
+    }
+
+    /// Whether `id` has work on its session that an idle close must not cut: records
+    /// waiting in its queues, an outbox being re-sent, or a probe under way; or the peer
+    /// wants the session kept ([`Link::wanted_by_peer`]).
+    pub fn busy(&self, id: &NodeId) -> bool {
+        match self.contacts.get(id).map(|c| &c.presence) {
+            Some(Presence::Online {
+                link,
+                outbox,
+                probe,
+                ..
+            }) => {
+                link.wanted_by_peer
+                    || !link.tx.is_empty()
+                    || !link.bulk.is_empty()
+                    || matches!(outbox, Outbox::Resending { .. })
+                    || probe.is_some()
+            }
+            _ => false,
+        }
     }
 
     /// New strangers admitted per source network per minute (`--strangers-per-minute`).
@@ -499,10 +640,14 @@ impl PeerTable {
             role: up.role,
             remote: up.addr,
             path: up.path,
-            advertised: up.advertised,
             bulk: up.bulk,
+            local: up.local,
+            announce: Default::default(),
             files: None,
             groups: None,
+            active: at,
+            sent_traffic: false,
+            wanted_by_peer: false,
             reach: false,
         };
         let why = if contact.is_online() {
@@ -513,7 +658,7 @@ impl PeerTable {
         let old = Self::set_presence(
             contact,
             Presence::Online {
-                link,
+                link: Box::new(link),
                 outbox: Outbox::Idle,
                 reads: Reads::AwaitingCaps { since: at },
                 probe: None,
@@ -526,7 +671,7 @@ impl PeerTable {
                 if let Some(p) = probe {
                     self.conns.remove(&p.candidate.conn);
                 }
-                Some(link)
+                Some(*link)
             }
             Presence::Offline => None,
         };
@@ -897,9 +1042,12 @@ impl PeerTable {
     /// Queues `inner` for the contact. A full queue disconnects the peer (SPEC §7: the
     /// messages stay pending and are re-sent when it is back).
     pub fn send(&mut self, id: &NodeId, inner: Inner, now_ms: i64) -> Queued {
-        let Some(link) = self.contacts.get(id).and_then(Contact::link) else {
+        let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        else {
             return Queued::Offline;
         };
+        link.sent_traffic |= super::sessions::is_traffic(&inner);
         match link.tx.try_send(inner) {
             Ok(()) => Queued::Sent,
             Err(TrySendError::Full(_)) => {
@@ -969,16 +1117,18 @@ impl PeerTable {
         ranked
             .into_iter()
             .filter_map(|(_, _, c)| {
-                let addrs: Vec<SocketAddr> = c
-                    .addrs
-                    .iter()
-                    .filter(|a| hint_addr_ok(a, to_loopback))
-                    .copied()
-                    .collect();
+                // Seen and announced addresses, LAN first, each with its kind.
+                let (addrs, kinds): (Vec<SocketAddr>, Vec<_>) =
+                    super::addr_order::dial_order(&c.addrs, &c.announced)
+                        .into_iter()
+                        .filter(|(a, _)| hint_addr_ok(a, to_loopback))
+                        .take(MAX_LIST_ADDRS)
+                        .unzip();
                 (!addrs.is_empty()).then(|| ListEntry {
                     id: c.id,
                     addrs,
                     name: c.name.clone(),
+                    kinds,
                 })
             })
             .take(MAX_LIST_ENTRIES)
@@ -996,13 +1146,24 @@ impl PeerTable {
 
     /// The API view of a contact.
     pub fn api(&self, id: &NodeId) -> Option<api::Peer> {
-        let c = self.contacts.get(id)?;
-        Some(super::view::peer(c, self.name_conflict(c)))
+        let Some(c) = self.contacts.get(id) else {
+            // Only heard by beacon: shown as nearby.
+            return self
+                .nearby
+                .get(id)
+                .map(|h| super::view::heard_peer(id, h, true));
+        };
+        Some(super::view::peer(
+            c,
+            self.name_conflict(c),
+            self.nearby.contains(id),
+        ))
     }
 
     /// What a `peers` answer holds: every contact, online first, then by name; then at
-    /// most [`MAX_STRANGERS_SHOWN`] strangers, online and most recently seen first; and
-    /// how many strangers were left out. Name conflicts are counted once for all (a
+    /// most [`MAX_STRANGERS_SHOWN`] strangers (peers only heard by beacon among them),
+    /// online first, then nearby, then most recently seen; and how many strangers were
+    /// left out. Name conflicts are counted once for all (a
     /// scan per peer was quadratic: 10,000 peers took seconds).
     pub fn all_api(&self) -> (Vec<api::Peer>, usize) {
         let skeletons: HashMap<NodeId, String> = self
@@ -1019,27 +1180,44 @@ impl PeerTable {
                 .get(&c.id)
                 .and_then(|s| names.get(s.as_str()))
                 .is_some_and(|n| *n > 1);
-            super::view::peer(c, conflict)
+            super::view::peer(c, conflict, self.nearby.contains(&c.id))
         };
         let (strangers, contacts): (Vec<&Contact>, Vec<&Contact>) =
             self.contacts.values().partition(|c| c.is_stranger());
         let mut all: Vec<api::Peer> = contacts.into_iter().map(view).collect();
         all.sort_by(|a, b| b.online.cmp(&a.online).then_with(|| a.name.cmp(&b.name)));
-        let mut strangers: Vec<(bool, Option<Instant>, &Contact)> = strangers
+        // A stranger in the table, or an id only heard by beacon (`None`).
+        type Shown<'a> = (bool, bool, Option<Instant>, NodeId, Option<&'a Contact>);
+        let mut strangers: Vec<Shown> = strangers
             .into_iter()
-            .map(|c| match c.standing {
-                Standing::Stranger { seen } => (c.is_online(), Some(seen), c),
-                Standing::Contact => (c.is_online(), None, c),
+            .map(|c| {
+                let seen = match c.standing {
+                    Standing::Stranger { seen } => Some(seen),
+                    Standing::Contact => None,
+                };
+                let heard = self.nearby.contains(&c.id);
+                (c.is_online(), heard, seen, c.id, Some(c))
             })
             .collect();
-        strangers.sort_by_key(|s| std::cmp::Reverse((s.0, s.1)));
-        let left_out = strangers.len().saturating_sub(MAX_STRANGERS_SHOWN);
-        all.extend(
-            strangers
-                .into_iter()
-                .take(MAX_STRANGERS_SHOWN)
-                .map(|(_, _, c)| view(c)),
+        strangers.extend(
+            self.nearby
+                .iter()
+                .filter(|(id, _)| !self.contacts.contains_key(*id))
+                .map(|(id, h)| (false, true, Some(h.last), *id, None)),
         );
+        strangers.sort_by_key(|s| std::cmp::Reverse((s.0, s.1, s.2, s.3)));
+        let left_out = strangers.len().saturating_sub(MAX_STRANGERS_SHOWN);
+        all.extend(strangers.into_iter().take(MAX_STRANGERS_SHOWN).filter_map(
+            |(_, _, _, id, c)| {
+                match c {
+                    Some(c) => Some(view(c)),
+                    None => self
+                        .nearby
+                        .get(&id)
+                        .map(|h| super::view::heard_peer(&id, h, true)),
+                }
+            },
+        ));
         (all, left_out)
     }
 
@@ -1108,8 +1286,8 @@ mod tests {
             port: 4000,
             role,
             addr: "10.0.0.5:51000".parse().unwrap(),
+            local: None,
             path: "LAN 10.0.0.5".into(),
-            advertised: Vec::new(),
             tx,
             bulk: bounded(1).0,
         };

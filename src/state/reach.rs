@@ -92,7 +92,11 @@ impl State {
         let addrs = if link.remote.ip().to_canonical().is_loopback() {
             Vec::new()
         } else {
-            link.advertised.clone()
+            // What we announce in `ADDR` (state/announce.rs): our interfaces' addresses
+            // with our port, and `--advertise`.
+            let mut ours: Vec<SocketAddr> = self.announcer.ours().iter().map(|a| a.addr).collect();
+            ours.truncate(crate::peer::reach::MAX_REACH_ADDRS);
+            ours
         };
         let Ok(nonce) = crate::rng::bytes::<16>() else {
             return;

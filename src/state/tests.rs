@@ -113,6 +113,8 @@ impl Harness {
             strangers_per_minute: super::peers::DEFAULT_STRANGERS_PER_MINUTE,
             downloads: None,
             auto_accept_images: 0,
+            idle_session: super::sessions::DEFAULT_IDLE_SESSION,
+            announce: Default::default(),
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
@@ -141,8 +143,8 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: format!("10.0.0.{n}:50000").parse().expect("address"),
+            local: Some("10.0.0.100:35035".parse().expect("address")),
             path: format!("LAN 10.0.0.{n}"),
-            advertised: Vec::new(),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
         };
@@ -536,8 +538,8 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
         port: 35035,
         role: Role::Initiator,
         addr,
+        local: None,
         path: "LAN 10.0.0.5".into(),
-        advertised: Vec::new(),
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
     };
@@ -604,8 +606,8 @@ impl Harness {
             port: 35035,
             role: Role::Responder,
             addr: addr.parse().expect("address"),
+            local: None,
             path: format!("LAN {addr}"),
-            advertised: Vec::new(),
             tx,
             bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
         };
@@ -974,6 +976,263 @@ fn a_probed_link_that_ends_hands_over_at_once() {
     h.peer_down(&old, h.at(1.2));
     assert_eq!(h.state.peers.live_conn(&id(2)), Some(new.conn));
     assert!(new.drain().iter().any(|r| matches!(r, Inner::List(_))));
+}
+
+/// Sessions for contacts, beacons for everyone else (issue 21).
+mod nearby {
+    use super::*;
+    use crate::api::PeerPresence;
+    use crate::state::sessions::DEFAULT_IDLE_SESSION;
+
+    fn dialled() -> Vec<String> {
+        DIALLED.with(|d| d.borrow().clone())
+    }
+
+    fn beacon_addr(n: u8) -> std::net::SocketAddr {
+        format!("10.0.0.{n}:35035").parse().expect("address")
+    }
+
+    impl Harness {
+        fn beacon(&mut self, n: u8, now: Instant) {
+            let addr = beacon_addr(n);
+            self.state
+                .handle(Command::Discovered { id: id(n), addr }, now);
+            self.state.after_turn(true, now);
+        }
+
+        /// The peer as `GET /api/v1/peers` lists it.
+        fn listed(&self, n: u8) -> Option<api::Peer> {
+            let hex = crate::hex::encode(&id(n));
+            self.state
+                .peers
+                .all_api()
+                .0
+                .into_iter()
+                .find(|p| p.id == hex)
+        }
+
+        fn presence(&self, n: u8) -> Option<PeerPresence> {
+            self.listed(n).map(|p| p.presence)
+        }
+
+        /// Ticks at `now` with the peer's beacon heard just before (so it stays nearby).
+        fn tick_heard(&mut self, n: u8, now: Instant) {
+            self.beacon(n, now);
+            self.state.on_tick(now);
+            self.state.after_turn(true, now);
+        }
+    }
+
+    fn idle() -> f64 {
+        DEFAULT_IDLE_SESSION.as_secs_f64()
+    }
+
+    #[test]
+    fn a_stranger_heard_by_beacon_is_listed_nearby_and_not_dialled() {
+        let mut h = Harness::new();
+        h.beacon(5, h.at(0.0));
+        h.state.on_tick(h.at(0.5));
+        assert!(dialled().is_empty(), "dialled {:?}", dialled());
+        let p = h.listed(5).expect("listed");
+        assert_eq!(p.presence, PeerPresence::Nearby);
+        assert!(p.stranger && !p.online);
+        assert_eq!(p.addr.as_deref(), Some("10.0.0.5:35035"));
+        // Its beacons stop: no longer listed.
+        h.state.on_tick(h.at(30.0));
+        assert!(h.listed(5).is_none());
+        assert!(dialled().is_empty());
+    }
+
+    #[test]
+    fn a_flood_of_beacons_is_bounded_in_the_table_the_list_and_the_events() {
+        let mut h = Harness::new();
+        let (tx, ui) = bounded(crate::bus::UI_QUEUE_LEN);
+        h.state.handle(
+            Command::Subscribe {
+                sub: SubId::next(),
+                tx,
+                closer: None,
+            },
+            h.at(0.0),
+        );
+        for i in 0..1000u32 {
+            let mut forged = [0u8; 32];
+            forged[..4].copy_from_slice(&i.to_be_bytes());
+            forged[31] = 0xee;
+            let addr = "10.0.0.66:35035".parse().expect("address");
+            h.state.handle(
+                Command::Discovered { id: forged, addr },
+                h.at(0.001 * f64::from(i)),
+            );
+        }
+        h.state.after_turn(true, h.at(1.0));
+        assert!(dialled().is_empty());
+        let events = ui.try_iter().count();
+        assert!(events <= 33, "{events} events for 1,000 forged ids");
+        let (listed, left_out) = h.state.peers.all_api();
+        assert_eq!(listed.len(), 32);
+        assert_eq!(left_out, super::super::nearby::MAX_NEARBY - 32);
+        // They go quiet: no event for each either.
+        h.state.on_tick(h.at(60.0));
+        assert_eq!(ui.try_iter().count(), 0);
+        assert!(h.state.peers.all_api().0.is_empty());
+    }
+
+    #[test]
+    fn a_contact_heard_by_beacon_is_dialled() {
+        let mut h = Harness::new();
+        let mut c = super::super::peers::Contact::new(id(6), "six".into(), 0);
+        c.messaged = true;
+        h.state.peers.insert(c);
+        h.beacon(6, h.at(0.0));
+        assert_eq!(dialled(), ["10.0.0.6:35035"]);
+        assert_eq!(
+            h.presence(6),
+            Some(PeerPresence::Nearby),
+            "heard, not up yet"
+        );
+        let _link = h.peer_up(6, h.at(0.5));
+        assert_eq!(h.presence(6), Some(PeerPresence::Online));
+    }
+
+    #[test]
+    fn sending_to_a_nearby_peer_dials_it_and_the_message_goes_out_on_the_session() {
+        let mut h = Harness::new();
+        h.beacon(7, h.at(0.0));
+        assert!(dialled().is_empty());
+        let req = crate::bus::ApiRequest::Send {
+            to: crate::hex::encode(&id(7)),
+            text: "first".into(),
+        };
+        let (tx, _rx) = bounded(1);
+        h.state.on_api(req, tx, h.at(1.0));
+        assert_eq!(dialled(), ["10.0.0.7:35035"], "the send opened a session");
+        h.commit(h.at(1.0));
+        assert_eq!(h.pending_ids(7).len(), 1, "waiting in the outbox");
+        let c = h.state.peers.get(&id(7)).expect("in the table");
+        assert!(!c.is_stranger(), "a message makes a contact");
+        let link = h.peer_up(7, h.at(1.2));
+        let sent = FakeLink::mess_ids(&link.drain());
+        assert_eq!(sent, h.pending_ids(7));
+        // A contact now: its session is kept however long it stays idle.
+        h.tick_heard(7, h.at(1.2 + 3.0 * idle()));
+        assert!(h.state.peers.is_online(&id(7)));
+    }
+
+    #[test]
+    fn opening_a_nearby_conversation_dials_and_the_idle_session_closes_after_the_period() {
+        let mut h = Harness::new();
+        h.beacon(8, h.at(0.0));
+        let (tx, rx) = bounded(1);
+        let req = crate::bus::ApiRequest::OpenSession {
+            peer: crate::hex::encode(&id(8)),
+        };
+        h.state.on_api(req, tx, h.at(1.0));
+        assert!(matches!(rx.try_recv(), Ok(ApiReply::Peer(_))));
+        assert_eq!(dialled(), ["10.0.0.8:35035"]);
+        let link = h.peer_up(8, h.at(1.5));
+        link.drain();
+        assert!(h.state.peers.get(&id(8)).is_some_and(|c| c.is_stranger()));
+        // Traffic restarts the period: a READ from it at 60 s.
+        h.peer_sends(&link, Inner::Read(vec![MsgId([1; 16])]), h.at(60.0));
+        h.tick_heard(8, h.at(1.5 + idle() + 1.0));
+        assert!(h.state.peers.is_online(&id(8)), "traffic at 60 s keeps it");
+        h.tick_heard(8, h.at(60.0 + idle() - 1.0));
+        assert!(h.state.peers.is_online(&id(8)));
+        h.tick_heard(8, h.at(60.0 + idle()));
+        assert!(!h.state.peers.is_online(&id(8)), "closed once idle");
+        assert!(closed(&link));
+        assert_eq!(h.presence(8), Some(PeerPresence::Nearby));
+        // And not dialled again by its beacons.
+        h.tick_heard(8, h.at(60.0 + idle() + 10.0));
+        assert_eq!(dialled().len(), 1);
+    }
+
+    #[test]
+    fn a_nearby_peer_that_dials_us_keeps_its_session_for_the_idle_period() {
+        let mut h = Harness::new();
+        h.beacon(9, h.at(0.0));
+        let link = h.peer_up(9, h.at(10.0)); // it dialled us
+        link.drain();
+        h.tick_heard(9, h.at(10.0 + idle() - 1.0));
+        assert!(h.state.peers.is_online(&id(9)), "kept for the period");
+        h.tick_heard(9, h.at(10.0 + idle()));
+        assert!(!h.state.peers.is_online(&id(9)), "then closed");
+        // It dials again at once: it wants the session (we are its contact, it is not
+        // ours), so this one is kept rather than closed every period.
+        let again = h.peer_up(9, h.at(12.0 + idle()));
+        again.drain();
+        h.tick_heard(9, h.at(12.0 + 3.0 * idle()));
+        assert!(
+            h.state.peers.is_online(&id(9)),
+            "closed though it redialled at once"
+        );
+        assert!(dialled().is_empty(), "we never dialled it");
+    }
+
+    #[test]
+    fn a_nearby_peer_that_dials_again_much_later_is_closed_again_when_idle() {
+        let mut h = Harness::new();
+        h.beacon(9, h.at(0.0));
+        let first = h.peer_up(9, h.at(0.0));
+        first.drain();
+        h.tick_heard(9, h.at(idle()));
+        assert!(!h.state.peers.is_online(&id(9)));
+        let later = h.at(idle() + 120.0);
+        let second = h.peer_up(9, later);
+        second.drain();
+        h.tick_heard(9, h.at(2.0 * idle() + 121.0));
+        assert!(!h.state.peers.is_online(&id(9)), "closed again");
+    }
+
+    #[test]
+    fn an_idle_session_with_pending_work_or_not_heard_by_beacon_is_not_closed() {
+        let mut h = Harness::new();
+        // Records wait in its queue (its writer has not taken the LIST and CAPS yet).
+        h.beacon(10, h.at(0.0));
+        let busy = h.peer_up(10, h.at(0.0));
+        h.tick_heard(10, h.at(2.0 * idle()));
+        assert!(
+            h.state.peers.is_online(&id(10)),
+            "closed with records queued"
+        );
+        busy.drain();
+        h.tick_heard(10, h.at(2.0 * idle() + 1.0));
+        assert!(!h.state.peers.is_online(&id(10)), "closed once drained");
+
+        // A contact (promoted by hand here; a message or a file does it): kept.
+        h.beacon(12, h.at(0.0));
+        let link = h.peer_up(12, h.at(0.0));
+        link.drain();
+        h.state.peers.promote(&id(12), "test");
+        h.tick_heard(12, h.at(2.0 * idle()));
+        assert!(
+            h.state.peers.is_online(&id(12)),
+            "a contact's session is kept"
+        );
+
+        // A stranger known only by address (a VPN, another subnet): no beacon, kept.
+        let vpn = h.peer_up(11, h.at(0.0));
+        vpn.drain();
+        h.state.on_tick(h.at(3.0 * idle()));
+        assert!(h.state.peers.is_online(&id(11)));
+        assert_eq!(h.presence(11), Some(PeerPresence::Online));
+    }
+
+    #[test]
+    fn a_list_does_not_dial_a_stranger_we_hear_by_beacon_but_does_one_we_do_not() {
+        let mut h = Harness::new();
+        let from = h.peer_up(2, h.at(0.0));
+        h.beacon(13, h.at(0.0));
+        let entry = |n: u8| crate::peer::inner::ListEntry {
+            id: id(n),
+            addrs: vec![format!("10.0.0.{n}:35035").parse().expect("address")],
+            name: format!("p{n}"),
+            kinds: Vec::new(),
+        };
+        h.peer_sends(&from, Inner::List(vec![entry(13), entry(14)]), h.at(0.5));
+        assert_eq!(dialled(), ["10.0.0.14:35035"]);
+    }
 }
 
 mod groups {
@@ -1829,6 +2088,8 @@ mod groups {
     }
 }
 
+// ---- Address announcements (issue 20, point 3) ----
+mod announce;
 thread_local! {
     /// Dial-back jobs the state started, on this test's thread.
     static REACHED: RefCell<Vec<crate::bus::ReachJob>> = const { RefCell::new(Vec::new()) };
@@ -1942,10 +2203,19 @@ fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked
         role: Role::Initiator,
         addr: "10.0.0.6:35035".parse().unwrap(),
         path: "LAN 10.0.0.6".into(),
-        advertised: vec![ours],
+        local: None,
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
     };
+    // Our address, as the discovery thread reports it (what we announce in ADDR).
+    h.state.handle(
+        Command::OwnAddrs(vec![crate::bus::OwnAddr {
+            ip: "10.0.0.1".parse().unwrap(),
+            iface: "eth0".into(),
+            kind: crate::diag::IfaceKind::Ethernet,
+        }]),
+        h.at(0.0),
+    );
     h.state
         .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
     let link = FakeLink { conn, rx };
@@ -2030,7 +2300,7 @@ fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_co
         role: Role::Initiator,
         addr: target.parse().expect("address"),
         path: "LAN 10.0.0.5".into(),
-        advertised: Vec::new(),
+        local: None,
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
     };
@@ -2064,10 +2334,19 @@ fn a_peer_on_this_machine_is_asked_for_its_clock_only() {
         role: Role::Initiator,
         addr: "127.0.0.1:35036".parse().unwrap(),
         path: "loopback 127.0.0.1".into(),
-        advertised: vec!["10.0.0.1:35035".parse().unwrap()],
+        local: None,
         tx,
         bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
     };
+    // Our address, as the discovery thread reports it (what we announce in ADDR).
+    h.state.handle(
+        Command::OwnAddrs(vec![crate::bus::OwnAddr {
+            ip: "10.0.0.1".parse().unwrap(),
+            iface: "eth0".into(),
+            kind: crate::diag::IfaceKind::Ethernet,
+        }]),
+        h.at(0.0),
+    );
     h.state
         .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
     let link = FakeLink { conn, rx };

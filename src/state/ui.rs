@@ -21,9 +21,18 @@ impl State {
             ClientCmd::Peers => self.send_peers(sub),
             ClientCmd::Rename { name } => self.rename(sub, name),
             ClientCmd::Connect { addr } => self.ui_connect(sub, addr, now),
-            ClientCmd::Verify { peer, verified } => self.verify(sub, &peer, verified),
+            ClientCmd::Open { peer } => {
+                if let Some(id) = self.contact_id(sub, &peer, "open", now) {
+                    if !self.open_session(&id, now) {
+                        let text = "no address to dial it, or it was tried moments ago";
+                        self.subs
+                            .send(sub, &Event::error(text.to_string(), Some("open".into())));
+                    }
+                }
+            }
+            ClientCmd::Verify { peer, verified } => self.verify(sub, &peer, verified, now),
             ClientCmd::Send { to, text } => {
-                let Some(id) = self.contact_id(sub, &to, "send") else {
+                let Some(id) = self.contact_id(sub, &to, "send", now) else {
                     return;
                 };
                 if let Err(e) = self.send_message(id, text, None, now) {
@@ -36,7 +45,7 @@ impl State {
                 before,
                 limit,
             } => {
-                if let Some(id) = self.contact_id(sub, &peer, "history") {
+                if let Some(id) = self.contact_id(sub, &peer, "history", now) {
                     self.ui_history(sub, id, before, limit);
                 }
             }
@@ -65,7 +74,7 @@ impl State {
             | ClientCmd::GroupHistory { .. }
             | ClientCmd::GroupRead { .. } => self.ui_group(sub, cmd),
             ClientCmd::Read { peer } => {
-                if let Some(id) = self.contact_id(sub, &peer, "read") {
+                if let Some(id) = self.contact_id(sub, &peer, "read", now) {
                     self.mark_read(id);
                 }
             }
@@ -146,16 +155,20 @@ impl State {
         );
     }
 
-    /// Looks up a contact by its full id; the error event names the request on failure.
+    /// Looks up a peer by its full id (one heard by beacon gets an entry:
+    /// `sessions::adopt_nearby`); the error event names the request on failure.
     pub(super) fn contact_id(
         &mut self,
         sub: SubId,
         peer: &str,
         request: &str,
+        now: Instant,
     ) -> Option<identity::NodeId> {
-        let found = crate::hex::decode_array::<32>(peer)
-            .ok()
-            .filter(|id| self.peers.get(id).is_some());
+        let decoded = crate::hex::decode_array::<32>(peer).ok();
+        if let Some(id) = &decoded {
+            self.adopt_nearby(id, now);
+        }
+        let found = decoded.filter(|id| self.peers.get(id).is_some());
         if found.is_none() {
             self.subs.send(
                 sub,
@@ -219,8 +232,8 @@ impl State {
         }
     }
 
-    fn verify(&mut self, sub: SubId, peer: &str, verified: bool) {
-        let Some(id) = self.contact_id(sub, peer, "verify") else {
+    fn verify(&mut self, sub: SubId, peer: &str, verified: bool, now: Instant) {
+        let Some(id) = self.contact_id(sub, peer, "verify", now) else {
             return;
         };
         if let Some(c) = self.peers.get_mut(&id) {

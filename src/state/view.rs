@@ -6,6 +6,7 @@ use crate::api;
 use crate::identity::{fingerprint, NodeId};
 use crate::store::{Direction, Status, StoredMessage};
 
+use super::nearby::Heard;
 use super::peers::Contact;
 
 /// The UI's word for a stored status (the same words, by design).
@@ -39,8 +40,15 @@ pub fn message(m: &StoredMessage, own: &NodeId) -> api::Message {
 }
 
 /// A contact as SPEC §5 shows it; `name_conflict` is computed by the caller, which
-/// sees the other contacts.
-pub fn peer(c: &Contact, name_conflict: bool) -> api::Peer {
+/// sees the other contacts, and `heard` says whether its beacons are heard (nearby).
+pub fn peer(c: &Contact, name_conflict: bool, heard: bool) -> api::Peer {
+    let presence = if c.is_online() {
+        api::PeerPresence::Online
+    } else if heard {
+        api::PeerPresence::Nearby
+    } else {
+        api::PeerPresence::Offline
+    };
     api::Peer {
         id: crate::hex::encode(&c.id),
         name: c.name.clone(),
@@ -53,6 +61,31 @@ pub fn peer(c: &Contact, name_conflict: bool) -> api::Peer {
         name_conflict,
         stranger: c.is_stranger(),
         path: c.link().map(|l| l.path.clone()),
+        presence,
+    }
+}
+
+/// A peer only heard by beacon (issue 21): no session ever, so nothing but its claimed
+/// id and where the beacon came from; no name (beacons carry none), a stranger.
+/// `still`: still heard (`nearby`), or its beacons stopped (`offline`).
+pub fn heard_peer(id: &NodeId, heard: &Heard, still: bool) -> api::Peer {
+    api::Peer {
+        id: crate::hex::encode(id),
+        name: String::new(),
+        fingerprint: fingerprint(id),
+        online: false,
+        addr: Some(heard.addr.to_string()),
+        unread: 0,
+        last_seen: None,
+        verified: false,
+        name_conflict: false,
+        stranger: true,
+        path: None,
+        presence: if still {
+            api::PeerPresence::Nearby
+        } else {
+            api::PeerPresence::Offline
+        },
     }
 }
 

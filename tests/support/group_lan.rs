@@ -378,7 +378,10 @@ pub fn make_group(owner: &Member, others: &[&Member]) -> String {
         o.post(&format!("groups/{gid}/accept"), &json!({}), 200);
     }
     let n = others.len() + 1;
-    for m in std::iter::once(owner).chain(others.iter().copied()) {
+    let all: Vec<&Member> = std::iter::once(owner)
+        .chain(others.iter().copied())
+        .collect();
+    for m in all.iter().copied() {
         assert!(
             eventually(WAIT, || m.group(&gid).is_some_and(|g| g["phase"]
                 == "member"
@@ -388,7 +391,33 @@ pub fn make_group(owner: &Member, others: &[&Member]) -> String {
             m.group(&gid)
         );
     }
+    // Members keep sessions with each other (issue 21): each one's beacons are dialled
+    // now, so the group meshes before its first message.
+    for m in all.iter().copied() {
+        let meshed = || {
+            let peers = m.get("peers");
+            let list = peers.as_array().cloned().unwrap_or_default();
+            all.iter().filter(|o| o.id != m.id).all(|o| {
+                list.iter()
+                    .any(|p| p["id"] == o.id.as_str() && p["online"] == true)
+            })
+        };
+        assert!(
+            eventually(WAIT, meshed),
+            "{} not online with every member",
+            m.name
+        );
+    }
     gid
+}
+
+/// Waits until every member in `members` lists every other one, online or nearby
+/// (issue 21: strangers on a LAN only see each other's beacons until they talk or
+/// share a group).
+pub fn wait_listed(lan: &Lan, members: &[&Member], within: Duration) -> Duration {
+    let hosts: Vec<&Host> = members.iter().map(|m| &lan.hosts[m.host]).collect();
+    let nodes: Vec<&Node> = members.iter().map(|m| m.node()).collect();
+    super::lan::wait_for_listing(&hosts, &nodes, within)
 }
 
 /// Waits until every running member in `members` lists every other one online.

@@ -428,6 +428,63 @@ pub fn wait_for_mesh(hosts: &[&Host], nodes: &[&Node], within: Duration) -> Dura
     panic!("no full mesh within {within:?}: {}", seen.join("; "));
 }
 
+/// Whether every node lists every other one, online or nearby (issue 21: strangers on
+/// a LAN see each other by beacon, without a session).
+fn all_listed(hosts: &[&Host], nodes: &[&Node]) -> bool {
+    hosts.iter().zip(nodes).all(|(h, n)| {
+        let peers = h.peers(n).unwrap_or_default();
+        nodes.iter().filter(|o| o.id != n.id).all(|o| {
+            peers.iter().any(|p| {
+                p["id"] == o.id.as_str() && (p["presence"] == "online" || p["presence"] == "nearby")
+            })
+        })
+    })
+}
+
+/// Waits (bounded) until every node lists every other (online or nearby); returns how
+/// long it took, or panics with what each lists.
+pub fn wait_for_listing(hosts: &[&Host], nodes: &[&Node], within: Duration) -> Duration {
+    let start = Instant::now();
+    if eventually(within, || all_listed(hosts, nodes)) {
+        return start.elapsed();
+    }
+    let seen: Vec<String> = hosts
+        .iter()
+        .zip(nodes)
+        .map(|(h, n)| format!("{} lists {:?}", &n.id[..8], h.peers(n)))
+        .collect();
+    panic!(
+        "not every node lists every other within {within:?}: {}",
+        seen.join("; ")
+    );
+}
+
+/// Makes `a` and `b` contacts (issue 21: contacts keep sessions, strangers are only
+/// nearby): `a` sends `b` a message once `b` is listed, and both are online after it.
+pub fn make_contacts(ha: &Host, a: &Node, hb: &Host, b: &Node) {
+    let listed = || {
+        ha.peers(a)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p["id"] == b.id.as_str())
+    };
+    assert!(
+        eventually(Duration::from_secs(10), listed),
+        "b not listed by a"
+    );
+    let body = serde_json::json!({"to": b.id, "text": "hello, contact"});
+    let sent = ha.api(a, "POST", "messages", Some(body));
+    assert!(
+        sent.as_ref().is_some_and(|(status, _)| *status == 201),
+        "send refused: {sent:?}"
+    );
+    let both = || ha.online(a).contains(&b.id) && hb.online(b).contains(&a.id);
+    assert!(
+        eventually(Duration::from_secs(10), both),
+        "a and b not online"
+    );
+}
+
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]

@@ -180,3 +180,72 @@ pub fn link(a: &Netns, a_cidr: &str, b: &Netns, b_cidr: &str) {
     a.exec(&["ip", "link", "set", &ea, "up"]);
     b.exec(&["ip", "link", "set", &eb, "up"]);
 }
+
+/// Room in the kernel's neighbour tables (ARP for IPv4, NDP for IPv6) for a LAN of
+/// many namespaces, given back on drop.
+///
+/// The tables are one per address family for the whole machine, shared by every
+/// namespace, and sized by `net.ipv{4,6}.neigh.default.gc_thresh1/2/3` (only visible in
+/// the machine's own namespace). At the kernel's defaults (`gc_thresh3` = 1024 entries)
+/// a bridge of more than ~16 namespaces that all talk to each other overflows them:
+/// new entries are refused ("neighbour table overflow" in the kernel log) and that looks
+/// like connection time-outs. [`NeighTables::raise`] lifts the three thresholds of both
+/// families to at least the given sizes and puts back the values it found on drop (also
+/// when the caller panics). It only ever raises: a value already higher is left alone.
+pub struct NeighTables {
+    /// (sysctl file, value found), for every value this guard changed.
+    saved: Vec<(String, String)>,
+}
+
+impl NeighTables {
+    /// The sysctl files, IPv4 then IPv6, thresholds 1, 2, 3.
+    fn files() -> Vec<String> {
+        let mut v = Vec::new();
+        for family in ["ipv4", "ipv6"] {
+            for t in 1..=3 {
+                v.push(format!("/proc/sys/net/{family}/neigh/default/gc_thresh{t}"));
+            }
+        }
+        v
+    }
+
+    /// The current values, `[v4 t1, t2, t3, v6 t1, t2, t3]` (0 where unreadable).
+    pub fn current() -> Vec<u64> {
+        Self::files()
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// Raises gc_thresh1/2/3 of both families to at least `thresh` (1, 2, 3).
+    pub fn raise(thresh: [u64; 3]) -> Result<NeighTables, String> {
+        let mut guard = NeighTables { saved: Vec::new() };
+        for (i, file) in Self::files().into_iter().enumerate() {
+            let old = std::fs::read_to_string(&file).map_err(|e| format!("{file}: {e}"))?;
+            let want = thresh[i % 3];
+            if old.trim().parse::<u64>().is_ok_and(|v| v >= want) {
+                continue;
+            }
+            // On error `guard` is dropped here and restores what was already changed.
+            std::fs::write(&file, want.to_string()).map_err(|e| format!("{file}: {e}"))?;
+            guard.saved.push((file, old.trim().to_string()));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for NeighTables {
+    fn drop(&mut self) {
+        // Highest threshold first on the way down, as thresh1 ≤ thresh2 ≤ thresh3.
+        for (file, old) in self.saved.iter().rev() {
+            if let Err(e) = std::fs::write(file, old) {
+                eprintln!("restoring {file} to {old}: {e}");
+            }
+        }
+    }
+}

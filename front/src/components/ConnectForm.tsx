@@ -1,5 +1,6 @@
-import { type ReactElement, useState } from 'react';
+import { type ReactElement, useEffect, useState } from 'react';
 import { useApp } from '../context';
+import { ago, type DiagReport, fetchDiag } from '../lib/diag';
 import type { AppState } from '../state';
 import { PlugIcon } from './Icons';
 
@@ -14,8 +15,17 @@ export function checkAddr(addr: string): string | null {
   return null;
 }
 
-/** "Connect to address": the `connect` command, its errors shown inline. */
-export function ConnectForm({ state }: { state: AppState }): ReactElement {
+/** How often the form asks the node again how the addresses it was given fare. */
+export const TARGETS_REFRESH_MS = 10_000;
+
+type Target = DiagReport['targets'][number];
+
+/**
+ * "Connect to address": the `connect` command, its errors shown inline, and below it the
+ * `--connect`/`--peers` addresses the node keeps trying that are not connected, each with
+ * the reason of its last failure (issue 20: a failing configured target is never silent).
+ */
+export function ConnectForm({ state, fetcher }: { state: AppState; fetcher?: typeof fetch }): ReactElement {
   const { controller, store } = useApp();
   const [addr, setAddr] = useState('');
   const [localError, setLocalError] = useState<string | null>(null);
@@ -77,6 +87,57 @@ export function ConnectForm({ state }: { state: AppState }): ReactElement {
           {ok}
         </p>
       )}
+      <FailingTargets fetcher={fetcher} />
     </section>
+  );
+}
+
+/**
+ * The configured targets that are not connected, from the node's diagnostic report
+ * (`GET /api/v1/diag`), asked again every 10 s while the tab is visible. Shows nothing
+ * while all of them are connected or when the report cannot be had: the Network page
+ * says why in that case.
+ */
+export function FailingTargets({ fetcher }: { fetcher?: typeof fetch }): ReactElement | null {
+  const [failing, setFailing] = useState<Target[]>([]);
+
+  useEffect(() => {
+    let alive = true;
+    let busy = false;
+    const load = async (): Promise<void> => {
+      if (busy || (typeof document !== 'undefined' && document.visibilityState === 'hidden')) return;
+      busy = true;
+      const r = await fetchDiag(fetcher);
+      busy = false;
+      if (alive && r.ok) setFailing(r.report.targets.filter((t) => !t.online));
+    };
+    void load();
+    const timer = setInterval(() => void load(), TARGETS_REFRESH_MS);
+    return () => {
+      alive = false;
+      clearInterval(timer);
+    };
+  }, [fetcher]);
+
+  if (failing.length === 0) return null;
+  return (
+    <div className="connect-targets" aria-labelledby="connect-targets-title">
+      <h3 id="connect-targets-title" className="card-subtitle">
+        Addresses you gave that are not connected
+      </h3>
+      <ul className="diag-list">
+        {failing.map((t) => {
+          const last = t.attempts[0];
+          return (
+            <li key={t.target} className="diag-item">
+              <span className="mono">{t.target}</span>
+              {': '}
+              {last ? `${last.reason} (${ago(last.s_ago)} ago)` : 'not tried yet'}
+              {t.backoff_s !== null && `; next try in ${ago(t.backoff_s)}`}
+            </li>
+          );
+        })}
+      </ul>
+    </div>
   );
 }

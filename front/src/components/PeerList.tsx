@@ -1,5 +1,5 @@
 import { type KeyboardEvent, type ReactElement, type Ref, useEffect, useState } from 'react';
-import { type Peer, isOwn } from '../api';
+import { type Peer, isOwn, peerLabel } from '../api';
 import { useNow } from '../lib/hooks';
 import { preview } from '../lib/text';
 import { lastSeen, listTime } from '../lib/time';
@@ -65,15 +65,22 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
         const last = lastMessage(state, p.id);
         const selected = p.id === state.open;
         const time = last ? listTime(last.ts, now) : '';
-        const presence = p.online ? (p.path ? `online · ${p.path}` : 'online') : lastSeen(p.last_seen, now);
+        const nearby = !p.online && p.presence === 'nearby';
+        const presence = p.online
+          ? p.path
+            ? `online · ${p.path}`
+            : 'online'
+          : nearby
+            ? 'nearby'
+            : lastSeen(p.last_seen, now);
         const sub = last
           ? `${isOwn(last) ? 'You: ' : ''}${preview(last.text)}`
           : p.stranger
             ? `stranger · ${presence}`
             : presence;
         const label = [
-          p.name,
-          p.online ? (p.path ? `online via ${p.path}` : 'online') : 'offline',
+          peerLabel(p),
+          p.online ? (p.path ? `online via ${p.path}` : 'online') : nearby ? 'nearby (heard on the LAN, unverified)' : 'offline',
           p.verified ? 'verified' : '',
           p.stranger ? 'stranger: never messaged' : '',
           p.name_conflict ? 'name shared with another contact' : '',
@@ -90,16 +97,16 @@ export function PeerList({ ref, state, peers, onSelect }: Props): ReactElement {
             aria-selected={selected}
             aria-label={label}
             title={p.online && p.path ? `online via ${p.path}` : undefined}
-            className={`peer${selected ? ' selected' : ''}${p.id === activeId ? ' active' : ''}`}
+            className={`peer${selected ? ' selected' : ''}${p.id === activeId ? ' active' : ''}${nearby ? ' nearby' : ''}`}
             onClick={() => {
               setActive(p.id);
               onSelect(p.id);
             }}
           >
-            <Avatar id={p.id} name={p.name} online={p.online} />
+            <Avatar id={p.id} name={peerLabel(p)} online={p.online} />
             <div className="peer-body">
               <div className="peer-row">
-                <span className="peer-name">{p.name}</span>
+                <span className="peer-name">{peerLabel(p)}</span>
                 {p.verified && <ShieldCheckIcon className="peer-verified" />}
                 {p.name_conflict && <WarnIcon className="peer-conflict" />}
                 <span className="peer-time">{time}</span>
