@@ -100,6 +100,13 @@ pub enum Command {
     /// [`MAX_OWN_ADDRS`]), from the discovery thread when they change: what the node
     /// announces (`ADDR`), and which links lost their local address.
     OwnAddrs(Vec<OwnAddr>),
+    /// The dial-backs a peer asked for in `RBCK` are done (`conn::reach`); the state
+    /// answers `RBRS` on that peer's link if it is still there.
+    ReachDone {
+        peer: NodeId,
+        nonce: [u8; 16],
+        results: Vec<crate::peer::reach::Tried>,
+    },
     /// Stop the loop (SIGINT/SIGTERM).
     Shutdown,
 }
@@ -304,6 +311,7 @@ impl Command {
             Command::Ui { .. } => "Ui",
             Command::Api { .. } => "Api",
             Command::PeerUp { .. } => "PeerUp",
+            Command::ReachDone { .. } => "ReachDone",
             Command::PeerMsg { .. } => "PeerMsg",
             Command::PeerDown { .. } => "PeerDown",
             Command::DialFailed { .. } => "DialFailed",
@@ -624,6 +632,21 @@ pub struct PeerContext {
 /// target. The dial reports back with `PeerUp` or `DialFailed`; an `Err` here means it
 /// never started.
 pub type DialFn = fn(target: String, ctx: PeerContext) -> Result<(), DialError>;
+
+/// Dial-backs a peer asked for (`RBCK`), already checked by the state: only addresses
+/// it would dial for that peer anyway. Each is tried for its `HAND`, then closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachJob {
+    /// Who asked; the `HAND` that answers must name it.
+    pub peer: NodeId,
+    pub nonce: [u8; 16],
+    /// Addresses to try (at most `peer::reach::MAX_REACH_ADDRS`).
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// How the state thread starts a [`ReachJob`] (`conn::reach::spawn` in a node; unit
+/// tests record it). It reports with `Command::ReachDone`; `Err`: it never started.
+pub type ReachFn = fn(job: ReachJob, ctx: PeerContext) -> Result<(), DialError>;
 
 #[cfg(test)]
 mod tests {

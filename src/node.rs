@@ -136,6 +136,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
         store,
         committed,
         dial: crate::conn::spawn_dial,
+        reach: crate::conn::reach::spawn,
         panic_at_first_tick: args.fault_panic == Some(crate::cli::FaultPanic::State),
         about: crate::diag::NodeFacts {
             listen: Some(local.to_string()),

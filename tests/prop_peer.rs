@@ -20,6 +20,7 @@ use purr::peer::frame::{self, FrameError, HEADER_LEN, MAX_FRAME_LEN};
 use purr::peer::hand::{Hand, MAX_HAND_LEN};
 use purr::peer::handshake::{Handshake, Step};
 use purr::peer::inner::{kind, Inner, ListEntry, Mess, MsgId};
+use purr::peer::reach;
 use purr::peer::session::{Keys, RecordError, Role, Session};
 
 /// Hands out `data` in chunks of the given sizes (cycled), like a TCP stream would.
@@ -168,13 +169,42 @@ fn inner() -> impl Strategy<Value = Inner> {
                 .map(|(addr, kind)| Announced { addr, kind })
                 .collect()
         })),
+        (any::<[u8; 16]>(), any::<u64>(), vec(socket_addr(), 0..=16))
+            .prop_map(|(nonce, ts, addrs)| Inner::ReachAsk(reach::Ask { nonce, ts, addrs })),
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            vec((socket_addr(), 0usize..9, any::<u32>()), 0..=16)
+        )
+            .prop_map(|(nonce, ts, results)| Inner::ReachAnswer(reach::Answer {
+                nonce,
+                ts,
+                results: results
+                    .into_iter()
+                    .map(|(addr, o, ms)| reach::Tried {
+                        addr,
+                        outcome: [
+                            reach::Outcome::Ok,
+                            reach::Outcome::OtherKey,
+                            reach::Outcome::Handshake,
+                            reach::Outcome::Refused,
+                            reach::Outcome::TimedOut,
+                            reach::Outcome::Unreachable,
+                            reach::Outcome::NotKnown,
+                            reach::Outcome::Busy,
+                            reach::Outcome::Failed,
+                        ][o],
+                        ms,
+                    })
+                    .collect(),
+            })),
         cmd()
             .prop_filter("an unknown kind", |k| !KNOWN.contains(k))
             .prop_map(Inner::Unknown),
     ]
 }
 
-const KNOWN: [[u8; 4]; 26] = [
+const KNOWN: [[u8; 4]; 28] = [
     kind::AUTH,
     kind::LIST,
     kind::MESS,
@@ -201,6 +231,8 @@ const KNOWN: [[u8; 4]; 26] = [
     kind::GRCP,
     kind::GLEV,
     kind::ADDR,
+    kind::RBCK,
+    kind::RBRS,
 ];
 
 fn encoded(inner: &Inner) -> Vec<u8> {

@@ -285,8 +285,19 @@ function diag() {
   const contacts = EMPTY
     ? []
     : [
-        contact(named('bob'), { addrs: [{ addr: '192.168.1.23:35035', source: 'beacon', s_ago: 2 }] }),
-        contact(named('sam'), { addrs: [{ addr: '100.101.1.51:35035', source: 'list', s_ago: 40 }, { addr: '192.168.1.51:35035', source: 'stored', s_ago: null }] }),
+        contact(named('bob'), {
+          addrs: [{ addr: '192.168.1.23:35035', source: 'beacon', s_ago: 2 }],
+          reach: [{ addr: '192.168.1.20:35035', outcome: 'ok', ms: 2, s_ago: 300 }],
+          clock_skew_ms: -180,
+        }),
+        contact(named('sam'), {
+          addrs: [{ addr: '100.101.1.51:35035', source: 'list', s_ago: 40 }, { addr: '192.168.1.51:35035', source: 'stored', s_ago: null }],
+          reach: [
+            { addr: '192.168.1.20:35035', outcome: 'not_known', ms: 0, s_ago: 40 },
+            { addr: '100.101.1.2:35035', outcome: 'timed_out', ms: 3001, s_ago: 40 },
+          ],
+          clock_skew_ms: 187_000,
+        }),
         contact(named('carol@kitchen-pi'), {
           addrs: [{ addr: '192.168.1.40:35035', source: 'manual', s_ago: 3 * 3600 }],
           backoff_s: 52,
@@ -307,6 +318,9 @@ function diag() {
     checks.push(
       { verdict: 'OK', area: 'contact', subject: `bob (${named('bob').id.slice(0, 8)})`, says: 'online via LAN 192.168.1.23 (192.168.1.23:35035)', next: null },
       { verdict: 'OK', area: 'contact', subject: `sam (${named('sam').id.slice(0, 8)})`, says: 'online via VPN tailscale0 100.101.1.51 (100.101.1.51:35035)', next: null },
+      { verdict: 'OK', area: 'reach', subject: `bob (${named('bob').id.slice(0, 8)})`, says: 'bob reached you on 192.168.1.20:35035 in 2 ms', next: null },
+      { verdict: 'FAIL', area: 'reach', subject: `sam (${named('sam').id.slice(0, 8)})`, says: 'sam could not reach you on 100.101.1.2:35035: timed out (3001 ms, 40 s ago)', next: 'a firewall on this host or the network drops incoming TCP to port 35035: allow it (e.g. `ufw allow 35035/tcp`); until then only this side can dial' },
+      { verdict: 'WARN', area: 'clock', subject: `sam (${named('sam').id.slice(0, 8)})`, says: "sam's clock is 3 min 7 s ahead of ours", next: 'set both clocks by NTP (timedatectl set-ntp true): message times look wrong' },
       { verdict: 'FAIL', area: 'contact', subject: `carol@kitchen-pi (${named('carol@kitchen-pi').id.slice(0, 8)})`, says: 'offline: connection refused at 192.168.1.40:35035; 2 message(s) wait for it', next: 'check that purr runs on that machine and listens on 35035 (purr doctor --peer 192.168.1.40:35035)' },
     );
   }

@@ -102,6 +102,28 @@ describe('verdicts', () => {
     expect(contacts.textContent).toContain('Last dial: connection refused (20 s ago)');
     expect(contacts.textContent).toContain('2 waiting');
   });
+
+  it('shows what each online contact found dialling us back, and its clock', () => {
+    const [first, carol] = report().contacts;
+    if (!first || !carol) throw new Error('the fixture has bob and carol');
+    const bob = {
+      ...first,
+      reach: [
+        { addr: '192.168.1.20:35035', outcome: 'ok', ms: 2, s_ago: 40 },
+        { addr: '[fd00::1]:35035', outcome: 'timed_out', ms: 3001, s_ago: 40 },
+      ],
+      clock_skew_ms: -303_000,
+    };
+    renderWithApp(<DiagView report={report({ contacts: [bob, carol] })} peers={{ [BOB]: peer(BOB) }} />);
+    const back = screen.getByRole('list', { name: 'bob dialling you back' });
+    const lines = within(back).getAllByRole('listitem').map((l) => l.textContent);
+    expect(lines[0]).toBe('Dialling you back on 192.168.1.20:35035, bob reached you in 2 ms (40 s ago)');
+    expect(lines[1]).toBe('Dialling you back on [fd00::1]:35035, bob timed out (40 s ago)');
+    const contacts = screen.getByRole('region', { name: 'Contacts' });
+    expect(contacts.textContent).toContain('Clock: 5 min behind ours');
+    // An older node sends neither: nothing is shown.
+    expect(screen.queryByRole('list', { name: 'carol dialling you back' })).toBeNull();
+  });
 });
 
 describe('the Network page', () => {

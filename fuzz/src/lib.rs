@@ -196,6 +196,20 @@ pub fn every_inner_kind() -> Vec<Inner> {
                 },
             ],
         }),
+        Inner::ReachAsk(purr::peer::reach::Ask {
+            nonce: [0x52; 16],
+            ts: 1_733_370_000_000,
+            addrs: vec!["10.0.0.1:35035".parse().expect("address")],
+        }),
+        Inner::ReachAnswer(purr::peer::reach::Answer {
+            nonce: [0x52; 16],
+            ts: 1_733_370_000_100,
+            results: vec![purr::peer::reach::Tried {
+                addr: "10.0.0.1:35035".parse().expect("address"),
+                outcome: purr::peer::reach::Outcome::TimedOut,
+                ms: 3000,
+            }],
+        }),
         Inner::Unknown(*b"XTRA"),
     ]
 }

@@ -26,13 +26,15 @@
 //! - [`dial`]: outgoing connections;
 //! - [`deadline`]: a stream view whose reads and writes share one deadline;
 //! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN);
-//! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake).
+//! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake);
+//! - [`reach`]: dial-backs a peer asked for in `RBCK` (its `HAND` only).
 
 mod deadline;
 pub mod dial;
 pub mod handshake;
 pub mod peer;
 pub mod probe;
+pub mod reach;
 pub mod tcp;
 mod writer;
 

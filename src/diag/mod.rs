@@ -5,20 +5,23 @@
 //! ([`crate::bus::DiscoveryStats`], reported to the state after each round of beacons);
 //! the dialer (`state/dialer.rs`) keeps, per target, the last dial attempts with their
 //! outcome and backoff, and per id the addresses learned with their source; the peer
-//! table gives each contact's live path. The HTTP thread that answers `/api/v1/diag`
-//! adds what it can read itself: the interface list ([`crate::discovery::ifaces::links`])
-//! and the data dir ([`host`]). Nothing here is I/O but [`host`]; the verdicts
-//! ([`verdict::checks`]) are a pure function of a [`Report`].
+//! table gives each contact's live path, what it found dialling us back (`RBCK`) and
+//! its clock skew (`state/reach.rs`). The HTTP thread that answers `/api/v1/diag`
+//! adds what it can read itself: the interface list ([`crate::discovery::ifaces::links`]),
+//! the data dir and the firewall's files ([`host`]). Nothing here is I/O but [`host`];
+//! the verdicts ([`verdict::checks`], [`reach::checks`]) are pure functions of a
+//! [`Report`].
 //!
 //! ```text
 //!   discovery ──DiscoveryStats──▶ state ──ApiReply::Diag(StateFacts)──▶ http thread
 //!   dialer (attempts, sources) ─────┘                                   + links, host
-//!   peer table (paths) ─────────────┘                                   = Report ──checks──▶ JSON
+//!   peer table (paths, reach) ──────┘                                   = Report ──checks──▶ JSON
 //!   purr doctor ── GET /api/v1/diag ──▶ one line per check; no node: host facts only
 //! ```
 
 pub mod host;
 pub mod path;
+pub mod reach;
 pub mod verdict;
 
 use serde::{Deserialize, Serialize};
@@ -229,6 +232,27 @@ pub struct ContactFacts {
     pub attempts: Vec<AttemptFacts>,
     /// Outgoing messages waiting for it.
     pub outbox: u64,
+    /// What it found when it dialled us back on the addresses we advertise (`RBCK`,
+    /// issue 20), one per address; empty until it answered (or if it cannot: a purr
+    /// before 2026-12).
+    #[serde(default)]
+    pub reach: Vec<ReachFacts>,
+    /// Its clock minus ours, in milliseconds (from its last `RBCK`/`RBRS`; none from a
+    /// peer that sends neither).
+    #[serde(default)]
+    pub clock_skew_ms: Option<i64>,
+}
+
+/// One address we advertise, as a peer found it when it dialled us back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReachFacts {
+    pub addr: String,
+    /// `ok`, `refused`, `timed_out`, `unreachable`, `other_key`, `handshake`,
+    /// `not_known` (not tried: not an address it knows for us), `busy`, `failed`.
+    pub outcome: String,
+    /// Milliseconds its connect took (or until it gave up).
+    pub ms: u32,
+    pub s_ago: u64,
 }
 
 /// An address of a contact and where we learned it.
@@ -254,6 +278,23 @@ pub struct HostFacts {
     pub wal_bytes: Option<u64>,
     /// Outgoing messages waiting for their peer (known only from a running node).
     pub outbox: Option<u64>,
+    /// Host firewalls whose configuration could be read ([`host::firewall`]).
+    #[serde(default)]
+    pub firewall: Vec<FirewallFacts>,
+}
+
+/// A host firewall, as far as its files can be read without root: a hint, not a
+/// verdict on what the kernel does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirewallFacts {
+    /// `ufw`, `firewalld`, `nftables`.
+    pub tool: String,
+    /// Whether it is on, when its files say (`None`: cannot tell).
+    pub active: Option<bool>,
+    /// Whether its rules could be read (ufw's are readable by root only).
+    pub rules_readable: bool,
+    /// Whether those rules name the node's port.
+    pub mentions_port: bool,
 }
 
 /// Groups as the report shows them: how many this node knows, and the group records

@@ -7,7 +7,9 @@
 //!   interfaces ─ used: sends failing? ─▶ FAIL/WARN; no multicast (VPN) ─▶ WARN (--connect)
 //!   beacons ──── sent for ≥ 3 intervals, heard none ─▶ WARN (multicast filtered)
 //!   targets ──── owner online ─▶ OK; last attempt failed ─▶ FAIL with its reason
-//!   contacts ─── online ─▶ OK (path); offline, attempts failing ─▶ WARN with the reason
+//!   contacts ─── online ─▶ OK (path); offline, attempts failing (or another key) ─▶ WARN
+//!   reach ────── a peer dialled us back: reached ─▶ OK; failed ─▶ FAIL if no address
+//!                worked, else WARN (reach.rs); clock skew over 2 min ─▶ WARN
 //!   host ─────── data dir missing / read-only / disk full ─▶ FAIL; low space ─▶ WARN
 //! ```
 
@@ -65,7 +67,7 @@ pub struct Check {
 }
 
 impl Check {
-    fn new(verdict: Verdict, area: &str, subject: &str, says: String) -> Check {
+    pub(super) fn new(verdict: Verdict, area: &str, subject: &str, says: String) -> Check {
         Check {
             verdict,
             area: area.into(),
@@ -75,7 +77,7 @@ impl Check {
         }
     }
 
-    fn next(mut self, step: impl Into<String>) -> Check {
+    pub(super) fn next(mut self, step: impl Into<String>) -> Check {
         self.next = Some(step.into());
         self
     }
@@ -113,8 +115,10 @@ pub fn checks(r: &Report) -> Vec<Check> {
         out.extend(beacons(r));
         out.extend(scan(r));
         out.extend(mdns(r));
+        out.extend(super::reach::stopped_beacons(r));
         out.extend(r.targets.iter().map(target));
         out.extend(r.contacts.iter().map(contact));
+        out.extend(r.contacts.iter().flat_map(super::reach::checks));
     }
     out.extend(host(r));
     out
@@ -417,6 +421,18 @@ fn contact(c: &ContactFacts) -> Check {
     } else {
         String::new()
     };
+    // Its address now answers with another key: the newest attempt there may since
+    // have connected (to that other node), so look past it.
+    if let Some(k) = c.attempts.iter().find(|a| a.outcome == "other_key") {
+        return check(
+            Verdict::Warn,
+            format!(
+                "offline; {} {} s ago: {}; addresses: {addrs}{waiting}",
+                k.target, k.s_ago, k.reason
+            ),
+        )
+        .next(next_step(&k.outcome));
+    }
     match c.attempts.first() {
         Some(last) if failure(last) => check(
             Verdict::Warn,
@@ -433,6 +449,7 @@ fn contact(c: &ContactFacts) -> Check {
             format!("offline, no known address{waiting}"),
         )
         .next("it is found again by its beacon or another peer's list, or give it with --connect HOST:PORT"),
+        // Not dialled lately (sessions open on demand, issue 21): nothing failed.
         _ => check(Verdict::Ok, format!("offline; addresses: {addrs}{waiting}")),
     }
 }
@@ -486,7 +503,40 @@ fn host(r: &Report) -> Vec<Check> {
     } else {
         check(Verdict::Ok, "database", says)
     });
+    let port = r.node.port.unwrap_or(35035);
+    out.extend(h.firewall.iter().filter_map(|f| firewall(f, port)));
     out
+}
+
+/// A host firewall's configuration against our port (a hint: its files, not the kernel).
+fn firewall(f: &super::FirewallFacts, port: u16) -> Option<Check> {
+    let check = |v, says: String| Check::new(v, "host", "firewall", says);
+    let on = match f.active {
+        Some(false) => return None,
+        Some(true) => format!("{} is on", f.tool),
+        None => format!("{} is configured", f.tool),
+    };
+    Some(if !f.rules_readable {
+        check(
+            Verdict::Ok,
+            format!("{on}; its rules are readable by root only (peers that cannot reach you: allow TCP and UDP {port})"),
+        )
+    } else if f.mentions_port {
+        check(Verdict::Ok, format!("{on}; its rules name port {port}"))
+    } else {
+        let allow = match f.tool.as_str() {
+            "ufw" => format!("sudo ufw allow {port}/tcp && sudo ufw allow 35035/udp"),
+            "firewalld" => format!(
+                "sudo firewall-cmd --permanent --add-port={port}/tcp --add-port=35035/udp && sudo firewall-cmd --reload"
+            ),
+            _ => format!("accept TCP {port} and UDP 35035 in its input chain"),
+        };
+        check(
+            Verdict::Warn,
+            format!("{on}; its rules do not name port {port}: peers' connections and beacons are probably dropped"),
+        )
+        .next(allow)
+    })
 }
 
 /// Whether an attempt failed (a duplicate or a connection is not a failure).
@@ -511,7 +561,7 @@ fn next_step(outcome: &str) -> &'static str {
 }
 
 /// The first 8 characters of a hex id, as the logs show it.
-fn short(hex: &str) -> &str {
+pub(super) fn short(hex: &str) -> &str {
     hex.get(..8).unwrap_or(hex)
 }
 
@@ -524,7 +574,7 @@ fn retry(backoff_s: Option<u64>) -> String {
 }
 
 /// `2 min 5 s`
-fn duration(s: u64) -> String {
+pub(super) fn duration(s: u64) -> String {
     if s >= 60 {
         format!("{} min {} s", s / 60, s % 60)
     } else {
@@ -924,6 +974,32 @@ mod tests {
         r.host.exists = false;
         let c = checks(&r);
         assert_eq!(c.iter().filter(|c| c.area == "host").count(), 1);
+    }
+
+    #[test]
+    fn a_firewall_whose_rules_do_not_name_our_port_is_a_warning_with_the_command() {
+        let mut r = running();
+        let fw = |active, readable, mentions| super::super::FirewallFacts {
+            tool: "ufw".into(),
+            active,
+            rules_readable: readable,
+            mentions_port: mentions,
+        };
+        let line = |r: &Report| checks(r).into_iter().find(|c| c.subject == "firewall");
+        r.host.firewall = vec![fw(Some(true), true, false)];
+        let c = line(&r).expect("a firewall line");
+        assert_eq!(c.verdict, Verdict::Warn);
+        assert!(c.says.contains("do not name port 35035"), "{c}");
+        assert_eq!(
+            c.next.as_deref(),
+            Some("sudo ufw allow 35035/tcp && sudo ufw allow 35035/udp")
+        );
+        r.host.firewall = vec![fw(Some(true), true, true)];
+        assert_eq!(line(&r).map(|c| c.verdict), Some(Verdict::Ok));
+        r.host.firewall = vec![fw(Some(true), false, false)];
+        assert_eq!(line(&r).map(|c| c.verdict), Some(Verdict::Ok));
+        r.host.firewall = vec![fw(Some(false), true, false)];
+        assert!(line(&r).is_none(), "off: nothing to say");
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   every minute  ───▶  │ re-list interfaces, join new ones         │
 //!   every second  ───▶  │ our addresses (own_addrs): on a change ───┼──OwnAddrs──▶ state
 //!                       │   re-list interfaces at once too          │
+//!   12 intervals  ───▶  │ leave + join every group again (≤ 60 s)   │  (IGMP snooping)
 //!   poll(2) ─readable─▶ │ parse ─▶ not us ─▶ Reports (1 per id/2 s) │──Discovered{id, addr, via}──▶ state
 //!   --scan sweeps ───▶  │ the same beacon by unicast to each host   │──▶ <host>:35035 (256/s)
 //!   unicast :35035 ──▶  │ parse ─▶ answer once (limits) ─▶ Reports  │       │ on_discovered
@@ -62,6 +63,15 @@ use stats::Counters;
 /// address from a late DHCP answer) is used. Sooner after a failed send, and at every
 /// beacon while no interface is usable.
 pub const RESCAN: Duration = Duration::from_secs(60);
+/// Beacon intervals between two re-joins of the groups (at most [`REJOIN_MAX`]). A
+/// switch snooping IGMP/MLD with no querier on the LAN learns members only from their
+/// unsolicited reports and forgets them after its membership interval (260 s by
+/// default): beacons from a node then stop a few minutes after it started. Each re-join
+/// is a new report. Measured in tests/doctor_faults.rs on a Linux bridge whose members
+/// expire after 20 s: without it the beacons stop, with it they go on.
+pub const REJOIN_BEACONS: u32 = 12;
+/// The longest time between two re-joins: well inside the usual 260 s.
+pub const REJOIN_MAX: Duration = Duration::from_secs(60);
 /// The receive buffer: any datagram longer than [`beacon::MAX_LEN`] is rejected, this
 /// only has to be big enough to see that it is.
 const RECV_BUF: usize = 2048;
@@ -93,6 +103,11 @@ pub struct Config {
     pub state: StateHandle,
     /// `--scan`: ranges to probe with unicast beacons (none: only hear and answer them).
     pub scan: Vec<scan::Range>,
+}
+
+/// The time between two re-joins for a beacon `interval`.
+fn rejoin_every(interval: Duration) -> Duration {
+    (interval * REJOIN_BEACONS).min(REJOIN_MAX)
 }
 
 /// Starts the discovery thread.
@@ -136,12 +151,14 @@ struct Discovery {
     /// Our addresses as last reported to the state (`own_addrs`), and when to look.
     own: Option<Vec<OwnAddr>>,
     next_own: Instant,
+    next_rejoin: Instant,
 }
 
 impl Discovery {
     fn new(config: Config) -> Discovery {
         let now = Instant::now();
         let scanner = (!config.scan.is_empty()).then(|| Scanner::new(config.scan.clone(), now));
+        let config_interval = config.interval;
         Discovery {
             beacon: Beacon {
                 id: config.id,
@@ -169,6 +186,7 @@ impl Discovery {
             next_scan: now,
             own: None,
             next_own: now,
+            next_rejoin: now + rejoin_every(config_interval),
         }
     }
 
@@ -206,11 +224,15 @@ impl Discovery {
             if now >= self.next_mdns {
                 self.query_mdns(now);
             }
+            if now >= self.next_rejoin {
+                self.rejoin(now);
+            }
             let mut wake = self
                 .next_scan
                 .min(self.next_beacon)
                 .min(self.next_own)
-                .min(self.next_mdns);
+                .min(self.next_mdns)
+                .min(self.next_rejoin);
             if self.scanner.is_some() {
                 self.probe(now);
                 if let Some(s) = &mut self.scanner {
@@ -334,6 +356,23 @@ impl Discovery {
             log::info!("LAN discovery on: {}", names.join(", "));
         }
         self.ifaces = found;
+    }
+
+    /// Leaves and joins every group joined, so each interface reports its membership
+    /// again (see [`REJOIN_BEACONS`]). A failure is left to the next scan, which joins
+    /// what is not joined.
+    fn rejoin(&mut self, now: Instant) {
+        self.next_rejoin = now + rejoin_every(self.config.interval);
+        let joined: Vec<(Family, u32)> = self.joined.iter().copied().collect();
+        for (family, index) in joined {
+            let Some(listener) = self.listener(family) else {
+                continue;
+            };
+            if let Err(e) = sockets::rejoin(listener, family, index) {
+                log::debug!("LAN discovery: re-joining the {family} group on {index}: {e}");
+                self.joined.remove(&(family, index));
+            }
+        }
     }
 
     /// Opens the sender and listener of `family` if they are not open (again: a port

@@ -157,6 +157,19 @@ pub fn join(listener: &UdpSocket, family: Family, index: u32) -> io::Result<()> 
     }
 }
 
+/// Leaves and joins the group of `family` on interface `index` again, so the kernel
+/// sends an unsolicited membership report: a switch that snoops IGMP/MLD with no
+/// querier on the LAN forgets members after its membership interval (260 s by default)
+/// and then stops forwarding the group to them, unless they report again.
+pub fn rejoin(listener: &UdpSocket, family: Family, index: u32) -> io::Result<()> {
+    let s = SockRef::from(listener);
+    let _ = match family {
+        Family::V4 => s.leave_multicast_v4_n(&GROUP_V4, &InterfaceIndexOrAddress::Index(index)),
+        Family::V6 => s.leave_multicast_v6(&GROUP_V6, index),
+    };
+    join(listener, family, index)
+}
+
 /// Sends `beacon` to the IPv4 group out of the interface that has address `via`.
 pub fn send_v4(sender: &UdpSocket, via: Ipv4Addr, beacon: &[u8]) -> io::Result<()> {
     SockRef::from(sender).set_multicast_if_v4(&via)?;

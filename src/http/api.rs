@@ -313,7 +313,10 @@ fn diag(state: &StateHandle) -> Response {
     match state.ask_within(ApiRequest::Diag, DIAG_PATIENCE) {
         Some(ApiReply::Diag(facts)) => {
             let links = crate::discovery::ifaces::links().unwrap_or_default();
-            let host = crate::diag::host::facts(&facts.data_dir);
+            let mut host = crate::diag::host::facts(&facts.data_dir);
+            if let Some(port) = facts.node.port {
+                host.firewall = crate::diag::host::firewall(std::path::Path::new("/"), port);
+            }
             Response::json(200, &crate::diag::assemble(*facts, links, host))
         }
         other => answer(other),

@@ -24,6 +24,7 @@ use super::addrs;
 use super::files;
 use super::group;
 use super::json;
+use super::reach;
 use crate::hex;
 
 pub use crate::rules::{validate_name, NameError, MAX_NAME_CHARS, MAX_TEXT_LEN};
@@ -52,8 +53,10 @@ pub mod caps {
     pub const GROUPS: &str = "groups";
     /// "I take `ADDR`: tell me every address you can be reached at" (issue 20).
     pub const ADDR: &str = "addr";
+    /// "I answer `RBCK` with `RBRS`: ask me to dial you back" (issue 20).
+    pub const REACH: &str = "reach";
     /// What this version announces.
-    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS, ADDR];
+    pub const OURS: &[&str] = &[READ_ACK, FILES, GROUPS, ADDR, REACH];
 }
 
 /// Kind bytes of the inner messages SPEC §7 defines.
@@ -110,6 +113,10 @@ pub mod kind {
     pub const GLEV: [u8; 4] = *b"GLEV";
     /// Every address the sender can be reached at (capability `addr`).
     pub const ADDR: [u8; 4] = *b"ADDR";
+    /// "Dial me back at these addresses" (capability `reach`, issue 20).
+    pub const RBCK: [u8; 4] = *b"RBCK";
+    /// What the dial-backs found.
+    pub const RBRS: [u8; 4] = *b"RBRS";
 }
 
 /// A message id: 16 random bytes, 32 lowercase hex characters on the wire (SPEC §5).
@@ -234,6 +241,10 @@ pub enum Inner {
     GroupLeave(Box<group::Leave>),
     /// Every address the sender can be reached at.
     Addr(addrs::Addrs),
+    /// Dial me back at these addresses.
+    ReachAsk(reach::Ask),
+    /// What the dial-backs found.
+    ReachAnswer(reach::Answer),
     /// A kind this version does not know; the body is dropped and the caller ignores it.
     Unknown([u8; 4]),
 }
@@ -363,6 +374,8 @@ impl Inner {
             b"GRCP" => Inner::GroupReceipt(parse_json(kind, body)?),
             b"GLEV" => Inner::GroupLeave(Box::new(parse_json(kind, body)?)),
             b"ADDR" => Inner::Addr(parse_json(kind, body)?),
+            b"RBCK" => Inner::ReachAsk(parse_json(kind, body)?),
+            b"RBRS" => Inner::ReachAnswer(parse_json(kind, body)?),
             _ => Inner::Unknown(*kind),
         };
         inner.validate()?;
@@ -416,6 +429,8 @@ impl Inner {
             Inner::Addr(a) => {
                 check_count("announced addresses", a.addrs.len(), addrs::MAX_ANNOUNCED)
             }
+            Inner::ReachAsk(a) => reach::validate_ask(a),
+            Inner::ReachAnswer(a) => reach::validate_answer(a),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => Ok(()),
         }
     }
@@ -449,6 +464,8 @@ impl Inner {
             Inner::GroupReceipt(_) => kind::GRCP,
             Inner::GroupLeave(_) => kind::GLEV,
             Inner::Addr(_) => kind::ADDR,
+            Inner::ReachAsk(_) => kind::RBCK,
+            Inner::ReachAnswer(_) => kind::RBRS,
             Inner::Unknown(kind) => *kind,
         }
     }
@@ -481,6 +498,8 @@ impl Inner {
             Inner::GroupReceipt(r) => json::write(out, r),
             Inner::GroupLeave(l) => json::write(out, l),
             Inner::Addr(a) => json::write(out, a),
+            Inner::ReachAsk(a) => json::write(out, a),
+            Inner::ReachAnswer(a) => json::write(out, a),
             Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

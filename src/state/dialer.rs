@@ -264,10 +264,13 @@ impl Dialer {
         });
         match result {
             Ok(id) => {
+                // A configured target that answered with another key before: the peer
+                // there changed its identity, or another took its address.
+                let mut previous = None;
                 if self.configured.iter().any(|t| t == target) {
-                    self.owners.insert(target.to_string(), id);
+                    previous = self.owners.insert(target.to_string(), id);
                 }
-                if expected.is_some_and(|e| e != id) {
+                if expected.is_some_and(|e| e != id) || previous.is_some_and(|p| p != id) {
                     self.mismatched += 1;
                     other_key = true;
                     log::debug!("{target} was listed as another peer than the one that answered");
@@ -375,6 +378,18 @@ mod tests {
         assert_eq!(d.configured_ids(), HashSet::from([ID]));
         assert!(d.configured_to_dial(|id| *id == ID).is_empty());
         assert_eq!(d.configured_to_dial(|_| false), ["10.0.0.7:35035"]);
+    }
+
+    #[test]
+    fn a_configured_target_that_answers_with_another_key_is_told() {
+        let mut d = Dialer::new(23, vec!["10.0.0.7:35035".into()]);
+        let t = Instant::now();
+        assert!(d.try_start("10.0.0.7:35035", None, Source::User, t));
+        assert!(!d.finish("10.0.0.7:35035", Ok(ID), t), "first owner");
+        assert!(d.try_start("10.0.0.7:35035", None, Source::User, t + BACKOFF_MIN));
+        assert!(!d.finish("10.0.0.7:35035", Ok(ID), t), "the same key again");
+        assert!(d.try_start("10.0.0.7:35035", None, Source::User, t + BACKOFF_MIN * 2));
+        assert!(d.finish("10.0.0.7:35035", Ok([8; 32]), t), "a new key");
     }
 
     #[test]

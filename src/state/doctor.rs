@@ -203,6 +203,23 @@ impl State {
                     backoff_s: backoff.filter(|_| !c.is_online()).map(|d| secs(d).max(1)),
                     attempts,
                     outbox: outbox.get(&c.id).copied().unwrap_or(0),
+                    reach: c
+                        .reach
+                        .answer
+                        .as_ref()
+                        .map(|(at, results)| {
+                            results
+                                .iter()
+                                .map(|t| crate::diag::ReachFacts {
+                                    addr: t.addr.to_string(),
+                                    outcome: t.outcome.as_str().into(),
+                                    ms: t.ms,
+                                    s_ago: secs(now.saturating_duration_since(*at)),
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    clock_skew_ms: c.reach.skew.map(|(ms, _)| ms),
                 }
             })
             .collect()

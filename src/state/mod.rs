@@ -50,6 +50,7 @@ mod nearby;
 mod outbox;
 mod peering;
 pub mod peers;
+mod reach;
 pub mod sessions;
 mod subscribers;
 #[cfg(test)]
@@ -64,7 +65,7 @@ use crossbeam_channel::{after, never, select, tick, Receiver, Sender};
 
 use crate::api::Me;
 pub use crate::bus::{ApiReply, ApiRequest, Command, StateHandle, SubId, UI_QUEUE_LEN};
-use crate::bus::{DialFn, NameCell, PeerContext, Refusal};
+use crate::bus::{DialFn, NameCell, PeerContext, ReachFn, Refusal};
 use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
 
@@ -90,6 +91,8 @@ pub struct StateConfig {
     pub committed: Receiver<crate::store::Committed>,
     /// Starts a dial thread (`conn::spawn_dial` in a node).
     pub dial: DialFn,
+    /// Starts a peer's dial-backs (`conn::reach::spawn` in a node).
+    pub reach: ReachFn,
     /// Fault injection for tests (`--fault-panic state`): panic at the first tick.
     pub panic_at_first_tick: bool,
     /// What `node` knows of itself for `GET /api/v1/diag`: the listening address,
@@ -123,6 +126,9 @@ struct State {
     peer_ctx: PeerContext,
     /// How dials are started (see [`DialFn`]).
     dial: DialFn,
+    /// How a peer's dial-backs are started (see [`ReachFn`]), and how many run.
+    reach: ReachFn,
+    reach_jobs: usize,
     /// See [`StateConfig::panic_at_first_tick`].
     panic_at_first_tick: bool,
     /// The store and the ops on their way to it.
@@ -223,6 +229,8 @@ impl State {
             dialer: dialer::Dialer::new(seed, config.configured),
             peer_ctx,
             dial: config.dial,
+            reach: config.reach,
+            reach_jobs: 0,
             panic_at_first_tick: config.panic_at_first_tick,
             durable: durable::Durable::new(writer, reader),
             next_seq: 1,
@@ -485,6 +493,11 @@ impl State {
             Command::File(event) => self.on_file_event(event),
             Command::DiscoveryStats(stats) => self.discovery_stats = Some(stats),
             Command::OwnAddrs(own) => self.on_own_addrs(own, now),
+            Command::ReachDone {
+                peer,
+                nonce,
+                results,
+            } => self.on_reach_done(peer, nonce, results),
             Command::Shutdown => {}
         }
     }
@@ -496,7 +509,12 @@ impl State {
                 let (peers, left_out) = self.peers.all_api();
                 ApiReply::Peers(peers, left_out)
             }
-            ApiRequest::Diag => ApiReply::Diag(Box::new(self.diag_facts(now))),
+            ApiRequest::Diag => {
+                // Someone is looking: answers older than a minute are asked for again,
+                // so the next look shows a firewall fixed meanwhile.
+                self.refresh_reach(now);
+                ApiReply::Diag(Box::new(self.diag_facts(now)))
+            }
             ApiRequest::OpenSession { peer } => match self.known_peer(&peer, now) {
                 Some(id) if self.open_session(&id, now) => match self.peers.api(&id) {
                     Some(p) => ApiReply::Peer(p),

@@ -81,7 +81,16 @@ impl State {
         // Renamed while this handshake ran: our HAND carried the old name.
         let renamed = up.our_name != self.name;
         let before = self.peers.get(&id).map(|c| c.name.clone());
-        match self.peers.up(&self.own_id, up, now, at, chosen) {
+        let outcome = self.peers.up(&self.own_id, up, now, at, chosen);
+        if chosen && matches!(outcome, UpOutcome::Probing | UpOutcome::Duplicate) {
+            // A stranger (it dialled us first) that the user chose: `up` made it a
+            // contact, which must be stored now, as the accepted path below does; else
+            // a message to it failed its insert (NOT NULL messages.peer) and the send
+            // answered 503 (found by tests/doctor_faults.rs, a LAN where the other node
+            // heard our beacon before our --connect dial got there).
+            self.save_contact(&id);
+        }
+        match outcome {
             UpOutcome::Refused => {
                 // Dropping the queue sender (with the PeerUp) closes the connection.
                 return;
@@ -368,6 +377,9 @@ impl State {
                 self.files_cap_known(id, Self::caps_have_files(&caps));
                 self.groups_cap_known(id, caps.iter().any(|c| c == caps::GROUPS));
                 self.announce_cap_known(id, caps.iter().any(|c| c == caps::ADDR));
+                if caps.iter().any(|c| c == caps::REACH) {
+                    self.reach_cap_known(id, now);
+                }
             }
             Inner::Rack(ids) => self.on_read_stored(ids),
             Inner::FileOffer(_)
@@ -385,6 +397,8 @@ impl State {
             | Inner::GroupDecline(_)
             | Inner::GroupReceipt(_)
             | Inner::GroupLeave(_) => self.on_group_msg(id, inner, now),
+            Inner::ReachAsk(ask) => self.on_reach_ask(id, ask, now),
+            Inner::ReachAnswer(answer) => self.on_reach_answer(id, answer, now),
             Inner::Auth(_) | Inner::Ping | Inner::Pong | Inner::Unknown(_) => {}
         }
     }

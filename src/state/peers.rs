@@ -105,6 +105,8 @@ pub struct Link {
     /// The peer dialled us again right after we closed its idle session: it keeps a
     /// session with us (we are its contact), so this one is not closed when idle.
     pub wanted_by_peer: bool,
+    /// Whether the peer announced `reach` in `CAPS` (it answers `RBCK`).
+    pub reach: bool,
 }
 
 /// Where a contact stands. See the module docs for the transitions.
@@ -215,6 +217,8 @@ pub struct Contact {
     /// When we last closed an idle on-demand session with it (`sessions`): if it dials
     /// again right after, it wants the session, and the next one is kept.
     pub idle_closed: Option<Instant>,
+    /// Its reachability questions and answers, and its clock skew (`state/reach.rs`).
+    pub reach: super::reach::PeerReach,
     /// Where it stands; changed only through [`PeerTable`].
     presence: Presence,
     /// Contact or stranger; changed only through [`PeerTable`].
@@ -235,6 +239,7 @@ impl Contact {
             messaged: false,
             unread: 0,
             idle_closed: None,
+            reach: Default::default(),
             presence: Presence::Offline,
             standing: Standing::Contact,
         }
@@ -643,6 +648,7 @@ impl PeerTable {
             active: at,
             sent_traffic: false,
             wanted_by_peer: false,
+            reach: false,
         };
         let why = if contact.is_online() {
             "a newer connection wins"
@@ -949,6 +955,15 @@ impl PeerTable {
             self.contacts.get_mut(id).map(|c| &mut c.presence)
         {
             link.groups = Some(groups);
+        }
+    }
+
+    /// The peer announced `reach` in `CAPS` on its live link.
+    pub fn set_reach_cap(&mut self, id: &NodeId) {
+        if let Some(Presence::Online { link, .. }) =
+            self.contacts.get_mut(id).map(|c| &mut c.presence)
+        {
+            link.reach = true;
         }
     }
 

@@ -107,6 +107,7 @@ impl Harness {
             store,
             committed: committed.clone(),
             dial: record_dial,
+            reach: record_reach,
             panic_at_first_tick: false,
             about: Default::default(),
             strangers_per_minute: super::peers::DEFAULT_STRANGERS_PER_MINUTE,
@@ -2161,3 +2162,275 @@ mod groups {
 
 // ---- Address announcements (issue 20, point 3) ----
 mod announce;
+thread_local! {
+    /// Dial-back jobs the state started, on this test's thread.
+    static REACHED: RefCell<Vec<crate::bus::ReachJob>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record_reach(job: crate::bus::ReachJob, _ctx: PeerContext) -> Result<(), DialError> {
+    REACHED.with(|r| r.borrow_mut().push(job));
+    Ok(())
+}
+
+fn reach_answers(records: &[Inner]) -> Vec<crate::peer::reach::Answer> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Inner::ReachAnswer(a) => Some(a.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_dial_back_is_asked_only_for_addresses_the_peer_is_known_at_once_a_minute() {
+    use crate::peer::reach::{Ask, Outcome, Tried};
+    REACHED.with(|r| r.borrow_mut().clear());
+    let mut h = Harness::new();
+    let link = h.peer_up(5, h.at(0.0));
+    link.drain();
+    // Its own address (the session's IP, its HAND port) and one it has no business
+    // making us dial.
+    let own: std::net::SocketAddr = "10.0.0.5:35035".parse().unwrap();
+    let foreign: std::net::SocketAddr = "192.168.9.9:22".parse().unwrap();
+    let ask = Ask {
+        nonce: [7; 16],
+        ts: u64::try_from(h.state.clock.now_ms()).unwrap() + 300_000,
+        addrs: vec![own, foreign],
+    };
+    h.peer_sends(&link, Inner::ReachAsk(ask.clone()), h.at(1.0));
+    let jobs = REACHED.with(|r| r.borrow().clone());
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].addrs, vec![own], "only the address it is known at");
+    assert_eq!(jobs[0].peer, id(5));
+    assert!(
+        reach_answers(&link.drain()).is_empty(),
+        "answered when done"
+    );
+
+    // Asked again within the minute: answered `busy` at once, nothing dialled.
+    h.peer_sends(
+        &link,
+        Inner::ReachAsk(Ask {
+            nonce: [8; 16],
+            ..ask.clone()
+        }),
+        h.at(30.0),
+    );
+    assert_eq!(REACHED.with(|r| r.borrow().len()), 1);
+    let busy = reach_answers(&link.drain());
+    assert_eq!(busy.len(), 1);
+    assert!(busy[0].results.iter().all(|t| t.outcome == Outcome::Busy));
+
+    // The job ends: one answer with its result and the address not tried.
+    let result = Tried {
+        addr: own,
+        outcome: Outcome::TimedOut,
+        ms: 3000,
+    };
+    h.state.handle(
+        Command::ReachDone {
+            peer: id(5),
+            nonce: [7; 16],
+            results: vec![result.clone()],
+        },
+        h.at(33.0),
+    );
+    let answers = reach_answers(&link.drain());
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].nonce, [7; 16]);
+    let outcomes: Vec<_> = answers[0]
+        .results
+        .iter()
+        .map(|t| (t.addr, t.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [(foreign, Outcome::NotKnown), (own, Outcome::TimedOut)]
+    );
+    // Its clock, 5 minutes ahead, is in the report.
+    let facts = h.state.diag_facts(h.at(34.0));
+    let c = &facts.contacts[0];
+    let skew = c.clock_skew_ms.expect("skew");
+    assert!((299_000..=301_000).contains(&skew), "{skew}");
+
+    // A minute later it may ask again.
+    h.peer_sends(&link, Inner::ReachAsk(ask), h.at(62.0));
+    assert_eq!(REACHED.with(|r| r.borrow().len()), 2);
+}
+
+#[test]
+fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked() {
+    use crate::peer::reach::{Answer, Outcome, Tried};
+    let mut h = Harness::new();
+    let (tx, rx) = bounded(PEER_QUEUE_LEN);
+    let conn = ConnId::for_tests();
+    let ours: std::net::SocketAddr = "10.0.0.1:35035".parse().unwrap();
+    let up = PeerUp {
+        conn,
+        id: id(6),
+        name: "peer6".into(),
+        our_name: "me".into(),
+        port: 35035,
+        role: Role::Initiator,
+        addr: "10.0.0.6:35035".parse().unwrap(),
+        path: "LAN 10.0.0.6".into(),
+        local: None,
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    // Our address, as the discovery thread reports it (what we announce in ADDR).
+    h.state.handle(
+        Command::OwnAddrs(vec![crate::bus::OwnAddr {
+            ip: "10.0.0.1".parse().unwrap(),
+            iface: "eth0".into(),
+            kind: crate::diag::IfaceKind::Ethernet,
+        }]),
+        h.at(0.0),
+    );
+    h.state
+        .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
+    let link = FakeLink { conn, rx };
+    let asked = |records: &[Inner]| {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                Inner::ReachAsk(a) => Some(a.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    // No `reach` in its CAPS (an older purr): not asked.
+    h.peer_sends(&link, Inner::Caps(vec!["files".into()]), h.at(0.5));
+    assert!(asked(&link.drain()).is_empty());
+    h.peer_sends(&link, Inner::Caps(vec!["reach".into()]), h.at(1.0));
+    let asks = asked(&link.drain());
+    assert_eq!(asks.len(), 1);
+    assert_eq!(asks[0].addrs, vec![ours]);
+    let tried = |addr, outcome| Tried {
+        addr,
+        outcome,
+        ms: 2,
+    };
+    // An answer to another question, or naming an address we did not ask, is not kept.
+    let stray: std::net::SocketAddr = "10.9.9.9:1".parse().unwrap();
+    let mut answer = Answer {
+        nonce: [0; 16],
+        ts: 0,
+        results: vec![tried(ours, Outcome::Ok)],
+    };
+    h.peer_sends(&link, Inner::ReachAnswer(answer.clone()), h.at(2.0));
+    assert!(h.state.diag_facts(h.at(2.0)).contacts[0].reach.is_empty());
+    answer.nonce = asks[0].nonce;
+    answer.results = vec![tried(stray, Outcome::Ok), tried(ours, Outcome::Refused)];
+    h.peer_sends(&link, Inner::ReachAnswer(answer), h.at(3.0));
+    let facts = h.state.diag_facts(h.at(5.0));
+    let reach = &facts.contacts[0].reach;
+    assert_eq!(reach.len(), 1, "{reach:?}");
+    assert_eq!(reach[0].addr, "10.0.0.1:35035");
+    assert_eq!(reach[0].outcome, "refused");
+    assert_eq!(reach[0].s_ago, 2);
+
+    // Someone looks at the report: within the minute nothing is asked again, after it
+    // the peer is asked again (a fixed firewall shows at the next look).
+    let diag = |h: &mut Harness, at: Instant| {
+        let (tx, _rx) = bounded(1);
+        h.state.handle(
+            Command::Api {
+                req: ApiRequest::Diag,
+                reply: tx,
+            },
+            at,
+        );
+    };
+    let at = h.at(30.0);
+    diag(&mut h, at);
+    assert!(asked(&link.drain()).is_empty());
+    let at = h.at(62.0);
+    diag(&mut h, at);
+    assert_eq!(asked(&link.drain()).len(), 1);
+}
+
+#[test]
+fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_contact() {
+    // B heard our beacon and dialled us first (a stranger), then our --connect dial to
+    // it met it too and lost the duplicate rule: it is a contact (we chose its address),
+    // and a message to it must be storable (before, its row was never written and the
+    // insert failed: NOT NULL messages.peer, the send answered 503).
+    let target = "10.0.0.5:35035";
+    let mut h = Harness::new();
+    h.state.dialer = super::dialer::Dialer::new(1, vec![target.into()]);
+    let _first = h.peer_up(5, h.at(0.0));
+    assert!(h.state.peers.get(&id(5)).is_some_and(|c| c.is_stranger()));
+    let (tx, _rx) = bounded(PEER_QUEUE_LEN);
+    let up = PeerUp {
+        conn: ConnId::for_tests(),
+        id: id(5),
+        name: "peer5".into(),
+        our_name: "me".into(),
+        port: 35035,
+        role: Role::Initiator,
+        addr: target.parse().expect("address"),
+        path: "LAN 10.0.0.5".into(),
+        local: None,
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    h.state.handle(
+        Command::PeerUp {
+            up,
+            dialed: Some(target.into()),
+        },
+        h.at(1.0),
+    );
+    assert!(h.state.peers.get(&id(5)).is_some_and(|c| !c.is_stranger()));
+    h.state
+        .send_message(id(5), "see you".into(), None, h.at(2.0))
+        .expect("sent");
+    h.commit(h.at(2.0));
+    let page = h.state.history(&id(5), None, Some(10)).expect("history");
+    assert_eq!(page.messages.len(), 1, "the message was stored");
+}
+
+#[test]
+fn a_peer_on_this_machine_is_asked_for_its_clock_only() {
+    let mut h = Harness::new();
+    let (tx, rx) = bounded(PEER_QUEUE_LEN);
+    let conn = ConnId::for_tests();
+    let up = PeerUp {
+        conn,
+        id: id(7),
+        name: "peer7".into(),
+        our_name: "me".into(),
+        port: 35035,
+        role: Role::Initiator,
+        addr: "127.0.0.1:35036".parse().unwrap(),
+        path: "loopback 127.0.0.1".into(),
+        local: None,
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    // Our address, as the discovery thread reports it (what we announce in ADDR).
+    h.state.handle(
+        Command::OwnAddrs(vec![crate::bus::OwnAddr {
+            ip: "10.0.0.1".parse().unwrap(),
+            iface: "eth0".into(),
+            kind: crate::diag::IfaceKind::Ethernet,
+        }]),
+        h.at(0.0),
+    );
+    h.state
+        .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
+    let link = FakeLink { conn, rx };
+    h.peer_sends(&link, Inner::Caps(vec!["reach".into()]), h.at(1.0));
+    let asks: Vec<_> = link
+        .drain()
+        .into_iter()
+        .filter_map(|r| match r {
+            Inner::ReachAsk(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asks.len(), 1);
+    assert!(asks[0].addrs.is_empty(), "{:?}", asks[0].addrs);
+}

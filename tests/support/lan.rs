@@ -165,6 +165,11 @@ impl Lan {
         }
     }
 
+    /// The namespace of the bridge (to change its multicast snooping, isolate a port).
+    pub fn bridge(&self) -> &Netns {
+        &self.bridge
+    }
+
     /// Pulls host `i`'s cable: its interface (and the bridge's end) vanishes.
     pub fn unplug(&self, i: usize) {
         let h = &self.hosts[i];

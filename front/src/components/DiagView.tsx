@@ -135,6 +135,8 @@ export function DiagView({ report, peers }: { report: DiagReport; peers: Record<
                 )}
                 <Backoff s={c.backoff_s} />
                 <Attempts list={c.attempts} />
+                {c.online && <Reach name={c.name} list={c.reach ?? []} />}
+                {c.clock_skew_ms != null && <Skew ms={c.clock_skew_ms} />}
               </li>
             ))}
           </ul>
@@ -172,6 +174,46 @@ export function CheckLine({ check }: { check: Check }): ReactElement {
         {check.next && <p className="check-next">Next: {check.next}</p>}
       </div>
     </li>
+  );
+}
+
+/** Words for a dial-back's outcome (docs/HTTP.md, `contacts[].reach`). */
+const REACH_WORDS: Record<string, string> = {
+  ok: 'reached you',
+  refused: 'was refused',
+  timed_out: 'timed out',
+  unreachable: 'had no route',
+  other_key: 'met another node',
+  handshake: 'met something that is not purr',
+  not_known: 'did not try (not an address it knows for you)',
+  busy: 'was busy',
+  failed: 'failed',
+};
+
+/** What a contact found dialling us back, one line per address we advertise. */
+function Reach({ name, list }: { name: string; list: { addr: string; outcome: string; ms: number; s_ago: number }[] }): ReactElement | null {
+  if (list.length === 0) return null;
+  return (
+    <ul className="diag-addrs" aria-label={`${name} dialling you back`}>
+      {list.map((r) => (
+        <li key={r.addr} data-outcome={r.outcome}>
+          Dialling you back on <span className="mono">{r.addr}</span>, {name}{' '}
+          {REACH_WORDS[r.outcome] ?? r.outcome}
+          {r.outcome === 'ok' ? ` in ${r.ms} ms` : ''} ({ago(r.s_ago)} ago)
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** The contact's clock against ours. */
+function Skew({ ms }: { ms: number }): ReactElement {
+  const abs = Math.abs(ms);
+  const size = abs < 1000 ? `${abs} ms` : ago(Math.round(abs / 1000));
+  return (
+    <div className="diag-sub">
+      Clock: {size} {ms >= 0 ? 'ahead of' : 'behind'} ours
+    </div>
   );
 }
 

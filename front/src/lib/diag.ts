@@ -60,6 +60,10 @@ export interface DiagReport {
     backoff_s: number | null;
     attempts: Attempt[];
     outbox: number;
+    /** What it found dialling us back on our addresses (`RBCK`); absent from older nodes. */
+    reach?: { addr: string; outcome: string; ms: number; s_ago: number }[];
+    /** Its clock minus ours, in ms; absent from older nodes, null before it told us. */
+    clock_skew_ms?: number | null;
   }[];
   host: {
     data_dir: string;
