@@ -227,12 +227,16 @@ impl Discovery {
             if now >= self.next_rejoin {
                 self.rejoin(now);
             }
+            self.send_held_answers(now);
             let mut wake = self
                 .next_scan
                 .min(self.next_beacon)
                 .min(self.next_own)
                 .min(self.next_mdns)
                 .min(self.next_rejoin);
+            if let Some(at) = self.replies.wake_at(now) {
+                wake = wake.min(at);
+            }
             if self.scanner.is_some() {
                 self.probe(now);
                 if let Some(s) = &mut self.scanner {
@@ -729,6 +733,17 @@ impl Discovery {
         if let Some(s) = &self.unicast {
             if let Err(e) = sockets::send_unicast(s, ip, &self.beacon) {
                 log::debug!("LAN discovery: cannot greet {ip} by unicast: {e}");
+            }
+        }
+    }
+
+    /// Sends the answers and greetings the rate held back whose turn has come.
+    fn send_held_answers(&mut self, now: Instant) {
+        while let Some(ip) = self.replies.next_due(now) {
+            if let Some(s) = &self.unicast {
+                if let Err(e) = sockets::send_unicast(s, ip, &self.beacon) {
+                    log::debug!("LAN discovery: cannot greet {ip} by unicast: {e}");
+                }
             }
         }
     }

@@ -333,18 +333,28 @@ impl Scanner {
 /// source, so answers are bounded: one per address per [`REPLY_WINDOW`], at most
 /// [`REPLY_RATE_PER_S`] a second in all, and never to an address we scan ourselves (its
 /// beacon is an answer to our probe, and answering answers would ping-pong).
+///
+/// An answer the rate holds back waits its turn (at most [`MAX_WAITING`] of them) rather
+/// than being dropped: a node that starts among 31 strangers greets or answers all of
+/// them within the second, not the first burst's worth then the rest a beacon later.
 #[derive(Debug)]
 pub struct Replies {
     last: std::collections::HashMap<Ipv4Addr, Instant>,
     bucket: Bucket,
+    /// Answers due but held back by the rate, oldest first.
+    waiting: std::collections::VecDeque<Ipv4Addr>,
     /// Answers sent, for `purr doctor`.
     pub sent: u64,
 }
 
 /// One answer per address per this long.
 pub const REPLY_WINDOW: Duration = Duration::from_secs(60);
-/// Answers per second, all addresses together (a burst of as many).
-pub const REPLY_RATE_PER_S: u32 = 16;
+/// Answers per second, all addresses together (a burst of as many): 64 beacons of 75
+/// bytes, under 5 KB/s, and an office of 256 greeted in 4 s.
+pub const REPLY_RATE_PER_S: u32 = 64;
+/// Answers that may wait for the rate; past it an answer is dropped (the peer hears our
+/// next multicast beacon instead).
+pub const MAX_WAITING: usize = 256;
 /// Addresses remembered; past it the table is emptied of what is older than the window,
 /// and if still full, no answer goes out until it drains.
 pub const MAX_REPLY_ADDRS: usize = 1024;
@@ -354,11 +364,27 @@ impl Replies {
         Replies {
             last: std::collections::HashMap::new(),
             bucket: Bucket::new(REPLY_RATE_PER_S, REPLY_RATE_PER_S, now),
+            waiting: std::collections::VecDeque::new(),
             sent: 0,
         }
     }
 
-    /// Whether to answer a unicast beacon from `from` at `now` (and count it if so).
+    /// The next held-back answer whose turn has come at `now` (counted as sent).
+    pub fn next_due(&mut self, now: Instant) -> Option<Ipv4Addr> {
+        if self.waiting.is_empty() || !self.bucket.take(now) {
+            return None;
+        }
+        self.sent += 1;
+        self.waiting.pop_front()
+    }
+
+    /// When [`Replies::next_due`] will have one (`None`: nothing waits).
+    pub fn wake_at(&mut self, now: Instant) -> Option<Instant> {
+        (!self.waiting.is_empty()).then(|| self.bucket.ready_at(now))
+    }
+
+    /// Whether to answer a unicast beacon from `from` at `now` (and count it if so). An
+    /// answer the rate holds back is queued for [`Replies::next_due`] instead (false).
     pub fn should_answer(&mut self, from: Ipv4Addr, now: Instant) -> bool {
         if let Some(at) = self.last.get(&from) {
             if now.saturating_duration_since(*at) < REPLY_WINDOW {
@@ -372,10 +398,14 @@ impl Replies {
                 return false;
             }
         }
-        if !self.bucket.take(now) {
+        // The window starts now either way, so a held-back address is queued once.
+        self.last.insert(from, now);
+        if !self.waiting.is_empty() || !self.bucket.take(now) {
+            if self.waiting.len() < MAX_WAITING {
+                self.waiting.push_back(from);
+            }
             return false;
         }
-        self.last.insert(from, now);
         self.sent += 1;
         true
     }
@@ -568,20 +598,72 @@ mod tests {
         assert!(rp.should_answer(a, t));
         assert!(!rp.should_answer(a, t + Duration::from_secs(59)));
         assert!(rp.should_answer(a, t + REPLY_WINDOW));
-        // A flood of forged sources: a burst of 16, then 16 a second.
+        // A flood of forged sources: a burst at once, the rest held back (at most
+        // MAX_WAITING) and let out at the rate, never more.
+        let rate = REPLY_RATE_PER_S as usize;
         let t2 = t + Duration::from_secs(3600);
         let mut rp = Replies::new(t2);
         let flood = (0..10_000u32)
             .filter(|i| rp.should_answer(Ipv4Addr::from(0x0a00_0000 + i), t2))
             .count();
-        assert_eq!(flood, 16);
-        let later = (0..10_000u32)
-            .filter(|i| {
-                rp.should_answer(Ipv4Addr::from(0x0b00_0000 + i), t2 + Duration::from_secs(1))
-            })
-            .count();
-        assert_eq!(later, 16);
-        assert_eq!(rp.sent, 32);
+        assert_eq!(flood, rate);
+        assert_eq!(rp.waiting.len(), MAX_WAITING);
+        let mut drained = 0;
+        for ms in 0..=10_000u64 {
+            while rp.next_due(t2 + Duration::from_millis(ms)).is_some() {
+                drained += 1;
+            }
+        }
+        assert_eq!(
+            drained, MAX_WAITING,
+            "every held-back answer goes out, once"
+        );
+        assert_eq!(rp.sent as usize, rate + MAX_WAITING);
         assert!(rp.last.len() <= MAX_REPLY_ADDRS);
+        // Over any second, no more than the rate (plus the burst) went out.
+        let t3 = t2 + Duration::from_secs(7200);
+        let mut rp = Replies::new(t3);
+        let mut out = 0;
+        for ms in 0..1000u64 {
+            let now = t3 + Duration::from_millis(ms);
+            out += usize::from(rp.should_answer(Ipv4Addr::from(0x0c00_0000 + ms as u32), now));
+            while rp.next_due(now).is_some() {
+                out += 1;
+            }
+        }
+        assert!(out <= 2 * rate, "{out} answers in one second");
+    }
+
+    #[test]
+    fn an_answer_held_back_by_the_rate_waits_its_turn_instead_of_being_dropped() {
+        let t = Instant::now();
+        let mut rp = Replies::new(t);
+        let rate = REPLY_RATE_PER_S;
+        let answered_now = (0..rate + 15)
+            .filter(|i| rp.should_answer(Ipv4Addr::from(0x0a01_0000 + i), t))
+            .count();
+        assert_eq!(answered_now, rate as usize);
+        assert_eq!(rp.wake_at(t).map(|w| w > t), Some(true));
+        // Within the next second, each of the 15 held back goes out, oldest first.
+        let mut due = Vec::new();
+        for ms in 0..=1000u64 {
+            while let Some(ip) = rp.next_due(t + Duration::from_millis(ms)) {
+                due.push(ip);
+            }
+        }
+        let want: Vec<Ipv4Addr> = (rate..rate + 15)
+            .map(|i| Ipv4Addr::from(0x0a01_0000 + i))
+            .collect();
+        assert_eq!(due, want);
+        assert_eq!(rp.wake_at(t + Duration::from_secs(1)), None);
+        // Queued once: beacons again from a held-back address add nothing.
+        let mut rp = Replies::new(t);
+        for i in 0..rate {
+            rp.should_answer(Ipv4Addr::from(0x0a02_0000 + i), t);
+        }
+        let late = Ipv4Addr::new(10, 3, 0, 1);
+        assert!(!rp.should_answer(late, t));
+        assert!(!rp.should_answer(late, t));
+        assert_eq!(rp.waiting.len(), 1);
     }
 }
