@@ -449,8 +449,14 @@ fn contact(c: &ContactFacts) -> Check {
             format!("offline, no known address{waiting}"),
         )
         .next("it is found again by its beacon or another peer's list, or give it with --connect HOST:PORT"),
-        // Not dialled lately (sessions open on demand, issue 21): nothing failed.
-        _ => check(Verdict::Ok, format!("offline; addresses: {addrs}{waiting}")),
+        // Nothing failed yet (not dialled lately), but it is not reachable now: never
+        // an OK for a contact that is offline (issue 20: "never all OK while a known
+        // contact is unreachable").
+        _ => check(
+            Verdict::Warn,
+            format!("offline, not dialled lately; addresses: {addrs}{waiting}"),
+        )
+        .next("purr redials contacts by itself; if it stays offline, check that it runs purr and is on the network"),
     }
 }
 
@@ -867,8 +873,11 @@ mod tests {
         assert!(k.says.contains("timed out, next try in 30 s"), "{k}");
         assert!(k.says.contains("2 message(s) wait"), "{k}");
 
+        // Offline with nothing failed yet is still not OK: it cannot be reached now.
         r.contacts[0].attempts.clear();
-        assert_eq!(find(&checks(&r), "contact").verdict, Verdict::Ok);
+        let k = find(&checks(&r), "contact").clone();
+        assert_eq!(k.verdict, Verdict::Warn, "{k}");
+        assert!(k.says.contains("offline, not dialled lately"), "{k}");
         r.contacts[0].addrs.clear();
         assert_eq!(
             find(&checks(&r), "contact").verdict,
