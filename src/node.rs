@@ -75,6 +75,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     // Before any thread exists (see `memory`).
     crate::memory::limit_arenas();
     crate::memory::fix_mmap_threshold();
+    let start_mappings = crate::memory::StartMappings::read();
     let dir_path = args
         .data_dir
         .clone()
@@ -85,8 +86,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let mut data_dir = DataDir::create(&dir_path)?;
     data_dir.lock()?;
     let listener = listener::bind(args.listen, args.port)?;
-    let identity = data_dir.identity()?;
-    let token = data_dir.ui_token()?;
+    let (identity, token) = data_dir.identity_and_token()?;
     let name = match &args.name {
         Some(n) => crate::rules::normalize_name(n),
         None => data_dir
@@ -230,6 +230,8 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     if args.open {
         open_browser(&url);
     }
+    let dropped = crate::memory::drop_startup_pages(&start_mappings);
+    log::debug!("{dropped} KiB of pages only the start used are no longer mapped");
 
     if let Some(sig) = signals.forever().next() {
         signalled.store(true, Ordering::Release);

@@ -25,6 +25,7 @@
 //! - [`writer`]: the writer thread and its batches;
 //! - [`dial`]: outgoing connections;
 //! - [`deadline`]: a stream view whose reads and writes share one deadline;
+//! - [`readbuf`]: the reader's buffer, which grows with traffic and shrinks back;
 //! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN);
 //! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake).
 
@@ -33,6 +34,7 @@ pub mod dial;
 pub mod handshake;
 pub mod peer;
 pub mod probe;
+mod readbuf;
 pub mod tcp;
 mod writer;
 

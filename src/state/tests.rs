@@ -12,7 +12,7 @@ use super::outbox::{OUTBOX_WINDOW, STALL_LIMIT};
 use super::peers::Outbox;
 use super::*;
 use crate::api;
-use crate::bus::{Charge, ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
+use crate::bus::{Charge, ConnId, DialError, PeerUp};
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::peer::session::Role;
 use crate::store::Committed;
@@ -31,7 +31,7 @@ fn record_dial(target: String, _ctx: PeerContext) -> Result<(), DialError> {
 struct Harness {
     state: State,
     committed: Receiver<Committed>,
-    _commands: Receiver<Command>,
+    _commands: crate::bus::Commands,
     _dir: tempfile::TempDir,
     t0: Instant,
 }
@@ -130,7 +130,7 @@ impl Harness {
 
     /// Peer `n` authenticates on a new connection at `now`.
     fn peer_up(&mut self, n: u8, now: Instant) -> FakeLink {
-        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let (tx, rx) = crate::bus::peer_queue();
         let conn = ConnId::for_tests();
         let up = PeerUp {
             conn,
@@ -525,7 +525,7 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
     let sources: Vec<&str> = c.addrs.iter().map(|a| a.source.as_str()).collect();
     assert_eq!(sources, ["incoming", "beacon"], "{c:?}");
     // The dial the beacon started is in flight; it turns out to be a duplicate.
-    let (tx, _rx) = bounded(PEER_QUEUE_LEN);
+    let (tx, _rx) = crate::bus::peer_queue();
     let up = PeerUp {
         conn: ConnId::for_tests(),
         id: id(5),
@@ -591,7 +591,7 @@ impl Harness {
     /// `id` authenticates from `addr` at `now`; the link is `None` if the node closed it
     /// at once (its queue sender dropped).
     fn up_as(&mut self, id: NodeId, addr: &str, now: Instant) -> Option<FakeLink> {
-        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let (tx, rx) = crate::bus::peer_queue();
         let conn = ConnId::for_tests();
         let up = PeerUp {
             conn,
