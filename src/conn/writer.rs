@@ -278,6 +278,12 @@ mod tests {
         assert!(batch.wire.capacity() <= KEEP_BYTES);
         assert!(batch.plain.capacity() <= KEEP_BYTES);
 
+        // A batch that found the queue empty gives back what it grew past a few KiB.
+        batch.seal(big_read(), || None, &mut send).unwrap();
+        batch.release_idle();
+        assert!(batch.wire.capacity() <= KEEP_IDLE);
+        assert!(batch.plain.capacity() <= KEEP_IDLE);
+
         // An ordinary batch keeps its buffers for the next write.
         batch.seal(big_read(), || None, &mut send).unwrap();
         let kept = batch.wire.capacity();

@@ -117,3 +117,67 @@ pub fn drop_startup_pages(start: &StartMappings) -> u64 {
     }
     dropped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMAPS: &str = "\
+55d0c0000000-55d0c0100000 r--p 00000000 fd:01 42 /usr/bin/purr
+Rss:                 400 kB
+Anonymous:             0 kB
+55d0c0100000-55d0c0400000 r-xp 00100000 fd:01 42 /usr/bin/purr
+Rss:                2000 kB
+Anonymous:             0 kB
+55d0c0400000-55d0c0410000 r--p 00400000 fd:01 42 /usr/bin/purr
+Rss:                  64 kB
+Anonymous:            64 kB
+55d0c0410000-55d0c0412000 rw-p 00410000 fd:01 42 /usr/bin/purr
+Rss:                   8 kB
+Anonymous:             8 kB
+7f0000000000-7f0000021000 rw-p 00000000 00:00 0
+Rss:                 132 kB
+Anonymous:           132 kB
+7f0000100000-7f0000108000 rw-s 00000000 fd:01 77 /data/purr.db-shm
+Rss:                  32 kB
+Anonymous:             0 kB
+";
+
+    /// Only private read-only file mappings with no written (anonymous) page may lose
+    /// their pages: not the RELRO segment the loader relocated, not .data, not the heap,
+    /// not a shared mapping.
+    #[test]
+    fn only_clean_read_only_file_mappings_are_candidates() {
+        let all = parse_smaps(SMAPS);
+        assert_eq!(all.len(), 6);
+        let droppable: Vec<_> = all
+            .iter()
+            .filter(|r| r.candidate && r.anon == Some(0))
+            .map(|r| (r.mapping.start, r.rss))
+            .collect();
+        assert_eq!(droppable, [(0x55d0c0000000, 400), (0x55d0c0100000, 2000)]);
+        // The start list (from `maps`) names the same read-only file mappings.
+        let maps: String = SMAPS
+            .lines()
+            .filter(|l| header(l).is_some())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let start = parse_maps(&maps);
+        assert_eq!(start.len(), 3, "{start:?}");
+        assert!(start.iter().all(|m| m.path == "/usr/bin/purr"));
+    }
+
+    /// On this process: the pages go, and the code in them runs again (from the page
+    /// cache) after.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn dropped_pages_of_this_test_binary_come_back_when_used() {
+        let start = StartMappings::read();
+        assert!(!start.0.is_empty());
+        let dropped = drop_startup_pages(&start);
+        assert!(dropped > 0, "nothing was resident to drop");
+        // Code and read-only data of the binary still work.
+        let text = format!("{:?}", parse_maps("00-10 r--p 0 0:0 0 /x\n"));
+        assert!(text.contains("/x"));
+    }
+}
