@@ -1,4 +1,4 @@
-//! Giving freed heap memory back to the operating system.
+//! Giving memory the node no longer uses back to the operating system.
 //!
 //! glibc's malloc keeps what a thread frees in that thread's arena (up to 8 per core)
 //! and returns memory to the kernel only from the top of an arena. A node runs a thread
@@ -18,9 +18,14 @@
 //! contend for an arena's lock. And blocks of [`MMAP_THRESHOLD`] or more always get
 //! their own mapping ([`fix_mmap_threshold`]), so a big buffer freed leaves no hole.
 //!
+//! Two more kinds of memory go back the same way, with `madvise(MADV_DONTNEED)`: the
+//! stack pages a connection thread's handshake touched, once it is done
+//! ([`release_stack_below_here`]), and the pages of the binary and the C libraries that
+//! only the start ran ([`pages`], once the node listens).
+//!
 //! These calls (and `mallinfo2` for [`heap_stats`], `sqlite3_memory_used` for
-//! [`sqlite_in_use`]) are the crate's only `unsafe` code
-//! (`lib.rs` denies it elsewhere).
+//! [`sqlite_in_use`], `madvise` and `pthread_getattr_np` for the pages) are the crate's
+//! only `unsafe` code (`lib.rs` denies it elsewhere).
 //! Other allocators were measured and refused: mimalloc and jemalloc each raised an
 //! idle node above the 8 MB budget (12.3 and 8.4 MB) and jemalloc a node with 100 peers
 //! to 41 MB against 32 (docs/BENCHMARKS.md).
