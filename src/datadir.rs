@@ -49,6 +49,9 @@ pub enum DataDirError {
     /// No randomness for a new key or token.
     #[error(transparent)]
     Rng(#[from] crate::rng::RngError),
+    /// The thread writing these files panicked (a bug).
+    #[error("writing {0} failed unexpectedly")]
+    Panicked(&'static str),
 }
 
 /// An opened data directory. Holding it holds the lock (when taken with [`DataDir::lock`]).
