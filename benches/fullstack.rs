@@ -103,6 +103,11 @@ fn node_log() -> Stdio {
 }
 
 fn ws(node: &Node) -> WebSocket<TcpStream> {
+    ws_and_peers(node).0
+}
+
+/// [`ws`], and the peers listed in the answer to its `hello`.
+fn ws_and_peers(node: &Node) -> (WebSocket<TcpStream>, Vec<Value>) {
     let stream = TcpStream::connect(("127.0.0.1", node.port)).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     let mut req = format!("ws://127.0.0.1:{}/ws", node.port)
@@ -125,10 +130,10 @@ fn ws(node: &Node) -> WebSocket<TcpStream> {
     loop {
         let v = next_json(&mut ws).expect("the answer to hello");
         if v["cmd"] == "peers" {
-            break;
+            let peers = v["peers"].as_array().cloned().unwrap_or_default();
+            return (ws, peers);
         }
     }
-    ws
 }
 
 fn next_json(ws: &mut WebSocket<TcpStream>) -> Option<Value> {
@@ -142,7 +147,12 @@ fn next_json(ws: &mut WebSocket<TcpStream>) -> Option<Value> {
 }
 
 fn wait_online(a: &Node, b: &Node) {
-    let mut wa = ws(a);
+    let is_b = |p: &Value| p["id"] == b.id.as_str() && p["online"] == true;
+    let (mut wa, listed) = ws_and_peers(a);
+    // Connected before this UI said hello: no later event will say so.
+    if listed.iter().any(is_b) {
+        return;
+    }
     let end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < end {
         let Some(v) = next_json(&mut wa) else { break };
@@ -151,10 +161,7 @@ fn wait_online(a: &Node, b: &Node) {
             Some("peer") => vec![v["peer"].clone()],
             _ => continue,
         };
-        if peers
-            .iter()
-            .any(|p| p["id"] == b.id.as_str() && p["online"] == true)
-        {
+        if peers.iter().any(is_b) {
             return;
         }
     }

@@ -37,10 +37,26 @@ use crate::identity::{Identity, NodeId};
 use crate::peer::inner::{Inner, MsgId};
 use crate::peer::session::Role;
 
-/// How many commands may wait for the state thread before senders block.
+/// How many commands may wait for the state thread before senders block. The queue holds
+/// each command boxed: its ring is allocated whole when it is made, 4,096 pointers
+/// (64 KiB with crossbeam's stamps) instead of 4,096 commands of ~200 bytes (850 KiB of
+/// every node's RSS); a command's own bytes exist only while it waits.
 pub const COMMAND_QUEUE_LEN: usize = 4096;
+
+/// The state thread's end of the command queue.
+pub type Commands = Receiver<Box<Command>>;
 /// Records that may wait for a peer's writer; a full queue means the peer cannot keep up.
 pub const PEER_QUEUE_LEN: usize = 256;
+
+/// A peer connection's outgoing queue ([`PEER_QUEUE_LEN`]): the state thread is its one
+/// producer, and its slots are allocated as records wait (`crate::queue`), so an idle
+/// connection does not hold 256 empty ones (35 KiB).
+pub type PeerQueue = crate::queue::Producer<Inner>;
+
+/// A new [`PeerQueue`] and the receiving end its writer reads.
+pub fn peer_queue() -> (PeerQueue, Receiver<Inner>) {
+    crate::queue::single_producer(PEER_QUEUE_LEN)
+}
 /// Chunks (`FCHK`, up to 128 KiB each) that may wait in a peer's bulk lane: the writer
 /// sends them only when no ordinary record waits, so chat never queues behind a file.
 pub const BULK_QUEUE_LEN: usize = 8;
@@ -327,7 +343,7 @@ impl Command {
 /// A cloneable handle for sending commands to the state thread.
 #[derive(Debug, Clone)]
 pub struct StateHandle {
-    tx: Sender<Command>,
+    tx: Sender<Box<Command>>,
 }
 
 impl StateHandle {
@@ -335,20 +351,20 @@ impl StateHandle {
     /// [`COMMAND_QUEUE_LEN`]). The state thread owns the receiver; tests and fuzz
     /// targets that drive HTTP routing without a node may hold it instead: drop each
     /// command received (its reply sender with it) and every `ask` returns `None` at once.
-    pub fn channel() -> (StateHandle, Receiver<Command>) {
+    pub fn channel() -> (StateHandle, Commands) {
         let (tx, rx) = bounded(COMMAND_QUEUE_LEN);
         (StateHandle { tx }, rx)
     }
 
     /// [`StateHandle::channel`], under the name tests and fuzz targets know.
     #[doc(hidden)]
-    pub fn detached() -> (StateHandle, Receiver<Command>) {
+    pub fn detached() -> (StateHandle, Commands) {
         StateHandle::channel()
     }
 
     /// Sends a command; false when the state thread has stopped (the node is shutting down).
     pub fn send(&self, cmd: Command) -> bool {
-        self.tx.send(cmd).is_ok()
+        self.tx.send(Box::new(cmd)).is_ok()
     }
 
     /// Asks an API question and waits (bounded) for the answer.
@@ -428,7 +444,7 @@ pub struct PeerUp {
     /// interface list; the state thread must not.
     pub path: String,
     /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
-    pub tx: Sender<Inner>,
+    pub tx: PeerQueue,
     /// Its bulk lane for file chunks ([`BULK_QUEUE_LEN`]), drained after `tx`.
     pub bulk: Sender<Inner>,
 }

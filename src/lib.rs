@@ -37,6 +37,7 @@ pub mod net;
 pub mod node;
 pub mod peer;
 pub mod peers_file;
+pub mod queue;
 pub mod rng;
 pub mod rules;
 pub mod state;

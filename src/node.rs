@@ -75,6 +75,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     // Before any thread exists (see `memory`).
     crate::memory::limit_arenas();
     crate::memory::fix_mmap_threshold();
+    let start_mappings = crate::memory::StartMappings::read();
     let dir_path = args
         .data_dir
         .clone()
@@ -85,8 +86,32 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     let mut data_dir = DataDir::create(&dir_path)?;
     data_dir.lock()?;
     let listener = listener::bind(args.listen, args.port)?;
-    let identity = data_dir.identity()?;
-    let token = data_dir.ui_token()?;
+    let (committed_tx, committed) = crossbeam_channel::unbounded();
+    let writer_config = crate::store::WriterConfig {
+        commit_delay: Duration::from_millis(args.store_commit_delay_ms),
+        no_fsync: args.bench_no_fsync,
+        panic_at_first_batch: args.fault_panic == Some(crate::cli::FaultPanic::StoreWriter),
+        ..Default::default()
+    };
+    // The key and token files and the database do not depend on each other: made at
+    // the same time, a first start waits for the slower one's flushes, not for all of
+    // them one after the other. A bad key is still the error reported first.
+    let (keys, store) = std::thread::scope(|s| {
+        let keys = std::thread::Builder::new()
+            .name("keys".into())
+            .spawn_scoped(s, || data_dir.identity_and_token());
+        let store = crate::store::open(&dir_path, writer_config, committed_tx);
+        let keys = match keys {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(DataDirError::Panicked("the identity files"))),
+            // No thread to spare: write them here.
+            Err(_) => data_dir.identity_and_token(),
+        };
+        (keys, store)
+    });
+    let (identity, token) = keys?;
+    let store = store?;
     let name = match &args.name {
         Some(n) => crate::rules::normalize_name(n),
         None => data_dir
@@ -115,14 +140,6 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             args.clock_offset_ms
         );
     }
-    let (committed_tx, committed) = crossbeam_channel::unbounded();
-    let writer_config = crate::store::WriterConfig {
-        commit_delay: Duration::from_millis(args.store_commit_delay_ms),
-        no_fsync: args.bench_no_fsync,
-        panic_at_first_batch: args.fault_panic == Some(crate::cli::FaultPanic::StoreWriter),
-        ..Default::default()
-    };
-    let store = crate::store::open(&dir_path, writer_config, committed_tx)?;
     let (state, peer_ctx, state_join) = state::spawn(StateConfig {
         identity: Arc::new(identity),
         name,
@@ -240,6 +257,8 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
     if args.open {
         open_browser(&url);
     }
+    let dropped = crate::memory::drop_startup_pages(&start_mappings);
+    log::debug!("{dropped} KiB of pages only the start used are no longer mapped");
 
     if let Some(sig) = signals.forever().next() {
         signalled.store(true, Ordering::Release);

@@ -1,4 +1,4 @@
-//! `memory::limit_arenas` caps glibc's malloc arenas (src/memory.rs): threads that
+//! `memory::limit_arenas` caps glibc's malloc arenas (src/memory/mod.rs): threads that
 //! allocate at once share two arenas instead of getting one each (up to 8 per core),
 //! each stranding its own free space. Its own test binary: the cap must be set before
 //! most threads exist, and it stays for the whole process.

@@ -1,4 +1,4 @@
-//! `memory::fix_mmap_threshold` (src/memory.rs): a block of `MMAP_THRESHOLD` (192 KiB)
+//! `memory::fix_mmap_threshold` (src/memory/mod.rs): a block of `MMAP_THRESHOLD` (192 KiB)
 //! or more gets its own mapping even after a bigger block was freed. glibc would otherwise raise its
 //! threshold to the freed block's size and carve later big blocks from the arenas,
 //! where they leave holes. Its own test binary: the setting is process-wide.

@@ -1,5 +1,5 @@
 //! `memory::trim` gives freed heap pages back: the fix for a long-lived node's RSS
-//! creeping up under glibc (src/memory.rs). Its own test binary, so no other test's
+//! creeping up under glibc (src/memory/mod.rs). Its own test binary, so no other test's
 //! allocations move the process's RSS while it measures.
 
 /// The tests here measure the whole process's heap: one at a time.

@@ -43,6 +43,12 @@ fn key(i: usize) -> SigningKey {
 
 /// Starts `n` peers that dial `node`; returns at once (see [`TestPeers::wait_up`]).
 pub fn spawn(node: SocketAddr, n: usize) -> TestPeers {
+    spawn_range(node, 0..n)
+}
+
+/// Starts the peers numbered `range` (each number its own identity, so two crowds with
+/// different numbers are different peers); returns at once.
+pub fn spawn_range(node: SocketAddr, range: std::ops::Range<usize>) -> TestPeers {
     let peers = TestPeers {
         sockets: Arc::new(Mutex::new(Vec::new())),
         threads: Vec::new(),
@@ -50,7 +56,7 @@ pub fn spawn(node: SocketAddr, n: usize) -> TestPeers {
         pongs: Arc::new(AtomicUsize::new(0)),
     };
     let mut threads = Vec::new();
-    for i in 0..n {
+    for i in range {
         let sockets = peers.sockets.clone();
         let up = peers.up.clone();
         let pongs = peers.pongs.clone();

@@ -33,6 +33,9 @@ fn dial(target: String, ctx: PeerContext) {
     }
 }
 
+/// Not inlined into [`dial`]: its frames (the handshake's) are gone before the
+/// connection's reader starts (see `serve_incoming`).
+#[inline(never)]
 fn connect_and_handshake(
     target: &str,
     ctx: &PeerContext,

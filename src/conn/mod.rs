@@ -25,6 +25,7 @@
 //! - [`writer`]: the writer thread and its batches;
 //! - [`dial`]: outgoing connections;
 //! - [`deadline`]: a stream view whose reads and writes share one deadline;
+//! - [`readbuf`]: the reader's buffer, which grows with traffic and shrinks back;
 //! - [`tcp`]: the TCP options of peer connections (retransmissions on a LAN);
 //! - [`probe`]: `purr doctor --peer`, what answers at an address (a throwaway handshake);
 //! - [`reach`]: dial-backs a peer asked for in `RBCK` (its `HAND` only).
@@ -35,6 +36,7 @@ pub mod handshake;
 pub mod peer;
 pub mod probe;
 pub mod reach;
+mod readbuf;
 pub mod tcp;
 mod writer;
 

@@ -1,7 +1,6 @@
 //! An established peer connection's reader thread, and the responder side of the
 //! handshake for accepted sockets.
 
-use std::io::BufReader;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,11 +9,10 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, Sender};
 
 use super::deadline::Deadlined;
+use super::readbuf::ReadBuf;
 use super::writer::writer;
 use super::{now_ms, SILENCE_LIMIT, WRITE_TIMEOUT};
-use crate::bus::{
-    Command, ConnId, Intake, PeerContext, PeerUp, StateHandle, BULK_QUEUE_LEN, PEER_QUEUE_LEN,
-};
+use crate::bus::{Command, ConnId, Intake, PeerContext, PeerUp, StateHandle, BULK_QUEUE_LEN};
 use crate::conn::handshake as driver;
 use crate::peer::frame::{self, FrameError};
 use crate::peer::handshake::{Established, HandshakeError};
@@ -22,20 +20,44 @@ use crate::peer::inner::Inner;
 use crate::peer::session::RecvHalf;
 
 /// Serves a connection whose first bytes were `HAND`: we are the responder.
+///
+/// Not inlined into the connection thread's entry, and the handshake not into it: the
+/// reader then runs in frames of its own instead of below the handshake's (and the
+/// HTTP path's) locals, which stayed on the stack, resident, for the connection's life.
+#[inline(never)]
 pub fn serve_incoming(stream: TcpStream, addr: SocketAddr, ctx: &PeerContext) {
+    if let Some((est, name)) = handshake_incoming(&stream, addr, ctx) {
+        run_established(stream, addr, est, name, ctx, None);
+    }
+}
+
+/// The responder's handshake; `None` (logged) when it failed.
+#[inline(never)]
+fn handshake_incoming(
+    stream: &TcpStream,
+    addr: SocketAddr,
+    ctx: &PeerContext,
+) -> Option<(Established, String)> {
     let name = ctx.name.get().to_string();
     let mut io = Deadlined {
-        stream: &stream,
+        stream,
         deadline: Instant::now() + ctx.handshake_timeout,
     };
     match driver::run_responder(&mut io, ctx.identity.signing_key(), ctx.port, &name) {
-        Ok(est) => run_established(stream, addr, est, name, ctx, None),
-        Err(HandshakeError::SelfConnection) => log::debug!("{addr}: connected to ourselves"),
-        Err(e) => log::info!("{addr}: handshake failed: {e}"),
+        Ok(est) => Some((est, name)),
+        Err(HandshakeError::SelfConnection) => {
+            log::debug!("{addr}: connected to ourselves");
+            None
+        }
+        Err(e) => {
+            log::info!("{addr}: handshake failed: {e}");
+            None
+        }
     }
 }
 
 /// After the handshake: start the writer, report `PeerUp`, read until the end.
+#[inline(never)]
 pub(super) fn run_established(
     stream: TcpStream,
     addr: SocketAddr,
@@ -47,11 +69,14 @@ pub(super) fn run_established(
     let Ok(write_half) = stream.try_clone() else {
         return;
     };
+    // The handshake was this thread's deepest code; reading records needs a fraction of
+    // that stack, so the pages below are given back for the connection's life.
+    crate::memory::release_stack_below_here();
     let _ = write_half.set_write_timeout(Some(WRITE_TIMEOUT));
     super::tcp::tune_session(&stream);
     let (send, recv) = est.session.split();
     let conn = ConnId::next();
-    let (tx, rx) = bounded::<Inner>(PEER_QUEUE_LEN);
+    let (tx, rx) = crate::bus::peer_queue();
     let (ctrl_tx, ctrl_rx) = bounded::<Inner>(4);
     let (bulk, bulk_rx) = bounded::<Inner>(BULK_QUEUE_LEN);
     let origin = Instant::now();
@@ -107,13 +132,11 @@ fn reader(
     last_rx: &AtomicU64,
 ) -> String {
     let intake = Intake::for_this_thread();
-    let mut input = BufReader::with_capacity(
-        64 * 1024,
-        Deadlined {
-            stream,
-            deadline: Instant::now() + SILENCE_LIMIT,
-        },
-    );
+    // 4 KiB while the peer is quiet, up to 64 KiB while records stream in.
+    let mut input = ReadBuf::new(Deadlined {
+        stream,
+        deadline: Instant::now() + SILENCE_LIMIT,
+    });
     loop {
         let frame = match frame::read_frame(&mut input) {
             Ok(f) => f,
@@ -246,8 +269,9 @@ mod tests {
         let mut got = 0;
         let give_up = Instant::now() + Duration::from_secs(20);
         while got < CHUNKS && Instant::now() < give_up {
-            if let Ok(Command::PeerMsg { inner, .. }) =
-                commands.recv_timeout(Duration::from_millis(100))
+            if let Ok(Command::PeerMsg { inner, .. }) = commands
+                .recv_timeout(Duration::from_millis(100))
+                .map(|boxed| *boxed)
             {
                 match inner {
                     Inner::FileChunk(c) => assert_eq!(c.index, got as u64),

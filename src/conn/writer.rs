@@ -22,6 +22,8 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// Buffer capacity a writer keeps between writes; a bigger one (one large record) is
 /// given back after its write.
 const KEEP_BYTES: usize = 2 * MAX_BATCH_BYTES;
+/// Buffer capacity a writer keeps while nothing waits: a few small records.
+const KEEP_IDLE: usize = 4 * 1024;
 
 /// The writer's buffers: queued records are sealed one after another into `wire` and
 /// go out in one write.
@@ -71,6 +73,18 @@ impl Batch {
     fn release(&mut self) {
         for buf in [&mut self.plain, &mut self.wire] {
             if buf.capacity() > KEEP_BYTES {
+                *buf = Vec::new();
+            }
+        }
+    }
+
+    /// Gives back buffers grown past [`KEEP_IDLE`] once nothing more waits: an idle
+    /// peer should not hold the size its busiest batch made them (with 100 peers, each
+    /// one's first `LIST` alone left ~26 KiB per connection). Under load the queue is
+    /// rarely empty between batches, and a batch that finds it empty allocates once.
+    fn release_idle(&mut self) {
+        for buf in [&mut self.plain, &mut self.wire] {
+            if buf.capacity() > KEEP_IDLE {
                 *buf = Vec::new();
             }
         }
@@ -173,6 +187,9 @@ fn write_batch(
         return false;
     }
     batch.release();
+    if queues.rx.is_empty() && queues.bulk.is_empty() {
+        batch.release_idle();
+    }
     true
 }
 
@@ -261,6 +278,12 @@ mod tests {
         batch.release();
         assert!(batch.wire.capacity() <= KEEP_BYTES);
         assert!(batch.plain.capacity() <= KEEP_BYTES);
+
+        // A batch that found the queue empty gives back what it grew past a few KiB.
+        batch.seal(big_read(), || None, &mut send).unwrap();
+        batch.release_idle();
+        assert!(batch.wire.capacity() <= KEEP_IDLE);
+        assert!(batch.plain.capacity() <= KEEP_IDLE);
 
         // An ordinary batch keeps its buffers for the next write.
         batch.seal(big_read(), || None, &mut send).unwrap();

@@ -69,6 +69,10 @@ pub enum Action {
 }
 
 /// Serves one connection until it closes, idles out, or becomes a WebSocket.
+///
+/// Not inlined into the connection thread's entry, which peer connections share: its
+/// buffers would sit on their stacks for the connection's life.
+#[inline(never)]
 pub fn serve(mut stream: TcpStream, peer: SocketAddr, ctx: &HttpContext) {
     if !crate::net::is_loopback(peer.ip()) {
         serve_banner(stream);

@@ -65,7 +65,7 @@ use crossbeam_channel::{after, never, select, tick, Receiver, Sender};
 
 use crate::api::Me;
 pub use crate::bus::{ApiReply, ApiRequest, Command, StateHandle, SubId, UI_QUEUE_LEN};
-use crate::bus::{DialFn, NameCell, PeerContext, ReachFn, Refusal};
+use crate::bus::{Commands, DialFn, NameCell, PeerContext, ReachFn, Refusal};
 use crate::datadir::DataDir;
 use crate::identity::{self, Identity, NodeId};
 
@@ -199,7 +199,7 @@ impl State {
     ) -> std::io::Result<(
         State,
         StateHandle,
-        Receiver<Command>,
+        Commands,
         Receiver<crate::store::Committed>,
     )> {
         let (handle, rx) = StateHandle::channel();
@@ -287,11 +287,7 @@ impl Clock {
 const SLOW_TURN: Duration = Duration::from_millis(50);
 
 impl State {
-    fn run(
-        mut self,
-        rx: Receiver<Command>,
-        committed: Receiver<crate::store::Committed>,
-    ) -> Stopped {
+    fn run(mut self, rx: Commands, committed: Receiver<crate::store::Committed>) -> Stopped {
         let ticker = tick(Duration::from_secs(1));
         self.on_tick(Instant::now());
         let mut since_flush = 0;
@@ -307,7 +303,7 @@ impl State {
             };
             let started = Instant::now();
             let what = select! {
-                recv(rx) -> cmd => match cmd {
+                recv(rx) -> cmd => match cmd.map(|boxed| *boxed) {
                     Ok(Command::Shutdown) | Err(_) => break Stopped::Shutdown,
                     Ok(cmd) => {
                         let kind = cmd.kind();

@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::api;
-use crate::bus::{ConnId, PeerUp};
+use crate::bus::{ConnId, PeerQueue, PeerUp};
 use crate::identity::NodeId;
 use crate::peer::inner::{
     hint_addr_ok, Inner, ListEntry, MAX_ADDRS as MAX_LIST_ADDRS, MAX_LIST_ENTRIES,
@@ -78,7 +78,7 @@ pub const MAX_STRANGERS_SHOWN: usize = 32;
 #[derive(Debug)]
 pub struct Link {
     pub conn: ConnId,
-    pub tx: Sender<Inner>,
+    pub tx: PeerQueue,
     pub role: Role,
     /// The socket's remote address.
     pub remote: SocketAddr,
@@ -1277,7 +1277,7 @@ mod tests {
     use crossbeam_channel::bounded;
 
     fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Inner>) {
-        let (tx, rx) = bounded(2);
+        let (tx, rx) = crate::queue::single_producer(2);
         let up = PeerUp {
             conn: ConnId::for_tests(),
             id: [conn_peer; 32],

@@ -12,7 +12,7 @@ use super::outbox::{OUTBOX_WINDOW, STALL_LIMIT};
 use super::peers::Outbox;
 use super::*;
 use crate::api;
-use crate::bus::{Charge, ConnId, DialError, PeerUp, PEER_QUEUE_LEN};
+use crate::bus::{Charge, ConnId, DialError, PeerUp};
 use crate::peer::inner::{Inner, Mess, MsgId};
 use crate::peer::session::Role;
 use crate::store::Committed;
@@ -31,7 +31,7 @@ fn record_dial(target: String, _ctx: PeerContext) -> Result<(), DialError> {
 struct Harness {
     state: State,
     committed: Receiver<Committed>,
-    _commands: Receiver<Command>,
+    _commands: crate::bus::Commands,
     _dir: tempfile::TempDir,
     t0: Instant,
 }
@@ -133,7 +133,7 @@ impl Harness {
 
     /// Peer `n` authenticates on a new connection at `now`.
     fn peer_up(&mut self, n: u8, now: Instant) -> FakeLink {
-        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let (tx, rx) = crate::bus::peer_queue();
         let conn = ConnId::for_tests();
         let up = PeerUp {
             conn,
@@ -535,7 +535,7 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
     let sources: Vec<&str> = c.addrs.iter().map(|a| a.source.as_str()).collect();
     assert_eq!(sources, ["incoming", "beacon"], "{c:?}");
     // The dial the beacon started is in flight; it turns out to be a duplicate.
-    let (tx, _rx) = bounded(PEER_QUEUE_LEN);
+    let (tx, _rx) = crate::bus::peer_queue();
     let up = PeerUp {
         conn: ConnId::for_tests(),
         id: id(5),
@@ -604,7 +604,7 @@ impl Harness {
     /// `id` authenticates from `addr` at `now`; the link is `None` if the node closed it
     /// at once (its queue sender dropped).
     fn up_as(&mut self, id: NodeId, addr: &str, now: Instant) -> Option<FakeLink> {
-        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let (tx, rx) = crate::bus::peer_queue();
         let conn = ConnId::for_tests();
         let up = PeerUp {
             conn,
@@ -2263,7 +2263,7 @@ fn a_dial_back_is_asked_only_for_addresses_the_peer_is_known_at_once_a_minute() 
 fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked() {
     use crate::peer::reach::{Answer, Outcome, Tried};
     let mut h = Harness::new();
-    let (tx, rx) = bounded(PEER_QUEUE_LEN);
+    let (tx, rx) = crate::bus::peer_queue();
     let conn = ConnId::for_tests();
     let ours: std::net::SocketAddr = "10.0.0.1:35035".parse().unwrap();
     let up = PeerUp {
@@ -2362,7 +2362,7 @@ fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_co
     h.state.dialer = super::dialer::Dialer::new(1, vec![target.into()]);
     let _first = h.peer_up(5, h.at(0.0));
     assert!(h.state.peers.get(&id(5)).is_some_and(|c| c.is_stranger()));
-    let (tx, _rx) = bounded(PEER_QUEUE_LEN);
+    let (tx, _rx) = crate::bus::peer_queue();
     let up = PeerUp {
         conn: ConnId::for_tests(),
         id: id(5),
@@ -2395,7 +2395,7 @@ fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_co
 #[test]
 fn a_peer_on_this_machine_is_asked_for_its_clock_only() {
     let mut h = Harness::new();
-    let (tx, rx) = bounded(PEER_QUEUE_LEN);
+    let (tx, rx) = crate::bus::peer_queue();
     let conn = ConnId::for_tests();
     let up = PeerUp {
         conn,

@@ -5,13 +5,15 @@
 //!                                   ├─ > SCHEMA_VERSION ───────▶ TooNew (file untouched)
 //!                                   └─ ≤ SCHEMA_VERSION ─▶ WAL, synchronous=FULL,
 //!                                        foreign_keys=ON ─▶ migrations user_version+1 ..
-//!                                        SCHEMA_VERSION, one transaction each
+//!                                        SCHEMA_VERSION, all in one transaction
 //! ```
 //!
 //! `PRAGMA user_version` is the schema version: 0 is an empty file, version N is the
 //! result of `MIGRATIONS[0..N]`. A released migration is never edited; the schema
-//! evolves only by appending one. Each migration and its `user_version` bump commit
-//! together, so a crash mid-migration leaves the previous version intact.
+//! evolves only by appending one. The pending migrations and the `user_version` bump
+//! commit together, so a crash mid-migration leaves the version the file had intact.
+//! (One commit, not one per migration: a new database runs all seven, and each commit
+//! is a flush of the WAL; a first start made 7 of them.)
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -359,31 +361,38 @@ fn user_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
         .map_err(|e| StoreError::sqlite(path, e))
 }
 
-/// Applies the migrations after `from`, each in its own transaction.
+/// Applies the migrations after `from` in one transaction.
 fn migrate(conn: &mut Connection, path: &Path, from: i64) -> Result<(), StoreError> {
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-        let version = index as i64 + 1;
-        let fail = |source| StoreError::Migrate {
+    if from >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let fail = |version: i64| {
+        move |source| StoreError::Migrate {
             path: path.to_path_buf(),
             version,
             source,
-        };
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(fail)?;
-        // The data dir lock keeps other nodes out, but re-reading under the write lock
-        // costs nothing and makes a concurrent migration impossible to apply twice.
-        let current: i64 = tx
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(fail)?;
-        if current >= version {
-            continue;
         }
-        tx.execute_batch(sql).map_err(fail)?;
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(fail(from + 1))?;
+    // The data dir lock keeps other nodes out, but re-reading under the write lock
+    // costs nothing and makes a concurrent migration impossible to apply twice.
+    let current: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(fail(from + 1))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        let version = index as i64 + 1;
+        tx.execute_batch(sql).map_err(fail(version))?;
         tx.pragma_update(None, "user_version", version)
-            .map_err(fail)?;
-        tx.commit().map_err(fail)?;
-        log::info!("{}: schema migrated to version {version}", path.display());
+            .map_err(fail(version))?;
+    }
+    tx.commit().map_err(fail(SCHEMA_VERSION))?;
+    if current < SCHEMA_VERSION {
+        log::info!(
+            "{}: schema migrated from version {current} to {SCHEMA_VERSION}",
+            path.display()
+        );
     }
     Ok(())
 }
@@ -456,6 +465,23 @@ mod tests {
                 assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
             }
         }
+    }
+
+    /// A new database is created in one commit (one flush of the WAL on a first start,
+    /// not one per migration): each page is in the WAL once. Committing each migration
+    /// on its own rewrote the schema page and others every time (47 frames for 26 pages).
+    #[test]
+    fn a_new_database_is_created_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_writer(&dir.path().join("purr.db"), BUSY).unwrap();
+        let pages: i64 = conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))
+            .unwrap();
+        let frames: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
+            .unwrap();
+        assert!(frames > 0, "the schema went through the WAL");
+        assert!(frames <= pages, "{frames} WAL frames for {pages} pages");
     }
 
     /// A database as purr schema v1 wrote it, built by hand (not through `open_writer`),

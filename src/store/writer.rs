@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
 use super::{schema, CommitError, Op, StoreError};
@@ -141,7 +141,7 @@ pub enum SubmitError {
 /// The handle of the writer thread; owned by the state thread.
 #[derive(Debug)]
 pub struct Writer {
-    tx: Option<Sender<(u64, Op)>>,
+    tx: Option<crate::queue::Producer<(u64, Op)>>,
     join: Option<JoinHandle<()>>,
     /// Set when stopping: a batch that keeps failing is then given up instead of
     /// retried, so shutdown does not wait for the disk to be fixed.
@@ -164,7 +164,8 @@ impl Writer {
             conn.pragma_update(None, "synchronous", "OFF")
                 .map_err(|e| StoreError::sqlite(path, e))?;
         }
-        let (tx, rx) = bounded(config.queue_len.max(1));
+        // Slots are allocated as ops wait, not up front (`crate::queue`).
+        let (tx, rx) = crate::queue::single_producer(config.queue_len);
         let stopping = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             conn,
@@ -208,8 +209,18 @@ impl Writer {
 
     /// Queues an op, waiting while the queue is full (tests, tools; not the state thread).
     pub fn submit(&self, token: u64, op: Op) -> Result<(), StoreError> {
-        let tx = self.tx.as_ref().ok_or(StoreError::WriterGone)?;
-        tx.send((token, op)).map_err(|_| StoreError::WriterGone)
+        let mut op = op;
+        loop {
+            match self.try_submit(token, op) {
+                Ok(()) => return Ok(()),
+                Err(SubmitError::Gone { .. }) => return Err(StoreError::WriterGone),
+                Err(SubmitError::Full { op: back, .. }) => {
+                    op = *back;
+                    // The writer drains the queue a batch at a time.
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
     }
 
     /// Stops the thread once every queued op is committed (and its `Committed` sent).
@@ -446,7 +457,7 @@ mod tests {
     use crate::store::{CommitFailure, Direction, Reader};
 
     fn worker(path: &Path) -> Worker {
-        let (_tx, rx) = bounded(1);
+        let (_tx, rx) = crossbeam_channel::bounded(1);
         let (done, _done_rx) = crossbeam_channel::unbounded();
         Worker {
             conn: schema::open_writer(path, Duration::from_secs(1)).unwrap(),

@@ -29,7 +29,7 @@ pub struct LogScan {
     pub warnings: u64,
     pub slow_peer: u64,
     pub slow_ui: u64,
-    /// "heap in use" of each `malloc_trim` debug line (src/memory.rs), in KiB, in order:
+    /// "heap in use" of each `malloc_trim` debug line (src/memory/mod.rs), in KiB, in order:
     /// malloc's own count of what the node holds, beside RSS.
     pub heap_in_use_kib: Vec<u64>,
     /// The "(SQLite N KiB)" of the same lines: the part of it that is SQLite's.

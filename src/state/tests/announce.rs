@@ -60,7 +60,7 @@ fn announced_of(h: &Harness, n: u8) -> Vec<Announced> {
 impl Harness {
     /// Peer `n` authenticates on a connection whose local end is `local`.
     fn up_via(&mut self, n: u8, local: &str, now: Instant) -> FakeLink {
-        let (tx, rx) = bounded(PEER_QUEUE_LEN);
+        let (tx, rx) = crate::bus::peer_queue();
         let conn = ConnId::for_tests();
         let up = PeerUp {
             conn,

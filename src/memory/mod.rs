@@ -1,4 +1,4 @@
-//! Giving freed heap memory back to the operating system.
+//! Giving memory the node no longer uses back to the operating system.
 //!
 //! glibc's malloc keeps what a thread frees in that thread's arena (up to 8 per core)
 //! and returns memory to the kernel only from the top of an arena. A node runs a thread
@@ -18,12 +18,21 @@
 //! contend for an arena's lock. And blocks of [`MMAP_THRESHOLD`] or more always get
 //! their own mapping ([`fix_mmap_threshold`]), so a big buffer freed leaves no hole.
 //!
+//! Two more kinds of memory go back the same way, with `madvise(MADV_DONTNEED)`: the
+//! stack pages a connection thread's handshake touched, once it is done
+//! ([`release_stack_below_here`]), and the pages of the binary and the C libraries that
+//! only the start ran ([`pages`], once the node listens).
+//!
 //! These calls (and `mallinfo2` for [`heap_stats`], `sqlite3_memory_used` for
-//! [`sqlite_in_use`]) are the crate's only `unsafe` code
-//! (`lib.rs` denies it elsewhere).
+//! [`sqlite_in_use`], `madvise` and `pthread_getattr_np` for the pages) are the crate's
+//! only `unsafe` code (`lib.rs` denies it elsewhere).
 //! Other allocators were measured and refused: mimalloc and jemalloc each raised an
 //! idle node above the 8 MB budget (12.3 and 8.4 MB) and jemalloc a node with 100 peers
 //! to 41 MB against 32 (docs/BENCHMARKS.md).
+
+mod pages;
+
+pub use pages::{drop_startup_pages, StartMappings};
 
 use std::time::{Duration, Instant};
 
@@ -79,6 +88,80 @@ pub fn limit_arenas() -> bool {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn limit_arenas() -> bool {
     false
+}
+
+/// `madvise(MADV_DONTNEED)` on `len` bytes at `start`: the process no longer needs
+/// these pages resident. Only for [`pages::drop_startup_pages`], on read-only file
+/// mappings without anonymous pages (see there). `false` if the kernel refused.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn dont_need(start: usize, len: usize) -> bool {
+    // SAFETY: the range is a whole mapping of the executable or a library the loader
+    // mapped before any thread started (never unmapped, so the addresses still name it),
+    // read-only and private, with no anonymous (written) page: every page is a clean
+    // copy of the file, and the next access maps the same bytes again from the page
+    // cache. No Rust reference is invalidated: the contents do not change.
+    unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
+}
+
+/// See the Linux version above.
+#[cfg(not(target_os = "linux"))]
+fn dont_need(_start: usize, _len: usize) -> bool {
+    false
+}
+
+/// Bytes kept resident below the caller's frame by [`release_stack_below_here`]: room
+/// for the frames of this function and the `madvise` call itself, which must not lose
+/// their pages while they run.
+const STACK_MARGIN: usize = 2 * 1024;
+
+/// Gives back the pages of this thread's stack below the caller's frame (less
+/// [`STACK_MARGIN`]): a connection thread runs its deepest code (the handshake's curve
+/// arithmetic and JSON) once, and then reads records for days at a fraction of that
+/// depth; each page it touched stayed resident (~20 KiB per connection). Returns the
+/// bytes released from (not all of them were resident); 0 where unsupported.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+#[inline(never)]
+pub fn release_stack_below_here() -> usize {
+    let marker = 0u8;
+    let here = std::ptr::addr_of!(marker) as usize;
+    let mut attr = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    let (mut base, mut size) = (std::ptr::null_mut::<libc::c_void>(), 0usize);
+    // SAFETY: pthread_getattr_np fills the attribute object for the calling thread
+    // (initialising it); pthread_attr_getstack only reads it, and it is destroyed once,
+    // only when the first call succeeded.
+    let ok = unsafe {
+        if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            return 0;
+        }
+        let got = libc::pthread_attr_getstack(attr.as_ptr(), &mut base, &mut size) == 0;
+        libc::pthread_attr_destroy(attr.as_mut_ptr());
+        got
+    };
+    let page = 4096;
+    let low = (base as usize).div_ceil(page) * page;
+    let high = here.saturating_sub(STACK_MARGIN) / page * page;
+    if !ok || high <= low || here >= base as usize + size {
+        return 0;
+    }
+    // SAFETY: [low, high) is inside this thread's own stack and below every live frame
+    // of it (the stack grows down from `here`, and STACK_MARGIN leaves this function's
+    // callees their pages): no live value is stored there, no other thread uses this
+    // stack, and a signal handler runs only after the system call returns. The pages
+    // read as zero when touched again, as fresh stack does.
+    let done = unsafe { libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED) };
+    if done == 0 {
+        high - low
+    } else {
+        0
+    }
+}
+
+/// See the glibc version above.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_stack_below_here() -> usize {
+    0
 }
 
 /// Returns freed heap pages to the kernel. `true` if glibc released any memory; always
