@@ -3,7 +3,9 @@
 //! Since issue 21 strangers are listed `nearby` from their beacons and get a session only
 //! on demand, so "lists" means online or nearby (the baseline, by `--connect` and LIST,
 //! has no beacons and still meshes: online). Also: time until two nodes on two subnets
-//! behind a router list each other with `--scan` (issue 20.4).
+//! behind a router list each other with `--scan` (issue 20.4); how long `purr doctor`
+//! takes to answer, with a node running and without one; and the time until a node
+//! whose LAN link goes down lists its contact online again over a tunnel (issue 20).
 //!
 //! The namespaces are this program's own: a hub namespace holding a bridge, and four node
 //! namespaces each joined to the bridge by a veth pair (10.88.0.1-4/24), all deleted at
@@ -16,14 +18,27 @@
 //! within the bounded attempt.
 //!
 //! `cargo bench --bench discovery -- [--quick]` prints a Markdown section and `@summary`
-//! lines for `scripts/bench.sh`.
+//! lines for `scripts/bench.sh`. `--quick` (the `make test` smoke run) does one run of
+//! each part, one `purr doctor` of each kind, skips the tunnel (tests/addr_announce.rs
+//! runs that set-up in `make test`), and checks that the new tables state only what was
+//! measured.
+//!
+//! The `purr doctor` and tunnel rows run the binary `cargo bench` built (not
+//! `$PURR_BENCH_BIN`): they start nodes with the integration tests' helpers, whose
+//! tunnel set-up they share with tests/addr_announce.rs.
 
 mod support;
+/// The integration tests' helpers (namespaced LAN, the LAN-plus-tunnel set-up).
+#[path = "../tests/support/mod.rs"]
+mod tests_support;
 
 use std::os::fd::AsFd;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+use tests_support::lan::Lan as TestLan;
 
 const NODES: usize = 4;
 /// How long one attempt may take before we call discovery not working.
@@ -416,4 +431,233 @@ fn main() {
         median / base_median.max(0.001)
     );
     scan_section(runs);
+    if quick {
+        check_tables();
+    }
+    // The nodes these parts start log at `warn`: debug logging to a pipe slows a node.
+    std::env::set_var("PURR_TEST_LOG", "warn");
+    doctor_section(if quick { 1 } else { DOCTOR_RUNS });
+    if quick {
+        // One run is ~6 s (set-up ~3 s, reconnect ~3 s); tests/addr_announce.rs times
+        // the same set-up in `make test` already.
+        println!("Reconnect over a tunnel: not run in `--quick`.");
+    } else {
+        tunnel_section(runs);
+    }
+}
+
+/// Issue 20: "`purr doctor` answers within 5 s".
+const DOCTOR_TARGET: Duration = Duration::from_secs(5);
+/// `purr doctor` runs of each kind (with a node, without one).
+const DOCTOR_RUNS: usize = 10;
+/// Issue 20: "reconnect after the LAN link is taken down, over the tunnel, within 10 s".
+const TUNNEL_TARGET: Duration = Duration::from_secs(10);
+/// How long a tunnel run waits for the reconnect before calling it not measured.
+const TUNNEL_WAIT: Duration = Duration::from_secs(30);
+
+fn ms(t: Duration) -> String {
+    format!("{:.0}", t.as_secs_f64() * 1000.0)
+}
+
+fn ms_list(ts: &[Duration]) -> String {
+    ts.iter().map(|t| ms(*t)).collect::<Vec<_>>().join(", ")
+}
+
+fn met(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+/// One `purr doctor --json --data-dir DIR` inside namespace `ns`: the time from exec to
+/// exit, once its output parsed as the report (a `checks` array) saying whether a node
+/// runs as `running` expects; exit 1 (a check failed) is an answer too.
+fn doctor_once(ns: &str, dir: &Path, running: bool) -> Result<Duration, String> {
+    let start = Instant::now();
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, tests_support::BIN, "doctor", "--json"])
+        .arg("--data-dir")
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("run purr doctor: {e}"))?;
+    let took = start.elapsed();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        format!(
+            "purr doctor printed no JSON report ({e}; exit {:?}): {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    if !report["checks"].is_array() {
+        return Err(format!("purr doctor's JSON has no checks: {report}"));
+    }
+    if report["node"]["running"] != running {
+        return Err(format!(
+            "purr doctor says node.running is {} (expected {running})",
+            report["node"]["running"]
+        ));
+    }
+    Ok(took)
+}
+
+/// `runs` doctors with a node running on the data dir, then (the node killed) `runs`
+/// on the data dir alone: (with, without).
+fn doctor_attempt(runs: usize) -> Result<(Vec<Duration>, Vec<Duration>), String> {
+    let lan = TestLan::builder(1).ipv4_only().build();
+    let host = &lan.hosts[0];
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = tmp.path().join("data");
+    let node = host.node().data_dir(&dir).try_start()?;
+    let with = (0..runs)
+        .map(|_| doctor_once(&host.ns.name, &dir, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Killed (SIGKILL on drop), as in a crash: nothing cleans up after it.
+    drop(node);
+    let without = (0..runs)
+        .map(|_| doctor_once(&host.ns.name, &dir, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((with, without))
+}
+
+/// The `purr doctor` table of section 6 and its summary rows.
+fn doctor_table(runs: usize, with: &[Duration], without: &[Duration]) -> String {
+    let mut out = format!(
+        "**`purr doctor` answer time** (issue 20): `purr doctor --json --data-dir DIR` run \
+         by `ip netns exec` in a namespace of its own (one host on a bridge, IPv4), time \
+         from exec to exit (the JSON report printed), {runs} runs of each: with a node \
+         running on DIR (discovery on, `--beacon-interval 1`; the doctor asks its \
+         `GET /api/v1/diag`), then without one (the node killed by SIGKILL, as in a \
+         crash: the doctor finds nothing listening and reports from the data dir and the \
+         interfaces).\n\n\
+         | node | runs (ms) | median | max | target |\n|---|---|---|---|---|\n"
+    );
+    let mut summary = String::new();
+    for (what, ts) in [("running", with), ("not running (data dir only)", without)] {
+        let median = support::median_ms(ts.to_vec());
+        let max = ts.iter().max().copied().unwrap_or_default();
+        out += &format!(
+            "| {what} | {} | **{median:.0} ms** | {} ms | ≤5 s |\n",
+            ms_list(ts),
+            ms(max)
+        );
+        summary += &format!(
+            "\n@summary | `purr doctor` answers, node {what} (median of {runs}; max {} ms) | {median:.0} ms | ≤5 s | {} |",
+            ms(max),
+            met(max <= DOCTOR_TARGET)
+        );
+    }
+    out + &summary
+}
+
+/// The `purr doctor` rows of section 6.
+fn doctor_section(runs: usize) {
+    let what = "`purr doctor` answers";
+    println!();
+    match std::panic::catch_unwind(AssertUnwindSafe(|| doctor_attempt(runs))) {
+        Ok(Ok((with, without))) => println!("{}\n", doctor_table(runs, &with, &without)),
+        Ok(Err(e)) => {
+            println!("{what}: not measured: {e}\n");
+            println!("@summary | {what} | not measured: {e} | ≤5 s | n/a |\n");
+        }
+        Err(_) => {
+            let e = "the set-up failed (see the panic above)";
+            println!("{what}: not measured: {e}\n");
+            println!("@summary | {what} | not measured: {e} | ≤5 s | n/a |\n");
+        }
+    }
+}
+
+/// One tunnel run: the set-up of tests/addr_announce.rs (B connected to A over the LAN,
+/// knowing A's announced tunnel address), then B's LAN interface down: the time until B
+/// lists A online over the tunnel (polled every 50 ms), `None` past [`TUNNEL_WAIT`].
+fn tunnel_attempt() -> Option<Duration> {
+    let t = tests_support::tunnel::set_up();
+    let (hb, a, b) = (t.hb(), &t.a, &t.b);
+    let want = t.b_tunnel_path();
+    t.lan_down();
+    let down = Instant::now();
+    while down.elapsed() < TUNNEL_WAIT {
+        if tests_support::tunnel::path_of(hb, b, &a.id) == want.as_str() {
+            return Some(down.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// The tunnel table of section 6 and its summary row.
+fn tunnel_table(runs: usize, times: &[Duration]) -> String {
+    let median = support::median_ms(times.to_vec());
+    format!(
+        "**Reconnect over a tunnel when the LAN goes** (issue 20): two namespaces on a \
+         bridge (the LAN, IPv4) and a veth pair between them on another subnet, named like \
+         WireGuard (`wg…`, so both ends call it VPN) with multicast off; B started with \
+         `--connect` to A's LAN address (a contact: it keeps a session and redials), and \
+         told A's tunnel address only by A's `ADDR` (the set-up of \
+         tests/addr_announce.rs). Then B's LAN interface goes down: time until B lists A \
+         online by the path `VPN wg… <A's tunnel address>` (polled every 50 ms), {runs} \
+         runs.\n\n\
+         | after B's LAN interface goes down | runs (ms) | median | target |\n\
+         |---|---|---|---|\n\
+         | B lists A online over the tunnel | {} | **{median:.0} ms** | ≤10 s |\n\
+         \n@summary | reconnect over a tunnel after the LAN link goes down, until listed online by the `VPN` path (median of {runs}) | {median:.0} ms | ≤10 s | {} |",
+        ms_list(times),
+        met(median <= TUNNEL_TARGET.as_secs_f64() * 1000.0)
+    )
+}
+
+/// The tunnel rows of section 6.
+fn tunnel_section(runs: usize) {
+    let what = "reconnect over a tunnel after the LAN link goes down";
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let why = match std::panic::catch_unwind(AssertUnwindSafe(tunnel_attempt)) {
+            Ok(Some(t)) => {
+                times.push(t);
+                continue;
+            }
+            Ok(None) => format!(
+                "B did not list A over the tunnel within {} s",
+                TUNNEL_WAIT.as_secs()
+            ),
+            Err(_) => "the set-up failed (see the panic above)".to_string(),
+        };
+        println!("Reconnect over a tunnel: not measured: {why}\n");
+        println!("@summary | {what} | not measured: {why} | ≤10 s | n/a |");
+        return;
+    }
+    println!("{}", tunnel_table(runs, &times));
+}
+
+/// `--quick`: the new tables change with every measured figure; only the targets and the
+/// run counts are fixed text.
+fn check_tables() {
+    let d = |v: &[u64]| {
+        v.iter()
+            .map(|m| Duration::from_millis(*m))
+            .collect::<Vec<_>>()
+    };
+    let allowed = [
+        ("5", "DOCTOR_TARGET"),
+        ("10", "TUNNEL_TARGET"),
+        ("4", "the runs of these renders"),
+        ("3", "the runs of these renders"),
+        ("1", "one host on the bridge"),
+        ("50", "the poll interval"),
+        ("20", "the issue's number"),
+    ];
+    support::report::assert_measured_only(
+        "doctor table",
+        &doctor_table(4, &d(&[11, 12, 13, 14]), &d(&[21, 22, 23, 24])),
+        &doctor_table(4, &d(&[31, 32, 33, 36]), &d(&[41, 42, 43, 47])),
+        &allowed,
+    );
+    support::report::assert_measured_only(
+        "tunnel table",
+        &tunnel_table(3, &d(&[1100, 1200, 1300])),
+        &tunnel_table(3, &d(&[2100, 2200, 2300])),
+        &allowed,
+    );
 }

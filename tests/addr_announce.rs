@@ -19,89 +19,23 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use support::lan::{Host, Lan};
-use support::netns::{ip, tag};
+use support::lan::Host;
+use support::tunnel::{diag_contact, path_of};
 use support::{eventually, Node};
 
 /// Issue 20: "reconnect after the LAN link is taken down, over the tunnel, within 10 s".
 const RECONNECT_WITHIN: Duration = Duration::from_secs(10);
 
-/// A's contact entry for `id` in `node`'s `GET /api/v1/diag` (run in `host`).
-fn diag_contact(host: &Host, node: &Node, id: &str) -> Value {
-    host.api(node, "GET", "diag", None)
-        .and_then(|(_, v)| {
-            v["contacts"]
-                .as_array()
-                .and_then(|cs| cs.iter().find(|c| c["id"] == id).cloned())
-        })
-        .unwrap_or(Value::Null)
-}
-
-/// `path` of `id` as `node` lists it (`Null` when offline or unknown).
-fn path_of(host: &Host, node: &Node, id: &str) -> Value {
-    host.peers(node)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|p| p["id"] == id && p["online"] == true)
-        .map_or(Value::Null, |p| p["path"].clone())
-}
-
 #[test]
 fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() {
     require_netns!();
-    let lan = Lan::builder(2).ipv4_only().build();
-    let (ha, hb) = (&lan.hosts[0], &lan.hosts[1]);
-    // The tunnel: a second link between the two hosts on another subnet, named like a
-    // WireGuard interface (so both ends call it VPN), without multicast like one.
-    let t = tag();
-    let (wa, wb) = (format!("wg{t}a"), format!("wg{t}b"));
-    ip(&[
-        "link",
-        "add",
-        &wa,
-        "netns",
-        &ha.ns.name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &wb,
-        "netns",
-        &hb.ns.name,
-    ]);
-    for (host, dev, cidr) in [(ha, &wa, "10.99.0.1/24"), (hb, &wb, "10.99.0.2/24")] {
-        host.ns.exec(&["ip", "addr", "add", cidr, "dev", dev]);
-        host.ns
-            .exec(&["ip", "link", "set", "dev", dev, "multicast", "off", "up"]);
-    }
-
-    let a = ha.node().start();
-    let a_lan = format!("10.88.0.1:{}", a.port);
-    let a_vpn = format!("10.99.0.1:{}", a.port);
-    let b = hb.node().arg("--connect").arg(&a_lan).start();
-    assert!(
-        eventually(Duration::from_secs(10), || {
-            path_of(hb, &b, &a.id) == "LAN 10.88.0.1"
-        }),
-        "B did not reach A over the LAN: {}",
-        path_of(hb, &b, &a.id)
-    );
-    // B learns A's tunnel address from A's announcement, and nowhere else.
-    let announced = |host: &Host, node: &Node, id: &str, addr: &str| {
-        diag_contact(host, node, id)["addrs"]
-            .as_array()
-            .is_some_and(|v| {
-                v.iter()
-                    .any(|x| x["addr"] == addr && x["source"] == "announced")
-            })
-    };
-    assert!(
-        eventually(Duration::from_secs(10), || announced(hb, &b, &a.id, &a_vpn)),
-        "A's tunnel address never reached B: {}",
-        diag_contact(hb, &b, &a.id)
-    );
-    let sources = diag_contact(hb, &b, &a.id)["addrs"].clone();
+    // B connected to A over the LAN, and told A's tunnel address by A's announcement
+    // (support::tunnel has the picture above).
+    let t = support::tunnel::set_up();
+    let (ha, hb, a, b) = (t.ha(), t.hb(), &t.a, &t.b);
+    let a_vpn = t.a_vpn();
+    // ... and nowhere else.
+    let sources = diag_contact(hb, b, &a.id)["addrs"].clone();
     eprintln!("B knows A at {sources}");
     assert!(
         !sources
@@ -113,35 +47,35 @@ fn a_peer_that_loses_the_lan_redials_over_the_tunnel_address_it_was_announced() 
     );
 
     // The LAN goes: B's interface down.
-    lan.set_up(1, false);
+    t.lan_down();
     let down = Instant::now();
     let b_sees = eventually(RECONNECT_WITHIN + Duration::from_secs(5), || {
-        path_of(hb, &b, &a.id) == format!("VPN {wb} 10.99.0.1").as_str()
+        path_of(hb, b, &a.id) == t.b_tunnel_path().as_str()
     });
     let b_took = down.elapsed();
     assert!(
         b_sees,
         "B did not reach A over the tunnel within {:?}: {}",
         RECONNECT_WITHIN + Duration::from_secs(5),
-        diag_contact(hb, &b, &a.id)
+        diag_contact(hb, b, &a.id)
     );
     // A takes the new connection too (its old one is probed, silent, replaced).
     let a_sees = eventually(Duration::from_secs(10), || {
-        path_of(ha, &a, &b.id) == format!("VPN {wa} 10.99.0.2").as_str()
+        path_of(ha, a, &b.id) == t.a_tunnel_path().as_str()
     });
     let a_took = down.elapsed();
     eprintln!(
         "LAN down → B online with A over the tunnel after {b_took:?}, A with B after {a_took:?}"
     );
-    assert!(a_sees, "A still lists B as {}", path_of(ha, &a, &b.id));
+    assert!(a_sees, "A still lists B as {}", path_of(ha, a, &b.id));
     assert!(
         b_took <= RECONNECT_WITHIN,
         "B reconnected over the tunnel after {b_took:?} (issue 20: within {RECONNECT_WITHIN:?})"
     );
     // What B tried, in order: the LAN address first.
-    let attempts = diag_contact(hb, &b, &a.id)["attempts"].clone();
+    let attempts = diag_contact(hb, b, &a.id)["attempts"].clone();
     eprintln!("B's dials to A: {attempts}");
-    drop((a, b));
+    drop(t);
 }
 
 /// A host namespace with IPv6 off (so that only the addresses the test gives exist).

@@ -8,6 +8,7 @@ pub mod files;
 pub mod group_lan;
 pub mod lan;
 pub mod netns;
+pub mod tunnel;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
