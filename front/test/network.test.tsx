@@ -93,7 +93,7 @@ describe('verdicts', () => {
     expect(ifaces.textContent).toContain('no multicast');
     const heard = screen.getByRole('region', { name: 'Beacons heard' });
     expect(heard.textContent).toContain('bob');
-    expect(heard.textContent).toContain('192.168.1.31:35035: 24 heard, last 3 s ago');
+    expect(heard.textContent).toContain('192.168.1.31:35035: 24 heard, about every 5 s, last 3 s ago');
     const contacts = screen.getByRole('region', { name: 'Contacts' });
     expect(contacts.textContent).toContain('Path: LAN 192.168.1.31 (192.168.1.31:35035)');
     const carol = within(contacts).getByRole('list', { name: 'Addresses of carol' });

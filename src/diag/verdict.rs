@@ -250,9 +250,17 @@ fn beacons(r: &Report) -> Option<Check> {
         ids.sort_unstable();
         ids.dedup();
         let newest = b.heard.iter().map(|h| h.last_s_ago).min().unwrap_or(0);
+        let sources: Vec<String> = b.heard.iter().take(MAX_SOURCES_SHOWN).map(source).collect();
+        let more = b.heard.len().saturating_sub(MAX_SOURCES_SHOWN);
         let says = format!(
-            "heard beacons from {} node(s), the last {newest} s ago",
-            ids.len()
+            "heard beacons from {} node(s), the last {newest} s ago: {}{}",
+            ids.len(),
+            sources.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
         );
         return Some(Check::new(Verdict::Ok, "beacons", "heard", says));
     }
@@ -274,6 +282,24 @@ fn beacons(r: &Report) -> Option<Check> {
         "heard",
         format!("none yet (listening for {})", duration(b.sending_for_s)),
     ))
+}
+
+/// Sources of beacons named in the `heard` line (the full list is in the JSON).
+const MAX_SOURCES_SHOWN: usize = 8;
+
+/// One source of beacons in words: `583d0d74 on eth0: 24 heard, about every 5 s`.
+fn source(h: &super::HeardFacts) -> String {
+    let every = beacon_interval(h)
+        .map(|s| format!(", about every {s} s"))
+        .unwrap_or_default();
+    format!("{} on {}: {} heard{every}", short(&h.id), h.iface, h.count)
+}
+
+/// The mean time between a source's beacons, in whole seconds (`None` before two).
+pub fn beacon_interval(h: &super::HeardFacts) -> Option<u64> {
+    let gaps = h.count.checked_sub(1).filter(|&g| g > 0)?;
+    let span = h.first_s_ago.saturating_sub(h.last_s_ago);
+    Some((span + gaps / 2) / gaps)
 }
 
 /// `--scan` (issue 20.4): what the sweeps sent and who answered.
@@ -825,6 +851,32 @@ mod tests {
         r.targets[0].online = true;
         r.targets[0].owner = Some("ab".repeat(32));
         assert_eq!(find(&checks(&r), "target").verdict, Verdict::Ok);
+    }
+
+    #[test]
+    fn beacons_heard_are_named_per_source_with_count_and_interval() {
+        let mut r = running();
+        let heard = |id: &str, count, first, last| super::super::HeardFacts {
+            id: id.repeat(32),
+            iface: "eth0".into(),
+            addr: "10.0.0.2:35035".into(),
+            count,
+            first_s_ago: first,
+            last_s_ago: last,
+        };
+        r.beacons.heard = vec![heard("ab", 25, 123, 3), heard("cd", 1, 2, 2)];
+        let k = find(&checks(&r), "beacons").clone();
+        assert_eq!(k.verdict, Verdict::Ok, "{k}");
+        assert!(
+            k.says
+                .contains("abababab on eth0: 25 heard, about every 5 s"),
+            "{k}"
+        );
+        assert!(
+            k.says.contains("cdcdcdcd on eth0: 1 heard;")
+                || k.says.ends_with("cdcdcdcd on eth0: 1 heard"),
+            "{k}"
+        );
     }
 
     #[test]

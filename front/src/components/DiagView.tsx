@@ -75,7 +75,9 @@ export function DiagView({ report, peers }: { report: DiagReport; peers: Record<
                   <span className="diag-tag">{h.iface}</span>
                 </div>
                 <div className="diag-sub">
-                  <span className="mono">{h.addr}</span>: {h.count} heard, last {ago(h.last_s_ago)} ago
+                  <span className="mono">{h.addr}</span>: {h.count} heard
+                  {h.count > 1 && `, about every ${ago(Math.round((h.first_s_ago - h.last_s_ago) / (h.count - 1)))}`}, last{' '}
+                  {ago(h.last_s_ago)} ago
                 </div>
               </li>
             ))}
