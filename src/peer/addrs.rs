@@ -11,8 +11,7 @@
 //! An announcement is a hint like a beacon: it proves nothing (the handshake proves who
 //! answers at an address), and a receiver keeps only what it could dial. This module is
 //! the body (bounded while parsing: at most [`MAX_ANNOUNCED`] entries, the rest skipped)
-//! and the receiver's rule ([`usable`]); what a node does with it is
-//! `state/announce.rs`.
+//! and the receiver's rule ([`usable`]); what a node does with it is not this module's.
 
 use std::net::{IpAddr, SocketAddr};
 

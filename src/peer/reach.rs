@@ -15,8 +15,7 @@
 //! ```
 //!
 //! This module is the wire only: the bodies, their limits and their checks. Who may ask
-//! what, and the dialling, belong to the state (`state/reach.rs`) and the connection
-//! side (`conn/reach.rs`).
+//! what, and the dialling, belong elsewhere.
 
 use std::net::SocketAddr;
 
