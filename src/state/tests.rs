@@ -36,6 +36,28 @@ struct Harness {
     t0: Instant,
 }
 
+/// Peer `n`'s authenticated connection from `addr` (its path `LAN <ip>`, no local
+/// address), and the link the test reads what the state queues for it from.
+fn new_link(n: u8, role: Role, addr: &str) -> (PeerUp, FakeLink) {
+    let (tx, rx) = crate::bus::peer_queue();
+    let conn = ConnId::for_tests();
+    let addr: std::net::SocketAddr = addr.parse().expect("address");
+    let up = PeerUp {
+        conn,
+        id: id(n),
+        name: format!("peer{n}"),
+        our_name: "me".into(),
+        port: 35035,
+        role,
+        addr,
+        local: None,
+        path: format!("LAN {}", addr.ip()),
+        tx,
+        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+    };
+    (up, FakeLink { conn, rx })
+}
+
 /// A peer's end of a connection: what the state queued for its writer.
 struct FakeLink {
     conn: ConnId,
@@ -133,24 +155,27 @@ impl Harness {
 
     /// Peer `n` authenticates on a new connection at `now`.
     fn peer_up(&mut self, n: u8, now: Instant) -> FakeLink {
-        let (tx, rx) = crate::bus::peer_queue();
-        let conn = ConnId::for_tests();
+        let (up, link) = new_link(n, Role::Responder, &format!("10.0.0.{n}:50000"));
         let up = PeerUp {
-            conn,
-            id: id(n),
-            name: format!("peer{n}"),
-            our_name: "me".into(),
-            port: 35035,
-            role: Role::Responder,
-            addr: format!("10.0.0.{n}:50000").parse().expect("address"),
             local: Some("10.0.0.100:35035".parse().expect("address")),
-            path: format!("LAN 10.0.0.{n}"),
-            tx,
-            bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+            ..up
         };
         self.state.handle(Command::PeerUp { up, dialed: None }, now);
         self.state.after_turn(true, now);
-        FakeLink { conn, rx }
+        link
+    }
+
+    /// The discovery thread reports our one address, `ip` on `eth0` (what `ADDR` and
+    /// `RBCK` announce).
+    fn own_addr(&mut self, ip: &str, now: Instant) {
+        self.state.handle(
+            Command::OwnAddrs(vec![crate::bus::OwnAddr {
+                ip: ip.parse().expect("address"),
+                iface: "eth0".into(),
+                kind: crate::diag::IfaceKind::Ethernet,
+            }]),
+            now,
+        );
     }
 
     fn peer_down(&mut self, link: &FakeLink, now: Instant) {
@@ -2263,34 +2288,11 @@ fn a_dial_back_is_asked_only_for_addresses_the_peer_is_known_at_once_a_minute() 
 fn a_peer_that_announces_reach_is_asked_and_its_answer_is_kept_for_what_we_asked() {
     use crate::peer::reach::{Answer, Outcome, Tried};
     let mut h = Harness::new();
-    let (tx, rx) = crate::bus::peer_queue();
-    let conn = ConnId::for_tests();
     let ours: std::net::SocketAddr = "10.0.0.1:35035".parse().unwrap();
-    let up = PeerUp {
-        conn,
-        id: id(6),
-        name: "peer6".into(),
-        our_name: "me".into(),
-        port: 35035,
-        role: Role::Initiator,
-        addr: "10.0.0.6:35035".parse().unwrap(),
-        path: "LAN 10.0.0.6".into(),
-        local: None,
-        tx,
-        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
-    };
-    // Our address, as the discovery thread reports it (what we announce in ADDR).
-    h.state.handle(
-        Command::OwnAddrs(vec![crate::bus::OwnAddr {
-            ip: "10.0.0.1".parse().unwrap(),
-            iface: "eth0".into(),
-            kind: crate::diag::IfaceKind::Ethernet,
-        }]),
-        h.at(0.0),
-    );
+    let (up, link) = new_link(6, Role::Initiator, "10.0.0.6:35035");
+    h.own_addr("10.0.0.1", h.at(0.0));
     h.state
         .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
-    let link = FakeLink { conn, rx };
     let asked = |records: &[Inner]| {
         records
             .iter()
@@ -2395,33 +2397,14 @@ fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_co
 #[test]
 fn a_peer_on_this_machine_is_asked_for_its_clock_only() {
     let mut h = Harness::new();
-    let (tx, rx) = crate::bus::peer_queue();
-    let conn = ConnId::for_tests();
+    let (up, link) = new_link(7, Role::Initiator, "127.0.0.1:35036");
     let up = PeerUp {
-        conn,
-        id: id(7),
-        name: "peer7".into(),
-        our_name: "me".into(),
-        port: 35035,
-        role: Role::Initiator,
-        addr: "127.0.0.1:35036".parse().unwrap(),
         path: "loopback 127.0.0.1".into(),
-        local: None,
-        tx,
-        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+        ..up
     };
-    // Our address, as the discovery thread reports it (what we announce in ADDR).
-    h.state.handle(
-        Command::OwnAddrs(vec![crate::bus::OwnAddr {
-            ip: "10.0.0.1".parse().unwrap(),
-            iface: "eth0".into(),
-            kind: crate::diag::IfaceKind::Ethernet,
-        }]),
-        h.at(0.0),
-    );
+    h.own_addr("10.0.0.1", h.at(0.0));
     h.state
         .handle(Command::PeerUp { up, dialed: None }, h.at(0.0));
-    let link = FakeLink { conn, rx };
     h.peer_sends(&link, Inner::Caps(vec!["reach".into()]), h.at(1.0));
     let asks: Vec<_> = link
         .drain()

@@ -60,24 +60,14 @@ fn announced_of(h: &Harness, n: u8) -> Vec<Announced> {
 impl Harness {
     /// Peer `n` authenticates on a connection whose local end is `local`.
     fn up_via(&mut self, n: u8, local: &str, now: Instant) -> FakeLink {
-        let (tx, rx) = crate::bus::peer_queue();
-        let conn = ConnId::for_tests();
+        let (up, link) = new_link(n, Role::Responder, &format!("10.0.0.{n}:50000"));
         let up = PeerUp {
-            conn,
-            id: id(n),
-            name: format!("peer{n}"),
-            our_name: "me".into(),
-            port: 35035,
-            role: Role::Responder,
-            addr: format!("10.0.0.{n}:50000").parse().expect("address"),
             local: Some(local.parse().expect("address")),
-            path: format!("LAN 10.0.0.{n}"),
-            tx,
-            bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+            ..up
         };
         self.state.handle(Command::PeerUp { up, dialed: None }, now);
         self.state.after_turn(true, now);
-        FakeLink { conn, rx }
+        link
     }
 
     /// The targets dialled by ticks from `from` to `to` seconds, one a second, each dial
