@@ -51,7 +51,9 @@ pub const DEFAULT_IDLE_SESSION: Duration = Duration::from_secs(180);
 pub const REDIAL_WANTS_SESSION: Duration = Duration::from_secs(30);
 
 /// Whether a record is traffic that keeps an on-demand session open: what the user
-/// does (messages, receipts, files, groups), not what the session does by itself.
+/// does (messages, receipts, files, groups), not what the session does by itself
+/// (keep-alives, peer lists, capabilities, names, address announcements, dial-back
+/// questions: a Network page left open asks again every minute).
 pub fn is_traffic(inner: &Inner) -> bool {
     !matches!(
         inner,
@@ -61,6 +63,9 @@ pub fn is_traffic(inner: &Inner) -> bool {
             | Inner::List(_)
             | Inner::Caps(_)
             | Inner::Name(_)
+            | Inner::Addr(_)
+            | Inner::ReachAsk(_)
+            | Inner::ReachAnswer(_)
             | Inner::Unknown(_)
     )
 }
@@ -203,5 +208,43 @@ impl State {
                 self.subs.broadcast(&Event::Peer { peer });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::{addrs, reach};
+
+    /// What the session does by itself never keeps an idle stranger's session open: a
+    /// Network page left open asks a dial-back every minute, addresses are announced when
+    /// they change. A message does.
+    #[test]
+    fn housekeeping_records_are_not_traffic_and_messages_are() {
+        let housekeeping = [
+            Inner::Ping,
+            Inner::Pong,
+            Inner::Caps(vec!["reach".into()]),
+            Inner::Addr(addrs::Addrs { addrs: Vec::new() }),
+            Inner::ReachAsk(reach::Ask {
+                nonce: [1; 16],
+                ts: 0,
+                addrs: Vec::new(),
+            }),
+            Inner::ReachAnswer(reach::Answer {
+                nonce: [1; 16],
+                ts: 0,
+                results: Vec::new(),
+            }),
+        ];
+        for r in &housekeeping {
+            assert!(!is_traffic(r), "{r:?}");
+        }
+        let mess = Inner::Mess(crate::peer::inner::Mess {
+            id: crate::peer::inner::MsgId([7; 16]),
+            ts: 0,
+            text: "hi".into(),
+        });
+        assert!(is_traffic(&mess));
     }
 }
