@@ -560,20 +560,7 @@ fn diag_facts_name_failed_dials_with_their_reason_sources_and_paths() {
     let sources: Vec<&str> = c.addrs.iter().map(|a| a.source.as_str()).collect();
     assert_eq!(sources, ["incoming", "beacon"], "{c:?}");
     // The dial the beacon started is in flight; it turns out to be a duplicate.
-    let (tx, _rx) = crate::bus::peer_queue();
-    let up = PeerUp {
-        conn: ConnId::for_tests(),
-        id: id(5),
-        name: "peer5".into(),
-        our_name: "me".into(),
-        port: 35035,
-        role: Role::Initiator,
-        addr,
-        local: None,
-        path: "LAN 10.0.0.5".into(),
-        tx,
-        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
-    };
+    let (up, _link) = new_link(5, Role::Initiator, &addr.to_string());
     h.state.handle(
         Command::PeerUp {
             up,
@@ -2364,20 +2351,7 @@ fn a_stranger_that_dialled_first_and_then_our_configured_dial_met_is_a_stored_co
     h.state.dialer = super::dialer::Dialer::new(1, vec![target.into()]);
     let _first = h.peer_up(5, h.at(0.0));
     assert!(h.state.peers.get(&id(5)).is_some_and(|c| c.is_stranger()));
-    let (tx, _rx) = crate::bus::peer_queue();
-    let up = PeerUp {
-        conn: ConnId::for_tests(),
-        id: id(5),
-        name: "peer5".into(),
-        our_name: "me".into(),
-        port: 35035,
-        role: Role::Initiator,
-        addr: target.parse().expect("address"),
-        path: "LAN 10.0.0.5".into(),
-        local: None,
-        tx,
-        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
-    };
+    let (up, _link) = new_link(5, Role::Initiator, target);
     h.state.handle(
         Command::PeerUp {
             up,
