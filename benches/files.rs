@@ -191,7 +191,7 @@ fn main() {
 fn invented(k: u64) -> Figures {
     let x = |base: f64| base * (1.0 + 0.37 * k as f64) + 0.013 * k as f64;
     let cpu = |i: u64| {
-        ["peer-writer", "file-send", "state", "dial"]
+        ["peer", "file-send", "state", "file-recv"]
             .iter()
             .enumerate()
             .map(|(j, t)| (t.to_string(), x(101.0 + 17.0 * (j as f64 + i as f64))))

@@ -78,6 +78,9 @@ struct Peers {
     /// RSS with the first half of the peers, KiB.
     half_rss: u64,
     half: usize,
+    /// Where the resident KiB were with the first half and with all the peers.
+    half_split: Split,
+    full_split: Split,
 }
 
 /// Waits until the node lists `want` peers online (at most 30 s); how many it lists.
@@ -89,6 +92,30 @@ fn wait_online(node: &support::Node, want: usize) -> usize {
         online = node.online_peers();
     }
     online
+}
+
+/// Resident KiB of a process by kind: thread stacks (mappings the size of a connection
+/// thread's stack), other anonymous memory (heap, malloc arenas), file-backed pages.
+#[derive(Default, Clone, Copy)]
+struct Split {
+    stacks: u64,
+    heap: u64,
+    file: u64,
+}
+
+fn split(pid: u32) -> Split {
+    let stack_kib = (purr::threads::THREAD_STACK / 1024) as u64;
+    let stacks = smaps(pid)
+        .iter()
+        .filter(|(k, _)| k.1 == stack_kib)
+        .map(|(_, rss)| rss)
+        .sum();
+    let (anon, file) = rss_split(pid);
+    Split {
+        stacks,
+        heap: anon.saturating_sub(stacks),
+        file,
+    }
 }
 
 fn with_peers(n: usize, quiet: Duration) -> Peers {
@@ -105,11 +132,13 @@ fn with_peers(n: usize, quiet: Duration) -> Peers {
     // given back their batch buffers, and the node's periodic malloc_trim has run.
     settle(quiet);
     let half_rss = node.rss_kib();
+    let half_split = split(node.pid);
     let second = support::testpeer::spawn_range(node.addr(), half..n);
     let up = up_first + second.wait_up(n - half, Duration::from_secs(60));
     let online = wait_online(&node, up);
     settle(quiet);
     let (anon, file) = rss_split(node.pid);
+    let full_split = split(node.pid);
     let out = Peers {
         want: n,
         up,
@@ -121,6 +150,8 @@ fn with_peers(n: usize, quiet: Duration) -> Peers {
         idle,
         half_rss,
         half,
+        half_split,
+        full_split,
     };
     first.stop();
     second.stop();
@@ -523,8 +554,20 @@ fn main() {
         peers.threads,
     );
     println!(
-        "| each of those peers: all {} together / the last {} | **{per_peer_kb:.0} KB** / {marginal_kb:.0} KB | 2 per peer | **≤48 KB** |",
-        peers.want, second_half,
+        "| each of those peers: all {} together / the last {} | **{per_peer_kb:.0} KB** / {marginal_kb:.0} KB | {:.2} per peer | **≤48 KB** |",
+        peers.want,
+        second_half,
+        (peers.threads as f64 - idle.threads as f64) / peers.want.max(1) as f64,
+    );
+    let per = |f: fn(&Split) -> u64| {
+        f(&peers.full_split).saturating_sub(f(&peers.half_split)) as f64 * 1.024
+            / second_half.max(1) as f64
+    };
+    println!(
+        "| the last {second_half}, each: thread stack / heap and arenas / file-backed | {:.1} / {:.1} / {:.1} KB | — | — |",
+        per(|s| s.stacks),
+        per(|s| s.heap),
+        per(|s| s.file),
     );
     println!(
         "| {} idle TCP connections open (peak over 1 s) | {} | {} | — |",
@@ -624,11 +667,14 @@ fn main() {
          store's and each peer's queues allocate only while something waits). With {} \
          idle authenticated peers the node holds {} more, of which {} file-backed: the \
          code that serving peers runs (handshake, records, the state's peer handling), \
-         paged in once and by the kernel 64 KiB at a time (fault-around), not per peer. \
-         The last {} peers cost {marginal_kb:.0} KB each: two threads (reader and writer: \
-         the pages of their stacks they touch; the reader's handshake pages are given \
-         back once it is done) and, on the heap, the reader's buffer (4 KiB while quiet, \
-         up to 64 KiB while records stream in), the session and the state's entry. \
+         mapped by the kernel 64 KiB at a time (fault-around), not per peer; the trim \
+         tick (every 10 s) unmaps the program's code pages again, so what stays is the \
+         code run since. The last {} peers cost {marginal_kb:.0} KB each ({:.1} KB of \
+         thread stack, {:.1} KB of heap): one thread per connection, which gives back its \
+         read and batch buffers whenever it sleeps and the stack pages below its loop \
+         after 2 s without traffic; the handshake ran on another thread, which ended and \
+         handed glibc's per-thread cache of the blocks it freed back to the arena; on the \
+         heap stay the session, the queues' ends and the state's entry. \
          During the flood the node peaked at {} with {} threads: connections that have not sent their \
          first 4 bytes wait in the acceptor's poll lobby, an fd each and no thread, so \
          no burst of thread stacks or per-thread malloc arenas is left for glibc to keep \
@@ -644,6 +690,8 @@ fn main() {
         mb(added),
         mb(peers_file),
         second_half,
+        per(|s| s.stacks),
+        per(|s| s.heap),
         mb(flood.peak_rss),
         flood.peak_threads,
         flood.opened,

@@ -23,7 +23,6 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -271,6 +270,195 @@ fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
     let _ = drained.join();
     samples.sort_by(|x, y| x.total_cmp(y));
     (percentile(&samples, 0.5), percentile(&samples, 0.99))
+}
+
+/// Threads on a message's path, by role: A's WS reader (`conn`), state and peer
+/// connection; B's peer connection, state and WS writer; both store writers (their
+/// commits run beside the path). `(role, pid, tid)`.
+fn path_threads(a: &Node, b: &Node) -> Vec<(String, u32, u32)> {
+    let mut out = Vec::new();
+    for (side, node) in [("A", a), ("B", b)] {
+        let pid = node.child.id();
+        let mut threads: Vec<_> = support::thread_ticks(pid).into_iter().collect();
+        threads.sort();
+        for (tid, (comm, _)) in threads {
+            let role = match comm.as_str() {
+                "conn" if side == "A" => "WS reader",
+                "ws-writer" if side == "B" => "WS writer",
+                "state" => "state",
+                "peer" => "peer connection",
+                "store-writer" => "store writer",
+                _ => continue,
+            };
+            out.push((format!("{side} {role}"), pid, tid));
+        }
+    }
+    out
+}
+
+/// (ns on a CPU, ns runnable but waiting for one) of a thread, from its schedstat.
+fn schedstat(pid: u32, tid: u32) -> (u64, u64) {
+    let text =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).unwrap_or_default();
+    let mut f = text
+        .split_whitespace()
+        .map(|v| v.parse::<u64>().unwrap_or(0));
+    (f.next().unwrap_or(0), f.next().unwrap_or(0))
+}
+
+/// Where the time of the slowest 1 % of messages went, against typical ones.
+struct Anatomy {
+    /// Path thread roles, in the order of the figures below.
+    roles: Vec<String>,
+    /// Mean latency (ms) of the slowest 1 % and of the middle 10 % (45th–55th
+    /// percentile).
+    slow_ms: f64,
+    typical_ms: f64,
+    /// Per role, mean µs (on a CPU, waiting for a CPU) during a slow / typical message.
+    slow: Vec<(f64, f64)>,
+    typical: Vec<(f64, f64)>,
+    n: usize,
+}
+
+/// `n` single messages as in [`latency`], each between two reads of the path threads'
+/// schedstat (taken outside the timed interval), so that each message's latency comes
+/// with what each thread on its path spent running and waiting for a CPU meanwhile.
+fn latency_anatomy(a: &Node, b: &Node, n: u64) -> Option<Anatomy> {
+    let threads = path_threads(a, b);
+    if threads.is_empty() || schedstat(threads[0].1, threads[0].2) == (0, 0) {
+        return None;
+    }
+    let mut wa = ws(a);
+    let mut wb = ws(b);
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader_a = WebSocket::from_raw_socket(
+        wa.get_ref().try_clone().expect("clone"),
+        tungstenite::protocol::Role::Client,
+        None,
+    );
+    let drained = drain(
+        reader_a,
+        "status",
+        Arc::new(AtomicU64::new(0)),
+        Arc::new(AtomicU64::new(0)),
+        stop.clone(),
+        None,
+    );
+    // The WS threads of this run's sockets started after `path_threads` looked.
+    let threads = path_threads(a, b);
+    let snap =
+        || -> Vec<(u64, u64)> { threads.iter().map(|(_, p, t)| schedstat(*p, *t)).collect() };
+    let mut samples: Vec<(f64, Vec<(u64, u64)>)> = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let text = text_of(i);
+        let before = snap();
+        let t0 = Instant::now();
+        wa.send(Message::text(send_json(&b.id, i))).expect("send");
+        loop {
+            let v = next_json(&mut wb).expect("B's socket");
+            if v["cmd"] == "message" && v["message"]["text"] == text.as_str() {
+                break;
+            }
+        }
+        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let after = snap();
+        let delta = before
+            .iter()
+            .zip(&after)
+            .map(|(x, y)| (y.0.saturating_sub(x.0), y.1.saturating_sub(x.1)))
+            .collect();
+        samples.push((ms, delta));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let _ = drained.join();
+    samples.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let len = samples.len();
+    let slow_count = (len / 100).max(1);
+    let slow = &samples[len - slow_count..];
+    let typical = &samples[len * 45 / 100..(len * 55 / 100).max(len * 45 / 100 + 1)];
+    let mean = |set: &[(f64, Vec<(u64, u64)>)]| -> (f64, Vec<(f64, f64)>) {
+        let k = set.len().max(1) as f64;
+        let ms = set.iter().map(|s| s.0).sum::<f64>() / k;
+        let per = (0..threads.len())
+            .map(|j| {
+                let run: u64 = set.iter().map(|s| s.1[j].0).sum();
+                let wait: u64 = set.iter().map(|s| s.1[j].1).sum();
+                (run as f64 / k / 1000.0, wait as f64 / k / 1000.0)
+            })
+            .collect();
+        (ms, per)
+    };
+    let (slow_ms, slow) = mean(slow);
+    let (typical_ms, typical) = mean(typical);
+    Some(Anatomy {
+        roles: threads.into_iter().map(|t| t.0).collect(),
+        slow_ms,
+        typical_ms,
+        slow,
+        typical,
+        n: len,
+    })
+}
+
+/// The table and sentence of "what the slowest 1 % wait on", from this run's figures.
+fn print_anatomy(an: &Anatomy) {
+    println!(
+        "**What the slowest 1 % wait on.** A second run of {} single messages on the same \
+         pair, each between two reads of `/proc/<pid>/task/<tid>/schedstat` of the threads \
+         on its path (outside the timed interval): per thread, the mean time on a CPU and \
+         runnable but waiting for one, during the slowest 1 % of messages (mean {:.3} ms) \
+         and during typical ones (the middle tenth, mean {:.3} ms).\n",
+        an.n, an.slow_ms, an.typical_ms
+    );
+    println!("| thread | slowest 1 %: running / waiting for a CPU | typical: running / waiting |");
+    println!("|---|---|---|");
+    for (i, role) in an.roles.iter().enumerate() {
+        let (sr, sw) = an.slow[i];
+        let (tr, tw) = an.typical[i];
+        println!("| {role} | {sr:.0} / {sw:.0} µs | {tr:.0} / {tw:.0} µs |");
+    }
+    let extra_us = (an.slow_ms - an.typical_ms) * 1000.0;
+    let diff = |f: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+        an.slow
+            .iter()
+            .zip(&an.typical)
+            .map(|(s, t)| f(s) - f(t))
+            .collect()
+    };
+    // The store writers run beside the path (commits), not on it.
+    let on_path = |v: Vec<f64>| -> Vec<f64> {
+        v.into_iter()
+            .zip(&an.roles)
+            .map(|(d, r)| if r.ends_with("store writer") { 0.0 } else { d })
+            .collect()
+    };
+    let waits = on_path(diff(|x| x.1));
+    let runs = on_path(diff(|x| x.0));
+    let store_run: f64 = diff(|x| x.0)
+        .iter()
+        .zip(&an.roles)
+        .filter(|(_, r)| r.ends_with("store writer"))
+        .map(|(d, _)| d)
+        .sum();
+    let most = |v: &[f64]| {
+        v.iter()
+            .enumerate()
+            .max_by(|x, y| x.1.total_cmp(y.1))
+            .map_or(("n/a".to_string(), 0.0), |(i, d)| (an.roles[i].clone(), *d))
+    };
+    let (wait_role, wait_most) = most(&waits);
+    let (run_role, run_most) = most(&runs);
+    let wait_sum: f64 = waits.iter().sum();
+    let run_sum: f64 = runs.iter().sum();
+    println!(
+        "\nThe slowest 1 % took {extra_us:.0} µs more than typical messages. Threads on the \
+         path spent {wait_sum:.0} µs more runnable but waiting for a CPU (most: {wait_role}, \
+         {wait_most:.0} µs) and {run_sum:.0} µs more running (most: {run_role}, \
+         {run_most:.0} µs); the store writers, beside the path on the same cores, ran \
+         {store_run:.0} µs more. The remaining {:.0} µs are neither: hand-offs before the \
+         next thread is runnable, the sockets, and this client.\n",
+        extra_us - wait_sum - run_sum
+    );
 }
 
 /// The outcome of one throughput run.
@@ -564,22 +752,11 @@ fn pair(extra: &[String]) -> (Node, Node) {
     (a, b)
 }
 
-/// The peer-reader threads of a node right after the pair connected: A dialled, so its
-/// reader is the `dial` thread; B accepted, so its reader is the only `conn` thread then.
-fn peer_readers(pid: u32) -> HashSet<u32> {
-    support::thread_ticks(pid)
-        .into_iter()
-        .filter(|(_, (comm, _))| comm == "dial" || comm == "conn")
-        .map(|(tid, _)| tid)
-        .collect()
-}
-
 /// A readable role for a node thread.
-fn role(comm: &str, tid: u32, readers: &HashSet<u32>) -> String {
+fn role(comm: &str) -> String {
     match comm {
-        "conn" | "dial" if readers.contains(&tid) => "peer reader".into(),
+        "peer" => "peer connection".into(),
         "conn" => "WS reader".into(),
-        "peer-writer" => "peer writer".into(),
         "ws-writer" => "WS writer".into(),
         "state" => "state".into(),
         "store-writer" => "store writer".into(),
@@ -617,7 +794,6 @@ fn machine_jiffies() -> (u64, u64) {
 
 fn sampled_run(a: &Node, b: &Node, window: u64, secs: f64) -> (Run, CpuSample) {
     let pids = [a.child.id(), b.child.id(), std::process::id()];
-    let readers = [peer_readers(pids[0]), peer_readers(pids[1]), HashSet::new()];
     let mut before = Vec::new();
     let mut after = Vec::new();
     let mut t0 = Instant::now();
@@ -656,7 +832,7 @@ fn sampled_run(a: &Node, b: &Node, window: u64, secs: f64) -> (Run, CpuSample) {
                         "sender (main thread)".to_string()
                     }
                 } else {
-                    role(comm, *tid, &readers[i])
+                    role(comm)
                 };
                 (role, pct)
             })
@@ -870,6 +1046,7 @@ fn report(quick: bool, n: u64, secs: f64, windows: &[u64]) {
     let (a, b) = pair(&[]);
     let (tp50, tp99, _) = tcp_baseline(n, 1, 0.2);
     let (p50, p99) = latency(&a, &b, n);
+    let anatomy = latency_anatomy(&a, &b, n);
     drop(a);
     drop(b);
     let (rows, cpu) = windows_on(&[], windows, secs, Some(100));
@@ -963,6 +1140,9 @@ fn report(quick: bool, n: u64, secs: f64, windows: &[u64]) {
         );
     }
     println!();
+    if let Some(an) = &anatomy {
+        print_anatomy(an);
+    }
 
     // Summary lines.
     println!(
@@ -1156,8 +1336,8 @@ fn limits_text(l: &Limits) -> String {
     let _ = writeln!(
         out,
         "**What limits us.** *Latency:* a message crosses five thread hand-offs (A: WS \
-         reader → state → peer writer; B: peer reader → state → WS writer), each a futex \
-         wake-up of a sleeping thread, and four loopback socket hops; the TCP baseline has \
+         reader → state → peer connection; B: peer connection → state → WS writer), each \
+         a wake-up of a sleeping thread (a futex, or the connection's poll(2) and doorbell), and four loopback socket hops; the TCP baseline has \
          one hop and no hand-off. The p99 is where a shared machine ({} cores here) shows: \
          any other runnable process delays one of the five wake-ups. Delaying every commit \
          by 20 ms does not move p50, as SPEC §7 requires: no commit is on the send → \

@@ -295,12 +295,12 @@ fn cpu_times(pids: &[u32]) -> Option<HashMap<String, Duration>> {
             let role = match (*pid == me, i, comm.trim()) {
                 (true, ..) => "this bench's UI clients",
                 (_, 0, "state") => "the sender's state thread",
-                (_, 0, "peer-writer") => "the sender's peer writers",
+                (_, 0, "peer") => "the sender's peer connections",
                 (_, 0, _) => "the sender's other threads",
                 (_, _, "state") => "the receivers' state threads",
                 (_, _, "store-writer") => "the receivers' store writers",
                 (_, _, "ws-writer") => "the receivers' WebSocket writers",
-                (_, _, "dial" | "conn") => "the receivers' connection readers",
+                (_, _, "peer") => "the receivers' peer connections",
                 _ => "the receivers' other threads",
             };
             *out.entry(role.to_string()).or_default() += Duration::from_nanos(ns);

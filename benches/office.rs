@@ -9,7 +9,7 @@
 //! - idle CPU per node (% of one core over an idle window, from utime + stime in
 //!   `/proc/<pid>/stat`), and exactly from each thread's run time
 //!   (`/proc/<pid>/task/<tid>/schedstat`), split by thread: the discovery thread (the
-//!   beacons), the state thread, the session threads (`conn`, `peer-writer`, `dial`)
+//!   beacons), the state thread, the session threads (`conn`, `peer`, `dial`)
 //!   and the rest;
 //!
 //! for N and for N/2 in the same run, with the ratio: what grows with the office.
@@ -222,7 +222,7 @@ fn part(comm: &str) -> Part {
     match comm {
         "discovery" => Part::Discovery,
         "state" => Part::State,
-        "conn" | "peer-writer" | "dial" => Part::Sessions,
+        "conn" | "peer" | "dial" => Part::Sessions,
         _ => Part::Other,
     }
 }
@@ -676,7 +676,7 @@ fn table(half: &Run, full: &Run, idle: Duration) {
         ratio(thr_med(full), thr_med(half)),
     );
     println!(
-        "| of which session threads (`conn`, `peer-writer`, `dial`), median / max | {} | {} | — | — |",
+        "| of which session threads (`conn`, `peer`, `dial`), median / max | {} | {} | — | — |",
         med_max(&half.session_threads, |t| t.to_string()),
         med_max(&full.session_threads, |t| t.to_string())
     );

@@ -1,6 +1,6 @@
 //! The bus: every type that crosses a channel between threads, and the channels' bounds.
 //!
-//! Connection threads (peer readers and writers, dialers, HTTP, WebSocket), the
+//! Connection threads (one per peer connection, dialers, HTTP, WebSocket), the
 //! discovery thread and the state thread never import each other: they meet here. A
 //! thread that wants something of the state sends a [`Command`] through a
 //! [`StateHandle`]; the state answers through channels the command carries, or through
@@ -9,8 +9,9 @@
 //! ```text
 //!   ws threads ──Subscribe/Ui/Unsubscribe──┐
 //!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queues ──▶ ws writers
-//!   peer readers ──PeerUp/PeerMsg/PeerDown─┼──▶ state ──┤
-//!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
+//!   peer conns ──PeerUp/PeerMsg/PeerDown───┼──▶ state ──┤
+//!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer conns
+//!                                          │              (+ doorbell)
 //!   discovery thread ──Discovered, ────────┤
 //!              DiscoveryStats              │
 //!   main ──Shutdown────────────────────────┘
@@ -30,9 +31,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 
 use crate::api::{ClientCmd, HistoryPage, Me, Message, Peer};
+use crate::doorbell::Doorbell;
 use crate::identity::{Identity, NodeId};
 use crate::peer::inner::{Inner, MsgId};
 use crate::peer::session::Role;
@@ -45,20 +47,132 @@ pub const COMMAND_QUEUE_LEN: usize = 4096;
 
 /// The state thread's end of the command queue.
 pub type Commands = Receiver<Box<Command>>;
-/// Records that may wait for a peer's writer; a full queue means the peer cannot keep up.
+/// Records that may wait for a peer's connection thread; a full queue means the peer
+/// cannot keep up.
 pub const PEER_QUEUE_LEN: usize = 256;
 
 /// A peer connection's outgoing queue ([`PEER_QUEUE_LEN`]): the state thread is its one
 /// producer, and its slots are allocated as records wait (`crate::queue`), so an idle
-/// connection does not hold 256 empty ones (35 KiB).
-pub type PeerQueue = crate::queue::Producer<Inner>;
-
-/// A new [`PeerQueue`] and the receiving end its writer reads.
-pub fn peer_queue() -> (PeerQueue, Receiver<Inner>) {
-    crate::queue::single_producer(PEER_QUEUE_LEN)
+/// connection does not hold 256 empty ones (35 KiB). Queueing rings the connection
+/// thread's [`Doorbell`], and so does dropping the queue: the thread then sends what
+/// is left and closes.
+#[derive(Debug)]
+pub struct PeerQueue {
+    /// Always `Some` but while dropping: the sender must be gone before the bell rings,
+    /// or the woken thread could find the queue still open and sleep on.
+    queue: Option<crate::queue::Producer<Box<Inner>>>,
+    bell: Arc<Doorbell>,
 }
-/// Chunks (`FCHK`, up to 128 KiB each) that may wait in a peer's bulk lane: the writer
-/// sends them only when no ordinary record waits, so chat never queues behind a file.
+
+impl PeerQueue {
+    /// Queues `msg` unless [`PEER_QUEUE_LEN`] records wait or the connection is gone.
+    /// The record is dropped either way: the state keeps what it must re-send.
+    pub fn try_send(&self, msg: Inner) -> Result<(), TrySendError<()>> {
+        let Some(queue) = &self.queue else {
+            return Err(TrySendError::Disconnected(()));
+        };
+        queue.try_send(Box::new(msg)).map_err(|e| match e {
+            TrySendError::Full(_) => TrySendError::Full(()),
+            TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
+        })?;
+        self.bell.ring();
+        Ok(())
+    }
+
+    /// Records waiting.
+    pub fn len(&self) -> usize {
+        self.queue.as_ref().map_or(0, |q| q.len())
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for PeerQueue {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        self.bell.ring();
+    }
+}
+
+/// A peer connection's bulk lane for file chunks (`FCHK`, up to 128 KiB each,
+/// [`BULK_QUEUE_LEN`] of them): the connection thread sends them only when no ordinary
+/// record waits, so chat never queues behind a file. Its senders (the state and the
+/// file workers) may wait for room.
+#[derive(Debug, Clone)]
+pub struct BulkLane {
+    tx: Sender<Box<Inner>>,
+    bell: Arc<Doorbell>,
+}
+
+impl BulkLane {
+    /// Queues `msg`, waiting up to `patience` for room; the chunk is dropped if there
+    /// was none (the receiver asks for it again) or the connection is gone.
+    pub fn send_timeout(
+        &self,
+        msg: Inner,
+        patience: Duration,
+    ) -> Result<(), crossbeam_channel::SendTimeoutError<()>> {
+        use crossbeam_channel::SendTimeoutError;
+        self.tx
+            .send_timeout(Box::new(msg), patience)
+            .map_err(|e| match e {
+                SendTimeoutError::Timeout(_) => SendTimeoutError::Timeout(()),
+                SendTimeoutError::Disconnected(_) => SendTimeoutError::Disconnected(()),
+            })?;
+        self.bell.ring();
+        Ok(())
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.tx.is_empty()
+    }
+}
+
+/// A peer connection thread's ends of its queues, and the bell they ring.
+///
+/// Records wait boxed: crossbeam keeps a queue's last block of 31 slots (and a bounded
+/// lane all its slots) allocated for the connection's life, and an `Inner` is 128
+/// bytes: 5 KiB per idle connection unboxed, 0.6 KiB boxed.
+#[derive(Debug)]
+pub struct PeerOutbox {
+    /// Records from the state ([`PeerQueue`]).
+    pub rx: Receiver<Box<Inner>>,
+    /// File chunks ([`BulkLane`]).
+    pub bulk: Receiver<Box<Inner>>,
+    /// Rung when either gets a record, or the state lets go of the connection.
+    pub bell: Arc<Doorbell>,
+}
+
+/// A connection's [`PeerQueue`] of [`PEER_QUEUE_LEN`], its [`BulkLane`], and the
+/// connection thread's ends; fails only if the process is out of file descriptors
+/// (the bell is an `eventfd`).
+pub fn peer_queues() -> std::io::Result<(PeerQueue, BulkLane, PeerOutbox)> {
+    peer_queues_of(PEER_QUEUE_LEN)
+}
+
+/// As [`peer_queues`], with room for `cap` ordinary records.
+pub fn peer_queues_of(cap: usize) -> std::io::Result<(PeerQueue, BulkLane, PeerOutbox)> {
+    let bell = Arc::new(Doorbell::new()?);
+    let (queue, rx) = crate::queue::single_producer(cap);
+    let (bulk_tx, bulk) = bounded(BULK_QUEUE_LEN);
+    Ok((
+        PeerQueue {
+            queue: Some(queue),
+            bell: bell.clone(),
+        },
+        BulkLane {
+            tx: bulk_tx,
+            bell: bell.clone(),
+        },
+        PeerOutbox { rx, bulk, bell },
+    ))
+}
+
+/// Chunks that may wait in a peer's [`BulkLane`].
 pub const BULK_QUEUE_LEN: usize = 8;
 /// Events in one UI's queue (drained by its writer thread). A count, so kept small: an
 /// event can be a 10 KB peer list.
@@ -446,7 +560,7 @@ pub struct PeerUp {
     /// The connection's outgoing queue ([`PEER_QUEUE_LEN`]).
     pub tx: PeerQueue,
     /// Its bulk lane for file chunks ([`BULK_QUEUE_LEN`]), drained after `tx`.
-    pub bulk: Sender<Inner>,
+    pub bulk: BulkLane,
 }
 
 /// Why a dial did not produce a connection.

@@ -25,6 +25,7 @@ pub mod conn;
 pub mod datadir;
 pub mod diag;
 pub mod discovery;
+pub mod doorbell;
 pub mod files;
 pub mod follow;
 pub mod groups;

@@ -368,13 +368,14 @@ fn dispatch(w: Waiting, first: [u8; 4], ctx: &Arc<ConnContext>) {
     let spawned = std::thread::Builder::new()
         .name("conn".into())
         .stack_size(THREAD_STACK)
-        .spawn(move || {
-            let _guard = guard;
-            match kind {
-                Sniffed::Http => http::serve(stream, peer, &ctx.http),
-                Sniffed::Peer => conn::serve_incoming(stream, peer, &ctx.peer),
-                Sniffed::Other => {}
+        .spawn(move || match kind {
+            Sniffed::Http => {
+                let _guard = guard;
+                http::serve(stream, peer, &ctx.http)
             }
+            // The guard goes on to the connection's own thread, after the handshake.
+            Sniffed::Peer => conn::serve_incoming(stream, peer, &ctx.peer, guard),
+            Sniffed::Other => drop(guard),
         });
     if let Err(e) = spawned {
         log::warn!("cannot start a thread for {peer}: {e}");

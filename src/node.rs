@@ -169,6 +169,7 @@ pub fn run(args: NodeArgs) -> Result<(), NodeError> {
             listen: local.ip(),
             advertise: args.advertise.clone(),
         },
+        code: start_mappings.clone(),
     })?;
 
     let stop = Arc::new(AtomicBool::new(false));

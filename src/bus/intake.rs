@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// thread: 32 file chunks, far more than a credit window's worth in flight on one link.
 pub const INTAKE_BYTES: usize = 4 << 20;
 
-/// One connection's budget, held by its reader thread.
+/// One connection's budget, held by its thread.
 #[derive(Debug)]
 pub struct Intake {
     shared: Arc<Shared>,
@@ -30,7 +30,7 @@ struct Shared {
     bytes: AtomicUsize,
     /// The reader is parked until bytes come back.
     waiting: AtomicBool,
-    /// The reader thread, woken when a charge is dropped while it waits.
+    /// The connection thread, woken when a charge is dropped while it waits.
     reader: Thread,
     limit: usize,
 }

@@ -1,12 +1,12 @@
 //! Outgoing peer connections: connect, run the handshake as initiator, then serve the
-//! connection like an accepted one. A dial thread reports `DialFailed` or becomes the
-//! connection's reader.
+//! connection like an accepted one. A dial thread reports `DialFailed` or hands the
+//! connection to a thread of its own, and ends.
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Instant;
 
 use super::deadline::Deadlined;
-use super::peer::run_established;
+use super::peer::{hand_over, Handshaken};
 use super::DIAL_TIMEOUT;
 use crate::bus::{Command, DialError, PeerContext};
 use crate::conn::handshake as driver;
@@ -20,22 +20,28 @@ pub fn spawn_dial(target: String, ctx: PeerContext) -> Result<(), DialError> {
         .map_err(|e| DialError::NoThread(e.to_string()))
 }
 
-/// Dials `target` (`host:port`), runs the handshake as initiator, and serves the
-/// connection; a failure is reported as `DialFailed`. Runs on its own thread.
+/// Dials `target` (`host:port`), runs the handshake as initiator, and hands the
+/// connection to its own thread (see [`hand_over`]); a failure is reported as
+/// `DialFailed`. Runs on its own thread.
 fn dial(target: String, ctx: PeerContext) {
-    match connect_and_handshake(&target, &ctx) {
-        Ok((stream, addr, est, name)) => {
-            run_established(stream, addr, est, name, &ctx, Some(target))
+    let error = match connect_and_handshake(&target, &ctx) {
+        Ok((stream, addr, est, our_name)) => {
+            let start = Handshaken {
+                stream,
+                addr,
+                est,
+                our_name,
+            };
+            match hand_over(start, ctx.clone(), Some(target.clone()), ()) {
+                Ok(()) => return,
+                Err(e) => DialError::NoThread(e.to_string()),
+            }
         }
-        Err(error) => {
-            ctx.state.send(Command::DialFailed { target, error });
-        }
-    }
+        Err(error) => error,
+    };
+    ctx.state.send(Command::DialFailed { target, error });
 }
 
-/// Not inlined into [`dial`]: its frames (the handshake's) are gone before the
-/// connection's reader starts (see `serve_incoming`).
-#[inline(never)]
 fn connect_and_handshake(
     target: &str,
     ctx: &PeerContext,

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::hashes::Hashes;
 use super::{chunk_len, identity_of, names, SYNC_BYTES, SYNC_EVERY, WINDOW};
-use crate::bus::{Command, FileEvent, StateHandle};
+use crate::bus::{BulkLane, Command, FileEvent, StateHandle};
 use crate::peer::files::{chunk_count, Chunk, End};
 use crate::peer::inner::{Inner, MsgId};
 
@@ -54,12 +54,9 @@ pub struct RecvSpec {
 #[derive(Debug)]
 pub enum SendJob {
     /// Read, hash and queue these chunks into `out` (the peer's bulk lane).
-    Chunks {
-        indices: Vec<u64>,
-        out: Sender<Inner>,
-    },
+    Chunks { indices: Vec<u64>, out: BulkLane },
     /// Queue `FEND` after the chunks.
-    End { out: Sender<Inner> },
+    End { out: BulkLane },
 }
 
 /// A sending transfer's source.
@@ -363,7 +360,7 @@ fn send_chunks(
     spec: &SendSpec,
     hashes: &Hashes,
     indices: &[u64],
-    out: &Sender<Inner>,
+    out: &BulkLane,
     buf: &mut Vec<u8>,
 ) -> Result<(), String> {
     let file = open_source(spec)?;

@@ -19,8 +19,7 @@
 //! their own mapping ([`fix_mmap_threshold`]), so a big buffer freed leaves no hole.
 //!
 //! Two more kinds of memory go back the same way, with `madvise(MADV_DONTNEED)`: the
-//! stack pages a connection thread's handshake touched, once it is done
-//! ([`release_stack_below_here`]), and the pages of the binary and the C libraries that
+//! stack pages below where an idle peer connection waits ([`release_stack_below_here`]), and the pages of the binary and the C libraries that
 //! only the start ran ([`pages`], once the node listens).
 //!
 //! These calls (and `mallinfo2` for [`heap_stats`], `sqlite3_memory_used` for
@@ -101,7 +100,12 @@ fn dont_need(start: usize, len: usize) -> bool {
     // read-only and private, with no anonymous (written) page: every page is a clean
     // copy of the file, and the next access maps the same bytes again from the page
     // cache. No Rust reference is invalidated: the contents do not change.
-    unsafe { libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
+    unsafe {
+        if std::env::var_os("PURR_RANDOM").is_some() {
+            libc::madvise(start as *mut libc::c_void, len, libc::MADV_RANDOM);
+        }
+        libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0
+    }
 }
 
 /// See the Linux version above.
@@ -116,9 +120,10 @@ fn dont_need(_start: usize, _len: usize) -> bool {
 const STACK_MARGIN: usize = 2 * 1024;
 
 /// Gives back the pages of this thread's stack below the caller's frame (less
-/// [`STACK_MARGIN`]): a connection thread runs its deepest code (the handshake's curve
-/// arithmetic and JSON) once, and then reads records for days at a fraction of that
-/// depth; each page it touched stayed resident (~20 KiB per connection). Returns the
+/// [`STACK_MARGIN`]): a peer connection's thread seals, opens, parses and logs a few
+/// frames deeper than where it waits, and an idle connection (a `PING` every 15 s)
+/// should not keep those pages resident between wake-ups; a thread may also start on a
+/// stack glibc kept from an ended thread, with that thread's deep pages. Returns the
 /// bytes released from (not all of them were resident); 0 where unsupported.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
@@ -225,16 +230,19 @@ pub fn sqlite_in_use() -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
-/// Calls [`trim`] at most once per [`TRIM_INTERVAL`].
+/// Calls [`trim`] at most once per [`TRIM_INTERVAL`], and unmaps the pages of the
+/// program's code ([`drop_startup_pages`]) with it.
 #[derive(Debug)]
 pub struct Trimmer {
     last: Instant,
+    code: StartMappings,
 }
 
 impl Trimmer {
-    /// Starts the clock: the first trim is one interval after `now`.
-    pub fn new(now: Instant) -> Trimmer {
-        Trimmer { last: now }
+    /// Starts the clock: the first trim is one interval after `now`. `code`: the
+    /// mappings whose pages each trim unmaps (empty: none).
+    pub fn new(now: Instant, code: StartMappings) -> Trimmer {
+        Trimmer { last: now, code }
     }
 
     /// Trims if the interval has passed since the last trim; says whether it did.
@@ -245,6 +253,7 @@ impl Trimmer {
         self.last = now;
         let started = Instant::now();
         let released = trim();
+        let code = drop_startup_pages(&self.code);
         let took = started.elapsed();
         let heap = heap_stats().map_or(String::new(), |h| {
             format!(
@@ -259,7 +268,7 @@ impl Trimmer {
         } else {
             "nothing to return"
         };
-        log::debug!("malloc_trim: {what} in {took:?}{heap}");
+        log::debug!("malloc_trim: {what}, {code} KiB of code pages unmapped, in {took:?}{heap}");
         true
     }
 }
@@ -271,7 +280,7 @@ mod tests {
     #[test]
     fn trims_once_per_interval() {
         let t0 = Instant::now();
-        let mut t = Trimmer::new(t0);
+        let mut t = Trimmer::new(t0, StartMappings::default());
         assert!(!t.tick(t0 + Duration::from_secs(1)));
         assert!(t.tick(t0 + TRIM_INTERVAL));
         assert!(!t.tick(t0 + TRIM_INTERVAL + TRIM_INTERVAL / 2));

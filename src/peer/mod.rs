@@ -9,6 +9,7 @@
 //! Layers, outermost first, one module each:
 //!
 //! - [`frame`]: `cmd(4) | len u32 BE | payload`, the 1 MiB limit;
+//! - [`assemble`]: frames out of bytes that arrive in pieces (non-blocking reads);
 //! - [`hand`]: the `HAND` JSON payload;
 //! - [`handshake`]: the state machine from `HAND` to an authenticated [`Session`];
 //! - [`auth`]: the bytes the handshake hashes, agrees on and signs;
@@ -41,6 +42,7 @@
 #![warn(missing_docs)]
 
 pub mod addrs;
+pub mod assemble;
 pub mod auth;
 pub mod files;
 pub mod frame;

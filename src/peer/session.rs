@@ -273,11 +273,11 @@ impl fmt::Debug for Session {
     }
 }
 
-/// The sending half of a [`Session`], for a connection's writer thread.
+/// The sending half of a [`Session`]: what a connection seals.
 #[derive(Debug)]
 pub struct SendHalf(Session);
 
-/// The receiving half of a [`Session`], for a connection's reader thread.
+/// The receiving half of a [`Session`]: what a connection opens.
 #[derive(Debug)]
 pub struct RecvHalf(Session);
 

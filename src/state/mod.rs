@@ -9,8 +9,8 @@
 //! ```text
 //!   ws threads ──Subscribe/Ui/Unsubscribe──┐
 //!   http threads ──Api{reply}──────────────┤            ┌──▶ UI queues ──▶ ws writers
-//!   peer readers ──PeerUp/PeerMsg/PeerDown─┼──▶ state ──┤
-//!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer writers
+//!   peer conns ──PeerUp/PeerMsg/PeerDown───┼──▶ state ──┤
+//!   dial threads ──DialFailed──────────────┤   (loop)   └──▶ peer queues ──▶ peer conns
 //!   discovery thread ──Discovered──────────┤
 //!   signal handler ──Shutdown──────────────┘      ▲
 //!                                    tick (1 s) ──┘  redials, configured addresses,
@@ -111,6 +111,9 @@ pub struct StateConfig {
     pub idle_session: Duration,
     /// What we announce to peers besides our interfaces (`--advertise`, `--listen`).
     pub announce: announce::Setup,
+    /// The program's code mappings, whose pages the trim tick unmaps (see `memory`);
+    /// empty in tests.
+    pub code: crate::memory::StartMappings,
 }
 
 /// The state owned by the thread.
@@ -234,7 +237,7 @@ impl State {
             panic_at_first_tick: config.panic_at_first_tick,
             durable: durable::Durable::new(writer, reader),
             next_seq: 1,
-            trimmer: crate::memory::Trimmer::new(Instant::now()),
+            trimmer: crate::memory::Trimmer::new(Instant::now(), config.code.clone()),
             identity_file_failing: false,
             clock: config.clock,
             transfers: files::Transfers::default(),

@@ -41,10 +41,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::TrySendError;
 
 use crate::api;
-use crate::bus::{ConnId, PeerQueue, PeerUp};
+use crate::bus::{BulkLane, ConnId, PeerQueue, PeerUp};
 use crate::identity::NodeId;
 use crate::peer::inner::{
     hint_addr_ok, Inner, ListEntry, MAX_ADDRS as MAX_LIST_ADDRS, MAX_LIST_ENTRIES,
@@ -85,7 +85,7 @@ pub struct Link {
     /// How it is reached, in words (`PeerUp::path`).
     pub path: String,
     /// Its bulk lane for file chunks.
-    pub bulk: Sender<Inner>,
+    pub bulk: BulkLane,
     /// The socket's local address: the link is dropped when it leaves our interfaces.
     pub local: Option<SocketAddr>,
     /// Whether it takes our `ADDR`, and the pace of its own (`state/announce.rs`);
@@ -1274,10 +1274,10 @@ pub fn dialable(remote: SocketAddr, port: u16) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossbeam_channel::bounded;
 
-    fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Inner>) {
-        let (tx, rx) = crate::queue::single_producer(2);
+    fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Box<Inner>>) {
+        let (tx, bulk, outbox) = crate::bus::peer_queues_of(2).unwrap();
+        let rx = outbox.rx;
         let up = PeerUp {
             conn: ConnId::for_tests(),
             id: [conn_peer; 32],
@@ -1289,7 +1289,7 @@ mod tests {
             local: None,
             path: "LAN 10.0.0.5".into(),
             tx,
-            bulk: bounded(1).0,
+            bulk,
         };
         (up, rx)
     }

@@ -39,7 +39,8 @@ struct Harness {
 /// Peer `n`'s authenticated connection from `addr` (its path `LAN <ip>`, no local
 /// address), and the link the test reads what the state queues for it from.
 fn new_link(n: u8, role: Role, addr: &str) -> (PeerUp, FakeLink) {
-    let (tx, rx) = crate::bus::peer_queue();
+    let (tx, bulk, outbox) = crate::bus::peer_queues().expect("eventfd");
+    let rx = outbox.rx;
     let conn = ConnId::for_tests();
     let addr: std::net::SocketAddr = addr.parse().expect("address");
     let up = PeerUp {
@@ -53,7 +54,7 @@ fn new_link(n: u8, role: Role, addr: &str) -> (PeerUp, FakeLink) {
         local: None,
         path: format!("LAN {}", addr.ip()),
         tx,
-        bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+        bulk,
     };
     (up, FakeLink { conn, rx })
 }
@@ -61,13 +62,13 @@ fn new_link(n: u8, role: Role, addr: &str) -> (PeerUp, FakeLink) {
 /// A peer's end of a connection: what the state queued for its writer.
 struct FakeLink {
     conn: ConnId,
-    rx: Receiver<Inner>,
+    rx: Receiver<Box<Inner>>,
 }
 
 impl FakeLink {
     /// Everything queued so far (the writer taking it).
     fn drain(&self) -> Vec<Inner> {
-        self.rx.try_iter().collect()
+        self.rx.try_iter().map(|m| *m).collect()
     }
 
     fn mess_ids(records: &[Inner]) -> Vec<MsgId> {
@@ -137,6 +138,7 @@ impl Harness {
             auto_accept_images: 0,
             idle_session: super::sessions::DEFAULT_IDLE_SESSION,
             announce: Default::default(),
+            code: Default::default(),
         };
         let (state, _handle, commands, _) = State::new(config).expect("state");
         Harness {
@@ -616,7 +618,8 @@ impl Harness {
     /// `id` authenticates from `addr` at `now`; the link is `None` if the node closed it
     /// at once (its queue sender dropped).
     fn up_as(&mut self, id: NodeId, addr: &str, now: Instant) -> Option<FakeLink> {
-        let (tx, rx) = crate::bus::peer_queue();
+        let (tx, bulk, outbox) = crate::bus::peer_queues().expect("eventfd");
+        let rx = outbox.rx;
         let conn = ConnId::for_tests();
         let up = PeerUp {
             conn,
@@ -629,7 +632,7 @@ impl Harness {
             local: None,
             path: format!("LAN {addr}"),
             tx,
-            bulk: bounded(crate::bus::BULK_QUEUE_LEN).0,
+            bulk,
         };
         self.state.handle(Command::PeerUp { up, dialed: None }, now);
         self.state.after_turn(true, now);
