@@ -455,9 +455,22 @@ fn print_anatomy(an: &Anatomy) {
          path spent {wait_sum:.0} µs more runnable but waiting for a CPU (most: {wait_role}, \
          {wait_most:.0} µs) and {run_sum:.0} µs more running (most: {run_role}, \
          {run_most:.0} µs); the store writers, beside the path on the same cores, ran \
-         {store_run:.0} µs more. The remaining {:.0} µs are neither: hand-offs before the \
-         next thread is runnable, the sockets, and this client.\n",
-        extra_us - wait_sum - run_sum
+         {store_run:.0} µs more. {}\n",
+        {
+            let rest = extra_us - wait_sum - run_sum;
+            if rest >= 0.0 {
+                format!(
+                    "The remaining {rest:.0} µs are neither: hand-offs before the next \
+                     thread is runnable, the sockets, and this client."
+                )
+            } else {
+                format!(
+                    "Those add up to {:.0} µs more than the difference: some of the path \
+                     threads' waits overlap (two cores).",
+                    -rest
+                )
+            }
+        }
     );
 }
 

@@ -32,29 +32,49 @@ struct Batch {
     wire: Vec<u8>,
 }
 
+/// A record to seal: encoded by the state thread, or a message of the connection's own
+/// (`PING`, `PONG`) or a file chunk from the bulk lane, encoded here.
+#[derive(Debug)]
+enum Next {
+    Encoded(Vec<u8>),
+    Message(Inner),
+}
+
+impl From<Inner> for Next {
+    fn from(msg: Inner) -> Next {
+        Next::Message(msg)
+    }
+}
+
 impl Batch {
     /// Seals `first` and then what `more` yields, up to [`MAX_BATCH`] records or
     /// [`MAX_BATCH_BYTES`]; returns the bytes to write.
     fn seal(
         &mut self,
-        first: Inner,
-        mut more: impl FnMut() -> Option<Inner>,
+        first: Next,
+        mut more: impl FnMut() -> Option<Next>,
         send: &mut SendHalf,
     ) -> Result<&[u8], RecordError> {
         self.wire.clear();
         let mut next = Some(first);
         let mut count = 0;
-        while let Some(msg) = next.take() {
-            let chunk = matches!(msg, Inner::FileChunk(_));
-            if let Inner::FileChunk(c) = &msg {
-                // One line per chunk put on the wire: the count of chunks sent more
-                // than once survives a `kill -9` in the log (tests/files_kill_rounds.rs,
-                // the files bench). Off unless RUST_LOG asks for debug.
-                log::debug!("transfer {}: chunk {} sent", c.id, c.index);
+        while let Some(record) = next.take() {
+            let chunk = matches!(record, Next::Message(Inner::FileChunk(_)));
+            match record {
+                Next::Encoded(plain) => send.seal(&plain, &mut self.wire)?,
+                Next::Message(msg) => {
+                    if let Inner::FileChunk(c) = &msg {
+                        // One line per chunk put on the wire: the count of chunks sent
+                        // more than once survives a `kill -9` in the log
+                        // (tests/files_kill_rounds.rs, the files bench). Off unless
+                        // RUST_LOG asks for debug.
+                        log::debug!("transfer {}: chunk {} sent", c.id, c.index);
+                    }
+                    self.plain.clear();
+                    msg.encode(&mut self.plain);
+                    send.seal(&self.plain, &mut self.wire)?;
+                }
             }
-            self.plain.clear();
-            msg.encode(&mut self.plain);
-            send.seal(&self.plain, &mut self.wire)?;
             count += 1;
             // A chunk ends its batch: a chat record queued meanwhile waits for one
             // chunk's write, not for a batch of them.
@@ -218,22 +238,22 @@ fn next_waiting(
     control: &mut VecDeque<Inner>,
     queues: &PeerOutbox,
     released: &mut bool,
-) -> Option<Inner> {
+) -> Option<Next> {
     if let Some(msg) = control.pop_front() {
-        return Some(msg);
+        return Some(Next::Message(msg));
     }
     if *released {
         return None;
     }
     match queues.rx.try_recv() {
-        Ok(msg) => return Some(*msg),
+        Ok(plain) => return Some(Next::Encoded(plain)),
         Err(TryRecvError::Disconnected) => {
             *released = true;
             return None;
         }
         Err(TryRecvError::Empty) => {}
     }
-    queues.bulk.try_recv().ok().map(|m| *m)
+    queues.bulk.try_recv().ok().map(|m| Next::Message(*m))
 }
 
 #[cfg(test)]
@@ -261,10 +281,13 @@ mod tests {
         let more = || {
             (queued > 0).then(|| {
                 queued -= 1;
-                big_read()
+                big_read().into()
             })
         };
-        let len = batch.seal(big_read(), more, &mut send).unwrap().len();
+        let len = batch
+            .seal(big_read().into(), more, &mut send)
+            .unwrap()
+            .len();
         let one = {
             let mut plain = Vec::new();
             big_read().encode(&mut plain);
@@ -292,7 +315,11 @@ mod tests {
         // Ordinary records before it go with it; nothing after it does.
         let mut queued = vec![chunk(2), chunk(1)];
         let len = batch
-            .seal(Inner::Ping, || queued.pop(), &mut send)
+            .seal(
+                Inner::Ping.into(),
+                || queued.pop().map(Next::from),
+                &mut send,
+            )
             .unwrap()
             .len();
         assert_eq!(queued.len(), 1, "{len} bytes sealed");
@@ -316,20 +343,20 @@ mod tests {
                 })
                 .collect(),
         );
-        let len = batch.seal(list, || None, &mut send).unwrap().len();
+        let len = batch.seal(list.into(), || None, &mut send).unwrap().len();
         assert!(len > KEEP_BYTES, "{len}");
         batch.release();
         assert!(batch.wire.capacity() <= KEEP_BYTES);
         assert!(batch.plain.capacity() <= KEEP_BYTES);
 
         // A connection about to sleep gives both buffers back.
-        batch.seal(big_read(), || None, &mut send).unwrap();
+        batch.seal(big_read().into(), || None, &mut send).unwrap();
         batch.shed();
         assert_eq!(batch.wire.capacity(), 0);
         assert_eq!(batch.plain.capacity(), 0);
 
         // An ordinary batch keeps its buffers for the next write.
-        batch.seal(big_read(), || None, &mut send).unwrap();
+        batch.seal(big_read().into(), || None, &mut send).unwrap();
         let kept = batch.wire.capacity();
         batch.release();
         assert_eq!(batch.wire.capacity(), kept);

@@ -1275,7 +1275,7 @@ pub fn dialable(remote: SocketAddr, port: u16) -> SocketAddr {
 mod tests {
     use super::*;
 
-    fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Box<Inner>>) {
+    fn up(conn_peer: u8, role: Role) -> (PeerUp, crossbeam_channel::Receiver<Vec<u8>>) {
         let (tx, bulk, outbox) = crate::bus::peer_queues_of(2).unwrap();
         let rx = outbox.rx;
         let up = PeerUp {

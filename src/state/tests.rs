@@ -62,13 +62,17 @@ fn new_link(n: u8, role: Role, addr: &str) -> (PeerUp, FakeLink) {
 /// A peer's end of a connection: what the state queued for its writer.
 struct FakeLink {
     conn: ConnId,
-    rx: Receiver<Box<Inner>>,
+    /// Records as the state encoded them for the connection.
+    rx: Receiver<Vec<u8>>,
 }
 
 impl FakeLink {
     /// Everything queued so far (the writer taking it).
     fn drain(&self) -> Vec<Inner> {
-        self.rx.try_iter().map(|m| *m).collect()
+        self.rx
+            .try_iter()
+            .map(|plain| Inner::parse(&plain).expect("a record the state encoded"))
+            .collect()
     }
 
     fn mess_ids(records: &[Inner]) -> Vec<MsgId> {
