@@ -234,40 +234,68 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-/// Latency of `n` single messages, A's WS send → B's WS arrival, in ms (p50, p99).
-fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
-    let mut wa = ws(a);
-    let mut wb = ws(b);
-    // A's own events (pending, delivered) must be read or A would drop this UI.
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader_a = WebSocket::from_raw_socket(
-        wa.get_ref().try_clone().expect("clone"),
-        tungstenite::protocol::Role::Client,
-        None,
-    );
-    let drained = drain(
-        reader_a,
-        "status",
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-        stop.clone(),
-        None,
-    );
-    let mut samples = Vec::with_capacity(n as usize);
-    for i in 0..n {
+/// A's and B's WebSockets for single-message runs; A's own events (pending,
+/// delivered) are read on a thread of their own, or A would drop this UI.
+struct OneByOne {
+    wa: WebSocket<TcpStream>,
+    wb: WebSocket<TcpStream>,
+    stop: Arc<AtomicBool>,
+    drained: std::thread::JoinHandle<()>,
+}
+
+impl OneByOne {
+    fn open(a: &Node, b: &Node) -> OneByOne {
+        let wa = ws(a);
+        let wb = ws(b);
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader_a = WebSocket::from_raw_socket(
+            wa.get_ref().try_clone().expect("clone"),
+            tungstenite::protocol::Role::Client,
+            None,
+        );
+        let drained = drain(
+            reader_a,
+            "status",
+            Arc::new(AtomicU64::new(0)),
+            Arc::new(AtomicU64::new(0)),
+            stop.clone(),
+            None,
+        );
+        OneByOne {
+            wa,
+            wb,
+            stop,
+            drained,
+        }
+    }
+
+    /// Sends message `i` to `b` through A's UI and waits for it on B's; the ms between.
+    fn one(&mut self, b: &Node, i: u64) -> f64 {
         let text = text_of(i);
         let t0 = Instant::now();
-        wa.send(Message::text(send_json(&b.id, i))).expect("send");
+        self.wa
+            .send(Message::text(send_json(&b.id, i)))
+            .expect("send");
         loop {
-            let v = next_json(&mut wb).expect("B's socket");
+            let v = next_json(&mut self.wb).expect("B's socket");
             if v["cmd"] == "message" && v["message"]["text"] == text.as_str() {
                 break;
             }
         }
-        samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        t0.elapsed().as_secs_f64() * 1000.0
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = drained.join();
+
+    fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.drained.join();
+    }
+}
+
+/// Latency of `n` single messages, A's WS send → B's WS arrival, in ms (p50, p99).
+fn latency(a: &Node, b: &Node, n: u64) -> (f64, f64) {
+    let mut pair = OneByOne::open(a, b);
+    let mut samples: Vec<f64> = (0..n).map(|i| pair.one(b, i)).collect();
+    pair.close();
     samples.sort_by(|x, y| x.total_cmp(y));
     (percentile(&samples, 0.5), percentile(&samples, 0.99))
 }
@@ -328,39 +356,15 @@ fn latency_anatomy(a: &Node, b: &Node, n: u64) -> Option<Anatomy> {
     if threads.is_empty() || schedstat(threads[0].1, threads[0].2) == (0, 0) {
         return None;
     }
-    let mut wa = ws(a);
-    let mut wb = ws(b);
-    let stop = Arc::new(AtomicBool::new(false));
-    let reader_a = WebSocket::from_raw_socket(
-        wa.get_ref().try_clone().expect("clone"),
-        tungstenite::protocol::Role::Client,
-        None,
-    );
-    let drained = drain(
-        reader_a,
-        "status",
-        Arc::new(AtomicU64::new(0)),
-        Arc::new(AtomicU64::new(0)),
-        stop.clone(),
-        None,
-    );
+    let mut pair = OneByOne::open(a, b);
     // The WS threads of this run's sockets started after `path_threads` looked.
     let threads = path_threads(a, b);
     let snap =
         || -> Vec<(u64, u64)> { threads.iter().map(|(_, p, t)| schedstat(*p, *t)).collect() };
     let mut samples: Vec<(f64, Vec<(u64, u64)>)> = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let text = text_of(i);
         let before = snap();
-        let t0 = Instant::now();
-        wa.send(Message::text(send_json(&b.id, i))).expect("send");
-        loop {
-            let v = next_json(&mut wb).expect("B's socket");
-            if v["cmd"] == "message" && v["message"]["text"] == text.as_str() {
-                break;
-            }
-        }
-        let ms = t0.elapsed().as_secs_f64() * 1000.0;
+        let ms = pair.one(b, i);
         let after = snap();
         let delta = before
             .iter()
@@ -369,8 +373,7 @@ fn latency_anatomy(a: &Node, b: &Node, n: u64) -> Option<Anatomy> {
             .collect();
         samples.push((ms, delta));
     }
-    stop.store(true, Ordering::Relaxed);
-    let _ = drained.join();
+    pair.close();
     samples.sort_by(|x, y| x.0.total_cmp(&y.0));
     let len = samples.len();
     let slow_count = (len / 100).max(1);

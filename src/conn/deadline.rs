@@ -1,6 +1,5 @@
 //! A stream whose every read and write must finish by one deadline: the handshake's
-//! 10 s hold for the whole exchange, not per call, and the reader's silence limit
-//! restarts with each complete frame.
+//! 10 s hold for the whole exchange, not per call (a dial-back's and a probe's too).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -34,7 +34,7 @@ const INTAKE_STEP: Duration = Duration::from_millis(10);
 
 /// A connection with no traffic either way for this long gives back the stack pages
 /// its deeper code touched (sealing, opening, parsing, logging: ~12 KiB), which a
-/// connection that sleeps for minutes between pings should not keep. Not at every
+/// connection that sleeps 15 s between pings should not keep. Not at every
 /// sleep: a busy connection would fault them in again for each record.
 const GO_COLD_AFTER: Duration = Duration::from_secs(2);
 

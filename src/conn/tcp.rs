@@ -27,7 +27,7 @@ pub fn tune(stream: &TcpStream) -> bool {
 /// (`TCP_NOTSENT_LOWAT`), and received but not yet read (`SO_RCVBUF`; the kernel doubles
 /// it for its bookkeeping). A chat record queued behind a file waits for what the two
 /// kernels already hold; kept small, the rest of the credit window waits in the
-/// writer's bulk lane, which every ordinary record overtakes (issue 17: chat never
+/// connection's bulk lane, which every ordinary record overtakes (issue 17: chat never
 /// waits behind a file). 256 KiB per round trip still fills a gigabit LAN at a 2 ms RTT.
 pub const NOTSENT_LOWAT: u32 = 128 * 1024;
 /// See [`NOTSENT_LOWAT`].
