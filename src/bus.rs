@@ -77,9 +77,6 @@ impl PeerQueue {
         let Some(queue) = &self.queue else {
             return Err(TrySendError::Disconnected(()));
         };
-        if queue.len() >= queue.capacity() {
-            return Err(TrySendError::Full(()));
-        }
         let mut plain = Vec::with_capacity(64);
         msg.encode(&mut plain);
         drop(msg);

@@ -54,12 +54,19 @@ impl Doorbell {
         fence(Ordering::SeqCst);
     }
 
-    /// Sleeper side, once awake: no more rings are needed until the next
-    /// [`arm`](Doorbell::arm), and a ring already written is taken off the counter.
-    pub fn clear(&self) {
+    /// Sleeper side, awake without being rung (its socket woke it, or its last look
+    /// found a record): no more rings are needed until the next [`arm`](Doorbell::arm).
+    /// A ring written meanwhile stays on the counter and only makes the next poll(2)
+    /// return at once.
+    pub fn disarm(&self) {
         self.armed.store(false, Ordering::SeqCst);
+    }
+
+    /// Sleeper side, woken by a ring (poll said the fd is readable): disarms and takes
+    /// the ring off the counter.
+    pub fn clear(&self) {
+        self.disarm();
         let mut buf = [0u8; 8];
-        // Nothing to read (WouldBlock) is the common case.
         let _ = rustix::io::read(&self.fd, &mut buf);
     }
 }
@@ -128,7 +135,7 @@ mod tests {
             }
             bell.arm();
             if !rx.is_empty() {
-                bell.clear();
+                bell.disarm();
                 continue;
             }
             let mut fds = [PollFd::new(&*bell, PollFlags::IN)];

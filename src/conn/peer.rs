@@ -391,7 +391,7 @@ impl<'a> Link<'a> {
         bell.arm();
         // The last look: a record queued before the bell was armed did not ring it.
         if self.out.waiting() && !self.out.pending() {
-            bell.clear();
+            bell.disarm();
             return Ok(());
         }
         let mut wake = (self.last_rx + SILENCE_LIMIT).min(self.next_ping());
@@ -412,7 +412,12 @@ impl<'a> Link<'a> {
             PollFd::new(bell, PollFlags::IN),
         ];
         let polled = poll(&mut fds, timeout.as_ref());
-        bell.clear();
+        // A read of the bell only when it rang: most wakes of a busy link are its socket.
+        if fds[1].revents().contains(PollFlags::IN) {
+            bell.clear();
+        } else {
+            bell.disarm();
+        }
         // Readable, or closed or failed: the next read tells which.
         self.readable = fds[0]
             .revents()
