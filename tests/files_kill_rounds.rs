@@ -164,7 +164,7 @@ fn kill_9_of_either_side_or_both_at_random_points_never_corrupts_and_resends_lit
     eprintln!("kill rounds: seed {seed} (PURR_KILL_SEED={seed} replays it)");
     let mut rng = Rng(seed);
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = support::test_dir();
     let src_dir = tempfile::tempdir().unwrap();
     let mut pair = Pair::new(dir.path());
 

@@ -59,7 +59,7 @@ fn refs(members: &[Member]) -> Vec<&Member> {
 fn fan_out_every_member_and_every_ui_gets_each_message_once() {
     require_netns!();
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = support::test_dir();
     let (_lan, members) = five(&dir);
     let gid = group_of_five(&members);
     let watches: Vec<Watch> = members
@@ -140,7 +140,7 @@ fn fan_out_every_member_and_every_ui_gets_each_message_once() {
 /// Two halves chat, then heal; with `kills`, random members are `kill -9`ed during the
 /// partition and restarted on their data dir (seeded: the seed is printed).
 fn partition_and_heal(kills: bool) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = support::test_dir();
     let (lan, mut members) = five(&dir);
     let gid = group_of_five(&members);
     let (mut rng, seed) = Rng::from_env();
@@ -244,7 +244,7 @@ fn partition_with_kill_9s_converges_the_same() {
 fn a_member_offline_at_send_gets_everything_through_the_one_member_it_meets() {
     require_netns!();
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = support::test_dir();
     let (lan, mut members) = five(&dir);
     let gid = group_of_five(&members);
 
@@ -295,7 +295,7 @@ fn a_member_offline_at_send_gets_everything_through_the_one_member_it_meets() {
 fn a_member_removed_during_a_partition_gets_nothing_from_its_removal_on() {
     require_netns!();
     let _serial = serial();
-    let dir = tempfile::tempdir().expect("tempdir");
+    let dir = support::test_dir();
     let (lan, members) = five(&dir);
     let gid = group_of_five(&members);
     let (a, d, e) = (&members[0], &members[3], &members[4]);

@@ -446,7 +446,17 @@ impl State {
                     let offer = Self::offer_of(&t.meta);
                     self.send_to(&peer, Inner::FileOffer(offer));
                 }
-                (Phase::OutOffered { .. }, false) => {
+                // A new session while chunks went out on one whose end we never saw (a
+                // newer connection took over the peer): the receiver may be a restarted
+                // node whose store never kept the offer, and would never ask for the
+                // rest. As after a session that ended: offered again, and the
+                // receiver's FREQ (it knows the transfer) resumes it.
+                (Phase::Sending { .. }, true) => {
+                    let offer = Self::offer_of(&t.meta);
+                    self.set_phase(&id, Phase::OutOffered { acked: true });
+                    self.send_to(&peer, Inner::FileOffer(offer));
+                }
+                (Phase::OutOffered { .. } | Phase::Sending { .. }, false) => {
                     let reason = "the peer's purr is too old to receive files".to_string();
                     self.subs
                         .broadcast(&Event::error(format!("{}: {reason}", t.meta.name), None));

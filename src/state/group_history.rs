@@ -346,8 +346,12 @@ impl State {
                 }
                 Err(e) => log::warn!("group {id}: unread count failed: {e}"),
             }
-            // What is on its way to the store may be committed and counted already.
-            if self.member(&id).is_ok_and(|m| !m.storing.is_empty()) {
+            // What is on its way to the store may be committed and counted already
+            // (our own messages are never unread).
+            let members_storing = |m: &super::groups::Membership| {
+                m.storing.iter().any(|(author, _)| *author != own)
+            };
+            if self.member(&id).is_ok_and(members_storing) {
                 self.groups.unsure.insert(id);
             } else {
                 self.groups.unsure.remove(&id);

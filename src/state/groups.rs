@@ -112,10 +112,16 @@ pub struct Membership {
     pub(super) next_seq: u64,
     /// Messages naming a roster we do not hold yet.
     waiting: Vec<GroupMsg>,
-    /// Members' messages taken and on their way to the store, by (author, seq): shown
-    /// already, so a second copy is neither stored nor shown again. Bounded by the
-    /// store's backlog (a peer is disconnected when the disk is far behind).
+    /// Messages taken (a member's) or written (ours) and on their way to the store, by
+    /// (author, seq): shown already, so a second copy is neither stored nor shown
+    /// again. Bounded by the store's backlog (a peer is disconnected when the disk is
+    /// far behind).
     pub(super) storing: BTreeSet<(NodeId, u64)>,
+    /// Members whose `GSYN` lacked some of `storing`: sync offers committed messages
+    /// only, so our summary goes to them again once those are committed, and their
+    /// answer fetches them. Without it a message written while a member's new session
+    /// had not announced `groups` yet reached it only at its next session.
+    resync: BTreeMap<NodeId, BTreeSet<(NodeId, u64)>>,
     /// Contacts we (the owner) invited who have not answered.
     invited: BTreeSet<NodeId>,
     /// Gaps in authors' runs and since when we know them (`group_gaps`).
@@ -540,6 +546,7 @@ impl State {
         }
         .sign(identity.signing_key());
         m.next_seq += 1;
+        m.storing.insert((own, msg.seq));
         let to: Vec<NodeId> = m.chain.current().roster.members.clone();
         // On the wire first, then to the store, as a 1:1 message goes (SPEC §7): the
         // members' writers start before the store writer is woken.
@@ -666,15 +673,23 @@ impl State {
     }
 
     fn on_accept(&mut self, from: NodeId, id: GroupId) {
-        let invited = self
-            .member_mut(&id)
-            .is_some_and(|m| m.invited.remove(&from));
-        if !invited {
+        let Some(m) = self.member_mut(&id) else {
+            return;
+        };
+        let invited = m.invited.remove(&from);
+        // A member accepting again never got the chain we sent it (it went down with a
+        // connection the member had replaced already): it gets it again, unchanged.
+        let again = !invited && m.chain.is_member(&from);
+        if !invited && !again {
             return;
         }
-        if let Err(e) = self.change_roster(&id, |r| r.members.push(from)) {
-            log::debug!("group {id}: could not add {}: {e}", short(&from));
-            return;
+        if invited {
+            if let Err(e) = self.change_roster(&id, |r| r.members.push(from)) {
+                log::debug!("group {id}: could not add {}: {e}", short(&from));
+                return;
+            }
+        } else {
+            log::debug!("group {id}: {} accepted again: its chain once more", short(&from));
         }
         // The newcomer checks the whole chain from the first roster: the stored ones,
         // those on their way to the store (a reader does not see them yet: a group just
@@ -977,13 +992,35 @@ impl State {
     }
 
     /// A group message is committed: it counts as held; a gap left asks for a sync
-    /// (and is shown as missing if it lasts: `group_gaps`).
+    /// (and is shown as missing if it lasts: `group_gaps`); members that lacked it
+    /// while it was on its way hear our summary again.
     pub(super) fn group_msg_stored(
         &mut self,
         commit: GroupCommit,
         msg: Option<Box<GroupMsg>>,
         now: Instant,
     ) {
+        let (id, key) = (commit.group, (commit.author, commit.seq));
+        let mut resync = Vec::new();
+        if let Some(m) = self.member_mut(&id) {
+            m.storing.remove(&key);
+            for (peer, lacked) in &mut m.resync {
+                if lacked.remove(&key) && lacked.is_empty() {
+                    resync.push(*peer);
+                }
+            }
+            m.resync.retain(|_, lacked| !lacked.is_empty());
+        }
+        self.take_group_commit(commit, msg, now);
+        if let Ok(m) = self.member(&id) {
+            let summary = m.summary(&id);
+            for peer in resync {
+                self.send_group_inner(&peer, Inner::GroupSync(summary.clone()));
+            }
+        }
+    }
+
+    fn take_group_commit(&mut self, commit: GroupCommit, msg: Option<Box<GroupMsg>>, now: Instant) {
         let GroupCommit {
             group: id,
             author,
@@ -991,9 +1028,6 @@ impl State {
             from,
             reply,
         } = commit;
-        if let Some(m) = self.member_mut(&id) {
-            m.storing.remove(&(author, seq));
-        }
         // Stored before a roster removing its author came: the purge that roster
         // queued deletes it after this commit; it is not counted.
         let void = msg.as_deref().is_some_and(|msg| {
@@ -1099,6 +1133,17 @@ impl State {
                     out.extend(msgs.into_iter().map(|m| Inner::GroupMsg(Box::new(m))));
                 }
                 Err(e) => log::warn!("group {id}: sync read failed: {e}"),
+            }
+        }
+        if let Some(m) = self.member_mut(&id) {
+            let lacked: BTreeSet<(NodeId, u64)> = m
+                .storing
+                .iter()
+                .filter(|(a, seq)| *seq > theirs.get(a).copied().unwrap_or(0))
+                .copied()
+                .collect();
+            if !lacked.is_empty() {
+                m.resync.entry(from).or_default().extend(lacked);
             }
         }
         let sent = !out.is_empty();
@@ -1260,6 +1305,7 @@ impl Membership {
             next_seq,
             waiting: Vec::new(),
             storing: BTreeSet::new(),
+            resync: BTreeMap::new(),
             invited: BTreeSet::new(),
             gaps: Default::default(),
             keys: HashMap::new(),

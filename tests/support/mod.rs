@@ -24,6 +24,20 @@ use tungstenite::{Message, WebSocket};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_purr");
 
+/// A temporary directory for a test's data dirs; kept (and its path printed) when
+/// `PURR_TEST_KEEP` is set, so the nodes' `*.stderr.log` can be read after a failure.
+pub fn test_dir() -> tempfile::TempDir {
+    let mut dir = tempfile::tempdir().expect("tempdir");
+    if std::env::var_os("PURR_TEST_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!(
+            "PURR_TEST_KEEP: data dirs and logs kept in {}",
+            dir.path().display()
+        );
+    }
+    dir
+}
+
 /// A running node, stopped (SIGKILL if still alive) when dropped.
 pub struct Node {
     child: Option<Child>,
