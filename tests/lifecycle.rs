@@ -180,3 +180,36 @@ fn a_database_from_a_newer_version_exits_1_and_is_kept() {
         .unwrap();
     assert_eq!(v, 99);
 }
+
+/// The state loop logs a turn over 50 ms with what it handled. Its clock once started
+/// before the wait for the next command, so an idle node logged every one-second tick
+/// as a turn of a second (and gave its handlers a `now` up to a second old).
+#[test]
+fn an_idle_node_logs_no_slow_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("node.log");
+    let mut node = Node::builder()
+        .data_dir(&dir.path().join("data"))
+        .stderr_log(&log)
+        .start();
+    std::thread::sleep(Duration::from_millis(3500));
+    let _ = node.api("me");
+    node.stop_within(Duration::from_secs(5)).expect("exits");
+    let text = std::fs::read_to_string(&log).unwrap();
+    // A loaded machine may make one turn genuinely slow; none of an idle node's turns
+    // takes half a second.
+    let slow: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("a turn took"))
+        .filter(|l| {
+            let took = l.split("a turn took ").nth(1).unwrap_or("");
+            let took = took.split_whitespace().next().unwrap_or("");
+            let ms = match took.strip_suffix("ms") {
+                Some(ms) => ms.parse::<f64>().unwrap_or(0.0),
+                None => took.trim_end_matches('s').parse::<f64>().unwrap_or(0.0) * 1000.0,
+            };
+            ms >= 500.0
+        })
+        .collect();
+    assert!(slow.is_empty(), "{slow:#?}");
+}

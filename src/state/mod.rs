@@ -304,32 +304,35 @@ impl State {
             } else {
                 never()
             };
-            let started = Instant::now();
-            let what = select! {
+            // The turn starts when something arrives, not when the wait began: handlers
+            // are given that moment as `now`, and a slow turn is measured from it.
+            let (what, started) = select! {
                 recv(rx) -> cmd => match cmd.map(|boxed| *boxed) {
                     Ok(Command::Shutdown) | Err(_) => break Stopped::Shutdown,
                     Ok(cmd) => {
-                        let kind = cmd.kind();
-                        self.handle(cmd, started);
-                        kind
+                        let (kind, now) = (cmd.kind(), Instant::now());
+                        self.handle(cmd, now);
+                        (kind, now)
                     }
                 },
                 recv(committed) -> done => match done {
                     Ok(done) => {
-                        self.on_committed(done, started);
-                        "Committed"
+                        let now = Instant::now();
+                        self.on_committed(done, now);
+                        ("Committed", now)
                     }
                     Err(_) => break Stopped::StoreWriterGone,
                 },
                 recv(ticker) -> _ => {
                     assert!(!self.panic_at_first_tick, "fault injected by --fault-panic state");
+                    let now = Instant::now();
                     self.durable.resubmit();
                     self.keep_identity_file();
-                    self.on_tick(started);
-                    self.trimmer.tick(started);
-                    "tick"
+                    self.on_tick(now);
+                    self.trimmer.tick(now);
+                    ("tick", now)
                 }
-                recv(backlog_wait) -> _ => "backlog",
+                recv(backlog_wait) -> _ => ("backlog", Instant::now()),
             };
             since_flush += 1;
             let flush = rx.is_empty() || since_flush >= UNREAD_BATCH;
