@@ -348,9 +348,8 @@ impl State {
             }
             // What is on its way to the store may be committed and counted already
             // (our own messages are never unread).
-            let members_storing = |m: &super::groups::Membership| {
-                m.storing.iter().any(|(author, _)| *author != own)
-            };
+            let members_storing =
+                |m: &super::groups::Membership| m.storing.iter().any(|(author, _)| *author != own);
             if self.member(&id).is_ok_and(members_storing) {
                 self.groups.unsure.insert(id);
             } else {

@@ -689,7 +689,10 @@ impl State {
                 return;
             }
         } else {
-            log::debug!("group {id}: {} accepted again: its chain once more", short(&from));
+            log::debug!(
+                "group {id}: {} accepted again: its chain once more",
+                short(&from)
+            );
         }
         // The newcomer checks the whole chain from the first roster: the stored ones,
         // those on their way to the store (a reader does not see them yet: a group just

@@ -14,6 +14,12 @@
 //! commit together, so a crash mid-migration leaves the version the file had intact.
 //! (One commit, not one per migration: a new database runs all seven, and each commit
 //! is a flush of the WAL; a first start made 7 of them.)
+//!
+//! A **new** database is built beside its name (`purr.db.new`) without a journal or
+//! flushes, flushed once, renamed into place and the directory flushed: it appears
+//! whole or not at all. Made in place, the switch to WAL (a rollback-journal
+//! transaction) and the migrations' commit cost 7 flushes (0.5–3 ms on an SD card or
+//! a busy disk), where these cost 2.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
@@ -245,6 +251,9 @@ const CHECKPOINT_PAGES: i64 = 8192;
 /// Opens (creating if missing) the write connection, checks and migrates the schema.
 pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connection, StoreError> {
     let err = |e| StoreError::sqlite(path, e);
+    if !path.exists() {
+        create_new(path)?;
+    }
     create_private(path)?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -352,6 +361,66 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
             source,
         }),
     }
+}
+
+/// Builds a new database at `path` (which does not exist): at `<path>.new` without a
+/// journal or flushes (a crash leaves only that file, which the next start replaces),
+/// then one flush of the file, the rename, and one flush of the directory.
+fn create_new(path: &Path) -> Result<(), StoreError> {
+    let mut aside = path.as_os_str().to_owned();
+    aside.push(".new");
+    let aside = std::path::PathBuf::from(aside);
+    let io = |source| StoreError::Create {
+        path: aside.clone(),
+        source,
+    };
+    // What a crash during an earlier first start left.
+    for stale in ["", "-journal", "-wal", "-shm"] {
+        let mut p = aside.as_os_str().to_owned();
+        p.push(stale);
+        match std::fs::remove_file(&p) {
+            Ok(()) => log::info!(
+                "removed {} (a first start that did not finish)",
+                p.to_string_lossy()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    create_private(&aside)?;
+    {
+        let err = |e| StoreError::sqlite(&aside, e);
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&aside, flags).map_err(err)?;
+        // Nothing to protect until the rename: no journal, no flushes.
+        conn.query_row("PRAGMA journal_mode = OFF", [], |_| Ok(()))
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "OFF")
+            .map_err(err)?;
+        migrate(&mut conn, path, 0)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::NoWal {
+                path: path.to_path_buf(),
+                mode,
+            });
+        }
+        // Closing the last connection moves the WAL into the file and removes it.
+        conn.close().map_err(|(_, e)| err(e))?;
+    }
+    std::fs::File::open(&aside)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&aside, path).map_err(io)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    std::fs::File::open(dir.unwrap_or(Path::new(".")))
+        .and_then(|d| d.sync_all())
+        .map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// The schema version. This is the first read of the file, so it is also where a file
@@ -467,21 +536,55 @@ mod tests {
         }
     }
 
-    /// A new database is created in one commit (one flush of the WAL on a first start,
-    /// not one per migration): each page is in the WAL once. Committing each migration
-    /// on its own rewrote the schema page and others every time (47 frames for 26 pages).
+    /// A new database appears whole: built aside and renamed into place, already in WAL
+    /// mode, with nothing left beside it and nothing waiting in its WAL (made in place,
+    /// its creation went through a rollback journal and the WAL: 7 flushes, now 2).
     #[test]
-    fn a_new_database_is_created_in_one_commit() {
+    fn a_new_database_is_built_aside_and_renamed_into_place() {
         let dir = tempfile::tempdir().unwrap();
-        let conn = open_writer(&dir.path().join("purr.db"), BUSY).unwrap();
-        let pages: i64 = conn
-            .pragma_query_value(None, "page_count", |r| r.get(0))
-            .unwrap();
+        let path = dir.path().join("purr.db");
+        let conn = open_writer(&path, BUSY).unwrap();
         let frames: i64 = conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
             .unwrap();
-        assert!(frames > 0, "the schema went through the WAL");
-        assert!(frames <= pages, "{frames} WAL frames for {pages} pages");
+        assert_eq!(frames, 0, "the schema is in the file, not the WAL");
+        let header = std::fs::read(&path).unwrap();
+        assert_eq!(&header[18..20], &[2, 2], "WAL mode is in the file's header");
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["purr.db", "purr.db-shm", "purr.db-wal"]);
+    }
+
+    /// What a crash during a first start leaves (a half-built `purr.db.new` and its
+    /// journal files) is replaced by the next start; an existing `purr.db` is never
+    /// touched by that path.
+    #[test]
+    fn a_half_built_new_database_is_replaced_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("purr.db");
+        let aside = dir.path().join("purr.db.new");
+        std::fs::write(&aside, b"half a database").unwrap();
+        std::fs::write(dir.path().join("purr.db.new-wal"), b"junk").unwrap();
+        let conn = open_writer(&path, BUSY).unwrap();
+        assert_eq!(version(&conn), SCHEMA_VERSION);
+        assert!(!aside.exists());
+        assert!(!dir.path().join("purr.db.new-wal").exists());
+        conn.execute_batch("CREATE TABLE kept (x)").unwrap();
+        drop(conn);
+        // A stray `.new` beside a database that exists is not the database.
+        std::fs::write(&aside, b"stray").unwrap();
+        let conn = open_writer(&path, BUSY).unwrap();
+        let kept: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'kept'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept, 1);
     }
 
     /// A database as purr schema v1 wrote it, built by hand (not through `open_writer`),
