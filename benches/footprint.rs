@@ -773,9 +773,10 @@ fn main() {
          and tungstenite, built with LTO, one codegen unit and stripped; `panic = \"unwind\"` \
          (kept so a bug costs one connection, not the node) adds unwind tables. Startup: a \
          first start generates the identity key and UI token and writes each atomically \
-         (temp file, fsync, rename; one fsync of the directory for both), creates the \
-         database (SQLite's switch to WAL: a journal, its flushes and the directory's; \
-         then the whole schema in one transaction) and replaces `node.json` (not flushed: \
+         (temp file, fsync, rename; one fsync of the directory for both), writes the \
+         database (an empty one of the current schema, embedded gzipped in the binary and \
+         checked against the migrations by a test: written beside its name, flushed, \
+         renamed, the directory flushed) and replaces `node.json` (not flushed: \
          it names a running node): {} from exec to a clean stop right after the \
          `listening` line, while a restart only opens what exists. A 4 KiB write + fsync on this disk took {fsync:.1} ms \
          (median of {}) in this run, so the difference between the two medians \
