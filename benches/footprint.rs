@@ -118,7 +118,43 @@ fn split(pid: u32) -> Split {
     }
 }
 
-fn with_peers(n: usize, quiet: Duration) -> Peers {
+/// One look at the node: RSS, its anonymous and file-backed parts, and the split.
+struct Look {
+    rss: u64,
+    anon: u64,
+    file: u64,
+    split: Split,
+}
+
+fn look(node: &support::Node) -> Look {
+    let (anon, file) = rss_split(node.pid);
+    Look {
+        rss: node.rss_kib(),
+        anon,
+        file,
+        split: split(node.pid),
+    }
+}
+
+/// Looks at the node once a second for `period` and returns the look with the median
+/// RSS. An idle link's `PING` (15 s after its last frame) wakes its thread, whose stack
+/// pages stay resident until it has slept 2 s again, so one instant may catch a share
+/// of the threads awake; the median over a ping period is what the node holds most of
+/// the time.
+fn steady(node: &support::Node, period: Duration) -> Look {
+    let looks = (period.as_secs().max(1) + 1) as usize;
+    let mut all: Vec<Look> = Vec::with_capacity(looks);
+    for i in 0..looks {
+        if i > 0 {
+            settle(Duration::from_secs(1));
+        }
+        all.push(look(node));
+    }
+    all.sort_by_key(|l| l.rss);
+    all.swap_remove(all.len() / 2)
+}
+
+fn with_peers(n: usize, quiet: Duration, period: Duration) -> Peers {
     // The test peers all come from loopback and never message: strangers, admitted at
     // 30 a minute per network by default (docs/SECURITY.md §2.6), so the rate is raised.
     let node = start(&["--strangers-per-minute", "1000000"]);
@@ -131,27 +167,25 @@ fn with_peers(n: usize, quiet: Duration) -> Peers {
     // Idle peers: the LIST announcements and contact commits are done, the writers have
     // given back their batch buffers, and the node's periodic malloc_trim has run.
     settle(quiet);
-    let half_rss = node.rss_kib();
-    let half_split = split(node.pid);
+    let half_look = steady(&node, period);
     let second = support::testpeer::spawn_range(node.addr(), half..n);
     let up = up_first + second.wait_up(n - half, Duration::from_secs(60));
     let online = wait_online(&node, up);
     settle(quiet);
-    let (anon, file) = rss_split(node.pid);
-    let full_split = split(node.pid);
+    let full = steady(&node, period);
     let out = Peers {
         want: n,
         up,
         online,
-        rss: node.rss_kib(),
+        rss: full.rss,
         threads: node.threads(),
-        anon,
-        file,
+        anon: full.anon,
+        file: full.file,
         idle,
-        half_rss,
+        half_rss: half_look.rss,
         half,
-        half_split,
-        full_split,
+        half_split: half_look.split,
+        full_split: full.split,
     };
     first.stop();
     second.stop();
@@ -512,7 +546,13 @@ fn main() {
     } else {
         Duration::from_secs(12)
     };
-    let peers = with_peers(n_peers, quiet);
+    // One ping period of an idle link (`conn::PING_AFTER`) and a second.
+    let period = if quick {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(16)
+    };
+    let peers = with_peers(n_peers, quiet, period);
     let flood = flood(n_flood, !quick);
     let start = startup(n_start);
     let base = baseline(n_start);
@@ -526,7 +566,15 @@ fn main() {
     let max_ms = |v: &[Duration]| v.iter().max().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
 
     println!("### 4. Memory and threads (from /proc)\n");
-    println!("Command: `cargo bench --bench footprint`.\n");
+    println!(
+        "Command: `cargo bench --bench footprint`. With peers, each figure is the look (RSS and \
+         its split, from `/proc`) with the median RSS of {} looks 1 s apart once the peers were \
+         idle {} s: an idle link's `PING`, 15 s after its last frame, wakes its thread, whose \
+         stack pages stay until it has slept 2 s, so a single look may catch a share of them \
+         awake.\n",
+        period.as_secs().max(1) + 1,
+        quiet.as_secs()
+    );
     println!("| state | RSS | threads | target |");
     println!("|---|---|---|---|");
     let added = peers.rss.saturating_sub(peers.idle);
