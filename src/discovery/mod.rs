@@ -10,7 +10,7 @@
 //! ```text
 //!                       ┌──────────── discovery thread ────────────┐
 //!   every interval ───▶ │ send `meow:<id>:<port>` on each interface │──▶ 239.255.77.77:35035
-//!   (and at start)      │   (IPv4 and IPv6)                         │──▶ [ff02::7075:7272]:35035
+//!   (at start, +1 s)    │   (IPv4 and IPv6)                         │──▶ [ff02::7075:7272]:35035
 //!   every minute  ───▶  │ re-list interfaces, join new ones         │
 //!   every second  ───▶  │ our addresses (own_addrs): on a change ───┼──OwnAddrs──▶ state
 //!                       │   re-list interfaces at once too          │
@@ -91,6 +91,14 @@ pub const MDNS_EVERY: Duration = Duration::from_secs(60);
 /// answers are at most 9000 bytes, a bigger one is cut and then fails to parse).
 const MDNS_BUF: usize = 9000;
 
+/// After the first beacon the second comes this soon, then every interval. A switch
+/// with IGMP snooping forwards the group to a port only once it has seen that port's
+/// join, and nodes started together each join just before their first beacon: a node's
+/// first beacon can be lost to another that started at the same moment, which then saw
+/// it only a whole interval later (one office run in three: 5.1 s instead of 0.2 s).
+/// RFC 6762 §8.3 repeats an announcement a second later for the same reason.
+pub const SECOND_BEACON_AFTER: Duration = Duration::from_secs(1);
+
 /// What discovery needs to know.
 pub struct Config {
     /// This node's id: put in the beacon, and ignored when heard.
@@ -152,6 +160,9 @@ struct Discovery {
     own: Option<Vec<OwnAddr>>,
     next_own: Instant,
     next_rejoin: Instant,
+    /// Beacons sent since the start (the second comes [`SECOND_BEACON_AFTER`] after the
+    /// first; counted up to 2).
+    beacons_sent: u8,
 }
 
 impl Discovery {
@@ -187,6 +198,7 @@ impl Discovery {
             own: None,
             next_own: now,
             next_rejoin: now + rejoin_every(config_interval),
+            beacons_sent: 0,
         }
     }
 
@@ -540,10 +552,21 @@ impl Discovery {
         }
     }
 
+    /// How long until the next beacon, this one counted: [`SECOND_BEACON_AFTER`] after
+    /// the first (or the interval, if shorter), the interval after every other.
+    fn after_this_beacon(&mut self) -> Duration {
+        self.beacons_sent = self.beacons_sent.saturating_add(1).min(2);
+        if self.beacons_sent == 1 {
+            SECOND_BEACON_AFTER.min(self.config.interval)
+        } else {
+            self.config.interval
+        }
+    }
+
     /// Sends the beacon on every interface, in both families where it has them. A
     /// failure (an interface gone, its address removed) brings the next scan forward.
     fn send_beacons(&mut self, now: Instant) {
-        self.next_beacon = now + self.config.interval;
+        self.next_beacon = now + self.after_this_beacon();
         let mut failed = Vec::new();
         for iface in &self.ifaces {
             if let (Some(via), Some(s)) = (iface.v4, &self.send_v4) {
@@ -822,6 +845,36 @@ pub fn dial_addr(from: SocketAddr, port: u16) -> SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_second_beacon_comes_a_second_after_the_first_then_every_interval() {
+        let config = |secs| Config {
+            id: [7; 32],
+            port: 35035,
+            interval: Duration::from_secs(secs),
+            state: StateHandle::detached().0,
+            scan: Vec::new(),
+        };
+        let mut d = Discovery::new(config(5));
+        let t0 = Instant::now();
+        d.send_beacons(t0);
+        assert_eq!(d.next_beacon, t0 + SECOND_BEACON_AFTER);
+        let t1 = t0 + SECOND_BEACON_AFTER;
+        d.send_beacons(t1);
+        assert_eq!(d.next_beacon, t1 + Duration::from_secs(5));
+        for i in 2..5u64 {
+            let t = t1 + Duration::from_secs(5 * (i - 1));
+            d.send_beacons(t);
+            assert_eq!(d.next_beacon, t + Duration::from_secs(5));
+        }
+        // An interval shorter than the second's gap is kept from the start.
+        let mut quick = Discovery::new(Config {
+            interval: Duration::from_millis(200),
+            ..config(1)
+        });
+        quick.send_beacons(t0);
+        assert_eq!(quick.next_beacon, t0 + Duration::from_millis(200));
+    }
 
     #[test]
     fn dial_addresses_take_the_beacon_port_and_keep_the_scope() {
