@@ -1023,6 +1023,8 @@ impl State {
         }
     }
 
+    /// What a commit means for the group: ours is answered and shown, a member's is
+    /// counted (unread, our receipt due), and it counts as held, a gap asking for a sync.
     fn take_group_commit(&mut self, commit: GroupCommit, msg: Option<Box<GroupMsg>>, now: Instant) {
         let GroupCommit {
             group: id,
