@@ -270,15 +270,7 @@ pub(crate) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
             supported: SCHEMA_VERSION,
         });
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(err)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::NoWal {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
+    to_wal(&conn, path)?;
     // FULL: a commit is on disk when COMMIT returns, which is what a Committed promises.
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(err)?;
@@ -436,17 +428,24 @@ fn build_new(aside: &Path, path: &Path) -> Result<(), StoreError> {
     conn.pragma_update(None, "synchronous", "OFF")
         .map_err(err)?;
     migrate(&mut conn, path, 0)?;
+    to_wal(&conn, path)?;
+    // Closing the last connection moves the WAL into the file and removes it.
+    conn.close().map_err(|(_, e)| err(e))
+}
+
+/// Puts the database in WAL mode (a no-op if it is already), or says which mode SQLite
+/// kept (a file system without shared memory, say). `path` names it in the error.
+fn to_wal(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .map_err(err)?;
+        .map_err(|e| StoreError::sqlite(path, e))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::NoWal {
             path: path.to_path_buf(),
             mode,
         });
     }
-    // Closing the last connection moves the WAL into the file and removes it.
-    conn.close().map_err(|(_, e)| err(e))
+    Ok(())
 }
 
 /// The schema version. This is the first read of the file, so it is also where a file
