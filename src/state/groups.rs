@@ -1015,6 +1015,9 @@ impl State {
             m.resync.retain(|_, lacked| !lacked.is_empty());
         }
         self.take_group_commit(commit, msg, now);
+        if resync.is_empty() {
+            return;
+        }
         if let Ok(m) = self.member(&id) {
             let summary = m.summary(&id);
             for peer in resync {
