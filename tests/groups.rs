@@ -328,11 +328,18 @@ fn sorted(mut ids: Vec<&str>) -> Value {
 #[test]
 fn the_author_sees_who_holds_and_who_read_and_every_roster_change_is_a_line() {
     let a = Node::start();
+    // B and C commit 300 ms late, so their receipts (sent once committed) come after
+    // A's answer to the send, which this test checks is still empty: on a loaded
+    // machine A's own commit once came after B's receipt.
     let b = Node::builder()
+        .arg("--store-commit-delay-ms")
+        .arg("300")
         .arg("--connect")
         .arg(format!("127.0.0.1:{}", a.port))
         .start();
     let c = Node::builder()
+        .arg("--store-commit-delay-ms")
+        .arg("300")
         .arg("--connect")
         .arg(format!("127.0.0.1:{}", a.port))
         .arg("--connect")
